@@ -1,0 +1,19 @@
+/* types.h - dtypes of the core, declared once (mirrored in propensity/_types.py).
+ *
+ * - Raw features arrive as float64, float32 or uint8, C-contiguous, row-major.
+ * - Binned features are uint8 codes: 0..254 for values, PROP_MISSING_BIN for NaN.
+ * - Row counts and indices are int64_t; histogram sums are double (float sums of
+ *   hundreds of thousands of weights lose precision in float32).
+ */
+#ifndef PROPENSITY_TYPES_H
+#define PROPENSITY_TYPES_H
+
+#include <stdint.h>
+
+typedef uint8_t prop_bin_t;
+
+#define PROP_MAX_BINS 256         /* codes per feature, the missing bin included */
+#define PROP_MAX_VALUE_BINS 255   /* codes for non-missing values */
+#define PROP_MISSING_BIN 255      /* the code of NaN */
+
+#endif

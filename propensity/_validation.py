@@ -1,0 +1,175 @@
+"""Input validation shared by the estimators: X, y, sample_weight.
+
+The C core accepts one layout (C-contiguous float64, float32 or uint8); everything
+else is converted here, or rejected with an error naming the argument or column.
+NaN is a missing value; +-inf is an error.
+"""
+import numpy as np
+
+from . import _types
+
+
+def _column_error(names, j, what):
+    col = f"column {names[j]!r}" if names is not None else f"column {j}"
+    return ValueError(f"X {col} {what}")
+
+
+def _frame_to_array(df):
+    import pandas as pd
+
+    names = [str(c) for c in df.columns]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"X has duplicate column names: {dup}")
+    kinds = []
+    for j, (name, dtype) in enumerate(df.dtypes.items()):
+        if pd.api.types.is_bool_dtype(dtype):
+            kinds.append("u1")
+        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+            kinds.append(np.dtype(dtype).str if not isinstance(dtype, pd.api.extensions.ExtensionDtype)
+                         else "ext")
+        else:
+            raise TypeError(
+                f"X column {name!r} has non-numeric dtype {dtype}; encode it first "
+                f"(the training pipeline one-hot encodes string columns)")
+    if all(k in ("u1", "|u1") for k in kinds):
+        arr = df.to_numpy(dtype=np.uint8)
+    elif all(k in ("<f4",) for k in kinds):
+        arr = df.to_numpy(dtype=np.float32)
+    else:
+        arr = df.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.ascontiguousarray(arr), names
+
+
+def check_X(X, *, allow_uint8=True, name="X"):
+    """Return ``(array, feature_names_or_None)`` with a dtype the core accepts.
+
+    uint8 and float32 are kept (no copy when already contiguous); bool becomes
+    uint8; other numeric types become float64. Raises on non-numeric data,
+    +-inf, wrong dimensionality and empty input.
+    """
+    names = None
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        arr, names = _frame_to_array(X)
+    else:
+        arr = np.asarray(X)
+        if arr.dtype == object or arr.dtype.kind in "USV":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+        elif arr.dtype.kind == "c":
+            raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+        if arr.dtype == np.bool_:
+            arr = arr.astype(np.uint8)
+    if arr.ndim == 1:
+        raise ValueError(f"{name} must be 2-dimensional (n_samples, n_features); got a 1-D "
+                         f"array, reshape it with X.reshape(-1, 1) or X.reshape(1, -1)")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional, got {arr.ndim} dimensions")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has 0 rows; at least one is required")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 columns; at least one feature is required")
+    if arr.dtype == np.uint8 and allow_uint8:
+        return np.ascontiguousarray(arr), names
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    arr = np.ascontiguousarray(arr)
+    bad = np.isinf(arr)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise _column_error(names, j, f"has an infinite value at row {i}; only finite values "
+                                      f"and NaN (missing) are allowed")
+    return arr, names
+
+
+def check_y(y, n_samples=None, *, name="y"):
+    """Binary target -> ``(y01 uint8 array, classes_)``. Two classes are required."""
+    if hasattr(y, "to_numpy"):
+        y = y.to_numpy()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-dimensional, got shape {y.shape}")
+    if n_samples is not None and y.shape[0] != n_samples:
+        raise ValueError(f"X has {n_samples} rows but {name} has {y.shape[0]}")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"{name} contains NaN at row {int(np.flatnonzero(np.isnan(y))[0])}")
+    classes, y_enc = np.unique(y, return_inverse=True)
+    if classes.shape[0] > 2:
+        raise ValueError(f"{name} must be binary; found {classes.shape[0]} classes: "
+                         f"{classes[:10].tolist()}")
+    if classes.shape[0] < 2:
+        raise ValueError(f"{name} has a single class ({classes.tolist()}); two are required")
+    return y_enc.astype(np.uint8), classes
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """None -> None; otherwise a float64 array of finite, non-negative weights."""
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.ndim == 0:
+        sw = np.full(n_samples, float(sw))
+    if sw.ndim != 1 or sw.shape[0] != n_samples:
+        raise ValueError(f"sample_weight has shape {sw.shape}, expected ({n_samples},)")
+    if not np.isfinite(sw).all():
+        raise ValueError("sample_weight contains NaN or infinite values")
+    if (sw < 0).any():
+        raise ValueError("sample_weight contains negative values")
+    if not (sw > 0).any():
+        raise ValueError("sample_weight is zero for every row")
+    return np.ascontiguousarray(sw)
+
+
+def class_weight_vector(class_weight, y01, sample_weight=None):
+    """Weights of class 0 and 1 as a length-2 float64 array.
+
+    'balanced' follows scikit-learn: n_samples / (2 * count(class)), with counts
+    weighted by sample_weight when given. A dict maps class labels (as in y) to
+    weights, a missing class keeps weight 1.
+    """
+    if class_weight is None:
+        return np.ones(2)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {class_weight!r}")
+        w = np.ones_like(y01, dtype=np.float64) if sample_weight is None else sample_weight
+        counts = np.array([w[y01 == 0].sum(), w[y01 == 1].sum()])
+        if (counts <= 0).any():
+            raise ValueError("class_weight='balanced' needs both classes present")
+        return counts.sum() / (2.0 * counts)
+    raise TypeError("class_weight dicts must be resolved with the classes; use resolve_class_weight")
+
+
+def resolve_class_weight(class_weight, classes, y01, sample_weight=None):
+    """Like class_weight_vector, also accepting a dict keyed by the original labels."""
+    if isinstance(class_weight, dict):
+        out = np.ones(2)
+        known = {c.item() if isinstance(c, np.generic) else c for c in classes}
+        for label, weight in class_weight.items():
+            if label not in known:
+                raise ValueError(f"class_weight names class {label!r}, which is not in y "
+                                 f"(classes: {sorted(known, key=str)})")
+            w = float(weight)
+            if not np.isfinite(w) or w < 0:
+                raise ValueError(f"class_weight for class {label!r} must be finite and >= 0")
+            out[int(np.flatnonzero(classes == label)[0])] = w
+        return out
+    return class_weight_vector(class_weight, y01, sample_weight)
+
+
+def check_n_jobs(n_jobs):
+    if n_jobs is None:
+        return 0  # all processors
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
+        raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}")
+    n = int(n_jobs)
+    if n == 0:
+        raise ValueError("n_jobs must not be 0 (use None or -1 for all processors)")
+    return 0 if n < 0 else n
+
+
+_ = _types  # dtypes documented in _types

@@ -1,0 +1,167 @@
+"""The package imports, the core loads with OpenBLAS, and the shared plumbing works:
+model documents, parameter handling and input validation."""
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import propensity
+from propensity import _modelio
+from propensity._base import BaseEstimator, register_estimator, load_model
+from propensity._validation import (check_X, check_y, check_sample_weight,
+                                    resolve_class_weight, check_n_jobs)
+
+
+def test_core_loads_and_reports_build():
+    info = propensity._core.build_info()
+    assert info["max_bins"] == 256 and info["missing_bin"] == 255
+    assert propensity._core.resolve_threads(3) == 3
+    assert propensity._core.resolve_threads(0) >= 1
+
+
+def _arrays():
+    rng = np.random.default_rng(0)
+    return {"a": rng.normal(size=(5, 3)), "b": np.arange(7, dtype=np.int32),
+            "c": np.array([1, 2, 255], dtype=np.uint8), "empty": np.zeros((0, 4))}
+
+
+def test_document_roundtrip_is_exact():
+    data = _modelio.dumps("X", {"p": (1, 2), "q": None}, {"m": float("inf")}, _arrays())
+    doc = _modelio.loads(data)
+    assert doc.estimator == "X" and doc.params == {"p": [1, 2], "q": None}
+    assert doc.meta == {"m": float("inf")}
+    for k, v in _arrays().items():
+        assert doc.arrays[k].dtype == v.dtype and np.array_equal(doc.arrays[k], v)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda d: d[:10], "too short"),
+    (lambda d: b"NOTAMODEL" + d[9:], "magic"),
+    (lambda d: d[:-40] + d[-8:], "checksum|exceeds"),
+    (lambda d: d[:8] + (9).to_bytes(2, "little") + d[10:], "version 9"),
+    (lambda d: d[:100] + bytes([d[100] ^ 0xFF]) + d[101:], "checksum"),
+])
+def test_document_rejects_damage(mutate, match):
+    data = _modelio.dumps("X", {}, {}, _arrays())
+    with pytest.raises(_modelio.ModelFormatError, match=match):
+        _modelio.loads(mutate(data))
+
+
+def test_document_rejects_disallowed_dtype_even_with_valid_checksum():
+    import hashlib, json, struct
+    header = json.dumps({"format": "propensity-model", "format_version": [1, 0],
+                         "estimator": "X", "params": {}, "meta": {},
+                         "arrays": [{"name": "o", "dtype": "|O", "shape": [1],
+                                     "offset": 0, "nbytes": 8}]}).encode()
+    body = struct.pack("<8sHHQ", b"PROPMDL\0", 1, 0, len(header)) + header
+    body += b"\0" * ((-len(body)) % 8) + b"\0" * 8
+    with pytest.raises(_modelio.ModelFormatError, match="disallowed dtype"):
+        _modelio.loads(body + hashlib.sha256(body).digest())
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "m.bin"
+    target.write_bytes(b"old")
+
+    with pytest.raises(TypeError):
+        _modelio.atomic_write_bytes(target, object())  # write fails midway
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.bin"]
+    _modelio.atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+
+
+@register_estimator
+class _Toy(BaseEstimator):
+    def __init__(self, *, alpha=1.0, beta=None):
+        self.alpha = alpha
+        self.beta = beta
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        self.coef_ = np.asarray(X, dtype=float).sum(axis=0)
+        return self
+
+    def _to_document(self):
+        return {"note": "toy"}, {"coef": self.coef_, "classes": self.classes_}
+
+    @classmethod
+    def _from_document(cls, params, meta, arrays):
+        est = cls(**params)
+        est.coef_, est.classes_ = arrays["coef"], arrays["classes"]
+        return est
+
+
+def test_params_repr_and_errors():
+    est = _Toy(alpha=2.0)
+    assert est.get_params() == {"alpha": 2.0, "beta": None}
+    assert repr(est) == "_Toy(alpha=2.0)"
+    est.set_params(beta=3)
+    assert est.beta == 3
+    with pytest.raises(ValueError, match="invalid parameter 'gamma'"):
+        est.set_params(gamma=1)
+
+
+def test_save_load_and_pickle_go_through_the_document(tmp_path):
+    est = _Toy(alpha=0.5).fit([[1, 2], [3, 4]], [0, 1])
+    path = tmp_path / "toy.model"
+    est.save(path)
+    back = load_model(path)
+    assert isinstance(back, _Toy) and back.alpha == 0.5
+    assert np.array_equal(back.coef_, est.coef_)
+    state = est.__getstate__()
+    assert set(state) == {"__propensity_document__"}
+    again = pickle.loads(pickle.dumps(est))
+    assert np.array_equal(again.coef_, est.coef_) and again.alpha == 0.5
+    unfitted = pickle.loads(pickle.dumps(_Toy(alpha=7)))
+    assert unfitted.alpha == 7
+
+
+def test_sklearn_clone_works_on_base_estimator():
+    sklearn_base = pytest.importorskip("sklearn.base")
+    est = _Toy(alpha=3.0)
+    c = sklearn_base.clone(est)
+    assert c is not est and c.get_params() == est.get_params()
+
+
+def test_check_X_keeps_uint8_and_rejects_bad_input():
+    df = pd.DataFrame({"a": np.array([0, 1], dtype=np.uint8), "b": [True, False]})
+    arr, names = check_X(df)
+    assert arr.dtype == np.uint8 and names == ["a", "b"]
+    arr, _ = check_X(np.array([[1, 2]], dtype=np.int64))
+    assert arr.dtype == np.float64 and arr.flags.c_contiguous
+    with pytest.raises(ValueError, match="column 'b' has an infinite value at row 1"):
+        check_X(pd.DataFrame({"a": [1.0, 2.0], "b": [0.0, np.inf]}))
+    with pytest.raises(TypeError, match="column 's' has non-numeric dtype"):
+        check_X(pd.DataFrame({"s": ["x", "y"]}))
+    with pytest.raises(ValueError, match="2-dimensional"):
+        check_X(np.zeros(3))
+    with pytest.raises(ValueError, match="0 rows"):
+        check_X(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="duplicate column names"):
+        check_X(pd.DataFrame([[1, 2]], columns=["a", "a"]))
+    nan_ok, _ = check_X(np.array([[np.nan, 1.0]]))
+    assert np.isnan(nan_ok[0, 0])
+
+
+def test_check_y_and_weights():
+    y, classes = check_y(["no", "yes", "yes"])
+    assert y.tolist() == [0, 1, 1] and classes.tolist() == ["no", "yes"]
+    with pytest.raises(ValueError, match="binary; found 3 classes"):
+        check_y([0, 1, 2])
+    with pytest.raises(ValueError, match="single class"):
+        check_y([1, 1])
+    with pytest.raises(ValueError, match="X has 2 rows but y has 3"):
+        check_y([0, 1, 1], n_samples=2)
+    with pytest.raises(ValueError, match="negative"):
+        check_sample_weight([1, -1], 2)
+    w = resolve_class_weight("balanced", np.array([0, 1]), np.array([0, 0, 0, 1], np.uint8))
+    assert np.allclose(w, [4 / 6, 2.0])
+    w = resolve_class_weight({1: 5}, np.array([0, 1]), np.array([0, 1], np.uint8))
+    assert w.tolist() == [1.0, 5.0]
+    with pytest.raises(ValueError, match="class 7"):
+        resolve_class_weight({7: 1}, np.array([0, 1]), np.array([0, 1], np.uint8))
+    assert check_n_jobs(None) == 0 and check_n_jobs(-1) == 0 and check_n_jobs(2) == 2
+    with pytest.raises(ValueError):
+        check_n_jobs(0)
