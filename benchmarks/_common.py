@@ -1,0 +1,101 @@
+"""Shared helpers of the benchmarks: timing, peak memory, peers' versions, JSON results.
+
+Every benchmark runs our code and its peers in one process run, on the same data and
+configuration, and saves ratios with accuracy beside them in benchmarks/results/.
+Speed is measured here, never asserted in tests.
+"""
+import datetime
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import time
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def best_of(fn, repeat=3):
+    """Run ``fn()`` ``repeat`` times; return (best seconds, last result)."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def _child(conn, fn, args, kwargs):
+    t0 = time.perf_counter()
+    try:
+        out = fn(*args, **kwargs)
+        err = None
+    except BaseException as exc:  # report, do not hang the parent
+        out, err = None, f"{type(exc).__name__}: {exc}"
+    secs = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    conn.send((out, err, secs, peak_mb))
+    conn.close()
+
+
+def run_isolated(fn, *args, **kwargs):
+    """Run a module-level ``fn(*args, **kwargs)`` in a fresh (spawned) process.
+
+    Returns ``(result, seconds, peak_rss_mb)``: the child's own peak resident memory,
+    start-up (interpreter + imports) included, so compare peers measured the same way.
+    """
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, fn, args, kwargs))
+    proc.start()
+    child.close()
+    out, err, secs, peak = parent.recv()
+    proc.join()
+    if err is not None:
+        raise RuntimeError(f"isolated run of {fn.__name__} failed: {err}")
+    return out, secs, peak
+
+
+def versions(*modules):
+    out = {"python": sys.version.split()[0]}
+    for name in modules:
+        try:
+            mod = __import__(name)
+            out[name] = getattr(mod, "__version__", "?")
+        except ImportError:
+            out[name] = None
+    return out
+
+
+def machine():
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+
+
+def save_results(name, payload):
+    """Write ``benchmarks/results/<name>.json`` (with date and machine) and return its path."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    payload = dict(payload)
+    payload.setdefault("benchmark", name)
+    payload["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    payload["machine"] = machine()
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return path
+
+
+def print_table(rows, columns):
+    """Print a list of dicts as an aligned text table."""
+    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(_fmt(r.get(c)).ljust(widths[c]) for c in columns))
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
