@@ -213,18 +213,6 @@ static uint64_t rand_below(uint64_t *state, uint64_t bound)
     return r % bound;
 }
 
-static int cmp_int64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The sorted row indices of the subsample (k of n, partial Fisher-Yates). */
 static int64_t *make_subsample(int64_t n, int64_t k, uint64_t seed)
 {
@@ -241,25 +229,75 @@ static int64_t *make_subsample(int64_t n, int64_t k, uint64_t seed)
             idx[i] = idx[r];
             idx[r] = t;
         }
-        qsort(idx, (size_t)k, sizeof *idx, cmp_int64);
+        /* the chosen rows in increasing order, for locality: mark, then collect */
+        unsigned char *mark = calloc((size_t)n, 1);
+        if (mark == NULL) {
+            free(idx);
+            return NULL;
+        }
+        for (int64_t i = 0; i < k; i++)
+            mark[idx[i]] = 1;
+        int64_t t = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (mark[i])
+                idx[t++] = i;
+        free(mark);
     }
     return idx;
 }
 
-/* Quantile edges of column j from the rows `rows[0..k-1]`. buf: k doubles. */
+/* Order-preserving map of a (non-NaN) double to an unsigned key, and back. */
+static inline uint64_t key_of(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    return (u & 0x8000000000000000ULL) ? ~u : (u | 0x8000000000000000ULL);
+}
+
+static inline double value_of(uint64_t k)
+{
+    uint64_t u = (k & 0x8000000000000000ULL) ? (k & ~0x8000000000000000ULL) : ~k;
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+/* LSD radix sort of m keys (8 passes of 8 bits; passes with one bucket skipped). */
+static void radix_sort_keys(uint64_t *a, uint64_t *tmp, int64_t m)
+{
+    uint64_t *src = a, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += 8) {
+        int64_t count[257] = {0};
+        for (int64_t t = 0; t < m; t++)
+            count[((src[t] >> shift) & 0xFF) + 1]++;
+        if (count[((src[0] >> shift) & 0xFF) + 1] == m)
+            continue;
+        for (int b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (int64_t t = 0; t < m; t++)
+            dst[count[(src[t] >> shift) & 0xFF]++] = src[t];
+        uint64_t *sw = src;
+        src = dst;
+        dst = sw;
+    }
+    if (src != a)
+        memcpy(a, src, (size_t)m * sizeof *a);
+}
+
+/* Quantile edges of column j from the rows `rows[0..k-1]`. buf: 2k keys. */
 static int32_t quantile_edges(const prop_bins_data *X, int64_t j, const int64_t *rows, int64_t k,
-                              int max_bins, double *buf, double *edges)
+                              int max_bins, uint64_t *buf, double *edges)
 {
     int64_t m = 0;
     for (int64_t t = 0; t < k; t++) {
         double v = get_value(X, rows[t], j);
         if (!isnan(v))
-            buf[m++] = v;
+            buf[m++] = key_of(v);
     }
     if (m == 0)
         return 0;
-    qsort(buf, (size_t)m, sizeof *buf, cmp_double);
-    double top = buf[m - 1];
+    radix_sort_keys(buf, buf + k, m);
+    double top = value_of(buf[m - 1]);
     int32_t n_edges = 0;
     for (int q = 1; q < max_bins; q++) {
         /* "midpoint" percentile: the mean of the two order statistics around h. */
@@ -267,7 +305,8 @@ static int32_t quantile_edges(const prop_bins_data *X, int64_t j, const int64_t 
         int64_t lo = (int64_t)floor(h), hi = (int64_t)ceil(h);
         if (hi > m - 1)
             hi = m - 1;
-        double e = (lo == hi) ? buf[lo] : midpoint(buf[lo], buf[hi]);
+        double a = value_of(buf[lo]);
+        double e = (lo == hi) ? a : midpoint(a, value_of(buf[hi]));
         if (!(e < top))
             break; /* nothing would fall above it */
         if (n_edges > 0 && !(e > edges[n_edges - 1]))
@@ -293,7 +332,7 @@ prop_status prop_bins_fit(const prop_bins_params *params, const prop_bins_data *
     distinct_set *sets = calloc((size_t)p, sizeof *sets);
     double *vals = malloc((size_t)p * (size_t)cap * sizeof *vals);
     int64_t *rows = NULL;
-    double *bufs = NULL;
+    uint64_t *bufs = NULL;
     unsigned char *seen = NULL;
     if (sets == NULL || vals == NULL) {
         st = prop_fail(err, PROP_NOMEM, "bins: out of memory for %lld columns", (long long)p);
@@ -343,7 +382,7 @@ prop_status prop_bins_fit(const prop_bins_params *params, const prop_bins_data *
         int64_t k = params->subsample < n ? params->subsample : n;
         rows = make_subsample(n, k, params->seed);
         int nbuf = nt < any_overflow ? nt : (int)any_overflow;
-        bufs = malloc((size_t)nbuf * (size_t)k * sizeof *bufs);
+        bufs = malloc((size_t)nbuf * 2 * (size_t)k * sizeof *bufs);
         if (rows == NULL || bufs == NULL) {
             st = prop_fail(err, PROP_NOMEM, "bins: out of memory for a subsample of %lld rows",
                            (long long)k);
@@ -355,7 +394,7 @@ prop_status prop_bins_fit(const prop_bins_params *params, const prop_bins_data *
 #ifdef _OPENMP
             tid = omp_get_thread_num();
 #endif
-            double *buf = bufs + (int64_t)tid * k;
+            uint64_t *buf = bufs + (int64_t)tid * 2 * k;
 #pragma omp for schedule(dynamic, 1)
             for (int64_t j = 0; j < p; j++) {
                 if (sets[j].overflow)
@@ -395,18 +434,20 @@ static prop_status check_transform(const prop_bins_edges *model, const prop_bins
     return PROP_OK;
 }
 
-/* Number of the k sorted edges strictly less than v (v not NaN). */
+/* Number of the k sorted edges strictly less than v (v not NaN): a branch-free
+ * binary search (the compiler turns the step into a conditional move). */
 static inline uint8_t code_of(const double *e, int32_t k, double v)
 {
-    int32_t lo = 0, hi = k;
-    while (lo < hi) {
-        int32_t mid = (lo + hi) >> 1;
-        if (e[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (k == 0)
+        return 0;
+    const double *b = e;
+    int32_t len = k;
+    while (len > 1) {
+        int32_t half = len >> 1;
+        b = (b[half] < v) ? b + half : b;
+        len -= half;
     }
-    return (uint8_t)lo;
+    return (uint8_t)((b - e) + (b[0] < v));
 }
 
 #define DEFINE_FLOAT_KERNEL(NAME, T)                                                        \
