@@ -181,3 +181,22 @@ def test_property_codes_monotone_and_match_reference(X, max_bins):
         if len(np.unique(col[ok])) <= max_bins:  # exact: one code per distinct value
             vals = np.unique(col[ok])
             assert np.array_equal(np.unique(code[ok]), np.arange(len(vals)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 300), st.integers(1, 3))),
+       st.integers(2, 255))
+def test_property_uint8_lookup_matches_float_path(X, max_bins):
+    bm = BinMapper(max_bins=max_bins).fit(X)
+    bm64 = BinMapper(max_bins=max_bins).fit(X.astype(np.float64))
+    assert np.array_equal(bm.n_edges_, bm64.n_edges_)
+    assert np.array_equal(bm.transform(X), bm64.transform(X.astype(np.float64)))
+    assert np.array_equal(bm.transform(X), _reference_codes(X, bm.edges_, bm.n_edges_))
+
+
+def test_dataframe_input_goes_through_check_X():
+    import pandas as pd
+    df = pd.DataFrame({"a": [0, 1, 1, 0], "b": [True, False, True, True], "c": [0.5, np.nan, 2, 3]})
+    bm = BinMapper().fit(df)
+    assert bm.n_features_in_ == 3 and bm.n_edges_.tolist() == [1, 1, 2]
+    assert bm.transform(df).tolist() == [[0, 1, 0], [1, 0, 255], [1, 1, 1], [0, 1, 2]]
