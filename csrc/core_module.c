@@ -2,7 +2,7 @@
  *
  * It parses arguments, checks dtypes and shapes, allocates outputs, releases
  * the GIL around each C call and maps prop_status to a Python exception in one
- * helper (raise_status). The algorithms live in the other csrc/ .c files files,
+ * helper (raise_status). The algorithms live in the other C files of csrc/,
  * which are plain C11 and are tested without Python (csrc/tests/).
  *
  * Layout: shared helpers first, then one section per concept (each with its
