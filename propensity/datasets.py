@@ -112,15 +112,21 @@ def _user_ids(rng, n, testing):
     # serial < 2**41 < 36**8 < 2**41.4 and MUL < 2**22.3: the product fits in uint64
     space = np.uint64(_ID_SERIAL_SPACE)
     serial = (serial * np.uint64(_ID_SERIAL_MUL) % space + np.uint64(_ID_SERIAL_ADD)) % space
+    # base-36 digits, most significant first, from two halves that fit in int64 quickly
+    half = 36 ** 4
+    digits = np.empty((n, 8), dtype=np.uint8)
+    for h, part in enumerate(((serial // np.uint64(half)).astype(np.int64),
+                              (serial % np.uint64(half)).astype(np.int64))):
+        for d in range(3, -1, -1):
+            digits[:, 4 * h + d] = _ID_ALPHABET[part % 36]
+            part //= 36
     col = src = 0
     for g, size in enumerate(_ID_GROUPS):
         if g:
             buf[:, col] = ord("-")
             col += 1
         if g == _ID_SERIAL_GROUP:
-            for d in range(size - 1, -1, -1):
-                buf[:, col + d] = _ID_ALPHABET[(serial % np.uint64(36)).astype(np.intp)]
-                serial //= np.uint64(36)
+            buf[:, col:col + size] = digits
         else:
             buf[:, col:col + size] = rand[:, src:src + size]
             src += size
@@ -163,11 +169,14 @@ def make_sessions(n_rows=N_ROWS, seed=0, testing=False):
 
     # Column-major so that X[:, :j] is one contiguous block for the matrix-vector product.
     X = np.empty((n, k), dtype=np.float32, order="F")
-    X[:, :first] = cat_bits[rng.choice(len(cat_p), size=n, p=cat_p)][:, :first]
+    device = np.searchsorted(np.cumsum(cat_p), rng.random(n), side="right")
+    np.minimum(device, len(cat_p) - 1, out=device)
+    for c in range(first):
+        np.take(cat_bits[:, c], device, out=X[:, c])
     # u < sigmoid(eta)  <=>  logit(u) < eta
     u = rng.random((n, k - first), dtype=np.float32)
     np.clip(u, np.float32(1e-7), np.float32(1 - 1e-7), out=u)
-    logit_u = np.log(u) - np.log1p(-u)
+    logit_u = np.log(u / (np.float32(1) - u))
     for j in range(first, k):
         eta = X[:, :j] @ weights[j, :j]
         eta += bias[j]
@@ -175,7 +184,10 @@ def make_sessions(n_rows=N_ROWS, seed=0, testing=False):
         np.less(logit_u[:, j - first], eta, out=x, casting="unsafe")
         if gates[j] >= 0:
             x *= X[:, gates[j]]
-    data = X[:, out_index].astype(np.uint8)
+    # Column-major uint8 in the output order: pandas keeps it as its block without a copy.
+    data = np.empty((n, k), dtype=np.uint8, order="F")
+    for i, src in enumerate(out_index):
+        data[:, i] = X[:, src]
     if testing:
         data[:, -1] = 0
     frame = pd.DataFrame(data, columns=list(FEATURES + (TARGET,)), copy=False)
