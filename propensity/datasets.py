@@ -131,6 +131,21 @@ def _user_ids(rng, n, testing):
             buf[:, col:col + size] = rand[:, src:src + size]
             src += size
         col += size
+    return _strings(buf)
+
+
+def _strings(buf):
+    """Rows of an (n, width) ASCII array as a pandas string array of the default string
+    dtype (what read_csv gives): zero-copy through pyarrow when it backs that dtype,
+    else through Python str objects."""
+    n, width = buf.shape
+    dtype = pd.Series([""]).dtype
+    if getattr(dtype, "storage", None) == "pyarrow" and n * width < 2 ** 31:
+        import pyarrow as pa
+        offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+        arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                     pa.py_buffer(buf.reshape(-1))])
+        return pd.array(arr, dtype=dtype)
     return buf.view(f"S{width}").ravel().astype(f"U{width}").astype(object)
 
 

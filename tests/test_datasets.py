@@ -46,6 +46,8 @@ def test_rates_of_ones_match_binary_summary(sessions, cal):
 
 
 def test_order_rates_match_bivariate_and_structural_zero(sessions, cal):
+    # Note: saw_sizecharts has only ~177 sessions with a 1, so its order rate when 1 has a
+    # sampling sd (~2.4 pp) above the tolerance (1.8 pp); the fixed seed keeps this exact.
     y = sessions[TARGET].to_numpy()
     for f in FEATURES:
         x = sessions[f].to_numpy()
