@@ -74,6 +74,16 @@ plt.rcParams.update({"figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,
                      "axes.spines.top": False, "axes.spines.right": False,
                      "font.size": 10})
 pd.set_option("display.precision", 3)
+
+
+def formatted(table, formats):
+    # a copy of the table with numbers written for reading, e.g. {"rate": "{:.1%}"}
+    out = table.copy()
+    for column, fmt in formats.items():
+        out[column] = out[column].map(fmt.format)
+    return out
+
+
 print("propensity", propensity.__version__)"""),
     (MD, """\
 ## 1. The data
@@ -143,9 +153,9 @@ ax.set_title("Conversion rate with and without each behaviour")
 ax.legend(loc="lower right")
 plt.tight_layout()
 plt.show()
-by_feature.sort_values("lift", ascending=False).style.format(
-    {"sessions with it": "{:,.0f}", "rate when done": "{:.1%}",
-     "rate when not done": "{:.1%}", "lift": "{:.1f}x"})"""),
+formatted(by_feature.sort_values("lift", ascending=False),
+          {"sessions with it": "{:,.0f}", "rate when done": "{:.1%}",
+           "rate when not done": "{:.1%}", "lift": "{:.1f}x"})"""),
     (MD, """\
 Reading the chart: checkout, delivery checks and signing in are by far the strongest
 signals - a visitor who looked at the delivery details orders most of the time. In the real
@@ -193,8 +203,8 @@ ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
 ax.set_xlim(0, funnel["sessions"].max() * 1.5)
 plt.tight_layout()
 plt.show()
-funnel.style.format({"sessions": "{:,.0f}", "conversion rate": "{:.1%}",
-                     "share of sessions": "{:.1%}"})"""),
+formatted(funnel, {"sessions": "{:,.0f}", "conversion rate": "{:.1%}",
+                   "share of sessions": "{:.1%}"})"""),
     (MD, """\
 The big drop is between visiting and the basket: most sessions never put anything in it.
 Once a visitor has seen the checkout, the odds of an order are high, so the real marketing
@@ -283,8 +293,7 @@ comparison = pd.DataFrame(rows).T.sort_values("F1", ascending=False)
 best_name = comparison.index[0]
 best_model = models[best_name]
 print(f"Best model by F1 on the validation sessions: {best_name}")
-comparison.style.format("{:.4f}").highlight_max(
-    subset=["F1", "precision", "recall", "ROC-AUC", "average precision"], color="#d4edda")"""),
+comparison.round(4)"""),
     (CODE, """\
 fig, ax = plt.subplots(figsize=(9, 4))
 shown = ["F1", "precision", "recall", "ROC-AUC"]
@@ -474,9 +483,9 @@ ax2.set_ylim(0, 110)
 ax2.set_title("How often each segment orders")
 plt.tight_layout()
 plt.show()
-segments.style.format({"sessions": "{:,.0f}", "orders": "{:,.0f}",
-                       "share of sessions": "{:.1%}", "conversion rate": "{:.1%}",
-                       "share of orders": "{:.1%}"})"""),
+formatted(segments, {"sessions": "{:,.0f}", "orders": "{:,.0f}",
+                     "share of sessions": "{:.1%}", "conversion rate": "{:.1%}",
+                     "share of orders": "{:.1%}"})"""),
     (MD, """\
 The High segment is small but holds most of the orders; the Medium segment is the natural
 target for a nudge (a reminder, a free-delivery offer); the Low segment is most of the
@@ -572,9 +581,9 @@ summary = scored.groupby("segment").agg(
     flagged_as_buyers=("predicted_ordered", "sum")).reindex(["High", "Medium", "Low"])
 summary["share"] = summary["sessions"] / summary["sessions"].sum()
 summary["expected orders"] = summary["sessions"] * summary["mean_probability"]
-summary.style.format({"sessions": "{:,.0f}", "mean_probability": "{:.1%}",
-                      "flagged_as_buyers": "{:,.0f}", "share": "{:.1%}",
-                      "expected orders": "{:,.0f}"})"""),
+formatted(summary, {"sessions": "{:,.0f}", "mean_probability": "{:.1%}",
+                    "flagged_as_buyers": "{:,.0f}", "share": "{:.1%}",
+                    "expected orders": "{:,.0f}"})"""),
     (MD, """\
 For a large file, `predictor.predict_from_file(input_csv, output_csv, segments=True)` does
 the same streaming in the fast C reader, or from the command line:
