@@ -243,7 +243,7 @@ test the models on data they have never seen, and train three kinds of model on 
 Each model is wrapped in a `PropensityModel`, as the production pipeline does: it adds the
 combined features (e.g. *signed in and saw checkout*), corrects the scores so that they are
 real probabilities (*calibration*), and picks the decision threshold with the best balance
-of precision and recall (F1) on the training data."""),
+of precision and recall (F1), estimated by cross-validation on the training sessions."""),
     (CODE, """\
 from propensity import (GradientBoostingClassifier, LogisticRegression, PropensityModel,
                         RandomForestClassifier)

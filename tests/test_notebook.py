@@ -70,14 +70,35 @@ def test_notebook_is_built_from_the_generator_and_stripped():
     assert check.returncode == 0, check.stderr
 
 
+def _point_at_csv(nb, tmp_path):
+    """Do what an analyst does: set DATA_PATH (and the sample size) in the settings cell
+    to a CSV of their own, here 12,000 generated sessions sampled down to 10,000."""
+    from propensity.datasets import make_sessions
+
+    csv = tmp_path / "my_sessions.csv"
+    make_sessions(12_000, seed=3).to_csv(csv, index=False)
+    settings = [c for c in nb.cells if c.cell_type == "code" and "DATA_PATH = None" in c.source]
+    assert len(settings) == 1, "the notebook must have exactly one settings cell"
+    lines = settings[0].source.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("DATA_PATH ="):
+            lines[i] = f"DATA_PATH = {str(csv)!r}"
+        elif line.startswith("SAMPLE_ROWS ="):
+            lines[i] = "SAMPLE_ROWS = 10_000"
+    settings[0].source = "\n".join(lines)
+
+
 @pytest.mark.slow
-def test_notebook_executes(tmp_path):
+@pytest.mark.parametrize("data", ["embedded", "own_csv"])
+def test_notebook_executes(tmp_path, data):
     _require("nbformat", "nbclient", "ipykernel", "jupyter_client")
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    if data == "own_csv":
+        _point_at_csv(nb, tmp_path)
     workdir = tmp_path / "run"
     workdir.mkdir()
     client = NotebookClient(nb, km=_kernel_manager(tmp_path), timeout=CELL_TIMEOUT,
@@ -97,5 +118,11 @@ def test_notebook_executes(tmp_path):
               if o.output_type == "display_data" and "image/png" in o.get("data", {})]
     plotting_cells = [c for c in code if "plt.show()" in c.source]
     assert len(images) >= len(plotting_cells)
+    text = "".join(o.get("text", "") for c in code for o in c.outputs
+                   if o.output_type == "stream")
+    if data == "own_csv":
+        assert "10,000 sessions from " in text and "my_sessions.csv" in text
+    else:
+        assert "sessions from built-in stand-in data" in text
     # the notebook cleaned up after itself: nothing written into its working folder
     assert list(workdir.iterdir()) == []
