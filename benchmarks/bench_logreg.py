@@ -1,8 +1,7 @@
 """Logistic regression: propensity vs scikit-learn on 455,401 stand-in sessions x 33 columns.
 
-Data: a Gaussian-copula generator calibrated on shared/reference (binary marginals and the
-phi-correlation matrix of the 23 behaviour columns and the target), plus the 10
-interaction features of SPEC.md, all uint8. class_weight='balanced' everywhere.
+Data: propensity.datasets.make_sessions (the calibrated stand-in of the real file) plus
+the 10 interaction features of SPEC.md, all uint8. class_weight='balanced' everywhere.
 
 - L2 (C=1): propensity (Newton, compressed unique rows) vs sklearn lbfgs.
 - Elastic net (C=1, l1_ratio=0.5): propensity (proximal Newton + CD) vs sklearn saga.
@@ -24,7 +23,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.dirname(HERE))  # the in-place build when not installed
 from _common import best_of, print_table, save_results, versions  # noqa: E402
 
-REF = os.environ.get("PROPENSITY_REFERENCE", "/work/shared/reference")
 FEATURES = ["basket_icon_click", "basket_add_list", "basket_add_detail", "sort_by",
             "image_picker", "account_page_click", "promo_banner_click", "detail_wishlist_add",
             "list_size_dropdown", "closed_minibasket_click", "checked_delivery_detail",
@@ -34,23 +32,11 @@ FEATURES = ["basket_icon_click", "basket_add_list", "basket_add_detail", "sort_b
 
 
 def stand_in_sessions(n, seed=0):
-    """Correlated binary sessions from the published marginals and correlations."""
-    import pandas as pd
-    from scipy.stats import norm
+    """The calibrated stand-in generator of the package (propensity.datasets)."""
+    from propensity.datasets import make_sessions
 
-    summary = pd.read_csv(os.path.join(REF, "binary_summary.csv")).set_index("column")
-    corr = pd.read_csv(os.path.join(REF, "binary_correlation_matrix.csv"), index_col=0)
-    cols = FEATURES + ["ordered"]
-    rates = np.array([summary.loc[c, "engagement_rate"] for c in FEATURES] + [0.0419])
-    R = corr.loc[cols, cols].to_numpy(dtype=float)
-    vals, vecs = np.linalg.eigh(R)  # nearest PSD correlation for the latent normals
-    R = (vecs * np.clip(vals, 1e-3, None)) @ vecs.T
-    d = np.sqrt(np.diag(R))
-    R = R / d[:, None] / d[None, :]
-    rng = np.random.default_rng(seed)
-    Zl = rng.standard_normal((n, len(cols))) @ np.linalg.cholesky(R).T
-    B = (Zl > norm.ppf(1 - rates)).astype(np.uint8)
-    return B[:, :-1], B[:, -1].astype(np.int64)
+    df = make_sessions(n, seed=seed)
+    return df[FEATURES].to_numpy(dtype=np.uint8), df["ordered"].to_numpy().astype(np.int64)
 
 
 def interactions(B):
@@ -140,9 +126,8 @@ def main():
                        "sklearn_obj", "sk_conv"])
     path = save_results("logreg", {
         "data": {"rows": n, "columns": p, "unique_rows": int(n_unique), "positive_rate": float(y.mean()),
-                 "generator": "benchmarks/bench_logreg.py Gaussian copula on shared/reference "
-                              "marginals + phi correlations (make_sessions not on main yet), "
-                              "+ 10 SPEC interaction features"},
+                 "generator": "propensity.datasets.make_sessions(seed=0) + the 10 SPEC "
+                              "interaction features"},
         "config": {"C": C, "class_weight": "balanced", "threads": args.threads,
                    "propensity_tol": 1e-6, "sklearn": "default tol/max_iter, fitted on the "
                    "standardised float64 matrix (standardisation not timed)",
