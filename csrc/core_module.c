@@ -346,7 +346,101 @@ static int trees_init(PyObject *module) { (void)module; return 0; }
 /* Section: logistic regression (logreg.h)                             */
 /* ------------------------------------------------------------------ */
 /* BEGIN SECTION logreg */
-#define LOGREG_METHODS
+#include "propensity/logreg.h"
+
+/* logreg_fit(X, weights, scale_weights, C, l1_ratio, fit_intercept, max_iter, tol, n_threads)
+ * X: (n, p) float64 or uint8; weights: (n, 2) float64 loss weights of label 0 / 1;
+ * scale_weights: (n,) float64 or None. Returns a dict of the fitted state. */
+static PyObject *py_logreg_fit(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"X", "weights", "scale_weights", "C", "l1_ratio", "fit_intercept",
+                             "max_iter", "tol", "n_threads", NULL};
+    PyObject *X_obj, *w_obj, *sw_obj = Py_None;
+    double C, l1_ratio, tol;
+    int fit_intercept, max_iter, n_threads;
+    PyArrayObject *X = NULL, *W = NULL, *SW = NULL;
+    PyArrayObject *coef = NULL, *coef_std = NULL, *mean = NULL, *scale = NULL;
+    PyObject *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOddpidi:logreg_fit", kwlist, &X_obj,
+                                     &w_obj, &sw_obj, &C, &l1_ratio, &fit_intercept, &max_iter,
+                                     &tol, &n_threads))
+        return NULL;
+    X = get_array(X_obj, "X", 2, ACCEPT_F64 | ACCEPT_U8);
+    if (X == NULL)
+        goto fail;
+    W = get_array(w_obj, "weights", 2, ACCEPT_F64);
+    if (W == NULL)
+        goto fail;
+    npy_intp n = PyArray_DIM(X, 0), p = PyArray_DIM(X, 1);
+    if (PyArray_DIM(W, 0) != n || PyArray_DIM(W, 1) != 2) {
+        PyErr_Format(PyExc_ValueError, "weights must have shape (%zd, 2), got (%zd, %zd)",
+                     (Py_ssize_t)n, (Py_ssize_t)PyArray_DIM(W, 0), (Py_ssize_t)PyArray_DIM(W, 1));
+        goto fail;
+    }
+    if (sw_obj != Py_None) {
+        SW = get_array(sw_obj, "scale_weights", 1, ACCEPT_F64);
+        if (SW == NULL)
+            goto fail;
+        if (PyArray_DIM(SW, 0) != n) {
+            PyErr_Format(PyExc_ValueError, "scale_weights must have shape (%zd,), got (%zd,)",
+                         (Py_ssize_t)n, (Py_ssize_t)PyArray_DIM(SW, 0));
+            goto fail;
+        }
+    }
+    if (n < 1 || p < 1) {
+        PyErr_SetString(PyExc_ValueError, "X must have at least one row and one column");
+        goto fail;
+    }
+    npy_intp dims[1] = {p};
+    coef = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    coef_std = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    mean = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    scale = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    if (!coef || !coef_std || !mean || !scale)
+        goto fail;
+
+    prop_logreg_params prm = {.C = C, .l1_ratio = l1_ratio, .fit_intercept = fit_intercept,
+                              .max_iter = max_iter, .tol = tol,
+                              .n_threads = resolve_threads(n_threads)};
+    prop_logreg_data data = {
+        .n_rows = n, .n_features = p,
+        .X_f64 = PyArray_TYPE(X) == NPY_FLOAT64 ? (const double *)PyArray_DATA(X) : NULL,
+        .X_u8 = PyArray_TYPE(X) == NPY_UINT8 ? (const uint8_t *)PyArray_DATA(X) : NULL,
+        .weights = (const double *)PyArray_DATA(W),
+        .scale_weights = SW ? (const double *)PyArray_DATA(SW) : NULL};
+    prop_logreg_result res = {.coef = (double *)PyArray_DATA(coef),
+                              .coef_std = (double *)PyArray_DATA(coef_std),
+                              .mean = (double *)PyArray_DATA(mean),
+                              .scale = (double *)PyArray_DATA(scale)};
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_logreg_fit(&prm, &data, &res, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    out = Py_BuildValue("{s:O,s:O,s:O,s:O,s:d,s:d,s:d,s:i,s:O}", "coef", coef, "coef_std",
+                        coef_std, "mean", mean, "scale", scale, "intercept", res.intercept,
+                        "intercept_std", res.intercept_std, "objective", res.objective,
+                        "n_iter", res.n_iter, "converged", res.converged ? Py_True : Py_False);
+fail:
+    Py_XDECREF(X);
+    Py_XDECREF(W);
+    Py_XDECREF(SW);
+    Py_XDECREF(coef);
+    Py_XDECREF(coef_std);
+    Py_XDECREF(mean);
+    Py_XDECREF(scale);
+    return out;
+}
+
+#define LOGREG_METHODS                                                                     \
+    {"logreg_fit", (PyCFunction)(void (*)(void))py_logreg_fit, METH_VARARGS | METH_KEYWORDS, \
+     "logreg_fit(X, weights, scale_weights, C, l1_ratio, fit_intercept, max_iter, tol, "    \
+     "n_threads) -> dict: penalised logistic regression on weighted rows (logreg.h)."},
 static int logreg_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION logreg */
 

@@ -6,9 +6,10 @@ or :class:`CustomerPropensityPredictor`.
 import logging as _logging
 
 from ._core_loader import _core  # noqa: F401  (loads OpenBLAS, then the C core)
+from .linear import LogisticRegression
 
 __version__ = "0.1.0"
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "LogisticRegression"]
