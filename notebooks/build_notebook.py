@@ -53,7 +53,7 @@ it. To use your own data, change the settings in the next cell and run everythin
   order is worth to you (its margin)."""),
     (CODE, """\
 DATA_PATH = None        # e.g. "training_sample.csv"; None = built-in stand-in data
-SAMPLE_ROWS = 60_000    # sessions used by this notebook
+SAMPLE_ROWS = 100_000   # sessions used by this notebook
 CONTACT_COST = 1.00     # cost of contacting one customer (currency units)
 ORDER_VALUE = 15.00     # value of one order won by the campaign (margin, same units)
 SEED = 42               # makes the sample, the split and the models reproducible"""),
