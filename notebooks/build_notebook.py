@@ -617,24 +617,28 @@ def render():
     return nbformat.writes(build()) + "\n"
 
 
+def cells_of(nb):
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true",
                     help="exit 1 if notebooks/exploration.ipynb differs from the cells here")
     args = ap.parse_args(argv)
-    text = render()
     if args.check:
+        # compare the cells, not the JSON text: another nbformat version may write the
+        # same notebook slightly differently
         try:
-            with open(NOTEBOOK, encoding="utf-8") as f:
-                current = f.read()
+            current = cells_of(nbformat.read(NOTEBOOK, as_version=4))
         except FileNotFoundError:
             current = None
-        if current != text:
+        if current != cells_of(build()):
             print(f"{NOTEBOOK} is stale: run python notebooks/build_notebook.py", file=sys.stderr)
             return 1
         return 0
     with open(NOTEBOOK, "w", encoding="utf-8") as f:
-        f.write(text)
+        f.write(render())
     print(f"wrote {NOTEBOOK} ({len(CELLS)} cells)")
     return 0
 
