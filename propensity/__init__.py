@@ -11,4 +11,6 @@ __version__ = "0.1.0"
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
-__all__ = ["__version__"]
+from .predictor import CustomerPropensityPredictor  # noqa: E402
+
+__all__ = ["__version__", "CustomerPropensityPredictor"]
