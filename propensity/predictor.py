@@ -242,6 +242,8 @@ class CustomerPropensityPredictor:
             columns = self._columns(model, [str(c) for c in df.columns], where)
         cols, present, _missing = columns
         binary = set(getattr(model, "binary_columns_", []))
+        encoding = getattr(model, "encoding_", None) or {}
+        binary -= set(encoding.get("boolean", ()))   # TRUE/FALSE text: the model replays it
         stats = {"n_coerced": 0, "n_filled": 0}
         if n == 0:
             proba = np.zeros(0)
@@ -495,11 +497,17 @@ def _binary_values(series, name, coerce, fill_missing, rowdesc, stats):
         if not coerce:
             i = int(np.flatnonzero(bad)[0])
             raise InputDataError(
-                f"column {name!r}, {rowdesc(i)}: value {arr[i]!r} is not 0 or 1 "
+                f"column {name!r}, {rowdesc(i)}: value {_show(arr[i])} is not 0 or 1 "
                 f"(coerce=True / --coerce clips values to 0/1)")
         stats["n_coerced"] += int(bad.sum())
         values = np.where(bad, (values >= 0.5).astype(np.float64), values)
     return values.astype(np.uint8)
+
+
+def _show(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value[:40]) if isinstance(value, str) else str(value)
 
 
 def _pack(X):
