@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import pickle
+import queue
 import sys
 import tempfile
 import threading
@@ -654,37 +655,63 @@ class _DriftAccumulator:
 
 class _Output:
     """A binary output stream: stdout for '-', else a temporary file in the target folder
-    renamed to the target on success and removed on any error."""
+    renamed to the target on success and removed on any error.
 
-    def __init__(self, path):
+    Writes happen on a background thread (file writes release the GIL), so writing one
+    block overlaps with parsing and scoring the next; at most ``depth`` blocks wait."""
+
+    def __init__(self, path, depth=3):
         self.path = path
         self.tmp = None
         self.f = None
+        self.queue = queue.Queue(maxsize=depth)
+        self.error = None
+        self.thread = None
 
     def __enter__(self):
         if self.path == "-":
             self.f = sys.stdout.buffer
-            return self
-        target = os.path.abspath(os.fspath(self.path))
-        folder = os.path.dirname(target)
-        if not os.path.isdir(folder):
-            raise InputDataError(f"output folder {folder!r} does not exist")
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part",
-                                        dir=folder)
-        self.f = os.fdopen(fd, "wb", buffering=1 << 20)
-        self.target = target
+        else:
+            target = os.path.abspath(os.fspath(self.path))
+            folder = os.path.dirname(target)
+            if not os.path.isdir(folder):
+                raise InputDataError(f"output folder {folder!r} does not exist")
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.",
+                                            suffix=".part", dir=folder)
+            self.f = os.fdopen(fd, "wb", buffering=1 << 20)
+            self.target = target
+        self.thread = threading.Thread(target=self._drain, name="propensity-writer", daemon=True)
+        self.thread.start()
         return self
 
+    def _drain(self):
+        while True:
+            data = self.queue.get()
+            if data is None:
+                return
+            if self.error is None:
+                try:
+                    self.f.write(data)
+                except BaseException as exc:  # reported by write() or __exit__
+                    self.error = exc
+
     def write(self, data):
-        self.f.write(data)
+        if self.error is not None:
+            raise self.error
+        self.queue.put(data)
 
     def __exit__(self, exc_type, exc, tb):
-        if self.path == "-":
-            self.f.flush()
-            return False
+        self.queue.put(None)
+        self.thread.join()
         try:
-            self.f.close()
-            if exc_type is None:
+            if self.path == "-":
+                if self.error is None:
+                    self.f.flush()
+            else:
+                self.f.close()
+            if self.error is not None and exc_type is None:
+                raise self.error
+            if exc_type is None and self.path != "-":
                 os.chmod(self.tmp, 0o666 & ~_UMASK)
                 os.replace(self.tmp, self.target)
                 self.tmp = None
