@@ -16,20 +16,44 @@ FEATURES = ["basket_icon_click", "basket_add_list", "basket_add_detail", "sort_b
             "device_computer", "device_tablet", "returning_user", "loc_uk"]
 
 
-def _train(out_dir):
+SMALL_GRID = """
+[random_forest]
+n_estimators = [20]
+max_depth = [6, "none"]
+min_samples_split = [2]
+[gradient_boosting]
+n_estimators = [20]
+max_depth = [3]
+learning_rate = [0.3]
+[logistic_regression]
+C = [1.0]
+l1_ratio = [0.5]
+"""
+
+
+def _train(out_dir, work):
     try:
         from propensity import train
     except ImportError:  # the pipeline has not landed yet: a stand-in model folder
         import _standin
         _standin.make_dir(out_dir)
         return
-    train.main(["--output-dir", out_dir, "--quiet"])
+    from propensity.datasets import make_sessions
+
+    make_sessions(5000, seed=7).to_csv(work / "train.csv", index=False)
+    make_sessions(300, seed=7, testing=True).to_csv(work / "test.csv", index=False)
+    (work / "grid.toml").write_text(SMALL_GRID)
+    code = train.main(["--train-file", str(work / "train.csv"), "--test-file",
+                       str(work / "test.csv"), "--output-dir", out_dir, "--grid",
+                       str(work / "grid.toml"), "--quiet"])
+    assert code in (0, None), f"training the fixture models failed with exit code {code}"
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("ml_outputs"))
-    _train(out)
+    work = tmp_path_factory.mktemp("train_data")
+    out = str(work / "ml_outputs")
+    _train(out, work)
     return out
 
 
