@@ -40,7 +40,6 @@ ID_COLUMN = "UserID"
 OUTPUT_COLUMNS = ["UserID", "predicted_ordered", "purchase_probability", "prediction_timestamp"]
 PROBA_DIGITS = 6
 PSI_ALERT = 0.2
-_DENSE_CACHE_MAX_FEATURES = 24   # a 2**24-slot int32 table, allocated lazily (calloc)
 
 
 class PredictorError(Exception):
@@ -362,20 +361,12 @@ class CustomerPropensityPredictor:
 
     def _stream_c(self, model, src, out, thr, segments, coerce, fill_missing, chunksize, sep,
                   timestamp, drift, progress, summary, where):
-        block_bytes = min(max(chunksize * 64, 1 << 16), 256 << 20)
-        buf = src.read(block_bytes)
-        eof = not buf
-        while not eof and b"\n" not in buf:       # the header line
-            more = src.read(block_bytes)
-            eof = not more
-            buf += more
-        if not buf.strip():
+        reader = _BlockReader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
+        head = reader.header_line()
+        if head is None:
             warnings.warn(f"{where} is empty: the output holds only the header", UserWarning,
                           stacklevel=3)
             return
-        nl = buf.find(b"\n")
-        head = buf[: nl if nl >= 0 else len(buf)]
-        buf = buf[nl + 1:] if nl >= 0 else b""
         names = _parse_header(head, sep, where)
         cols, present, _ = self._columns(model, names, where)
         first = {}
@@ -389,28 +380,25 @@ class CustomerPropensityPredictor:
         ts = timestamp.encode()
         line, row = 2, 1
         while True:
-            if not eof:
-                more = src.read(block_bytes)
-                if more:
-                    buf = buf + more if buf else more
-                else:
-                    eof = True
+            data, eof = reader.next_block()
             try:
-                r = _core.csv_parse(buf, sep, len(names), id_field, feature_field, names_blob,
+                r = _core.csv_parse(data, sep, len(names), id_field, feature_field, names_blob,
                                     fill, coerce, eof, line, row, True)
+                n = r["n_rows"]
+                if n:
+                    proba = scorer.score(r["keys"][:n])
+                    pred = (proba >= thr).astype(np.uint8)
+                    if id_field >= 0:
+                        text = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
+                                                r["id_span"][:n])
+                    else:
+                        text = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
+                                                first_row_number=row - 1)
             except ValueError as exc:
                 raise InputDataError(f"{where}: {exc}") from None
-            n = r["n_rows"]
+            finally:
+                data.release()
             if n:
-                keys = r["keys"][:n]
-                proba = scorer.score(keys)
-                pred = (proba >= thr).astype(np.uint8)
-                if id_field >= 0:
-                    text = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, buf,
-                                            r["id_span"][:n])
-                else:
-                    text = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
-                                            first_row_number=row - 1)
                 out.write(text)
                 if drift is not None:
                     drift.add_binary(r["X"][:n], proba)
@@ -421,7 +409,7 @@ class CustomerPropensityPredictor:
                     progress(n)
             line += r["n_lines"]
             row += n
-            buf = buf[r["consumed"]:]
+            reader.consume(r["consumed"])
             if eof:
                 break
         summary["distinct_rows_scored"] = scorer.n_scored
@@ -538,17 +526,15 @@ def _pack(X):
 
 
 class _KeyScorer:
-    """Scores each distinct row pattern once; remembers the probabilities across blocks.
-
-    Up to 24 features the cache is a table indexed by the key (int32 slots from np.zeros,
-    so only the touched pages take memory); beyond, each block is deduplicated."""
+    """Scores each distinct row pattern once and remembers it across blocks: a sorted
+    array of the keys seen with their probabilities (memory grows with the number of
+    distinct patterns, not with the rows)."""
 
     def __init__(self, model, n_features):
         self.model = model
-        self.nf = n_features
         self.shifts = np.arange(n_features, dtype=np.uint64)
-        self.slot = np.zeros(1 << n_features, dtype=np.int32) if n_features <= _DENSE_CACHE_MAX_FEATURES else None
-        self.proba = np.zeros(1)
+        self.keys = np.zeros(0, dtype=np.uint64)
+        self.proba = np.zeros(0)
         self.n_scored = 0
 
     def _model_proba(self, keys):
@@ -557,19 +543,75 @@ class _KeyScorer:
         self.n_scored += len(keys)
         return np.ascontiguousarray(proba[:, 1])
 
+    def _lookup(self, keys):
+        if len(self.keys) == 0:
+            return np.zeros(len(keys), dtype=np.intp), np.zeros(len(keys), dtype=bool)
+        idx = np.searchsorted(self.keys, keys)
+        np.minimum(idx, len(self.keys) - 1, out=idx)
+        return idx, self.keys[idx] == keys
+
     def score(self, keys):
-        if self.slot is None:
-            uniq, inv = np.unique(keys, return_inverse=True)
-            return self._model_proba(uniq)[inv]
-        slots = self.slot[keys]
-        new = slots == 0
-        if new.any():
-            uniq = np.unique(keys[new])
-            base = len(self.proba)
-            self.proba = np.concatenate([self.proba, self._model_proba(uniq)])
-            self.slot[uniq] = np.arange(base, base + len(uniq), dtype=np.int32)
-            slots = self.slot[keys]
-        return self.proba[slots]
+        idx, hit = self._lookup(keys)
+        if not hit.all():
+            new = np.unique(keys[~hit])
+            merged = np.concatenate([self.keys, new])
+            order = np.argsort(merged, kind="stable")
+            self.proba = np.concatenate([self.proba, self._model_proba(new)])[order]
+            self.keys = merged[order]
+            idx, hit = self._lookup(keys)
+        return self.proba[idx]
+
+
+class _BlockReader:
+    """Reads a binary stream into one reusable buffer: blocks of about ``size`` bytes
+    whose unconsumed tail (a partial record) is moved to the front for the next read."""
+
+    def __init__(self, src, size):
+        self.src = src
+        self.buf = bytearray(size)
+        self.filled = 0
+        self.eof = False
+
+    def _fill(self):
+        if self.eof:
+            return
+        if self.filled == len(self.buf):           # a record longer than the buffer
+            self.buf.extend(bytes(len(self.buf)))
+        with memoryview(self.buf) as mv:
+            n = self.src.readinto(mv[self.filled:]) if hasattr(self.src, "readinto") else None
+            if n is None:                          # streams without readinto
+                more = self.src.read(len(self.buf) - self.filled)
+                n = len(more)
+                mv[self.filled:self.filled + n] = more
+        if n == 0:
+            self.eof = True
+        self.filled += n
+
+    def header_line(self):
+        """The first line (without its line end), or None for an empty input."""
+        self._fill()
+        while True:
+            nl = self.buf.find(b"\n", 0, self.filled)
+            if nl >= 0 or self.eof:
+                break
+            self._fill()
+        if not bytes(self.buf[:self.filled]).strip():
+            return None
+        end = nl if nl >= 0 else self.filled
+        head = bytes(self.buf[:end])
+        self.consume(end + 1 if nl >= 0 else self.filled)
+        return head
+
+    def next_block(self):
+        """A memoryview of the buffered bytes (release it) and whether the input ended."""
+        self._fill()
+        return memoryview(self.buf)[:self.filled], self.eof
+
+    def consume(self, n):
+        rest = self.filled - n
+        if rest:
+            self.buf[:rest] = self.buf[n:self.filled]
+        self.filled = rest
 
 
 def _parse_header(head, sep, where):
@@ -678,7 +720,7 @@ class _Output:
     Writes happen on a background thread (file writes release the GIL), so writing one
     block overlaps with parsing and scoring the next; at most ``depth`` blocks wait."""
 
-    def __init__(self, path, depth=3):
+    def __init__(self, path, depth=2):
         self.path = path
         self.tmp = None
         self.f = None
