@@ -11,4 +11,8 @@ __version__ = "0.1.0"
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
-__all__ = ["__version__"]
+from ._base import load_model  # noqa: E402
+from .features import InteractionFeatureTransformer  # noqa: E402
+from .model import PropensityModel  # noqa: E402
+
+__all__ = ["__version__", "load_model", "InteractionFeatureTransformer", "PropensityModel"]

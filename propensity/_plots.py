@@ -42,11 +42,11 @@ def model_comparison(folder, evaluation):
                     va="bottom", fontsize=7, rotation=90)
     ax.set_xticks(x, [label for _, label in keys])
     lo = min(evaluation[f][k] for f in names for k, _ in keys)
-    ax.set_ylim(max(0.0, lo - 0.1), 1.05)
+    ax.set_ylim(max(0.0, lo - 0.1), 1.12)
     ax.set_xlabel("Metric (validation split)")
     ax.set_ylabel("Score")
     ax.set_title("Model comparison at each model's tuned threshold")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", ncol=len(names), fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     _save(fig, folder, "model_comparison.png")
 

@@ -113,7 +113,7 @@ def encode_target(series, path, target):
         i = int(np.flatnonzero(missing)[0])
         raise DataError(f"{path}: target column {target!r} is empty at {_row_label(i)}")
     values = series.to_numpy()
-    if series.dtype == object:
+    if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):
         low = series.astype(str).str.strip().str.lower()
         uniq = set(low.unique())
         if uniq <= (_TRUE | _FALSE | {"0", "1"}):

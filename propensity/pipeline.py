@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -459,7 +460,9 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
                         f"positive row(s); every one of the {cv_folds} folds needs positives "
                         f"and negatives")
     X_raw, _ = _as_matrix(data.X)
-    transformer = InteractionFeatureTransformer().fit(data.X)
+    with warnings.catch_warnings():  # skipped features are logged by the transformer
+        warnings.simplefilter("ignore", UserWarning)
+        transformer = InteractionFeatureTransformer().fit(data.X)
     patterns = make_patterns(X_raw, transformer)
     feature_names = [str(c) for c in transformer.get_feature_names_out()]
     logger.info("split: %d training rows, %d validation rows; %d features; %d distinct rows",
