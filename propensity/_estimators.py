@@ -42,6 +42,13 @@ def prefix_params(cls):
     return tuple(getattr(cls, "_prefix_params", None) or _PREFIX.get(cls.__name__, ()))
 
 
+def fit_on_patterns(cls):
+    """Whether to train ``cls`` on weighted distinct rows (the pipeline compresses) or on
+    the plain rows. Our estimators compress internally and need the per-row counts for
+    the random forest's Poisson bootstrap, so they get plain rows."""
+    return cls.__name__.startswith("_StandIn")
+
+
 def class_weight_for(cls, y, w):
     """'balanced' class weights for weighted (compressed) rows. Our estimators compute
     'balanced' from the sample weights; the stand-ins get the explicit weights that

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from ._estimators import (FAMILIES, class_weight_for, estimator_class, make_sessions,
-                          prefix_params)
+from ._estimators import (FAMILIES, class_weight_for, estimator_class, fit_on_patterns,
+                          make_sessions, prefix_params)
 from .calibration import make_calibrator
 from .data import DataError, from_frame, load_test_csv, load_training_csv, data_fingerprint
 from .features import InteractionFeatureTransformer
@@ -178,14 +178,25 @@ class Fold:
     w_val: np.ndarray
 
 
-def make_folds(patterns, rows, y, n_splits, seed):
-    """Stratified k folds of ``rows`` (indices into y), compressed to weighted patterns."""
+def make_folds(patterns, rows, y, n_splits, seed, fit_on_patterns=False):
+    """Stratified k folds of ``rows`` (indices into y). Validation parts are always
+    weighted patterns (each distinct row scored once); training parts are weighted
+    patterns when ``fit_on_patterns`` (exact for learners that treat sample weights as
+    counts), else the plain rows (our estimators compress internally and keep the
+    per-row counts their bootstrap needs)."""
     folds = []
     for tr, va in stratified_kfold(y[rows], n_splits, seed):
-        Zt, yt, wt, _ = patterns.weighted(rows[tr], y)
+        Zt, yt, wt = training_rows(patterns, rows[tr], y, fit_on_patterns)
         Zv, yv, wv, _ = patterns.weighted(rows[va], y)
         folds.append(Fold(Zt, yt, wt, Zv, yv, wv))
     return folds
+
+
+def training_rows(patterns, rows, y, fit_on_patterns):
+    if fit_on_patterns:
+        Z, yy, w, _ = patterns.weighted(rows, y)
+        return Z, yy, w
+    return np.ascontiguousarray(patterns.Z[patterns.inv[rows]]), y[rows], None
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,6 +214,8 @@ def _largest(param, values):
 
 def _base_params(family, cls, y, w, seed, n_jobs):
     names = set(cls._get_param_names())
+    if w is None:
+        w = np.ones(y.shape[0])
     params = {}
     if family == "gradient_boosting":
         pos = float(w[y == 1].sum())
@@ -467,21 +480,24 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
     feature_names = [str(c) for c in transformer.get_feature_names_out()]
     logger.info("split: %d training rows, %d validation rows; %d features; %d distinct rows",
                 len(train_rows), len(val_rows), len(feature_names), patterns.Z.shape[0])
-    folds = make_folds(patterns, train_rows, y, cv_folds, seed)
-    Zt, yt, wt, _ = patterns.weighted(train_rows, y)
-    Zv_pat, yv_pat, wv_pat, _ = patterns.weighted(val_rows, y)
     timings["prepare"] = time.perf_counter() - t0
 
     # ---- per family: grid search, calibration, threshold, refit, evaluation -------------
     total_fits = sum(count_fits(estimator_class(f), grids[f], cv_folds) + 1 for f in models)
     bar = _progress_bar(progress, total_fits, "training")
-    fitted, evaluation, detailed, cv_all, best_params = {}, {}, {}, {}, {}
+    fitted, evaluation, detailed, cv_all, best_params, fold_cache = {}, {}, {}, {}, {}, {}
     try:
         for fam in models:
             t0 = time.perf_counter()
             cls = estimator_class(fam)
             if bar is not None:
                 bar.set_description(fam.replace("_", " "))
+            on_patterns = fit_on_patterns(cls)
+            if on_patterns not in fold_cache:
+                fold_cache[on_patterns] = (
+                    make_folds(patterns, train_rows, y, cv_folds, seed, on_patterns),
+                    training_rows(patterns, train_rows, y, on_patterns))
+            folds, (Zt, yt, wt) = fold_cache[on_patterns]
             base = _base_params(fam, cls, yt, wt, seed, n_jobs)
             gs = grid_search(cls, folds, grids[fam], base, family=fam, progress=bar)
             oof, y_oof, w_oof = gs["oof"]
