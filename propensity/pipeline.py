@@ -212,7 +212,7 @@ def _largest(param, values):
     raise ValueError(param)
 
 
-def _base_params(family, cls, y, w, seed, n_jobs):
+def _base_params(family, cls, y, w, seed, n_jobs, n_distinct=None):
     names = set(cls._get_param_names())
     if w is None:
         w = np.ones(y.shape[0])
@@ -228,6 +228,10 @@ def _base_params(family, cls, y, w, seed, n_jobs):
         params["random_state"] = seed
     if "n_jobs" in names:
         params["n_jobs"] = n_jobs
+        if family == "logistic_regression" and n_distinct is not None and n_distinct < 50_000:
+            # a few thousand distinct rows: threads cost more than they save (measured
+            # 0.04s with 1 thread vs 0.65s with 2 on 6.7k x 33 rows)
+            params["n_jobs"] = 1
     return {k: v for k, v in params.items() if k in names}
 
 
@@ -498,7 +502,7 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
                     make_folds(patterns, train_rows, y, cv_folds, seed, on_patterns),
                     training_rows(patterns, train_rows, y, on_patterns))
             folds, (Zt, yt, wt) = fold_cache[on_patterns]
-            base = _base_params(fam, cls, yt, wt, seed, n_jobs)
+            base = _base_params(fam, cls, yt, wt, seed, n_jobs, patterns.Z.shape[0])
             gs = grid_search(cls, folds, grids[fam], base, family=fam, progress=bar)
             oof, y_oof, w_oof = gs["oof"]
             calibrator = None
