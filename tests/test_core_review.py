@@ -46,3 +46,37 @@ def test_csv_format_id_span_at_the_end_of_id_buf_is_accepted():
     with pytest.raises(ValueError, match="outside id_buf"):
         _core.csv_format(np.zeros(1, np.uint8), np.array([0.5]), 2, b"T", False, b"abcdef",
                          np.array([[4, 3]], dtype=np.int64))
+
+
+# bins and compress passed any n_threads >= 1 to OpenMP's num_threads(): libgomp exits
+# the process when it cannot create that many threads (logreg already capped at 1024).
+# OMP_THREAD_LIMIT keeps the pre-fix behaviour of this test harmless (2 threads, no error).
+@pytest.mark.parametrize("call", [
+    "_core.bin_fit(X, 255, 100, 0, 10**6)",
+    "_core.bin_transform(X, e, k, 10**6)",
+    "_core.compress_rows(X.astype(np.uint8), None, None, 10**6)",
+])
+def test_thread_count_above_1024_is_rejected(call):
+    env_code = f"""
+        import numpy as np
+        from propensity import _core
+        X = np.arange(12.0).reshape(6, 2) % 3
+        e, k = _core.bin_fit(X, 255, 100, 0, 1)
+        try:
+            {call}
+            print("accepted")
+        except ValueError as exc:
+            print("ValueError:", exc)
+        """
+    env = dict(os.environ, OMP_THREAD_LIMIT="2",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(env_code)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ValueError: n_threads must be in [1, 1024]" in proc.stdout
+
+
+def test_small_thread_counts_still_agree():
+    X = np.arange(12.0).reshape(6, 2) % 3
+    e, k = _core.bin_fit(X, 255, 100, 0, 1)
+    assert np.array_equal(_core.bin_transform(X, e, k, 1), _core.bin_transform(X, e, k, 2))
