@@ -389,7 +389,10 @@ high cost); a high threshold gives a short, precise list that misses buyers.
 
 To put money on it we use the settings from the top: each contact costs `CONTACT_COST`,
 and each buyer reached is worth `ORDER_VALUE`. The right-hand chart shows the campaign's
-net result on the validation sessions, scaled to 10,000 sessions, for the best model."""),
+net result on the validation sessions, scaled to 10,000 sessions, for the best model: the
+black line counts the buyers actually reached, the dashed blue line is what the model's
+probabilities predict before anyone orders - they agree when the probabilities are well
+calibrated."""),
     (CODE, """\
 p_best = proba[best_name]
 thresholds = np.linspace(0.005, 0.995, 199)
@@ -402,6 +405,9 @@ scale = 10_000 / len(y_val)
 benefit = buyers_reached * ORDER_VALUE * scale
 cost = contacted * CONTACT_COST * scale
 net = benefit - cost
+# what the model itself expects, without knowing who ordered (what you would use on new
+# customers): each contacted customer brings ORDER_VALUE times their probability
+expected_net = ((flagged * p_best[None, :]).sum(axis=1) * ORDER_VALUE * scale) - cost
 # probabilities take few distinct values, so neighbouring thresholds often tie for the
 # best result: find that whole range and take its middle
 tied = np.isclose(net, net.max())
@@ -426,6 +432,8 @@ ax1.legend(loc="lower center")
 ax2.plot(thresholds, benefit, lw=2, color="tab:green", label="value of orders reached")
 ax2.plot(thresholds, cost, lw=2, color="tab:red", label="cost of contacts")
 ax2.plot(thresholds, net, lw=3, color="black", label="net result")
+ax2.plot(thresholds, expected_net, lw=2, ls="--", color="tab:blue",
+         label="net result expected by the model")
 ax2.axvspan(low_t, high_t, color="gold", alpha=0.3,
             label=f"most profitable ({low_t:.2f} to {high_t:.2f})")
 ax2.set_xlabel("threshold (contact if probability >= threshold)")
