@@ -46,8 +46,8 @@ it. To use your own data, change the settings in the next cell and run everythin
 * `DATA_PATH` - your own sessions file (CSV with a `UserID` column, the 0/1 behaviour columns
   and the `ordered` column). Leave it as `None` to use the built-in stand-in data, which
   mimics the real 455,401-session training file.
-* `SAMPLE_ROWS` - how many sessions to use (a random sample when the file is larger). A few
-  tens of thousands keep the notebook fast; the conclusions hardly change with more.
+* `SAMPLE_ROWS` - how many sessions to use (a random sample when the file is larger).
+  100,000 sessions run in well under a minute; the conclusions hardly change with more.
 * `CONTACT_COST` and `ORDER_VALUE` - the campaign economics used in section 5: what it
   costs to contact one customer (a voucher, an e-mail, an ad impression) and what one extra
   order is worth to you (its margin)."""),
@@ -207,9 +207,9 @@ formatted(funnel, {"sessions": "{:,.0f}", "conversion rate": "{:.1%}",
                    "share of sessions": "{:.1%}"})"""),
     (MD, """\
 The big drop is between visiting and the basket: most sessions never put anything in it.
-Once a visitor has seen the checkout, the odds of an order are high, so the real marketing
-question is *who among the browsers will come back and buy* - which is what the models
-estimate."""),
+Once a visitor has seen the checkout, the odds of an order are high. The models below
+put a number on every session - its probability of ending in an order - so that a
+campaign can focus on the sessions where a nudge is worth its cost."""),
     (MD, """\
 ## 3. How the behaviours relate to each other
 
@@ -503,9 +503,9 @@ traffic and rarely orders."""),
 
 Feature importance for the two tree models (how much each feature improves the trees'
 splits), and for logistic regression the coefficients on standardised features, so that
-they are comparable: green pushes towards an order, red away from it. Features with `_x_` in their name are combinations of
-two behaviours, `engagement_score` and `intent_score` count related behaviours, and
-`<device>_returning` is a returning visitor on that device."""),
+they are comparable: green pushes towards an order, red away from it. Features with `_x_`
+in their name are combinations of two behaviours, `engagement_score` and `intent_score`
+count related behaviours, and `<device>_returning` is a returning visitor on that device."""),
     (CODE, """\
 top = 12
 fig, axes = plt.subplots(1, 3, figsize=(15, 5.5))
