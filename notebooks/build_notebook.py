@@ -443,7 +443,8 @@ ax2.legend(loc="center left")
 plt.tight_layout()
 plt.show()
 print(f"Most profitable thresholds: {low_t:.2f} to {high_t:.2f}. At {thresholds[i]:.2f}: "
-      f"contact {contacted[i] * scale:,.0f} of every 10,000 sessions, reach {recall_t[i]:.0%} of buyers at {precision_t[i]:.0%} precision, "
+      f"contact {contacted[i] * scale:,.0f} of every 10,000 sessions, reach "
+      f"{recall_t[i]:.0%} of buyers at {precision_t[i]:.0%} precision, "
       f"net {net[i]:,.0f} per 10,000 sessions.")
 print(f"Break-even: a contact pays off when the probability of an order is above "
       f"CONTACT_COST / ORDER_VALUE = {CONTACT_COST / ORDER_VALUE:.3f}.")"""),
@@ -467,7 +468,7 @@ seg = pd.DataFrame({"segment": segment_of(p_best), "ordered": y_val})
 segments = seg.groupby("segment")["ordered"].agg(sessions="size", orders="sum")
 segments = segments.reindex(["High", "Medium", "Low"]).fillna(0)
 segments["share of sessions"] = segments["sessions"] / segments["sessions"].sum()
-segments["conversion rate"] = segments["orders"] / segments["sessions"].where(segments["sessions"] > 0)
+segments["conversion rate"] = segments["orders"] / segments["sessions"].replace(0, np.nan)
 segments["share of orders"] = segments["orders"] / segments["orders"].sum()
 
 colors = ["tab:green", "tab:orange", "tab:gray"]
