@@ -1,0 +1,162 @@
+/* histogram.c - histogram layout, build (fast + reference) and subtraction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "propensity/hist.h"
+
+prop_status prop_hist_layout_init(prop_hist_layout *L, const uint8_t *codes, int64_t n, int32_t p,
+                                  prop_error *err)
+{
+    memset(L, 0, sizeof *L);
+    if (p <= 0 || n < 0)
+        return prop_fail(err, PROP_INVALID_ARG, "histogram layout needs p > 0 and n >= 0");
+    L->n_features = p;
+    L->n_bins = calloc((size_t)p, sizeof *L->n_bins);
+    L->offset = calloc((size_t)p + 1, sizeof *L->offset);
+    if (L->n_bins == NULL || L->offset == NULL) {
+        prop_hist_layout_free(L);
+        return prop_fail(err, PROP_NOMEM, "out of memory for the histogram layout");
+    }
+    uint8_t *mx = calloc((size_t)p, 1);
+    if (mx == NULL) {
+        prop_hist_layout_free(L);
+        return prop_fail(err, PROP_NOMEM, "out of memory for the histogram layout");
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *row = codes + i * (int64_t)p;
+        for (int32_t j = 0; j < p; j++) {
+            uint8_t c = row[j];
+            if (c != PROP_MISSING_BIN && c > mx[j])
+                mx[j] = c;
+        }
+    }
+    int32_t off = 0;
+    for (int32_t j = 0; j < p; j++) {
+        L->n_bins[j] = (int32_t)mx[j] + 1;
+        L->offset[j] = off;
+        off += L->n_bins[j] + 1;
+    }
+    L->offset[p] = off;
+    L->n_slots = off;
+    free(mx);
+    return PROP_OK;
+}
+
+void prop_hist_layout_free(prop_hist_layout *L)
+{
+    free(L->n_bins);
+    free(L->offset);
+    L->n_bins = NULL;
+    L->offset = NULL;
+}
+
+uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_t n, int *same)
+{
+    int32_t p = L->n_features;
+    int64_t total = n * (int64_t)p;
+    int64_t first = -1;
+    for (int64_t k = 0; k < total; k++)
+        if (codes[k] == PROP_MISSING_BIN) {
+            first = k;
+            break;
+        }
+    if (first < 0) {
+        *same = 1;
+        return NULL;
+    }
+    *same = 0;
+    uint8_t *out = malloc(total > 0 ? (size_t)total : 1);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, codes, (size_t)total);
+    for (int64_t k = first; k < total; k++)
+        if (out[k] == PROP_MISSING_BIN)
+            out[k] = (uint8_t)L->n_bins[k % p];
+    return out;
+}
+
+/* Rows outer, features inner (row-major friendly); each thread owns a feature range. */
+static void build_range(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
+                        const int32_t *rows, int64_t n, prop_hstat *hist, int32_t j0, int32_t j1)
+{
+    int32_t p = L->n_features;
+    const int32_t *off = L->offset;
+    memset(hist + off[j0], 0, sizeof(prop_hstat) * (size_t)(off[j1] - off[j0]));
+    int64_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        int32_t r0 = rows[i], r1 = rows[i + 1];
+        const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;
+        prop_hstat s0 = stats[r0], s1 = stats[r1];
+        for (int32_t j = j0; j < j1; j++) {
+            prop_hstat *h = hist + off[j] + c0[j];
+            h->a += s0.a;
+            h->b += s0.b;
+            h->c += s0.c;
+            h = hist + off[j] + c1[j];
+            h->a += s1.a;
+            h->b += s1.b;
+            h->c += s1.c;
+        }
+    }
+    for (; i < n; i++) {
+        int32_t r0 = rows[i];
+        const uint8_t *c0 = codes + (int64_t)r0 * p;
+        prop_hstat s0 = stats[r0];
+        for (int32_t j = j0; j < j1; j++) {
+            prop_hstat *h = hist + off[j] + c0[j];
+            h->a += s0.a;
+            h->b += s0.b;
+            h->c += s0.c;
+        }
+    }
+}
+
+void prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
+                     const int32_t *rows, int64_t n, prop_hstat *hist, int n_threads)
+{
+    int32_t p = L->n_features;
+    int nt = n_threads > 1 ? n_threads : 1;
+    if (nt > p)
+        nt = p;
+    if (nt <= 1 || n * (int64_t)p < 200000) {
+        build_range(L, codes, stats, rows, n, hist, 0, p);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; t++) {
+        int32_t j0 = (int32_t)((int64_t)p * t / nt), j1 = (int32_t)((int64_t)p * (t + 1) / nt);
+        if (j1 > j0)
+            build_range(L, codes, stats, rows, n, hist, j0, j1);
+    }
+}
+
+void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
+                         const int32_t *rows, int64_t n, prop_hstat *hist)
+{
+    int32_t p = L->n_features;
+    for (int64_t s = 0; s < L->n_slots; s++)
+        hist[s].a = hist[s].b = hist[s].c = 0.0;
+    for (int32_t j = 0; j < p; j++)
+        for (int64_t i = 0; i < n; i++) {
+            int32_t r = rows[i];
+            int64_t s = L->offset[j] + codes[(int64_t)r * p + j];
+            hist[s].a += stats[r].a;
+            hist[s].b += stats[r].b;
+            hist[s].c += stats[r].c;
+        }
+}
+
+void prop_hist_subtract(const prop_hstat *parent, const prop_hstat *child, prop_hstat *out,
+                        int64_t n_slots)
+{
+    for (int64_t s = 0; s < n_slots; s++) {
+        double c = parent[s].c - child[s].c;
+        if (c <= 0.0) {
+            out[s].a = out[s].b = out[s].c = 0.0;
+        } else {
+            out[s].a = parent[s].a - child[s].a;
+            out[s].b = parent[s].b - child[s].b;
+            out[s].c = c;
+        }
+    }
+}

@@ -1,0 +1,286 @@
+/* tree.c - depth-first histogram tree growth into flat node arrays. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "propensity/tree.h"
+
+/* ---- node arrays ------------------------------------------------------ */
+
+void prop_nodes_free(prop_nodes *nd)
+{
+    free(nd->feature);
+    free(nd->threshold);
+    free(nd->left);
+    free(nd->right);
+    free(nd->value);
+    free(nd->count);
+    free(nd->gain);
+    memset(nd, 0, sizeof *nd);
+}
+
+#define GROW(field)                                                              \
+    do {                                                                         \
+        void *p_ = realloc(nd->field, (size_t)cap * sizeof *nd->field);          \
+        if (p_ == NULL)                                                          \
+            return prop_fail(err, PROP_NOMEM, "out of memory for tree nodes");   \
+        nd->field = p_;                                                          \
+    } while (0)
+
+prop_status prop_nodes_reserve(prop_nodes *nd, int64_t extra, prop_error *err)
+{
+    if (nd->n_nodes + extra <= nd->cap)
+        return PROP_OK;
+    int64_t cap = nd->cap ? nd->cap : 64;
+    while (cap < nd->n_nodes + extra)
+        cap *= 2;
+    if (cap > INT32_MAX)
+        return prop_fail(err, PROP_NOMEM, "a tree ensemble may hold at most 2^31 nodes");
+    GROW(feature);
+    GROW(threshold);
+    GROW(left);
+    GROW(right);
+    GROW(value);
+    GROW(count);
+    GROW(gain);
+    nd->cap = cap;
+    return PROP_OK;
+}
+
+prop_status prop_nodes_append(prop_nodes *dst, const prop_nodes *src, prop_error *err)
+{
+    prop_status st = prop_nodes_reserve(dst, src->n_nodes, err);
+    if (st != PROP_OK)
+        return st;
+    size_t m = (size_t)src->n_nodes;
+    int64_t o = dst->n_nodes;
+    if (m) {
+        memcpy(dst->feature + o, src->feature, m * sizeof *src->feature);
+        memcpy(dst->threshold + o, src->threshold, m * sizeof *src->threshold);
+        memcpy(dst->left + o, src->left, m * sizeof *src->left);
+        memcpy(dst->right + o, src->right, m * sizeof *src->right);
+        memcpy(dst->value + o, src->value, m * sizeof *src->value);
+        memcpy(dst->count + o, src->count, m * sizeof *src->count);
+        memcpy(dst->gain + o, src->gain, m * sizeof *src->gain);
+    }
+    dst->n_nodes += src->n_nodes;
+    return PROP_OK;
+}
+
+/* ---- histogram pool --------------------------------------------------- */
+
+typedef struct {
+    prop_hstat **buf;
+    int32_t *free_list;
+    int32_t n_buf, n_free, cap;
+    int64_t n_slots;
+} hist_pool;
+
+static int32_t pool_get(hist_pool *hp)
+{
+    if (hp->n_free > 0)
+        return hp->free_list[--hp->n_free];
+    if (hp->n_buf == hp->cap) {
+        int32_t cap = hp->cap ? 2 * hp->cap : 8;
+        prop_hstat **b = realloc(hp->buf, (size_t)cap * sizeof *b);
+        if (b == NULL)
+            return -1;
+        hp->buf = b;
+        int32_t *f = realloc(hp->free_list, (size_t)cap * sizeof *f);
+        if (f == NULL)
+            return -1;
+        hp->free_list = f;
+        hp->cap = cap;
+    }
+    prop_hstat *h = malloc((size_t)hp->n_slots * sizeof *h);
+    if (h == NULL)
+        return -1;
+    hp->buf[hp->n_buf] = h;
+    return hp->n_buf++;
+}
+
+static void pool_put(hist_pool *hp, int32_t id)
+{
+    if (id >= 0)
+        hp->free_list[hp->n_free++] = id;
+}
+
+static void pool_free(hist_pool *hp)
+{
+    for (int32_t i = 0; i < hp->n_buf; i++)
+        free(hp->buf[i]);
+    free(hp->buf);
+    free(hp->free_list);
+}
+
+/* ---- growth ------------------------------------------------------------ */
+
+typedef struct {
+    int64_t id, start, end;
+    int32_t depth, hist;
+    uint64_t seed;
+    prop_hstat tot;
+} stack_item;
+
+static int may_split(const prop_tree_params *P, const prop_hstat *s, int32_t depth)
+{
+    if (P->max_depth > 0 && depth >= P->max_depth)
+        return 0;
+    if (s->c < P->min_samples_split || s->c < 2.0 * P->min_samples_leaf)
+        return 0;
+    return !prop_node_pure(P, s);
+}
+
+static uint64_t child_seed(uint64_t seed, int right)
+{
+    return prop_mix64(seed ^ (right ? 0xD1B54A32D192ED03ULL : 0x8CB92BA72F3D8DD7ULL));
+}
+
+prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
+                           const prop_hstat *stats, int32_t *rows, int64_t n,
+                           const uint8_t *feature_allowed, prop_nodes *out, prop_error *err)
+{
+    const prop_hist_layout *L = D->layout;
+    int32_t p = L->n_features;
+    const uint8_t *codes = D->slot_codes;
+    prop_status st = PROP_OK;
+    int64_t base = out->n_nodes;
+    hist_pool hp = {0};
+    hp.n_slots = L->n_slots;
+    stack_item *stack = NULL;
+    int64_t sp = 0, scap = 0;
+    int32_t *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
+    int32_t *order = malloc((size_t)p * sizeof *order);
+    int32_t *allowed = malloc((size_t)p * sizeof *allowed);
+    if (tmp == NULL || order == NULL || allowed == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        goto done;
+    }
+    int32_t n_allowed = 0;
+    for (int32_t j = 0; j < p; j++)
+        if (feature_allowed == NULL || feature_allowed[j])
+            allowed[n_allowed++] = j;
+
+    prop_hstat tot = {0.0, 0.0, 0.0};
+    for (int64_t i = 0; i < n; i++) {
+        tot.a += stats[rows[i]].a;
+        tot.b += stats[rows[i]].b;
+        tot.c += stats[rows[i]].c;
+    }
+    if ((st = prop_nodes_reserve(out, 1, err)) != PROP_OK)
+        goto done;
+    out->n_nodes++;
+    scap = 64;
+    stack = malloc((size_t)scap * sizeof *stack);
+    if (stack == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        goto done;
+    }
+    stack[sp++] = (stack_item){base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
+    if (may_split(P, &tot, 0) && n_allowed > 0) {
+        int32_t h = pool_get(&hp);
+        if (h < 0) {
+            st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+            goto done;
+        }
+        prop_hist_build(L, codes, stats, rows, n, hp.buf[h], P->n_threads);
+        stack[0].hist = h;
+    }
+
+    while (sp > 0) {
+        stack_item it = stack[--sp];
+        int64_t id = it.id;
+        prop_split best;
+        best.found = 0;
+        if (it.hist >= 0) {
+            /* node-path seeded feature order: a random permutation of the allowed features */
+            prop_rng rng;
+            prop_rng_seed(&rng, it.seed);
+            memcpy(order, allowed, (size_t)n_allowed * sizeof *order);
+            if (P->max_features > 0 && P->max_features < n_allowed)
+                for (int32_t k = n_allowed - 1; k > 0; k--) {
+                    int32_t m = (int32_t)prop_rng_below(&rng, (uint64_t)k + 1);
+                    int32_t t = order[k];
+                    order[k] = order[m];
+                    order[m] = t;
+                }
+            prop_split_find(P, L, hp.buf[it.hist], &it.tot, order, n_allowed, &best);
+        }
+        out->value[id] = prop_node_value(P, &it.tot);
+        out->count[id] = it.tot.c;
+        if (!best.found) {
+            out->feature[id] = -1;
+            out->threshold[id] = 0;
+            out->left[id] = out->right[id] = -1;
+            out->gain[id] = 0.0;
+            pool_put(&hp, it.hist);
+            continue;
+        }
+        out->feature[id] = best.feature;
+        out->threshold[id] = (uint8_t)best.threshold;
+        out->gain[id] = best.gain;
+        /* stable partition of rows[start, end) */
+        int64_t nl = 0, nr = 0;
+        for (int64_t i = it.start; i < it.end; i++) {
+            int32_t r = rows[i];
+            if (codes[(int64_t)r * p + best.feature] <= best.threshold)
+                rows[it.start + nl++] = r;
+            else
+                tmp[nr++] = r;
+        }
+        memcpy(rows + it.start + nl, tmp, (size_t)nr * sizeof *rows);
+        if ((st = prop_nodes_reserve(out, 2, err)) != PROP_OK)
+            goto done;
+        int64_t lid = out->n_nodes, rid = lid + 1;
+        out->n_nodes += 2;
+        out->left[id] = (int32_t)(lid - base);
+        out->right[id] = (int32_t)(rid - base);
+        stack_item li = {lid, it.start, it.start + nl, it.depth + 1, -1, child_seed(it.seed, 0),
+                         best.left};
+        stack_item ri = {rid, it.start + nl, it.end, it.depth + 1, -1, child_seed(it.seed, 1),
+                         best.right};
+        int sl = may_split(P, &li.tot, li.depth), sr = may_split(P, &ri.tot, ri.depth);
+        if (sl || sr) {
+            int left_small = nl <= nr;
+            stack_item *small = left_small ? &li : &ri, *large = left_small ? &ri : &li;
+            int s_small = left_small ? sl : sr, s_large = left_small ? sr : sl;
+            int32_t h = pool_get(&hp);
+            if (h < 0) {
+                st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+                goto done;
+            }
+            prop_hist_build(L, codes, stats, rows + small->start, small->end - small->start,
+                            hp.buf[h], P->n_threads);
+            if (s_large) {
+                prop_hist_subtract(hp.buf[it.hist], hp.buf[h], hp.buf[it.hist], L->n_slots);
+                large->hist = it.hist;
+            } else {
+                pool_put(&hp, it.hist);
+            }
+            if (s_small)
+                small->hist = h;
+            else
+                pool_put(&hp, h);
+        } else {
+            pool_put(&hp, it.hist);
+        }
+        if (sp + 2 > scap) {
+            scap *= 2;
+            stack_item *s2 = realloc(stack, (size_t)scap * sizeof *stack);
+            if (s2 == NULL) {
+                st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+                goto done;
+            }
+            stack = s2;
+        }
+        stack[sp++] = ri;
+        stack[sp++] = li;
+    }
+done:
+    /* release any histograms still referenced by the stack (on error) */
+    pool_free(&hp);
+    free(stack);
+    free(tmp);
+    free(order);
+    free(allowed);
+    return st;
+}
