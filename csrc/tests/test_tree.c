@@ -246,6 +246,7 @@ static void test_forest(void)
     b.nodes.feature[0] = old;
     CHECK(prop_forest_validate(&v, &err) == PROP_OK);
     /* bad params */
+    prop_ensemble_free(&c);
     P.max_features = 0;
     CHECK(prop_forest_fit(&P, &RU, &c, &err) == PROP_INVALID_ARG);
     free(g);
