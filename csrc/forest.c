@@ -59,6 +59,7 @@ typedef struct {
     const prop_forest_params *P;
     const prop_rows *R;
     const prop_tree_data *D;
+    double boot_scale; /* rows / total effective weight */
 } forest_ctx;
 
 static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats, int32_t *rows,
@@ -74,11 +75,19 @@ static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats,
         double m[2], w[2];
         for (int k = 0; k < 2; k++) {
             int64_t c = R->counts[2 * i + k];
-            double mk = (double)c;
-            if (P->bootstrap && c > 0)
-                mk = (double)prop_rng_poisson(&rng, (double)c);
-            m[k] = mk;
-            w[k] = c > 0 ? P->class_weight[k] * R->weights[2 * i + k] * (mk / (double)c) : 0.0;
+            double wk = P->class_weight[k] * R->weights[2 * i + k];
+            if (P->bootstrap) {
+                /* weighted bootstrap (scikit-learn >= 1.9): rows are drawn with
+                 * probability proportional to their weight and then count once per
+                 * draw. Poisson version: multiplicity ~ Poisson(N * w / sum(w)),
+                 * which is Poisson(count) for unit weights. */
+                double lam = ctx->boot_scale == 1.0 ? wk : wk * ctx->boot_scale;
+                m[k] = lam > 0.0 ? (double)prop_rng_poisson(&rng, lam) : 0.0;
+                w[k] = m[k];
+            } else {
+                m[k] = (double)c;
+                w[k] = c > 0 ? wk : 0.0;
+            }
         }
         stats[i].a = w[0];
         stats[i].b = w[1];
@@ -122,7 +131,17 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
         goto done;
     }
     prop_tree_data D = {same ? R->codes : remapped, R->n_rows, &L};
-    forest_ctx ctx = {P, R, &D};
+    double n_total = 0.0, w_total = 0.0;
+    for (int64_t i = 0; i < R->n_rows; i++)
+        for (int k = 0; k < 2; k++) {
+            n_total += (double)R->counts[2 * i + k];
+            w_total += P->class_weight[k] * R->weights[2 * i + k];
+        }
+    if (!(w_total > 0.0)) {
+        st = prop_fail(err, PROP_INVALID_ARG, "the total training weight is zero");
+        goto done;
+    }
+    forest_ctx ctx = {P, R, &D, n_total / w_total};
     int nt = P->n_threads > 0 ? P->n_threads : 1;
     if (nt > T)
         nt = T;

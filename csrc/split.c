@@ -26,7 +26,14 @@ double prop_node_value(const prop_tree_params *P, const prop_hstat *s)
     if (P->mode == PROP_TREE_GRADIENT)
         return -P->learning_rate * s->a / (s->b + P->reg_lambda);
     double w = s->a + s->b;
-    return w > 0.0 ? s->b / w : 0.5;
+    if (!(w > 0.0))
+        return 0.5;
+    /* class sums that are subtraction residue count as zero */
+    if (s->b <= 1e-9 * w)
+        return 0.0;
+    if (s->a <= 1e-9 * w)
+        return 1.0;
+    return s->b / w;
 }
 
 int prop_node_pure(const prop_tree_params *P, const prop_hstat *s)
@@ -34,7 +41,7 @@ int prop_node_pure(const prop_tree_params *P, const prop_hstat *s)
     if (P->mode == PROP_TREE_GRADIENT)
         return 0;
     double w = s->a + s->b;
-    return fmin(s->a, s->b) <= 1e-12 * w;
+    return fmin(s->a, s->b) <= 1e-9 * w;
 }
 
 /* Score of a candidate (larger is better) and its gain; returns 0 if not allowed. */
@@ -70,7 +77,9 @@ static void consider(const prop_tree_params *P, const prop_hstat *T, const prop_
         return;
     if (P->mode == PROP_TREE_GRADIENT && !(gain > 1e-12))
         return;
-    if (!best->found || score > best->score) {
+    /* near-ties (rounding noise of weighted sums) go to the first candidate visited,
+     * so the random feature order breaks them, as it breaks exact ties */
+    if (!best->found || score > best->score + 1e-10 * fabs(best->score)) {
         best->found = 1;
         best->feature = feature;
         best->threshold = threshold;
@@ -88,7 +97,7 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
                      prop_split *best)
 {
     memset(best, 0, sizeof *best);
-    int32_t tried = 0;
+    int32_t tried = 0, nonconst = 0;
     for (int32_t k = 0; k < n_order; k++) {
         int32_t j = order[k];
         const prop_hstat *h = hist + L->offset[j];
@@ -96,8 +105,15 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
         int32_t nonempty = 0;
         for (int32_t s = 0; s < ns && nonempty < 2; s++)
             nonempty += h[s].c > 0.0;
-        if (nonempty < 2)
-            continue; /* constant in this node: does not count as tried */
+        /* like scikit-learn, constant features count as visited, but at least one
+         * non-constant feature must be visited */
+        tried++;
+        if (nonempty < 2) {
+            if (P->max_features > 0 && tried >= P->max_features && nonconst > 0)
+                break;
+            continue;
+        }
+        nonconst++;
         prop_hstat acc = {0.0, 0.0, 0.0};
         for (int32_t s = 0; s < ns - 1; s++) {
             if (h[s].c <= 0.0)
@@ -109,7 +125,7 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
                 break;
             consider(P, total, &acc, j, s, best);
         }
-        if (P->max_features > 0 && ++tried >= P->max_features)
+        if (P->max_features > 0 && tried >= P->max_features)
             break;
     }
 }
@@ -120,15 +136,20 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
                          int32_t n_order, prop_split *best)
 {
     memset(best, 0, sizeof *best);
-    int32_t p = L->n_features, tried = 0;
+    int32_t p = L->n_features, tried = 0, nonconst = 0;
     for (int32_t k = 0; k < n_order; k++) {
         int32_t j = order[k];
         int32_t ns = L->offset[j + 1] - L->offset[j];
         int constant = 1;
         for (int64_t i = 1; i < n && constant; i++)
             constant = codes[(int64_t)rows[i] * p + j] == codes[(int64_t)rows[0] * p + j];
-        if (n == 0 || constant)
+        tried++;
+        if (n == 0 || constant) {
+            if (P->max_features > 0 && tried >= P->max_features && nonconst > 0)
+                break;
             continue;
+        }
+        nonconst++;
         for (int32_t t = 0; t < ns - 1; t++) {
             prop_hstat acc = {0.0, 0.0, 0.0};
             int at_t = 0;
@@ -145,7 +166,7 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
             if (at_t && acc.c < total->c)
                 consider(P, total, &acc, j, t, best);
         }
-        if (P->max_features > 0 && ++tried >= P->max_features)
+        if (P->max_features > 0 && tried >= P->max_features)
             break;
     }
 }

@@ -196,7 +196,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             prop_rng rng;
             prop_rng_seed(&rng, it.seed);
             memcpy(order, allowed, (size_t)n_allowed * sizeof *order);
-            if (P->max_features > 0 && P->max_features < n_allowed)
+            /* always shuffled: the order also breaks ties between equal splits */
+            if (P->mode == PROP_TREE_CLASSIFY)
                 for (int32_t k = n_allowed - 1; k > 0; k--) {
                     int32_t m = (int32_t)prop_rng_below(&rng, (uint64_t)k + 1);
                     int32_t t = order[k];

@@ -2,7 +2,8 @@
  *
  * Input rows are unique binned rows with per-label multiplicities and summed
  * sample weights (plain rows: counts one-hot, weights = sample_weight). The
- * bootstrap draws each row's per-label multiplicity from Poisson(count). Tree t
+ * bootstrap draws each row's per-label multiplicity from Poisson(N * w / sum w), i.e.
+ * Poisson(count) for unit weights (scikit-learn's weighted bootstrap). Tree t
  * uses the seed mix(seed, t), so the first k trees of a forest are the k-tree forest.
  * Trees are grown in parallel; results do not depend on the thread count.
  */

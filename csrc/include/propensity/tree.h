@@ -70,7 +70,7 @@ typedef struct {
 } prop_split;
 
 /* Best split of a node from its histogram, trying features in `order` (length
- * n_order) and stopping after max_features non-constant ones (<= 0: all). */
+ * n_order) and stopping once max_features features were visited and at least one was non-constant (<= 0: all; scikit-learn's rule). */
 void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const prop_hstat *hist,
                      const prop_hstat *total, const int32_t *order, int32_t n_order,
                      prop_split *best);
