@@ -32,7 +32,7 @@ static inline double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static void add_tree(const prop_nodes *nd, int64_t base, const uint8_t *codes, int64_t n,
                      int32_t p, double *f, int nt)
 {
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 20000)
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
     for (int64_t i = 0; i < n; i++) {
         const uint8_t *row = codes + i * p;
         int64_t k = base;
@@ -148,7 +148,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
             stats[i].a = mk[0];
             stats[i].b = mk[1];
         }
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 20000)
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
         for (int64_t i = 0; i < n; i++) {
             double m0 = stats[i].a, m1 = stats[i].b;
             int64_t c0 = R->counts[2 * i], c1 = R->counts[2 * i + 1];

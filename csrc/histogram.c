@@ -118,7 +118,7 @@ void prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop
     int nt = n_threads > 1 ? n_threads : 1;
     if (nt > p)
         nt = p;
-    if (nt <= 1 || n * (int64_t)p < 200000) {
+    if (nt <= 1 || n * (int64_t)p < (1 << 21)) { /* small nodes: threads cost more than they save */
         build_range(L, codes, stats, rows, n, hist, 0, p);
         return;
     }

@@ -29,7 +29,7 @@ static void make_data(int64_t n, int32_t p, int nb, uint64_t seed, uint8_t *code
 
 static void test_hist_build_matches_reference(void)
 {
-    int64_t n = 30000;
+    int64_t n = 240000; /* n * p above the threaded-build threshold */
     int32_t p = 9;
     uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
     make_data(n, p, 7, 1, codes, y);
