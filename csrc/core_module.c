@@ -2,7 +2,7 @@
  *
  * It parses arguments, checks dtypes and shapes, allocates outputs, releases
  * the GIL around each C call and maps prop_status to a Python exception in one
- * helper (raise_status). The algorithms live in the other csrc/*.c files,
+ * helper (raise_status). The algorithms live in the other C files of csrc/,
  * which are plain C11 and are tested without Python (csrc/tests/).
  *
  * Layout: shared helpers first, then one section per concept (each with its
@@ -131,8 +131,207 @@ static PyObject *py_resolve_threads(PyObject *self, PyObject *args)
 /* Section: binning and row compression (bins.h, compress.h)           */
 /* ------------------------------------------------------------------ */
 /* BEGIN SECTION binning */
-#define BINNING_METHODS
-static int binning_init(PyObject *module) { (void)module; return 0; }
+#include "propensity/bins.h"
+#include "propensity/compress.h"
+
+static int bins_dtype_of(PyArrayObject *arr)
+{
+    switch (PyArray_TYPE(arr)) {
+    case NPY_FLOAT64: return PROP_BINS_F64;
+    case NPY_FLOAT32: return PROP_BINS_F32;
+    default: return PROP_BINS_U8;
+    }
+}
+
+/* bin_fit(X, max_bins, subsample, seed, n_threads=1) -> (edges (p, 255) f64, n_edges (p,) i32) */
+static PyObject *py_bin_fit(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"X", "max_bins", "subsample", "seed", "n_threads", NULL};
+    PyObject *X_obj;
+    int max_bins, n_threads = 1;
+    long long subsample;
+    unsigned long long seed;
+    PyArrayObject *X = NULL, *edges = NULL, *n_edges = NULL;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OiLK|i", kwlist, &X_obj, &max_bins,
+                                     &subsample, &seed, &n_threads))
+        return NULL;
+    X = get_array(X_obj, "X", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
+    if (X == NULL)
+        goto fail;
+    npy_intp p = PyArray_DIM(X, 1);
+    npy_intp edims[2] = {p, PROP_BINS_EDGE_STRIDE};
+    edges = (PyArrayObject *)PyArray_SimpleNew(2, edims, NPY_FLOAT64);
+    n_edges = (PyArrayObject *)PyArray_SimpleNew(1, &p, NPY_INT32);
+    if (edges == NULL || n_edges == NULL)
+        goto fail;
+    prop_bins_params params = {max_bins, (int64_t)subsample, (uint64_t)seed,
+                               resolve_threads(n_threads)};
+    prop_bins_data data = {PyArray_DATA(X), PyArray_DIM(X, 0), p, bins_dtype_of(X)};
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_bins_fit(&params, &data, (double *)PyArray_DATA(edges),
+                       (int32_t *)PyArray_DATA(n_edges), &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    result = Py_BuildValue("(OO)", edges, n_edges);
+fail:
+    Py_XDECREF(X);
+    Py_XDECREF(edges);
+    Py_XDECREF(n_edges);
+    return result;
+}
+
+/* bin_transform(X, edges, n_edges, n_threads) -> B (n, p) uint8 */
+static PyObject *py_bin_transform(PyObject *self, PyObject *args)
+{
+    PyObject *X_obj, *e_obj, *k_obj;
+    int n_threads;
+    PyArrayObject *X = NULL, *edges = NULL, *n_edges = NULL, *out = NULL;
+    if (!PyArg_ParseTuple(args, "OOOi", &X_obj, &e_obj, &k_obj, &n_threads))
+        return NULL;
+    X = get_array(X_obj, "X", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
+    if (X == NULL)
+        goto fail;
+    edges = get_array(e_obj, "edges", 2, ACCEPT_F64);
+    if (edges == NULL)
+        goto fail;
+    n_edges = get_array(k_obj, "n_edges", 1, ACCEPT_I32);
+    if (n_edges == NULL)
+        goto fail;
+    npy_intp n = PyArray_DIM(X, 0), p = PyArray_DIM(X, 1);
+    if (PyArray_DIM(edges, 0) != p || PyArray_DIM(edges, 1) != PROP_BINS_EDGE_STRIDE) {
+        PyErr_Format(PyExc_ValueError, "edges must have shape (%zd, %d), got (%zd, %zd)",
+                     (Py_ssize_t)p, PROP_BINS_EDGE_STRIDE, (Py_ssize_t)PyArray_DIM(edges, 0),
+                     (Py_ssize_t)PyArray_DIM(edges, 1));
+        goto fail;
+    }
+    if (PyArray_DIM(n_edges, 0) != p) {
+        PyErr_Format(PyExc_ValueError, "n_edges must have length %zd (the columns of X), got %zd",
+                     (Py_ssize_t)p, (Py_ssize_t)PyArray_DIM(n_edges, 0));
+        goto fail;
+    }
+    npy_intp dims[2] = {n, p};
+    out = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_UINT8);
+    if (out == NULL)
+        goto fail;
+    prop_bins_edges model = {p, (const double *)PyArray_DATA(edges),
+                             (const int32_t *)PyArray_DATA(n_edges)};
+    prop_bins_data data = {PyArray_DATA(X), n, p, bins_dtype_of(X)};
+    int nt = resolve_threads(n_threads);
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_bins_transform(&model, &data, nt, (uint8_t *)PyArray_DATA(out), &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    Py_DECREF(X);
+    Py_DECREF(edges);
+    Py_DECREF(n_edges);
+    return (PyObject *)out;
+fail:
+    Py_XDECREF(X);
+    Py_XDECREF(edges);
+    Py_XDECREF(n_edges);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+/* compress_rows(B, y, sample_weight, n_threads) -> (rows, counts, weights, inverse) */
+static PyObject *py_compress_rows(PyObject *self, PyObject *args)
+{
+    PyObject *B_obj, *y_obj, *w_obj;
+    int n_threads;
+    PyArrayObject *B = NULL, *y = NULL, *w = NULL, *inverse = NULL;
+    PyArrayObject *rows = NULL, *counts = NULL, *weights = NULL;
+    prop_compressed *res = NULL;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOOi", &B_obj, &y_obj, &w_obj, &n_threads))
+        return NULL;
+    B = get_array(B_obj, "B", 2, ACCEPT_U8);
+    if (B == NULL)
+        goto fail;
+    npy_intp n = PyArray_DIM(B, 0), p = PyArray_DIM(B, 1);
+    if (y_obj != Py_None) {
+        if ((y = get_array(y_obj, "y", 1, ACCEPT_U8)) == NULL)
+            goto fail;
+        if (PyArray_DIM(y, 0) != n) {
+            PyErr_Format(PyExc_ValueError, "B has %zd rows but y has %zd", (Py_ssize_t)n,
+                         (Py_ssize_t)PyArray_DIM(y, 0));
+            goto fail;
+        }
+    }
+    if (w_obj != Py_None) {
+        if ((w = get_array(w_obj, "sample_weight", 1, ACCEPT_F64)) == NULL)
+            goto fail;
+        if (PyArray_DIM(w, 0) != n) {
+            PyErr_Format(PyExc_ValueError, "B has %zd rows but sample_weight has %zd",
+                         (Py_ssize_t)n, (Py_ssize_t)PyArray_DIM(w, 0));
+            goto fail;
+        }
+    }
+    inverse = (PyArrayObject *)PyArray_SimpleNew(1, &n, NPY_INT64);
+    if (inverse == NULL)
+        goto fail;
+    prop_compress_params params = {resolve_threads(n_threads)};
+    prop_compress_data data = {(const uint8_t *)PyArray_DATA(B), n, p,
+                               y ? (const uint8_t *)PyArray_DATA(y) : NULL,
+                               w ? (const double *)PyArray_DATA(w) : NULL};
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_compress_rows(&params, &data, (int64_t *)PyArray_DATA(inverse), &res, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    npy_intp u = prop_compressed_n_unique(res);
+    npy_intp rdims[2] = {u, p}, cdims[2] = {u, 2};
+    rows = (PyArrayObject *)PyArray_SimpleNew(2, rdims, NPY_UINT8);
+    counts = (PyArrayObject *)PyArray_SimpleNew(2, cdims, NPY_INT64);
+    weights = (PyArrayObject *)PyArray_SimpleNew(2, cdims, NPY_FLOAT64);
+    if (rows == NULL || counts == NULL || weights == NULL)
+        goto fail;
+    memcpy(PyArray_DATA(rows), prop_compressed_rows(res), (size_t)(u * p));
+    memcpy(PyArray_DATA(counts), prop_compressed_counts(res), (size_t)u * 2 * sizeof(int64_t));
+    memcpy(PyArray_DATA(weights), prop_compressed_weights(res), (size_t)u * 2 * sizeof(double));
+    result = Py_BuildValue("(OOOO)", rows, counts, weights, inverse);
+fail:
+    prop_compressed_free(res);
+    Py_XDECREF(B);
+    Py_XDECREF(y);
+    Py_XDECREF(w);
+    Py_XDECREF(inverse);
+    Py_XDECREF(rows);
+    Py_XDECREF(counts);
+    Py_XDECREF(weights);
+    return result;
+}
+
+#define BINNING_METHODS                                                                     \
+    {"bin_fit", (PyCFunction)(void (*)(void))py_bin_fit, METH_VARARGS | METH_KEYWORDS,      \
+     "bin_fit(X, max_bins, subsample, seed, n_threads=1) -> (edges (p, 255), n_edges (p,))"}, \
+    {"bin_transform", py_bin_transform, METH_VARARGS,                                       \
+     "bin_transform(X, edges, n_edges, n_threads) -> uint8 codes (n, p); NaN -> 255"},      \
+    {"compress_rows", py_compress_rows, METH_VARARGS,                                       \
+     "compress_rows(B, y, sample_weight, n_threads) -> (rows, counts, weights, inverse)"},
+static int binning_init(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "BIN_EDGE_STRIDE", PROP_BINS_EDGE_STRIDE) < 0)
+        return -1;
+    return 0;
+}
 /* END SECTION binning */
 
 /* ------------------------------------------------------------------ */
