@@ -661,6 +661,136 @@ fail:
     return out;
 }
 
+/* trees_dedup(X, max_unique, n_threads) -> (first int64 (u,), inverse int32 (n,)) or
+ * None when more than max_unique rows are distinct. X: any 2-D array, rows compared
+ * bytewise. */
+static PyObject *py_trees_dedup(PyObject *self, PyObject *args)
+{
+    PyObject *x_o, *res = NULL, *inv = NULL, *first = NULL;
+    long long max_unique;
+    int n_threads;
+    if (!PyArg_ParseTuple(args, "OLi", &x_o, &max_unique, &n_threads))
+        return NULL;
+    PyArrayObject *x = get_array(x_o, "X", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
+    if (x == NULL)
+        return NULL;
+    npy_intp n = PyArray_DIM(x, 0);
+    int64_t rb = (int64_t)PyArray_DIM(x, 1) * (int64_t)PyArray_ITEMSIZE(x);
+    if (max_unique < 0)
+        max_unique = 0;
+    if (max_unique > n)
+        max_unique = n;
+    if (n > INT32_MAX || rb <= 0) {
+        Py_INCREF(Py_None);
+        res = Py_None;
+        goto fail;
+    }
+    inv = PyArray_SimpleNew(1, &n, NPY_INT32);
+    npy_intp mu = (npy_intp)(max_unique > 0 ? max_unique : 1);
+    first = PyArray_SimpleNew(1, &mu, NPY_INT64);
+    if (inv == NULL || first == NULL)
+        goto fail;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    int64_t u = -1;
+    const uint8_t *rows = PyArray_DATA(x);
+    int32_t *iv = PyArray_DATA((PyArrayObject *)inv);
+    int64_t *fv = PyArray_DATA((PyArrayObject *)first);
+    int nt = resolve_threads(n_threads);
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_dedup_rows(rows, n, rb, max_unique, nt, iv, fv, &u, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    if (u < 0) {
+        Py_INCREF(Py_None);
+        res = Py_None;
+        goto fail;
+    }
+    PyObject *fu = PySequence_GetSlice(first, 0, (Py_ssize_t)u);
+    if (fu == NULL)
+        goto fail;
+    res = Py_BuildValue("(NO)", fu, inv);
+fail:
+    Py_XDECREF(inv);
+    Py_XDECREF(first);
+    Py_DECREF(x);
+    return res;
+}
+
+/* trees_proba(codes (u, p), trees, n_trees, max_depth, mss, average, base, n_threads,
+ * inverse or None) -> (n, 2): scores of the (unique) rows, scattered through inverse. */
+static PyObject *py_trees_proba(PyObject *self, PyObject *args)
+{
+    PyObject *codes_o, *tup, *inv_o, *out = NULL;
+    PyArrayObject *codes = NULL, *inv = NULL;
+    double *tmp = NULL;
+    prop_score_params sp;
+    memset(&sp, 0, sizeof sp);
+    long long n_trees;
+    view_arrays va;
+    memset(&va, 0, sizeof va);
+    if (!PyArg_ParseTuple(args, "OOLidpdiO", &codes_o, &tup, &n_trees, &sp.max_depth,
+                          &sp.min_samples_split, &sp.average, &sp.base, &sp.n_threads, &inv_o))
+        return NULL;
+    sp.n_trees = n_trees;
+    sp.n_threads = resolve_threads(sp.n_threads);
+    codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
+    if (codes == NULL)
+        goto fail;
+    if (parse_view(tup, (int)PyArray_DIM(codes, 1), &va) < 0)
+        goto fail;
+    npy_intp u = PyArray_DIM(codes, 0), n = u;
+    if (inv_o != Py_None) {
+        inv = get_array(inv_o, "inverse", 1, ACCEPT_I32);
+        if (inv == NULL)
+            goto fail;
+        n = PyArray_DIM(inv, 0);
+        const int32_t *iv = PyArray_DATA(inv);
+        for (npy_intp i = 0; i < n; i++)
+            if (iv[i] < 0 || iv[i] >= u) {
+                PyErr_Format(PyExc_ValueError, "inverse[%zd] = %d is outside [0, %zd)",
+                             (Py_ssize_t)i, iv[i], (Py_ssize_t)u);
+                goto fail;
+            }
+    }
+    npy_intp dims[2] = {n, 2};
+    out = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
+    tmp = malloc((size_t)(u > 0 ? u : 1) * sizeof *tmp);
+    if (out == NULL || tmp == NULL) {
+        if (tmp == NULL)
+            PyErr_NoMemory();
+        Py_CLEAR(out);
+        goto fail;
+    }
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    int32_t p = (int32_t)PyArray_DIM(codes, 1);
+    const uint8_t *c = PyArray_DATA(codes);
+    const int32_t *iv = inv ? PyArray_DATA(inv) : NULL;
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    sp.dedup = iv == NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_forest_score(&va.v, &sp, c, u, p, tmp, &err);
+    if (st == PROP_OK)
+        prop_scores_to_proba(tmp, u, iv, n, !sp.average, o, sp.n_threads);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    free(tmp);
+    Py_XDECREF(codes);
+    Py_XDECREF(inv);
+    view_release(&va);
+    return out;
+}
+
 static PyObject *py_trees_gains(PyObject *self, PyObject *args)
 {
     PyObject *tup, *out = NULL;
@@ -710,6 +840,11 @@ fail:
     {"trees_score", py_trees_score, METH_VARARGS,                                          \
      "trees_score(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
      "n_threads, dedup, reference) -> float64 (n,)"},                                      \
+    {"trees_dedup", py_trees_dedup, METH_VARARGS,                                          \
+     "trees_dedup(X, max_unique, n_threads) -> (first, inverse) or None"},                  \
+    {"trees_proba", py_trees_proba, METH_VARARGS,                                          \
+     "trees_proba(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
+     "n_threads, inverse) -> float64 (n, 2)"},                                             \
     {"trees_validate", py_trees_validate, METH_VARARGS,                                    \
      "trees_validate(trees, n_features): ValueError if any node array is invalid"},        \
     {"trees_gains", py_trees_gains, METH_VARARGS,                                          \

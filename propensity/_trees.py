@@ -27,6 +27,9 @@ NODE_DTYPES = {"tree_start": np.int64, "feature": np.int32, "threshold": np.uint
 # Compress when a sample of rows has at most this fraction of distinct rows.
 _COMPRESS_SAMPLE = 20_000
 _COMPRESS_MAX_RATIO = 0.5
+# Scoring dedups repeated rows when a sample of _DEDUP_SAMPLE rows is at most half distinct.
+_DEDUP_MIN_ROWS = 8192
+_DEDUP_SAMPLE = 4096
 
 
 def check_int(value, name, low=None, high=None, allow_none=False):
@@ -175,7 +178,7 @@ class TreeEnsemble(BaseEstimator):
         return tuple(self._trees[k] for k in NODE_FIELDS)
 
     # ---- scoring -------------------------------------------------------------
-    def _binned(self, X):
+    def _checked_X(self, X):
         self._check_fitted()
         X, names = check_X(X)
         if X.shape[1] != self.n_features_in_:
@@ -185,7 +188,30 @@ class TreeEnsemble(BaseEstimator):
             if list(names) != list(self.feature_names_in_):
                 raise ValueError("X has feature names that differ from those seen in fit "
                                  "(same names in the same order are required)")
-        return self._bin_mapper.transform(X, n_jobs=self.n_jobs)
+        return X
+
+    def _binned(self, X):
+        return self._bin_mapper.transform(self._checked_X(X), n_jobs=self.n_jobs)
+
+    def _proba(self, X, n_trees=0, max_depth=0, min_samples_split=0.0):
+        """(n, 2) probabilities. Repeated rows (typical of binary session data) are
+        found on the raw input, binned and scored once, and scattered back."""
+        X = self._checked_X(X)
+        n_jobs = check_n_jobs(self.n_jobs)
+        inverse = None
+        n = X.shape[0]
+        if n >= _DEDUP_MIN_ROWS:
+            step = max(1, n // _DEDUP_SAMPLE)
+            sample = np.ascontiguousarray(X[::step][:_DEDUP_SAMPLE])
+            if _core.trees_dedup(sample, sample.shape[0] // 2, 1) is not None:
+                found = _core.trees_dedup(X, n // 4, n_jobs)
+                if found is not None:
+                    first, inverse = found
+                    X = X[first]
+        B = self._bin_mapper.transform(X, n_jobs=self.n_jobs)
+        return _core.trees_proba(B, self._tree_tuple(), int(n_trees), int(max_depth),
+                                 float(min_samples_split), self._average,
+                                 float(getattr(self, "base_score_", 0.0)), n_jobs, inverse)
 
     def _raw_scores(self, B, n_trees=0, max_depth=0, min_samples_split=0.0, reference=False):
         return _core.trees_score(B, self._tree_tuple(), int(n_trees), int(max_depth),
@@ -199,7 +225,7 @@ class TreeEnsemble(BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities, shape (n, 2): column 1 is the probability of classes_[1]."""
-        return self._proba_from_raw(self._raw_scores(self._binned(X)))
+        return self._proba(X)
 
     def predict(self, X):
         proba = self.predict_proba(X)

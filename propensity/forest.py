@@ -146,8 +146,7 @@ class RandomForestClassifier(TreeEnsemble):
         """Scores of the sub-forest: the first n_estimators trees, cut at max_depth /
         min_samples_split; equal to a fresh fit with those parameters."""
         k, d, m = self._check_prefix(n_estimators, max_depth, min_samples_split)
-        raw = self._raw_scores(self._binned(X), k or 0, d or 0, float(m or 0))
-        return self._proba_from_raw(raw)
+        return self._proba(X, k or 0, d or 0, float(m or 0))
 
     def truncate(self, *, n_estimators=None, max_depth=None, min_samples_split=None):
         """A new fitted forest with those limits (its params say them), without refitting."""

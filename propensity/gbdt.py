@@ -121,7 +121,7 @@ class GradientBoostingClassifier(TreeEnsemble):
         """Scores of the first n_estimators rounds (equal to a fit with that many)."""
         self._check_fitted()
         k = check_int(n_estimators, "n_estimators", low=1, high=self.n_trees_, allow_none=True)
-        return self._proba_from_raw(self._raw_scores(self._binned(X), k or 0))
+        return self._proba(X, k or 0)
 
     def truncate(self, *, n_estimators=None):
         """A new fitted model with the first n_estimators rounds."""

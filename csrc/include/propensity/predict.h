@@ -50,4 +50,18 @@ prop_status prop_forest_score_ref(const prop_forest_view *v, const prop_score_pa
 prop_status prop_forest_gains(const prop_forest_view *v, const prop_score_params *sp, double *gains,
                               prop_error *err);
 
+/* Deduplicate n rows of row_bytes bytes each (any dtype, compared bytewise).
+ * On success *n_unique = u, first[0..u) holds the first row index of each unique
+ * row and inverse[i] its id; *n_unique = -1 when more than max_unique rows are
+ * distinct (dedup does not pay). first must hold max_unique entries. Threads
+ * split the rows; the result does not depend on n_threads up to the numbering. */
+prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, int64_t max_unique,
+                            int n_threads, int32_t *inverse, int64_t *first, int64_t *n_unique,
+                            prop_error *err);
+
+/* out2 (n x 2) = (1 - p, p) with p = scores[inverse[i]] (inverse NULL: scores[i]),
+ * passed through the logistic function when `logistic`. inverse values must be < u. */
+void prop_scores_to_proba(const double *scores, int64_t u, const int32_t *inverse, int64_t n,
+                          int logistic, double *out2, int n_threads);
+
 #endif
