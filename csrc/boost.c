@@ -84,10 +84,11 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     double *ef = E ? malloc((size_t)E->n_rows * sizeof *ef) : NULL;
     uint8_t *mask = malloc((size_t)p);
     int32_t *perm = malloc((size_t)p * sizeof *perm);
+    prop_tree_workspace *ws = prop_tree_workspace_new();
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
     if ((!same && remapped == NULL) || !stats || !rows || !f || !w1 || (E && !ef) || !mask ||
-        !perm || !out->tree_start || (E && !out->eval_history)) {
+        !perm || !ws || !out->tree_start || (E && !out->eval_history)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
         goto done;
     }
@@ -178,7 +179,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         }
         tp.seed = rseed;
         int64_t tb = out->nodes.n_nodes;
-        if ((st = prop_tree_grow(&tp, &D, stats, rows, m, mask, &out->nodes, err)) != PROP_OK)
+        if ((st = prop_tree_grow(&tp, &D, stats, rows, m, mask, ws, &out->nodes, err)) != PROP_OK)
             goto done;
         out->tree_start[t + 1] = out->nodes.n_nodes;
         add_tree(&out->nodes, tb, codes, n, p, f, nt);
@@ -212,6 +213,7 @@ done:
     free(ef);
     free(mask);
     free(perm);
+    prop_tree_workspace_free(ws);
     prop_hist_layout_free(&L);
     if (st != PROP_OK)
         prop_ensemble_free(out);

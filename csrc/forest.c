@@ -63,7 +63,7 @@ typedef struct {
 } forest_ctx;
 
 static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats, int32_t *rows,
-                            prop_nodes *out, prop_error *err)
+                            prop_tree_workspace *ws, prop_nodes *out, prop_error *err)
 {
     const prop_forest_params *P = ctx->P;
     const prop_rows *R = ctx->R;
@@ -105,7 +105,7 @@ static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats,
     tp.max_features = P->max_features;
     tp.seed = tseed;
     tp.n_threads = 1;
-    return prop_tree_grow(&tp, ctx->D, stats, rows, n, NULL, out, err);
+    return prop_tree_grow(&tp, ctx->D, stats, rows, n, NULL, ws, out, err);
 }
 
 prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, prop_ensemble *out,
@@ -150,16 +150,18 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
     {
         prop_hstat *stats = malloc((size_t)R->n_rows * sizeof *stats);
         int32_t *rows = malloc((size_t)R->n_rows * sizeof *rows);
-        if (stats == NULL || rows == NULL) {
+        prop_tree_workspace *ws = prop_tree_workspace_new();
+        if (stats == NULL || rows == NULL || ws == NULL) {
 #pragma omp atomic write
             nomem = 1;
         }
 #pragma omp for schedule(dynamic, 1)
         for (int32_t t = 0; t < T; t++) {
-            if (stats == NULL || rows == NULL)
+            if (stats == NULL || rows == NULL || ws == NULL)
                 continue;
-            tst[t] = grow_one(&ctx, t, stats, rows, &trees[t], &terr[t]);
+            tst[t] = grow_one(&ctx, t, stats, rows, ws, &trees[t], &terr[t]);
         }
+        prop_tree_workspace_free(ws);
         free(stats);
         free(rows);
     }

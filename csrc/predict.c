@@ -136,7 +136,7 @@ typedef struct {
     uint8_t threshold;
 } packed_node;
 
-#define LANES 8
+#define LANES 16
 
 /* Score rows [0, n) of codes: chunks of rows (kept in cache) x every tree; inside a
  * chunk LANES rows walk a tree in lockstep so their memory loads overlap.

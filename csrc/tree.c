@@ -112,6 +112,41 @@ static void pool_free(hist_pool *hp)
     free(hp->free_list);
 }
 
+/* ---- workspace: buffers reused from tree to tree ---------------------- */
+
+struct prop_tree_workspace {
+    hist_pool hp;
+    int32_t *tmp;
+    int64_t tmp_cap;
+};
+
+prop_tree_workspace *prop_tree_workspace_new(void)
+{
+    return calloc(1, sizeof(prop_tree_workspace));
+}
+
+void prop_tree_workspace_free(prop_tree_workspace *ws)
+{
+    if (ws == NULL)
+        return;
+    pool_free(&ws->hp);
+    free(ws->tmp);
+    free(ws);
+}
+
+/* Make every pooled histogram free again, for a layout of n_slots slots. */
+static void pool_reset(hist_pool *hp, int64_t n_slots)
+{
+    if (hp->n_slots != n_slots) {
+        pool_free(hp);
+        memset(hp, 0, sizeof *hp);
+        hp->n_slots = n_slots;
+    }
+    hp->n_free = 0;
+    for (int32_t i = hp->n_buf - 1; i >= 0; i--)
+        hp->free_list[hp->n_free++] = i;
+}
+
 /* ---- growth ------------------------------------------------------------ */
 
 typedef struct {
@@ -137,24 +172,31 @@ static uint64_t child_seed(uint64_t seed, int right)
 
 prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                            const prop_hstat *stats, int32_t *rows, int64_t n,
-                           const uint8_t *feature_allowed, prop_nodes *out, prop_error *err)
+                           const uint8_t *feature_allowed, prop_tree_workspace *ws_in,
+                           prop_nodes *out, prop_error *err)
 {
     const prop_hist_layout *L = D->layout;
     int32_t p = L->n_features;
     const uint8_t *codes = D->slot_codes;
     prop_status st = PROP_OK;
     int64_t base = out->n_nodes;
-    hist_pool hp = {0};
-    hp.n_slots = L->n_slots;
+    prop_tree_workspace *ws = ws_in ? ws_in : prop_tree_workspace_new();
     stack_item *stack = NULL;
     int64_t sp = 0, scap = 0;
-    int32_t *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
     int32_t *order = malloc((size_t)p * sizeof *order);
     int32_t *allowed = malloc((size_t)p * sizeof *allowed);
-    if (tmp == NULL || order == NULL || allowed == NULL) {
+    if (ws != NULL && ws->tmp_cap < n) {
+        free(ws->tmp);
+        ws->tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *ws->tmp);
+        ws->tmp_cap = ws->tmp ? n : 0;
+    }
+    if (ws == NULL || ws->tmp == NULL || order == NULL || allowed == NULL) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
     }
+    hist_pool *hpp = &ws->hp;
+    int32_t *tmp = ws->tmp;
+    pool_reset(hpp, L->n_slots);
     int32_t n_allowed = 0;
     for (int32_t j = 0; j < p; j++)
         if (feature_allowed == NULL || feature_allowed[j])
@@ -177,12 +219,12 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     }
     stack[sp++] = (stack_item){base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
     if (may_split(P, &tot, 0) && n_allowed > 0) {
-        int32_t h = pool_get(&hp);
+        int32_t h = pool_get(hpp);
         if (h < 0) {
             st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
             goto done;
         }
-        prop_hist_build(L, codes, stats, rows, n, hp.buf[h], P->n_threads);
+        prop_hist_build(L, codes, stats, rows, n, hpp->buf[h], P->n_threads);
         stack[0].hist = h;
     }
 
@@ -204,7 +246,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                     order[k] = order[m];
                     order[m] = t;
                 }
-            prop_split_find(P, L, hp.buf[it.hist], &it.tot, order, n_allowed, &best);
+            prop_split_find(P, L, hpp->buf[it.hist], &it.tot, order, n_allowed, &best);
         }
         out->value[id] = prop_node_value(P, &it.tot);
         out->count[id] = it.tot.c;
@@ -213,7 +255,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             out->threshold[id] = 0;
             out->left[id] = out->right[id] = -1;
             out->gain[id] = 0.0;
-            pool_put(&hp, it.hist);
+            pool_put(hpp, it.hist);
             continue;
         }
         out->feature[id] = best.feature;
@@ -244,25 +286,25 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             int left_small = nl <= nr;
             stack_item *small = left_small ? &li : &ri, *large = left_small ? &ri : &li;
             int s_small = left_small ? sl : sr, s_large = left_small ? sr : sl;
-            int32_t h = pool_get(&hp);
+            int32_t h = pool_get(hpp);
             if (h < 0) {
                 st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
                 goto done;
             }
             prop_hist_build(L, codes, stats, rows + small->start, small->end - small->start,
-                            hp.buf[h], P->n_threads);
+                            hpp->buf[h], P->n_threads);
             if (s_large) {
-                prop_hist_subtract(hp.buf[it.hist], hp.buf[h], hp.buf[it.hist], L->n_slots);
+                prop_hist_subtract(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist], L->n_slots);
                 large->hist = it.hist;
             } else {
-                pool_put(&hp, it.hist);
+                pool_put(hpp, it.hist);
             }
             if (s_small)
                 small->hist = h;
             else
-                pool_put(&hp, h);
+                pool_put(hpp, h);
         } else {
-            pool_put(&hp, it.hist);
+            pool_put(hpp, it.hist);
         }
         if (sp + 2 > scap) {
             scap *= 2;
@@ -277,10 +319,9 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         stack[sp++] = li;
     }
 done:
-    /* release any histograms still referenced by the stack (on error) */
-    pool_free(&hp);
+    if (ws != ws_in)
+        prop_tree_workspace_free(ws);
     free(stack);
-    free(tmp);
     free(order);
     free(allowed);
     return st;

@@ -85,11 +85,17 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
 double prop_node_value(const prop_tree_params *P, const prop_hstat *s);
 int prop_node_pure(const prop_tree_params *P, const prop_hstat *s);
 
+/* Buffers (histogram pool, partition scratch) reused across trees; one per thread. */
+typedef struct prop_tree_workspace prop_tree_workspace;
+prop_tree_workspace *prop_tree_workspace_new(void);
+void prop_tree_workspace_free(prop_tree_workspace *ws);
+
 /* Grow one tree on rows[0..n) (the array is reordered) and append its nodes to
- * `out` (indices local to the tree). feature_allowed (p flags) may be NULL. */
+ * `out` (indices local to the tree). feature_allowed (p flags) and ws may be NULL. */
 prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                            const prop_hstat *stats, int32_t *rows, int64_t n,
-                           const uint8_t *feature_allowed, prop_nodes *out, prop_error *err);
+                           const uint8_t *feature_allowed, prop_tree_workspace *ws,
+                           prop_nodes *out, prop_error *err);
 
 /* Small deterministic RNG (splitmix64 seeding, xoshiro256**). */
 typedef struct {
