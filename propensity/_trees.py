@@ -273,6 +273,8 @@ class TreeEnsemble(BaseEstimator):
                 raise ValueError(f"model document: node array tree_{k} must be 1-D "
                                  f"{np.dtype(NODE_DTYPES[k])}, got {a.dtype} {a.shape}")
             trees[k] = np.ascontiguousarray(a)
+        if trees["tree_start"].shape[0] < 2:
+            raise ValueError("model document holds no trees")
         # every index, size and value is checked in C
         _core.trees_validate(tuple(trees[k] for k in NODE_FIELDS), p)
         names = meta.get("feature_names_in")
