@@ -85,10 +85,11 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     uint8_t *mask = malloc((size_t)p);
     int32_t *perm = malloc((size_t)p * sizeof *perm);
     prop_tree_workspace *ws = prop_tree_workspace_new();
+    int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
     if ((!same && remapped == NULL) || !stats || !rows || !f || !w1 || (E && !ef) || !mask ||
-        !perm || !ws || !out->tree_start || (E && !out->eval_history)) {
+        !perm || !ws || !row_leaf || !out->tree_start || (E && !out->eval_history)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
         goto done;
     }
@@ -143,6 +144,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
                                            : (double)c;
             }
             stats[i].c = mk[0] + mk[1];
+            row_leaf[i] = -1;
             if (stats[i].c > 0.0)
                 rows[m++] = (int32_t)i;
             /* keep the multiplicities in a/b until the gradients below */
@@ -179,10 +181,19 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         }
         tp.seed = rseed;
         int64_t tb = out->nodes.n_nodes;
-        if ((st = prop_tree_grow(&tp, &D, stats, rows, m, mask, ws, &out->nodes, err)) != PROP_OK)
+        if ((st = prop_tree_grow(&tp, &D, stats, rows, m, mask, ws, row_leaf, &out->nodes, err)) != PROP_OK)
             goto done;
         out->tree_start[t + 1] = out->nodes.n_nodes;
-        add_tree(&out->nodes, tb, codes, n, p, f, nt);
+        /* rows in the sample know their leaf; the others walk the tree */
+        const prop_nodes *nd = &out->nodes;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
+        for (int64_t i = 0; i < n; i++) {
+            int64_t k = row_leaf[i] >= 0 ? tb + row_leaf[i] : tb;
+            const uint8_t *row = codes + i * p;
+            while (nd->left[k] >= 0)
+                k = tb + (row[nd->feature[k]] <= nd->threshold[k] ? nd->left[k] : nd->right[k]);
+            f[i] += nd->value[k];
+        }
         if (E) {
             add_tree(&out->nodes, tb, E->codes, E->n_rows, p, ef, nt);
             double loss = eval_logloss(E, ef);
@@ -214,6 +225,7 @@ done:
     free(mask);
     free(perm);
     prop_tree_workspace_free(ws);
+    free(row_leaf);
     prop_hist_layout_free(&L);
     if (st != PROP_OK)
         prop_ensemble_free(out);

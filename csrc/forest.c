@@ -105,7 +105,7 @@ static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats,
     tp.max_features = P->max_features;
     tp.seed = tseed;
     tp.n_threads = 1;
-    return prop_tree_grow(&tp, ctx->D, stats, rows, n, NULL, ws, out, err);
+    return prop_tree_grow(&tp, ctx->D, stats, rows, n, NULL, ws, NULL, out, err);
 }
 
 prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, prop_ensemble *out,

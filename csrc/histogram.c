@@ -75,88 +75,124 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
     return out;
 }
 
-/* Rows outer, features inner (row-major friendly); each thread owns a feature range. */
+/* Rows outer, features inner (row-major friendly); each thread owns a feature range.
+ * W doubles per slot: (a, b, c) for a forest, (g, h) for boosting. */
+#define BUILD_RANGE(NAME, W)                                                                  \
+    static void NAME(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats, \
+                     const int32_t *rows, int64_t n, double *hist, int32_t j0, int32_t j1)     \
+    {                                                                                         \
+        int32_t p = L->n_features;                                                            \
+        const int32_t *off = L->offset;                                                       \
+        memset(hist + (int64_t)W * off[j0], 0, sizeof(double) * W * (size_t)(off[j1] - off[j0])); \
+        int64_t i = 0;                                                                        \
+        for (; i + 1 < n; i += 2) {                                                           \
+            int32_t r0 = rows[i], r1 = rows[i + 1];                                           \
+            const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;       \
+            prop_hstat s0 = stats[r0], s1 = stats[r1];                                        \
+            for (int32_t j = j0; j < j1; j++) {                                               \
+                double *h = hist + (int64_t)W * (off[j] + c0[j]);                             \
+                h[0] += s0.a;                                                                 \
+                h[1] += s0.b;                                                                 \
+                if (W == 3)                                                                   \
+                    h[W - 1] += s0.c;                                                         \
+                h = hist + (int64_t)W * (off[j] + c1[j]);                                     \
+                h[0] += s1.a;                                                                 \
+                h[1] += s1.b;                                                                 \
+                if (W == 3)                                                                   \
+                    h[W - 1] += s1.c;                                                         \
+            }                                                                                 \
+        }                                                                                     \
+        for (; i < n; i++) {                                                                  \
+            int32_t r0 = rows[i];                                                             \
+            const uint8_t *c0 = codes + (int64_t)r0 * p;                                      \
+            prop_hstat s0 = stats[r0];                                                        \
+            for (int32_t j = j0; j < j1; j++) {                                               \
+                double *h = hist + (int64_t)W * (off[j] + c0[j]);                             \
+                h[0] += s0.a;                                                                 \
+                h[1] += s0.b;                                                                 \
+                if (W == 3)                                                                   \
+                    h[W - 1] += s0.c;                                                         \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+BUILD_RANGE(build_range3, 3)
+BUILD_RANGE(build_range2, 2)
+
 static void build_range(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                        const int32_t *rows, int64_t n, prop_hstat *hist, int32_t j0, int32_t j1)
+                        const int32_t *rows, int64_t n, double *hist, int width, int32_t j0,
+                        int32_t j1)
 {
-    int32_t p = L->n_features;
-    const int32_t *off = L->offset;
-    memset(hist + off[j0], 0, sizeof(prop_hstat) * (size_t)(off[j1] - off[j0]));
-    int64_t i = 0;
-    for (; i + 1 < n; i += 2) {
-        int32_t r0 = rows[i], r1 = rows[i + 1];
-        const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;
-        prop_hstat s0 = stats[r0], s1 = stats[r1];
-        for (int32_t j = j0; j < j1; j++) {
-            prop_hstat *h = hist + off[j] + c0[j];
-            h->a += s0.a;
-            h->b += s0.b;
-            h->c += s0.c;
-            h = hist + off[j] + c1[j];
-            h->a += s1.a;
-            h->b += s1.b;
-            h->c += s1.c;
-        }
-    }
-    for (; i < n; i++) {
-        int32_t r0 = rows[i];
-        const uint8_t *c0 = codes + (int64_t)r0 * p;
-        prop_hstat s0 = stats[r0];
-        for (int32_t j = j0; j < j1; j++) {
-            prop_hstat *h = hist + off[j] + c0[j];
-            h->a += s0.a;
-            h->b += s0.b;
-            h->c += s0.c;
-        }
-    }
+    if (width == 2)
+        build_range2(L, codes, stats, rows, n, hist, j0, j1);
+    else
+        build_range3(L, codes, stats, rows, n, hist, j0, j1);
 }
 
 void prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                     const int32_t *rows, int64_t n, prop_hstat *hist, int n_threads)
+                     const int32_t *rows, int64_t n, double *hist, int width, int n_threads)
 {
     int32_t p = L->n_features;
     int nt = n_threads > 1 ? n_threads : 1;
     if (nt > p)
         nt = p;
     if (nt <= 1 || n * (int64_t)p < (1 << 21)) { /* small nodes: threads cost more than they save */
-        build_range(L, codes, stats, rows, n, hist, 0, p);
+        build_range(L, codes, stats, rows, n, hist, width, 0, p);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int t = 0; t < nt; t++) {
         int32_t j0 = (int32_t)((int64_t)p * t / nt), j1 = (int32_t)((int64_t)p * (t + 1) / nt);
         if (j1 > j0)
-            build_range(L, codes, stats, rows, n, hist, j0, j1);
+            build_range(L, codes, stats, rows, n, hist, width, j0, j1);
     }
 }
 
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                         const int32_t *rows, int64_t n, prop_hstat *hist)
+                         const int32_t *rows, int64_t n, double *hist, int width)
 {
     int32_t p = L->n_features;
-    for (int64_t s = 0; s < L->n_slots; s++)
-        hist[s].a = hist[s].b = hist[s].c = 0.0;
+    for (int64_t s = 0; s < L->n_slots * width; s++)
+        hist[s] = 0.0;
     for (int32_t j = 0; j < p; j++)
         for (int64_t i = 0; i < n; i++) {
             int32_t r = rows[i];
             int64_t s = L->offset[j] + codes[(int64_t)r * p + j];
-            hist[s].a += stats[r].a;
-            hist[s].b += stats[r].b;
-            hist[s].c += stats[r].c;
+            hist[s * width] += stats[r].a;
+            hist[s * width + 1] += stats[r].b;
+            if (width == 3)
+                hist[s * width + 2] += stats[r].c;
         }
 }
 
-void prop_hist_subtract(const prop_hstat *parent, const prop_hstat *child, prop_hstat *out,
-                        int64_t n_slots)
+void prop_hist_subtract(const double *parent, const double *child, double *out, int64_t n_slots,
+                        int width)
 {
+    if (width == 3) {
+        for (int64_t s = 0; s < n_slots; s++) {
+            const double *P = parent + 3 * s, *C = child + 3 * s;
+            double *O = out + 3 * s;
+            double c = P[2] - C[2];
+            if (c <= 0.0) {
+                O[0] = O[1] = O[2] = 0.0;
+            } else {
+                O[0] = P[0] - C[0];
+                O[1] = P[1] - C[1];
+                O[2] = c;
+            }
+        }
+        return;
+    }
     for (int64_t s = 0; s < n_slots; s++) {
-        double c = parent[s].c - child[s].c;
-        if (c <= 0.0) {
-            out[s].a = out[s].b = out[s].c = 0.0;
+        const double *P = parent + 2 * s, *C = child + 2 * s;
+        double *O = out + 2 * s;
+        double h = P[1] - C[1];
+        /* the child holds (nearly) all of the slot: what is left is rounding residue */
+        if (h <= 1e-12 * P[1]) {
+            O[0] = O[1] = 0.0;
         } else {
-            out[s].a = parent[s].a - child[s].a;
-            out[s].b = parent[s].b - child[s].b;
-            out[s].c = c;
+            O[0] = P[0] - C[0];
+            O[1] = h;
         }
     }
 }

@@ -49,9 +49,9 @@ static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_h
                     double *score, double *gain)
 {
     prop_hstat R = {T->a - Ls->a, T->b - Ls->b, T->c - Ls->c};
-    if (Ls->c <= 0.0 || R.c <= 0.0)
-        return 0;
     if (P->mode == PROP_TREE_GRADIENT) {
+        /* (rows are not tracked in boosting histograms: the caller only offers
+         * splits with rows on both sides) */
         if (Ls->b < P->min_child_weight || R.b < P->min_child_weight)
             return 0;
         double lam = P->reg_lambda;
@@ -61,6 +61,8 @@ static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_h
         *gain = 0.5 * g;
         return 1;
     }
+    if (Ls->c <= 0.0 || R.c <= 0.0)
+        return 0;
     if (Ls->c < P->min_samples_leaf || R.c < P->min_samples_leaf)
         return 0;
     double il = weighted_impurity(P->criterion, Ls), ir = weighted_impurity(P->criterion, &R);
@@ -92,19 +94,28 @@ static void consider(const prop_tree_params *P, const prop_hstat *T, const prop_
     }
 }
 
-void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const prop_hstat *hist,
+static inline int slot_nonempty(const double *h, int width)
+{
+    return width == 3 ? h[2] > 0.0 : (h[0] != 0.0 || h[1] != 0.0);
+}
+
+void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const double *hist,
                      const prop_hstat *total, const int32_t *order, int32_t n_order,
                      prop_split *best)
 {
     memset(best, 0, sizeof *best);
+    const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
     int32_t tried = 0, nonconst = 0;
     for (int32_t k = 0; k < n_order; k++) {
         int32_t j = order[k];
-        const prop_hstat *h = hist + L->offset[j];
+        const double *h = hist + (int64_t)W * L->offset[j];
         int32_t ns = L->offset[j + 1] - L->offset[j];
-        int32_t nonempty = 0;
-        for (int32_t s = 0; s < ns && nonempty < 2; s++)
-            nonempty += h[s].c > 0.0;
+        int32_t nonempty = 0, last = -1;
+        for (int32_t s = 0; s < ns; s++)
+            if (slot_nonempty(h + W * s, W)) {
+                nonempty++;
+                last = s;
+            }
         /* like scikit-learn, constant features count as visited, but at least one
          * non-constant feature must be visited */
         tried++;
@@ -115,14 +126,14 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
         }
         nonconst++;
         prop_hstat acc = {0.0, 0.0, 0.0};
-        for (int32_t s = 0; s < ns - 1; s++) {
-            if (h[s].c <= 0.0)
+        for (int32_t s = 0; s < last; s++) {
+            const double *q = h + W * s;
+            if (!slot_nonempty(q, W))
                 continue;
-            acc.a += h[s].a;
-            acc.b += h[s].b;
-            acc.c += h[s].c;
-            if (acc.c >= total->c)
-                break;
+            acc.a += q[0];
+            acc.b += q[1];
+            if (W == 3)
+                acc.c += q[2];
             consider(P, total, &acc, j, s, best);
         }
         if (P->max_features > 0 && tried >= P->max_features)

@@ -69,7 +69,7 @@ prop_status prop_nodes_append(prop_nodes *dst, const prop_nodes *src, prop_error
 /* ---- histogram pool --------------------------------------------------- */
 
 typedef struct {
-    prop_hstat **buf;
+    double **buf;
     int32_t *free_list;
     int32_t n_buf, n_free, cap;
     int64_t n_slots;
@@ -81,7 +81,7 @@ static int32_t pool_get(hist_pool *hp)
         return hp->free_list[--hp->n_free];
     if (hp->n_buf == hp->cap) {
         int32_t cap = hp->cap ? 2 * hp->cap : 8;
-        prop_hstat **b = realloc(hp->buf, (size_t)cap * sizeof *b);
+        double **b = realloc(hp->buf, (size_t)cap * sizeof *b);
         if (b == NULL)
             return -1;
         hp->buf = b;
@@ -91,7 +91,7 @@ static int32_t pool_get(hist_pool *hp)
         hp->free_list = f;
         hp->cap = cap;
     }
-    prop_hstat *h = malloc((size_t)hp->n_slots * sizeof *h);
+    double *h = malloc((size_t)hp->n_slots * sizeof *h);
     if (h == NULL)
         return -1;
     hp->buf[hp->n_buf] = h;
@@ -173,7 +173,7 @@ static uint64_t child_seed(uint64_t seed, int right)
 prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                            const prop_hstat *stats, int32_t *rows, int64_t n,
                            const uint8_t *feature_allowed, prop_tree_workspace *ws_in,
-                           prop_nodes *out, prop_error *err)
+                           int32_t *row_leaf, prop_nodes *out, prop_error *err)
 {
     const prop_hist_layout *L = D->layout;
     int32_t p = L->n_features;
@@ -196,7 +196,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     }
     hist_pool *hpp = &ws->hp;
     int32_t *tmp = ws->tmp;
-    pool_reset(hpp, L->n_slots);
+    const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
+    pool_reset(hpp, L->n_slots * W);
     int32_t n_allowed = 0;
     for (int32_t j = 0; j < p; j++)
         if (feature_allowed == NULL || feature_allowed[j])
@@ -224,7 +225,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
             goto done;
         }
-        prop_hist_build(L, codes, stats, rows, n, hpp->buf[h], P->n_threads);
+        prop_hist_build(L, codes, stats, rows, n, hpp->buf[h], W, P->n_threads);
         stack[0].hist = h;
     }
 
@@ -256,6 +257,9 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             out->left[id] = out->right[id] = -1;
             out->gain[id] = 0.0;
             pool_put(hpp, it.hist);
+            if (row_leaf != NULL)
+                for (int64_t i = it.start; i < it.end; i++)
+                    row_leaf[rows[i]] = (int32_t)(id - base);
             continue;
         }
         out->feature[id] = best.feature;
@@ -271,6 +275,16 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                 tmp[nr++] = r;
         }
         memcpy(rows + it.start + nl, tmp, (size_t)nr * sizeof *rows);
+        if (W == 2) {
+            /* boosting histograms carry no row counts: count the children here */
+            double cl = 0.0, cr = 0.0;
+            for (int64_t i = it.start; i < it.start + nl; i++)
+                cl += stats[rows[i]].c;
+            for (int64_t i = it.start + nl; i < it.end; i++)
+                cr += stats[rows[i]].c;
+            best.left.c = cl;
+            best.right.c = cr;
+        }
         if ((st = prop_nodes_reserve(out, 2, err)) != PROP_OK)
             goto done;
         int64_t lid = out->n_nodes, rid = lid + 1;
@@ -292,9 +306,10 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                 goto done;
             }
             prop_hist_build(L, codes, stats, rows + small->start, small->end - small->start,
-                            hpp->buf[h], P->n_threads);
+                            hpp->buf[h], W, P->n_threads);
             if (s_large) {
-                prop_hist_subtract(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist], L->n_slots);
+                prop_hist_subtract(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist], L->n_slots,
+                                   W);
                 large->hist = it.hist;
             } else {
                 pool_put(hpp, it.hist);

@@ -8,8 +8,9 @@
  * split "code <= t" sends missing values right, as the raw code 255 does at
  * scoring time.
  *
- * Every slot holds three sums in double: (a, b, c) = (class-0 weight, class-1
- * weight, rows) for a random forest, (gradient, hessian, rows) for boosting.
+ * Slots hold sums in double: (a, b, c) = (class-0 weight, class-1 weight, rows)
+ * for a random forest, (gradient, hessian) for boosting (rows are not needed
+ * there, and two doubles per slot move a third less memory).
  */
 #ifndef PROPENSITY_HIST_H
 #define PROPENSITY_HIST_H
@@ -40,19 +41,21 @@ void prop_hist_layout_free(prop_hist_layout *L);
  * no allocation) when no code needs changing, so the raw codes can be used. */
 uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_t n, int *same);
 
-/* hist[s] = sum over rows[0..n) of stats[row] for the row's slot s of every
- * feature (hist must hold L->n_slots entries; it is overwritten). Sums run over
- * rows in the given order for every slot, so the result does not depend on
- * n_threads (features are split among threads). */
+/* A histogram is n_slots x width doubles: width 3 = (a, b, c) for a forest, width 2 =
+ * (gradient, hessian) for boosting (an empty slot is all zero).
+ * hist[s] = sum over rows[0..n) of stats[row] for the row's slot s of every
+ * feature (overwritten). Sums run over rows in the given order for every slot,
+ * so the result does not depend on n_threads (features are split among threads). */
 void prop_hist_build(const prop_hist_layout *L, const uint8_t *slot_codes, const prop_hstat *stats,
-                     const int32_t *rows, int64_t n, prop_hstat *hist, int n_threads);
+                     const int32_t *rows, int64_t n, double *hist, int width, int n_threads);
 /* Plain reference: feature by feature, row by row. */
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *slot_codes,
-                         const prop_hstat *stats, const int32_t *rows, int64_t n, prop_hstat *hist);
+                         const prop_hstat *stats, const int32_t *rows, int64_t n, double *hist,
+                         int width);
 
-/* out = parent - child (out may alias parent); slots whose row count becomes 0
- * are zeroed so rounding residue never looks like mass. */
-void prop_hist_subtract(const prop_hstat *parent, const prop_hstat *child, prop_hstat *out,
-                        int64_t n_slots);
+/* out = parent - child (out may alias parent); slots the child holds entirely are
+ * zeroed so rounding residue never looks like mass. */
+void prop_hist_subtract(const double *parent, const double *child, double *out, int64_t n_slots,
+                        int width);
 
 #endif

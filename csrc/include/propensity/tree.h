@@ -66,12 +66,12 @@ typedef struct {
     int32_t threshold; /* slot code: code <= threshold goes left */
     double score;      /* criterion-specific proxy, larger is better */
     double gain;       /* impurity decrease / loss reduction */
-    prop_hstat left, right;
+    prop_hstat left, right; /* boosting: the row counts (c) are not known here */
 } prop_split;
 
 /* Best split of a node from its histogram, trying features in `order` (length
  * n_order) and stopping once max_features features were visited and at least one was non-constant (<= 0: all; scikit-learn's rule). */
-void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const prop_hstat *hist,
+void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const double *hist,
                      const prop_hstat *total, const int32_t *order, int32_t n_order,
                      prop_split *best);
 /* Plain reference: same search, but every candidate's left sums come from a
@@ -91,11 +91,12 @@ prop_tree_workspace *prop_tree_workspace_new(void);
 void prop_tree_workspace_free(prop_tree_workspace *ws);
 
 /* Grow one tree on rows[0..n) (the array is reordered) and append its nodes to
- * `out` (indices local to the tree). feature_allowed (p flags) and ws may be NULL. */
+ * `out` (indices local to the tree). feature_allowed (p flags), ws and row_leaf may
+ * be NULL; row_leaf[r] receives the (local) leaf of every row r in rows. */
 prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                            const prop_hstat *stats, int32_t *rows, int64_t n,
                            const uint8_t *feature_allowed, prop_tree_workspace *ws,
-                           prop_nodes *out, prop_error *err);
+                           int32_t *row_leaf, prop_nodes *out, prop_error *err);
 
 /* Small deterministic RNG (splitmix64 seeding, xoshiro256**). */
 typedef struct {
