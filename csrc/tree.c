@@ -265,23 +265,22 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         out->feature[id] = best.feature;
         out->threshold[id] = (uint8_t)best.threshold;
         out->gain[id] = best.gain;
-        /* stable partition of rows[start, end) */
+        /* stable partition of rows[start, end); boosting histograms carry no row
+         * counts, so the children are counted here */
         int64_t nl = 0, nr = 0;
+        double cl = 0.0, cr = 0.0;
         for (int64_t i = it.start; i < it.end; i++) {
             int32_t r = rows[i];
-            if (codes[(int64_t)r * p + best.feature] <= best.threshold)
+            if (codes[(int64_t)r * p + best.feature] <= best.threshold) {
                 rows[it.start + nl++] = r;
-            else
+                cl += stats[r].c;
+            } else {
                 tmp[nr++] = r;
+                cr += stats[r].c;
+            }
         }
         memcpy(rows + it.start + nl, tmp, (size_t)nr * sizeof *rows);
         if (W == 2) {
-            /* boosting histograms carry no row counts: count the children here */
-            double cl = 0.0, cr = 0.0;
-            for (int64_t i = it.start; i < it.start + nl; i++)
-                cl += stats[rows[i]].c;
-            for (int64_t i = it.start + nl; i < it.end; i++)
-                cr += stats[rows[i]].c;
             best.left.c = cl;
             best.right.c = cr;
         }
