@@ -140,9 +140,14 @@ void prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop
         build_range(L, codes, stats, rows, n, hist, width, 0, p);
         return;
     }
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; t++) {
-        int32_t j0 = (int32_t)((int64_t)p * t / nt), j1 = (int32_t)((int64_t)p * (t + 1) / nt);
+    /* several feature chunks per thread, handed out dynamically: a thread that the
+     * (shared) machine deschedules does not hold the others up. Each chunk's sums
+     * do not depend on which thread computes it. */
+    int nchunk = 4 * nt < p ? 4 * nt : p;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int t = 0; t < nchunk; t++) {
+        int32_t j0 = (int32_t)((int64_t)p * t / nchunk);
+        int32_t j1 = (int32_t)((int64_t)p * (t + 1) / nchunk);
         if (j1 > j0)
             build_range(L, codes, stats, rows, n, hist, width, j0, j1);
     }
