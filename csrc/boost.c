@@ -85,6 +85,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     uint8_t *mask = malloc((size_t)p);
     int32_t *perm = malloc((size_t)p * sizeof *perm);
     prop_tree_workspace *ws = prop_tree_workspace_new();
+    uint8_t *codes_t = NULL;
     int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
@@ -94,7 +95,12 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         goto done;
     }
     const uint8_t *codes = same ? R->codes : remapped;
-    prop_tree_data D = {codes, n, &L};
+    codes_t = prop_codes_transpose(codes, n, p, nt);
+    if (codes_t == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
+        goto done;
+    }
+    prop_tree_data D = {codes, n, &L, codes_t};
 
     double W[2] = {0.0, 0.0};
     for (int64_t i = 0; i < n; i++) {
@@ -226,6 +232,7 @@ done:
     free(perm);
     prop_tree_workspace_free(ws);
     free(row_leaf);
+    free(codes_t);
     prop_hist_layout_free(&L);
     if (st != PROP_OK)
         prop_ensemble_free(out);

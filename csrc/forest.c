@@ -121,6 +121,7 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
     if ((st = prop_hist_layout_init(&L, R->codes, R->n_rows, R->n_features, err)) != PROP_OK)
         return st;
     int same = 0;
+    uint8_t *codes_t = NULL;
     uint8_t *remapped = prop_hist_remap(&L, R->codes, R->n_rows, &same);
     int32_t T = P->n_estimators;
     prop_nodes *trees = calloc((size_t)T, sizeof *trees);
@@ -130,7 +131,13 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting a forest");
         goto done;
     }
-    prop_tree_data D = {same ? R->codes : remapped, R->n_rows, &L};
+    const uint8_t *codes = same ? R->codes : remapped;
+    codes_t = prop_codes_transpose(codes, R->n_rows, R->n_features, P->n_threads);
+    if (codes_t == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory fitting a forest");
+        goto done;
+    }
+    prop_tree_data D = {codes, R->n_rows, &L, codes_t};
     double n_total = 0.0, w_total = 0.0;
     for (int64_t i = 0; i < R->n_rows; i++)
         for (int k = 0; k < 2; k++) {
@@ -201,6 +208,7 @@ done:
     free(tst);
     free(terr);
     free(remapped);
+    free(codes_t);
     prop_hist_layout_free(&L);
     if (st != PROP_OK)
         prop_ensemble_free(out);

@@ -4,6 +4,10 @@
 
 #include "propensity/hist.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 prop_status prop_hist_layout_init(prop_hist_layout *L, const uint8_t *codes, int64_t n, int32_t p,
                                   prop_error *err)
 {
@@ -117,7 +121,39 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
     }
 
 BUILD_RANGE(build_range3, 3)
+#ifdef __SSE2__
+/* (gradient, hessian) pairs: one 128-bit add per row and feature */
+static void build_range2(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
+                         const int32_t *rows, int64_t n, double *hist, int32_t j0, int32_t j1)
+{
+    int32_t p = L->n_features;
+    const int32_t *off = L->offset;
+    memset(hist + 2 * (int64_t)off[j0], 0, sizeof(double) * 2 * (size_t)(off[j1] - off[j0]));
+    int64_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        int32_t r0 = rows[i], r1 = rows[i + 1];
+        const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;
+        __m128d v0 = _mm_loadu_pd(&stats[r0].a), v1 = _mm_loadu_pd(&stats[r1].a);
+        for (int32_t j = j0; j < j1; j++) {
+            double *h0 = hist + 2 * (int64_t)(off[j] + c0[j]);
+            _mm_storeu_pd(h0, _mm_add_pd(_mm_loadu_pd(h0), v0));
+            double *h1 = hist + 2 * (int64_t)(off[j] + c1[j]);
+            _mm_storeu_pd(h1, _mm_add_pd(_mm_loadu_pd(h1), v1));
+        }
+    }
+    for (; i < n; i++) {
+        int32_t r0 = rows[i];
+        const uint8_t *c0 = codes + (int64_t)r0 * p;
+        __m128d v0 = _mm_loadu_pd(&stats[r0].a);
+        for (int32_t j = j0; j < j1; j++) {
+            double *h0 = hist + 2 * (int64_t)(off[j] + c0[j]);
+            _mm_storeu_pd(h0, _mm_add_pd(_mm_loadu_pd(h0), v0));
+        }
+    }
+}
+#else
 BUILD_RANGE(build_range2, 2)
+#endif
 
 static void build_range(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
                         const int32_t *rows, int64_t n, double *hist, int width, int32_t j0,
@@ -129,28 +165,50 @@ static void build_range(const prop_hist_layout *L, const uint8_t *codes, const p
         build_range3(L, codes, stats, rows, n, hist, j0, j1);
 }
 
-void prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                     const int32_t *rows, int64_t n, double *hist, int width, int n_threads)
+/* Nodes with at least 2 * HIST_BLOCK rows are built in row blocks: each block
+ * fills its own histogram (in parallel), then the blocks are added in block order.
+ * Blocks depend on n only, so the sums do not depend on the thread count. */
+#define HIST_BLOCK 32768
+#define HIST_MAX_BLOCKS 16
+
+int prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
+                    const int32_t *rows, int64_t n, double *hist, int width, int n_threads)
 {
     int32_t p = L->n_features;
     int nt = n_threads > 1 ? n_threads : 1;
-    if (nt > p)
-        nt = p;
-    if (nt <= 1 || n * (int64_t)p < (1 << 21)) { /* small nodes: threads cost more than they save */
-        build_range(L, codes, stats, rows, n, hist, width, 0, p);
-        return;
+    double *scratch = NULL;
+    int64_t hs = L->n_slots * width;
+    if (n >= 2 * HIST_BLOCK) {
+        int64_t nb = (n + HIST_BLOCK - 1) / HIST_BLOCK;
+        if (nb > HIST_MAX_BLOCKS)
+            nb = HIST_MAX_BLOCKS;
+        scratch = malloc((size_t)((nb - 1) * hs) * sizeof *scratch);
+        if (scratch != NULL) {
+            int64_t bs = (n + nb - 1) / nb;
+#pragma omp parallel num_threads(nt)
+            {
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t b = 0; b < nb; b++) {
+                    int64_t i0 = b * bs, i1 = i0 + bs < n ? i0 + bs : n;
+                    double *h = b == 0 ? hist : scratch + (b - 1) * hs;
+                    build_range(L, codes, stats, rows + i0, i1 > i0 ? i1 - i0 : 0, h, width, 0,
+                                p);
+                }
+#pragma omp for schedule(static)
+                for (int64_t s = 0; s < hs; s++) {
+                    double acc = hist[s];
+                    for (int64_t b = 1; b < nb; b++)
+                        acc += scratch[(b - 1) * hs + s];
+                    hist[s] = acc;
+                }
+            }
+            free(scratch);
+            return 0;
+        }
+        return -1; /* out of memory for the block histograms */
     }
-    /* several feature chunks per thread, handed out dynamically: a thread that the
-     * (shared) machine deschedules does not hold the others up. Each chunk's sums
-     * do not depend on which thread computes it. */
-    int nchunk = 4 * nt < p ? 4 * nt : p;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int t = 0; t < nchunk; t++) {
-        int32_t j0 = (int32_t)((int64_t)p * t / nchunk);
-        int32_t j1 = (int32_t)((int64_t)p * (t + 1) / nchunk);
-        if (j1 > j0)
-            build_range(L, codes, stats, rows, n, hist, width, j0, j1);
-    }
+    build_range(L, codes, stats, rows, n, hist, width, 0, p);
+    return 0;
 }
 
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,

@@ -66,6 +66,24 @@ prop_status prop_nodes_append(prop_nodes *dst, const prop_nodes *src, prop_error
     return PROP_OK;
 }
 
+uint8_t *prop_codes_transpose(const uint8_t *codes, int64_t n, int32_t p, int n_threads)
+{
+    uint8_t *out = malloc((size_t)(n * p > 0 ? n * p : 1));
+    if (out == NULL)
+        return NULL;
+    const int64_t B = 4096;
+    int64_t nb = (n + B - 1) / B;
+    int nt = n_threads > 0 ? n_threads : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 100000)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t i0 = b * B, i1 = i0 + B < n ? i0 + B : n;
+        for (int32_t j = 0; j < p; j++)
+            for (int64_t i = i0; i < i1; i++)
+                out[(int64_t)j * n + i] = codes[i * p + j];
+    }
+    return out;
+}
+
 /* ---- histogram pool --------------------------------------------------- */
 
 typedef struct {
@@ -225,7 +243,10 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
             goto done;
         }
-        prop_hist_build(L, codes, stats, rows, n, hpp->buf[h], W, P->n_threads);
+        if (prop_hist_build(L, codes, stats, rows, n, hpp->buf[h], W, P->n_threads) < 0) {
+            st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+            goto done;
+        }
         stack[0].hist = h;
     }
 
@@ -269,9 +290,12 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
          * counts, so the children are counted here */
         int64_t nl = 0, nr = 0;
         double cl = 0.0, cr = 0.0;
+        const uint8_t *col = D->slot_codes_t ? D->slot_codes_t + (int64_t)best.feature * D->n_rows
+                                             : codes + best.feature;
+        const int64_t stride = D->slot_codes_t ? 1 : p;
         for (int64_t i = it.start; i < it.end; i++) {
             int32_t r = rows[i];
-            if (codes[(int64_t)r * p + best.feature] <= best.threshold) {
+            if (col[(int64_t)r * stride] <= best.threshold) {
                 rows[it.start + nl++] = r;
                 cl += stats[r].c;
             } else {
@@ -304,8 +328,11 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                 st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
                 goto done;
             }
-            prop_hist_build(L, codes, stats, rows + small->start, small->end - small->start,
-                            hpp->buf[h], W, P->n_threads);
+            if (prop_hist_build(L, codes, stats, rows + small->start, small->end - small->start,
+                                hpp->buf[h], W, P->n_threads) < 0) {
+                st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+                goto done;
+            }
             if (s_large) {
                 prop_hist_subtract(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist], L->n_slots,
                                    W);

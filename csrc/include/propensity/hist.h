@@ -45,9 +45,10 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
  * (gradient, hessian) for boosting (an empty slot is all zero).
  * hist[s] = sum over rows[0..n) of stats[row] for the row's slot s of every
  * feature (overwritten). Sums run over rows in the given order for every slot,
- * so the result does not depend on n_threads (features are split among threads). */
-void prop_hist_build(const prop_hist_layout *L, const uint8_t *slot_codes, const prop_hstat *stats,
-                     const int32_t *rows, int64_t n, double *hist, int width, int n_threads);
+ * and large nodes are summed in fixed row blocks, so the result does not depend on
+ * n_threads. Returns 0, or -1 when out of memory. */
+int prop_hist_build(const prop_hist_layout *L, const uint8_t *slot_codes, const prop_hstat *stats,
+                    const int32_t *rows, int64_t n, double *hist, int width, int n_threads);
 /* Plain reference: feature by feature, row by row. */
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *slot_codes,
                          const prop_hstat *stats, const int32_t *rows, int64_t n, double *hist,

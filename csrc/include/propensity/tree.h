@@ -57,7 +57,11 @@ typedef struct {
     const uint8_t *slot_codes;     /* n x p slot codes (see hist.h) */
     int64_t n_rows;
     const prop_hist_layout *layout;
+    const uint8_t *slot_codes_t;   /* optional p x n copy (column-major) for partitioning */
 } prop_tree_data;
+
+/* Column-major copy of n x p codes (malloc'ed; NULL when out of memory). */
+uint8_t *prop_codes_transpose(const uint8_t *codes, int64_t n, int32_t p, int n_threads);
 
 /* Split search result. */
 typedef struct {
