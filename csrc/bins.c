@@ -12,7 +12,7 @@
 #define ROW_BLOCK 512 /* rows per block in the column scans and the transform */
 /* OpenMP gets n_threads as is, and libgomp exits the process when it cannot create
  * that many threads: cap it (as logreg.c does). */
-#define BINS_MAX_THREADS 1024
+#define BINS_MAX_THREADS PROP_MAX_THREADS
 
 /* ------------------------------------------------------------------ */
 /* Checks                                                              */

@@ -32,12 +32,7 @@ l1_ratio = [0.5]
 
 
 def _train(out_dir, work):
-    try:
-        from propensity import train
-    except ImportError:  # the pipeline has not landed yet: a stand-in model folder
-        import _standin
-        _standin.make_dir(out_dir)
-        return
+    from propensity import train
     from propensity.datasets import make_sessions
 
     make_sessions(5000, seed=7).to_csv(work / "train.csv", index=False)
@@ -55,6 +50,16 @@ def model_dir(tmp_path_factory):
     out = str(work / "ml_outputs")
     _train(out, work)
     return out
+
+
+def package_env():
+    """Environment for a subprocess that must import the same propensity as this test
+    run (installed, or an in-place build of the source tree), from any working folder."""
+    import propensity
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(propensity.__file__)))
+    paths = [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
 
 
 def session_rows(n, seed=0, p=0.15):
