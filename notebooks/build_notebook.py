@@ -299,12 +299,15 @@ fig, ax = plt.subplots(figsize=(9, 4))
 shown = ["F1", "precision", "recall", "ROC-AUC"]
 width = 0.8 / len(comparison)
 for i, name in enumerate(comparison.index):
-    ax.bar(np.arange(len(shown)) + i * width, comparison.loc[name, shown], width, label=name)
+    x = np.arange(len(shown)) + i * width
+    ax.bar(x, comparison.loc[name, shown], width, label=name)
+    for xi, v in zip(x, comparison.loc[name, shown]):
+        ax.text(xi, v + 0.003, f"{v:.3f}", ha="center", fontsize=7)
 ax.set_xticks(np.arange(len(shown)) + width * (len(comparison) - 1) / 2, shown)
-ax.set_ylim(max(0.0, comparison[shown].values.min() - 0.1), 1.0)
+ax.set_ylim(max(0.0, comparison[shown].values.min() - 0.1), 1.02)
 ax.set_ylabel("score on validation sessions")
 ax.set_title("Model comparison")
-ax.legend(loc="lower right")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(comparison), frameon=False)
 plt.tight_layout()
 plt.show()"""),
     (MD, """\
