@@ -49,7 +49,9 @@ def model_dir(tmp_path_factory):
 
 def package_env():
     """Environment for a subprocess that must import the same propensity as this test
-    run (installed, or an in-place build of the source tree), from any working folder."""
+    run (installed, or an in-place build of the source tree). Run the subprocess in a
+    folder other than the source tree (``python -c`` and ``-m`` put the working folder
+    first on sys.path, where the bare sources would shadow the installed package)."""
     import propensity
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(propensity.__file__)))

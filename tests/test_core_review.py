@@ -6,6 +6,7 @@ regression fails one test instead of killing the session.
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -19,7 +20,7 @@ from conftest import package_env
 def _run_isolated(code):
     env = package_env()
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
 
 
 # offset + length wrapped around int64 in the bounds check, which then passed, and the
@@ -70,7 +71,7 @@ def test_thread_count_above_1024_is_rejected(call):
         """
     env = dict(package_env(), OMP_THREAD_LIMIT="2")
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(env_code)], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
     assert proc.returncode == 0, proc.stderr
     assert "ValueError: n_threads must be in [1, 1024]" in proc.stdout
 
