@@ -92,6 +92,7 @@ def main(argv=None):
     n_sessions = 100_000 if args.quick else 455_401
     n_cont = args.continuous_rows or (100_000 if args.quick else 1_000_000)
     rows = []
+    print(f"load average at start: {os.getloadavg()}")
 
     X, y, names = session_matrix(n_sessions, seed=0)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=42)
@@ -157,6 +158,10 @@ def main(argv=None):
     print_table(rows, ["case", "library", "fit_s", "speedup_vs_this", "auc", "auc_gap",
                        "rows_per_s"])
     path = save_results("trees", {
+        "load_average_at_end": os.getloadavg(),
+        "note": "peers timed once, propensity best of 3 (1 for the continuous case); the 2 "
+                "cores were shared with other jobs, which slows OpenMP-barrier-heavy peers "
+                "(LightGBM) most",
         "command": "python benchmarks/bench_trees.py" + (" --quick" if args.quick else ""),
         "threads": THREADS, "n_sessions": n_sessions, "n_continuous": n_cont,
         "versions": versions("numpy", "sklearn", "xgboost", "lightgbm"), "rows": rows})
