@@ -856,7 +856,101 @@ static int trees_init(PyObject *module) { (void)module; return 0; }
 /* Section: logistic regression (logreg.h)                             */
 /* ------------------------------------------------------------------ */
 /* BEGIN SECTION logreg */
-#define LOGREG_METHODS
+#include "propensity/logreg.h"
+
+/* logreg_fit(X, weights, scale_weights, C, l1_ratio, fit_intercept, max_iter, tol, n_threads)
+ * X: (n, p) float64 or uint8; weights: (n, 2) float64 loss weights of label 0 / 1;
+ * scale_weights: (n,) float64 or None. Returns a dict of the fitted state. */
+static PyObject *py_logreg_fit(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"X", "weights", "scale_weights", "C", "l1_ratio", "fit_intercept",
+                             "max_iter", "tol", "n_threads", NULL};
+    PyObject *X_obj, *w_obj, *sw_obj = Py_None;
+    double C, l1_ratio, tol;
+    int fit_intercept, max_iter, n_threads;
+    PyArrayObject *X = NULL, *W = NULL, *SW = NULL;
+    PyArrayObject *coef = NULL, *coef_std = NULL, *mean = NULL, *scale = NULL;
+    PyObject *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOddpidi:logreg_fit", kwlist, &X_obj,
+                                     &w_obj, &sw_obj, &C, &l1_ratio, &fit_intercept, &max_iter,
+                                     &tol, &n_threads))
+        return NULL;
+    X = get_array(X_obj, "X", 2, ACCEPT_F64 | ACCEPT_U8);
+    if (X == NULL)
+        goto fail;
+    W = get_array(w_obj, "weights", 2, ACCEPT_F64);
+    if (W == NULL)
+        goto fail;
+    npy_intp n = PyArray_DIM(X, 0), p = PyArray_DIM(X, 1);
+    if (PyArray_DIM(W, 0) != n || PyArray_DIM(W, 1) != 2) {
+        PyErr_Format(PyExc_ValueError, "weights must have shape (%zd, 2), got (%zd, %zd)",
+                     (Py_ssize_t)n, (Py_ssize_t)PyArray_DIM(W, 0), (Py_ssize_t)PyArray_DIM(W, 1));
+        goto fail;
+    }
+    if (sw_obj != Py_None) {
+        SW = get_array(sw_obj, "scale_weights", 1, ACCEPT_F64);
+        if (SW == NULL)
+            goto fail;
+        if (PyArray_DIM(SW, 0) != n) {
+            PyErr_Format(PyExc_ValueError, "scale_weights must have shape (%zd,), got (%zd,)",
+                         (Py_ssize_t)n, (Py_ssize_t)PyArray_DIM(SW, 0));
+            goto fail;
+        }
+    }
+    if (n < 1 || p < 1) {
+        PyErr_SetString(PyExc_ValueError, "X must have at least one row and one column");
+        goto fail;
+    }
+    npy_intp dims[1] = {p};
+    coef = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    coef_std = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    mean = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    scale = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
+    if (!coef || !coef_std || !mean || !scale)
+        goto fail;
+
+    prop_logreg_params prm = {.C = C, .l1_ratio = l1_ratio, .fit_intercept = fit_intercept,
+                              .max_iter = max_iter, .tol = tol,
+                              .n_threads = resolve_threads(n_threads)};
+    prop_logreg_data data = {
+        .n_rows = n, .n_features = p,
+        .X_f64 = PyArray_TYPE(X) == NPY_FLOAT64 ? (const double *)PyArray_DATA(X) : NULL,
+        .X_u8 = PyArray_TYPE(X) == NPY_UINT8 ? (const uint8_t *)PyArray_DATA(X) : NULL,
+        .weights = (const double *)PyArray_DATA(W),
+        .scale_weights = SW ? (const double *)PyArray_DATA(SW) : NULL};
+    prop_logreg_result res = {.coef = (double *)PyArray_DATA(coef),
+                              .coef_std = (double *)PyArray_DATA(coef_std),
+                              .mean = (double *)PyArray_DATA(mean),
+                              .scale = (double *)PyArray_DATA(scale)};
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_logreg_fit(&prm, &data, &res, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    out = Py_BuildValue("{s:O,s:O,s:O,s:O,s:d,s:d,s:d,s:i,s:O}", "coef", coef, "coef_std",
+                        coef_std, "mean", mean, "scale", scale, "intercept", res.intercept,
+                        "intercept_std", res.intercept_std, "objective", res.objective,
+                        "n_iter", res.n_iter, "converged", res.converged ? Py_True : Py_False);
+fail:
+    Py_XDECREF(X);
+    Py_XDECREF(W);
+    Py_XDECREF(SW);
+    Py_XDECREF(coef);
+    Py_XDECREF(coef_std);
+    Py_XDECREF(mean);
+    Py_XDECREF(scale);
+    return out;
+}
+
+#define LOGREG_METHODS                                                                     \
+    {"logreg_fit", (PyCFunction)(void (*)(void))py_logreg_fit, METH_VARARGS | METH_KEYWORDS, \
+     "logreg_fit(X, weights, scale_weights, C, l1_ratio, fit_intercept, max_iter, tol, "    \
+     "n_threads) -> dict: penalised logistic regression on weighted rows (logreg.h)."},
 static int logreg_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION logreg */
 
@@ -864,7 +958,189 @@ static int logreg_init(PyObject *module) { (void)module; return 0; }
 /* Section: I/O kernels for batch scoring (csvio.h)                    */
 /* ------------------------------------------------------------------ */
 /* BEGIN SECTION io */
-#define IO_METHODS
+#include "propensity/csvio.h"
+
+static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"buf", "delimiter", "n_fields", "id_field", "feature_field",
+                             "names", "fill_missing", "coerce", "final", "first_line",
+                             "first_row", "want_keys", NULL};
+    Py_buffer buf = {0}, names = {0};
+    int delimiter, fill_missing, coerce, final, want_keys;
+    long long n_fields, id_field, first_line, first_row;
+    PyObject *ff_obj;
+    PyArrayObject *ff = NULL, *X = NULL, *span = NULL, *keys = NULL;
+    PyObject *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*CLLOy*ippLLp", kwlist, &buf, &delimiter,
+                                     &n_fields, &id_field, &ff_obj, &names, &fill_missing,
+                                     &coerce, &final, &first_line, &first_row, &want_keys))
+        return NULL;
+    ff = get_array(ff_obj, "feature_field", 1, ACCEPT_I64);
+    if (ff == NULL)
+        goto fail;
+    if (delimiter < 1 || delimiter > 127) {
+        PyErr_SetString(PyExc_ValueError, "delimiter must be a single ASCII character");
+        goto fail;
+    }
+    {
+        prop_csv_params p;
+        memset(&p, 0, sizeof p);
+        p.delimiter = (char)delimiter;
+        p.n_fields = n_fields;
+        p.id_field = id_field;
+        p.n_features = PyArray_DIM(ff, 0);
+        p.feature_field = (const int64_t *)PyArray_DATA(ff);
+        p.names = (const char *)names.buf;
+        p.names_len = names.len;
+        p.fill_missing = fill_missing;
+        p.coerce = coerce;
+        p.final_block = final;
+        p.first_line = first_line;
+        p.first_row = first_row;
+        prop_error err;
+        prop_error_clear(&err);
+        prop_status st = prop_csv_check_params(&p, &err);
+        if (st != PROP_OK) {
+            raise_status(st, &err);
+            goto fail;
+        }
+        if (want_keys && p.n_features > 64) {
+            PyErr_SetString(PyExc_ValueError, "want_keys needs at most 64 features");
+            goto fail;
+        }
+        const char *data = (const char *)buf.buf;
+        int64_t len = buf.len, max_rows;
+        prop_csv_result res;
+        Py_BEGIN_ALLOW_THREADS
+        max_rows = prop_csv_max_records(data, len);
+        Py_END_ALLOW_THREADS
+        npy_intp dx[2] = {(npy_intp)max_rows, (npy_intp)p.n_features};
+        npy_intp ds[2] = {(npy_intp)max_rows, 2};
+        X = (PyArrayObject *)PyArray_SimpleNew(2, dx, NPY_UINT8);
+        span = (PyArrayObject *)PyArray_SimpleNew(2, ds, NPY_INT64);
+        if (want_keys)
+            keys = (PyArrayObject *)PyArray_SimpleNew(1, dx, NPY_UINT64);
+        if (X == NULL || span == NULL || (want_keys && keys == NULL))
+            goto fail;
+        Py_BEGIN_ALLOW_THREADS
+        st = prop_csv_parse(&p, data, len, max_rows, (uint8_t *)PyArray_DATA(X),
+                            id_field >= 0 ? (int64_t *)PyArray_DATA(span) : NULL,
+                            keys ? (uint64_t *)PyArray_DATA(keys) : NULL, &res, &err);
+        Py_END_ALLOW_THREADS
+        if (st != PROP_OK) {
+            raise_status(st, &err);
+            goto fail;
+        }
+        out = Py_BuildValue("{s:O,s:O,s:O,s:L,s:L,s:L,s:L,s:L}", "X", (PyObject *)X, "id_span",
+                            (PyObject *)span, "keys", keys ? (PyObject *)keys : Py_None,
+                            "n_rows", (long long)res.n_rows, "consumed", (long long)res.consumed,
+                            "n_lines", (long long)res.n_lines, "n_coerced",
+                            (long long)res.n_coerced, "n_filled", (long long)res.n_filled);
+    }
+fail:
+    Py_XDECREF(ff);
+    Py_XDECREF(X);
+    Py_XDECREF(span);
+    Py_XDECREF(keys);
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&names);
+    return out;
+}
+
+static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"pred", "proba", "digits", "timestamp", "segments", "id_buf",
+                             "id_span", "first_row_number", NULL};
+    PyObject *pred_obj, *proba_obj, *span_obj = Py_None;
+    Py_buffer ts = {0}, ids = {0};
+    int digits, segments;
+    long long first_row_number = 0;
+    PyArrayObject *pred = NULL, *proba = NULL, *span = NULL;
+    PyObject *bytes = NULL, *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OL", kwlist, &pred_obj, &proba_obj,
+                                     &digits, &ts, &segments, &ids, &span_obj,
+                                     &first_row_number))
+        return NULL;
+    pred = get_array(pred_obj, "pred", 1, ACCEPT_U8);
+    proba = pred ? get_array(proba_obj, "proba", 1, ACCEPT_F64) : NULL;
+    if (pred == NULL || proba == NULL)
+        goto fail;
+    npy_intp n = PyArray_DIM(pred, 0);
+    if (PyArray_DIM(proba, 0) != n) {
+        PyErr_Format(PyExc_ValueError, "pred has %zd rows but proba has %zd", (Py_ssize_t)n,
+                     (Py_ssize_t)PyArray_DIM(proba, 0));
+        goto fail;
+    }
+    if (span_obj != Py_None) {
+        if (ids.buf == NULL) {
+            PyErr_SetString(PyExc_ValueError, "id_span needs id_buf");
+            goto fail;
+        }
+        span = get_array(span_obj, "id_span", 2, ACCEPT_I64);
+        if (span == NULL)
+            goto fail;
+        if (PyArray_DIM(span, 0) != n || PyArray_DIM(span, 1) != 2) {
+            PyErr_SetString(PyExc_ValueError, "id_span must have shape (n, 2)");
+            goto fail;
+        }
+        const int64_t *sp = (const int64_t *)PyArray_DATA(span);
+        for (npy_intp i = 0; i < n; i++) {
+            /* no offset + length: it can wrap around int64 and pass */
+            if (sp[2 * i] < 0 || sp[2 * i + 1] < 0 || sp[2 * i] > ids.len ||
+                sp[2 * i + 1] > ids.len - sp[2 * i]) {
+                PyErr_Format(PyExc_ValueError, "id_span row %zd is outside id_buf",
+                             (Py_ssize_t)i);
+                goto fail;
+            }
+        }
+    }
+    {
+        prop_csv_format_params fp = {digits, (const char *)ts.buf, ts.len, segments,
+                                     first_row_number};
+        const int64_t *sp = span ? (const int64_t *)PyArray_DATA(span) : NULL;
+        int64_t bound, written = 0;
+        prop_error err;
+        prop_error_clear(&err);
+        Py_BEGIN_ALLOW_THREADS
+        bound = prop_csv_format_bound(&fp, n, sp);
+        Py_END_ALLOW_THREADS
+        bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)bound);
+        if (bytes == NULL)
+            goto fail;
+        prop_status st;
+        char *dst = PyBytes_AS_STRING(bytes);
+        Py_BEGIN_ALLOW_THREADS
+        st = prop_csv_format(&fp, n, (const char *)ids.buf, sp,
+                             (const uint8_t *)PyArray_DATA(pred),
+                             (const double *)PyArray_DATA(proba), dst, bound, &written, &err);
+        Py_END_ALLOW_THREADS
+        if (st != PROP_OK) {
+            raise_status(st, &err);
+            goto fail;
+        }
+        if (_PyBytes_Resize(&bytes, (Py_ssize_t)written) < 0)
+            goto fail; /* bytes is NULL now */
+        out = bytes;
+        bytes = NULL;
+    }
+fail:
+    Py_XDECREF(pred);
+    Py_XDECREF(proba);
+    Py_XDECREF(span);
+    Py_XDECREF(bytes);
+    PyBuffer_Release(&ts);
+    PyBuffer_Release(&ids);
+    return out;
+}
+
+#define IO_METHODS                                                                        \
+    {"csv_parse", (PyCFunction)(void (*)(void))py_csv_parse, METH_VARARGS | METH_KEYWORDS, \
+     "csv_parse(buf, delimiter, n_fields, id_field, feature_field, names, fill_missing, "  \
+     "coerce, final, first_line, first_row, want_keys) -> dict of X, id_span, keys, "      \
+     "n_rows, consumed, n_lines, n_coerced, n_filled (arrays sized for the upper bound)."}, \
+    {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
+     "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
+     "first_row_number=0) -> bytes of CSV rows id,pred,proba,timestamp[,segment]."},
 static int io_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION io */
 

@@ -5,13 +5,26 @@ or :class:`CustomerPropensityPredictor`.
 """
 import logging as _logging
 
-from ._core_loader import _core  # noqa: F401  (loads OpenBLAS, then the C core)
-
-from .forest import RandomForestClassifier  # noqa: E402
-from .gbdt import GradientBoostingClassifier  # noqa: E402
-
 __version__ = "0.1.0"
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
-__all__ = ["__version__", "RandomForestClassifier", "GradientBoostingClassifier"]
+from ._core_loader import _core  # noqa: E402,F401  (loads OpenBLAS, then the C core)
+from ._base import load_model  # noqa: E402
+from .forest import RandomForestClassifier  # noqa: E402
+from .gbdt import GradientBoostingClassifier  # noqa: E402
+from .linear import LogisticRegression  # noqa: E402
+from .features import InteractionFeatureTransformer  # noqa: E402
+from .model import PropensityModel  # noqa: E402
+from .predictor import CustomerPropensityPredictor  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "load_model",
+    "RandomForestClassifier",
+    "GradientBoostingClassifier",
+    "LogisticRegression",
+    "InteractionFeatureTransformer",
+    "PropensityModel",
+    "CustomerPropensityPredictor",
+]

@@ -1,0 +1,868 @@
+/* csvio.c - CSV parsing and formatting kernels of batch scoring (see csvio.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "propensity/csvio.h"
+
+/* ------------------------------------------------------------------ */
+/* Shared helpers (both parsers use them, so their messages agree)      */
+/* ------------------------------------------------------------------ */
+
+prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err)
+{
+    if (p == NULL)
+        return prop_fail(err, PROP_INVALID_ARG, "csv params are NULL");
+    if (p->delimiter == '"' || p->delimiter == '\n' || p->delimiter == '\r' ||
+        p->delimiter == '\0')
+        return prop_fail(err, PROP_INVALID_ARG, "invalid delimiter (code %d)",
+                         (int)(unsigned char)p->delimiter);
+    if (p->n_fields < 1)
+        return prop_fail(err, PROP_INVALID_ARG, "n_fields must be >= 1, got %lld",
+                         (long long)p->n_fields);
+    if (p->id_field < -1 || p->id_field >= p->n_fields)
+        return prop_fail(err, PROP_INVALID_ARG, "id_field %lld is outside [-1, %lld)",
+                         (long long)p->id_field, (long long)p->n_fields);
+    if (p->n_features < 0 || (p->n_features > 0 && p->feature_field == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "bad n_features / feature_field");
+    for (int64_t j = 0; j < p->n_features; j++) {
+        int64_t f = p->feature_field[j];
+        if (f < -1 || f >= p->n_fields)
+            return prop_fail(err, PROP_INVALID_ARG,
+                             "feature_field[%lld] = %lld is outside [-1, %lld)", (long long)j,
+                             (long long)f, (long long)p->n_fields);
+        if (f >= 0 && f == p->id_field)
+            return prop_fail(err, PROP_INVALID_ARG,
+                             "feature_field[%lld] is the id field", (long long)j);
+        for (int64_t i = 0; i < j; i++)
+            if (f >= 0 && p->feature_field[i] == f)
+                return prop_fail(err, PROP_INVALID_ARG,
+                                 "feature_field[%lld] and [%lld] both read field %lld",
+                                 (long long)i, (long long)j, (long long)f);
+    }
+    if (p->names_len < 0 || (p->names_len > 0 && p->names == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "bad names / names_len");
+    if (p->fill_missing < -1 || p->fill_missing > 1)
+        return prop_fail(err, PROP_INVALID_ARG, "fill_missing must be -1, 0 or 1, got %d",
+                         p->fill_missing);
+    return PROP_OK;
+}
+
+int64_t prop_csv_max_records(const char *buf, int64_t len)
+{
+    int64_t n = 1;
+    const char *s = buf, *end = buf + len;
+    if (buf == NULL || len <= 0)
+        return len > 0 ? 1 : 0;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        if (nl == NULL)
+            break;
+        n++;
+        s = nl + 1;
+    }
+    return n;
+}
+
+/* Name of field k for messages: from the '\0'-separated names, else "field k+1". */
+static void field_name(const prop_csv_params *p, int64_t k, char *out, size_t size)
+{
+    if (p->names != NULL) {
+        const char *s = p->names, *end = p->names + p->names_len;
+        for (int64_t i = 0; s < end; i++) {
+            size_t n = 0;
+            while (s + n < end && s[n] != '\0')
+                n++;
+            if (i == k) {
+                snprintf(out, size, "'%.*s'", (int)(n > 80 ? 80 : n), s);
+                return;
+            }
+            s += n + 1;
+        }
+    }
+    snprintf(out, size, "field %lld", (long long)(k + 1));
+}
+
+/* A printable, shortened copy of a value for messages. */
+static void show_value(const char *s, size_t n, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < size; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == 40) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c < 32 || c == 127) {
+            o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o < size ? o : size - 1] = '\0';
+}
+
+static prop_status cell_error(const prop_csv_params *p, prop_error *err, int64_t line,
+                              int64_t row, int64_t field, const char *s, size_t n,
+                              const char *why)
+{
+    char name[96], val[64];
+    field_name(p, field, name, sizeof name);
+    show_value(s, n, val, sizeof val);
+    return prop_fail(err, PROP_FORMAT, "line %lld (data row %lld), column %s: value '%s' %s",
+                     (long long)line, (long long)row, name, val, why);
+}
+
+/* Convert the unescaped text of one cell to 0/1. */
+static prop_status convert_cell(const prop_csv_params *p, const char *s, size_t n,
+                                int64_t field, int64_t line, int64_t row, uint8_t *out,
+                                prop_csv_result *res, prop_error *err)
+{
+    size_t a = 0, b = n;
+    while (a < b && (s[a] == ' ' || s[a] == '\t'))
+        a++;
+    while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
+        b--;
+    if (b - a == 1 && (s[a] == '0' || s[a] == '1')) {
+        *out = (uint8_t)(s[a] - '0');
+        return PROP_OK;
+    }
+    int missing = (a == b);
+    double v = 0.0;
+    if (!missing) {
+        char tmp[64];
+        char *endp = NULL;
+        if (b - a >= sizeof tmp)
+            return cell_error(p, err, line, row, field, s, n, "is not 0 or 1");
+        memcpy(tmp, s + a, b - a);
+        tmp[b - a] = '\0';
+        v = strtod(tmp, &endp);
+        if (endp != tmp + (b - a))
+            return cell_error(p, err, line, row, field, s, n,
+                              "is not a number (this column must hold 0 or 1)");
+        missing = isnan(v);
+    }
+    if (missing) {
+        if (p->fill_missing < 0) {
+            char name[96];
+            field_name(p, field, name, sizeof name);
+            return prop_fail(err, PROP_FORMAT,
+                             "line %lld (data row %lld), column %s: empty cell (fill_missing=0 "
+                             "/ --fill-missing 0 fills empty cells with 0)",
+                             (long long)line, (long long)row, name);
+        }
+        *out = (uint8_t)p->fill_missing;
+        res->n_filled++;
+        return PROP_OK;
+    }
+    if (v == 0.0 || v == 1.0) {
+        *out = (uint8_t)(v == 1.0);
+        return PROP_OK;
+    }
+    if (!p->coerce)
+        return cell_error(p, err, line, row, field, s, n,
+                          "is not 0 or 1 (coerce=True / --coerce clips values to 0/1)");
+    *out = (uint8_t)(v >= 0.5);
+    res->n_coerced++;
+    return PROP_OK;
+}
+
+#define CELL_MAX 256 /* longer cells cannot be 0/1 */
+
+/* convert_cell for text that may be longer than CELL_MAX (only its start is read then). */
+static prop_status convert_text(const prop_csv_params *p, const char *s, size_t n,
+                                int64_t field, int64_t line, int64_t row, uint8_t *out,
+                                prop_csv_result *res, prop_error *err)
+{
+    if (n > CELL_MAX)
+        return cell_error(p, err, line, row, field, s, 41, "is not 0 or 1");
+    return convert_cell(p, s, n, field, line, row, out, res, err);
+}
+
+static prop_status count_error(const prop_csv_params *p, prop_error *err, int64_t line,
+                               int64_t row, int64_t found, int truncated)
+{
+    if (truncated)
+        return prop_fail(err, PROP_FORMAT,
+                         "line %lld (data row %lld): truncated last line: the input ends "
+                         "without a line end after %lld of %lld fields",
+                         (long long)line, (long long)row, (long long)found,
+                         (long long)p->n_fields);
+    return prop_fail(err, PROP_FORMAT,
+                     "line %lld (data row %lld): expected %lld fields as in the header, "
+                     "found %lld",
+                     (long long)line, (long long)row, (long long)p->n_fields,
+                     (long long)found);
+}
+
+static prop_status unterminated_error(prop_error *err, int64_t line, int64_t row)
+{
+    return prop_fail(err, PROP_FORMAT,
+                     "line %lld (data row %lld): quoted field not closed before the end of "
+                     "the input (truncated last line?)",
+                     (long long)line, (long long)row);
+}
+
+static int64_t *field_columns(const prop_csv_params *p)
+{
+    int64_t *col_of = malloc((size_t)p->n_fields * sizeof *col_of);
+    if (col_of == NULL)
+        return NULL;
+    for (int64_t k = 0; k < p->n_fields; k++)
+        col_of[k] = -1;
+    for (int64_t j = 0; j < p->n_features; j++)
+        if (p->feature_field[j] >= 0)
+            col_of[p->feature_field[j]] = j;
+    return col_of;
+}
+
+static uint64_t pack_row(const uint8_t *x, int64_t nf)
+{
+    uint64_t key = 0;
+    for (int64_t j = 0; j < nf; j++)
+        key |= (uint64_t)x[j] << j;
+    return key;
+}
+
+static prop_status check_parse_args(const prop_csv_params *p, const char *buf, int64_t len,
+                                    int64_t max_rows, const uint8_t *X, const uint64_t *keys,
+                                    prop_csv_result *res, prop_error *err)
+{
+    prop_status st = prop_csv_check_params(p, err);
+    if (st != PROP_OK)
+        return st;
+    if (res == NULL || len < 0 || (len > 0 && buf == NULL) || max_rows < 0)
+        return prop_fail(err, PROP_INVALID_ARG, "bad buffer, length, max_rows or result");
+    if (X == NULL && p->n_features > 0 && max_rows > 0)
+        return prop_fail(err, PROP_INVALID_ARG, "X is NULL");
+    if (keys != NULL && p->n_features > 64)
+        return prop_fail(err, PROP_INVALID_ARG, "keys need n_features <= 64, got %lld",
+                         (long long)p->n_features);
+    memset(res, 0, sizeof *res);
+    return PROP_OK;
+}
+
+/* Unescape a quoted raw field "..."rest into out (at most cap bytes). */
+static size_t unescape_quoted(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0, i = 1;
+    while (i < n) {
+        if (s[i] == '"') {
+            if (i + 1 < n && s[i + 1] == '"') {
+                if (o < cap) out[o] = '"';
+                o++;
+                i += 2;
+                continue;
+            }
+            i++;
+            break;
+        }
+        if (o < cap) out[o] = s[i];
+        o++;
+        i++;
+    }
+    for (; i < n; i++) { /* text after the closing quote is kept, like Python's csv */
+        if (o < cap) out[o] = s[i];
+        o++;
+    }
+    return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fast parser                                                          */
+/* ------------------------------------------------------------------ */
+
+prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t len,
+                           int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
+                           prop_csv_result *res, prop_error *err)
+{
+    prop_status st = check_parse_args(p, buf, len, max_rows, X, keys, res, err);
+    if (st != PROP_OK)
+        return st;
+    int64_t *col_of = field_columns(p);
+    if (col_of == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory (%lld fields)", (long long)p->n_fields);
+
+    const char d = p->delimiter;
+    const int64_t nf = p->n_features, nfields = p->n_fields, idf = p->id_field;
+    const int final = p->final_block;
+    int64_t pos = 0, line = p->first_line, row = p->first_row, n = 0;
+    char cell[CELL_MAX + 1];
+
+    while (pos < len) {
+        const int64_t rec_line = line;
+        /* blank lines are skipped */
+        if (buf[pos] == '\n' || (buf[pos] == '\r' && pos + 1 < len && buf[pos + 1] == '\n')) {
+            pos += buf[pos] == '\n' ? 1 : 2;
+            line++;
+            res->consumed = pos;
+            res->n_lines = line - p->first_line;
+            continue;
+        }
+        if (buf[pos] == '\r' && pos + 1 == len) {
+            if (final)
+                res->consumed = len;
+            break;
+        }
+        if (n >= max_rows) {
+            free(col_of);
+            return prop_fail(err, PROP_INVALID_ARG, "the block holds more than max_rows=%lld "
+                             "records", (long long)max_rows);
+        }
+        uint8_t *xr = X + n * nf;
+        if (nf > 0)
+            memset(xr, 0, (size_t)nf);
+        int64_t k = 0;
+        const int64_t coerced0 = res->n_coerced, filled0 = res->n_filled;
+        prop_status pending = PROP_OK;
+        int at_end = 0; /* the record ended at the end of the buffer, not at a line end */
+        for (;;) {
+            int64_t col = k < nfields ? col_of[k] : -1;
+            char c = buf[pos];
+            if (pos + 1 < len && (c == '0' || c == '1') && k != idf &&
+                (buf[pos + 1] == d || buf[pos + 1] == '\n')) {
+                if (col >= 0)
+                    xr[col] = (uint8_t)(c - '0');
+                pos++;
+            } else {
+                int64_t fstart = pos, fend;
+                int quoted = 0;
+                if (pos < len && buf[pos] == '"') {
+                    quoted = 1;
+                    pos++;
+                    for (;;) {
+                        if (pos >= len)
+                            goto unterminated;
+                        char ch = buf[pos];
+                        if (ch == '"') {
+                            if (pos + 1 < len && buf[pos + 1] == '"') {
+                                pos += 2;
+                                continue;
+                            }
+                            if (pos + 1 >= len && !final)
+                                goto incomplete; /* could be the first of "" */
+                            pos++;
+                            break;
+                        }
+                        if (ch == '\n')
+                            line++;
+                        pos++;
+                    }
+                }
+                while (pos < len && buf[pos] != d && buf[pos] != '\n')
+                    pos++;
+                if (pos >= len && !final)
+                    goto incomplete;
+                fend = pos;
+                if (fend > fstart + quoted && buf[fend - 1] == '\r')
+                    fend--;
+                if (k == idf) {
+                    if (id_span != NULL) {
+                        id_span[2 * n] = fstart;
+                        id_span[2 * n + 1] = fend - fstart;
+                    }
+                } else if (col >= 0) {
+                    const char *s = buf + fstart;
+                    size_t sn = (size_t)(fend - fstart);
+                    if (quoted) {
+                        sn = unescape_quoted(buf + fstart, sn, cell, sizeof cell);
+                        s = cell;
+                    }
+                    if (pending == PROP_OK)
+                        pending = convert_text(p, s, sn, k, rec_line, row, &xr[col], res, err);
+                    if (pending != PROP_OK && final) {
+                        free(col_of);
+                        return pending;
+                    }
+                    /* in a non-final block, judge the record once it is known to be whole */
+                }
+            }
+            if (pos >= len) {
+                at_end = 1;
+                break;
+            }
+            if (buf[pos] == d) {
+                pos++;
+                k++;
+                if (pos >= len) {
+                    if (!final)
+                        goto incomplete;
+                    /* a trailing delimiter at the very end: one more (empty) field */
+                    if (k < nfields && col_of[k] >= 0 && k != idf) {
+                        st = convert_cell(p, "", 0, k, rec_line, row, &xr[col_of[k]], res, err);
+                        if (st != PROP_OK) {
+                            free(col_of);
+                            return st;
+                        }
+                    } else if (k == idf && id_span != NULL) {
+                        id_span[2 * n] = pos;
+                        id_span[2 * n + 1] = 0;
+                    }
+                    at_end = 1;
+                    break;
+                }
+                continue;
+            }
+            pos++; /* '\n' */
+            line++;
+            break;
+        }
+        if (pending != PROP_OK) {
+            free(col_of);
+            return pending;
+        }
+        if (k + 1 != nfields) {
+            free(col_of);
+            return count_error(p, err, rec_line, row, k + 1, at_end && k + 1 < nfields);
+        }
+        if (keys != NULL)
+            keys[n] = pack_row(xr, nf);
+        n++;
+        row++;
+        res->consumed = pos;
+        res->n_lines = line - p->first_line;
+        continue;
+    unterminated:
+        if (!final)
+            goto incomplete;
+        free(col_of);
+        return unterminated_error(err, rec_line, row);
+    incomplete:
+        prop_error_clear(err);
+        res->n_coerced = coerced0; /* the record is parsed again with the next block */
+        res->n_filled = filled0;
+        break;
+    }
+    res->n_rows = n;
+    free(col_of);
+    return PROP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reference parser: split a record into unescaped fields, then convert */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    char *text;      /* unescaped bytes of all fields, back to back */
+    size_t len, cap;
+    int64_t *start;  /* per field: offset into text, length, raw start, raw end */
+    int64_t *tlen, *raw_start, *raw_end;
+    int64_t n, ncap;
+} ref_fields;
+
+static int ref_push_char(ref_fields *f, char c)
+{
+    if (f->len == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 64;
+        char *t = realloc(f->text, cap);
+        if (t == NULL)
+            return -1;
+        f->text = t;
+        f->cap = cap;
+    }
+    f->text[f->len++] = c;
+    return 0;
+}
+
+static int ref_new_field(ref_fields *f, int64_t raw_start)
+{
+    if (f->n == f->ncap) {
+        int64_t cap = f->ncap ? 2 * f->ncap : 32;
+        int64_t *a = realloc(f->start, (size_t)cap * sizeof *a);
+        if (a == NULL) return -1;
+        f->start = a;
+        int64_t *b = realloc(f->tlen, (size_t)cap * sizeof *b);
+        if (b == NULL) return -1;
+        f->tlen = b;
+        int64_t *c = realloc(f->raw_start, (size_t)cap * sizeof *c);
+        if (c == NULL) return -1;
+        f->raw_start = c;
+        int64_t *e = realloc(f->raw_end, (size_t)cap * sizeof *e);
+        if (e == NULL) return -1;
+        f->raw_end = e;
+        f->ncap = cap;
+    }
+    f->start[f->n] = (int64_t)f->len;
+    f->tlen[f->n] = 0;
+    f->raw_start[f->n] = raw_start;
+    f->raw_end[f->n] = raw_start;
+    f->n++;
+    return 0;
+}
+
+enum { REC_COMPLETE, REC_AT_END, REC_INCOMPLETE, REC_UNTERMINATED, REC_NOMEM };
+
+/* Split the record at *pos into fields; advances *pos and *line past it. */
+static int ref_split(const char *buf, int64_t len, char d, int final, int64_t *pos,
+                     int64_t *line, ref_fields *f)
+{
+    int64_t i = *pos, ln = *line;
+    f->len = 0;
+    f->n = 0;
+    for (;;) {
+        if (ref_new_field(f, i) < 0)
+            return REC_NOMEM;
+        int64_t cur = f->n - 1;
+        if (i < len && buf[i] == '"') {
+            i++;
+            for (;;) {
+                if (i >= len)
+                    return final ? REC_UNTERMINATED : REC_INCOMPLETE;
+                if (buf[i] == '"') {
+                    if (i + 1 < len && buf[i + 1] == '"') {
+                        if (ref_push_char(f, '"') < 0) return REC_NOMEM;
+                        i += 2;
+                        continue;
+                    }
+                    if (i + 1 >= len && !final)
+                        return REC_INCOMPLETE;
+                    i++;
+                    break;
+                }
+                if (buf[i] == '\n')
+                    ln++;
+                if (ref_push_char(f, buf[i]) < 0) return REC_NOMEM;
+                i++;
+            }
+        }
+        while (i < len && buf[i] != d && buf[i] != '\n') {
+            if (ref_push_char(f, buf[i]) < 0) return REC_NOMEM;
+            i++;
+        }
+        if (i >= len && !final)
+            return REC_INCOMPLETE;
+        int64_t end = i;
+        f->tlen[cur] = (int64_t)f->len - f->start[cur];
+        if (end > f->raw_start[cur] && buf[end - 1] == '\r' &&
+            !(buf[f->raw_start[cur]] == '"' && end - 1 == f->raw_start[cur])) {
+            end--;
+            f->tlen[cur]--;
+            f->len--;
+        }
+        f->raw_end[cur] = end;
+        if (i >= len) {
+            *pos = i;
+            *line = ln;
+            return REC_AT_END;
+        }
+        if (buf[i] == d) {
+            i++;
+            if (i >= len) {
+                if (!final)
+                    return REC_INCOMPLETE;
+                if (ref_new_field(f, i) < 0) return REC_NOMEM;
+                *pos = i;
+                *line = ln;
+                return REC_AT_END;
+            }
+            continue;
+        }
+        i++; /* '\n' */
+        ln++;
+        *pos = i;
+        *line = ln;
+        return REC_COMPLETE;
+    }
+}
+
+prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_t len,
+                               int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
+                               prop_csv_result *res, prop_error *err)
+{
+    prop_status st = check_parse_args(p, buf, len, max_rows, X, keys, res, err);
+    if (st != PROP_OK)
+        return st;
+    ref_fields f = {0};
+    int64_t pos = 0, line = p->first_line, row = p->first_row, n = 0;
+    const int64_t nf = p->n_features;
+    st = PROP_OK;
+    while (pos < len) {
+        if (buf[pos] == '\n') { pos++; line++; res->consumed = pos; res->n_lines = line - p->first_line; continue; }
+        if (buf[pos] == '\r' && pos + 1 < len && buf[pos + 1] == '\n') {
+            pos += 2; line++; res->consumed = pos; res->n_lines = line - p->first_line; continue;
+        }
+        if (buf[pos] == '\r' && pos + 1 == len) {
+            if (p->final_block)
+                res->consumed = len;
+            break;
+        }
+        int64_t rec_pos = pos, rec_line = line;
+        int kind = ref_split(buf, len, p->delimiter, p->final_block, &pos, &line, &f);
+        if (kind == REC_NOMEM) {
+            st = prop_fail(err, PROP_NOMEM, "out of memory splitting a record");
+            break;
+        }
+        if (kind == REC_INCOMPLETE) {
+            pos = rec_pos;
+            break;
+        }
+        if (n >= max_rows) {
+            st = prop_fail(err, PROP_INVALID_ARG, "the block holds more than max_rows=%lld "
+                           "records", (long long)max_rows);
+            break;
+        }
+        uint8_t *xr = X + n * nf;
+        for (int64_t j = 0; j < nf; j++)
+            xr[j] = 0;
+        int64_t usable = f.n;
+        if (kind == REC_UNTERMINATED)
+            usable = f.n - 1;
+        for (int64_t k = 0; k < usable && k < p->n_fields && st == PROP_OK; k++) {
+            if (k == p->id_field) {
+                if (id_span != NULL) {
+                    id_span[2 * n] = f.raw_start[k];
+                    id_span[2 * n + 1] = f.raw_end[k] - f.raw_start[k];
+                }
+                continue;
+            }
+            for (int64_t j = 0; j < nf; j++) {
+                if (p->feature_field[j] == k) {
+                    st = convert_text(p, f.text + f.start[k], (size_t)f.tlen[k], k, rec_line,
+                                      row, &xr[j], res, err);
+                    break;
+                }
+            }
+        }
+        if (st != PROP_OK)
+            break;
+        if (kind == REC_UNTERMINATED) {
+            st = unterminated_error(err, rec_line, row);
+            break;
+        }
+        if (f.n != p->n_fields) {
+            st = count_error(p, err, rec_line, row, f.n, kind == REC_AT_END && f.n < p->n_fields);
+            break;
+        }
+        if (keys != NULL)
+            keys[n] = pack_row(xr, nf);
+        n++;
+        row++;
+        res->consumed = pos;
+        res->n_lines = line - p->first_line;
+    }
+    res->n_rows = n;
+    free(f.text);
+    free(f.start);
+    free(f.tlen);
+    free(f.raw_start);
+    free(f.raw_end);
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Formatting                                                           */
+/* ------------------------------------------------------------------ */
+
+static const char *segment_of(double p, int64_t *n)
+{
+    if (p > 0.5) { *n = 4; return "High"; }
+    if (p >= 0.1) { *n = 6; return "Medium"; }
+    *n = 3;
+    return "Low";
+}
+
+int64_t prop_csv_format_bound(const prop_csv_format_params *p, int64_t n,
+                              const int64_t *id_span)
+{
+    if (p == NULL || n < 0)
+        return 0;
+    int64_t ts = p->timestamp_len > 0 ? p->timestamp_len : 0;
+    int64_t digits = p->digits < 0 ? 0 : p->digits;
+    int64_t per_row = 1 + 1 + 1 + (digits + 2) + 1 + ts + (p->with_segment ? 7 : 0) + 1;
+    int64_t total = n * per_row;
+    if (id_span == NULL)
+        return total + n * 21;
+    for (int64_t i = 0; i < n; i++)
+        total += 2 * (id_span[2 * i + 1] > 0 ? id_span[2 * i + 1] : 0) + 2;
+    return total;
+}
+
+static prop_status check_format_args(const prop_csv_format_params *p, int64_t n,
+                                     const char *id_buf, const int64_t *id_span,
+                                     const uint8_t *pred, const double *proba, char *out,
+                                     int64_t *written, prop_error *err)
+{
+    if (p == NULL || written == NULL || n < 0)
+        return prop_fail(err, PROP_INVALID_ARG, "bad format arguments");
+    if (p->digits < 0 || p->digits > 15)
+        return prop_fail(err, PROP_INVALID_ARG, "digits must be in [0, 15], got %d", p->digits);
+    if (p->timestamp_len < 0 || (p->timestamp_len > 0 && p->timestamp == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "bad timestamp");
+    if (n > 0 && (pred == NULL || proba == NULL || out == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "pred, proba and out are required");
+    if (id_span != NULL && n > 0 && id_buf == NULL)
+        return prop_fail(err, PROP_INVALID_ARG, "id_span without id_buf");
+    for (int64_t i = 0; i < n; i++) {
+        if (!(proba[i] >= 0.0 && proba[i] <= 1.0))
+            return prop_fail(err, PROP_INVALID_ARG,
+                             "probability of row %lld is %g, outside [0, 1]", (long long)i,
+                             proba[i]);
+        if (pred[i] > 1)
+            return prop_fail(err, PROP_INVALID_ARG, "prediction of row %lld is %d, not 0/1",
+                             (long long)i, (int)pred[i]);
+        if (id_span != NULL && (id_span[2 * i] < 0 || id_span[2 * i + 1] < 0))
+            return prop_fail(err, PROP_INVALID_ARG, "negative id span at row %lld",
+                             (long long)i);
+    }
+    *written = 0;
+    return PROP_OK;
+}
+
+static int needs_quotes(const char *s, int64_t n)
+{
+    if (n > 0 && s[0] == '"')
+        return 0; /* already quoted in the input: valid CSV as it is */
+    for (int64_t i = 0; i < n; i++)
+        if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
+            return 1;
+    return 0;
+}
+
+static char *write_id(char *o, const char *s, int64_t n)
+{
+    if (!needs_quotes(s, n)) {
+        memcpy(o, s, (size_t)n);
+        return o + n;
+    }
+    *o++ = '"';
+    for (int64_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            *o++ = '"';
+        *o++ = s[i];
+    }
+    *o++ = '"';
+    return o;
+}
+
+static const uint64_t POW10[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+                                 1000000ull, 10000000ull, 100000000ull, 1000000000ull};
+
+/* Write proba with `digits` decimals, exactly as printf("%.*f") does. */
+static char *write_proba(char *o, double v, int digits)
+{
+    v += 0.0; /* -0.0 (which passes the [0, 1] check) is written as 0, never "-0.000" */
+    if (digits <= 9) {
+        double scaled = v * (double)POW10[digits];
+        double fl = floor(scaled);
+        double frac = scaled - fl;
+        /* away from a rounding tie the product's error cannot change the result */
+        if (fabs(frac - 0.5) > 1e-6) {
+            uint64_t r = (uint64_t)fl + (frac > 0.5);
+            uint64_t ip = r / POW10[digits], fp = r % POW10[digits];
+            *o++ = (char)('0' + ip); /* v <= 1, so the integer part is one digit */
+            if (digits > 0) {
+                *o++ = '.';
+                for (int i = digits - 1; i >= 0; i--) {
+                    o[i] = (char)('0' + fp % 10);
+                    fp /= 10;
+                }
+                o += digits;
+            }
+            return o;
+        }
+    }
+    char tmp[40];
+    int k = snprintf(tmp, sizeof tmp, "%.*f", digits, v);
+    memcpy(o, tmp, (size_t)k);
+    return o + k;
+}
+
+prop_status prop_csv_format(const prop_csv_format_params *p, int64_t n, const char *id_buf,
+                            const int64_t *id_span, const uint8_t *pred, const double *proba,
+                            char *out, int64_t capacity, int64_t *written, prop_error *err)
+{
+    prop_status st = check_format_args(p, n, id_buf, id_span, pred, proba, out, written, err);
+    if (st != PROP_OK)
+        return st;
+    int64_t need = prop_csv_format_bound(p, n, id_span);
+    if (capacity < need)
+        return prop_fail(err, PROP_INVALID_ARG, "output capacity %lld < bound %lld",
+                         (long long)capacity, (long long)need);
+    char *o = out;
+    for (int64_t i = 0; i < n; i++) {
+        if (id_span != NULL) {
+            o = write_id(o, id_buf + id_span[2 * i], id_span[2 * i + 1]);
+        } else {
+            char tmp[24];
+            uint64_t v = (uint64_t)(p->first_row_number + i);
+            int k = 0;
+            if (p->first_row_number + i < 0) {
+                o += snprintf(o, 22, "%lld", (long long)(p->first_row_number + i));
+            } else {
+                do { tmp[k++] = (char)('0' + v % 10); v /= 10; } while (v);
+                while (k) *o++ = tmp[--k];
+            }
+        }
+        *o++ = ',';
+        *o++ = (char)('0' + pred[i]);
+        *o++ = ',';
+        o = write_proba(o, proba[i], p->digits);
+        *o++ = ',';
+        memcpy(o, p->timestamp, (size_t)p->timestamp_len);
+        o += p->timestamp_len;
+        if (p->with_segment) {
+            int64_t sl;
+            const char *s = segment_of(proba[i], &sl);
+            *o++ = ',';
+            memcpy(o, s, (size_t)sl);
+            o += sl;
+        }
+        *o++ = '\n';
+    }
+    *written = o - out;
+    return PROP_OK;
+}
+
+prop_status prop_csv_format_ref(const prop_csv_format_params *p, int64_t n, const char *id_buf,
+                                const int64_t *id_span, const uint8_t *pred,
+                                const double *proba, char *out, int64_t capacity,
+                                int64_t *written, prop_error *err)
+{
+    prop_status st = check_format_args(p, n, id_buf, id_span, pred, proba, out, written, err);
+    if (st != PROP_OK)
+        return st;
+    int64_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+        char head[64];
+        if (id_span != NULL) {
+            const char *s = id_buf + id_span[2 * i];
+            int64_t sl = id_span[2 * i + 1];
+            int q = needs_quotes(s, sl);
+            if (o + 2 * sl + 2 > capacity)
+                goto full;
+            if (q) out[o++] = '"';
+            for (int64_t j = 0; j < sl; j++) {
+                if (q && s[j] == '"') out[o++] = '"';
+                out[o++] = s[j];
+            }
+            if (q) out[o++] = '"';
+        } else {
+            int k = snprintf(head, sizeof head, "%lld", (long long)(p->first_row_number + i));
+            if (o + k > capacity) goto full;
+            memcpy(out + o, head, (size_t)k);
+            o += k;
+        }
+        int64_t sl = 0;
+        const char *seg = segment_of(proba[i], &sl);
+        int k = snprintf(head, sizeof head, ",%d,%.*f,", (int)pred[i], p->digits,
+                         proba[i] + 0.0); /* -0.0 -> 0.0, as in write_proba */
+        if (o + k + p->timestamp_len + 9 > capacity) goto full;
+        memcpy(out + o, head, (size_t)k);
+        o += k;
+        memcpy(out + o, p->timestamp, (size_t)p->timestamp_len);
+        o += p->timestamp_len;
+        if (p->with_segment) {
+            out[o++] = ',';
+            memcpy(out + o, seg, (size_t)sl);
+            o += sl;
+        }
+        out[o++] = '\n';
+    }
+    *written = o;
+    return PROP_OK;
+full:
+    return prop_fail(err, PROP_INVALID_ARG, "output capacity %lld is too small",
+                     (long long)capacity);
+}

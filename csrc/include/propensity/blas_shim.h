@@ -1,0 +1,27 @@
+/* blas_shim.h - OpenBLAS entry points under their build-time symbol prefix.
+ *
+ * The scipy-openblas32 wheel prefixes every symbol with "scipy_"; the build passes
+ * -DBLAS_SYMBOL_PREFIX=scipy_ (an empty prefix selects a plain system OpenBLAS).
+ * Code calls prop_cblas_dgemv(...) etc. and never spells the prefix.
+ */
+#ifndef PROPENSITY_BLAS_SHIM_H
+#define PROPENSITY_BLAS_SHIM_H
+
+#include <cblas.h>
+
+#ifndef BLAS_SYMBOL_PREFIX
+#define BLAS_SYMBOL_PREFIX
+#endif
+#define PROP_BLAS_CAT2_(a, b) a##b
+#define PROP_BLAS_CAT_(a, b) PROP_BLAS_CAT2_(a, b)
+#define PROP_BLAS_NAME(name) PROP_BLAS_CAT_(BLAS_SYMBOL_PREFIX, name)
+
+#define prop_cblas_dgemv PROP_BLAS_NAME(cblas_dgemv)
+#define prop_cblas_dsyrk PROP_BLAS_NAME(cblas_dsyrk)
+#define prop_cblas_ddot PROP_BLAS_NAME(cblas_ddot)
+/* OpenBLAS's own thread count is process-wide (the wheel's pthreads build does not
+ * export openblas_set_num_threads_local): callers set it and restore it. */
+#define prop_openblas_get_num_threads PROP_BLAS_NAME(openblas_get_num_threads)
+#define prop_openblas_set_num_threads PROP_BLAS_NAME(openblas_set_num_threads)
+
+#endif

@@ -1,0 +1,114 @@
+/* csvio.h - CSV input and output kernels of batch scoring.
+ *
+ * Parsing: a block of CSV bytes (records after the header) becomes a uint8
+ * matrix of 0/1 features (one row per record, one column per model input),
+ * the byte span of each record's id field (kept as exact text, never parsed)
+ * and, for at most 64 features, a packed key per row (bit j = feature j) that
+ * lets the caller score each distinct row once.
+ *
+ * The parser follows RFC 4180: fields may be quoted, "" inside quotes is a
+ * quote, quoted fields may hold the delimiter and newlines; CRLF and LF line
+ * ends; blank lines are skipped. A block may end in the middle of a record:
+ * unless it is the final block, the parser stops before that record and
+ * reports how many bytes it consumed, so the caller carries the rest over.
+ *
+ * Errors name the file line (1-based, the line where the record starts), the
+ * data row (1-based, header excluded), the column and the bad value: a value
+ * other than 0/1, an empty cell, a wrong number of fields, an unterminated
+ * quote or a truncated last line.
+ *
+ * Formatting: rows of "id,predicted,probability,timestamp[,segment]\n" into a
+ * caller buffer sized by prop_csv_format_bound().
+ *
+ * Both kernels keep a plain reference version (*_ref) that the tests compare
+ * them with.
+ */
+#ifndef PROPENSITY_CSVIO_H
+#define PROPENSITY_CSVIO_H
+
+#include <stdint.h>
+
+#include "propensity/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    char delimiter;               /* field separator, e.g. ',' (not '"', '\r' or '\n') */
+    int64_t n_fields;             /* fields per record, from the header (>= 1) */
+    int64_t id_field;             /* index of the id field, or -1 for none */
+    int64_t n_features;           /* output columns (>= 0) */
+    const int64_t *feature_field; /* [n_features] field index of each output column, or -1:
+                                     absent from the file, the column is filled with 0 */
+    const char *names;            /* field names separated by '\0' (for messages), or NULL */
+    int64_t names_len;            /* bytes of names */
+    int fill_missing;             /* -1: an empty cell is an error; 0 or 1: its value */
+    int coerce;                   /* 0: a value other than 0/1 is an error; 1: numbers are
+                                     clipped to [0, 1] and rounded (0.5 -> 1) and counted */
+    int final_block;              /* 1: the block ends the input (an unterminated last
+                                     record is parsed, or reported as truncated) */
+    int64_t first_line;           /* file line (1-based) of the block's first byte */
+    int64_t first_row;            /* data row (1-based) of the block's first record */
+} prop_csv_params;
+
+typedef struct {
+    int64_t n_rows;    /* records parsed */
+    int64_t consumed;  /* bytes of complete records; the caller keeps buf[consumed:] */
+    int64_t n_lines;   /* line ends inside the consumed bytes (to advance first_line) */
+    int64_t n_coerced; /* values changed by coerce */
+    int64_t n_filled;  /* empty cells given fill_missing */
+} prop_csv_result;
+
+prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err);
+
+/* An upper bound of the records in buf[0:len] (line ends + 1): size of the outputs. */
+int64_t prop_csv_max_records(const char *buf, int64_t len);
+
+/* Parse buf[0:len]. Outputs, sized for max_rows records:
+ *   X        [max_rows * n_features] uint8, row-major
+ *   id_span  [max_rows * 2] (offset into buf, length) of the raw id field (quotes
+ *            included when quoted), or NULL; ignored when id_field < 0
+ *   keys     [max_rows] packed rows (needs n_features <= 64), or NULL
+ * Fails with PROP_INVALID_ARG if buf holds more than max_rows records. */
+prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t len,
+                           int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
+                           prop_csv_result *res, prop_error *err);
+
+/* Plain reference: splits each record into unescaped field strings first. Same outputs,
+ * same status; the message may differ in wording but names the same line. */
+prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_t len,
+                               int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
+                               prop_csv_result *res, prop_error *err);
+
+typedef struct {
+    int digits;                 /* digits after the decimal point of the probability, 0..15 */
+    const char *timestamp;      /* written verbatim in every row */
+    int64_t timestamp_len;
+    int with_segment;           /* 1: append High (p > 0.5), Medium (0.1 <= p <= 0.5), Low */
+    int64_t first_row_number;   /* without ids, row i is written as first_row_number + i */
+} prop_csv_format_params;
+
+/* Upper bound of the bytes prop_csv_format writes for n rows (id_span may be NULL). */
+int64_t prop_csv_format_bound(const prop_csv_format_params *p, int64_t n,
+                              const int64_t *id_span);
+
+/* Write n rows "id,pred,proba,timestamp[,segment]\n". The id is id_buf[span] copied
+ * verbatim when it is quoted or needs no quoting, otherwise quoted (a raw id from a
+ * non-comma file that holds ',' or '"'); with id_span == NULL the row number stands in.
+ * pred holds 0/1; proba is written with `digits` fixed decimals, rounded exactly like
+ * printf("%.*f") (-0.0 is written as 0). Probabilities must be in [0, 1]. */
+prop_status prop_csv_format(const prop_csv_format_params *p, int64_t n, const char *id_buf,
+                            const int64_t *id_span, const uint8_t *pred, const double *proba,
+                            char *out, int64_t capacity, int64_t *written, prop_error *err);
+
+/* Plain reference: snprintf for every number. */
+prop_status prop_csv_format_ref(const prop_csv_format_params *p, int64_t n, const char *id_buf,
+                                const int64_t *id_span, const uint8_t *pred,
+                                const double *proba, char *out, int64_t capacity,
+                                int64_t *written, prop_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

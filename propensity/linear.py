@@ -1,0 +1,285 @@
+"""Penalised logistic regression on the C core (csrc/logreg.c, OpenBLAS).
+
+The objective is scikit-learn's ``LogisticRegression`` for the same parameters,
+divided by ``C``, on features standardised inside the model::
+
+    sum_i s_i * logloss_i + (1 / C) * [(1 - l1_ratio) / 2 * ||w||^2 + l1_ratio * ||w||_1]
+
+with ``s_i = sample_weight_i * class_weight[y_i]`` and an unpenalised intercept.
+Standardisation uses the sample-weighted mean and standard deviation of each
+column (with ``fit_intercept=False`` only the root mean square, without centring),
+so users pass raw data; ``coef_``/``intercept_`` are on the original scale and
+``coef_standardized_``/``intercept_standardized_`` on the scale the penalty sees.
+A constant column gets a zero coefficient.
+
+uint8 (binary) input is first compressed to weighted unique rows, which is exact:
+the log-losses of identical rows add up.
+"""
+import logging
+import numbers
+import warnings
+
+import numpy as np
+
+from ._base import BaseEstimator, register_estimator, set_fitted_names
+from ._core_loader import _core
+from ._validation import (check_n_jobs, check_sample_weight, check_X, check_y,
+                          resolve_class_weight)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LogisticRegression", "ConvergenceWarning"]
+
+
+class ConvergenceWarning(UserWarning):
+    """A solver stopped at max_iter before meeting its tolerance."""
+
+
+def _is_real(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _reject_nan(X, names):
+    if X.dtype.kind == "f":
+        bad = np.isnan(X)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            col = repr(names[j]) if names is not None else str(j)
+            raise ValueError(f"X column {col} has a missing value (NaN) at row {i}; "
+                             f"LogisticRegression needs complete data (impute it first)")
+
+
+def _sigmoid(z):
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+@register_estimator
+class LogisticRegression(BaseEstimator):
+    """Binary logistic regression with L2 or elastic-net penalty.
+
+    Parameters
+    ----------
+    C : float > 0, inverse penalty strength (as in scikit-learn).
+    l1_ratio : None (pure L2) or float in [0, 1] (elastic net; 1 = lasso).
+    class_weight : None, 'balanced' or dict {label: weight}.
+    fit_intercept : bool.
+    max_iter : int >= 1, outer (Newton) iterations.
+    tol : float >= 0; stop when the largest entry of the minimum-norm subgradient is
+        at most ``tol`` times the total weight (a mean-loss gradient tolerance).
+    n_jobs : None / -1 (all cores) or a positive int; results do not depend on it.
+    """
+
+    def __init__(self, *, C=1.0, l1_ratio=None, class_weight=None, fit_intercept=True,
+                 max_iter=100, tol=1e-6, n_jobs=None):
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.class_weight = class_weight
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_jobs = n_jobs
+
+    # ---- validation ------------------------------------------------------
+    def _validated_params(self):
+        C = self.C
+        if not _is_real(C) or not np.isfinite(C) or C <= 0:
+            raise ValueError(f"C must be a finite number > 0, got {C!r}")
+        l1 = self.l1_ratio
+        if l1 is None:
+            l1 = 0.0
+        elif not _is_real(l1) or not (0.0 <= l1 <= 1.0):
+            raise ValueError(f"l1_ratio must be None or a number in [0, 1], got {l1!r}")
+        if not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool) \
+                or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        if self.max_iter > 2**31 - 1:
+            raise ValueError(f"max_iter is too large: {self.max_iter}")
+        if not _is_real(self.tol) or not np.isfinite(self.tol) or self.tol < 0:
+            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+        if not isinstance(self.fit_intercept, (bool, np.bool_)):
+            raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
+        cw = self.class_weight
+        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
+        return float(C), float(l1), int(self.max_iter), float(self.tol), check_n_jobs(self.n_jobs)
+
+    # ---- fit -----------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Fit on X (n, p) and binary y; returns self."""
+        C, l1, max_iter, tol, n_threads = self._validated_params()
+        X, names = check_X(X)
+        _reject_nan(X, names)
+        n, p = X.shape
+        y01, classes = check_y(y, n)
+        sw = check_sample_weight(sample_weight, n)
+        cw = resolve_class_weight(self.class_weight, classes, y01, sw)
+
+        Xfit, base = self._training_rows(X, y01, sw, n_threads)
+        loss_w = np.ascontiguousarray(base * cw[None, :])
+        scale_w = np.ascontiguousarray(base.sum(axis=1))
+        if not (loss_w[:, 0].sum() > 0 and loss_w[:, 1].sum() > 0):
+            raise ValueError("class_weight/sample_weight leave one class of y with zero total "
+                             "weight; both classes need positive weight")
+        res = _core.logreg_fit(Xfit, loss_w, scale_w, C, l1, bool(self.fit_intercept),
+                               max_iter, tol, n_threads)
+
+        self.classes_ = classes
+        set_fitted_names(self, names, p)
+        self.coef_ = res["coef"].reshape(1, p)
+        self.intercept_ = np.array([res["intercept"]])
+        self.coef_standardized_ = res["coef_std"].reshape(1, p)
+        self.intercept_standardized_ = np.array([res["intercept_std"]])
+        self.x_mean_ = res["mean"]
+        self.x_scale_ = res["scale"]
+        self.n_iter_ = np.array([res["n_iter"]], dtype=np.int32)
+        self.objective_ = float(res["objective"])
+        self.converged_ = bool(res["converged"])
+        logger.debug("LogisticRegression: %d rows (%d trained), %d iterations, objective %.10g",
+                     n, Xfit.shape[0], res["n_iter"], self.objective_)
+        if not self.converged_:
+            warnings.warn(f"LogisticRegression did not converge within max_iter={max_iter} "
+                          f"iterations (tol={tol}); increase max_iter",
+                          ConvergenceWarning, stacklevel=2)
+        return self
+
+    @staticmethod
+    def _training_rows(X, y01, sw, n_threads):
+        """(rows to train on, (rows, 2) sample weight per label without class weights)."""
+        if X.dtype == np.uint8:
+            try:
+                from ._compress import compress_rows
+            except ImportError:  # the compression module is not available: train row by row
+                compress_rows = None
+            if compress_rows is not None:
+                cr = compress_rows(X, y01, sw, n_jobs=n_threads if n_threads > 0 else None)
+                return np.ascontiguousarray(cr.rows), np.asarray(cr.weights, dtype=np.float64)
+        Xfit = X if X.dtype in (np.float64, np.uint8) else X.astype(np.float64)
+        base = np.zeros((X.shape[0], 2))
+        base[np.arange(X.shape[0]), y01] = 1.0 if sw is None else sw
+        return np.ascontiguousarray(Xfit), base
+
+    # ---- prediction ------------------------------------------------------
+    def _check_predict_X(self, X):
+        self._check_fitted()
+        X, names = check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but this LogisticRegression was "
+                             f"fitted with {self.n_features_in_}")
+        fitted = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is not None and list(names) != list(fitted):
+            missing = [c for c in fitted if c not in names]
+            raise ValueError(f"X columns differ from those seen in fit "
+                             f"(missing: {missing[:10]}); pass the same columns in the same order")
+        _reject_nan(X, names)
+        return X
+
+    def decision_function(self, X):
+        """Log-odds of the positive class (classes_[1]), shape (n,)."""
+        X = self._check_predict_X(X)
+        return X.astype(np.float64, copy=False) @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X):
+        """Probabilities of classes_[0] and classes_[1], shape (n, 2)."""
+        p1 = _sigmoid(self.decision_function(X))
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict(self, X):
+        self._check_fitted()
+        return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
+
+    # ---- persistence -----------------------------------------------------
+    def _to_document(self):
+        meta = {
+            "n_features_in": int(self.n_features_in_),
+            "feature_names": (None if getattr(self, "feature_names_in_", None) is None
+                              else [str(c) for c in self.feature_names_in_]),
+            "n_iter": int(self.n_iter_[0]),
+            "converged": bool(self.converged_),
+            "objective": float(self.objective_),
+            "intercept": float(self.intercept_[0]),
+            "intercept_standardized": float(self.intercept_standardized_[0]),
+        }
+        arrays = {
+            "coef": np.ascontiguousarray(self.coef_[0], dtype=np.float64),
+            "coef_standardized": np.ascontiguousarray(self.coef_standardized_[0],
+                                                      dtype=np.float64),
+            "x_mean": np.ascontiguousarray(self.x_mean_, dtype=np.float64),
+            "x_scale": np.ascontiguousarray(self.x_scale_, dtype=np.float64),
+        }
+        classes = self.classes_
+        if classes.dtype.kind in "iuf":
+            arrays["classes"] = np.ascontiguousarray(classes.astype(
+                np.float64 if classes.dtype.kind == "f" else np.int64))
+            meta["classes_kind"] = classes.dtype.kind
+        elif classes.dtype.kind == "b":
+            meta["classes_kind"] = "b"
+            meta["classes"] = [bool(c) for c in classes]
+        else:
+            meta["classes_kind"] = "str"
+            meta["classes"] = [str(c) for c in classes]
+        return meta, arrays
+
+    @classmethod
+    def _from_document(cls, params, meta, arrays):
+        def fail(msg):
+            raise ValueError(f"invalid LogisticRegression document: {msg}")
+
+        try:
+            p = int(meta["n_features_in"])
+            kind = meta["classes_kind"]
+        except (KeyError, TypeError, ValueError):
+            fail("missing n_features_in or classes")
+        if p < 1:
+            fail(f"n_features_in is {p}")
+        for name in ("coef", "coef_standardized", "x_mean", "x_scale"):
+            a = arrays.get(name)
+            if a is None or a.dtype != np.float64 or a.shape != (p,):
+                fail(f"array {name!r} must be float64 of shape ({p},)")
+            if not np.isfinite(a).all():
+                fail(f"array {name!r} has non-finite values")
+        if kind in "iuf" and len(kind) == 1:
+            classes = arrays.get("classes")
+            if classes is None or classes.ndim != 1:
+                fail("classes array missing")
+            if kind in "iu":
+                classes = classes.astype(np.int64)
+        elif kind == "b":
+            classes = np.array(meta.get("classes"), dtype=bool)
+        elif kind == "str":
+            classes = np.array(meta.get("classes"), dtype=object).astype(str)
+        else:
+            fail(f"unknown classes kind {kind!r}")
+        if classes.shape != (2,):
+            fail(f"expected 2 classes, found {classes.shape}")
+        names = meta.get("feature_names")
+        if names is not None and (not isinstance(names, list) or len(names) != p):
+            fail("feature_names does not match n_features_in")
+        intercepts = []
+        for key in ("intercept", "intercept_standardized"):
+            v = meta.get(key)
+            if not _is_real(v) or not np.isfinite(v):
+                fail(f"{key} must be a finite number")
+            intercepts.append(float(v))
+
+        cw = params.get("class_weight")
+        if isinstance(cw, dict):  # JSON made the labels strings: map them back
+            by_str = {str(c): (c.item() if isinstance(c, np.generic) else c) for c in classes}
+            params = dict(params, class_weight={by_str.get(k, k): v for k, v in cw.items()})
+        est = cls(**params)
+        est.classes_ = classes
+        set_fitted_names(est, names, p)
+        est.coef_ = arrays["coef"].reshape(1, p)
+        est.intercept_ = np.array([intercepts[0]])
+        est.coef_standardized_ = arrays["coef_standardized"].reshape(1, p)
+        est.intercept_standardized_ = np.array([intercepts[1]])
+        est.x_mean_ = arrays["x_mean"]
+        est.x_scale_ = arrays["x_scale"]
+        est.n_iter_ = np.array([int(meta.get("n_iter", 0))], dtype=np.int32)
+        est.converged_ = bool(meta.get("converged", True))
+        est.objective_ = float(meta.get("objective", np.nan))
+        return est
