@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from propensity import _core
+from conftest import package_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run_isolated(code):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = package_env()
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -68,8 +68,7 @@ def test_thread_count_above_1024_is_rejected(call):
         except ValueError as exc:
             print("ValueError:", exc)
         """
-    env = dict(os.environ, OMP_THREAD_LIMIT="2",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(package_env(), OMP_THREAD_LIMIT="2")
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(env_code)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
