@@ -80,8 +80,9 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
 }
 
 /* Rows outer, features inner (row-major friendly); each thread owns a feature range.
- * W doubles per slot: (a, b, c) for a forest, (g, h) for boosting. */
-#define BUILD_RANGE(NAME, W)                                                                  \
+ * W doubles per slot: (a, b, c) for a forest, (g, h) for boosting. SI(i, r) picks the
+ * statistics of the i-th row r: stats[r] (scattered) or stats[i] (ordered). */
+#define BUILD_RANGE(NAME, W, SI)                                                              \
     static void NAME(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats, \
                      const int32_t *rows, int64_t n, double *hist, int32_t j0, int32_t j1)     \
     {                                                                                         \
@@ -92,7 +93,7 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
         for (; i + 1 < n; i += 2) {                                                           \
             int32_t r0 = rows[i], r1 = rows[i + 1];                                           \
             const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;       \
-            prop_hstat s0 = stats[r0], s1 = stats[r1];                                        \
+            prop_hstat s0 = stats[SI(i, r0)], s1 = stats[SI(i + 1, r1)];                      \
             for (int32_t j = j0; j < j1; j++) {                                               \
                 double *h = hist + (int64_t)W * (off[j] + c0[j]);                             \
                 h[0] += s0.a;                                                                 \
@@ -109,7 +110,7 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
         for (; i < n; i++) {                                                                  \
             int32_t r0 = rows[i];                                                             \
             const uint8_t *c0 = codes + (int64_t)r0 * p;                                      \
-            prop_hstat s0 = stats[r0];                                                        \
+            prop_hstat s0 = stats[SI(i, r0)];                                                 \
             for (int32_t j = j0; j < j1; j++) {                                               \
                 double *h = hist + (int64_t)W * (off[j] + c0[j]);                             \
                 h[0] += s0.a;                                                                 \
@@ -120,49 +121,70 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
         }                                                                                     \
     }
 
-BUILD_RANGE(build_range3, 3)
+#define SI_SCATTER(i, r) (r)
+#define SI_ORDERED(i, r) (i)
+
 #ifdef __SSE2__
 /* (gradient, hessian) pairs: one 128-bit add per row and feature */
-static void build_range2(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                         const int32_t *rows, int64_t n, double *hist, int32_t j0, int32_t j1)
-{
-    int32_t p = L->n_features;
-    const int32_t *off = L->offset;
-    memset(hist + 2 * (int64_t)off[j0], 0, sizeof(double) * 2 * (size_t)(off[j1] - off[j0]));
-    int64_t i = 0;
-    for (; i + 1 < n; i += 2) {
-        int32_t r0 = rows[i], r1 = rows[i + 1];
-        const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;
-        __m128d v0 = _mm_loadu_pd(&stats[r0].a), v1 = _mm_loadu_pd(&stats[r1].a);
-        for (int32_t j = j0; j < j1; j++) {
-            double *h0 = hist + 2 * (int64_t)(off[j] + c0[j]);
-            _mm_storeu_pd(h0, _mm_add_pd(_mm_loadu_pd(h0), v0));
-            double *h1 = hist + 2 * (int64_t)(off[j] + c1[j]);
-            _mm_storeu_pd(h1, _mm_add_pd(_mm_loadu_pd(h1), v1));
-        }
+#define BUILD_RANGE2(NAME, SI)                                                                \
+    static void NAME(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats, \
+                     const int32_t *rows, int64_t n, double *hist, int32_t j0, int32_t j1)     \
+    {                                                                                         \
+        int32_t p = L->n_features;                                                            \
+        const int32_t *off = L->offset;                                                       \
+        memset(hist + 2 * (int64_t)off[j0], 0, sizeof(double) * 2 * (size_t)(off[j1] - off[j0])); \
+        int64_t i = 0;                                                                        \
+        /* four rows at a time (more independent loads in flight); each slot still   \
+         * receives its rows in order, so the sums equal the one-row loop's */         \
+        for (; i + 3 < n; i += 4) {                                                           \
+            int32_t r0 = rows[i], r1 = rows[i + 1], r2 = rows[i + 2], r3 = rows[i + 3];       \
+            const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;       \
+            const uint8_t *c2 = codes + (int64_t)r2 * p, *c3 = codes + (int64_t)r3 * p;       \
+            __m128d v0 = _mm_loadu_pd(&stats[SI(i, r0)].a);                                  \
+            __m128d v1 = _mm_loadu_pd(&stats[SI(i + 1, r1)].a);                              \
+            __m128d v2 = _mm_loadu_pd(&stats[SI(i + 2, r2)].a);                              \
+            __m128d v3 = _mm_loadu_pd(&stats[SI(i + 3, r3)].a);                              \
+            for (int32_t j = j0; j < j1; j++) {                                               \
+                double *hb = hist + 2 * (int64_t)off[j];                                      \
+                double *h0 = hb + 2 * c0[j];                                                  \
+                _mm_storeu_pd(h0, _mm_add_pd(_mm_loadu_pd(h0), v0));                          \
+                double *h1 = hb + 2 * c1[j];                                                  \
+                _mm_storeu_pd(h1, _mm_add_pd(_mm_loadu_pd(h1), v1));                          \
+                double *h2 = hb + 2 * c2[j];                                                  \
+                _mm_storeu_pd(h2, _mm_add_pd(_mm_loadu_pd(h2), v2));                          \
+                double *h3 = hb + 2 * c3[j];                                                  \
+                _mm_storeu_pd(h3, _mm_add_pd(_mm_loadu_pd(h3), v3));                          \
+            }                                                                                 \
+        }                                                                                     \
+        for (; i < n; i++) {                                                                  \
+            int32_t r0 = rows[i];                                                             \
+            const uint8_t *c0 = codes + (int64_t)r0 * p;                                      \
+            __m128d v0 = _mm_loadu_pd(&stats[SI(i, r0)].a);                                  \
+            for (int32_t j = j0; j < j1; j++) {                                               \
+                double *h0 = hist + 2 * (int64_t)(off[j] + c0[j]);                            \
+                _mm_storeu_pd(h0, _mm_add_pd(_mm_loadu_pd(h0), v0));                          \
+            }                                                                                 \
+        }                                                                                     \
     }
-    for (; i < n; i++) {
-        int32_t r0 = rows[i];
-        const uint8_t *c0 = codes + (int64_t)r0 * p;
-        __m128d v0 = _mm_loadu_pd(&stats[r0].a);
-        for (int32_t j = j0; j < j1; j++) {
-            double *h0 = hist + 2 * (int64_t)(off[j] + c0[j]);
-            _mm_storeu_pd(h0, _mm_add_pd(_mm_loadu_pd(h0), v0));
-        }
-    }
-}
+BUILD_RANGE2(build_range2_s, SI_SCATTER)
+BUILD_RANGE2(build_range2_o, SI_ORDERED)
 #else
-BUILD_RANGE(build_range2, 2)
+BUILD_RANGE(build_range2_s, 2, SI_SCATTER)
+BUILD_RANGE(build_range2_o, 2, SI_ORDERED)
 #endif
+BUILD_RANGE(build_range3_s, 3, SI_SCATTER)
+BUILD_RANGE(build_range3_o, 3, SI_ORDERED)
 
+/* `ordered`: stats[i] belongs to rows[i] (and `stats`, `rows` are already offset to
+ * the same start); otherwise stats[rows[i]]. */
 static void build_range(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                        const int32_t *rows, int64_t n, double *hist, int width, int32_t j0,
-                        int32_t j1)
+                        int ordered, const int32_t *rows, int64_t n, double *hist, int width,
+                        int32_t j0, int32_t j1)
 {
     if (width == 2)
-        build_range2(L, codes, stats, rows, n, hist, j0, j1);
+        (ordered ? build_range2_o : build_range2_s)(L, codes, stats, rows, n, hist, j0, j1);
     else
-        build_range3(L, codes, stats, rows, n, hist, j0, j1);
+        (ordered ? build_range3_o : build_range3_s)(L, codes, stats, rows, n, hist, j0, j1);
 }
 
 /* Nodes with at least 2 * HIST_BLOCK rows are built in row blocks: each block
@@ -171,8 +193,9 @@ static void build_range(const prop_hist_layout *L, const uint8_t *codes, const p
 #define HIST_BLOCK 32768
 #define HIST_MAX_BLOCKS 16
 
-int prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                    const int32_t *rows, int64_t n, double *hist, int width, int n_threads)
+static int hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
+                      int ordered, const int32_t *rows, int64_t n, double *hist, int width,
+                      int n_threads)
 {
     int32_t p = L->n_features;
     int nt = n_threads > 1 ? n_threads : 1;
@@ -190,9 +213,11 @@ int prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_
 #pragma omp for schedule(dynamic, 1)
                 for (int64_t b = 0; b < nb; b++) {
                     int64_t i0 = b * bs, i1 = i0 + bs < n ? i0 + bs : n;
+                    if (i1 < i0)
+                        i1 = i0;
                     double *h = b == 0 ? hist : scratch + (b - 1) * hs;
-                    build_range(L, codes, stats, rows + i0, i1 > i0 ? i1 - i0 : 0, h, width, 0,
-                                p);
+                    build_range(L, codes, ordered ? stats + i0 : stats, ordered, rows + i0,
+                                i1 - i0, h, width, 0, p);
                 }
 #pragma omp for schedule(static)
                 for (int64_t s = 0; s < hs; s++) {
@@ -216,12 +241,25 @@ int prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_
             int32_t j0 = (int32_t)((int64_t)p * t / nchunk);
             int32_t j1 = (int32_t)((int64_t)p * (t + 1) / nchunk);
             if (j1 > j0)
-                build_range(L, codes, stats, rows, n, hist, width, j0, j1);
+                build_range(L, codes, stats, ordered, rows, n, hist, width, j0, j1);
         }
         return 0;
     }
-    build_range(L, codes, stats, rows, n, hist, width, 0, p);
+    build_range(L, codes, stats, ordered, rows, n, hist, width, 0, p);
     return 0;
+}
+
+int prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
+                    const int32_t *rows, int64_t n, double *hist, int width, int n_threads)
+{
+    return hist_build(L, codes, stats, 0, rows, n, hist, width, n_threads);
+}
+
+int prop_hist_build_ordered(const prop_hist_layout *L, const uint8_t *codes,
+                            const prop_hstat *ostats, const int32_t *rows, int64_t n,
+                            double *hist, int width, int n_threads)
+{
+    return hist_build(L, codes, ostats, 1, rows, n, hist, width, n_threads);
 }
 
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,

@@ -135,6 +135,7 @@ static void pool_free(hist_pool *hp)
 struct prop_tree_workspace {
     hist_pool hp;
     int32_t *tmp;
+    prop_hstat *ost, *otmp; /* ordered statistics: ost[i] belongs to rows[i] */
     int64_t tmp_cap;
 };
 
@@ -149,6 +150,8 @@ void prop_tree_workspace_free(prop_tree_workspace *ws)
         return;
     pool_free(&ws->hp);
     free(ws->tmp);
+    free(ws->ost);
+    free(ws->otmp);
     free(ws);
 }
 
@@ -205,15 +208,21 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     int32_t *allowed = malloc((size_t)p * sizeof *allowed);
     if (ws != NULL && ws->tmp_cap < n) {
         free(ws->tmp);
-        ws->tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *ws->tmp);
-        ws->tmp_cap = ws->tmp ? n : 0;
+        free(ws->ost);
+        free(ws->otmp);
+        size_t cap = (size_t)(n > 0 ? n : 1);
+        ws->tmp = malloc(cap * sizeof *ws->tmp);
+        ws->ost = malloc(cap * sizeof *ws->ost);
+        ws->otmp = malloc(cap * sizeof *ws->otmp);
+        ws->tmp_cap = ws->tmp && ws->ost && ws->otmp ? n : 0;
     }
-    if (ws == NULL || ws->tmp == NULL || order == NULL || allowed == NULL) {
+    if (ws == NULL || ws->tmp_cap < n || order == NULL || allowed == NULL) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
     }
     hist_pool *hpp = &ws->hp;
     int32_t *tmp = ws->tmp;
+    prop_hstat *ost = ws->ost, *otmp = ws->otmp;
     const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
     pool_reset(hpp, L->n_slots * W);
     int32_t n_allowed = 0;
@@ -223,9 +232,11 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
 
     prop_hstat tot = {0.0, 0.0, 0.0};
     for (int64_t i = 0; i < n; i++) {
-        tot.a += stats[rows[i]].a;
-        tot.b += stats[rows[i]].b;
-        tot.c += stats[rows[i]].c;
+        prop_hstat s = stats[rows[i]];
+        ost[i] = s;
+        tot.a += s.a;
+        tot.b += s.b;
+        tot.c += s.c;
     }
     if ((st = prop_nodes_reserve(out, 1, err)) != PROP_OK)
         goto done;
@@ -243,7 +254,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
             goto done;
         }
-        if (prop_hist_build(L, codes, stats, rows, n, hpp->buf[h], W, P->n_threads) < 0) {
+        if (prop_hist_build_ordered(L, codes, ost, rows, n, hpp->buf[h], W, P->n_threads) < 0) {
             st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
             goto done;
         }
@@ -286,24 +297,35 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         out->feature[id] = best.feature;
         out->threshold[id] = (uint8_t)best.threshold;
         out->gain[id] = best.gain;
-        /* stable partition of rows[start, end); boosting histograms carry no row
-         * counts, so the children are counted here */
+        /* stable, branch-free partition of rows[start, end) with their ordered
+         * statistics; boosting histograms carry no row counts, so the children are
+         * counted here (adding 0.0 for the other side keeps the sums exact) */
         int64_t nl = 0, nr = 0;
         double cl = 0.0, cr = 0.0;
         const uint8_t *col = D->slot_codes_t ? D->slot_codes_t + (int64_t)best.feature * D->n_rows
                                              : codes + best.feature;
         const int64_t stride = D->slot_codes_t ? 1 : p;
-        for (int64_t i = it.start; i < it.end; i++) {
-            int32_t r = rows[i];
-            if (col[(int64_t)r * stride] <= best.threshold) {
-                rows[it.start + nl++] = r;
-                cl += stats[r].c;
-            } else {
-                tmp[nr++] = r;
-                cr += stats[r].c;
+        {
+            int32_t *R = rows + it.start;
+            prop_hstat *S = ost + it.start;
+            const int64_t cnt = it.end - it.start;
+            const int32_t thr = best.threshold;
+            for (int64_t i = 0; i < cnt; i++) {
+                int32_t r = R[i];
+                prop_hstat s = S[i];
+                int64_t go = col[(int64_t)r * stride] <= thr;
+                R[nl] = r;
+                S[nl] = s;
+                tmp[nr] = r;
+                otmp[nr] = s;
+                cl += go ? s.c : 0.0;
+                cr += go ? 0.0 : s.c;
+                nl += go;
+                nr += 1 - go;
             }
+            memcpy(R + nl, tmp, (size_t)nr * sizeof *rows);
+            memcpy(S + nl, otmp, (size_t)nr * sizeof *ost);
         }
-        memcpy(rows + it.start + nl, tmp, (size_t)nr * sizeof *rows);
         if (W == 2) {
             best.left.c = cl;
             best.right.c = cr;
@@ -328,8 +350,9 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                 st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
                 goto done;
             }
-            if (prop_hist_build(L, codes, stats, rows + small->start, small->end - small->start,
-                                hpp->buf[h], W, P->n_threads) < 0) {
+            if (prop_hist_build_ordered(L, codes, ost + small->start, rows + small->start,
+                                        small->end - small->start, hpp->buf[h], W,
+                                        P->n_threads) < 0) {
                 st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
                 goto done;
             }

@@ -305,7 +305,8 @@ static void test_hist_paths_thread_independent(void)
         uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
         const uint8_t *use = same ? codes : sc;
         prop_hstat *stats = malloc((size_t)n * sizeof *stats);
-        int32_t *rows = malloc((size_t)n * sizeof *rows);
+        int32_t *rows = malloc((size_t)n * sizeof *rows), *sub = malloc((size_t)n * sizeof *sub);
+        prop_hstat *ost = malloc((size_t)n * sizeof *ost);
         for (int64_t i = 0; i < n; i++) {
             stats[i] = (prop_hstat){0.37 * (double)(i % 13) - 2.0, 0.1 + 0.01 * (double)(i % 7), 1.0};
             rows[i] = (int32_t)i;
@@ -318,6 +319,27 @@ static void test_hist_paths_thread_independent(void)
             CHECK(prop_hist_build(&L, use, stats, rows, n, h3, width, 3) == 0);
             CHECK(memcmp(h1, h2, hs) == 0);
             CHECK(memcmp(h1, h3, hs) == 0);
+            /* ordered statistics (stats gathered in row order) give the same bits, on
+             * every subset and for any thread count */
+            for (int64_t i = 0; i < n; i++)
+                ost[i] = stats[rows[i]];
+            for (int nt = 1; nt <= 3; nt++) {
+                CHECK(prop_hist_build_ordered(&L, use, ost, rows, n, h2, width, nt) == 0);
+                CHECK(memcmp(h1, h2, hs) == 0);
+            }
+            int64_t ms = 0;
+            for (int64_t i = 0; i < n; i++)
+                if (i % 5 != 2) {
+                    sub[ms] = rows[i];
+                    ost[ms++] = stats[rows[i]];
+                }
+            CHECK(prop_hist_build(&L, use, stats, sub, ms, h1, width, 2) == 0);
+            CHECK(prop_hist_build_ordered(&L, use, ost, sub, ms, h2, width, 2) == 0);
+            CHECK(memcmp(h1, h2, hs) == 0);
+            prop_hist_build_ref(&L, use, stats, sub, ms, h2, width);
+            for (int64_t s = 0; s < L.n_slots * width; s++)
+                CHECK_CLOSE(h1[s], h2[s], 1e-9);
+            CHECK(prop_hist_build(&L, use, stats, rows, n, h1, width, 1) == 0);
             prop_hist_build_ref(&L, use, stats, rows, n, h2, width);
             for (int64_t s = 0; s < L.n_slots * width; s++)
                 CHECK_CLOSE(h1[s], h2[s], 1e-9);
@@ -327,6 +349,8 @@ static void test_hist_paths_thread_independent(void)
         }
         free(stats);
         free(rows);
+        free(sub);
+        free(ost);
         free(sc);
         free(codes);
         free(y);

@@ -49,6 +49,11 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
  * n_threads. Returns 0, or -1 when out of memory. */
 int prop_hist_build(const prop_hist_layout *L, const uint8_t *slot_codes, const prop_hstat *stats,
                     const int32_t *rows, int64_t n, double *hist, int width, int n_threads);
+/* Same sums (bit for bit) with "ordered" statistics: ostats[i] belongs to rows[i],
+ * so the statistics stream through memory in the node's row order. */
+int prop_hist_build_ordered(const prop_hist_layout *L, const uint8_t *slot_codes,
+                            const prop_hstat *ostats, const int32_t *rows, int64_t n,
+                            double *hist, int width, int n_threads);
 /* Plain reference: feature by feature, row by row. */
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *slot_codes,
                          const prop_hstat *stats, const int32_t *rows, int64_t n, double *hist,
