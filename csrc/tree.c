@@ -297,18 +297,39 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         out->feature[id] = best.feature;
         out->threshold[id] = (uint8_t)best.threshold;
         out->gain[id] = best.gain;
-        /* stable, branch-free partition of rows[start, end) with their ordered
-         * statistics; boosting histograms carry no row counts, so the children are
-         * counted here (adding 0.0 for the other side keeps the sums exact) */
-        int64_t nl = 0, nr = 0;
-        double cl = 0.0, cr = 0.0;
         const uint8_t *col = D->slot_codes_t ? D->slot_codes_t + (int64_t)best.feature * D->n_rows
                                              : codes + best.feature;
         const int64_t stride = D->slot_codes_t ? 1 : p;
-        {
+        if ((st = prop_nodes_reserve(out, 2, err)) != PROP_OK)
+            goto done;
+        int64_t lid = out->n_nodes, rid = lid + 1;
+        out->n_nodes += 2;
+        out->left[id] = (int32_t)(lid - base);
+        out->right[id] = (int32_t)(rid - base);
+        /* boosting histograms carry no row counts, so the children are counted here */
+        int64_t nl = 0, nr = 0;
+        double cl = 0.0, cr = 0.0;
+        const int64_t cnt = it.end - it.start;
+        int leaves = P->max_depth > 0 && it.depth + 1 >= P->max_depth;
+        if (leaves) {
+            /* both children are leaves: label the rows, no need to move them */
+            int32_t lab[2] = {(int32_t)(rid - base), (int32_t)(lid - base)};
+            for (int64_t i = it.start; i < it.end; i++) {
+                int32_t r = rows[i];
+                double c = ost[i].c;
+                int64_t go = col[(int64_t)r * stride] <= best.threshold;
+                if (row_leaf != NULL)
+                    row_leaf[r] = lab[go];
+                cl += go ? c : 0.0;
+                cr += go ? 0.0 : c;
+                nl += go;
+            }
+            nr = cnt - nl;
+        } else {
+            /* stable, branch-free partition of rows[start, end) with their ordered
+             * statistics (adding 0.0 for the other side keeps the sums exact) */
             int32_t *R = rows + it.start;
             prop_hstat *S = ost + it.start;
-            const int64_t cnt = it.end - it.start;
             const int32_t thr = best.threshold;
             for (int64_t i = 0; i < cnt; i++) {
                 int32_t r = R[i];
@@ -330,16 +351,12 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             best.left.c = cl;
             best.right.c = cr;
         }
-        if ((st = prop_nodes_reserve(out, 2, err)) != PROP_OK)
-            goto done;
-        int64_t lid = out->n_nodes, rid = lid + 1;
-        out->n_nodes += 2;
-        out->left[id] = (int32_t)(lid - base);
-        out->right[id] = (int32_t)(rid - base);
         stack_item li = {lid, it.start, it.start + nl, it.depth + 1, -1, child_seed(it.seed, 0),
                          best.left};
         stack_item ri = {rid, it.start + nl, it.end, it.depth + 1, -1, child_seed(it.seed, 1),
                          best.right};
+        if (leaves) /* rows already labelled (and not partitioned) */
+            li.start = li.end = ri.start = ri.end = it.start;
         int sl = may_split(P, &li.tot, li.depth), sr = may_split(P, &ri.tot, ri.depth);
         if (sl || sr) {
             int left_small = nl <= nr;
