@@ -4,6 +4,10 @@
 
 #include "propensity/tree.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* ---- node arrays ------------------------------------------------------ */
 
 void prop_nodes_free(prop_nodes *nd)
@@ -137,6 +141,10 @@ struct prop_tree_workspace {
     int32_t *tmp;
     prop_hstat *ost, *otmp; /* ordered statistics: ost[i] belongs to rows[i] */
     int64_t tmp_cap;
+    hist_pool *thp;    /* per-thread pools and feature orders of the subtree phase */
+    int32_t **thorder;
+    int n_thr;
+    int32_t thorder_p;
 };
 
 prop_tree_workspace *prop_tree_workspace_new(void)
@@ -152,6 +160,12 @@ void prop_tree_workspace_free(prop_tree_workspace *ws)
     free(ws->tmp);
     free(ws->ost);
     free(ws->otmp);
+    for (int t = 0; t < ws->n_thr; t++) {
+        pool_free(&ws->thp[t]);
+        free(ws->thorder[t]);
+    }
+    free(ws->thp);
+    free(ws->thorder);
     free(ws);
 }
 
@@ -191,78 +205,65 @@ static uint64_t child_seed(uint64_t seed, int right)
     return prop_mix64(seed ^ (right ? 0xD1B54A32D192ED03ULL : 0x8CB92BA72F3D8DD7ULL));
 }
 
-prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
-                           const prop_hstat *stats, int32_t *rows, int64_t n,
-                           const uint8_t *feature_allowed, prop_tree_workspace *ws_in,
-                           int32_t *row_leaf, prop_nodes *out, prop_error *err)
+/* Growable list of stack items. */
+typedef struct {
+    stack_item *a;
+    int64_t n, cap;
+} item_vec;
+
+static int vec_push(item_vec *v, stack_item it)
 {
-    const prop_hist_layout *L = D->layout;
-    int32_t p = L->n_features;
-    const uint8_t *codes = D->slot_codes;
-    prop_status st = PROP_OK;
-    int64_t base = out->n_nodes;
-    prop_tree_workspace *ws = ws_in ? ws_in : prop_tree_workspace_new();
-    stack_item *stack = NULL;
-    int64_t sp = 0, scap = 0;
-    int32_t *order = malloc((size_t)p * sizeof *order);
-    int32_t *allowed = malloc((size_t)p * sizeof *allowed);
-    if (ws != NULL && ws->tmp_cap < n) {
-        free(ws->tmp);
-        free(ws->ost);
-        free(ws->otmp);
-        size_t cap = (size_t)(n > 0 ? n : 1);
-        ws->tmp = malloc(cap * sizeof *ws->tmp);
-        ws->ost = malloc(cap * sizeof *ws->ost);
-        ws->otmp = malloc(cap * sizeof *ws->otmp);
-        ws->tmp_cap = ws->tmp && ws->ost && ws->otmp ? n : 0;
+    if (v->n == v->cap) {
+        int64_t cap = v->cap ? 2 * v->cap : 64;
+        stack_item *a = realloc(v->a, (size_t)cap * sizeof *a);
+        if (a == NULL)
+            return -1;
+        v->a = a;
+        v->cap = cap;
     }
-    if (ws == NULL || ws->tmp_cap < n || order == NULL || allowed == NULL) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
-        goto done;
-    }
-    hist_pool *hpp = &ws->hp;
-    int32_t *tmp = ws->tmp;
-    prop_hstat *ost = ws->ost, *otmp = ws->otmp;
-    const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
-    pool_reset(hpp, L->n_slots * W);
-    int32_t n_allowed = 0;
-    for (int32_t j = 0; j < p; j++)
-        if (feature_allowed == NULL || feature_allowed[j])
-            allowed[n_allowed++] = j;
+    v->a[v->n++] = it;
+    return 0;
+}
 
-    prop_hstat tot = {0.0, 0.0, 0.0};
-    for (int64_t i = 0; i < n; i++) {
-        prop_hstat s = stats[rows[i]];
-        ost[i] = s;
-        tot.a += s.a;
-        tot.b += s.b;
-        tot.c += s.c;
-    }
-    if ((st = prop_nodes_reserve(out, 1, err)) != PROP_OK)
-        goto done;
-    out->n_nodes++;
-    scap = 64;
-    stack = malloc((size_t)scap * sizeof *stack);
-    if (stack == NULL) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
-        goto done;
-    }
-    stack[sp++] = (stack_item){base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
-    if (may_split(P, &tot, 0) && n_allowed > 0) {
-        int32_t h = pool_get(hpp);
-        if (h < 0) {
-            st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
-            goto done;
-        }
-        if (prop_hist_build_ordered(L, codes, ost, rows, n, hpp->buf[h], W, P->n_threads) < 0) {
-            st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
-            goto done;
-        }
-        stack[0].hist = h;
-    }
+/* What every node of one tree shares. tmp/otmp are indexed like rows, so subtrees
+ * (disjoint row ranges) may be grown at the same time. */
+typedef struct {
+    const prop_tree_params *P;
+    const prop_tree_data *D;
+    const prop_hist_layout *L;
+    const uint8_t *codes;
+    int32_t p;
+    int W;
+    int32_t *rows, *tmp, *row_leaf;
+    prop_hstat *ost, *otmp;
+    const int32_t *allowed;
+    int32_t n_allowed;
+} grow_ctx;
 
-    while (sp > 0) {
-        stack_item it = stack[--sp];
+/* Depth-first growth from the items on `stack` into `out` (tree-local indices are
+ * id - base). Items popped at depth defer_depth that have a histogram go to `deferred`
+ * instead (defer_depth < 0: none). Histograms are built with nt threads. Returns 0,
+ * or -1 when out of memory. */
+static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
+                     prop_nodes *out, int64_t base, int32_t *order, int32_t defer_depth,
+                     item_vec *deferred)
+{
+    const prop_tree_params *P = C->P;
+    const prop_hist_layout *L = C->L;
+    const prop_tree_data *D = C->D;
+    const uint8_t *codes = C->codes;
+    const int32_t p = C->p;
+    const int W = C->W;
+    int32_t *rows = C->rows, *row_leaf = C->row_leaf;
+    prop_hstat *ost = C->ost;
+    prop_error err;
+    while (stack->n > 0) {
+        stack_item it = stack->a[--stack->n];
+        if (it.depth == defer_depth && it.hist >= 0) {
+            if (vec_push(deferred, it) < 0)
+                return -1;
+            continue;
+        }
         int64_t id = it.id;
         prop_split best;
         best.found = 0;
@@ -270,16 +271,16 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             /* node-path seeded feature order: a random permutation of the allowed features */
             prop_rng rng;
             prop_rng_seed(&rng, it.seed);
-            memcpy(order, allowed, (size_t)n_allowed * sizeof *order);
+            memcpy(order, C->allowed, (size_t)C->n_allowed * sizeof *order);
             /* always shuffled: the order also breaks ties between equal splits */
             if (P->mode == PROP_TREE_CLASSIFY)
-                for (int32_t k = n_allowed - 1; k > 0; k--) {
+                for (int32_t k = C->n_allowed - 1; k > 0; k--) {
                     int32_t m = (int32_t)prop_rng_below(&rng, (uint64_t)k + 1);
                     int32_t t = order[k];
                     order[k] = order[m];
                     order[m] = t;
                 }
-            prop_split_find(P, L, hpp->buf[it.hist], &it.tot, order, n_allowed, &best);
+            prop_split_find(P, L, hpp->buf[it.hist], &it.tot, order, C->n_allowed, &best);
         }
         out->value[id] = prop_node_value(P, &it.tot);
         out->count[id] = it.tot.c;
@@ -300,8 +301,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         const uint8_t *col = D->slot_codes_t ? D->slot_codes_t + (int64_t)best.feature * D->n_rows
                                              : codes + best.feature;
         const int64_t stride = D->slot_codes_t ? 1 : p;
-        if ((st = prop_nodes_reserve(out, 2, err)) != PROP_OK)
-            goto done;
+        if (prop_nodes_reserve(out, 2, &err) != PROP_OK)
+            return -1;
         int64_t lid = out->n_nodes, rid = lid + 1;
         out->n_nodes += 2;
         out->left[id] = (int32_t)(lid - base);
@@ -328,8 +329,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         } else {
             /* stable, branch-free partition of rows[start, end) with their ordered
              * statistics (adding 0.0 for the other side keeps the sums exact) */
-            int32_t *R = rows + it.start;
-            prop_hstat *S = ost + it.start;
+            int32_t *R = rows + it.start, *T = C->tmp + it.start;
+            prop_hstat *S = ost + it.start, *TS = C->otmp + it.start;
             const int32_t thr = best.threshold;
             for (int64_t i = 0; i < cnt; i++) {
                 int32_t r = R[i];
@@ -337,15 +338,15 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                 int64_t go = col[(int64_t)r * stride] <= thr;
                 R[nl] = r;
                 S[nl] = s;
-                tmp[nr] = r;
-                otmp[nr] = s;
+                T[nr] = r;
+                TS[nr] = s;
                 cl += go ? s.c : 0.0;
                 cr += go ? 0.0 : s.c;
                 nl += go;
                 nr += 1 - go;
             }
-            memcpy(R + nl, tmp, (size_t)nr * sizeof *rows);
-            memcpy(S + nl, otmp, (size_t)nr * sizeof *ost);
+            memcpy(R + nl, T, (size_t)nr * sizeof *rows);
+            memcpy(S + nl, TS, (size_t)nr * sizeof *ost);
         }
         if (W == 2) {
             best.left.c = cl;
@@ -363,16 +364,11 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             stack_item *small = left_small ? &li : &ri, *large = left_small ? &ri : &li;
             int s_small = left_small ? sl : sr, s_large = left_small ? sr : sl;
             int32_t h = pool_get(hpp);
-            if (h < 0) {
-                st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
-                goto done;
-            }
+            if (h < 0)
+                return -1;
             if (prop_hist_build_ordered(L, codes, ost + small->start, rows + small->start,
-                                        small->end - small->start, hpp->buf[h], W,
-                                        P->n_threads) < 0) {
-                st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
-                goto done;
-            }
+                                        small->end - small->start, hpp->buf[h], W, nt) < 0)
+                return -1;
             if (s_large) {
                 prop_hist_subtract(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist], L->n_slots,
                                    W);
@@ -387,22 +383,198 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         } else {
             pool_put(hpp, it.hist);
         }
-        if (sp + 2 > scap) {
-            scap *= 2;
-            stack_item *s2 = realloc(stack, (size_t)scap * sizeof *stack);
-            if (s2 == NULL) {
-                st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
-                goto done;
-            }
-            stack = s2;
+        if (vec_push(stack, ri) < 0 || vec_push(stack, li) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Nodes at this depth that still need splitting become subtrees grown in parallel
+ * (each with one thread). The depth is fixed, not taken from the thread count, so
+ * the trees (and their node numbering) do not depend on n_threads. */
+#define TASK_DEPTH 2
+
+/* Per-thread buffers of the subtree phase. */
+static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, int64_t n_slots)
+{
+    if (ws->n_thr < nt) {
+        hist_pool *tp = realloc(ws->thp, (size_t)nt * sizeof *tp);
+        if (tp == NULL)
+            return -1;
+        ws->thp = tp;
+        int32_t **to = realloc(ws->thorder, (size_t)nt * sizeof *to);
+        if (to == NULL)
+            return -1;
+        ws->thorder = to;
+        for (int t = ws->n_thr; t < nt; t++) {
+            memset(&ws->thp[t], 0, sizeof ws->thp[t]);
+            ws->thorder[t] = NULL;
         }
-        stack[sp++] = ri;
-        stack[sp++] = li;
+        ws->n_thr = nt;
+    }
+    for (int t = 0; t < nt; t++) {
+        if (ws->thorder_p < p) {
+            free(ws->thorder[t]);
+            ws->thorder[t] = NULL;
+        }
+        if (ws->thorder[t] == NULL) {
+            ws->thorder[t] = malloc((size_t)(p > 0 ? p : 1) * sizeof **ws->thorder);
+            if (ws->thorder[t] == NULL)
+                return -1;
+        }
+        pool_reset(&ws->thp[t], n_slots);
+    }
+    if (ws->thorder_p < p)
+        ws->thorder_p = p;
+    return 0;
+}
+
+prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
+                           const prop_hstat *stats, int32_t *rows, int64_t n,
+                           const uint8_t *feature_allowed, prop_tree_workspace *ws_in,
+                           int32_t *row_leaf, prop_nodes *out, prop_error *err)
+{
+    const prop_hist_layout *L = D->layout;
+    int32_t p = L->n_features;
+    const uint8_t *codes = D->slot_codes;
+    prop_status st = PROP_OK;
+    int64_t base = out->n_nodes;
+    prop_tree_workspace *ws = ws_in ? ws_in : prop_tree_workspace_new();
+    item_vec stack = {NULL, 0, 0}, tasks = {NULL, 0, 0};
+    prop_nodes *tn = NULL;
+    int64_t n_tn = 0;
+    int32_t *order = malloc((size_t)p * sizeof *order);
+    int32_t *allowed = malloc((size_t)p * sizeof *allowed);
+    if (ws != NULL && ws->tmp_cap < n) {
+        free(ws->tmp);
+        free(ws->ost);
+        free(ws->otmp);
+        size_t cap = (size_t)(n > 0 ? n : 1);
+        ws->tmp = malloc(cap * sizeof *ws->tmp);
+        ws->ost = malloc(cap * sizeof *ws->ost);
+        ws->otmp = malloc(cap * sizeof *ws->otmp);
+        ws->tmp_cap = ws->tmp && ws->ost && ws->otmp ? n : 0;
+    }
+    if (ws == NULL || ws->tmp_cap < n || order == NULL || allowed == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        goto done;
+    }
+    hist_pool *hpp = &ws->hp;
+    const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
+    const int nt = P->n_threads > 1 ? P->n_threads : 1;
+    pool_reset(hpp, L->n_slots * W);
+    int32_t n_allowed = 0;
+    for (int32_t j = 0; j < p; j++)
+        if (feature_allowed == NULL || feature_allowed[j])
+            allowed[n_allowed++] = j;
+    grow_ctx C = {P, D, L, codes, p, W, rows, ws->tmp, row_leaf, ws->ost, ws->otmp,
+                  allowed, n_allowed};
+
+    prop_hstat tot = {0.0, 0.0, 0.0};
+    for (int64_t i = 0; i < n; i++) {
+        prop_hstat s = stats[rows[i]];
+        ws->ost[i] = s;
+        tot.a += s.a;
+        tot.b += s.b;
+        tot.c += s.c;
+    }
+    if ((st = prop_nodes_reserve(out, 1, err)) != PROP_OK)
+        goto done;
+    out->n_nodes++;
+    stack_item root = {base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
+    if (may_split(P, &tot, 0) && n_allowed > 0) {
+        int32_t h = pool_get(hpp);
+        if (h < 0 || prop_hist_build_ordered(L, codes, ws->ost, rows, n, hpp->buf[h], W, nt) < 0) {
+            st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+            goto done;
+        }
+        root.hist = h;
+    }
+    if (vec_push(&stack, root) < 0 ||
+        grow_loop(&C, hpp, nt, &stack, out, base, order, TASK_DEPTH, &tasks) < 0) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        goto done;
+    }
+    if (tasks.n == 0)
+        goto done;
+
+    /* subtrees: each into its own node arrays (node 0 = the subtree root), then
+     * appended in task order */
+    n_tn = tasks.n;
+    tn = calloc((size_t)n_tn, sizeof *tn);
+    if (tn == NULL || (nt > 1 && ensure_thread_bufs(ws, nt, p, L->n_slots * W) < 0)) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        goto done;
+    }
+    int failed = 0;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t k = 0; k < n_tn; k++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        stack_item it = tasks.a[k];
+        hist_pool *hp = nt > 1 ? &ws->thp[t] : hpp;
+        int32_t *ord = nt > 1 ? ws->thorder[t] : order;
+        int ok = 1;
+        if (nt > 1) {
+            int32_t h = pool_get(hp);
+            if (h < 0)
+                ok = 0;
+            else
+                memcpy(hp->buf[h], hpp->buf[it.hist], (size_t)hp->n_slots * sizeof(double));
+            it.hist = h;
+        }
+        prop_error e2;
+        item_vec sk = {NULL, 0, 0};
+        it.id = 0;
+        if (ok && prop_nodes_reserve(&tn[k], 1, &e2) == PROP_OK) {
+            tn[k].n_nodes = 1;
+            ok = vec_push(&sk, it) == 0 && grow_loop(&C, hp, 1, &sk, &tn[k], 0, ord, -1, NULL) == 0;
+        } else {
+            ok = 0;
+        }
+        free(sk.a);
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+    }
+    if (failed) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        goto done;
+    }
+    for (int64_t k = 0; k < n_tn; k++) {
+        const prop_nodes *S = &tn[k];
+        const stack_item *it = &tasks.a[k];
+        if ((st = prop_nodes_reserve(out, S->n_nodes, err)) != PROP_OK)
+            goto done;
+        int64_t o = out->n_nodes - 1; /* local l >= 1 -> o + l */
+#define MAPN(l) ((l) == 0 ? it->id : o + (l))
+        for (int64_t l = 0; l < S->n_nodes; l++) {
+            int64_t g = MAPN(l);
+            out->feature[g] = S->feature[l];
+            out->threshold[g] = S->threshold[l];
+            out->value[g] = S->value[l];
+            out->count[g] = S->count[l];
+            out->gain[g] = S->gain[l];
+            out->left[g] = S->left[l] >= 0 ? (int32_t)(MAPN(S->left[l]) - base) : -1;
+            out->right[g] = S->right[l] >= 0 ? (int32_t)(MAPN(S->right[l]) - base) : -1;
+        }
+        out->n_nodes += S->n_nodes - 1;
+        if (row_leaf != NULL)
+            for (int64_t i = it->start; i < it->end; i++)
+                row_leaf[rows[i]] = (int32_t)(MAPN(row_leaf[rows[i]]) - base);
+#undef MAPN
     }
 done:
     if (ws != ws_in)
         prop_tree_workspace_free(ws);
-    free(stack);
+    for (int64_t k = 0; k < n_tn; k++)
+        prop_nodes_free(&tn[k]);
+    free(tn);
+    free(stack.a);
+    free(tasks.a);
     free(order);
     free(allowed);
     return st;
