@@ -99,3 +99,20 @@ def _fmt(v):
     if isinstance(v, float):
         return f"{v:.4g}"
     return "" if v is None else str(v)
+
+
+def session_matrix(n_rows=455401, seed=0):
+    """The benchmarks' data: stand-in sessions (propensity.datasets.make_sessions) plus the
+    10 interaction features of SPEC.md (the package's InteractionFeatureTransformer).
+
+    Returns ``(X uint8 (n, 33) C-contiguous, y int64 (n,), feature names)``.
+    """
+    import numpy as np
+
+    from propensity.datasets import FEATURES, TARGET, make_sessions
+    from propensity.features import InteractionFeatureTransformer
+
+    df = make_sessions(n_rows=n_rows, seed=seed)
+    tr = InteractionFeatureTransformer().fit(df[FEATURES])
+    X = np.ascontiguousarray(np.asarray(tr.transform(df[FEATURES]), dtype=np.uint8))
+    return X, df[TARGET].to_numpy().astype(np.int64), list(tr.get_feature_names_out())
