@@ -10,6 +10,9 @@
 #endif
 
 #define ROW_BLOCK 512 /* rows per block in the column scans and the transform */
+/* OpenMP gets n_threads as is, and libgomp exits the process when it cannot create
+ * that many threads: cap it (as logreg.c does). */
+#define BINS_MAX_THREADS PROP_MAX_THREADS
 
 /* ------------------------------------------------------------------ */
 /* Checks                                                              */
@@ -25,9 +28,9 @@ prop_status prop_bins_check_params(const prop_bins_params *params, prop_error *e
     if (params->subsample < 1)
         return prop_fail(err, PROP_INVALID_ARG, "subsample must be >= 1, got %lld",
                          (long long)params->subsample);
-    if (params->n_threads < 1)
-        return prop_fail(err, PROP_INVALID_ARG, "n_threads must be >= 1, got %d",
-                         params->n_threads);
+    if (params->n_threads < 1 || params->n_threads > BINS_MAX_THREADS)
+        return prop_fail(err, PROP_INVALID_ARG, "n_threads must be in [1, %d], got %d",
+                         BINS_MAX_THREADS, params->n_threads);
     return PROP_OK;
 }
 
@@ -480,8 +483,9 @@ prop_status prop_bins_transform(const prop_bins_edges *model, const prop_bins_da
     prop_status st = check_transform(model, X, out, err);
     if (st != PROP_OK)
         return st;
-    if (n_threads < 1)
-        return prop_fail(err, PROP_INVALID_ARG, "n_threads must be >= 1, got %d", n_threads);
+    if (n_threads < 1 || n_threads > BINS_MAX_THREADS)
+        return prop_fail(err, PROP_INVALID_ARG, "n_threads must be in [1, %d], got %d",
+                         BINS_MAX_THREADS, n_threads);
     const int64_t n = X->n_rows, p = X->n_cols;
     const int64_t n_blocks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
 

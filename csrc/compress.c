@@ -57,8 +57,10 @@ prop_status prop_compress_check_params(const prop_compress_params *params, prop_
 {
     if (params == NULL)
         return prop_fail(err, PROP_INVALID_ARG, "compress: params is NULL");
-    if (params->n_threads < 1)
-        return prop_fail(err, PROP_INVALID_ARG, "n_threads must be >= 1, got %d",
+    /* capped: libgomp exits the process when it cannot create num_threads threads */
+    if (params->n_threads < 1 || params->n_threads > PROP_MAX_THREADS)
+        return prop_fail(err, PROP_INVALID_ARG, "n_threads must be in [1, %d], got %d",
+                         PROP_MAX_THREADS,
                          params->n_threads);
     return PROP_OK;
 }

@@ -575,7 +575,9 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
         }
         const int64_t *sp = (const int64_t *)PyArray_DATA(span);
         for (npy_intp i = 0; i < n; i++) {
-            if (sp[2 * i] < 0 || sp[2 * i + 1] < 0 || sp[2 * i] + sp[2 * i + 1] > ids.len) {
+            /* no offset + length: it can wrap around int64 and pass */
+            if (sp[2 * i] < 0 || sp[2 * i + 1] < 0 || sp[2 * i] > ids.len ||
+                sp[2 * i + 1] > ids.len - sp[2 * i]) {
                 PyErr_Format(PyExc_ValueError, "id_span row %zd is outside id_buf",
                              (Py_ssize_t)i);
                 goto fail;

@@ -785,6 +785,7 @@ static const uint64_t POW10[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000u
 /* Write proba with `digits` decimals, exactly as printf("%.*f") does. */
 static char *write_proba(char *o, double v, int digits)
 {
+    v += 0.0; /* -0.0 (which passes the [0, 1] check) is written as 0, never "-0.000" */
     if (digits <= 9) {
         double scaled = v * (double)POW10[digits];
         double fl = floor(scaled);
@@ -888,7 +889,8 @@ prop_status prop_csv_format_ref(const prop_csv_format_params *p, int64_t n, cons
         }
         int64_t sl = 0;
         const char *seg = segment_of(proba[i], &sl);
-        int k = snprintf(head, sizeof head, ",%d,%.*f,", (int)pred[i], p->digits, proba[i]);
+        int k = snprintf(head, sizeof head, ",%d,%.*f,", (int)pred[i], p->digits,
+                         proba[i] + 0.0); /* -0.0 -> 0.0, as in write_proba */
         if (o + k + p->timestamp_len + (p->with_segment ? 7 : 0) + 1 > capacity) goto full;
         memcpy(out + o, head, (size_t)k);
         o += k;

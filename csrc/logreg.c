@@ -1,6 +1,7 @@
 /* logreg.c - penalised logistic regression: standardisation, OpenBLAS kernels,
  * proximal Newton solver. See logreg.h for the objective and the contract. */
 #include "propensity/logreg.h"
+#include "propensity/types.h"
 
 #include <float.h>
 #include <math.h>
@@ -19,7 +20,7 @@
 #define LR_BLOCK 2048      /* rows per BLAS call */
 #define LR_MAX_CHUNKS 16   /* fixed partial-sum chunks: the reduction order never depends on threads */
 #define LR_MAX_FEATURES (1 << 20)
-#define LR_MAX_THREADS 1024
+#define LR_MAX_THREADS PROP_MAX_THREADS
 #define LR_ARMIJO 1e-4
 #define LR_MAX_HALVINGS 60
 #define LR_CD_MAX_SWEEPS 10000

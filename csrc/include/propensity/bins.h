@@ -51,7 +51,7 @@ typedef struct {
     int max_bins;      /* value bins per column, 2 .. 255 */
     int64_t subsample; /* >= 1: rows used for quantiles when a column has > max_bins values */
     uint64_t seed;     /* seed of the subsample */
-    int n_threads;     /* >= 1 */
+    int n_threads;     /* 1 .. 1024 */
 } prop_bins_params;
 
 /* Fitted edges (a view of caller memory). */
@@ -71,7 +71,7 @@ prop_status prop_bins_fit(const prop_bins_params *params, const prop_bins_data *
 prop_status prop_bins_check_edges(const prop_bins_edges *model, prop_error *err);
 
 /* Map X to codes. OUT: out, n_rows x n_cols uint8 (row-major). X.n_cols must equal
- * model->n_cols. Multithreaded over row blocks with n_threads (>= 1). */
+ * model->n_cols. Multithreaded over row blocks with n_threads (1 .. 1024). */
 prop_status prop_bins_transform(const prop_bins_edges *model, const prop_bins_data *X,
                                 int n_threads, uint8_t *out, prop_error *err);
 

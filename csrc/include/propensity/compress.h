@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 typedef struct {
-    int n_threads; /* >= 1 */
+    int n_threads; /* 1 .. 1024 */
 } prop_compress_params;
 
 typedef struct {

@@ -97,7 +97,7 @@ int64_t prop_csv_format_bound(const prop_csv_format_params *p, int64_t n,
  * verbatim when it is quoted or needs no quoting, otherwise quoted (a raw id from a
  * non-comma file that holds ',' or '"'); with id_span == NULL the row number stands in.
  * pred holds 0/1; proba is written with `digits` fixed decimals, rounded exactly like
- * printf("%.*f"). Probabilities must be finite. */
+ * printf("%.*f") (-0.0 is written as 0). Probabilities must be in [0, 1]. */
 prop_status prop_csv_format(const prop_csv_format_params *p, int64_t n, const char *id_buf,
                             const int64_t *id_span, const uint8_t *pred, const double *proba,
                             char *out, int64_t capacity, int64_t *written, prop_error *err);

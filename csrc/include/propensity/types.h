@@ -16,4 +16,8 @@ typedef uint8_t prop_bin_t;
 #define PROP_MAX_VALUE_BINS 255   /* codes for non-missing values */
 #define PROP_MISSING_BIN 255      /* the code of NaN */
 
+/* Upper bound on any n_threads parameter: libgomp exits the process when it cannot
+ * create the threads asked for, so larger requests are rejected up front. */
+#define PROP_MAX_THREADS 1024
+
 #endif

@@ -1,0 +1,128 @@
+"""The pipeline's PNG figures (matplotlib, headless: Figure + Agg canvas, no pyplot
+state, so it works without a display and never changes the user's backend)."""
+import os
+
+import numpy as np
+
+from . import metrics as M
+
+LABELS = {"logistic_regression": "Logistic regression", "random_forest": "Random forest",
+          "gradient_boosting": "Gradient boosting"}
+COLORS = {"logistic_regression": "#1f77b4", "random_forest": "#2ca02c",
+          "gradient_boosting": "#d62728"}
+
+
+def _figure(width=7.0, height=5.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, folder, name):
+    fig.tight_layout()
+    fig.savefig(os.path.join(folder, name))
+
+
+def model_comparison(folder, evaluation):
+    fig = _figure(8, 5)
+    ax = fig.add_subplot()
+    names = list(evaluation)
+    keys = [("f1", "F1"), ("precision", "Precision"), ("recall", "Recall"), ("roc_auc", "ROC-AUC")]
+    width = 0.8 / len(names)
+    x = np.arange(len(keys))
+    for i, fam in enumerate(names):
+        vals = [evaluation[fam][k] for k, _ in keys]
+        bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width,
+                      label=LABELS.get(fam, fam), color=COLORS.get(fam))
+        for b, v in zip(bars, vals):
+            ax.text(b.get_x() + b.get_width() / 2, v + 0.005, f"{v:.3f}", ha="center",
+                    va="bottom", fontsize=7, rotation=90)
+    ax.set_xticks(x, [label for _, label in keys])
+    lo = min(evaluation[f][k] for f in names for k, _ in keys)
+    ax.set_ylim(max(0.0, lo - 0.1), 1.12)
+    ax.set_xlabel("Metric (validation split)")
+    ax.set_ylabel("Score")
+    ax.set_title("Model comparison at each model's tuned threshold")
+    ax.legend(loc="upper center", ncol=len(names), fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, folder, "model_comparison.png")
+
+
+def roc_curves(folder, detailed):
+    fig = _figure(6, 6)
+    ax = fig.add_subplot()
+    for fam, d in detailed.items():
+        fpr, tpr, _ = M.roc_curve(d["y_true"], d["probabilities"])
+        ax.plot(fpr, tpr, color=COLORS.get(fam), lw=1.8,
+                label=f"{LABELS.get(fam, fam)} (AUC {d['metrics']['roc_auc']:.4f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="Chance")
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate (recall)")
+    ax.set_title("ROC curves (validation split)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    _save(fig, folder, "roc_curves.png")
+
+
+def pr_curves(folder, detailed):
+    fig = _figure(6, 6)
+    ax = fig.add_subplot()
+    for fam, d in detailed.items():
+        prec, rec, _ = M.precision_recall_curve(d["y_true"], d["probabilities"])
+        ax.step(rec, prec, where="post", color=COLORS.get(fam), lw=1.8,
+                label=f"{LABELS.get(fam, fam)} (AP {d['metrics']['avg_precision']:.4f})")
+        m = d["metrics"]
+        ax.plot([m["recall"]], [m["precision"]], "o", color=COLORS.get(fam), ms=6)
+    base = float(np.mean(next(iter(detailed.values()))["y_true"]))
+    ax.axhline(base, ls="--", color="grey", lw=1, label=f"Positive rate ({base:.3f})")
+    ax.set_xlabel("Recall")
+    ax.set_ylabel("Precision")
+    ax.set_title("Precision-recall curves (dots: tuned thresholds)")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.01)
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    _save(fig, folder, "precision_recall_curves.png")
+
+
+def _reliability(y, p, n_bins=10):
+    edges = np.linspace(0, 1, n_bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1]), 0, n_bins - 1)
+    cnt = np.bincount(idx, minlength=n_bins)
+    mean_p = np.bincount(idx, weights=p, minlength=n_bins)
+    frac = np.bincount(idx, weights=y, minlength=n_bins)
+    keep = cnt > 0
+    return mean_p[keep] / cnt[keep], frac[keep] / cnt[keep]
+
+
+def calibration(folder, detailed):
+    fig = _figure(11, 5)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key, title in ((axes[0], "raw_scores", "Before calibration (model score)"),
+                           (axes[1], "probabilities", "After calibration")):
+        for fam, d in detailed.items():
+            mp, fp = _reliability(d["y_true"].astype(float), np.asarray(d[key], float))
+            brier = M.brier_score_loss(d["y_true"], np.clip(d[key], 0, 1))
+            ax.plot(mp, fp, "o-", color=COLORS.get(fam), lw=1.5, ms=4,
+                    label=f"{LABELS.get(fam, fam)} (Brier {brier:.4f})")
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="Perfectly calibrated")
+        ax.set_xlabel("Mean predicted probability (10 bins)")
+        ax.set_title(title)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(loc="upper left", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Observed purchase rate")
+    _save(fig, folder, "calibration.png")
+
+
+def write_plots(folder, detailed, evaluation):
+    model_comparison(folder, evaluation)
+    roc_curves(folder, detailed)
+    pr_curves(folder, detailed)
+    calibration(folder, detailed)

@@ -1,0 +1,180 @@
+"""The interaction features of SPEC.md: ``InteractionFeatureTransformer``.
+
+Output = the input columns, then (when their source columns are present) the products
+``<a>_x_<b>``, ``engagement_score``, ``intent_score`` and ``<device>_returning``. A
+derived feature whose source column is missing is skipped with a warning at fit.
+Binary input (uint8/bool, or values that are all 0/1) gives uint8 output, so the tree
+learners keep working on compact binary data.
+"""
+import logging
+import warnings
+
+import numpy as np
+
+from ._base import BaseEstimator, NotFittedError, register_estimator
+from ._validation import check_X
+
+logger = logging.getLogger(__name__)
+
+SESSION_FEATURES = [
+    "basket_icon_click", "basket_add_list", "basket_add_detail", "sort_by", "image_picker",
+    "account_page_click", "promo_banner_click", "detail_wishlist_add", "list_size_dropdown",
+    "closed_minibasket_click", "checked_delivery_detail", "checked_returns_detail", "sign_in",
+    "saw_checkout", "saw_sizecharts", "saw_delivery", "saw_account_upgrade", "saw_homepage",
+    "device_mobile", "device_computer", "device_tablet", "returning_user", "loc_uk",
+]
+
+PRODUCTS = [
+    ("sign_in", "saw_checkout"),
+    ("basket_icon_click", "basket_add_detail"),
+    ("basket_add_list", "basket_add_detail"),
+    ("checked_delivery_detail", "sign_in"),
+    ("account_page_click", "sign_in"),
+]
+ENGAGEMENT = ["basket_icon_click", "basket_add_list", "basket_add_detail",
+              "account_page_click", "detail_wishlist_add", "sort_by"]
+INTENT = ["saw_checkout", "checked_delivery_detail", "checked_returns_detail", "sign_in",
+          "saw_delivery"]
+DEVICES = ["device_mobile", "device_computer", "device_tablet"]
+
+
+def _spec():
+    """All derived features as (name, op, sources), in output order."""
+    out = [(f"{a}_x_{b}", "prod", [a, b]) for a, b in PRODUCTS]
+    out.append(("engagement_score", "sum", list(ENGAGEMENT)))
+    out.append(("intent_score", "sum", list(INTENT)))
+    out += [(f"{d}_returning", "prod", [d, "returning_user"]) for d in DEVICES]
+    return out
+
+
+def _is_binary(arr):
+    if arr.dtype == np.uint8:
+        return bool(arr.max(initial=0) <= 1)
+    if arr.dtype.kind == "f":
+        return bool(((arr == 0) | (arr == 1)).all())
+    return False
+
+
+@register_estimator
+class InteractionFeatureTransformer(BaseEstimator):
+    """Add SPEC.md's interaction features to the input columns.
+
+    Parameters
+    ----------
+    interactions : bool, default True
+        False passes the input through unchanged (kept for generic data sets).
+    """
+
+    _estimator_type = "transformer"
+
+    def __init__(self, *, interactions=True):
+        self.interactions = interactions
+
+    def _is_fitted(self):
+        return hasattr(self, "derived_")
+
+    def fit(self, X, y=None):
+        arr, names = check_X(X)
+        n = arr.shape[1]
+        anonymous = names is None and n != len(SESSION_FEATURES)
+        if names is None:
+            if n == len(SESSION_FEATURES):
+                names = list(SESSION_FEATURES)
+            else:
+                names = [f"x{j}" for j in range(n)]
+                if self.interactions:
+                    warnings.warn(
+                        f"InteractionFeatureTransformer got an array with {n} columns and no "
+                        f"column names; only the {len(SESSION_FEATURES)} session features "
+                        f"can be recognised, so no interaction feature is added",
+                        UserWarning, stacklevel=2)
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = n
+        index = {c: j for j, c in enumerate(names)}
+        derived, skipped = [], []
+        if self.interactions:
+            for name, op, sources in _spec():
+                missing = [s for s in sources if s not in index]
+                if missing:
+                    skipped.append((name, missing))
+                    continue
+                if name in index:
+                    continue  # already an input column; keep the user's
+                derived.append((name, op, sources))
+        for name, missing in skipped:
+            msg = (f"interaction feature {name!r} skipped: source column(s) "
+                   f"{', '.join(map(repr, missing))} not in the data")
+            if not anonymous:
+                warnings.warn(msg, UserWarning, stacklevel=2)
+            logger.warning(msg)
+        self.derived_ = derived
+        self._index = [[index[s] for s in sources] for _, _, sources in derived]
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        if not self._is_fitted():
+            raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
+        return np.asarray(list(self.feature_names_in_) + [d[0] for d in self.derived_],
+                          dtype=object)
+
+    def _columns(self, X):
+        """The input as an array with the fitted column order."""
+        if hasattr(X, "columns") and hasattr(X, "dtypes"):
+            fitted = [str(c) for c in self.feature_names_in_]
+            missing = [c for c in fitted if c not in set(map(str, X.columns))]
+            if missing:
+                raise ValueError(f"X is missing column(s) {missing} seen at fit")
+            if list(map(str, X.columns)) != fitted:
+                X = X[fitted]
+        arr, _ = check_X(X)
+        if arr.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {arr.shape[1]} columns; InteractionFeatureTransformer "
+                             f"was fitted with {self.n_features_in_}")
+        return arr
+
+    def transform(self, X):
+        """Return the input columns followed by the derived features (uint8 for binary
+        input, float64 otherwise)."""
+        if not self._is_fitted():
+            raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
+        arr = self._columns(X)
+        binary = _is_binary(arr)
+        dtype = np.uint8 if binary else np.float64
+        arr = arr.astype(dtype, copy=False)
+        n, p = arr.shape
+        out = np.empty((n, p + len(self.derived_)), dtype=dtype)
+        out[:, :p] = arr
+        for k, ((_, op, _), cols) in enumerate(zip(self.derived_, self._index)):
+            col = out[:, p + k]
+            if op == "prod":
+                np.multiply(arr[:, cols[0]], arr[:, cols[1]], out=col)
+            else:
+                col[:] = arr[:, cols[0]]
+                for c in cols[1:]:
+                    col += arr[:, c]
+        return out
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X, y).transform(X)
+
+    # persistence: the fitted state is the input names and the derived list
+    def _to_document(self):
+        meta = {"feature_names_in": [str(c) for c in self.feature_names_in_],
+                "derived": [[name, op, list(src)] for name, op, src in self.derived_]}
+        return meta, {}
+
+    @classmethod
+    def _from_document(cls, params, meta, arrays):
+        self = cls(**params)
+        names = [str(c) for c in meta["feature_names_in"]]
+        index = {c: j for j, c in enumerate(names)}
+        derived = []
+        for name, op, src in meta["derived"]:
+            if op not in ("prod", "sum") or any(s not in index for s in src) or not src:
+                raise ValueError(f"invalid derived feature {name!r} in the model document")
+            derived.append((str(name), op, [str(s) for s in src]))
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.derived_ = derived
+        self._index = [[index[s] for s in src] for _, _, src in derived]
+        return self
