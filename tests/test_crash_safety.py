@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+import propensity
 from conftest import SMALL_GRID, session_rows, write_sessions_csv
 from propensity import load_model
 from propensity.datasets import make_sessions
@@ -59,8 +60,8 @@ def _kill_when(proc, ready, timeout=120):
 
 
 def _env():
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)  # the child imports the same propensity as this process
+    root = os.path.dirname(os.path.dirname(os.path.abspath(propensity.__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
