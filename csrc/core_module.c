@@ -338,7 +338,517 @@ static int binning_init(PyObject *module)
 /* Section: trees, forests, boosting, scoring (tree.h, forest.h, ...)  */
 /* ------------------------------------------------------------------ */
 /* BEGIN SECTION trees */
-#define TREES_METHODS
+#include "propensity/boost.h"
+#include "propensity/forest.h"
+#include "propensity/predict.h"
+
+/* Copy a prop_ensemble into a dict of NumPy arrays (the ensemble is left untouched). */
+static PyObject *ensemble_to_dict(const prop_ensemble *e)
+{
+    npy_intp nn = (npy_intp)e->nodes.n_nodes, nt1 = (npy_intp)e->n_trees + 1;
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    struct {
+        const char *name;
+        int typenum;
+        npy_intp n;
+        const void *src;
+        size_t item;
+    } f[] = {
+        {"tree_start", NPY_INT64, nt1, e->tree_start, sizeof(int64_t)},
+        {"feature", NPY_INT32, nn, e->nodes.feature, sizeof(int32_t)},
+        {"threshold", NPY_UINT8, nn, e->nodes.threshold, 1},
+        {"left", NPY_INT32, nn, e->nodes.left, sizeof(int32_t)},
+        {"right", NPY_INT32, nn, e->nodes.right, sizeof(int32_t)},
+        {"value", NPY_FLOAT64, nn, e->nodes.value, sizeof(double)},
+        {"count", NPY_FLOAT64, nn, e->nodes.count, sizeof(double)},
+        {"gain", NPY_FLOAT64, nn, e->nodes.gain, sizeof(double)},
+        {"eval_history", NPY_FLOAT64, (npy_intp)e->n_history, e->eval_history, sizeof(double)},
+    };
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+        PyObject *a = PyArray_SimpleNew(1, &f[k].n, f[k].typenum);
+        if (a == NULL)
+            goto fail;
+        if (f[k].n > 0 && f[k].src != NULL)
+            memcpy(PyArray_DATA((PyArrayObject *)a), f[k].src, (size_t)f[k].n * f[k].item);
+        int rc = PyDict_SetItemString(d, f[k].name, a);
+        Py_DECREF(a);
+        if (rc < 0)
+            goto fail;
+    }
+    PyObject *v = PyFloat_FromDouble(e->base_score);
+    if (v == NULL || PyDict_SetItemString(d, "base_score", v) < 0) {
+        Py_XDECREF(v);
+        goto fail;
+    }
+    Py_DECREF(v);
+    v = PyLong_FromLong(e->best_iteration);
+    if (v == NULL || PyDict_SetItemString(d, "best_iteration", v) < 0) {
+        Py_XDECREF(v);
+        goto fail;
+    }
+    Py_DECREF(v);
+    return d;
+fail:
+    Py_DECREF(d);
+    return NULL;
+}
+
+/* Training rows: codes (n, p) uint8, counts (n, 2) int64, weights (n, 2) float64. */
+static int parse_rows(PyObject *codes_o, PyObject *counts_o, PyObject *weights_o,
+                      PyArrayObject **codes, PyArrayObject **counts, PyArrayObject **weights,
+                      prop_rows *R)
+{
+    *codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
+    if (*codes == NULL)
+        return -1;
+    *counts = get_array(counts_o, "counts", 2, ACCEPT_I64);
+    if (*counts == NULL)
+        return -1;
+    *weights = get_array(weights_o, "weights", 2, ACCEPT_F64);
+    if (*weights == NULL)
+        return -1;
+    npy_intp n = PyArray_DIM(*codes, 0);
+    if (PyArray_DIM(*counts, 0) != n || PyArray_DIM(*counts, 1) != 2 ||
+        PyArray_DIM(*weights, 0) != n || PyArray_DIM(*weights, 1) != 2) {
+        PyErr_SetString(PyExc_ValueError, "counts and weights must have shape (n_rows, 2)");
+        return -1;
+    }
+    if (PyArray_DIM(*codes, 1) > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many features");
+        return -1;
+    }
+    R->codes = PyArray_DATA(*codes);
+    R->n_rows = n;
+    R->n_features = (int32_t)PyArray_DIM(*codes, 1);
+    R->counts = PyArray_DATA(*counts);
+    R->weights = PyArray_DATA(*weights);
+    return 0;
+}
+
+static PyObject *py_forest_fit(PyObject *self, PyObject *args)
+{
+    PyObject *codes_o, *counts_o, *weights_o, *res = NULL;
+    PyArrayObject *codes = NULL, *counts = NULL, *weights = NULL;
+    prop_forest_params P;
+    memset(&P, 0, sizeof P);
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOO(dd)iiiddipKi", &codes_o, &counts_o, &weights_o,
+                          &P.class_weight[0], &P.class_weight[1], &P.n_estimators, &P.criterion,
+                          &P.max_depth, &P.min_samples_split, &P.min_samples_leaf,
+                          &P.max_features, &P.bootstrap, &seed, &P.n_threads))
+        return NULL;
+    P.seed = (uint64_t)seed;
+    P.n_threads = resolve_threads(P.n_threads);
+    prop_rows R;
+    if (parse_rows(codes_o, counts_o, weights_o, &codes, &counts, &weights, &R) < 0)
+        goto fail;
+    prop_ensemble e;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_forest_fit(&P, &R, &e, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    res = ensemble_to_dict(&e);
+    prop_ensemble_free(&e);
+fail:
+    Py_XDECREF(codes);
+    Py_XDECREF(counts);
+    Py_XDECREF(weights);
+    return res;
+}
+
+static PyObject *py_gbdt_fit(PyObject *self, PyObject *args)
+{
+    PyObject *codes_o, *counts_o, *weights_o, *ec_o, *ey_o, *ew_o, *res = NULL;
+    PyArrayObject *codes = NULL, *counts = NULL, *weights = NULL, *ec = NULL, *ey = NULL,
+                  *ew = NULL;
+    prop_boost_params P;
+    memset(&P, 0, sizeof P);
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOOOOOididddddiKi", &codes_o, &counts_o, &weights_o, &ec_o,
+                          &ey_o, &ew_o, &P.n_estimators, &P.learning_rate, &P.max_depth,
+                          &P.min_child_weight, &P.reg_lambda, &P.subsample,
+                          &P.colsample_bytree, &P.scale_pos_weight, &P.early_stopping_rounds,
+                          &seed, &P.n_threads))
+        return NULL;
+    P.seed = (uint64_t)seed;
+    P.n_threads = resolve_threads(P.n_threads);
+    prop_rows R;
+    if (parse_rows(codes_o, counts_o, weights_o, &codes, &counts, &weights, &R) < 0)
+        goto fail;
+    prop_eval_set E, *Ep = NULL;
+    if (ec_o != Py_None) {
+        ec = get_array(ec_o, "eval_codes", 2, ACCEPT_U8);
+        if (ec == NULL)
+            goto fail;
+        ey = get_array(ey_o, "eval_y", 1, ACCEPT_U8);
+        if (ey == NULL)
+            goto fail;
+        if (PyArray_DIM(ec, 1) != R.n_features || PyArray_DIM(ey, 0) != PyArray_DIM(ec, 0)) {
+            PyErr_SetString(PyExc_ValueError, "eval_set: X must have the training features and "
+                                              "as many rows as y");
+            goto fail;
+        }
+        E.codes = PyArray_DATA(ec);
+        E.n_rows = PyArray_DIM(ec, 0);
+        E.y = PyArray_DATA(ey);
+        E.weight = NULL;
+        if (ew_o != Py_None) {
+            ew = get_array(ew_o, "eval_weight", 1, ACCEPT_F64);
+            if (ew == NULL)
+                goto fail;
+            if (PyArray_DIM(ew, 0) != E.n_rows) {
+                PyErr_SetString(PyExc_ValueError, "eval_set: weight length mismatch");
+                goto fail;
+            }
+            E.weight = PyArray_DATA(ew);
+        }
+        Ep = &E;
+    }
+    prop_ensemble e;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_boost_fit(&P, &R, Ep, &e, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    res = ensemble_to_dict(&e);
+    prop_ensemble_free(&e);
+fail:
+    Py_XDECREF(codes);
+    Py_XDECREF(counts);
+    Py_XDECREF(weights);
+    Py_XDECREF(ec);
+    Py_XDECREF(ey);
+    Py_XDECREF(ew);
+    return res;
+}
+
+/* The node arrays of a fitted ensemble, as passed back from Python. */
+typedef struct {
+    PyArrayObject *a[8];
+    prop_forest_view v;
+} view_arrays;
+
+static void view_release(view_arrays *va)
+{
+    for (int k = 0; k < 8; k++)
+        Py_XDECREF(va->a[k]);
+}
+
+static int parse_view(PyObject *tup, int n_features, view_arrays *va)
+{
+    static const char *names[8] = {"tree_start", "feature", "threshold", "left",
+                                   "right",      "value",   "count",     "gain"};
+    static const int types[8] = {ACCEPT_I64, ACCEPT_I32, ACCEPT_U8,  ACCEPT_I32,
+                                 ACCEPT_I32, ACCEPT_F64, ACCEPT_F64, ACCEPT_F64};
+    memset(va, 0, sizeof *va);
+    if (!PyTuple_Check(tup) || PyTuple_GET_SIZE(tup) != 8) {
+        PyErr_SetString(PyExc_TypeError, "trees must be a tuple of 8 node arrays");
+        return -1;
+    }
+    for (int k = 0; k < 8; k++) {
+        va->a[k] = get_array(PyTuple_GET_ITEM(tup, k), names[k], 1, types[k]);
+        if (va->a[k] == NULL)
+            return -1;
+    }
+    npy_intp nn = PyArray_DIM(va->a[1], 0);
+    for (int k = 2; k < 8; k++)
+        if (PyArray_DIM(va->a[k], 0) != nn) {
+            PyErr_Format(PyExc_ValueError, "tree arrays: %s has %zd entries, feature has %zd",
+                         names[k], (Py_ssize_t)PyArray_DIM(va->a[k], 0), (Py_ssize_t)nn);
+            return -1;
+        }
+    if (PyArray_DIM(va->a[0], 0) < 1) {
+        PyErr_SetString(PyExc_ValueError, "tree arrays: tree_start is empty");
+        return -1;
+    }
+    if (n_features <= 0) {
+        PyErr_SetString(PyExc_ValueError, "n_features must be >= 1");
+        return -1;
+    }
+    prop_forest_view *v = &va->v;
+    v->n_trees = PyArray_DIM(va->a[0], 0) - 1;
+    v->tree_start = PyArray_DATA(va->a[0]);
+    v->n_nodes = nn;
+    v->feature = PyArray_DATA(va->a[1]);
+    v->threshold = PyArray_DATA(va->a[2]);
+    v->left = PyArray_DATA(va->a[3]);
+    v->right = PyArray_DATA(va->a[4]);
+    v->value = PyArray_DATA(va->a[5]);
+    v->count = PyArray_DATA(va->a[6]);
+    v->gain = PyArray_DATA(va->a[7]);
+    v->n_features = n_features;
+    return 0;
+}
+
+static PyObject *py_trees_validate(PyObject *self, PyObject *args)
+{
+    PyObject *tup;
+    int p;
+    if (!PyArg_ParseTuple(args, "Oi", &tup, &p))
+        return NULL;
+    view_arrays va;
+    if (parse_view(tup, p, &va) < 0) {
+        view_release(&va);
+        return NULL;
+    }
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_forest_validate(&va.v, &err);
+    Py_END_ALLOW_THREADS
+    view_release(&va);
+    if (st != PROP_OK)
+        return raise_status(st, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_trees_score(PyObject *self, PyObject *args)
+{
+    PyObject *codes_o, *tup, *out = NULL;
+    PyArrayObject *codes = NULL;
+    prop_score_params sp;
+    memset(&sp, 0, sizeof sp);
+    long long n_trees;
+    int reference;
+    view_arrays va;
+    memset(&va, 0, sizeof va);
+    if (!PyArg_ParseTuple(args, "OOLidpdipp", &codes_o, &tup, &n_trees, &sp.max_depth,
+                          &sp.min_samples_split, &sp.average, &sp.base, &sp.n_threads, &sp.dedup,
+                          &reference))
+        return NULL;
+    sp.n_trees = n_trees;
+    sp.n_threads = resolve_threads(sp.n_threads);
+    codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
+    if (codes == NULL)
+        goto fail;
+    if (parse_view(tup, (int)PyArray_DIM(codes, 1), &va) < 0)
+        goto fail;
+    npy_intp n = PyArray_DIM(codes, 0);
+    out = PyArray_SimpleNew(1, &n, NPY_FLOAT64);
+    if (out == NULL)
+        goto fail;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    int32_t p = (int32_t)PyArray_DIM(codes, 1);
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    const uint8_t *c = PyArray_DATA(codes);
+    Py_BEGIN_ALLOW_THREADS
+    st = reference ? prop_forest_score_ref(&va.v, &sp, c, n, p, o, &err)
+                   : prop_forest_score(&va.v, &sp, c, n, p, o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    Py_XDECREF(codes);
+    view_release(&va);
+    return out;
+}
+
+/* trees_dedup(X, max_unique, n_threads) -> (first int64 (u,), inverse int32 (n,)) or
+ * None when more than max_unique rows are distinct. X: any 2-D array, rows compared
+ * bytewise. */
+static PyObject *py_trees_dedup(PyObject *self, PyObject *args)
+{
+    PyObject *x_o, *res = NULL, *inv = NULL, *first = NULL;
+    long long max_unique;
+    int n_threads;
+    if (!PyArg_ParseTuple(args, "OLi", &x_o, &max_unique, &n_threads))
+        return NULL;
+    PyArrayObject *x = get_array(x_o, "X", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
+    if (x == NULL)
+        return NULL;
+    npy_intp n = PyArray_DIM(x, 0);
+    int64_t rb = (int64_t)PyArray_DIM(x, 1) * (int64_t)PyArray_ITEMSIZE(x);
+    if (max_unique < 0)
+        max_unique = 0;
+    if (max_unique > n)
+        max_unique = n;
+    if (n > INT32_MAX || rb <= 0) {
+        Py_INCREF(Py_None);
+        res = Py_None;
+        goto fail;
+    }
+    inv = PyArray_SimpleNew(1, &n, NPY_INT32);
+    npy_intp mu = (npy_intp)(max_unique > 0 ? max_unique : 1);
+    first = PyArray_SimpleNew(1, &mu, NPY_INT64);
+    if (inv == NULL || first == NULL)
+        goto fail;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    int64_t u = -1;
+    const uint8_t *rows = PyArray_DATA(x);
+    int32_t *iv = PyArray_DATA((PyArrayObject *)inv);
+    int64_t *fv = PyArray_DATA((PyArrayObject *)first);
+    int nt = resolve_threads(n_threads);
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_dedup_rows(rows, n, rb, max_unique, nt, iv, fv, &u, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        goto fail;
+    }
+    if (u < 0) {
+        Py_INCREF(Py_None);
+        res = Py_None;
+        goto fail;
+    }
+    PyObject *fu = PySequence_GetSlice(first, 0, (Py_ssize_t)u);
+    if (fu == NULL)
+        goto fail;
+    res = Py_BuildValue("(NO)", fu, inv);
+fail:
+    Py_XDECREF(inv);
+    Py_XDECREF(first);
+    Py_DECREF(x);
+    return res;
+}
+
+/* trees_proba(codes (u, p), trees, n_trees, max_depth, mss, average, base, n_threads,
+ * inverse or None) -> (n, 2): scores of the (unique) rows, scattered through inverse. */
+static PyObject *py_trees_proba(PyObject *self, PyObject *args)
+{
+    PyObject *codes_o, *tup, *inv_o, *out = NULL;
+    PyArrayObject *codes = NULL, *inv = NULL;
+    double *tmp = NULL;
+    prop_score_params sp;
+    memset(&sp, 0, sizeof sp);
+    long long n_trees;
+    view_arrays va;
+    memset(&va, 0, sizeof va);
+    if (!PyArg_ParseTuple(args, "OOLidpdiO", &codes_o, &tup, &n_trees, &sp.max_depth,
+                          &sp.min_samples_split, &sp.average, &sp.base, &sp.n_threads, &inv_o))
+        return NULL;
+    sp.n_trees = n_trees;
+    sp.n_threads = resolve_threads(sp.n_threads);
+    codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
+    if (codes == NULL)
+        goto fail;
+    if (parse_view(tup, (int)PyArray_DIM(codes, 1), &va) < 0)
+        goto fail;
+    npy_intp u = PyArray_DIM(codes, 0), n = u;
+    if (inv_o != Py_None) {
+        inv = get_array(inv_o, "inverse", 1, ACCEPT_I32);
+        if (inv == NULL)
+            goto fail;
+        n = PyArray_DIM(inv, 0);
+        const int32_t *iv = PyArray_DATA(inv);
+        for (npy_intp i = 0; i < n; i++)
+            if (iv[i] < 0 || iv[i] >= u) {
+                PyErr_Format(PyExc_ValueError, "inverse[%zd] = %d is outside [0, %zd)",
+                             (Py_ssize_t)i, iv[i], (Py_ssize_t)u);
+                goto fail;
+            }
+    }
+    npy_intp dims[2] = {n, 2};
+    out = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
+    tmp = malloc((size_t)(u > 0 ? u : 1) * sizeof *tmp);
+    if (out == NULL || tmp == NULL) {
+        if (tmp == NULL)
+            PyErr_NoMemory();
+        Py_CLEAR(out);
+        goto fail;
+    }
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    int32_t p = (int32_t)PyArray_DIM(codes, 1);
+    const uint8_t *c = PyArray_DATA(codes);
+    const int32_t *iv = inv ? PyArray_DATA(inv) : NULL;
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    sp.dedup = iv == NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_forest_score(&va.v, &sp, c, u, p, tmp, &err);
+    if (st == PROP_OK)
+        prop_scores_to_proba(tmp, u, iv, n, !sp.average, o, sp.n_threads);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    free(tmp);
+    Py_XDECREF(codes);
+    Py_XDECREF(inv);
+    view_release(&va);
+    return out;
+}
+
+static PyObject *py_trees_gains(PyObject *self, PyObject *args)
+{
+    PyObject *tup, *out = NULL;
+    prop_score_params sp;
+    memset(&sp, 0, sizeof sp);
+    long long n_trees;
+    int p;
+    if (!PyArg_ParseTuple(args, "OiLid", &tup, &p, &n_trees, &sp.max_depth,
+                          &sp.min_samples_split))
+        return NULL;
+    view_arrays va;
+    if (parse_view(tup, p, &va) < 0)
+        goto fail;
+    sp.n_trees = n_trees;
+    if (n_trees > va.v.n_trees || n_trees < 0) {
+        PyErr_Format(PyExc_ValueError, "n_trees must be in [0, %lld]", (long long)va.v.n_trees);
+        goto fail;
+    }
+    npy_intp dims[2] = {n_trees > 0 ? (npy_intp)n_trees : (npy_intp)va.v.n_trees, p};
+    out = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
+    if (out == NULL)
+        goto fail;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_forest_gains(&va.v, &sp, o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    view_release(&va);
+    return out;
+}
+
+#define TREES_METHODS                                                                      \
+    {"forest_fit", py_forest_fit, METH_VARARGS,                                            \
+     "forest_fit(codes, counts, weights, (cw0, cw1), n_estimators, criterion, max_depth, " \
+     "min_samples_split, min_samples_leaf, max_features, bootstrap, seed, n_threads) -> dict"}, \
+    {"gbdt_fit", py_gbdt_fit, METH_VARARGS,                                                \
+     "gbdt_fit(codes, counts, weights, eval_codes, eval_y, eval_w, n_estimators, "          \
+     "learning_rate, max_depth, min_child_weight, reg_lambda, subsample, colsample_bytree, " \
+     "scale_pos_weight, early_stopping_rounds, seed, n_threads) -> dict"},                 \
+    {"trees_score", py_trees_score, METH_VARARGS,                                          \
+     "trees_score(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
+     "n_threads, dedup, reference) -> float64 (n,)"},                                      \
+    {"trees_dedup", py_trees_dedup, METH_VARARGS,                                          \
+     "trees_dedup(X, max_unique, n_threads) -> (first, inverse) or None"},                  \
+    {"trees_proba", py_trees_proba, METH_VARARGS,                                          \
+     "trees_proba(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
+     "n_threads, inverse) -> float64 (n, 2)"},                                             \
+    {"trees_validate", py_trees_validate, METH_VARARGS,                                    \
+     "trees_validate(trees, n_features): ValueError if any node array is invalid"},        \
+    {"trees_gains", py_trees_gains, METH_VARARGS,                                          \
+     "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},
 static int trees_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION trees */
 

@@ -1,0 +1,169 @@
+"""Tree ensembles side by side: propensity vs scikit-learn, XGBoost and LightGBM.
+
+Data: the stand-in session data (455,401 rows, 23 binary features) plus the 10
+interaction features of the pipeline (33 columns), stratified 80/20 split; and a
+continuous make_classification case that row compression cannot help. Two threads
+for every library; every time has the test ROC-AUC beside it.
+
+    python benchmarks/bench_trees.py                    # full run (shared machine: run once)
+    python benchmarks/bench_trees.py --quick            # smaller sizes while developing
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import best_of, print_table, save_results, versions  # noqa: E402
+
+THREADS = 2
+
+PRODUCTS = [("sign_in", "saw_checkout"), ("basket_icon_click", "basket_add_detail"),
+            ("basket_add_list", "basket_add_detail"), ("checked_delivery_detail", "sign_in"),
+            ("account_page_click", "sign_in")]
+ENGAGEMENT = ["basket_icon_click", "basket_add_list", "basket_add_detail", "account_page_click",
+              "detail_wishlist_add", "sort_by"]
+INTENT = ["saw_checkout", "checked_delivery_detail", "checked_returns_detail", "sign_in",
+          "saw_delivery"]
+DEVICES = ["device_mobile", "device_computer", "device_tablet"]
+
+
+def session_matrix(n_rows, seed):
+    """Stand-in sessions + the 10 interaction features -> (X uint8 (n, 33), y, names)."""
+    from propensity.datasets import make_sessions
+
+    df = make_sessions(n_rows=n_rows, seed=seed)
+    y = df["ordered"].to_numpy().astype(np.int64)
+    feats = df.drop(columns=["UserID", "ordered"])
+    cols = {c: feats[c].to_numpy() for c in feats.columns}
+    for a, b in PRODUCTS:
+        cols[f"{a}_x_{b}"] = cols[a] * cols[b]
+    cols["engagement_score"] = sum(cols[c].astype(np.uint8) for c in ENGAGEMENT)
+    cols["intent_score"] = sum(cols[c].astype(np.uint8) for c in INTENT)
+    for d in DEVICES:
+        cols[f"{d}_returning"] = cols[d] * cols["returning_user"]
+    names = list(cols)
+    X = np.ascontiguousarray(np.column_stack([cols[c] for c in names]).astype(np.uint8))
+    return X, y, names
+
+
+def auc(y, p):
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p))
+
+
+def run_fit(label, make, Xtr, ytr, Xte, yte, repeat, rows, extra=None):
+    secs, model = best_of(lambda: make().fit(Xtr, ytr), repeat=repeat)
+    a = auc(yte, model.predict_proba(Xte)[:, 1])
+    rows.append({"case": label[0], "library": label[1], "fit_s": secs, "auc": a,
+                 **(extra or {})})
+    print(f"  {label[0]:<28} {label[1]:<22} fit {secs:8.3f} s   AUC {a:.5f}", flush=True)
+    return model
+
+
+def ratios(rows, case, ours="propensity"):
+    base = next(r for r in rows if r["case"] == case and r["library"] == ours)
+    for r in rows:
+        if r["case"] == case and r is not base:
+            r["speedup_vs_this"] = r["fit_s"] / base["fit_s"]
+            r["auc_gap"] = base["auc"] - r["auc"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, skips sklearn RF")
+    ap.add_argument("--continuous-rows", type=int, default=None)
+    ap.add_argument("--score-rows", type=int, default=1_000_000)
+    args = ap.parse_args(argv)
+
+    import lightgbm as lgb
+    import xgboost as xgb
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier as SkRF
+    from sklearn.model_selection import train_test_split
+
+    import propensity as P
+
+    n_sessions = 100_000 if args.quick else 455_401
+    n_cont = args.continuous_rows or (100_000 if args.quick else 1_000_000)
+    rows = []
+
+    X, y, names = session_matrix(n_sessions, seed=0)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=42)
+    print(f"sessions: {X.shape[0]} rows x {X.shape[1]} features, "
+          f"{len(np.unique(X, axis=0))} distinct rows, {y.mean():.4f} positive")
+
+    # ---- random forest: 100 trees, unlimited depth, balanced ----
+    case = "rf_100_balanced"
+    sqrt_frac = max(1, int(np.sqrt(X.shape[1]))) / X.shape[1]
+    ours_rf = run_fit((case, "propensity"), lambda: P.RandomForestClassifier(
+        n_estimators=100, class_weight="balanced", random_state=0, n_jobs=THREADS),
+        Xtr, ytr, Xte, yte, 3, rows)
+    if not args.quick:
+        run_fit((case, "sklearn"), lambda: SkRF(
+            n_estimators=100, class_weight="balanced", random_state=0, n_jobs=THREADS),
+            Xtr, ytr, Xte, yte, 1, rows)
+    run_fit((case, "lightgbm rf"), lambda: lgb.LGBMClassifier(
+        boosting_type="rf", n_estimators=100, num_leaves=4096, max_depth=-1,
+        min_child_samples=1, min_child_weight=1e-3, bagging_freq=1, bagging_fraction=0.632,
+        feature_fraction_bynode=sqrt_frac, class_weight="balanced", n_jobs=THREADS,
+        random_state=0, verbose=-1), Xtr, ytr, Xte, yte, 1, rows)
+    ratios(rows, case)
+
+    # ---- gradient boosting: 100 rounds, depth 6, lr 0.1 ----
+    case = "gbdt_100_d6"
+    run_fit((case, "propensity"), lambda: P.GradientBoostingClassifier(
+        n_estimators=100, max_depth=6, learning_rate=0.1, random_state=0, n_jobs=THREADS),
+        Xtr, ytr, Xte, yte, 3, rows)
+    run_fit((case, "xgboost hist"), lambda: xgb.XGBClassifier(
+        n_estimators=100, max_depth=6, learning_rate=0.1, tree_method="hist",
+        n_jobs=THREADS, random_state=0), Xtr, ytr, Xte, yte, 1, rows)
+    run_fit((case, "lightgbm"), lambda: lgb.LGBMClassifier(
+        n_estimators=100, max_depth=6, num_leaves=63, learning_rate=0.1, min_child_samples=1,
+        min_child_weight=1.0, reg_lambda=1.0, n_jobs=THREADS, random_state=0, verbose=-1),
+        Xtr, ytr, Xte, yte, 1, rows)
+    ratios(rows, case)
+
+    # ---- scoring the forest ----
+    Xs, ys, _ = session_matrix(args.score_rows, seed=1)
+    secs, proba = best_of(lambda: ours_rf.predict_proba(Xs), repeat=3)
+    score_row = {"case": "rf_predict_proba", "library": "propensity", "rows": Xs.shape[0],
+                 "predict_s": secs, "rows_per_s": Xs.shape[0] / secs, "auc": auc(ys, proba[:, 1])}
+    rows.append(score_row)
+    print(f"  rf predict_proba on {Xs.shape[0]} rows: {secs:.4f} s = "
+          f"{score_row['rows_per_s'] / 1e6:.1f} M rows/s  AUC {score_row['auc']:.5f}", flush=True)
+
+    # ---- continuous features: compression cannot help ----
+    case = f"gbdt_continuous_{n_cont}x50"
+    Xc, yc = make_classification(n_samples=n_cont, n_features=50, n_informative=20,
+                                 random_state=0)
+    Xc = Xc.astype(np.float64)
+    Ctr, Cte, ctr, cte = train_test_split(Xc, yc, test_size=0.2, stratify=yc, random_state=42)
+    run_fit((case, "propensity"), lambda: P.GradientBoostingClassifier(
+        n_estimators=100, max_depth=6, learning_rate=0.1, random_state=0, n_jobs=THREADS),
+        Ctr, ctr, Cte, cte, 1, rows)
+    run_fit((case, "lightgbm"), lambda: lgb.LGBMClassifier(
+        n_estimators=100, max_depth=6, num_leaves=63, learning_rate=0.1, min_child_samples=1,
+        min_child_weight=1.0, reg_lambda=1.0, n_jobs=THREADS, random_state=0, verbose=-1),
+        Ctr, ctr, Cte, cte, 1, rows)
+    ratios(rows, case)
+
+    print()
+    print_table(rows, ["case", "library", "fit_s", "speedup_vs_this", "auc", "auc_gap",
+                       "rows_per_s"])
+    path = save_results("trees", {
+        "command": "python benchmarks/bench_trees.py" + (" --quick" if args.quick else ""),
+        "threads": THREADS, "n_sessions": n_sessions, "n_continuous": n_cont,
+        "versions": versions("numpy", "sklearn", "xgboost", "lightgbm"), "rows": rows})
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    main()
+    print(f"total {time.time() - t0:.0f} s")

@@ -1,0 +1,240 @@
+/* boost.c - gradient boosting with logistic loss on weighted binned rows. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "propensity/boost.h"
+
+prop_status prop_boost_check_params(const prop_boost_params *P, prop_error *err)
+{
+    if (P->n_estimators <= 0)
+        return prop_fail(err, PROP_INVALID_ARG, "n_estimators must be >= 1, got %d",
+                         P->n_estimators);
+    if (!(P->learning_rate > 0.0) || !isfinite(P->learning_rate))
+        return prop_fail(err, PROP_INVALID_ARG, "learning_rate must be > 0");
+    if (!(P->min_child_weight >= 0.0) || !isfinite(P->min_child_weight))
+        return prop_fail(err, PROP_INVALID_ARG, "min_child_weight must be >= 0");
+    if (!(P->reg_lambda >= 0.0) || !isfinite(P->reg_lambda))
+        return prop_fail(err, PROP_INVALID_ARG, "reg_lambda must be >= 0");
+    if (!(P->subsample > 0.0 && P->subsample <= 1.0))
+        return prop_fail(err, PROP_INVALID_ARG, "subsample must be in (0, 1]");
+    if (!(P->colsample_bytree > 0.0 && P->colsample_bytree <= 1.0))
+        return prop_fail(err, PROP_INVALID_ARG, "colsample_bytree must be in (0, 1]");
+    if (!(P->scale_pos_weight > 0.0) || !isfinite(P->scale_pos_weight))
+        return prop_fail(err, PROP_INVALID_ARG, "scale_pos_weight must be > 0");
+    return PROP_OK;
+}
+
+static inline double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* Add the tree [nodes, base) to f for rows of codes (slot or raw codes both work:
+ * a missing code is above every threshold either way). */
+static void add_tree(const prop_nodes *nd, int64_t base, const uint8_t *codes, int64_t n,
+                     int32_t p, double *f, int nt)
+{
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *row = codes + i * p;
+        int64_t k = base;
+        while (nd->left[k] >= 0)
+            k = base + (row[nd->feature[k]] <= nd->threshold[k] ? nd->left[k] : nd->right[k]);
+        f[i] += nd->value[k];
+    }
+}
+
+static double eval_logloss(const prop_eval_set *E, const double *f)
+{
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < E->n_rows; i++) {
+        double w = E->weight ? E->weight[i] : 1.0, x = f[i];
+        /* log(1 + exp(-x)) for y=1, log(1 + exp(x)) for y=0, stably */
+        double z = E->y[i] ? -x : x;
+        double l = z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
+        num += w * l;
+        den += w;
+    }
+    return den > 0 ? num / den : 0.0;
+}
+
+prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const prop_eval_set *E,
+                           prop_ensemble *out, prop_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->best_iteration = -1;
+    prop_status st = prop_rows_check(R, err);
+    if (st != PROP_OK)
+        return st;
+    if ((st = prop_boost_check_params(P, err)) != PROP_OK)
+        return st;
+    if (E != NULL && (E->n_rows <= 0 || E->codes == NULL || E->y == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "the eval set is empty");
+    int64_t n = R->n_rows;
+    int32_t p = R->n_features;
+    int nt = P->n_threads > 0 ? P->n_threads : 1;
+    prop_hist_layout L;
+    if ((st = prop_hist_layout_init(&L, R->codes, n, p, err)) != PROP_OK)
+        return st;
+    int same = 0;
+    uint8_t *remapped = prop_hist_remap(&L, R->codes, n, &same);
+    int32_t T = P->n_estimators;
+    prop_hstat *stats = malloc((size_t)n * sizeof *stats);
+    int32_t *rows = malloc((size_t)n * sizeof *rows);
+    double *f = malloc((size_t)n * sizeof *f);
+    double *w1 = malloc((size_t)n * 2 * sizeof *w1); /* effective per-label weights */
+    double *ef = E ? malloc((size_t)E->n_rows * sizeof *ef) : NULL;
+    uint8_t *mask = malloc((size_t)p);
+    int32_t *perm = malloc((size_t)p * sizeof *perm);
+    prop_tree_workspace *ws = prop_tree_workspace_new();
+    uint8_t *codes_t = NULL;
+    int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
+    out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
+    out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
+    if ((!same && remapped == NULL) || !stats || !rows || !f || !w1 || (E && !ef) || !mask ||
+        !perm || !ws || !row_leaf || !out->tree_start || (E && !out->eval_history)) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
+        goto done;
+    }
+    const uint8_t *codes = same ? R->codes : remapped;
+    codes_t = prop_codes_transpose(codes, n, p, nt);
+    if (codes_t == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
+        goto done;
+    }
+    prop_tree_data D = {codes, n, &L, codes_t};
+
+    double W[2] = {0.0, 0.0};
+    for (int64_t i = 0; i < n; i++) {
+        w1[2 * i] = R->weights[2 * i];
+        w1[2 * i + 1] = R->weights[2 * i + 1] * P->scale_pos_weight;
+        W[0] += w1[2 * i];
+        W[1] += w1[2 * i + 1];
+    }
+    if (!(W[0] > 0.0) || !(W[1] > 0.0)) {
+        st = prop_fail(err, PROP_INVALID_ARG, "both classes need a positive total weight");
+        goto done;
+    }
+    double base = log(W[1] / W[0]);
+    out->base_score = base;
+    for (int64_t i = 0; i < n; i++)
+        f[i] = base;
+    if (E)
+        for (int64_t i = 0; i < E->n_rows; i++)
+            ef[i] = base;
+
+    prop_tree_params tp;
+    memset(&tp, 0, sizeof tp);
+    tp.mode = PROP_TREE_GRADIENT;
+    tp.max_depth = P->max_depth;
+    tp.min_child_weight = P->min_child_weight;
+    tp.reg_lambda = P->reg_lambda;
+    tp.learning_rate = P->learning_rate;
+    tp.n_threads = nt;
+    int32_t n_col = (int32_t)floor(P->colsample_bytree * p + 1e-9);
+    if (n_col < 1)
+        n_col = 1;
+    double best_loss = INFINITY;
+    int32_t best_it = -1;
+    out->tree_start[0] = 0;
+    int32_t t;
+    for (t = 0; t < T; t++) {
+        uint64_t rseed = prop_mix64(P->seed * 0x100000001B3ULL + (uint64_t)t);
+        prop_rng rng;
+        prop_rng_seed(&rng, rseed);
+        /* row subsample (per row and label) */
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double mk[2];
+            for (int k = 0; k < 2; k++) {
+                int64_t c = R->counts[2 * i + k];
+                mk[k] = P->subsample < 1.0 ? (double)prop_rng_binomial(&rng, c, P->subsample)
+                                           : (double)c;
+            }
+            stats[i].c = mk[0] + mk[1];
+            row_leaf[i] = -1;
+            if (stats[i].c > 0.0)
+                rows[m++] = (int32_t)i;
+            /* keep the multiplicities in a/b until the gradients below */
+            stats[i].a = mk[0];
+            stats[i].b = mk[1];
+        }
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
+        for (int64_t i = 0; i < n; i++) {
+            double m0 = stats[i].a, m1 = stats[i].b;
+            int64_t c0 = R->counts[2 * i], c1 = R->counts[2 * i + 1];
+            double a0 = c0 > 0 ? w1[2 * i] * (m0 / (double)c0) : 0.0;
+            double a1 = c1 > 0 ? w1[2 * i + 1] * (m1 / (double)c1) : 0.0;
+            double pr = sigmoid(f[i]);
+            double h = pr * (1.0 - pr);
+            if (h < 1e-16)
+                h = 1e-16;
+            stats[i].a = a0 * pr - a1 * (1.0 - pr);
+            stats[i].b = (a0 + a1) * h;
+        }
+        /* column subsample for this tree */
+        memset(mask, 1, (size_t)p);
+        if (n_col < p) {
+            for (int32_t j = 0; j < p; j++)
+                perm[j] = j;
+            for (int32_t j = 0; j < n_col; j++) {
+                int32_t r = j + (int32_t)prop_rng_below(&rng, (uint64_t)(p - j));
+                int32_t tmp = perm[j];
+                perm[j] = perm[r];
+                perm[r] = tmp;
+            }
+            memset(mask, 0, (size_t)p);
+            for (int32_t j = 0; j < n_col; j++)
+                mask[perm[j]] = 1;
+        }
+        tp.seed = rseed;
+        int64_t tb = out->nodes.n_nodes;
+        if ((st = prop_tree_grow(&tp, &D, stats, rows, m, mask, ws, row_leaf, &out->nodes, err)) != PROP_OK)
+            goto done;
+        out->tree_start[t + 1] = out->nodes.n_nodes;
+        /* rows in the sample know their leaf; the others walk the tree */
+        const prop_nodes *nd = &out->nodes;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
+        for (int64_t i = 0; i < n; i++) {
+            int64_t k = row_leaf[i] >= 0 ? tb + row_leaf[i] : tb;
+            const uint8_t *row = codes + i * p;
+            while (nd->left[k] >= 0)
+                k = tb + (row[nd->feature[k]] <= nd->threshold[k] ? nd->left[k] : nd->right[k]);
+            f[i] += nd->value[k];
+        }
+        if (E) {
+            add_tree(&out->nodes, tb, E->codes, E->n_rows, p, ef, nt);
+            double loss = eval_logloss(E, ef);
+            out->eval_history[t] = loss;
+            if (loss < best_loss) {
+                best_loss = loss;
+                best_it = t;
+            } else if (P->early_stopping_rounds > 0 && t - best_it >= P->early_stopping_rounds) {
+                t++;
+                break;
+            }
+        }
+    }
+    out->n_trees = t;
+    out->n_history = E ? t : 0;
+    if (E && P->early_stopping_rounds > 0) {
+        /* keep the trees up to the best iteration */
+        out->best_iteration = best_it;
+        out->n_trees = best_it + 1;
+        out->nodes.n_nodes = out->tree_start[best_it + 1];
+    }
+done:
+    free(remapped);
+    free(stats);
+    free(rows);
+    free(f);
+    free(w1);
+    free(ef);
+    free(mask);
+    free(perm);
+    prop_tree_workspace_free(ws);
+    free(row_leaf);
+    free(codes_t);
+    prop_hist_layout_free(&L);
+    if (st != PROP_OK)
+        prop_ensemble_free(out);
+    return st;
+}

@@ -1,0 +1,42 @@
+/* boost.h - gradient boosting (logistic loss) on (compressed) binned rows.
+ *
+ * Gradients are aggregated per unique row and label, so training on compressed
+ * rows is exact. Row subsampling draws Binomial(count, subsample) per row and
+ * label (Bernoulli for plain rows); colsample_bytree picks features per tree.
+ * Histograms are built feature-parallel, so results do not depend on n_threads.
+ */
+#ifndef PROPENSITY_BOOST_H
+#define PROPENSITY_BOOST_H
+
+#include <stdint.h>
+
+#include "propensity/forest.h"
+#include "propensity/status.h"
+
+typedef struct {
+    int32_t n_estimators;
+    double learning_rate;
+    int32_t max_depth;        /* <= 0: unlimited */
+    double min_child_weight;
+    double reg_lambda;
+    double subsample;         /* (0, 1] */
+    double colsample_bytree;  /* (0, 1] */
+    double scale_pos_weight;  /* > 0 */
+    int32_t early_stopping_rounds; /* <= 0: none */
+    uint64_t seed;
+    int n_threads;
+} prop_boost_params;
+
+typedef struct {
+    const uint8_t *codes;   /* m x p raw codes, same binning as training */
+    int64_t n_rows;
+    const uint8_t *y;       /* m labels 0/1 */
+    const double *weight;   /* m weights or NULL */
+} prop_eval_set;
+
+prop_status prop_boost_check_params(const prop_boost_params *P, prop_error *err);
+/* eval may be NULL. */
+prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const prop_eval_set *eval,
+                           prop_ensemble *out, prop_error *err);
+
+#endif

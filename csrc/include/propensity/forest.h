@@ -1,0 +1,58 @@
+/* forest.h - random forest on (compressed) binned rows.
+ *
+ * Input rows are unique binned rows with per-label multiplicities and summed
+ * sample weights (plain rows: counts one-hot, weights = sample_weight). The
+ * bootstrap draws each row's per-label multiplicity from Poisson(N * w / sum w), i.e.
+ * Poisson(count) for unit weights (scikit-learn's weighted bootstrap). Tree t
+ * uses the seed mix(seed, t), so the first k trees of a forest are the k-tree forest.
+ * Trees are grown in parallel; results do not depend on the thread count.
+ */
+#ifndef PROPENSITY_FOREST_H
+#define PROPENSITY_FOREST_H
+
+#include <stdint.h>
+
+#include "propensity/status.h"
+#include "propensity/tree.h"
+
+typedef struct {
+    int32_t n_estimators;
+    int criterion;            /* PROP_CRIT_GINI / PROP_CRIT_ENTROPY */
+    int32_t max_depth;        /* <= 0: unlimited */
+    double min_samples_split; /* >= 2 */
+    double min_samples_leaf;  /* >= 1 */
+    int32_t max_features;     /* 1..n_features */
+    int bootstrap;
+    double class_weight[2];
+    uint64_t seed;
+    int n_threads;
+} prop_forest_params;
+
+typedef struct {
+    const uint8_t *codes;   /* n x p raw bin codes (255 = missing) */
+    int64_t n_rows;
+    int32_t n_features;
+    const int64_t *counts;  /* n x 2 rows per label */
+    const double *weights;  /* n x 2 summed sample weight per label */
+} prop_rows;
+
+/* A fitted ensemble: nodes of all trees, tree t at [tree_start[t], tree_start[t+1]). */
+typedef struct {
+    int64_t n_trees;
+    int64_t *tree_start;
+    prop_nodes nodes;
+    double base_score;      /* boosting only */
+    int32_t best_iteration; /* boosting only: -1 without early stopping */
+    int32_t n_history;
+    double *eval_history;   /* boosting only: eval logloss per round */
+} prop_ensemble;
+
+void prop_ensemble_free(prop_ensemble *e);
+
+prop_status prop_rows_check(const prop_rows *R, prop_error *err);
+prop_status prop_forest_check_params(const prop_forest_params *P, int32_t n_features,
+                                     prop_error *err);
+prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, prop_ensemble *out,
+                            prop_error *err);
+
+#endif

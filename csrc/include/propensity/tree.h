@@ -1,0 +1,118 @@
+/* tree.h - one histogram tree learner shared by the random forest and boosting.
+ *
+ * Rows carry statistics (prop_hstat): class-weighted counts (w0, w1, rows) for a
+ * forest, (gradient, hessian, rows) for boosting. Growth is depth first with an
+ * explicit stack; the smaller child's histogram is built, the larger one is the
+ * parent minus it. Each node's randomness (its feature subset) comes from a seed
+ * derived from the tree seed and the node's path from the root, so the tree
+ * grown with a smaller max_depth / larger min_samples_split equals the bigger
+ * tree cut at those limits.
+ *
+ * Trees are flat parallel arrays; child indices are local to the tree and always
+ * greater than the parent's index (no cycles); -1 marks a leaf. Every node keeps
+ * its value (forest: weighted class-1 fraction; boosting: its leaf value), its
+ * row count and its gain (weighted impurity decrease or loss reduction; 0 for leaves).
+ */
+#ifndef PROPENSITY_TREE_H
+#define PROPENSITY_TREE_H
+
+#include <stdint.h>
+
+#include "propensity/hist.h"
+#include "propensity/status.h"
+
+enum { PROP_TREE_CLASSIFY = 0, PROP_TREE_GRADIENT = 1 };
+enum { PROP_CRIT_GINI = 0, PROP_CRIT_ENTROPY = 1 };
+
+typedef struct {
+    int mode;                 /* PROP_TREE_CLASSIFY or PROP_TREE_GRADIENT */
+    int criterion;            /* forest: PROP_CRIT_GINI / PROP_CRIT_ENTROPY */
+    int32_t max_depth;        /* <= 0: unlimited */
+    double min_samples_split; /* rows (multiplicities) needed to split a node */
+    double min_samples_leaf;  /* rows needed in each child */
+    int32_t max_features;     /* non-constant features tried per node; <= 0: all */
+    double min_child_weight;  /* boosting: hessian needed in each child */
+    double reg_lambda;        /* boosting: L2 on leaf values */
+    double learning_rate;     /* boosting: leaf values are scaled by it */
+    uint64_t seed;            /* tree seed */
+    int n_threads;            /* threads for histogram builds inside the tree */
+} prop_tree_params;
+
+/* Growable flat node arrays; one or several trees (the caller keeps the starts). */
+typedef struct {
+    int64_t n_nodes, cap;
+    int32_t *feature;
+    uint8_t *threshold;
+    int32_t *left, *right;
+    double *value, *count, *gain;
+} prop_nodes;
+
+void prop_nodes_free(prop_nodes *nd);
+/* Make room for `extra` more nodes. */
+prop_status prop_nodes_reserve(prop_nodes *nd, int64_t extra, prop_error *err);
+/* Append all nodes of src (child indices are tree-local, so they copy as is). */
+prop_status prop_nodes_append(prop_nodes *dst, const prop_nodes *src, prop_error *err);
+
+typedef struct {
+    const uint8_t *slot_codes;     /* n x p slot codes (see hist.h) */
+    int64_t n_rows;
+    const prop_hist_layout *layout;
+    const uint8_t *slot_codes_t;   /* optional p x n copy (column-major) for partitioning */
+} prop_tree_data;
+
+/* Column-major copy of n x p codes (malloc'ed; NULL when out of memory). */
+uint8_t *prop_codes_transpose(const uint8_t *codes, int64_t n, int32_t p, int n_threads);
+
+/* Split search result. */
+typedef struct {
+    int found;
+    int32_t feature;
+    int32_t threshold; /* slot code: code <= threshold goes left */
+    double score;      /* criterion-specific proxy, larger is better */
+    double gain;       /* impurity decrease / loss reduction */
+    prop_hstat left, right; /* boosting: the row counts (c) are not known here */
+} prop_split;
+
+/* Best split of a node from its histogram, trying features in `order` (length
+ * n_order) and stopping once max_features features were visited and at least one was non-constant (<= 0: all; scikit-learn's rule). */
+void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const double *hist,
+                     const prop_hstat *total, const int32_t *order, int32_t n_order,
+                     prop_split *best);
+/* Plain reference: same search, but every candidate's left sums come from a
+ * scan of the node's rows instead of a histogram. */
+void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
+                         const uint8_t *slot_codes, const prop_hstat *stats, const int32_t *rows,
+                         int64_t n, const prop_hstat *total, const int32_t *order,
+                         int32_t n_order, prop_split *best);
+
+/* Node value and impurity helpers. */
+double prop_node_value(const prop_tree_params *P, const prop_hstat *s);
+int prop_node_pure(const prop_tree_params *P, const prop_hstat *s);
+
+/* Buffers (histogram pool, partition scratch) reused across trees; one per thread. */
+typedef struct prop_tree_workspace prop_tree_workspace;
+prop_tree_workspace *prop_tree_workspace_new(void);
+void prop_tree_workspace_free(prop_tree_workspace *ws);
+
+/* Grow one tree on rows[0..n) (the array is reordered) and append its nodes to
+ * `out` (indices local to the tree). feature_allowed (p flags), ws and row_leaf may
+ * be NULL; row_leaf[r] receives the (local) leaf of every row r in rows. */
+prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
+                           const prop_hstat *stats, int32_t *rows, int64_t n,
+                           const uint8_t *feature_allowed, prop_tree_workspace *ws,
+                           int32_t *row_leaf, prop_nodes *out, prop_error *err);
+
+/* Small deterministic RNG (splitmix64 seeding, xoshiro256**). */
+typedef struct {
+    uint64_t s[4];
+} prop_rng;
+
+uint64_t prop_mix64(uint64_t x);
+void prop_rng_seed(prop_rng *r, uint64_t seed);
+uint64_t prop_rng_next(prop_rng *r);
+double prop_rng_uniform(prop_rng *r);             /* [0, 1) */
+uint64_t prop_rng_below(prop_rng *r, uint64_t n); /* [0, n) */
+int64_t prop_rng_poisson(prop_rng *r, double lam);
+int64_t prop_rng_binomial(prop_rng *r, int64_t n, double p);
+
+#endif

@@ -1,0 +1,514 @@
+/* predict.c - validation and scoring of flat tree ensembles. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "propensity/predict.h"
+#include "propensity/types.h"
+
+static prop_status validate_trees(const prop_forest_view *v, uint8_t *has_parent, prop_error *err);
+
+prop_status prop_forest_validate(const prop_forest_view *v, prop_error *err)
+{
+    if (v->n_trees < 0 || v->n_nodes < 0 || v->n_nodes > INT32_MAX)
+        return prop_fail(err, PROP_FORMAT, "tree arrays: invalid tree or node count");
+    if (v->n_features <= 0)
+        return prop_fail(err, PROP_FORMAT, "tree arrays: invalid feature count");
+    if (v->tree_start == NULL || (v->n_nodes > 0 && (!v->feature || !v->threshold || !v->left ||
+                                                     !v->right || !v->value || !v->count)))
+        return prop_fail(err, PROP_FORMAT, "tree arrays: missing array");
+    if (v->tree_start[0] != 0 || v->tree_start[v->n_trees] != v->n_nodes)
+        return prop_fail(err, PROP_FORMAT,
+                         "tree arrays: tree_start must run from 0 to the node count");
+    uint8_t *has_parent = malloc((size_t)(v->n_nodes > 0 ? v->n_nodes : 1));
+    if (has_parent == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory validating trees");
+    memset(has_parent, 0, (size_t)(v->n_nodes > 0 ? v->n_nodes : 1));
+    prop_status st = validate_trees(v, has_parent, err);
+    free(has_parent);
+    return st;
+}
+
+static prop_status validate_trees(const prop_forest_view *v, uint8_t *has_parent, prop_error *err)
+{
+    for (int64_t t = 0; t < v->n_trees; t++) {
+        int64_t s = v->tree_start[t], e = v->tree_start[t + 1];
+        if (e <= s || s < 0 || e > v->n_nodes)
+            return prop_fail(err, PROP_FORMAT, "tree arrays: tree %lld has an invalid node range",
+                             (long long)t);
+        int64_t m = e - s;
+        for (int64_t k = 0; k < m; k++) {
+            int64_t i = s + k;
+            int32_t l = v->left[i], r = v->right[i];
+            if (!isfinite(v->value[i]) || !(v->count[i] >= 0.0) || !isfinite(v->count[i]))
+                return prop_fail(err, PROP_FORMAT,
+                                 "tree arrays: node %lld of tree %lld has an invalid value/count",
+                                 (long long)k, (long long)t);
+            if (l == -1 && r == -1)
+                continue;
+            if (l <= k || r <= k || l >= m || r >= m || l == r)
+                return prop_fail(err, PROP_FORMAT,
+                                 "tree arrays: node %lld of tree %lld has invalid children "
+                                 "(%d, %d); children must follow their parent inside the tree",
+                                 (long long)k, (long long)t, l, r);
+            if (v->feature[i] < 0 || v->feature[i] >= v->n_features)
+                return prop_fail(err, PROP_FORMAT,
+                                 "tree arrays: node %lld of tree %lld splits on feature %d, "
+                                 "outside [0, %d)",
+                                 (long long)k, (long long)t, v->feature[i], v->n_features);
+            if (v->threshold[i] >= PROP_MISSING_BIN)
+                return prop_fail(err, PROP_FORMAT,
+                                 "tree arrays: node %lld of tree %lld has threshold %d",
+                                 (long long)k, (long long)t, v->threshold[i]);
+            if (has_parent[s + l] || has_parent[s + r])
+                return prop_fail(err, PROP_FORMAT,
+                                 "tree arrays: a child of node %lld of tree %lld has two parents",
+                                 (long long)k, (long long)t);
+            has_parent[s + l] = has_parent[s + r] = 1;
+        }
+    }
+    return PROP_OK;
+}
+
+static prop_status check_score_args(const prop_forest_view *v, const prop_score_params *sp,
+                                    const uint8_t *codes, int64_t n, int32_t p, const double *out,
+                                    prop_error *err)
+{
+    if (p != v->n_features)
+        return prop_fail(err, PROP_INVALID_ARG, "X has %d features, but the model was fitted "
+                         "with %d", p, v->n_features);
+    if (n < 0 || (n > 0 && (codes == NULL || out == NULL)))
+        return prop_fail(err, PROP_INVALID_ARG, "invalid rows to score");
+    if (sp->n_trees > v->n_trees)
+        return prop_fail(err, PROP_INVALID_ARG, "asked for %lld trees, the model has %lld",
+                         (long long)sp->n_trees, (long long)v->n_trees);
+    return prop_forest_validate(v, err);
+}
+
+static inline double tree_value(const prop_forest_view *v, int64_t s, const uint8_t *row,
+                                int32_t max_depth, double mss)
+{
+    const int32_t *left = v->left + s, *right = v->right + s, *feat = v->feature + s;
+    const uint8_t *thr = v->threshold + s;
+    int64_t k = 0;
+    if (max_depth <= 0 && mss <= 0.0) {
+        while (left[k] >= 0)
+            k = row[feat[k]] <= thr[k] ? left[k] : right[k];
+    } else {
+        const double *cnt = v->count + s;
+        int32_t d = 0;
+        while (left[k] >= 0 && (max_depth <= 0 || d < max_depth) && cnt[k] >= mss) {
+            k = row[feat[k]] <= thr[k] ? left[k] : right[k];
+            d++;
+        }
+    }
+    return v->value[s + k];
+}
+
+static int64_t used_trees(const prop_forest_view *v, const prop_score_params *sp)
+{
+    return sp->n_trees > 0 ? sp->n_trees : v->n_trees;
+}
+
+prop_status prop_forest_score_ref(const prop_forest_view *v, const prop_score_params *sp,
+                                  const uint8_t *codes, int64_t n, int32_t p, double *out,
+                                  prop_error *err)
+{
+    prop_status st = check_score_args(v, sp, codes, n, p, out, err);
+    if (st != PROP_OK)
+        return st;
+    int64_t T = used_trees(v, sp);
+    for (int64_t i = 0; i < n; i++) {
+        double acc = 0.0;
+        for (int64_t t = 0; t < T; t++)
+            acc += tree_value(v, v->tree_start[t], codes + i * p, sp->max_depth,
+                              sp->min_samples_split);
+        out[i] = sp->average ? (T > 0 ? acc / (double)T : 0.0) : sp->base + acc;
+    }
+    return PROP_OK;
+}
+
+/* Packed node for scoring: 16 bytes. Leaves (and nodes below the
+ * min_samples_split cut) point to themselves, so a walk is branch-free and
+ * finished rows simply stay put. */
+typedef struct {
+    int32_t left, right, feature;
+    uint8_t threshold;
+} packed_node;
+
+#define LANES 16
+
+/* Score rows [0, n) of codes: chunks of rows (kept in cache) x every tree; inside a
+ * chunk LANES rows walk a tree in lockstep so their memory loads overlap.
+ * Multithreaded over chunks; each row sums its trees in tree order, so results
+ * do not depend on the thread count. */
+static prop_status score_blocks(const prop_forest_view *v, const prop_score_params *sp,
+                                const uint8_t *codes, int64_t n, int32_t p, double *out, int nt,
+                                prop_error *err)
+{
+    int64_t T = used_trees(v, sp);
+    int64_t m = v->tree_start[T];
+    packed_node *pk = malloc((size_t)(m > 0 ? m : 1) * sizeof *pk);
+    if (pk == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory scoring");
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = v->tree_start[t]; i < v->tree_start[t + 1]; i++) {
+            int leaf = v->left[i] < 0 || v->count[i] < sp->min_samples_split;
+            int32_t self = (int32_t)(i - v->tree_start[t]);
+            pk[i].left = leaf ? self : v->left[i];
+            pk[i].right = leaf ? self : v->right[i];
+            pk[i].feature = leaf ? 0 : v->feature[i];
+            pk[i].threshold = v->threshold[i];
+        }
+    const int64_t C = 2048;
+    int64_t nc = (n + C - 1) / C;
+    int32_t max_depth = sp->max_depth > 0 ? sp->max_depth : INT32_MAX;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nc > 1)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t i0 = c * C, i1 = i0 + C < n ? i0 + C : n;
+        for (int64_t i = i0; i < i1; i++)
+            out[i] = 0.0;
+        for (int64_t t = 0; t < T; t++) {
+            const packed_node *nd = pk + v->tree_start[t];
+            const double *val = v->value + v->tree_start[t];
+            int64_t i = i0;
+            for (; i + LANES <= i1; i += LANES) {
+                const uint8_t *row[LANES];
+                int32_t k[LANES];
+                for (int r = 0; r < LANES; r++) {
+                    row[r] = codes + (i + r) * p;
+                    k[r] = 0;
+                }
+                int moving = 1;
+                for (int32_t d = 0; moving && d < max_depth; d++) {
+                    moving = 0;
+                    for (int r = 0; r < LANES; r++) {
+                        const packed_node *q = nd + k[r];
+                        int32_t nk = row[r][q->feature] <= q->threshold ? q->left : q->right;
+                        moving |= nk != k[r];
+                        k[r] = nk;
+                    }
+                }
+                for (int r = 0; r < LANES; r++)
+                    out[i + r] += val[k[r]];
+            }
+            for (; i < i1; i++) {
+                const uint8_t *rw = codes + i * p;
+                int32_t k = 0;
+                for (int32_t d = 0; d < max_depth; d++) {
+                    const packed_node *q = nd + k;
+                    int32_t nk = rw[q->feature] <= q->threshold ? q->left : q->right;
+                    if (nk == k)
+                        break;
+                    k = nk;
+                }
+                out[i] += val[k];
+            }
+        }
+        for (int64_t i = i0; i < i1; i++)
+            out[i] = sp->average ? (T > 0 ? out[i] / (double)T : 0.0) : sp->base + out[i];
+    }
+    free(pk);
+    return PROP_OK;
+}
+
+static uint64_t hash_row(const uint8_t *row, int64_t p)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)p;
+    int64_t j = 0;
+    for (; j + 8 <= p; j += 8) {
+        uint64_t w;
+        memcpy(&w, row + j, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    for (int64_t k = 0; j + k < p; k++)
+        w |= (uint64_t)row[j + k] << (8 * k);
+    h = (h ^ w) * 0x94D049BB133111EBULL;
+    return h ^ (h >> 31);
+}
+
+/* A growable open-addressing set of rows (by index into the caller's rows). */
+typedef struct {
+    int32_t *slot;    /* cap entries: unique id or -1 */
+    uint64_t *hash;   /* per unique id */
+    int64_t *first;   /* per unique id: row index of its first occurrence */
+    int64_t cap, n, max;
+} row_set;
+
+static int set_init(row_set *s, int64_t max)
+{
+    s->cap = 1024;
+    s->n = 0;
+    s->max = max;
+    s->slot = malloc((size_t)s->cap * sizeof *s->slot);
+    s->hash = malloc((size_t)(max > 0 ? max : 1) * sizeof *s->hash);
+    s->first = malloc((size_t)(max > 0 ? max : 1) * sizeof *s->first);
+    if (!s->slot || !s->hash || !s->first)
+        return -1;
+    memset(s->slot, 0xff, (size_t)s->cap * sizeof *s->slot);
+    return 0;
+}
+
+static void set_free(row_set *s)
+{
+    free(s->slot);
+    free(s->hash);
+    free(s->first);
+}
+
+static int set_grow(row_set *s)
+{
+    int64_t cap = s->cap * 2;
+    int32_t *slot = malloc((size_t)cap * sizeof *slot);
+    if (slot == NULL)
+        return -1;
+    memset(slot, 0xff, (size_t)cap * sizeof *slot);
+    for (int64_t id = 0; id < s->n; id++) {
+        uint64_t h = s->hash[id] & (uint64_t)(cap - 1);
+        while (slot[h] >= 0)
+            h = (h + 1) & (uint64_t)(cap - 1);
+        slot[h] = (int32_t)id;
+    }
+    free(s->slot);
+    s->slot = slot;
+    s->cap = cap;
+    return 0;
+}
+
+/* Id of row i (inserting it); -1: more than max unique rows; -2: out of memory. */
+static int64_t set_find(row_set *s, const uint8_t *rows, int64_t rb, int64_t i, uint64_t hv)
+{
+    const uint8_t *row = rows + i * rb;
+    uint64_t h = hv & (uint64_t)(s->cap - 1);
+    for (;;) {
+        int32_t id = s->slot[h];
+        if (id < 0)
+            break;
+        if (s->hash[id] == hv && memcmp(rows + s->first[id] * rb, row, (size_t)rb) == 0)
+            return id;
+        h = (h + 1) & (uint64_t)(s->cap - 1);
+    }
+    if (s->n >= s->max)
+        return -1;
+    int64_t id = s->n++;
+    s->hash[id] = hv;
+    s->first[id] = i;
+    if (2 * s->n > s->cap) {
+        if (set_grow(s) < 0)
+            return -2;
+    } else {
+        s->slot[h] = (int32_t)id;
+    }
+    return id;
+}
+
+prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, int64_t max_unique,
+                            int n_threads, int32_t *inverse, int64_t *first, int64_t *n_unique,
+                            prop_error *err)
+{
+    *n_unique = -1;
+    if (n < 0 || row_bytes <= 0 || n > INT32_MAX || max_unique < 0)
+        return prop_fail(err, PROP_INVALID_ARG, "dedup: invalid sizes");
+    if (max_unique > n)
+        max_unique = n;
+    int nt = n_threads > 0 ? n_threads : 1;
+    if (n < 100000)
+        nt = 1;
+    row_set *loc = calloc((size_t)nt, sizeof *loc);
+    int32_t **map = calloc((size_t)nt, sizeof *map);
+    int *bad = calloc((size_t)nt, sizeof *bad); /* 1: too many, 2: no memory */
+    prop_status st = PROP_OK;
+    row_set glob;
+    memset(&glob, 0, sizeof glob);
+    if (!loc || !map || !bad) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
+        goto done;
+    }
+    /* each thread dedups a fixed row range into its own set ... */
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        if (set_init(&loc[t], max_unique) < 0) {
+            bad[t] = 2;
+            continue;
+        }
+        for (int64_t i = lo; i < hi; i++) {
+            int64_t id = set_find(&loc[t], rows, row_bytes, i, hash_row(rows + i * row_bytes,
+                                                                         row_bytes));
+            if (id < 0) {
+                bad[t] = id == -1 ? 1 : 2;
+                break;
+            }
+            inverse[i] = (int32_t)id;
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        if (bad[t] == 2) {
+            st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
+            goto done;
+        } else if (bad[t] == 1) {
+            goto done; /* does not pay: *n_unique stays -1 */
+        }
+    /* ... then the sets merge in thread order, and ids are remapped */
+    if (nt == 1) {
+        memcpy(first, loc[0].first, (size_t)loc[0].n * sizeof *first);
+        *n_unique = loc[0].n;
+        goto done;
+    }
+    if (set_init(&glob, max_unique) < 0) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
+        goto done;
+    }
+    for (int t = 0; t < nt; t++) {
+        map[t] = malloc((size_t)(loc[t].n > 0 ? loc[t].n : 1) * sizeof *map[t]);
+        if (map[t] == NULL) {
+            st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
+            goto done;
+        }
+        for (int64_t k = 0; k < loc[t].n; k++) {
+            int64_t id = set_find(&glob, rows, row_bytes, loc[t].first[k], loc[t].hash[k]);
+            if (id == -1)
+                goto done;
+            if (id == -2) {
+                st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
+                goto done;
+            }
+            map[t][k] = (int32_t)id;
+        }
+    }
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        for (int64_t i = lo; i < hi; i++)
+            inverse[i] = map[t][inverse[i]];
+    }
+    memcpy(first, glob.first, (size_t)glob.n * sizeof *first);
+    *n_unique = glob.n;
+done:
+    if (loc)
+        for (int t = 0; t < nt; t++)
+            set_free(&loc[t]);
+    if (map)
+        for (int t = 0; t < nt; t++)
+            free(map[t]);
+    set_free(&glob);
+    free(loc);
+    free(map);
+    free(bad);
+    return st;
+}
+
+prop_status prop_forest_score(const prop_forest_view *v, const prop_score_params *sp,
+                              const uint8_t *codes, int64_t n, int32_t p, double *out,
+                              prop_error *err)
+{
+    prop_status st = check_score_args(v, sp, codes, n, p, out, err);
+    if (st != PROP_OK)
+        return st;
+    int nt = sp->n_threads > 0 ? sp->n_threads : 1;
+    if (sp->dedup && n >= 4096 && n < INT32_MAX) {
+        int64_t max_unique = n / 4, u = -1;
+        int32_t *inverse = malloc((size_t)n * sizeof *inverse);
+        int64_t *first = malloc((size_t)max_unique * sizeof *first);
+        if (inverse && first &&
+            prop_dedup_rows(codes, n, p, max_unique, nt, inverse, first, &u, err) != PROP_OK)
+            u = -1;
+        uint8_t *uniq = u > 0 ? malloc((size_t)(u * p)) : NULL;
+        double *us = u > 0 ? malloc((size_t)u * sizeof *us) : NULL;
+        int done = 0;
+        if (u > 0 && uniq && us) {
+            for (int64_t k = 0; k < u; k++)
+                memcpy(uniq + k * p, codes + first[k] * p, (size_t)p);
+            if (score_blocks(v, sp, uniq, u, p, us, nt, err) != PROP_OK)
+                u = -1;
+        }
+        if (u > 0 && uniq && us) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 100000)
+            for (int64_t i = 0; i < n; i++)
+                out[i] = us[inverse[i]];
+            done = 1;
+        }
+        free(first);
+        free(uniq);
+        free(us);
+        free(inverse);
+        if (done)
+            return PROP_OK;
+        prop_error_clear(err);
+    }
+    return score_blocks(v, sp, codes, n, p, out, nt, err);
+}
+
+prop_status prop_forest_gains(const prop_forest_view *v, const prop_score_params *sp, double *gains,
+                              prop_error *err)
+{
+    prop_status st = prop_forest_validate(v, err);
+    if (st != PROP_OK)
+        return st;
+    if (v->gain == NULL && v->n_nodes > 0)
+        return prop_fail(err, PROP_FORMAT, "tree arrays: missing gains");
+    int64_t T = used_trees(v, sp);
+    int32_t p = v->n_features;
+    memset(gains, 0, (size_t)(T * p) * sizeof *gains);
+    int64_t cap = 0;
+    int64_t *stack = NULL;
+    int32_t *depth = NULL;
+    for (int64_t t = 0; t < T; t++) {
+        int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
+        if (m > cap) {
+            free(stack);
+            free(depth);
+            cap = m;
+            stack = malloc((size_t)cap * sizeof *stack);
+            depth = malloc((size_t)cap * sizeof *depth);
+            if (!stack || !depth) {
+                free(stack);
+                free(depth);
+                return prop_fail(err, PROP_NOMEM, "out of memory computing importances");
+            }
+        }
+        int64_t sp_ = 0;
+        stack[sp_] = 0;
+        depth[sp_++] = 0;
+        while (sp_ > 0) {
+            sp_--;
+            int64_t k = stack[sp_];
+            int32_t d = depth[sp_];
+            int64_t i = s + k;
+            if (v->left[i] < 0 || (sp->max_depth > 0 && d >= sp->max_depth) ||
+                v->count[i] < sp->min_samples_split)
+                continue;
+            gains[t * p + v->feature[i]] += v->gain[i];
+            /* validated: every node has one parent, so the stack holds < m items */
+            stack[sp_] = v->left[i];
+            depth[sp_++] = d + 1;
+            stack[sp_] = v->right[i];
+            depth[sp_++] = d + 1;
+        }
+    }
+    free(stack);
+    free(depth);
+    return PROP_OK;
+}
+
+void prop_scores_to_proba(const double *scores, int64_t u, const int32_t *inverse, int64_t n,
+                          int logistic, double *out2, int n_threads)
+{
+    int nt = n_threads > 0 ? n_threads : 1;
+    double *p1 = malloc((size_t)(u > 0 ? u : 1) * sizeof *p1);
+    if (p1 != NULL) {
+        for (int64_t k = 0; k < u; k++)
+            p1[k] = logistic ? 1.0 / (1.0 + exp(-scores[k])) : scores[k];
+        scores = p1;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 100000)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = inverse ? inverse[i] : i;
+        double p = p1 ? scores[k] : (logistic ? 1.0 / (1.0 + exp(-scores[k])) : scores[k]);
+        out2[2 * i] = 1.0 - p;
+        out2[2 * i + 1] = p;
+    }
+    free(p1);
+}

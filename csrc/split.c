@@ -1,0 +1,304 @@
+/* split.c - split search on a node histogram (fast) and on its rows (reference),
+ * node values, and the small RNG of the tree learner. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "propensity/tree.h"
+
+/* ---- node statistics ------------------------------------------------ */
+
+static double xlogx(double x) { return x > 0.0 ? x * log(x) : 0.0; }
+
+/* Weighted impurity W * imp(s) of a forest node. */
+static double weighted_impurity(int criterion, const prop_hstat *s)
+{
+    double w = s->a + s->b;
+    if (w <= 0.0)
+        return 0.0;
+    if (criterion == PROP_CRIT_ENTROPY) /* in bits, like scikit-learn */
+        return (xlogx(w) - xlogx(s->a) - xlogx(s->b)) / log(2.0);
+    return w - (s->a * s->a + s->b * s->b) / w;
+}
+
+double prop_node_value(const prop_tree_params *P, const prop_hstat *s)
+{
+    if (P->mode == PROP_TREE_GRADIENT)
+        return -P->learning_rate * s->a / (s->b + P->reg_lambda);
+    double w = s->a + s->b;
+    if (!(w > 0.0))
+        return 0.5;
+    /* class sums that are subtraction residue count as zero */
+    if (s->b <= 1e-9 * w)
+        return 0.0;
+    if (s->a <= 1e-9 * w)
+        return 1.0;
+    return s->b / w;
+}
+
+int prop_node_pure(const prop_tree_params *P, const prop_hstat *s)
+{
+    if (P->mode == PROP_TREE_GRADIENT)
+        return 0;
+    double w = s->a + s->b;
+    return fmin(s->a, s->b) <= 1e-9 * w;
+}
+
+/* Score of a candidate (larger is better) and its gain; returns 0 if not allowed. */
+static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_hstat *Ls,
+                    double *score, double *gain)
+{
+    prop_hstat R = {T->a - Ls->a, T->b - Ls->b, T->c - Ls->c};
+    if (P->mode == PROP_TREE_GRADIENT) {
+        /* (rows are not tracked in boosting histograms: the caller only offers
+         * splits with rows on both sides) */
+        if (Ls->b < P->min_child_weight || R.b < P->min_child_weight)
+            return 0;
+        double lam = P->reg_lambda;
+        double g = Ls->a * Ls->a / (Ls->b + lam) + R.a * R.a / (R.b + lam) -
+                   T->a * T->a / (T->b + lam);
+        *score = g;
+        *gain = 0.5 * g;
+        return 1;
+    }
+    if (Ls->c <= 0.0 || R.c <= 0.0)
+        return 0;
+    if (Ls->c < P->min_samples_leaf || R.c < P->min_samples_leaf)
+        return 0;
+    double il = weighted_impurity(P->criterion, Ls), ir = weighted_impurity(P->criterion, &R);
+    *score = -(il + ir);
+    *gain = weighted_impurity(P->criterion, T) - il - ir;
+    return 1;
+}
+
+static void consider(const prop_tree_params *P, const prop_hstat *T, const prop_hstat *Ls,
+                     int32_t feature, int32_t threshold, prop_split *best)
+{
+    double score, gain;
+    if (!evaluate(P, T, Ls, &score, &gain))
+        return;
+    if (P->mode == PROP_TREE_GRADIENT && !(gain > 1e-12))
+        return;
+    /* near-ties (rounding noise of weighted sums) go to the first candidate visited,
+     * so the random feature order breaks them, as it breaks exact ties */
+    if (!best->found || score > best->score + 1e-10 * fabs(best->score)) {
+        best->found = 1;
+        best->feature = feature;
+        best->threshold = threshold;
+        best->score = score;
+        best->gain = gain;
+        best->left = *Ls;
+        best->right.a = T->a - Ls->a;
+        best->right.b = T->b - Ls->b;
+        best->right.c = T->c - Ls->c;
+    }
+}
+
+static inline int slot_nonempty(const double *h, int width)
+{
+    return width == 3 ? h[2] > 0.0 : (h[0] != 0.0 || h[1] != 0.0);
+}
+
+void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const double *hist,
+                     const prop_hstat *total, const int32_t *order, int32_t n_order,
+                     prop_split *best)
+{
+    memset(best, 0, sizeof *best);
+    const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
+    int32_t tried = 0, nonconst = 0;
+    for (int32_t k = 0; k < n_order; k++) {
+        int32_t j = order[k];
+        const double *h = hist + (int64_t)W * L->offset[j];
+        int32_t ns = L->offset[j + 1] - L->offset[j];
+        int32_t nonempty = 0, last = -1;
+        for (int32_t s = 0; s < ns; s++)
+            if (slot_nonempty(h + W * s, W)) {
+                nonempty++;
+                last = s;
+            }
+        /* like scikit-learn, constant features count as visited, but at least one
+         * non-constant feature must be visited */
+        tried++;
+        if (nonempty < 2) {
+            if (P->max_features > 0 && tried >= P->max_features && nonconst > 0)
+                break;
+            continue;
+        }
+        nonconst++;
+        prop_hstat acc = {0.0, 0.0, 0.0};
+        for (int32_t s = 0; s < last; s++) {
+            const double *q = h + W * s;
+            if (!slot_nonempty(q, W))
+                continue;
+            acc.a += q[0];
+            acc.b += q[1];
+            if (W == 3)
+                acc.c += q[2];
+            consider(P, total, &acc, j, s, best);
+        }
+        if (P->max_features > 0 && tried >= P->max_features)
+            break;
+    }
+}
+
+void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
+                         const uint8_t *codes, const prop_hstat *stats, const int32_t *rows,
+                         int64_t n, const prop_hstat *total, const int32_t *order,
+                         int32_t n_order, prop_split *best)
+{
+    memset(best, 0, sizeof *best);
+    int32_t p = L->n_features, tried = 0, nonconst = 0;
+    for (int32_t k = 0; k < n_order; k++) {
+        int32_t j = order[k];
+        int32_t ns = L->offset[j + 1] - L->offset[j];
+        int constant = 1;
+        for (int64_t i = 1; i < n && constant; i++)
+            constant = codes[(int64_t)rows[i] * p + j] == codes[(int64_t)rows[0] * p + j];
+        tried++;
+        if (n == 0 || constant) {
+            if (P->max_features > 0 && tried >= P->max_features && nonconst > 0)
+                break;
+            continue;
+        }
+        nonconst++;
+        for (int32_t t = 0; t < ns - 1; t++) {
+            prop_hstat acc = {0.0, 0.0, 0.0};
+            int at_t = 0;
+            for (int64_t i = 0; i < n; i++) {
+                int32_t r = rows[i];
+                uint8_t c = codes[(int64_t)r * p + j];
+                if (c <= t) {
+                    acc.a += stats[r].a;
+                    acc.b += stats[r].b;
+                    acc.c += stats[r].c;
+                    at_t |= c == t;
+                }
+            }
+            if (at_t && acc.c < total->c)
+                consider(P, total, &acc, j, t, best);
+        }
+        if (P->max_features > 0 && tried >= P->max_features)
+            break;
+    }
+}
+
+/* ---- RNG ------------------------------------------------------------- */
+
+uint64_t prop_mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+void prop_rng_seed(prop_rng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) {
+        x = prop_mix64(x);
+        r->s[i] = x;
+    }
+    if ((r->s[0] | r->s[1] | r->s[2] | r->s[3]) == 0)
+        r->s[0] = 1;
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t prop_rng_next(prop_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+double prop_rng_uniform(prop_rng *r) { return (double)(prop_rng_next(r) >> 11) * 0x1.0p-53; }
+
+uint64_t prop_rng_below(prop_rng *r, uint64_t n)
+{
+    if (n <= 1)
+        return 0;
+    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do
+        x = prop_rng_next(r);
+    while (x >= lim);
+    return x % n;
+}
+
+/* Poisson: multiplication method for small means, the transformed rejection
+ * method PTRS (Hormann 1993) otherwise. */
+int64_t prop_rng_poisson(prop_rng *r, double lam)
+{
+    if (!(lam > 0.0))
+        return 0;
+    if (lam < 10.0) {
+        double lim = exp(-lam), prod = prop_rng_uniform(r);
+        int64_t k = 0;
+        while (prod > lim) {
+            k++;
+            prod *= prop_rng_uniform(r);
+        }
+        return k;
+    }
+    double slam = sqrt(lam), loglam = log(lam);
+    double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
+    double inv_alpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2.0);
+    for (;;) {
+        double u = prop_rng_uniform(r) - 0.5, v = prop_rng_uniform(r);
+        double us = 0.5 - fabs(u);
+        double k = floor((2.0 * a / us + b) * u + lam + 0.43);
+        if (us >= 0.07 && v <= vr)
+            return (int64_t)k;
+        if (k < 0.0 || (us < 0.013 && v > us))
+            continue;
+        if (log(v) + log(inv_alpha) - log(a / (us * us) + b) <= -lam + k * loglam - lgamma(k + 1.0))
+            return (int64_t)k;
+    }
+}
+
+/* Binomial: Bernoulli trials for small n, inversion for a small mean, and a
+ * rounded normal approximation (clamped to [0, n]) for large n * p * (1 - p). */
+int64_t prop_rng_binomial(prop_rng *r, int64_t n, double p)
+{
+    if (n <= 0 || p <= 0.0)
+        return 0;
+    if (p >= 1.0)
+        return n;
+    if (n <= 32) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            k += prop_rng_uniform(r) < p;
+        return k;
+    }
+    double q = p < 0.5 ? p : 1.0 - p;
+    double mean = (double)n * q;
+    int64_t k;
+    if (mean < 30.0) {
+        /* inversion on the pmf of Binomial(n, q) */
+        double s = q / (1.0 - q), f = pow(1.0 - q, (double)n), u = prop_rng_uniform(r);
+        k = 0;
+        while (u > f && k < n) {
+            u -= f;
+            f *= s * (double)(n - k) / (double)(k + 1);
+            k++;
+        }
+    } else {
+        double u1 = prop_rng_uniform(r), u2 = prop_rng_uniform(r);
+        double z = sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
+        double x = floor(mean + z * sqrt(mean * (1.0 - q)) + 0.5);
+        if (x < 0.0)
+            x = 0.0;
+        if (x > (double)n)
+            x = (double)n;
+        k = (int64_t)x;
+    }
+    return p < 0.5 ? k : n - k;
+}

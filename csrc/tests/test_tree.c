@@ -1,0 +1,319 @@
+/* test_tree.c - histogram, split search, tree growth, forest, boosting and scoring. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "propensity/boost.h"
+#include "propensity/forest.h"
+#include "propensity/hist.h"
+#include "propensity/predict.h"
+#include "propensity/tree.h"
+
+/* Synthetic data: p features with up to nb codes, some missing; label from a rule. */
+static void make_data(int64_t n, int32_t p, int nb, uint64_t seed, uint8_t *codes, uint8_t *y)
+{
+    prop_rng r;
+    prop_rng_seed(&r, seed);
+    for (int64_t i = 0; i < n; i++) {
+        for (int32_t j = 0; j < p; j++) {
+            uint8_t c = (uint8_t)prop_rng_below(&r, (uint64_t)nb);
+            if (prop_rng_uniform(&r) < 0.03)
+                c = PROP_MISSING_BIN;
+            codes[i * p + j] = c;
+        }
+        double s = (codes[i * p] == 1) + 0.5 * (codes[i * p + 1] != PROP_MISSING_BIN &&
+                                                 codes[i * p + 1] >= 1) + prop_rng_uniform(&r);
+        y[i] = s > 1.2;
+    }
+}
+
+static void test_hist_build_matches_reference(void)
+{
+    int64_t n = 240000; /* n * p above the threaded-build threshold */
+    int32_t p = 9;
+    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    make_data(n, p, 7, 1, codes, y);
+    prop_hist_layout L;
+    prop_error err;
+    CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+    int same = 0;
+    uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
+    CHECK(sc != NULL && !same);
+    prop_hstat *stats = malloc((size_t)n * sizeof *stats);
+    int32_t *rows = malloc((size_t)n * sizeof *rows);
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        stats[i] = (prop_hstat){0.1 * (double)(i % 7), 1.0 / (1.0 + (double)(i % 5)), 1.0};
+        if (i % 3)
+            rows[m++] = (int32_t)i;
+    }
+    size_t hs = (size_t)L.n_slots * 3 * sizeof(double);
+    double *h1 = malloc(hs), *h2 = malloc(hs), *h3 = malloc(hs);
+    for (int width = 2; width <= 3; width++) {
+        prop_hist_build_ref(&L, sc, stats, rows, m, h1, width);
+        prop_hist_build(&L, sc, stats, rows, m, h2, width, 1);
+        prop_hist_build(&L, sc, stats, rows, m, h3, width, 2);
+        CHECK(memcmp(h2, h3, (size_t)L.n_slots * width * sizeof(double)) == 0);
+        for (int64_t s = 0; s < L.n_slots * width; s++)
+            CHECK_CLOSE(h2[s], h1[s], 1e-12);
+    }
+    /* subtraction: parent - (rows with i%3==1) == rows with i%3==2 */
+    int64_t k1 = 0, k2 = 0;
+    int32_t *r1 = malloc((size_t)n * sizeof *r1), *r2 = malloc((size_t)n * sizeof *r2);
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 3 == 1)
+            r1[k1++] = (int32_t)i;
+        if (i % 3 == 2)
+            r2[k2++] = (int32_t)i;
+    }
+    for (int width = 2; width <= 3; width++) {
+        prop_hist_build_ref(&L, sc, stats, rows, m, h1, width);
+        prop_hist_build_ref(&L, sc, stats, r1, k1, h3, width);
+        prop_hist_subtract(h1, h3, h1, L.n_slots, width);
+        prop_hist_build_ref(&L, sc, stats, r2, k2, h2, width);
+        for (int64_t s = 0; s < L.n_slots * width; s++)
+            CHECK_CLOSE(h1[s], h2[s], 1e-9);
+    }
+    /* split search: histogram version == row-scan reference */
+    prop_tree_params P;
+    memset(&P, 0, sizeof P);
+    int32_t order[9];
+    for (int32_t j = 0; j < p; j++)
+        order[j] = p - 1 - j;
+    for (int crit = 0; crit < 3; crit++) {
+        P.mode = crit == 2 ? PROP_TREE_GRADIENT : PROP_TREE_CLASSIFY;
+        P.criterion = crit == 1 ? PROP_CRIT_ENTROPY : PROP_CRIT_GINI;
+        P.min_samples_leaf = 5;
+        P.max_features = crit == 0 ? 4 : 0;
+        P.reg_lambda = 1.0;
+        P.learning_rate = 0.1;
+        prop_hstat tot = {0, 0, 0};
+        for (int64_t i = 0; i < m; i++) {
+            int32_t r = rows[i];
+            if (crit == 2)
+                stats[r] = (prop_hstat){y[r] ? -0.6 : 0.4, 0.24, 1.0};
+            else
+                stats[r] = (prop_hstat){(double)(y[r] == 0), (double)(y[r] == 1) * 3.0, 1.0};
+            tot.a += stats[r].a;
+            tot.b += stats[r].b;
+            tot.c += stats[r].c;
+        }
+        prop_hist_build(&L, sc, stats, rows, m, h2, crit == 2 ? 2 : 3, 2);
+        prop_split a, b;
+        prop_split_find(&P, &L, h2, &tot, order, p, &a);
+        prop_split_find_ref(&P, &L, sc, stats, rows, m, &tot, order, p, &b);
+        CHECK(a.found && b.found);
+        CHECK(a.feature == b.feature && a.threshold == b.threshold);
+        CHECK_CLOSE(a.gain, b.gain, 1e-9);
+        CHECK_CLOSE(a.left.a, b.left.a, 1e-9);
+    }
+    free(r1);
+    free(r2);
+    free(h1);
+    free(h2);
+    free(h3);
+    free(stats);
+    free(rows);
+    free(sc);
+    free(codes);
+    free(y);
+    prop_hist_layout_free(&L);
+}
+
+/* compress rows: unique codes with per-label counts (quadratic, test only) */
+static int64_t compress(const uint8_t *codes, const uint8_t *y, int64_t n, int32_t p,
+                        uint8_t *ucodes, int64_t *counts, double *weights)
+{
+    int64_t u = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k;
+        for (k = 0; k < u; k++)
+            if (memcmp(ucodes + k * p, codes + i * p, (size_t)p) == 0)
+                break;
+        if (k == u) {
+            memcpy(ucodes + u * p, codes + i * p, (size_t)p);
+            counts[2 * u] = counts[2 * u + 1] = 0;
+            weights[2 * u] = weights[2 * u + 1] = 0.0;
+            u++;
+        }
+        counts[2 * k + y[i]]++;
+        weights[2 * k + y[i]] += 1.0;
+    }
+    return u;
+}
+
+static prop_forest_view view_of(const prop_ensemble *e, int32_t p)
+{
+    prop_forest_view v = {e->n_trees, e->tree_start, e->nodes.n_nodes, e->nodes.feature,
+                          e->nodes.threshold, e->nodes.left, e->nodes.right, e->nodes.value,
+                          e->nodes.count, e->nodes.gain, p};
+    return v;
+}
+
+static void score(const prop_ensemble *e, int32_t p, const uint8_t *codes, int64_t n, double *out,
+                  int64_t n_trees, int32_t max_depth, double mss, int average, int ref)
+{
+    prop_forest_view v = view_of(e, p);
+    prop_score_params sp = {n_trees, max_depth, mss, average, e->base_score, 2, 1};
+    prop_error err;
+    prop_status st = ref ? prop_forest_score_ref(&v, &sp, codes, n, p, out, &err)
+                         : prop_forest_score(&v, &sp, codes, n, p, out, &err);
+    CHECK(st == PROP_OK);
+}
+
+static void test_forest(void)
+{
+    int64_t n = 6000;
+    int32_t p = 6;
+    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    make_data(n, p, 3, 7, codes, y);
+    int64_t *cnt1 = malloc((size_t)n * 2 * sizeof *cnt1);
+    double *w1 = malloc((size_t)n * 2 * sizeof *w1);
+    for (int64_t i = 0; i < n; i++) {
+        cnt1[2 * i] = y[i] == 0;
+        cnt1[2 * i + 1] = y[i] == 1;
+        w1[2 * i] = y[i] == 0;
+        w1[2 * i + 1] = y[i] == 1;
+    }
+    uint8_t *uc = malloc((size_t)(n * p));
+    int64_t *uct = malloc((size_t)n * 2 * sizeof *uct);
+    double *uw = malloc((size_t)n * 2 * sizeof *uw);
+    int64_t u = compress(codes, y, n, p, uc, uct, uw);
+    CHECK(u < n);
+    prop_forest_params P = {20, PROP_CRIT_GINI, 0, 2.0, 1.0, 2, 0, {1.0, 2.0}, 42, 2};
+    prop_rows R = {codes, n, p, cnt1, w1}, RU = {uc, u, p, uct, uw};
+    prop_ensemble a, b, c;
+    prop_error err;
+    CHECK(prop_forest_fit(&P, &R, &a, &err) == PROP_OK);
+    CHECK(prop_forest_fit(&P, &RU, &b, &err) == PROP_OK);
+    double *sa = malloc((size_t)n * sizeof *sa), *sb = malloc((size_t)n * sizeof *sb);
+    double *sr = malloc((size_t)n * sizeof *sr);
+    /* compressed == uncompressed without bootstrap */
+    score(&a, p, codes, n, sa, 0, 0, 0, 1, 0);
+    score(&b, p, codes, n, sb, 0, 0, 0, 1, 0);
+    for (int64_t i = 0; i < n; i++)
+        CHECK_CLOSE(sa[i], sb[i], 1e-12);
+    CHECK(a.nodes.n_nodes == b.nodes.n_nodes);
+    score(&a, p, codes, n, sr, 0, 0, 0, 1, 1);
+    CHECK(memcmp(sa, sr, (size_t)n * sizeof *sa) == 0);
+    prop_ensemble_free(&a);
+    prop_ensemble_free(&b);
+    /* bootstrap: prefix / cut equalities, thread independence */
+    P.bootstrap = 1;
+    P.n_threads = 1;
+    CHECK(prop_forest_fit(&P, &RU, &a, &err) == PROP_OK);
+    P.n_threads = 2;
+    CHECK(prop_forest_fit(&P, &RU, &b, &err) == PROP_OK);
+    CHECK(a.nodes.n_nodes == b.nodes.n_nodes);
+    CHECK(memcmp(a.nodes.value, b.nodes.value, (size_t)a.nodes.n_nodes * sizeof(double)) == 0);
+    P.max_depth = 3;
+    CHECK(prop_forest_fit(&P, &RU, &c, &err) == PROP_OK);
+    score(&c, p, codes, n, sa, 0, 0, 0, 1, 0);
+    score(&b, p, codes, n, sb, 0, 3, 0, 1, 0);
+    CHECK(memcmp(sa, sb, (size_t)n * sizeof *sa) == 0);
+    prop_ensemble_free(&c);
+    P.max_depth = 0;
+    P.min_samples_split = 40;
+    P.n_estimators = 7;
+    CHECK(prop_forest_fit(&P, &RU, &c, &err) == PROP_OK);
+    score(&c, p, codes, n, sa, 0, 0, 0, 1, 0);
+    score(&b, p, codes, n, sb, 7, 0, 40, 1, 0);
+    CHECK(memcmp(sa, sb, (size_t)n * sizeof *sa) == 0);
+    score(&b, p, codes, n, sr, 7, 0, 40, 1, 1);
+    CHECK(memcmp(sr, sb, (size_t)n * sizeof *sa) == 0);
+    /* importances within the cut */
+    double *g = calloc((size_t)(20 * p), sizeof *g);
+    prop_forest_view v = view_of(&b, p);
+    prop_score_params sp = {0, 0, 0, 1, 0, 1, 0};
+    CHECK(prop_forest_gains(&v, &sp, g, &err) == PROP_OK);
+    CHECK(g[0] > g[3 * 0 + 2]);
+    /* corrupted arrays are rejected */
+    b.nodes.left[0] = 0;
+    CHECK(prop_forest_validate(&v, &err) == PROP_FORMAT);
+    b.nodes.left[0] = 1;
+    int32_t old = b.nodes.feature[0];
+    b.nodes.feature[0] = p;
+    CHECK(prop_forest_validate(&v, &err) == PROP_FORMAT);
+    b.nodes.feature[0] = old;
+    CHECK(prop_forest_validate(&v, &err) == PROP_OK);
+    /* bad params */
+    prop_ensemble_free(&c);
+    P.max_features = 0;
+    CHECK(prop_forest_fit(&P, &RU, &c, &err) == PROP_INVALID_ARG);
+    free(g);
+    prop_ensemble_free(&a);
+    prop_ensemble_free(&b);
+    prop_ensemble_free(&c);
+    /* boosting: compressed == uncompressed (close), thread independence, early stopping */
+    prop_boost_params B = {30, 0.3, 4, 1.0, 1.0, 1.0, 1.0, 1.0, 0, 3, 2};
+    CHECK(prop_boost_fit(&B, &R, NULL, &a, &err) == PROP_OK);
+    CHECK(prop_boost_fit(&B, &RU, NULL, &b, &err) == PROP_OK);
+    score(&a, p, codes, n, sa, 0, 0, 0, 0, 0);
+    score(&b, p, codes, n, sb, 0, 0, 0, 0, 0);
+    for (int64_t i = 0; i < n; i++)
+        CHECK_CLOSE(sa[i], sb[i], 1e-9);
+    prop_ensemble_free(&a);
+    prop_ensemble_free(&b);
+    B.subsample = 0.7;
+    B.colsample_bytree = 0.5;
+    B.n_threads = 1;
+    CHECK(prop_boost_fit(&B, &RU, NULL, &a, &err) == PROP_OK);
+    B.n_threads = 2;
+    CHECK(prop_boost_fit(&B, &RU, NULL, &b, &err) == PROP_OK);
+    CHECK(a.nodes.n_nodes == b.nodes.n_nodes);
+    CHECK(memcmp(a.nodes.value, b.nodes.value, (size_t)a.nodes.n_nodes * sizeof(double)) == 0);
+    prop_ensemble_free(&a);
+    prop_ensemble_free(&b);
+    prop_eval_set E = {codes, n, y, NULL};
+    B.n_estimators = 300;
+    B.learning_rate = 1.0;
+    B.max_depth = 0;
+    B.min_child_weight = 0.0;
+    B.reg_lambda = 0.0;
+    B.early_stopping_rounds = 3;
+    CHECK(prop_boost_fit(&B, &RU, &E, &a, &err) == PROP_OK);
+    CHECK(a.best_iteration >= 0 && a.n_trees == a.best_iteration + 1);
+    prop_ensemble_free(&a);
+    B.learning_rate = 0.0;
+    CHECK(prop_boost_fit(&B, &RU, &E, &a, &err) == PROP_INVALID_ARG);
+    free(sa);
+    free(sb);
+    free(sr);
+    free(codes);
+    free(y);
+    free(cnt1);
+    free(w1);
+    free(uc);
+    free(uct);
+    free(uw);
+}
+
+static void test_rng(void)
+{
+    prop_rng r;
+    prop_rng_seed(&r, 5);
+    double s = 0.0, s2 = 0.0;
+    for (int i = 0; i < 20000; i++) {
+        double x = (double)prop_rng_poisson(&r, 50.0);
+        s += x;
+        s2 += x * x;
+    }
+    CHECK_CLOSE(s / 20000, 50.0, 0.01);
+    CHECK_CLOSE(s2 / 20000 - (s / 20000) * (s / 20000), 50.0, 0.05);
+    s = 0.0;
+    for (int i = 0; i < 20000; i++)
+        s += (double)prop_rng_binomial(&r, 1000, 0.8);
+    CHECK_CLOSE(s / 20000, 800.0, 0.01);
+    s = 0.0;
+    for (int i = 0; i < 20000; i++)
+        s += (double)prop_rng_poisson(&r, 2.0);
+    CHECK_CLOSE(s / 20000, 2.0, 0.02);
+}
+
+int main(void)
+{
+    RUN(test_hist_build_matches_reference);
+    RUN(test_forest);
+    RUN(test_rng);
+    return check_summary("tree");
+}

@@ -1,0 +1,299 @@
+"""Shared machinery of the tree ensembles (random forest, gradient boosting).
+
+Fitting: validate X/y -> bin with a :class:`BinMapper` -> merge identical binned rows
+(:func:`compress_rows`, when a sample shows it pays) -> the C learner trains on the
+weighted unique rows and returns flat node arrays, which are kept here as NumPy
+arrays. Scoring bins new rows with the training edges and walks the node arrays in
+C (validated on every call). Persistence stores the bin edges and node arrays.
+"""
+import logging
+import numbers
+
+import numpy as np
+
+from ._base import BaseEstimator, set_fitted_names
+from ._binning import BinMapper
+from ._compress import compress_rows
+from ._core_loader import _core
+from ._validation import check_n_jobs, check_sample_weight, check_X, check_y
+
+logger = logging.getLogger(__name__)
+
+NODE_FIELDS = ("tree_start", "feature", "threshold", "left", "right", "value", "count", "gain")
+NODE_DTYPES = {"tree_start": np.int64, "feature": np.int32, "threshold": np.uint8,
+               "left": np.int32, "right": np.int32, "value": np.float64,
+               "count": np.float64, "gain": np.float64}
+
+# Compress when a sample of rows has at most this fraction of distinct rows.
+_COMPRESS_SAMPLE = 20_000
+_COMPRESS_MAX_RATIO = 0.5
+# Scoring dedups repeated rows when a sample of _DEDUP_SAMPLE rows is at most half distinct.
+_DEDUP_MIN_ROWS = 8192
+_DEDUP_SAMPLE = 4096
+
+
+def check_int(value, name, low=None, high=None, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int{' or None' if allow_none else ''}, got {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        rng = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise ValueError(f"{name} must be in {rng}, got {value}")
+    return value
+
+
+def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    ok = np.isfinite(value)
+    if low is not None:
+        ok = ok and (value > low if low_open else value >= low)
+    if high is not None:
+        ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {lo}{low if low is not None else '-inf'}, "
+                         f"{high if high is not None else 'inf'}{hi}, got {value}")
+    return value
+
+
+def resolve_seed(random_state):
+    """A 63-bit seed from None (fresh entropy), an int, or a numpy Generator/RandomState."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(f"random_state must be None, an int or a numpy random generator, "
+                        f"got {random_state!r}")
+    if random_state < 0:
+        raise ValueError(f"random_state must be >= 0, got {random_state}")
+    return int(random_state) & ((1 << 63) - 1)
+
+
+def bin_and_compress(X, y01, sample_weight, max_bins, n_jobs):
+    """Bin X and return (mapper, codes, counts (u,2) int64, weights (u,2) float64).
+
+    Identical binned rows are merged when a random sample suggests it pays; the
+    learner is exact either way (plain rows carry one-hot counts)."""
+    mapper = BinMapper(max_bins=max_bins, random_state=0).fit(X)
+    B = mapper.transform(X, n_jobs=n_jobs)
+    n = B.shape[0]
+    compress = True
+    if n > 2 * _COMPRESS_SAMPLE:
+        idx = np.random.default_rng(0).choice(n, _COMPRESS_SAMPLE, replace=False)
+        sample = compress_rows(np.ascontiguousarray(B[idx]))
+        compress = sample.rows.shape[0] <= _COMPRESS_MAX_RATIO * _COMPRESS_SAMPLE
+    if compress:
+        cr = compress_rows(B, y01, sample_weight, n_jobs=n_jobs)
+        logger.debug("compressed %d rows to %d unique rows", n, cr.rows.shape[0])
+        return mapper, np.ascontiguousarray(cr.rows), np.ascontiguousarray(cr.counts, np.int64), \
+            np.ascontiguousarray(cr.weights, np.float64)
+    counts = np.zeros((n, 2), dtype=np.int64)
+    counts[np.arange(n), y01] = 1
+    sw = np.ones(n) if sample_weight is None else sample_weight
+    weights = np.zeros((n, 2))
+    weights[np.arange(n), y01] = sw
+    return mapper, B, counts, weights
+
+
+def prune_trees(trees, n_trees, max_depth, min_samples_split):
+    """Node arrays of the first n_trees trees with every node deeper than max_depth or
+    with count < min_samples_split turned into a leaf and its subtree dropped."""
+    ts = trees["tree_start"]
+    end = int(ts[n_trees])
+    feat, thr = trees["feature"][:end], trees["threshold"][:end]
+    left, right = trees["left"][:end], trees["right"][:end]
+    value, count, gain = trees["value"][:end], trees["count"][:end], trees["gain"][:end]
+    tree_of = np.repeat(np.arange(n_trees), np.diff(ts[:n_trees + 1]))
+    base = ts[:n_trees][tree_of]
+    keep = np.zeros(end, dtype=bool)
+    split = np.zeros(end, dtype=bool)  # kept and still internal
+    frontier = ts[:n_trees].astype(np.int64)
+    depth = 0
+    while frontier.size:
+        keep[frontier] = True
+        internal = left[frontier] >= 0
+        if max_depth is not None:
+            internal &= depth < max_depth
+        if min_samples_split is not None:
+            internal &= count[frontier] >= min_samples_split
+        f = frontier[internal]
+        split[f] = True
+        frontier = np.concatenate([base[f] + left[f], base[f] + right[f]])
+        frontier.sort()
+        depth += 1
+    new_index = np.cumsum(keep) - 1
+    kept = np.flatnonzero(keep)
+    new_start = np.zeros(n_trees + 1, dtype=np.int64)
+    np.cumsum(np.bincount(tree_of[kept], minlength=n_trees), out=new_start[1:])
+    kb = base[kept]
+    ksplit = split[kept]
+    nl = np.where(ksplit, new_index[np.where(ksplit, kb + left[kept], 0)] -
+                  new_start[tree_of[kept]], -1).astype(np.int32)
+    nr = np.where(ksplit, new_index[np.where(ksplit, kb + right[kept], 0)] -
+                  new_start[tree_of[kept]], -1).astype(np.int32)
+    return {"tree_start": new_start,
+            "feature": np.where(ksplit, feat[kept], -1).astype(np.int32),
+            "threshold": np.where(ksplit, thr[kept], 0).astype(np.uint8),
+            "left": nl, "right": nr,
+            "value": value[kept].copy(), "count": count[kept].copy(),
+            "gain": np.where(ksplit, gain[kept], 0.0)}
+
+
+class TreeEnsemble(BaseEstimator):
+    """Base of the two ensembles: fitted state, scoring, importances, persistence."""
+
+    _average = True  # forest: mean of tree values; boosting: base + sum, then sigmoid
+
+    # ---- fit helpers -------------------------------------------------------
+    def _validate_data(self, X, y, sample_weight):
+        X, names = check_X(X)
+        y01, classes = check_y(y, X.shape[0])
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        return X, names, y01, classes, sw
+
+    def _set_fitted(self, mapper, trees, classes, names, n_features, seed, extra=None):
+        self._bin_mapper = mapper
+        self._trees = {k: np.ascontiguousarray(trees[k], dtype=NODE_DTYPES[k])
+                       for k in NODE_FIELDS}
+        self._seed = int(seed)
+        self.classes_ = classes
+        set_fitted_names(self, names, n_features)
+        for k, v in (extra or {}).items():
+            setattr(self, k, v)
+
+    @property
+    def n_trees_(self):
+        self._check_fitted()
+        return int(self._trees["tree_start"].shape[0] - 1)
+
+    def _tree_tuple(self):
+        return tuple(self._trees[k] for k in NODE_FIELDS)
+
+    # ---- scoring -------------------------------------------------------------
+    def _checked_X(self, X):
+        self._check_fitted()
+        X, names = check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was "
+                             f"fitted with {self.n_features_in_}")
+        if names is not None and hasattr(self, "feature_names_in_"):
+            if list(names) != list(self.feature_names_in_):
+                raise ValueError("X has feature names that differ from those seen in fit "
+                                 "(same names in the same order are required)")
+        return X
+
+    def _binned(self, X):
+        return self._bin_mapper.transform(self._checked_X(X), n_jobs=self.n_jobs)
+
+    def _proba(self, X, n_trees=0, max_depth=0, min_samples_split=0.0):
+        """(n, 2) probabilities. Repeated rows (typical of binary session data) are
+        found on the raw input, binned and scored once, and scattered back."""
+        X = self._checked_X(X)
+        n_jobs = check_n_jobs(self.n_jobs)
+        inverse = None
+        n = X.shape[0]
+        if n >= _DEDUP_MIN_ROWS:
+            step = max(1, n // _DEDUP_SAMPLE)
+            sample = np.ascontiguousarray(X[::step][:_DEDUP_SAMPLE])
+            if _core.trees_dedup(sample, sample.shape[0] // 2, 1) is not None:
+                found = _core.trees_dedup(X, n // 4, n_jobs)
+                if found is not None:
+                    first, inverse = found
+                    X = X[first]
+        B = self._bin_mapper.transform(X, n_jobs=self.n_jobs)
+        return _core.trees_proba(B, self._tree_tuple(), int(n_trees), int(max_depth),
+                                 float(min_samples_split), self._average,
+                                 float(getattr(self, "base_score_", 0.0)), n_jobs, inverse)
+
+    def _raw_scores(self, B, n_trees=0, max_depth=0, min_samples_split=0.0, reference=False):
+        return _core.trees_score(B, self._tree_tuple(), int(n_trees), int(max_depth),
+                                 float(min_samples_split), self._average,
+                                 float(getattr(self, "base_score_", 0.0)),
+                                 check_n_jobs(self.n_jobs), True, bool(reference))
+
+    def _proba_from_raw(self, raw):
+        p1 = raw if self._average else 1.0 / (1.0 + np.exp(-raw))
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n, 2): column 1 is the probability of classes_[1]."""
+        return self._proba(X)
+
+    def predict(self, X):
+        proba = self.predict_proba(X)
+        return self.classes_[(proba[:, 1] > 0.5).astype(np.intp)]
+
+    def _gains(self, n_trees=0, max_depth=0, min_samples_split=0.0):
+        return _core.trees_gains(self._tree_tuple(), int(self.n_features_in_), int(n_trees),
+                                 int(max_depth), float(min_samples_split))
+
+    # ---- persistence -----------------------------------------------------------
+    def _extra_meta(self):
+        return {}
+
+    def _to_document(self):
+        meta = {"classes": self.classes_.tolist(), "n_features_in": int(self.n_features_in_),
+                "feature_names_in": (self.feature_names_in_.tolist()
+                                     if hasattr(self, "feature_names_in_") else None),
+                "seed": self._seed, **self._extra_meta()}
+        arrays = dict(self._bin_mapper.to_arrays())
+        for k in NODE_FIELDS:
+            arrays[f"tree_{k}"] = self._trees[k]
+        return meta, arrays
+
+    @classmethod
+    def _from_document(cls, params, meta, arrays):
+        est = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
+        try:
+            classes = np.asarray(meta["classes"])
+            p = int(meta["n_features_in"])
+            seed = int(meta["seed"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"model document: bad or missing metadata ({exc})") from None
+        if classes.shape != (2,) or p < 1:
+            raise ValueError("model document: classes must hold 2 labels and n_features_in >= 1")
+        mapper = BinMapper.from_arrays(arrays)
+        if mapper.n_features_in_ != p:
+            raise ValueError(f"model document: bin edges describe {mapper.n_features_in_} "
+                             f"features, the model {p}")
+        trees = {}
+        for k in NODE_FIELDS:
+            a = arrays.get(f"tree_{k}")
+            if a is None:
+                raise ValueError(f"model document lacks the node array tree_{k}")
+            if a.ndim != 1 or a.dtype != NODE_DTYPES[k]:
+                raise ValueError(f"model document: node array tree_{k} must be 1-D "
+                                 f"{np.dtype(NODE_DTYPES[k])}, got {a.dtype} {a.shape}")
+            trees[k] = np.ascontiguousarray(a)
+        if trees["tree_start"].shape[0] < 2:
+            raise ValueError("model document holds no trees")
+        # every index, size and value is checked in C
+        _core.trees_validate(tuple(trees[k] for k in NODE_FIELDS), p)
+        names = meta.get("feature_names_in")
+        if names is not None and (not isinstance(names, list) or len(names) != p):
+            raise ValueError("model document: feature_names_in does not match n_features_in")
+        est._set_fitted(mapper, trees, classes, names, p, seed,
+                        est._extra_from_meta(meta, trees))
+        return est
+
+    def _extra_from_meta(self, meta, trees):
+        return {}
+
+    def _copy_fitted(self, trees, **params):
+        """A new fitted estimator with these params and node arrays (same binning)."""
+        new = type(self)(**{**self.get_params(deep=False), **params})
+        names = self.feature_names_in_.tolist() if hasattr(self, "feature_names_in_") else None
+        new._set_fitted(self._bin_mapper, trees, self.classes_.copy(), names,
+                        self.n_features_in_, self._seed, self._extra_copy())
+        return new
+
+    def _extra_copy(self):
+        return {}

@@ -1,0 +1,162 @@
+"""Random forest classifier on the C histogram tree learner.
+
+Trains on binned, compressed rows: identical rows merge into one row with per-label
+counts and weights, and the bootstrap draws each unique row's per-label multiplicity
+from Poisson(count). Each node's feature subset comes from a seed derived from the
+tree seed and the node's path, so a shallower forest (``max_depth``), a forest with a
+larger ``min_samples_split`` and the first k trees are all exact sub-forests of the
+big one: :meth:`RandomForestClassifier.predict_proba_prefix` and
+:meth:`RandomForestClassifier.truncate` give the grid search those models without refitting.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from ._base import register_estimator
+from ._core_loader import _core
+from ._trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
+                     resolve_seed)
+from ._validation import check_n_jobs, resolve_class_weight
+
+__all__ = ["RandomForestClassifier"]
+
+_CRITERIA = {"gini": 0, "entropy": 1, "log_loss": 1}
+
+
+def _resolve_max_features(max_features, p):
+    if max_features is None:
+        return p
+    if isinstance(max_features, str):
+        if max_features == "sqrt":
+            return max(1, int(math.sqrt(p)))
+        if max_features == "log2":
+            return max(1, int(math.log2(p)))
+        raise ValueError(f"max_features must be 'sqrt', 'log2', an int, a float or None, "
+                         f"got {max_features!r}")
+    if isinstance(max_features, bool):
+        raise TypeError(f"max_features must not be a bool, got {max_features!r}")
+    if isinstance(max_features, numbers.Integral):
+        if not 1 <= max_features <= p:
+            raise ValueError(f"max_features must be in [1, {p}] (the number of features), "
+                             f"got {max_features}")
+        return int(max_features)
+    if isinstance(max_features, numbers.Real):
+        if not 0.0 < max_features <= 1.0:
+            raise ValueError(f"max_features as a float must be in (0, 1], got {max_features}")
+        return max(1, int(max_features * p))
+    raise TypeError(f"max_features must be 'sqrt', 'log2', an int, a float or None, "
+                    f"got {max_features!r}")
+
+
+def _resolve_count(value, name, n, low):
+    """An int >= low, or a float fraction of the rows (like scikit-learn)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return check_int(value, name, low=low)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        v = check_float(value, name, 0.0, 1.0, low_open=True)
+        return max(low, int(math.ceil(v * n)))
+    raise TypeError(f"{name} must be an int or a float, got {value!r}")
+
+
+@register_estimator
+class RandomForestClassifier(TreeEnsemble):
+    """Random forest of histogram trees (binary classification).
+
+    Parameters follow scikit-learn's RandomForestClassifier; ``max_bins`` sets the
+    value bins per feature (binary features always get 2). ``min_samples_split`` and
+    ``min_samples_leaf`` count rows (bootstrap multiplicities).
+    """
+
+    _average = True
+
+    def __init__(self, *, n_estimators=100, criterion="gini", max_depth=None,
+                 min_samples_split=2, min_samples_leaf=1, max_features="sqrt",
+                 bootstrap=True, class_weight=None, random_state=None, n_jobs=None,
+                 max_bins=255):
+        self.n_estimators = n_estimators
+        self.criterion = criterion
+        self.max_depth = max_depth
+        self.min_samples_split = min_samples_split
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.bootstrap = bootstrap
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.max_bins = max_bins
+
+    def _check_params(self, n, p):
+        n_est = check_int(self.n_estimators, "n_estimators", low=1)
+        if self.criterion not in _CRITERIA:
+            raise ValueError(f"criterion must be 'gini' or 'entropy', got {self.criterion!r}")
+        depth = check_int(self.max_depth, "max_depth", low=1, allow_none=True)
+        mss = _resolve_count(self.min_samples_split, "min_samples_split", n, 2)
+        msl = _resolve_count(self.min_samples_leaf, "min_samples_leaf", n, 1)
+        mf = _resolve_max_features(self.max_features, p)
+        if not isinstance(self.bootstrap, (bool, np.bool_)):
+            raise TypeError(f"bootstrap must be a bool, got {self.bootstrap!r}")
+        check_int(self.max_bins, "max_bins", low=2, high=255)
+        n_jobs = check_n_jobs(self.n_jobs)
+        return n_est, depth, mss, msl, mf, n_jobs
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the forest; ``sample_weight`` multiplies the class weights per row."""
+        X, names, y01, classes, sw = self._validate_data(X, y, sample_weight)
+        n, p = X.shape
+        n_est, depth, mss, msl, mf, n_jobs = self._check_params(n, p)
+        cw = resolve_class_weight(self.class_weight, classes, y01, sw)
+        seed = resolve_seed(self.random_state)
+        mapper, codes, counts, weights = bin_and_compress(X, y01, sw, self.max_bins, self.n_jobs)
+        trees = _core.forest_fit(codes, counts, weights, (float(cw[0]), float(cw[1])), n_est,
+                                 _CRITERIA[self.criterion], depth or 0, float(mss), float(msl),
+                                 mf, bool(self.bootstrap), seed, n_jobs)
+        self._set_fitted(mapper, trees, classes, names, p, seed)
+        return self
+
+    # ---- importances -------------------------------------------------------------
+    @property
+    def feature_importances_(self):
+        """Impurity-decrease importances: per tree normalised, averaged, normalised."""
+        self._check_fitted()
+        g = self._gains()
+        tot = g.sum(axis=1, keepdims=True)
+        per_tree = np.divide(g, tot, out=np.zeros_like(g), where=tot > 0)
+        imp = per_tree.mean(axis=0)
+        s = imp.sum()
+        return imp / s if s > 0 else imp
+
+    # ---- prefix scoring for the grid search -----------------------------------------
+    def _check_prefix(self, n_estimators, max_depth, min_samples_split):
+        self._check_fitted()
+        k = check_int(n_estimators, "n_estimators", low=1, high=self.n_trees_, allow_none=True)
+        d = check_int(max_depth, "max_depth", low=1, allow_none=True)
+        if d is not None and self.max_depth is not None and d > self.max_depth:
+            raise ValueError(f"max_depth={d} exceeds the fitted max_depth={self.max_depth}")
+        m = None
+        if min_samples_split is not None:
+            m = check_int(min_samples_split, "min_samples_split", low=2)
+            if isinstance(self.min_samples_split, numbers.Integral) and m < self.min_samples_split:
+                raise ValueError(f"min_samples_split={m} is below the fitted "
+                                 f"min_samples_split={self.min_samples_split}")
+        return k, d, m
+
+    def predict_proba_prefix(self, X, *, n_estimators=None, max_depth=None,
+                             min_samples_split=None):
+        """Scores of the sub-forest: the first n_estimators trees, cut at max_depth /
+        min_samples_split; equal to a fresh fit with those parameters."""
+        k, d, m = self._check_prefix(n_estimators, max_depth, min_samples_split)
+        return self._proba(X, k or 0, d or 0, float(m or 0))
+
+    def truncate(self, *, n_estimators=None, max_depth=None, min_samples_split=None):
+        """A new fitted forest with those limits (its params say them), without refitting."""
+        k, d, m = self._check_prefix(n_estimators, max_depth, min_samples_split)
+        trees = prune_trees(self._trees, k or self.n_trees_, d, m)
+        params = {}
+        if k is not None:
+            params["n_estimators"] = k
+        if d is not None:
+            params["max_depth"] = d
+        if m is not None:
+            params["min_samples_split"] = m
+        return self._copy_fitted(trees, **params)

@@ -1,0 +1,154 @@
+"""Gradient boosting classifier (logistic loss) on the C histogram tree learner.
+
+Gradients and hessians are aggregated per unique binned row and label, so training
+on compressed rows is exact. Early stopping watches the log-loss of an eval set;
+the model keeps the trees up to ``best_iteration_``. The first k rounds of a model
+are the k-round model: :meth:`GradientBoostingClassifier.predict_proba_prefix` and
+:meth:`GradientBoostingClassifier.truncate` score them without refitting.
+"""
+import numpy as np
+
+from ._base import register_estimator
+from ._core_loader import _core
+from ._trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
+                     resolve_seed)
+from ._validation import check_n_jobs, check_X
+
+__all__ = ["GradientBoostingClassifier"]
+
+
+@register_estimator
+class GradientBoostingClassifier(TreeEnsemble):
+    """Histogram gradient boosting for binary classification (XGBoost-like parameters).
+
+    Leaf values are ``-learning_rate * G / (H + reg_lambda)``; a split must leave a
+    hessian of at least ``min_child_weight`` on both sides and reduce the loss.
+    ``feature_importances_`` are total split gains, normalised.
+    """
+
+    _average = False
+
+    def __init__(self, *, n_estimators=100, learning_rate=0.1, max_depth=6,
+                 min_child_weight=1.0, reg_lambda=1.0, subsample=1.0, colsample_bytree=1.0,
+                 scale_pos_weight=1.0, random_state=None, n_jobs=None, max_bins=255):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.scale_pos_weight = scale_pos_weight
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.max_bins = max_bins
+
+    def _check_params(self):
+        return dict(
+            n_estimators=check_int(self.n_estimators, "n_estimators", low=1),
+            learning_rate=check_float(self.learning_rate, "learning_rate", 0.0, low_open=True),
+            max_depth=check_int(self.max_depth, "max_depth", low=1, allow_none=True),
+            min_child_weight=check_float(self.min_child_weight, "min_child_weight", 0.0),
+            reg_lambda=check_float(self.reg_lambda, "reg_lambda", 0.0),
+            subsample=check_float(self.subsample, "subsample", 0.0, 1.0, low_open=True),
+            colsample_bytree=check_float(self.colsample_bytree, "colsample_bytree", 0.0, 1.0,
+                                         low_open=True),
+            scale_pos_weight=check_float(self.scale_pos_weight, "scale_pos_weight", 0.0,
+                                         low_open=True),
+            max_bins=check_int(self.max_bins, "max_bins", low=2, high=255),
+            n_jobs=check_n_jobs(self.n_jobs))
+
+    def fit(self, X, y, sample_weight=None, eval_set=None, early_stopping_rounds=None):
+        """Fit; ``eval_set`` is ``[(X_val, y_val)]`` (the last pair is watched) and
+        ``early_stopping_rounds`` stops after that many rounds without improvement."""
+        X, names, y01, classes, sw = self._validate_data(X, y, sample_weight)
+        prm = self._check_params()
+        esr = check_int(early_stopping_rounds, "early_stopping_rounds", low=1, allow_none=True)
+        if esr is not None and not eval_set:
+            raise ValueError("early_stopping_rounds needs an eval_set")
+        seed = resolve_seed(self.random_state)
+        mapper, codes, counts, weights = bin_and_compress(X, y01, sw, prm["max_bins"],
+                                                          self.n_jobs)
+        ec = ey = ew = None
+        if eval_set:
+            try:
+                pair = list(eval_set)[-1]
+                Xv, yv = pair[0], pair[1]
+                wv = pair[2] if len(pair) > 2 else None
+            except (TypeError, IndexError):
+                raise ValueError("eval_set must be a list of (X, y) pairs") from None
+            Xv, _ = check_X(Xv, name="eval_set X")
+            if Xv.shape[1] != X.shape[1]:
+                raise ValueError(f"eval_set X has {Xv.shape[1]} features, X has {X.shape[1]}")
+            yv_raw = np.asarray(yv.to_numpy() if hasattr(yv, "to_numpy") else yv).ravel()
+            if yv_raw.shape[0] != Xv.shape[0]:
+                raise ValueError(f"eval_set X has {Xv.shape[0]} rows but y has {yv_raw.shape[0]}")
+            known = np.isin(yv_raw, classes)
+            if not known.all():
+                bad = yv_raw[~known][0]
+                raise ValueError(f"eval_set y holds a label {bad!r} not seen in y")
+            ey = (yv_raw == classes[1]).astype(np.uint8)
+            ec = mapper.transform(Xv, n_jobs=self.n_jobs)
+            if wv is not None:
+                ew = np.ascontiguousarray(wv, dtype=np.float64)
+        md = prm["max_depth"] or 0
+        res = _core.gbdt_fit(codes, counts, weights, ec, ey, ew, prm["n_estimators"],
+                             prm["learning_rate"], md, prm["min_child_weight"],
+                             prm["reg_lambda"], prm["subsample"], prm["colsample_bytree"],
+                             prm["scale_pos_weight"], esr or 0, seed, prm["n_jobs"])
+        best = res["best_iteration"]
+        extra = {"base_score_": float(res["base_score"]),
+                 "best_iteration_": int(best) if best >= 0 else None,
+                 "evals_result_": ({"validation_0": {"logloss": res["eval_history"].tolist()}}
+                                   if eval_set else {})}
+        self._set_fitted(mapper, res, classes, names, X.shape[1], seed, extra)
+        return self
+
+    @property
+    def feature_importances_(self):
+        """Total split gain per feature, normalised to sum 1."""
+        self._check_fitted()
+        imp = self._gains().sum(axis=0)
+        s = imp.sum()
+        return imp / s if s > 0 else imp
+
+    def decision_function(self, X):
+        """Raw scores (log-odds)."""
+        return self._raw_scores(self._binned(X))
+
+    # ---- prefix scoring ----------------------------------------------------------------
+    def predict_proba_prefix(self, X, *, n_estimators=None):
+        """Scores of the first n_estimators rounds (equal to a fit with that many)."""
+        self._check_fitted()
+        k = check_int(n_estimators, "n_estimators", low=1, high=self.n_trees_, allow_none=True)
+        return self._proba(X, k or 0)
+
+    def truncate(self, *, n_estimators=None):
+        """A new fitted model with the first n_estimators rounds."""
+        self._check_fitted()
+        k = check_int(n_estimators, "n_estimators", low=1, high=self.n_trees_, allow_none=True)
+        k = k or self.n_trees_
+        trees = prune_trees(self._trees, k, None, None)
+        new = self._copy_fitted(trees, n_estimators=k)
+        new.best_iteration_ = None
+        new.evals_result_ = {}
+        return new
+
+    # ---- persistence hooks ---------------------------------------------------------------
+    def _extra_meta(self):
+        return {"base_score": self.base_score_, "best_iteration": self.best_iteration_}
+
+    def _extra_from_meta(self, meta, trees):
+        try:
+            base = float(meta["base_score"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("model document: bad or missing base_score") from None
+        if not np.isfinite(base):
+            raise ValueError("model document: base_score is not finite")
+        best = meta.get("best_iteration")
+        return {"base_score_": base, "best_iteration_": None if best is None else int(best),
+                "evals_result_": {}}
+
+    def _extra_copy(self):
+        return {"base_score_": self.base_score_, "best_iteration_": self.best_iteration_,
+                "evals_result_": {}}
