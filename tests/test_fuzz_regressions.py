@@ -87,3 +87,63 @@ def test_mutator_keeps_checksums_valid(lr_doc):
             _modelio.loads(data)
         except _modelio.ModelFormatError as exc:
             assert "checksum" not in str(exc)
+
+
+# ---- tree estimators (found once RandomForest / GradientBoosting landed) ----------
+
+@pytest.fixture(scope="module")
+def tree_docs():
+    import propensity
+
+    if getattr(propensity, "RandomForestClassifier", None) is None:
+        pytest.skip("tree estimators not in this checkout")
+    rng = np.random.default_rng(0)
+    X = (rng.random((400, 5)) < 0.3).astype(np.uint8)
+    y = (X[:, 0] | (rng.random(400) < 0.1)).astype(int)
+    rf = propensity.RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, y)
+    gb = propensity.GradientBoostingClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, y)
+    return {"rf": rf.to_bytes(), "gb": gb.to_bytes()}
+
+
+@pytest.mark.parametrize("which, edit, match", [
+    # GradientBoosting: int([..]) on best_iteration raised TypeError
+    ("gb", _set_meta("best_iteration", [1]), "best_iteration"),
+    ("gb", _set_meta("best_iteration", 10**6), "best_iteration"),
+    # trees: int(inf) on n_features_in raised OverflowError
+    ("rf", _set_meta("n_features_in", {"__float__": "inf"}), "metadata"),
+    # hostile n_jobs loaded fine and raised TypeError / OverflowError when scoring
+    ("rf", lambda h: h["params"].__setitem__("n_jobs", True), "n_jobs"),
+    ("gb", lambda h: h["params"].__setitem__("n_jobs", {}), "n_jobs"),
+    ("rf", lambda h: h["params"].__setitem__("n_jobs", 2**70), "n_jobs"),
+])
+def test_hostile_tree_header_is_a_value_error(tree_docs, which, edit, match):
+    with pytest.raises(ValueError, match=match):
+        BaseEstimator.from_bytes(_edit(tree_docs[which], edit))
+
+
+def test_forest_values_outside_unit_interval_refused(tree_docs):
+    """A forest whose leaf values exceed 1 scored probabilities above 1."""
+    major, minor, header, blob = mm.split(tree_docs["rf"])
+    entry = next(e for e in header["arrays"] if e["name"] == "tree_value")
+    blob = bytearray(blob)
+    blob[entry["offset"]:entry["offset"] + 8] = np.array([7.5]).tobytes()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        BaseEstimator.from_bytes(mm.build(header, bytes(blob), major, minor))
+
+
+def test_check_n_jobs_bounds_huge_values():
+    from propensity._validation import check_n_jobs
+
+    with pytest.raises(ValueError, match="at most 1024"):
+        check_n_jobs(2**40)
+    assert check_n_jobs(-(2**40)) == 0
+
+
+def test_backstop_turns_unexpected_loader_errors_into_value_error(lr_doc, monkeypatch):
+    from propensity import linear
+
+    def broken(cls, params, meta, arrays):
+        raise KeyError("x")
+    monkeypatch.setattr(linear.LogisticRegression, "_from_document", classmethod(broken))
+    with pytest.raises(ValueError, match="invalid LogisticRegression document: KeyError"):
+        BaseEstimator.from_bytes(lr_doc)
