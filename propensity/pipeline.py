@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from ._estimators import (FAMILIES, class_weight_for, estimator_class, fit_on_patterns,
-                          make_sessions, prefix_params)
+from ._estimators import FAMILIES, estimator_class, prefix_params
+from .datasets import make_sessions
 from .calibration import make_calibrator
 from .data import DataError, from_frame, load_test_csv, load_training_csv, data_fingerprint
 from .features import InteractionFeatureTransformer
@@ -178,24 +178,20 @@ class Fold:
     w_val: np.ndarray
 
 
-def make_folds(patterns, rows, y, n_splits, seed, fit_on_patterns=False):
-    """Stratified k folds of ``rows`` (indices into y). Validation parts are always
-    weighted patterns (each distinct row scored once); training parts are weighted
-    patterns when ``fit_on_patterns`` (exact for learners that treat sample weights as
-    counts), else the plain rows (our estimators compress internally and keep the
-    per-row counts their bootstrap needs)."""
+def make_folds(patterns, rows, y, n_splits, seed):
+    """Stratified k folds of ``rows`` (indices into y). Validation parts are weighted
+    patterns (each distinct row scored once); training parts are the plain rows (our
+    estimators compress internally and keep the per-row counts the random forest's
+    bootstrap needs)."""
     folds = []
     for tr, va in stratified_kfold(y[rows], n_splits, seed):
-        Zt, yt, wt = training_rows(patterns, rows[tr], y, fit_on_patterns)
+        Zt, yt, wt = training_rows(patterns, rows[tr], y)
         Zv, yv, wv, _ = patterns.weighted(rows[va], y)
         folds.append(Fold(Zt, yt, wt, Zv, yv, wv))
     return folds
 
 
-def training_rows(patterns, rows, y, fit_on_patterns):
-    if fit_on_patterns:
-        Z, yy, w, _ = patterns.weighted(rows, y)
-        return Z, yy, w
+def training_rows(patterns, rows, y):
     return np.ascontiguousarray(patterns.Z[patterns.inv[rows]]), y[rows], None
 
 
@@ -221,7 +217,7 @@ def _base_params(family, cls, y, w, seed, n_jobs, n_distinct=None):
         pos = float(w[y == 1].sum())
         params["scale_pos_weight"] = float(w[y == 0].sum()) / pos
     else:
-        params["class_weight"] = class_weight_for(cls, y, w)
+        params["class_weight"] = "balanced"
     if family == "logistic_regression":
         params.update(max_iter=1000, tol=1e-4)
     if "random_state" in names:
@@ -489,19 +485,15 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
     # ---- per family: grid search, calibration, threshold, refit, evaluation -------------
     total_fits = sum(count_fits(estimator_class(f), grids[f], cv_folds) + 1 for f in models)
     bar = _progress_bar(progress, total_fits, "training")
-    fitted, evaluation, detailed, cv_all, best_params, fold_cache = {}, {}, {}, {}, {}, {}
+    fitted, evaluation, detailed, cv_all, best_params = {}, {}, {}, {}, {}
+    folds = make_folds(patterns, train_rows, y, cv_folds, seed)
+    Zt, yt, wt = training_rows(patterns, train_rows, y)
     try:
         for fam in models:
             t0 = time.perf_counter()
             cls = estimator_class(fam)
             if bar is not None:
                 bar.set_description(fam.replace("_", " "))
-            on_patterns = fit_on_patterns(cls)
-            if on_patterns not in fold_cache:
-                fold_cache[on_patterns] = (
-                    make_folds(patterns, train_rows, y, cv_folds, seed, on_patterns),
-                    training_rows(patterns, train_rows, y, on_patterns))
-            folds, (Zt, yt, wt) = fold_cache[on_patterns]
             base = _base_params(fam, cls, yt, wt, seed, n_jobs, patterns.Z.shape[0])
             gs = grid_search(cls, folds, grids[fam], base, family=fam, progress=bar)
             oof, y_oof, w_oof = gs["oof"]

@@ -59,23 +59,6 @@ class InputDataError(PredictorError, ValueError):
     or encoding, a truncated last line. The message names the column, row and value."""
 
 
-# Modules whose import registers the estimator classes a model document may name.
-_ESTIMATOR_MODULES = ("model", "features", "calibration", "_estimators", "forest", "gbdt",
-                      "boosting", "trees", "linear", "logreg")
-
-
-def _register_estimators():
-    """Import the estimator modules (when present) so a fresh process can load any model
-    document; a missing module is skipped."""
-    import importlib
-
-    for name in _ESTIMATOR_MODULES:
-        try:
-            importlib.import_module(f"{__package__}.{name}")
-        except ImportError:
-            pass
-
-
 def _sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -175,7 +158,6 @@ class CustomerPropensityPredictor:
                     model = pickle.load(f)
             else:
                 path = self._verified_file(manifest, entry.get("model_file"), "model file")
-                _register_estimators()
                 try:
                     model = _load_document(path)
                 except ValueError as exc:  # ModelFormatError: damaged or newer version

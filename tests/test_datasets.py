@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import package_env
 from propensity import datasets
 from propensity.datasets import FEATURES, ID_COLUMN, TARGET, load_calibration, make_sessions
 
@@ -158,10 +159,7 @@ def test_cli_unwritable_path(tmp_path, capsys):
 
 def test_module_entry_point(tmp_path):
     out = tmp_path / "m.csv"
-    # the package as imported here (installed, or the source tree)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(datasets.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env = package_env()
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "propensity.datasets", *args],

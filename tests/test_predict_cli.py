@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import FEATURES, session_rows, write_sessions_csv
+from conftest import FEATURES, package_env, session_rows, write_sessions_csv
 from propensity.predict import main
 
 
@@ -41,13 +41,12 @@ def test_named_model_and_drift_report(model_dir, data, tmp_path):
     assert set(json.load(open(tmp_path / "drift.json"))["features"]) == set(FEATURES)
 
 
-def test_stdin_to_stdout(model_dir, data):
-    pytest.importorskip("propensity.train", reason="the stand-in fixture model only loads in-process")
+def test_stdin_to_stdout(model_dir, data, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "propensity.predict", "--input_file", "-", "--output_file", "-",
          "--model_dir", model_dir, "--quiet"],
         input=open(data, "rb").read(), capture_output=True, check=False,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        cwd=tmp_path, env=package_env())
     assert proc.returncode == 0, proc.stderr.decode()
     lines = proc.stdout.decode().splitlines()
     assert lines[0] == "UserID,predicted_ordered,purchase_probability,prediction_timestamp"

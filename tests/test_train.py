@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from propensity import load_model
-from propensity._estimators import make_sessions
+from propensity.datasets import make_sessions
 from propensity.features import SESSION_FEATURES
 from propensity.model import PropensityModel
 from propensity.train import main
