@@ -145,7 +145,13 @@ class BaseEstimator:
         if cls is not BaseEstimator and not issubclass(klass, cls):
             raise ValueError(
                 f"model document holds a {doc.estimator}, not a {cls.__name__}")
-        return klass._from_document(doc.params, doc.meta, doc.arrays)
+        try:
+            return klass._from_document(doc.params, doc.meta, doc.arrays)
+        except (TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+            # a backstop: each estimator validates its document, but a hostile one must
+            # never surface as anything but "this file is invalid"
+            raise _modelio.ModelFormatError(
+                f"invalid {doc.estimator} document: {type(exc).__name__}: {exc}") from None
 
     def __getstate__(self):
         if self._is_fitted():

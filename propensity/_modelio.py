@@ -143,7 +143,7 @@ def loads(data):
         offset, nbytes = entry.get("offset"), entry.get("nbytes")
         if not isinstance(name, str) or name in arrays:
             _fail(f"bad or duplicate array name {name!r}")
-        if dtype not in _ALLOWED_DTYPES:
+        if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
             _fail(f"array {name!r} has a disallowed dtype {dtype!r}")
         if (not isinstance(shape, list) or len(shape) > 4
                 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape)):
@@ -158,8 +158,10 @@ def loads(data):
             _fail(f"array {name!r} extends past the end of the file")
         arr = np.frombuffer(blob[offset:offset + nbytes], dtype=dt).reshape(shape).copy()
         arrays[name] = arr.astype(dt.newbyteorder("="), copy=False)
-    return Document(header["estimator"], _unjson(header["params"]), _unjson(header["meta"]),
-                    arrays, (major, minor))
+    params, meta = _unjson(header["params"]), _unjson(header["meta"])
+    if not isinstance(params, dict) or not isinstance(meta, dict):  # {"__float__": ...}
+        _fail("header field 'params' or 'meta' is not an object")
+    return Document(header["estimator"], params, meta, arrays, (major, minor))
 
 
 def atomic_write_bytes(path, data):

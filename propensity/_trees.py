@@ -252,11 +252,15 @@ class TreeEnsemble(BaseEstimator):
     @classmethod
     def _from_document(cls, params, meta, arrays):
         est = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
+        try:  # scoring uses n_jobs: a hostile value must fail here, as a ValueError
+            check_n_jobs(est.n_jobs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"model document: bad n_jobs parameter ({exc})") from None
         try:
             classes = np.asarray(meta["classes"])
             p = int(meta["n_features_in"])
             seed = int(meta["seed"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"model document: bad or missing metadata ({exc})") from None
         if classes.shape != (2,) or p < 1:
             raise ValueError("model document: classes must hold 2 labels and n_features_in >= 1")

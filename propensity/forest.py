@@ -70,6 +70,14 @@ class RandomForestClassifier(TreeEnsemble):
 
     _average = True
 
+    def _extra_from_meta(self, meta, trees):
+        # a forest averages per-tree probabilities: values outside [0, 1] would give
+        # probabilities outside [0, 1] (the C validator only checks they are finite)
+        v = trees["value"]
+        if v.size and not ((v >= 0.0) & (v <= 1.0)).all():
+            raise ValueError("model document: random-forest node values must lie in [0, 1]")
+        return super()._extra_from_meta(meta, trees)
+
     def __init__(self, *, n_estimators=100, criterion="gini", max_depth=None,
                  min_samples_split=2, min_samples_leaf=1, max_features="sqrt",
                  bootstrap=True, class_weight=None, random_state=None, n_jobs=None,

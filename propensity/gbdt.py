@@ -146,7 +146,10 @@ class GradientBoostingClassifier(TreeEnsemble):
         if not np.isfinite(base):
             raise ValueError("model document: base_score is not finite")
         best = meta.get("best_iteration")
-        return {"base_score_": base, "best_iteration_": None if best is None else int(best),
+        if best is not None and (not isinstance(best, int) or isinstance(best, bool)
+                                 or not 0 <= best < len(trees["tree_start"]) - 1):
+            raise ValueError("model document: best_iteration must be null or a tree index")
+        return {"base_score_": base, "best_iteration_": best,
                 "evals_result_": {}}
 
     def _extra_copy(self):

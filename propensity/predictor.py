@@ -195,6 +195,15 @@ class CustomerPropensityPredictor:
     @staticmethod
     def _columns(model, available, where):
         cols = [str(c) for c in model.input_columns_]
+        seen, dups = set(), []
+        for c in available:  # which copy holds the values would be a guess: refuse
+            if c in seen and c not in dups and (c in cols or c == ID_COLUMN):
+                dups.append(c)
+            seen.add(c)
+        if dups:
+            raise InputDataError(
+                f"{where} has duplicate column(s) {', '.join(repr(str(c)) for c in dups)}; "
+                f"each feature column and {ID_COLUMN!r} must appear once")
         avail = set(available)
         present = [c for c in cols if c in avail]
         missing = [c for c in cols if c not in avail]
