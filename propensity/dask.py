@@ -71,13 +71,12 @@ def get_client(address):
     in-process LocalCluster when ``address`` is 'local'."""
     _require_dask()
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError as exc:
         raise ImportError("--scheduler needs dask.distributed: pip install "
                           "'propensity[dask]'") from exc
-    if address == "local":
-        return Client(LocalCluster(processes=True, dashboard_address=None,
-                                   host="127.0.0.1"))
+    if address == "local":  # the client owns (and closes) its LocalCluster
+        return Client(processes=True, dashboard_address=None, host="127.0.0.1")
     return Client(address)
 
 
@@ -473,3 +472,151 @@ def fit_dask(estimator, ddf, target, *, feature_columns=None, id_column="UserID"
     if not is_trees and not all_uint8:
         rows = np.ascontiguousarray(rows, dtype=np.float64)
     return estimator._fit_compressed(mapper, rows, counts, weights, classes, features)
+
+
+# =========================================================================== CLI helpers
+def _compute_in_order(dask, delayed_parts, window=4):
+    """Yield the results of ``delayed_parts`` in order, at most ``window`` in flight with a
+    distributed client (so the driver never holds more than a few partitions)."""
+    try:
+        from distributed import default_client
+        client = default_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is None:
+        for d in delayed_parts:
+            yield dask.compute(d)[0]
+        return
+    pending = []
+    it = iter(delayed_parts)
+    for d in it:
+        pending.append(client.compute(d))
+        if len(pending) >= window:
+            break
+    while pending:
+        fut = pending.pop(0)
+        res = fut.result()
+        fut.release()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append(client.compute(nxt))
+        yield res
+
+
+def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64MB",
+                   threshold=None, segments=False, coerce=False, fill_missing=None):
+    """Score a CSV file on the cluster (``dask.dataframe.read_csv``: the workers must be
+    able to read ``input_path``) and write the predictions CSV on the client, partition by
+    partition in file order (temporary file renamed on success). Returns a summary."""
+    dask = _require_dask()
+    import dask.dataframe as dd
+    import os
+
+    from .predictor import (ID_COLUMN, OUTPUT_COLUMNS, PROBA_DIGITS,
+                            CustomerPropensityPredictor, InputDataError, _Output)
+    if not os.path.isfile(input_path):
+        raise InputDataError(f"input file {input_path!r} not found")
+    try:
+        ddf = dd.read_csv(input_path, blocksize=blocksize, dtype={ID_COLUMN: str},
+                          keep_default_na=False, na_values=[""], encoding="utf-8")
+    except Exception as exc:  # noqa: BLE001 - any parse error is the file's fault
+        raise InputDataError(f"{input_path!r}: cannot read the CSV ({exc})") from None
+    has_id = ID_COLUMN in ddf.columns
+    model = _resolve_model(model_or_predictor)
+    thr = CustomerPropensityPredictor._threshold(model, threshold)
+    out = predict_dask(model, ddf, threshold=threshold, segments=segments,
+                       coerce=coerce, fill_missing=fill_missing, allow_empty_partitions=True)
+    header = list(OUTPUT_COLUMNS) + (["segment"] if segments else [])
+    rows = 0
+    with _Output(output_path) as sink:
+        sink.write((",".join(header) + "\n").encode())
+        for part in _compute_in_order(dask, out.to_delayed()):
+            if not has_id:
+                part["UserID"] = np.arange(rows, rows + len(part))
+            sink.write(part.to_csv(header=False, index=False,
+                                   float_format=f"%.{PROBA_DIGITS}f").encode("utf-8"))
+            rows += len(part)
+    return {"rows": rows, "partitions": out.npartitions, "path": "dask", "threshold": thr}
+
+
+def _training_partition(part, i, spec):
+    """One partition of a training CSV -> (distinct 0/1 feature rows, row -> distinct row
+    (uint32), raw target values); the features must all be 0/1."""
+    from ._compress import compress_rows
+    from .data import DataError, _check_binary_numeric
+    _check_columns(part, spec["columns"], i)
+    if len(part) == 0:
+        raise PartitionError(i, "has no rows")
+    part = part.reset_index(drop=True)
+    try:
+        X = np.column_stack([_check_binary_numeric(part, c, f"partition {i}")
+                             for c in spec["features"]])
+    except DataError as exc:
+        raise PartitionError(i, str(exc).split(": ", 1)[-1]) from None
+    y = part[spec["target"]].to_numpy()
+    ids = part[spec["id_column"]].to_numpy() if spec["id_column"] else None
+    cr = compress_rows(np.ascontiguousarray(X, dtype=np.uint8))
+    return cr.rows, cr.inverse.astype(np.uint32), y, ids
+
+
+def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64MB"):
+    """Read and validate a training CSV of 0/1 feature columns on the cluster; the client
+    receives the distinct feature rows, one uint32 row index and the target per row (5
+    bytes a row instead of the parsed CSV) and rebuilds the uint8 matrix the pipeline
+    trains on. Returns :class:`propensity.data.TrainingData` equal to
+    :func:`propensity.data.load_training_csv` for such a file."""
+    dask = _require_dask()
+    import os
+
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from ._compress import compress_rows
+    from .data import DataError, TrainingData, encode_target
+    path = os.fspath(path)
+    head = read_csv_checked_header(path)
+    if target not in head:
+        raise DataError(f"{path}: target column {target!r} not found; columns are {head[:30]}")
+    id_col = id_column if id_column in head else None
+    features = [c for c in head if c not in (target, id_col)]
+    if not features:
+        raise DataError(f"{path}: no feature columns besides the target {target!r}")
+    try:
+        ddf = dd.read_csv(path, blocksize=blocksize, dtype={id_col: str} if id_col else None,
+                          encoding="utf-8-sig")
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: cannot parse the CSV ({exc})") from None
+    if len(ddf.columns) == len(head):
+        ddf = ddf.rename(columns=dict(zip(ddf.columns, head)))
+    spec = {"columns": [str(c) for c in ddf.columns], "features": features, "target": target,
+            "id_column": id_col}
+    try:
+        parts = dask.compute(*[dask.delayed(_training_partition, pure=True)(p, i, spec)
+                               for i, p in enumerate(ddf.to_delayed())])
+    except PartitionError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    cr = compress_rows(np.ascontiguousarray(np.concatenate([p[0] for p in parts])))
+    starts = np.cumsum([0] + [p[0].shape[0] for p in parts])
+    inv = np.concatenate([cr.inverse[starts[k]:starts[k + 1]][p[1]]
+                          for k, p in enumerate(parts)])
+    y_raw = pd.Series(np.concatenate([p[2] for p in parts]))
+    y, labels = encode_target(y_raw, path, target)
+    X = pd.DataFrame(cr.rows[inv], columns=features)
+    ids = np.concatenate([p[3] for p in parts]) if id_col else None
+    logger.info("loaded %s on the cluster: %d rows in %d partitions, %d distinct rows",
+                path, len(y), len(parts), cr.rows.shape[0])
+    return TrainingData(X=X, y=y, ids=ids, input_columns=features, binary_columns=features,
+                        encoding={}, source=os.path.abspath(path), classes=labels)
+
+
+def read_csv_checked_header(path):
+    """The stripped header of a CSV; errors as the local loader's."""
+    from .data import DataError, _header
+    header = _header(path)
+    if not header or all(not h.strip() for h in header):
+        raise DataError(f"{path}: the file is empty (no header row)")
+    stripped = [h.strip() for h in header]
+    dups = sorted({h for h in stripped if stripped.count(h) > 1})
+    if dups:
+        raise DataError(f"{path}: duplicate column name(s) {dups}")
+    return stripped

@@ -260,3 +260,34 @@ def test_scheduler_flag_uses_dask_option():
     from propensity import predict, train
     assert "--scheduler" in predict.build_parser().format_help()
     assert "--scheduler" in train.build_parser().format_help()
+
+
+def test_cli_scheduler_gives_the_local_outputs(client, tmp_path):
+    from conftest import SMALL_GRID
+    from propensity import predict, train
+    df = make_sessions(4000, seed=8)
+    df.to_csv(tmp_path / "train.csv", index=False)
+    make_sessions(300, seed=8, testing=True).to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "grid.toml").write_text(SMALL_GRID)
+    addr = client.scheduler.address
+    common = ["--train-file", str(tmp_path / "train.csv"), "--test-file",
+              str(tmp_path / "test.csv"), "--grid", str(tmp_path / "grid.toml"), "--quiet",
+              "--models", "rf,lr"]
+    assert train.main(common + ["--output-dir", str(tmp_path / "local")]) == 0
+    assert train.main(common + ["--output-dir", str(tmp_path / "dist"), "--scheduler", addr]) == 0
+    for fam in ("random_forest", "logistic_regression"):
+        a = (tmp_path / "local" / f"{fam}_model.propmodel").read_bytes()
+        b = (tmp_path / "dist" / f"{fam}_model.propmodel").read_bytes()
+        assert a == b
+    score = make_sessions(2500, seed=9, testing=True)
+    score.to_csv(tmp_path / "score.csv", index=False)
+    args = ["--input_file", str(tmp_path / "score.csv"), "--model_dir", str(tmp_path / "local"),
+            "--quiet", "--segments"]
+    assert predict.main(args + ["--output_file", str(tmp_path / "p_local.csv")]) == 0
+    assert predict.main(args + ["--output_file", str(tmp_path / "p_dist.csv"),
+                                "--scheduler", addr]) == 0
+    a = pd.read_csv(tmp_path / "p_local.csv")
+    b = pd.read_csv(tmp_path / "p_dist.csv")
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a.drop(columns="prediction_timestamp"),
+                                  b.drop(columns="prediction_timestamp"))
