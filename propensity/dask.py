@@ -541,7 +541,7 @@ def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64
 
 def _training_partition(part, i, spec):
     """One partition of a training CSV -> (distinct 0/1 feature rows, row -> distinct row
-    (uint32), raw target values); the features must all be 0/1."""
+    (uint32), raw target values); the features must all be 0/1. Ids stay on the worker."""
     from ._compress import compress_rows
     from .data import DataError, _check_binary_numeric
     _check_columns(part, spec["columns"], i)
@@ -554,9 +554,8 @@ def _training_partition(part, i, spec):
     except DataError as exc:
         raise PartitionError(i, str(exc).split(": ", 1)[-1]) from None
     y = part[spec["target"]].to_numpy()
-    ids = part[spec["id_column"]].to_numpy() if spec["id_column"] else None
     cr = compress_rows(np.ascontiguousarray(X, dtype=np.uint8))
-    return cr.rows, cr.inverse.astype(np.uint32), y, ids
+    return cr.rows, cr.inverse.astype(np.uint32), y
 
 
 def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64MB"):
@@ -602,10 +601,10 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
     y_raw = pd.Series(np.concatenate([p[2] for p in parts]))
     y, labels = encode_target(y_raw, path, target)
     X = pd.DataFrame(cr.rows[inv], columns=features)
-    ids = np.concatenate([p[3] for p in parts]) if id_col else None
     logger.info("loaded %s on the cluster: %d rows in %d partitions, %d distinct rows",
                 path, len(y), len(parts), cr.rows.shape[0])
-    return TrainingData(X=X, y=y, ids=ids, input_columns=features, binary_columns=features,
+    # ids stay on the workers: the pipeline does not use training ids
+    return TrainingData(X=X, y=y, ids=None, input_columns=features, binary_columns=features,
                         encoding={}, source=os.path.abspath(path), classes=labels)
 
 
