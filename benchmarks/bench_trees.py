@@ -51,6 +51,30 @@ def session_matrix(n_rows, seed):
     return X, y, names
 
 
+def train_big(n_rows, kind):
+    """Child-process body of --memory-rows: build n_rows stand-in rows in 1M-row parts,
+    then fit; returns (data MB, peak RSS MB before the fit, fit seconds)."""
+    import resource
+
+    import propensity as P
+
+    parts, ys = [], []
+    for s in range(0, n_rows, 1_000_000):
+        X, y, _ = session_matrix(min(1_000_000, n_rows - s), seed=100 + s // 1_000_000)
+        parts.append(X)
+        ys.append(y)
+    X, y = np.concatenate(parts), np.concatenate(ys)
+    del parts, ys
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    est = (P.RandomForestClassifier(n_estimators=100, class_weight="balanced", random_state=0,
+                                    n_jobs=THREADS) if kind == "rf" else
+           P.GradientBoostingClassifier(n_estimators=100, max_depth=6, random_state=0,
+                                        n_jobs=THREADS))
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    return X.nbytes / 2**20, before, time.perf_counter() - t0
+
+
 def auc(y, p):
     from sklearn.metrics import roc_auc_score
 
@@ -79,6 +103,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="smaller sizes, skips sklearn RF")
     ap.add_argument("--continuous-rows", type=int, default=None)
     ap.add_argument("--score-rows", type=int, default=1_000_000)
+    ap.add_argument("--memory-rows", type=int, default=0,
+                    help="also measure peak RSS of training on this many stand-in rows "
+                         "(e.g. 10000000), in a fresh process")
     args = ap.parse_args(argv)
 
     import lightgbm as lgb
@@ -92,6 +119,7 @@ def main(argv=None):
     n_sessions = 100_000 if args.quick else 455_401
     n_cont = args.continuous_rows or (100_000 if args.quick else 1_000_000)
     rows = []
+    print(f"load average at start: {os.getloadavg()}")
 
     X, y, names = session_matrix(n_sessions, seed=0)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=42)
@@ -153,10 +181,25 @@ def main(argv=None):
         Ctr, ctr, Cte, cte, 1, rows)
     ratios(rows, case)
 
+    if args.memory_rows:
+        from _common import run_isolated
+
+        for kind in ("rf", "gbdt"):
+            (data_mb, before, secs), _, peak = run_isolated(train_big, args.memory_rows, kind)
+            rows.append({"case": f"memory_{kind}_{args.memory_rows}_rows", "library": "propensity",
+                         "fit_s": secs, "data_mb": data_mb, "peak_rss_before_fit_mb": before,
+                         "peak_rss_mb": peak})
+            print(f"  {kind} on {args.memory_rows} rows: data {data_mb:.0f} MB, fit {secs:.2f} s, "
+                  f"peak RSS {peak:.0f} MB (before the fit {before:.0f} MB)", flush=True)
+
     print()
     print_table(rows, ["case", "library", "fit_s", "speedup_vs_this", "auc", "auc_gap",
-                       "rows_per_s"])
+                       "rows_per_s", "peak_rss_mb"])
     path = save_results("trees", {
+        "load_average_at_end": os.getloadavg(),
+        "note": "peers timed once, propensity best of 3 (1 for the continuous case); the 2 "
+                "cores were shared with other jobs, which slows OpenMP-barrier-heavy peers "
+                "(LightGBM) most",
         "command": "python benchmarks/bench_trees.py" + (" --quick" if args.quick else ""),
         "threads": THREADS, "n_sessions": n_sessions, "n_continuous": n_cont,
         "versions": versions("numpy", "sklearn", "xgboost", "lightgbm"), "rows": rows})

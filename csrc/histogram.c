@@ -207,6 +207,19 @@ int prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_
         }
         return -1; /* out of memory for the block histograms */
     }
+    if (nt > 1 && n * (int64_t)p >= (1 << 20)) {
+        /* mid-size nodes: feature chunks in parallel (each feature's sums run over
+         * the rows in order, exactly as in one pass) */
+        int nchunk = 4 * nt < p ? 4 * nt : p;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int t = 0; t < nchunk; t++) {
+            int32_t j0 = (int32_t)((int64_t)p * t / nchunk);
+            int32_t j1 = (int32_t)((int64_t)p * (t + 1) / nchunk);
+            if (j1 > j0)
+                build_range(L, codes, stats, rows, n, hist, width, j0, j1);
+        }
+        return 0;
+    }
     build_range(L, codes, stats, rows, n, hist, width, 0, p);
     return 0;
 }

@@ -314,11 +314,14 @@ prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, i
     if (max_unique > n)
         max_unique = n;
     int nt = n_threads > 0 ? n_threads : 1;
+    /* several row ranges per thread, handed out dynamically, so a thread that the
+     * shared machine deschedules does not hold the others up */
+    int nchunk = n < 100000 ? 1 : 4 * nt;
     if (n < 100000)
         nt = 1;
-    row_set *loc = calloc((size_t)nt, sizeof *loc);
-    int32_t **map = calloc((size_t)nt, sizeof *map);
-    int *bad = calloc((size_t)nt, sizeof *bad); /* 1: too many, 2: no memory */
+    row_set *loc = calloc((size_t)nchunk, sizeof *loc);
+    int32_t **map = calloc((size_t)nchunk, sizeof *map);
+    int *bad = calloc((size_t)nchunk, sizeof *bad); /* 1: too many, 2: no memory */
     prop_status st = PROP_OK;
     row_set glob;
     memset(&glob, 0, sizeof glob);
@@ -326,10 +329,10 @@ prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, i
         st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
         goto done;
     }
-    /* each thread dedups a fixed row range into its own set ... */
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; t++) {
-        int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+    /* each chunk (a fixed row range) is deduplicated into its own set ... */
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int t = 0; t < nchunk; t++) {
+        int64_t lo = n * t / nchunk, hi = n * (t + 1) / nchunk;
         if (set_init(&loc[t], max_unique) < 0) {
             bad[t] = 2;
             continue;
@@ -344,15 +347,15 @@ prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, i
             inverse[i] = (int32_t)id;
         }
     }
-    for (int t = 0; t < nt; t++)
+    for (int t = 0; t < nchunk; t++)
         if (bad[t] == 2) {
             st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
             goto done;
         } else if (bad[t] == 1) {
             goto done; /* does not pay: *n_unique stays -1 */
         }
-    /* ... then the sets merge in thread order, and ids are remapped */
-    if (nt == 1) {
+    /* ... then the sets merge in chunk order, and ids are remapped */
+    if (nchunk == 1) {
         memcpy(first, loc[0].first, (size_t)loc[0].n * sizeof *first);
         *n_unique = loc[0].n;
         goto done;
@@ -361,7 +364,7 @@ prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, i
         st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
         goto done;
     }
-    for (int t = 0; t < nt; t++) {
+    for (int t = 0; t < nchunk; t++) {
         map[t] = malloc((size_t)(loc[t].n > 0 ? loc[t].n : 1) * sizeof *map[t]);
         if (map[t] == NULL) {
             st = prop_fail(err, PROP_NOMEM, "out of memory deduplicating rows");
@@ -378,9 +381,9 @@ prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, i
             map[t][k] = (int32_t)id;
         }
     }
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; t++) {
-        int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int t = 0; t < nchunk; t++) {
+        int64_t lo = n * t / nchunk, hi = n * (t + 1) / nchunk;
         for (int64_t i = lo; i < hi; i++)
             inverse[i] = map[t][inverse[i]];
     }
@@ -388,10 +391,10 @@ prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, i
     *n_unique = glob.n;
 done:
     if (loc)
-        for (int t = 0; t < nt; t++)
+        for (int t = 0; t < nchunk; t++)
             set_free(&loc[t]);
     if (map)
-        for (int t = 0; t < nt; t++)
+        for (int t = 0; t < nchunk; t++)
             free(map[t]);
     set_free(&glob);
     free(loc);
@@ -503,7 +506,7 @@ void prop_scores_to_proba(const double *scores, int64_t u, const int32_t *invers
             p1[k] = logistic ? 1.0 / (1.0 + exp(-scores[k])) : scores[k];
         scores = p1;
     }
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 100000)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 65536) if (n > 100000)
     for (int64_t i = 0; i < n; i++) {
         int64_t k = inverse ? inverse[i] : i;
         double p = p1 ? scores[k] : (logistic ? 1.0 / (1.0 + exp(-scores[k])) : scores[k]);

@@ -34,16 +34,16 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-FEATURES = (
+FEATURES = [
     "basket_icon_click", "basket_add_list", "basket_add_detail", "sort_by", "image_picker",
     "account_page_click", "promo_banner_click", "detail_wishlist_add", "list_size_dropdown",
     "closed_minibasket_click", "checked_delivery_detail", "checked_returns_detail", "sign_in",
     "saw_checkout", "saw_sizecharts", "saw_delivery", "saw_account_upgrade", "saw_homepage",
     "device_mobile", "device_computer", "device_tablet", "returning_user", "loc_uk",
-)
+]
 TARGET = "ordered"
 ID_COLUMN = "UserID"
-COLUMNS = (ID_COLUMN,) + FEATURES + (TARGET,)
+COLUMNS = [ID_COLUMN] + FEATURES + [TARGET]
 
 N_ROWS = 455401            # sessions in the real training file
 N_ROWS_TESTING = 151655    # sessions in the real testing file (the next day)
@@ -80,7 +80,7 @@ def _model():
     dev = doc["devices"]
     order = [d for d in ("device_mobile", "device_computer", "device_tablet")]
     order += [s["column"] for s in doc["chain"]]
-    if sorted(order) != sorted(FEATURES + (TARGET,)):
+    if sorted(order) != sorted(FEATURES + [TARGET]):
         raise ValueError("session_model.json does not cover the real columns")
     pos = {c: i for i, c in enumerate(order)}
     k = len(order)
@@ -97,7 +97,7 @@ def _model():
         weights[j, :j] = step["weights"]
         if step["gate"] is not None:
             gates[j] = pos[step["gate"]]
-    out_index = np.array([pos[c] for c in FEATURES + (TARGET,)])
+    out_index = np.array([pos[c] for c in FEATURES + [TARGET]])
     return cat_bits, cat_p / cat_p.sum(), first, bias, weights, gates, out_index
 
 
@@ -205,7 +205,7 @@ def make_sessions(n_rows=N_ROWS, seed=0, testing=False):
         data[:, i] = X[:, src]
     if testing:
         data[:, -1] = 0
-    frame = pd.DataFrame(data, columns=list(FEATURES + (TARGET,)), copy=False)
+    frame = pd.DataFrame(data, columns=FEATURES + [TARGET], copy=False)
     frame.insert(0, ID_COLUMN, _user_ids(rng, n, testing))
     logger.debug("generated %d sessions (seed %d, testing=%s)", n, seed, testing)
     return frame

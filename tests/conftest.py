@@ -8,12 +8,7 @@ import os
 import numpy as np
 import pytest
 
-FEATURES = ["basket_icon_click", "basket_add_list", "basket_add_detail", "sort_by",
-            "image_picker", "account_page_click", "promo_banner_click", "detail_wishlist_add",
-            "list_size_dropdown", "closed_minibasket_click", "checked_delivery_detail",
-            "checked_returns_detail", "sign_in", "saw_checkout", "saw_sizecharts",
-            "saw_delivery", "saw_account_upgrade", "saw_homepage", "device_mobile",
-            "device_computer", "device_tablet", "returning_user", "loc_uk"]
+from propensity.datasets import FEATURES  # noqa: E402  (re-exported to the tests)
 
 
 SMALL_GRID = """
@@ -54,7 +49,9 @@ def model_dir(tmp_path_factory):
 
 def package_env():
     """Environment for a subprocess that must import the same propensity as this test
-    run (installed, or an in-place build of the source tree), from any working folder."""
+    run (installed, or an in-place build of the source tree). Run the subprocess in a
+    folder other than the source tree (``python -c`` and ``-m`` put the working folder
+    first on sys.path, where the bare sources would shadow the installed package)."""
     import propensity
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(propensity.__file__)))

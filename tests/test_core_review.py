@@ -6,20 +6,21 @@ regression fails one test instead of killing the session.
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
 import pytest
 
 from propensity import _core
+from conftest import package_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run_isolated(code):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = package_env()
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
 
 
 # offset + length wrapped around int64 in the bounds check, which then passed, and the
@@ -68,10 +69,9 @@ def test_thread_count_above_1024_is_rejected(call):
         except ValueError as exc:
             print("ValueError:", exc)
         """
-    env = dict(os.environ, OMP_THREAD_LIMIT="2",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(package_env(), OMP_THREAD_LIMIT="2")
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(env_code)], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
     assert proc.returncode == 0, proc.stderr
     assert "ValueError: n_threads must be in [1, 1024]" in proc.stdout
 

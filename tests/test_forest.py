@@ -62,7 +62,7 @@ def test_fast_scoring_equals_reference_and_threads_agree():
     for k in NODE_FIELDS:
         np.testing.assert_array_equal(rf1._trees[k], rf2._trees[k])
     B = rf1._bin_mapper.transform(X)
-    Bdup = np.ascontiguousarray(np.repeat(B[:50], 200, axis=0))  # dedup path
+    Bdup = np.ascontiguousarray(np.repeat(B[:50], 2500, axis=0))  # dedup path, chunked
     for data in (B, Bdup):
         ref = _score(rf1._trees, data, reference=True)
         for kw in ({"n_jobs": 1, "dedup": False}, {"n_jobs": 2, "dedup": True}):

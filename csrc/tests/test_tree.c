@@ -288,6 +288,52 @@ static void test_forest(void)
     free(uw);
 }
 
+/* every build path (one pass, feature chunks, row blocks) gives the same sums for
+ * any thread count */
+static void test_hist_paths_thread_independent(void)
+{
+    int64_t sizes[3] = {1000, 60000, 140000};
+    int32_t p = 20;
+    for (int k = 0; k < 3; k++) {
+        int64_t n = sizes[k];
+        uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+        make_data(n, p, 11, 3 + (uint64_t)k, codes, y);
+        prop_hist_layout L;
+        prop_error err;
+        CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+        int same = 0;
+        uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
+        const uint8_t *use = same ? codes : sc;
+        prop_hstat *stats = malloc((size_t)n * sizeof *stats);
+        int32_t *rows = malloc((size_t)n * sizeof *rows);
+        for (int64_t i = 0; i < n; i++) {
+            stats[i] = (prop_hstat){0.37 * (double)(i % 13) - 2.0, 0.1 + 0.01 * (double)(i % 7), 1.0};
+            rows[i] = (int32_t)i;
+        }
+        for (int width = 2; width <= 3; width++) {
+            size_t hs = (size_t)L.n_slots * (size_t)width * sizeof(double);
+            double *h1 = malloc(hs), *h2 = malloc(hs), *h3 = malloc(hs);
+            CHECK(prop_hist_build(&L, use, stats, rows, n, h1, width, 1) == 0);
+            CHECK(prop_hist_build(&L, use, stats, rows, n, h2, width, 2) == 0);
+            CHECK(prop_hist_build(&L, use, stats, rows, n, h3, width, 3) == 0);
+            CHECK(memcmp(h1, h2, hs) == 0);
+            CHECK(memcmp(h1, h3, hs) == 0);
+            prop_hist_build_ref(&L, use, stats, rows, n, h2, width);
+            for (int64_t s = 0; s < L.n_slots * width; s++)
+                CHECK_CLOSE(h1[s], h2[s], 1e-9);
+            free(h1);
+            free(h2);
+            free(h3);
+        }
+        free(stats);
+        free(rows);
+        free(sc);
+        free(codes);
+        free(y);
+        prop_hist_layout_free(&L);
+    }
+}
+
 static void test_rng(void)
 {
     prop_rng r;
@@ -314,6 +360,7 @@ int main(void)
 {
     RUN(test_hist_build_matches_reference);
     RUN(test_forest);
+    RUN(test_hist_paths_thread_independent);
     RUN(test_rng);
     return check_summary("tree");
 }
