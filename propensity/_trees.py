@@ -15,7 +15,8 @@ from ._base import BaseEstimator, set_fitted_names
 from ._binning import BinMapper
 from ._compress import compress_rows
 from ._core_loader import _core
-from ._validation import check_n_jobs, check_sample_weight, check_X, check_y
+from ._validation import (check_n_jobs, check_sample_weight, check_X, check_y,
+                          resolve_class_weight)
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,13 @@ def bin_and_compress(X, y01, sample_weight, max_bins, n_jobs):
     weights = np.zeros((n, 2))
     weights[np.arange(n), y01] = sw
     return mapper, B, counts, weights
+
+
+def table_class_weight(class_weight, classes, weights):
+    """Class weights from a compressed table's per-label weight sums ((u, 2) ``weights``):
+    the same as :func:`resolve_class_weight` on the rows the table came from."""
+    return resolve_class_weight(class_weight, classes, np.array([0, 1], dtype=np.uint8),
+                                np.asarray(weights, dtype=np.float64).sum(axis=0))
 
 
 def prune_trees(trees, n_trees, max_depth, min_samples_split):

@@ -118,9 +118,18 @@ class LogisticRegression(BaseEstimator):
         n, p = X.shape
         y01, classes = check_y(y, n)
         sw = check_sample_weight(sample_weight, n)
-        cw = resolve_class_weight(self.class_weight, classes, y01, sw)
-
+        resolve_class_weight(self.class_weight, classes, y01, sw)  # fail before compressing
         Xfit, base = self._training_rows(X, y01, sw, n_threads)
+        return self._fit_compressed(None, Xfit, None, base, classes, names)
+
+    def _fit_compressed(self, mapper, Xfit, counts, base, classes, names):
+        """Fit on (unique) rows ``Xfit`` with per-label sample weights ``base`` (rows, 2)
+        (``mapper`` and ``counts`` are unused: the signature matches the tree ensembles').
+        ``fit`` and ``propensity.dask.fit_dask`` both end here."""
+        C, l1, max_iter, tol, n_threads = self._validated_params()
+        p = Xfit.shape[1]
+        cw = resolve_class_weight(self.class_weight, classes, np.array([0, 1], dtype=np.uint8),
+                                  np.asarray(base, dtype=np.float64).sum(axis=0))
         loss_w = np.ascontiguousarray(base * cw[None, :])
         scale_w = np.ascontiguousarray(base.sum(axis=1))
         if not (loss_w[:, 0].sum() > 0 and loss_w[:, 1].sum() > 0):
@@ -140,12 +149,12 @@ class LogisticRegression(BaseEstimator):
         self.n_iter_ = np.array([res["n_iter"]], dtype=np.int32)
         self.objective_ = float(res["objective"])
         self.converged_ = bool(res["converged"])
-        logger.debug("LogisticRegression: %d rows (%d trained), %d iterations, objective %.10g",
-                     n, Xfit.shape[0], res["n_iter"], self.objective_)
+        logger.debug("LogisticRegression: trained on %d rows, %d iterations, objective %.10g",
+                     Xfit.shape[0], res["n_iter"], self.objective_)
         if not self.converged_:
             warnings.warn(f"LogisticRegression did not converge within max_iter={max_iter} "
                           f"iterations (tol={tol}); increase max_iter",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=3)
         return self
 
     @staticmethod

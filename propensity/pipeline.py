@@ -35,7 +35,8 @@ from . import metrics as M
 from ._estimators import FAMILIES, estimator_class, prefix_params
 from .datasets import make_sessions
 from .calibration import make_calibrator
-from .data import DataError, from_frame, load_test_csv, load_training_csv, data_fingerprint
+from .data import (DataError, TrainingData, from_frame, load_test_csv, load_training_csv,
+                   data_fingerprint)
 from .features import InteractionFeatureTransformer
 from .model import PropensityModel, build_profile, compress_rows
 from .model_selection import stratified_kfold, stratified_split
@@ -452,7 +453,9 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
          t_start):
     t0 = time.perf_counter()
     # ---- data ------------------------------------------------------------------------
-    if train_file is None:
+    if isinstance(train_file, TrainingData):  # already loaded (e.g. on a Dask cluster)
+        data = train_file
+    elif train_file is None:
         frame = make_sessions(embedded_rows, seed=EMBEDDED_SEED)
         data = from_frame(frame, target=target, id_column=id_column,
                           source="embedded stand-in")

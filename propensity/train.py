@@ -80,6 +80,11 @@ def build_parser():
                         "[random_forest] max_depth = [10, \"none\"]")
     p.add_argument("--calibration", choices=("isotonic", "platt", "none"), default="isotonic",
                    help="probability calibration on out-of-fold scores (default: %(default)s)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="read and reduce --train-file on a Dask cluster: its scheduler address "
+                        "(tcp://host:8786) or 'local' for a LocalCluster here; the workers must "
+                        "be able to read the file, whose features must be 0/1 columns. Needs "
+                        "pip install 'propensity[dask]' (default: no Dask)")
     p.add_argument("--quiet", action="store_true", help="no progress display or summary")
     return p
 
@@ -93,9 +98,20 @@ def main(argv=None):
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     id_column = None if args.id_column.strip().lower() == "none" else args.id_column
     progress = not args.quiet and sys.stderr.isatty()
+    if args.scheduler is not None and args.train_file is None:
+        print("propensity-train: error: --scheduler needs --train-file (a CSV the workers "
+              "can read)", file=sys.stderr)
+        return 2
+    client = None
     try:
+        train_source = args.train_file
+        if args.scheduler is not None:
+            from .dask import get_client, load_training_dask
+            client = get_client(args.scheduler)
+            train_source = load_training_dask(args.train_file, target=args.target,
+                                              id_column=id_column)
         res = run_training(
-            args.train_file, args.test_file, args.output_dir, target=args.target,
+            train_source, args.test_file, args.output_dir, target=args.target,
             id_column=id_column, models=args.models, cv_folds=args.cv_folds, seed=args.seed,
             n_jobs=args.n_jobs, grid=args.grid,
             calibration=None if args.calibration == "none" else args.calibration,
@@ -106,10 +122,16 @@ def main(argv=None):
     except TrainingError as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
         return 3
+    except ImportError as exc:
+        print(f"propensity-train: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("propensity-train: interrupted; the output folder was left unchanged",
               file=sys.stderr)
         return 130
+    finally:
+        if client is not None:
+            client.close()
     if not args.quiet:
         print(f"{'model':<22}{'F1':>8}{'precision':>11}{'recall':>8}{'ROC-AUC':>9}"
               f"{'threshold':>11}")
