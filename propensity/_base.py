@@ -14,6 +14,7 @@ import inspect
 import numpy as np
 
 from . import _modelio
+from ._fileio import atomic_write_bytes
 
 _REGISTRY = {}
 
@@ -135,7 +136,7 @@ class BaseEstimator:
 
     def save(self, path):
         """Write the model document to ``path`` atomically (temporary file + rename)."""
-        _modelio.atomic_write_bytes(path, self.to_bytes())
+        atomic_write_bytes(path, self.to_bytes())
         return path
 
     @classmethod

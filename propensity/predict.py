@@ -12,6 +12,7 @@ import logging
 import sys
 import warnings
 
+from ._cli import bounded_int
 from .predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
 
@@ -32,7 +33,7 @@ def build_parser():
                    help="model name to use instead of the manifest's best, e.g. random_forest")
     p.add_argument("--threshold", type=float, default=None,
                    help="decision threshold (default: the one tuned and stored with the model)")
-    p.add_argument("--chunksize", type=int, default=100_000, help="rows per block (default 100000)")
+    p.add_argument("--chunksize", type=bounded_int(1), default=100_000, help="rows per block (default 100000)")
     p.add_argument("--segments", action="store_true",
                    help="add a segment column: High (p > 0.5), Medium (0.1-0.5), Low (< 0.1)")
     p.add_argument("--drift-report", metavar="FILE", default=None,

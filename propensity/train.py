@@ -12,7 +12,9 @@ import logging
 import os
 import sys
 
-FAMILIES = ("logistic_regression", "random_forest", "gradient_boosting")
+from ._cli import bounded_int, n_jobs
+from ._estimators import FAMILIES
+
 _ALIASES = {"lr": "logistic_regression", "logreg": "logistic_regression",
             "rf": "random_forest", "gb": "gradient_boosting", "gbdt": "gradient_boosting",
             "xgboost": "gradient_boosting"}
@@ -34,26 +36,6 @@ def _models(text):
     return out
 
 
-def _positive(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 2:
-        raise argparse.ArgumentTypeError(f"must be at least 2, got {v}")
-    return v
-
-
-def _n_jobs(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v == 0:
-        raise argparse.ArgumentTypeError("must not be 0 (use -1 for all cores)")
-    return v
-
-
 def build_parser():
     p = argparse.ArgumentParser(
         prog="propensity-train",
@@ -71,9 +53,9 @@ def build_parser():
                    help="identifier column, not a feature; 'none' for no id (default: %(default)s)")
     p.add_argument("--models", type=_models, default=list(FAMILIES),
                    help="comma-separated models to train (default: all three)")
-    p.add_argument("--cv-folds", type=_positive, default=3, help="cross-validation folds (default: 3)")
+    p.add_argument("--cv-folds", type=bounded_int(2), default=3, help="cross-validation folds (default: 3)")
     p.add_argument("--seed", type=int, default=42, help="seed of the split and folds (default: 42)")
-    p.add_argument("--n-jobs", type=_n_jobs, default=None,
+    p.add_argument("--n-jobs", type=n_jobs, default=None,
                    help="threads per estimator (default: all cores)")
     p.add_argument("--grid", metavar="FILE",
                    help="TOML or JSON file overriding the default parameter grids, e.g. "
