@@ -25,7 +25,9 @@ cd "$WORK/src"
 echo "== building the sanitized extension"
 PROPENSITY_SANITIZE=1 "$PY" setup.py -q build_ext --inplace 2>&1 | grep -Ev "^(copying|creating|gcc|running)" || true
 SO=$(ls propensity/_core*.so)
-if ! ldd "$SO" | grep -q libasan; then
+# (not `ldd | grep -q`: grep -q exits at the first match, ldd then dies of SIGPIPE and
+# pipefail turns that into a failure)
+if ! ldd "$SO" | grep libasan >/dev/null; then
   echo "error: $SO is not linked with libasan (was PROPENSITY_SANITIZE honoured?)" >&2
   exit 1
 fi
