@@ -5,6 +5,7 @@ configuration, and saves ratios with accuracy beside them in benchmarks/results/
 Speed is measured here, never asserted in tests.
 """
 import datetime
+import glob
 import json
 import multiprocessing as mp
 import os
@@ -14,6 +15,12 @@ import sys
 import time
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# An in-place build of the package (python setup.py build_ext --inplace) wins over an
+# installed one, so a benchmark measures the working tree it sits in.
+if glob.glob(os.path.join(ROOT, "propensity", "_core*.so")) and ROOT not in sys.path:
+    sys.path.insert(1, ROOT)
 
 
 def best_of(fn, repeat=3):
@@ -48,7 +55,16 @@ def run_isolated(fn, *args, **kwargs):
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, fn, args, kwargs))
-    proc.start()
+    # the child imports what this process imports (e.g. an in-place build of the package)
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+    try:
+        proc.start()
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
     child.close()
     out, err, secs, peak = parent.recv()
     proc.join()
@@ -99,3 +115,20 @@ def _fmt(v):
     if isinstance(v, float):
         return f"{v:.4g}"
     return "" if v is None else str(v)
+
+
+def session_matrix(n_rows=455401, seed=0):
+    """The benchmarks' data: stand-in sessions (propensity.datasets.make_sessions) plus the
+    10 interaction features of SPEC.md (the package's InteractionFeatureTransformer).
+
+    Returns ``(X uint8 (n, 33) C-contiguous, y int64 (n,), feature names)``.
+    """
+    import numpy as np
+
+    from propensity.datasets import FEATURES, TARGET, make_sessions
+    from propensity.features import InteractionFeatureTransformer
+
+    df = make_sessions(n_rows=n_rows, seed=seed)
+    tr = InteractionFeatureTransformer().fit(df[FEATURES])
+    X = np.ascontiguousarray(np.asarray(tr.transform(df[FEATURES]), dtype=np.uint8))
+    return X, df[TARGET].to_numpy().astype(np.int64), list(tr.get_feature_names_out())

@@ -21,38 +21,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.dirname(HERE))  # the in-place build when not installed
-from _common import best_of, print_table, save_results, versions  # noqa: E402
-
-FEATURES = ["basket_icon_click", "basket_add_list", "basket_add_detail", "sort_by",
-            "image_picker", "account_page_click", "promo_banner_click", "detail_wishlist_add",
-            "list_size_dropdown", "closed_minibasket_click", "checked_delivery_detail",
-            "checked_returns_detail", "sign_in", "saw_checkout", "saw_sizecharts", "saw_delivery",
-            "saw_account_upgrade", "saw_homepage", "device_mobile", "device_computer",
-            "device_tablet", "returning_user", "loc_uk"]
-
-
-def stand_in_sessions(n, seed=0):
-    """The calibrated stand-in generator of the package (propensity.datasets)."""
-    from propensity.datasets import make_sessions
-
-    df = make_sessions(n, seed=seed)
-    return df[FEATURES].to_numpy(dtype=np.uint8), df["ordered"].to_numpy().astype(np.int64)
-
-
-def interactions(B):
-    """The 10 engineered columns of SPEC.md (products, two scores, device x returning)."""
-    c = {f: B[:, i] for i, f in enumerate(FEATURES)}
-    extra = [c["sign_in"] * c["saw_checkout"], c["basket_icon_click"] * c["basket_add_detail"],
-             c["basket_add_list"] * c["basket_add_detail"], c["checked_delivery_detail"] * c["sign_in"],
-             c["account_page_click"] * c["sign_in"],
-             sum(c[k] for k in ("basket_icon_click", "basket_add_list", "basket_add_detail",
-                                "account_page_click", "detail_wishlist_add", "sort_by")),
-             sum(c[k] for k in ("saw_checkout", "checked_delivery_detail", "checked_returns_detail",
-                                "sign_in", "saw_delivery")),
-             c["device_mobile"] * c["returning_user"], c["device_computer"] * c["returning_user"],
-             c["device_tablet"] * c["returning_user"]]
-    return np.ascontiguousarray(np.column_stack([B] + extra).astype(np.uint8))
-
+from _common import best_of, print_table, save_results, session_matrix, versions  # noqa: E402
 
 def objective(Xs, y, s, coef, intercept, C, l1_ratio):
     z = Xs @ coef + intercept
@@ -73,8 +42,7 @@ def main():
     import propensity
     from propensity import LogisticRegression
 
-    B, y = stand_in_sessions(args.rows)
-    X = interactions(B)
+    X, y, _ = session_matrix(args.rows, seed=0)
     n, p = X.shape
     Xf = X.astype(np.float64)
     mu, sd = Xf.mean(axis=0), Xf.std(axis=0)

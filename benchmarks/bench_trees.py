@@ -18,38 +18,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import best_of, print_table, save_results, versions  # noqa: E402
+from _common import best_of, print_table, save_results, session_matrix, versions  # noqa: E402
 
 THREADS = 2
-
-PRODUCTS = [("sign_in", "saw_checkout"), ("basket_icon_click", "basket_add_detail"),
-            ("basket_add_list", "basket_add_detail"), ("checked_delivery_detail", "sign_in"),
-            ("account_page_click", "sign_in")]
-ENGAGEMENT = ["basket_icon_click", "basket_add_list", "basket_add_detail", "account_page_click",
-              "detail_wishlist_add", "sort_by"]
-INTENT = ["saw_checkout", "checked_delivery_detail", "checked_returns_detail", "sign_in",
-          "saw_delivery"]
-DEVICES = ["device_mobile", "device_computer", "device_tablet"]
-
-
-def session_matrix(n_rows, seed):
-    """Stand-in sessions + the 10 interaction features -> (X uint8 (n, 33), y, names)."""
-    from propensity.datasets import make_sessions
-
-    df = make_sessions(n_rows=n_rows, seed=seed)
-    y = df["ordered"].to_numpy().astype(np.int64)
-    feats = df.drop(columns=["UserID", "ordered"])
-    cols = {c: feats[c].to_numpy() for c in feats.columns}
-    for a, b in PRODUCTS:
-        cols[f"{a}_x_{b}"] = cols[a] * cols[b]
-    cols["engagement_score"] = sum(cols[c].astype(np.uint8) for c in ENGAGEMENT)
-    cols["intent_score"] = sum(cols[c].astype(np.uint8) for c in INTENT)
-    for d in DEVICES:
-        cols[f"{d}_returning"] = cols[d] * cols["returning_user"]
-    names = list(cols)
-    X = np.ascontiguousarray(np.column_stack([cols[c] for c in names]).astype(np.uint8))
-    return X, y, names
-
 
 def train_big(n_rows, kind):
     """Child-process body of --memory-rows: build n_rows stand-in rows in 1M-row parts,

@@ -274,6 +274,44 @@ static size_t unescape_quoted(const char *s, size_t n, char *out, size_t cap)
 /* Fast parser                                                          */
 /* ------------------------------------------------------------------ */
 
+/* Whether buf[pos:len] starts with a whole record (one that ends in a line end outside
+ * quotes), splitting fields exactly as both parsers do. Used on a non-final block. */
+static int record_is_complete(const char *buf, int64_t len, int64_t pos, char d)
+{
+    int64_t i = pos;
+    for (;;) {
+        if (i < len && buf[i] == '"') {
+            i++;
+            for (;;) {
+                if (i >= len)
+                    return 0;
+                if (buf[i] == '"') {
+                    if (i + 1 < len && buf[i + 1] == '"') {
+                        i += 2;
+                        continue;
+                    }
+                    if (i + 1 >= len)
+                        return 0;
+                    i++;
+                    break;
+                }
+                i++;
+            }
+        }
+        while (i < len && buf[i] != d && buf[i] != '\n')
+            i++;
+        if (i >= len)
+            return 0;
+        if (buf[i] == d) {
+            i++;
+            if (i >= len)
+                return 0;
+            continue;
+        }
+        return 1;
+    }
+}
+
 prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t len,
                            int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
                            prop_csv_result *res, prop_error *err)
@@ -307,6 +345,9 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
             break;
         }
         if (n >= max_rows) {
+            /* an incomplete last record of a non-final block is not a record yet */
+            if (!final && !record_is_complete(buf, len, pos, d))
+                break;
             free(col_of);
             return prop_fail(err, PROP_INVALID_ARG, "the block holds more than max_rows=%lld "
                              "records", (long long)max_rows);
@@ -321,7 +362,7 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
         for (;;) {
             int64_t col = k < nfields ? col_of[k] : -1;
             char c = buf[pos];
-            if (pos + 1 < len && (c == '0' || c == '1') && k != idf &&
+            if (pos + 1 < len && (c == '0' || c == '1') && c != d && k != idf &&
                 (buf[pos + 1] == d || buf[pos + 1] == '\n')) {
                 if (col >= 0)
                     xr[col] = (uint8_t)(c - '0');
@@ -619,8 +660,10 @@ prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_
             }
             for (int64_t j = 0; j < nf; j++) {
                 if (p->feature_field[j] == k) {
-                    st = convert_text(p, f.text + f.start[k], (size_t)f.tlen[k], k, rec_line,
-                                      row, &xr[j], res, err);
+                    /* f.text is still NULL when every field so far was empty */
+                    const char *txt = f.text != NULL ? f.text + f.start[k] : "";
+                    st = convert_text(p, txt, (size_t)f.tlen[k], k, rec_line, row, &xr[j], res,
+                                      err);
                     break;
                 }
             }
@@ -848,7 +891,7 @@ prop_status prop_csv_format_ref(const prop_csv_format_params *p, int64_t n, cons
         const char *seg = segment_of(proba[i], &sl);
         int k = snprintf(head, sizeof head, ",%d,%.*f,", (int)pred[i], p->digits,
                          proba[i] + 0.0); /* -0.0 -> 0.0, as in write_proba */
-        if (o + k + p->timestamp_len + 9 > capacity) goto full;
+        if (o + k + p->timestamp_len + (p->with_segment ? 7 : 0) + 1 > capacity) goto full;
         memcpy(out + o, head, (size_t)k);
         o += k;
         memcpy(out + o, p->timestamp, (size_t)p->timestamp_len);

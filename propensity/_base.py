@@ -14,6 +14,7 @@ import inspect
 import numpy as np
 
 from . import _modelio
+from ._fileio import atomic_write_bytes
 
 _REGISTRY = {}
 
@@ -135,7 +136,7 @@ class BaseEstimator:
 
     def save(self, path):
         """Write the model document to ``path`` atomically (temporary file + rename)."""
-        _modelio.atomic_write_bytes(path, self.to_bytes())
+        atomic_write_bytes(path, self.to_bytes())
         return path
 
     @classmethod
@@ -145,7 +146,13 @@ class BaseEstimator:
         if cls is not BaseEstimator and not issubclass(klass, cls):
             raise ValueError(
                 f"model document holds a {doc.estimator}, not a {cls.__name__}")
-        return klass._from_document(doc.params, doc.meta, doc.arrays)
+        try:
+            return klass._from_document(doc.params, doc.meta, doc.arrays)
+        except (TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+            # a backstop: each estimator validates its document, but a hostile one must
+            # never surface as anything but "this file is invalid"
+            raise _modelio.ModelFormatError(
+                f"invalid {doc.estimator} document: {type(exc).__name__}: {exc}") from None
 
     def __getstate__(self):
         if self._is_fitted():

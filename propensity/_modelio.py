@@ -19,9 +19,7 @@ then validates its own arrays (indices, sizes) in ``_from_document``.
 import hashlib
 import json
 import math
-import os
 import struct
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,7 +141,7 @@ def loads(data):
         offset, nbytes = entry.get("offset"), entry.get("nbytes")
         if not isinstance(name, str) or name in arrays:
             _fail(f"bad or duplicate array name {name!r}")
-        if dtype not in _ALLOWED_DTYPES:
+        if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
             _fail(f"array {name!r} has a disallowed dtype {dtype!r}")
         if (not isinstance(shape, list) or len(shape) > 4
                 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape)):
@@ -158,25 +156,9 @@ def loads(data):
             _fail(f"array {name!r} extends past the end of the file")
         arr = np.frombuffer(blob[offset:offset + nbytes], dtype=dt).reshape(shape).copy()
         arrays[name] = arr.astype(dt.newbyteorder("="), copy=False)
-    return Document(header["estimator"], _unjson(header["params"]), _unjson(header["meta"]),
-                    arrays, (major, minor))
+    params, meta = _unjson(header["params"]), _unjson(header["meta"])
+    if not isinstance(params, dict) or not isinstance(meta, dict):  # {"__float__": ...}
+        _fail("header field 'params' or 'meta' is not an object")
+    return Document(header["estimator"], params, meta, arrays, (major, minor))
 
 
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename,
-    so a crash never leaves half a file behind."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

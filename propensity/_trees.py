@@ -15,7 +15,8 @@ from ._base import BaseEstimator, set_fitted_names
 from ._binning import BinMapper
 from ._compress import compress_rows
 from ._core_loader import _core
-from ._validation import check_n_jobs, check_sample_weight, check_X, check_y
+from ._validation import (check_n_jobs, check_sample_weight, check_X, check_y,
+                          resolve_class_weight)
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,13 @@ def bin_and_compress(X, y01, sample_weight, max_bins, n_jobs):
     weights = np.zeros((n, 2))
     weights[np.arange(n), y01] = sw
     return mapper, B, counts, weights
+
+
+def table_class_weight(class_weight, classes, weights):
+    """Class weights from a compressed table's per-label weight sums ((u, 2) ``weights``):
+    the same as :func:`resolve_class_weight` on the rows the table came from."""
+    return resolve_class_weight(class_weight, classes, np.array([0, 1], dtype=np.uint8),
+                                np.asarray(weights, dtype=np.float64).sum(axis=0))
 
 
 def prune_trees(trees, n_trees, max_depth, min_samples_split):
@@ -252,11 +260,15 @@ class TreeEnsemble(BaseEstimator):
     @classmethod
     def _from_document(cls, params, meta, arrays):
         est = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
+        try:  # scoring uses n_jobs: a hostile value must fail here, as a ValueError
+            check_n_jobs(est.n_jobs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"model document: bad n_jobs parameter ({exc})") from None
         try:
             classes = np.asarray(meta["classes"])
             p = int(meta["n_features_in"])
             seed = int(meta["seed"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"model document: bad or missing metadata ({exc})") from None
         if classes.shape != (2,) or p < 1:
             raise ValueError("model document: classes must hold 2 labels and n_features_in >= 1")

@@ -161,6 +161,9 @@ def resolve_class_weight(class_weight, classes, y01, sample_weight=None):
     return class_weight_vector(class_weight, y01, sample_weight)
 
 
+_MAX_THREADS = 1024
+
+
 def check_n_jobs(n_jobs):
     if n_jobs is None:
         return 0  # all processors
@@ -169,6 +172,8 @@ def check_n_jobs(n_jobs):
     n = int(n_jobs)
     if n == 0:
         raise ValueError("n_jobs must not be 0 (use None or -1 for all processors)")
+    if n > _MAX_THREADS:  # the C core's PROP_MAX_THREADS; larger ints overflow C int
+        raise ValueError(f"n_jobs must be at most {_MAX_THREADS}, got {n}")
     return 0 if n < 0 else n
 
 

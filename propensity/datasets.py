@@ -24,26 +24,20 @@ import argparse
 import functools
 import json
 import logging
-import os
 import sys
-import tempfile
 from importlib import resources
 
 import numpy as np
 import pandas as pd
 
+from . import _schema
+from ._cli import bounded_int
+from ._fileio import atomic_open
+
 logger = logging.getLogger(__name__)
 
-FEATURES = [
-    "basket_icon_click", "basket_add_list", "basket_add_detail", "sort_by", "image_picker",
-    "account_page_click", "promo_banner_click", "detail_wishlist_add", "list_size_dropdown",
-    "closed_minibasket_click", "checked_delivery_detail", "checked_returns_detail", "sign_in",
-    "saw_checkout", "saw_sizecharts", "saw_delivery", "saw_account_upgrade", "saw_homepage",
-    "device_mobile", "device_computer", "device_tablet", "returning_user", "loc_uk",
-]
-TARGET = "ordered"
-ID_COLUMN = "UserID"
-COLUMNS = [ID_COLUMN] + FEATURES + [TARGET]
+# the column layout, re-exported here for users of the generator
+FEATURES, TARGET, ID_COLUMN, COLUMNS = _schema.FEATURES, _schema.TARGET, _schema.ID_COLUMN, _schema.COLUMNS
 
 N_ROWS = 455401            # sessions in the real training file
 N_ROWS_TESTING = 151655    # sessions in the real testing file (the next day)
@@ -214,41 +208,8 @@ def make_sessions(n_rows=N_ROWS, seed=0, testing=False):
 def write_csv_atomic(frame, path):
     """Write `frame` as CSV to `path` through a temporary file in the same folder and a
     rename, so a failure never leaves a partial file. Raises OSError naming the path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".sessions-", suffix=".csv.tmp", dir=folder)
-    except OSError as exc:
-        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            frame.to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number of rows, got {value}")
-    return value
-
-
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    with atomic_open(path, "w", newline="") as f:
+        frame.to_csv(f, index=False)
 
 
 def main(argv=None):
@@ -256,9 +217,9 @@ def main(argv=None):
         prog="python -m propensity.datasets",
         description="Generate stand-in website sessions calibrated to the real "
                     "customer-propensity data and write them as CSV.")
-    ap.add_argument("--rows", type=_positive_int, default=N_ROWS,
+    ap.add_argument("--rows", type=bounded_int(1, " row"), default=N_ROWS,
                     help=f"number of sessions (default {N_ROWS})")
-    ap.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    ap.add_argument("--seed", type=bounded_int(0), default=0, help="random seed (default 0)")
     ap.add_argument("--testing", action="store_true",
                     help="next-day sessions like testing_sample.csv (ordered all 0)")
     ap.add_argument("--out", required=True, help="output CSV file")

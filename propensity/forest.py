@@ -16,7 +16,7 @@ import numpy as np
 from ._base import register_estimator
 from ._core_loader import _core
 from ._trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
-                     resolve_seed)
+                     resolve_seed, table_class_weight)
 from ._validation import check_n_jobs, resolve_class_weight
 
 __all__ = ["RandomForestClassifier"]
@@ -70,6 +70,14 @@ class RandomForestClassifier(TreeEnsemble):
 
     _average = True
 
+    def _extra_from_meta(self, meta, trees):
+        # a forest averages per-tree probabilities: values outside [0, 1] would give
+        # probabilities outside [0, 1] (the C validator only checks they are finite)
+        v = trees["value"]
+        if v.size and not ((v >= 0.0) & (v <= 1.0)).all():
+            raise ValueError("model document: random-forest node values must lie in [0, 1]")
+        return super()._extra_from_meta(meta, trees)
+
     def __init__(self, *, n_estimators=100, criterion="gini", max_depth=None,
                  min_samples_split=2, min_samples_leaf=1, max_features="sqrt",
                  bootstrap=True, class_weight=None, random_state=None, n_jobs=None,
@@ -104,10 +112,18 @@ class RandomForestClassifier(TreeEnsemble):
         """Fit the forest; ``sample_weight`` multiplies the class weights per row."""
         X, names, y01, classes, sw = self._validate_data(X, y, sample_weight)
         n, p = X.shape
-        n_est, depth, mss, msl, mf, n_jobs = self._check_params(n, p)
-        cw = resolve_class_weight(self.class_weight, classes, y01, sw)
-        seed = resolve_seed(self.random_state)
+        self._check_params(n, p)
+        resolve_class_weight(self.class_weight, classes, y01, sw)  # fail before binning
         mapper, codes, counts, weights = bin_and_compress(X, y01, sw, self.max_bins, self.n_jobs)
+        return self._fit_compressed(mapper, codes, counts, weights, classes, names)
+
+    def _fit_compressed(self, mapper, codes, counts, weights, classes, names):
+        """Fit on a binned, compressed table (see ``_trees.table_class_weight``); ``fit``
+        and ``propensity.dask.fit_dask`` both end here, so equal tables give equal models."""
+        n, p = int(counts.sum()), codes.shape[1]
+        n_est, depth, mss, msl, mf, n_jobs = self._check_params(n, p)
+        cw = table_class_weight(self.class_weight, classes, weights)
+        seed = resolve_seed(self.random_state)
         trees = _core.forest_fit(codes, counts, weights, (float(cw[0]), float(cw[1])), n_est,
                                  _CRITERIA[self.criterion], depth or 0, float(mss), float(msl),
                                  mf, bool(self.bootstrap), seed, n_jobs)

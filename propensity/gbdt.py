@@ -66,9 +66,21 @@ class GradientBoostingClassifier(TreeEnsemble):
         esr = check_int(early_stopping_rounds, "early_stopping_rounds", low=1, allow_none=True)
         if esr is not None and not eval_set:
             raise ValueError("early_stopping_rounds needs an eval_set")
-        seed = resolve_seed(self.random_state)
         mapper, codes, counts, weights = bin_and_compress(X, y01, sw, prm["max_bins"],
                                                           self.n_jobs)
+        return self._fit_compressed(mapper, codes, counts, weights, classes, names,
+                                    eval_set=eval_set, early_stopping_rounds=esr)
+
+    def _fit_compressed(self, mapper, codes, counts, weights, classes, names, eval_set=None,
+                        early_stopping_rounds=None):
+        """Fit on a binned, compressed table; ``fit`` and ``propensity.dask.fit_dask`` both
+        end here, so equal tables give equal models."""
+        prm = self._check_params()
+        esr = check_int(early_stopping_rounds, "early_stopping_rounds", low=1, allow_none=True)
+        if esr is not None and not eval_set:
+            raise ValueError("early_stopping_rounds needs an eval_set")
+        p = codes.shape[1]
+        seed = resolve_seed(self.random_state)
         ec = ey = ew = None
         if eval_set:
             try:
@@ -78,8 +90,8 @@ class GradientBoostingClassifier(TreeEnsemble):
             except (TypeError, IndexError):
                 raise ValueError("eval_set must be a list of (X, y) pairs") from None
             Xv, _ = check_X(Xv, name="eval_set X")
-            if Xv.shape[1] != X.shape[1]:
-                raise ValueError(f"eval_set X has {Xv.shape[1]} features, X has {X.shape[1]}")
+            if Xv.shape[1] != p:
+                raise ValueError(f"eval_set X has {Xv.shape[1]} features, X has {p}")
             yv_raw = np.asarray(yv.to_numpy() if hasattr(yv, "to_numpy") else yv).ravel()
             if yv_raw.shape[0] != Xv.shape[0]:
                 raise ValueError(f"eval_set X has {Xv.shape[0]} rows but y has {yv_raw.shape[0]}")
@@ -101,7 +113,7 @@ class GradientBoostingClassifier(TreeEnsemble):
                  "best_iteration_": int(best) if best >= 0 else None,
                  "evals_result_": ({"validation_0": {"logloss": res["eval_history"].tolist()}}
                                    if eval_set else {})}
-        self._set_fitted(mapper, res, classes, names, X.shape[1], seed, extra)
+        self._set_fitted(mapper, res, classes, names, p, seed, extra)
         return self
 
     @property
@@ -146,7 +158,10 @@ class GradientBoostingClassifier(TreeEnsemble):
         if not np.isfinite(base):
             raise ValueError("model document: base_score is not finite")
         best = meta.get("best_iteration")
-        return {"base_score_": base, "best_iteration_": None if best is None else int(best),
+        if best is not None and (not isinstance(best, int) or isinstance(best, bool)
+                                 or not 0 <= best < len(trees["tree_start"]) - 1):
+            raise ValueError("model document: best_iteration must be null or a tree index")
+        return {"base_score_": base, "best_iteration_": best,
                 "evals_result_": {}}
 
     def _extra_copy(self):

@@ -16,6 +16,7 @@ uint8 (binary) input is first compressed to weighted unique rows, which is exact
 the log-losses of identical rows add up.
 """
 import logging
+import math
 import numbers
 import warnings
 
@@ -117,9 +118,18 @@ class LogisticRegression(BaseEstimator):
         n, p = X.shape
         y01, classes = check_y(y, n)
         sw = check_sample_weight(sample_weight, n)
-        cw = resolve_class_weight(self.class_weight, classes, y01, sw)
-
+        resolve_class_weight(self.class_weight, classes, y01, sw)  # fail before compressing
         Xfit, base = self._training_rows(X, y01, sw, n_threads)
+        return self._fit_compressed(None, Xfit, None, base, classes, names)
+
+    def _fit_compressed(self, mapper, Xfit, counts, base, classes, names):
+        """Fit on (unique) rows ``Xfit`` with per-label sample weights ``base`` (rows, 2)
+        (``mapper`` and ``counts`` are unused: the signature matches the tree ensembles').
+        ``fit`` and ``propensity.dask.fit_dask`` both end here."""
+        C, l1, max_iter, tol, n_threads = self._validated_params()
+        p = Xfit.shape[1]
+        cw = resolve_class_weight(self.class_weight, classes, np.array([0, 1], dtype=np.uint8),
+                                  np.asarray(base, dtype=np.float64).sum(axis=0))
         loss_w = np.ascontiguousarray(base * cw[None, :])
         scale_w = np.ascontiguousarray(base.sum(axis=1))
         if not (loss_w[:, 0].sum() > 0 and loss_w[:, 1].sum() > 0):
@@ -139,12 +149,12 @@ class LogisticRegression(BaseEstimator):
         self.n_iter_ = np.array([res["n_iter"]], dtype=np.int32)
         self.objective_ = float(res["objective"])
         self.converged_ = bool(res["converged"])
-        logger.debug("LogisticRegression: %d rows (%d trained), %d iterations, objective %.10g",
-                     n, Xfit.shape[0], res["n_iter"], self.objective_)
+        logger.debug("LogisticRegression: trained on %d rows, %d iterations, objective %.10g",
+                     Xfit.shape[0], res["n_iter"], self.objective_)
         if not self.converged_:
             warnings.warn(f"LogisticRegression did not converge within max_iter={max_iter} "
                           f"iterations (tol={tol}); increase max_iter",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=3)
         return self
 
     @staticmethod
@@ -229,10 +239,8 @@ class LogisticRegression(BaseEstimator):
         def fail(msg):
             raise ValueError(f"invalid LogisticRegression document: {msg}")
 
-        try:
-            p = int(meta["n_features_in"])
-            kind = meta["classes_kind"]
-        except (KeyError, TypeError, ValueError):
+        p, kind = meta.get("n_features_in"), meta.get("classes_kind")
+        if not isinstance(p, int) or isinstance(p, bool) or not isinstance(kind, str):
             fail("missing n_features_in or classes")
         if p < 1:
             fail(f"n_features_in is {p}")
@@ -244,25 +252,45 @@ class LogisticRegression(BaseEstimator):
                 fail(f"array {name!r} has non-finite values")
         if kind in "iuf" and len(kind) == 1:
             classes = arrays.get("classes")
-            if classes is None or classes.ndim != 1:
+            if classes is None or classes.ndim != 1 or classes.dtype.kind not in "iuf":
                 fail("classes array missing")
+            if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+                fail("classes are not finite")
             if kind in "iu":
                 classes = classes.astype(np.int64)
-        elif kind == "b":
-            classes = np.array(meta.get("classes"), dtype=bool)
-        elif kind == "str":
-            classes = np.array(meta.get("classes"), dtype=object).astype(str)
+        elif kind in ("b", "str"):
+            raw = meta.get("classes")
+            ok = bool if kind == "b" else str
+            if not isinstance(raw, list) or not all(isinstance(c, ok) for c in raw):
+                fail("classes missing or of the wrong type")
+            classes = np.array(raw, dtype=bool) if kind == "b" else np.array(raw, dtype=str)
         else:
             fail(f"unknown classes kind {kind!r}")
-        if classes.shape != (2,):
-            fail(f"expected 2 classes, found {classes.shape}")
+        if classes.shape != (2,) or classes[0] == classes[1]:
+            fail(f"expected 2 distinct classes, found {classes.tolist()!r}")
         names = meta.get("feature_names")
-        if names is not None and (not isinstance(names, list) or len(names) != p):
+        if names is not None and (not isinstance(names, list) or len(names) != p
+                                  or not all(isinstance(n, str) for n in names)):
             fail("feature_names does not match n_features_in")
+        n_iter, converged, objective = (meta.get("n_iter", 0), meta.get("converged", True),
+                                        meta.get("objective", np.nan))
+        if not isinstance(n_iter, int) or isinstance(n_iter, bool) or not 0 <= n_iter < 2**31:
+            fail("n_iter must be a non-negative integer")
+        if not isinstance(converged, bool):
+            fail("converged must be true or false")
+        if not _is_real(objective):
+            fail("objective must be a number")
+        valid = set(cls._get_param_names())
+        if set(params) - valid:
+            fail(f"unknown parameters {sorted(set(params) - valid)}")
         intercepts = []
         for key in ("intercept", "intercept_standardized"):
             v = meta.get(key)
-            if not _is_real(v) or not np.isfinite(v):
+            try:
+                finite = _is_real(v) and math.isfinite(v)
+            except OverflowError:  # an integer beyond float range
+                finite = False
+            if not finite:
                 fail(f"{key} must be a finite number")
             intercepts.append(float(v))
 
@@ -279,7 +307,7 @@ class LogisticRegression(BaseEstimator):
         est.intercept_standardized_ = np.array([intercepts[1]])
         est.x_mean_ = arrays["x_mean"]
         est.x_scale_ = arrays["x_scale"]
-        est.n_iter_ = np.array([int(meta.get("n_iter", 0))], dtype=np.int32)
-        est.converged_ = bool(meta.get("converged", True))
-        est.objective_ = float(meta.get("objective", np.nan))
+        est.n_iter_ = np.array([n_iter], dtype=np.int32)
+        est.converged_ = converged
+        est.objective_ = float(objective)
         return est

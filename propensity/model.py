@@ -79,6 +79,19 @@ def build_profile(X_enc, binary_columns, columns, scores, n_score_bins=10):
             "score": {"edges": edges.tolist(), "fractions": (counts / max(1, len(scores))).tolist()}}
 
 
+def _bytes_without_n_jobs(est):
+    """The estimator's document with n_jobs=None: the training run's thread count is not
+    part of the model, and it would make documents differ across n_jobs (scores do not)."""
+    if getattr(est, "n_jobs", None) is None:
+        return est.to_bytes()
+    saved = est.n_jobs
+    try:
+        est.n_jobs = None
+        return est.to_bytes()
+    finally:
+        est.n_jobs = saved
+
+
 @register_estimator
 class PropensityModel(BaseEstimator):
     """Input encoding -> interaction features -> estimator -> calibration + threshold.
@@ -272,7 +285,7 @@ class PropensityModel(BaseEstimator):
                                                  for c in self.classes_],
         }
         arrays = {
-            "estimator": np.frombuffer(self.estimator_.to_bytes(), np.uint8),
+            "estimator": np.frombuffer(_bytes_without_n_jobs(self.estimator_), np.uint8),
             "transformer": np.frombuffer(self.transformer_.to_bytes(), np.uint8),
         }
         for k, v in cal_arrays.items():

@@ -15,7 +15,6 @@ the largest forest / the longest boosting run per fold scores every smaller
 configuration through ``predict_proba_prefix``.
 """
 import datetime
-import hashlib
 import itertools
 import json
 import logging
@@ -32,10 +31,11 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
+from ._fileio import file_sha256
 from ._estimators import FAMILIES, estimator_class, prefix_params
 from .datasets import make_sessions
 from .calibration import make_calibrator
-from .data import DataError, from_frame, load_test_csv, load_training_csv, data_fingerprint
+from .data import DataError, TrainingData, from_frame, load_test_csv, load_training_csv
 from .features import InteractionFeatureTransformer
 from .model import PropensityModel, build_profile, compress_rows
 from .model_selection import stratified_kfold, stratified_split
@@ -302,14 +302,6 @@ def count_fits(estimator_cls, grid, n_folds):
 # ---------------------------------------------------------------------------------------
 # outputs
 # ---------------------------------------------------------------------------------------
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _prepare_tmp(output_dir):
     output_dir = os.path.abspath(os.fspath(output_dir))
     parent = os.path.dirname(output_dir)
@@ -452,7 +444,9 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
          t_start):
     t0 = time.perf_counter()
     # ---- data ------------------------------------------------------------------------
-    if train_file is None:
+    if isinstance(train_file, TrainingData):  # already loaded (e.g. on a Dask cluster)
+        data = train_file
+    elif train_file is None:
         frame = make_sessions(embedded_rows, seed=EMBEDDED_SEED)
         data = from_frame(frame, target=target, id_column=id_column,
                           source="embedded stand-in")
@@ -587,7 +581,7 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
         "models": {fam: {"model_file": f"{fam}_model.propmodel", "pickle_file": f"{fam}_model.pkl",
                          "f1": evaluation[fam]["f1"], "roc_auc": evaluation[fam]["roc_auc"],
                          "threshold": evaluation[fam]["threshold"]} for fam in models},
-        "files": {name: _sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))
+        "files": {name: file_sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))
                   if name not in ("manifest.json", "ml_pipeline.log")},
         "training_data": {"source": data.source, "n_rows": data.n_rows,
                           "fingerprint": fingerprint, "target": target,

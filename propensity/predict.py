@@ -12,6 +12,7 @@ import logging
 import sys
 import warnings
 
+from ._cli import bounded_int
 from .predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
 
@@ -32,7 +33,7 @@ def build_parser():
                    help="model name to use instead of the manifest's best, e.g. random_forest")
     p.add_argument("--threshold", type=float, default=None,
                    help="decision threshold (default: the one tuned and stored with the model)")
-    p.add_argument("--chunksize", type=int, default=100_000, help="rows per block (default 100000)")
+    p.add_argument("--chunksize", type=bounded_int(1), default=100_000, help="rows per block (default 100000)")
     p.add_argument("--segments", action="store_true",
                    help="add a segment column: High (p > 0.5), Medium (0.1-0.5), Low (< 0.1)")
     p.add_argument("--drift-report", metavar="FILE", default=None,
@@ -44,6 +45,10 @@ def build_parser():
                    help="fill empty cells with 0 instead of failing")
     p.add_argument("--allow-pickle", action="store_true",
                    help="load the .pkl model (runs code from the file: trusted files only)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="score on a Dask cluster: its scheduler address (tcp://host:8786) or "
+                        "'local' for a LocalCluster here; the workers must be able to read "
+                        "--input_file. Needs pip install 'propensity[dask]' (default: no Dask)")
     p.add_argument("--quiet", action="store_true", help="no progress display and no info messages")
     return p
 
@@ -64,6 +69,9 @@ def main(argv=None):
         parser.error("--chunksize must be >= 1")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         parser.error("--threshold must be in [0, 1]")
+    if args.scheduler is not None and (args.input_file == "-" or args.drift_report):
+        parser.error("--scheduler reads a file the workers can open: it does not take "
+                     "standard input or --drift-report")
     log = logging.getLogger("propensity")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
@@ -80,6 +88,17 @@ def main(argv=None):
             predictor.load_model(args.model)
         else:
             predictor.load_best_model()
+        if args.scheduler is not None:
+            from .dask import get_client, score_csv_dask
+            with get_client(args.scheduler):
+                summary = score_csv_dask(
+                    predictor, args.input_file, args.output_file, threshold=args.threshold,
+                    segments=args.segments, coerce=args.coerce, fill_missing=args.fill_missing)
+            if not args.quiet and args.output_file != "-":
+                print(f"scored {summary['rows']} rows with {predictor.model_name} on the Dask "
+                      f"cluster (threshold {summary['threshold']:.4g}) -> {args.output_file}",
+                      file=sys.stderr)
+            return EXIT_OK
         bar, update = _progress(args)
         summary = predictor.predict_from_file(
             args.input_file, args.output_file, chunksize=args.chunksize,
@@ -98,7 +117,7 @@ def main(argv=None):
         code, msg = EXIT_MODEL_BAD, str(exc)
     except InputDataError as exc:
         code, msg = EXIT_INPUT, str(exc)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ImportError) as exc:
         code, msg = EXIT_ERROR, f"{type(exc).__name__}: {exc}"
     finally:
         if bar is not None:

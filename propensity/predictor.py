@@ -13,7 +13,6 @@ that is renamed on success, and no partial output is left behind after an error.
 """
 import csv
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ import pandas as pd
 
 from . import _core
 from ._base import load_model as _load_document
-from ._modelio import atomic_write_bytes
+from ._fileio import atomic_write_bytes, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +56,6 @@ class ModelIntegrityError(PredictorError, ValueError):
 class InputDataError(PredictorError, ValueError):
     """The input cannot be scored: no known feature column, a bad value, wrong delimiter
     or encoding, a truncated last line. The message names the column, row and value."""
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _now_iso():
@@ -136,7 +127,7 @@ class CustomerPropensityPredictor:
         expected = manifest["files"].get(filename)
         if not isinstance(expected, str):
             raise ModelIntegrityError(f"manifest lists no sha256 checksum for {filename}")
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if actual != expected.lower():
             raise ModelIntegrityError(
                 f"checksum mismatch for {path}: the manifest records sha256 {expected[:16]}..., "
@@ -195,6 +186,15 @@ class CustomerPropensityPredictor:
     @staticmethod
     def _columns(model, available, where):
         cols = [str(c) for c in model.input_columns_]
+        seen, dups = set(), []
+        for c in available:  # which copy holds the values would be a guess: refuse
+            if c in seen and c not in dups and (c in cols or c == ID_COLUMN):
+                dups.append(c)
+            seen.add(c)
+        if dups:
+            raise InputDataError(
+                f"{where} has duplicate column(s) {', '.join(repr(str(c)) for c in dups)}; "
+                f"each feature column and {ID_COLUMN!r} must appear once")
         avail = set(available)
         present = [c for c in cols if c in avail]
         missing = [c for c in cols if c not in avail]

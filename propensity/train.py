@@ -12,7 +12,9 @@ import logging
 import os
 import sys
 
-FAMILIES = ("logistic_regression", "random_forest", "gradient_boosting")
+from ._cli import bounded_int, n_jobs
+from ._estimators import FAMILIES
+
 _ALIASES = {"lr": "logistic_regression", "logreg": "logistic_regression",
             "rf": "random_forest", "gb": "gradient_boosting", "gbdt": "gradient_boosting",
             "xgboost": "gradient_boosting"}
@@ -34,26 +36,6 @@ def _models(text):
     return out
 
 
-def _positive(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 2:
-        raise argparse.ArgumentTypeError(f"must be at least 2, got {v}")
-    return v
-
-
-def _n_jobs(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v == 0:
-        raise argparse.ArgumentTypeError("must not be 0 (use -1 for all cores)")
-    return v
-
-
 def build_parser():
     p = argparse.ArgumentParser(
         prog="propensity-train",
@@ -71,15 +53,20 @@ def build_parser():
                    help="identifier column, not a feature; 'none' for no id (default: %(default)s)")
     p.add_argument("--models", type=_models, default=list(FAMILIES),
                    help="comma-separated models to train (default: all three)")
-    p.add_argument("--cv-folds", type=_positive, default=3, help="cross-validation folds (default: 3)")
+    p.add_argument("--cv-folds", type=bounded_int(2), default=3, help="cross-validation folds (default: 3)")
     p.add_argument("--seed", type=int, default=42, help="seed of the split and folds (default: 42)")
-    p.add_argument("--n-jobs", type=_n_jobs, default=None,
+    p.add_argument("--n-jobs", type=n_jobs, default=None,
                    help="threads per estimator (default: all cores)")
     p.add_argument("--grid", metavar="FILE",
                    help="TOML or JSON file overriding the default parameter grids, e.g. "
                         "[random_forest] max_depth = [10, \"none\"]")
     p.add_argument("--calibration", choices=("isotonic", "platt", "none"), default="isotonic",
                    help="probability calibration on out-of-fold scores (default: %(default)s)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="read and reduce --train-file on a Dask cluster: its scheduler address "
+                        "(tcp://host:8786) or 'local' for a LocalCluster here; the workers must "
+                        "be able to read the file, whose features must be 0/1 columns. Needs "
+                        "pip install 'propensity[dask]' (default: no Dask)")
     p.add_argument("--quiet", action="store_true", help="no progress display or summary")
     return p
 
@@ -93,9 +80,20 @@ def main(argv=None):
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     id_column = None if args.id_column.strip().lower() == "none" else args.id_column
     progress = not args.quiet and sys.stderr.isatty()
+    if args.scheduler is not None and args.train_file is None:
+        print("propensity-train: error: --scheduler needs --train-file (a CSV the workers "
+              "can read)", file=sys.stderr)
+        return 2
+    client = None
     try:
+        train_source = args.train_file
+        if args.scheduler is not None:
+            from .dask import get_client, load_training_dask
+            client = get_client(args.scheduler)
+            train_source = load_training_dask(args.train_file, target=args.target,
+                                              id_column=id_column)
         res = run_training(
-            args.train_file, args.test_file, args.output_dir, target=args.target,
+            train_source, args.test_file, args.output_dir, target=args.target,
             id_column=id_column, models=args.models, cv_folds=args.cv_folds, seed=args.seed,
             n_jobs=args.n_jobs, grid=args.grid,
             calibration=None if args.calibration == "none" else args.calibration,
@@ -106,10 +104,16 @@ def main(argv=None):
     except TrainingError as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
         return 3
+    except ImportError as exc:
+        print(f"propensity-train: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("propensity-train: interrupted; the output folder was left unchanged",
               file=sys.stderr)
         return 130
+    finally:
+        if client is not None:
+            client.close()
     if not args.quiet:
         print(f"{'model':<22}{'F1':>8}{'precision':>11}{'recall':>8}{'ROC-AUC':>9}"
               f"{'threshold':>11}")

@@ -8,6 +8,7 @@ import pytest
 
 import propensity
 from propensity import _modelio
+from propensity._fileio import atomic_write_bytes, file_sha256
 from propensity._base import BaseEstimator, register_estimator, load_model
 from propensity._validation import (check_X, check_y, check_sample_weight,
                                     resolve_class_weight, check_n_jobs)
@@ -65,11 +66,25 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     target.write_bytes(b"old")
 
     with pytest.raises(TypeError):
-        _modelio.atomic_write_bytes(target, object())  # write fails midway
+        atomic_write_bytes(target, object())  # write fails midway
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.bin"]
-    _modelio.atomic_write_bytes(target, b"new")
+    atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_file_sha256_matches_hashlib(tmp_path):
+    import hashlib
+    data = bytes(range(256)) * 9000  # more than one read block
+    (tmp_path / "f").write_bytes(data)
+    assert file_sha256(tmp_path / "f") == hashlib.sha256(data).hexdigest()
+
+
+def test_atomic_open_names_an_unwritable_folder(tmp_path):
+    from propensity._fileio import atomic_open
+    with pytest.raises(OSError, match="cannot write .*missing"):
+        with atomic_open(tmp_path / "missing" / "x.csv", "w") as f:
+            f.write("never")
 
 
 @register_estimator
