@@ -241,12 +241,12 @@ typedef struct {
 } grow_ctx;
 
 /* Depth-first growth from the items on `stack` into `out` (tree-local indices are
- * id - base). Items popped at depth defer_depth that have a histogram go to `deferred`
- * instead (defer_depth < 0: none). Histograms are built with nt threads. Returns 0,
- * or -1 when out of memory. */
+ * id - base). Items that have a histogram and are at depth defer_depth, or below the
+ * root with at most defer_rows rows, go to `deferred` instead (defer_depth < 0: none).
+ * Histograms are built with nt threads. Returns 0, or -1 when out of memory. */
 static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
                      prop_nodes *out, int64_t base, int32_t *order, int32_t defer_depth,
-                     item_vec *deferred)
+                     int64_t defer_rows, item_vec *deferred)
 {
     const prop_tree_params *P = C->P;
     const prop_hist_layout *L = C->L;
@@ -259,7 +259,8 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
     prop_error err;
     while (stack->n > 0) {
         stack_item it = stack->a[--stack->n];
-        if (it.depth == defer_depth && it.hist >= 0) {
+        if (defer_depth >= 0 && it.hist >= 0 &&
+            (it.depth >= defer_depth || (it.depth >= 1 && it.end - it.start <= defer_rows))) {
             if (vec_push(deferred, it) < 0)
                 return -1;
             continue;
@@ -389,8 +390,10 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
     return 0;
 }
 
-/* Nodes at this depth that still need splitting become subtrees grown in parallel
- * (each with one thread). The depth is fixed, not taken from the thread count, so
+/* Nodes that still need splitting become subtrees grown in parallel (each with one
+ * thread) once they hold at most half of the tree's rows, or at depth TASK_DEPTH: a
+ * lopsided root split thus gives tasks of similar size (e.g. 30 / 70 -> 30, 35, 35)
+ * with few fork-joins before them. The rule does not involve the thread count, so
  * the trees (and their node numbering) do not depend on n_threads. */
 #define TASK_DEPTH 2
 
@@ -491,7 +494,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         root.hist = h;
     }
     if (vec_push(&stack, root) < 0 ||
-        grow_loop(&C, hpp, nt, &stack, out, base, order, TASK_DEPTH, &tasks) < 0) {
+        grow_loop(&C, hpp, nt, &stack, out, base, order, TASK_DEPTH, n / 2, &tasks) < 0) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
     }
@@ -530,7 +533,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         it.id = 0;
         if (ok && prop_nodes_reserve(&tn[k], 1, &e2) == PROP_OK) {
             tn[k].n_nodes = 1;
-            ok = vec_push(&sk, it) == 0 && grow_loop(&C, hp, 1, &sk, &tn[k], 0, ord, -1, NULL) == 0;
+            ok = vec_push(&sk, it) == 0 && grow_loop(&C, hp, 1, &sk, &tn[k], 0, ord, -1, 0, NULL) == 0;
         } else {
             ok = 0;
         }

@@ -262,6 +262,11 @@ static void test_forest(void)
     CHECK(prop_boost_fit(&B, &RU, NULL, &b, &err) == PROP_OK);
     CHECK(a.nodes.n_nodes == b.nodes.n_nodes);
     CHECK(memcmp(a.nodes.value, b.nodes.value, (size_t)a.nodes.n_nodes * sizeof(double)) == 0);
+    /* same node numbering too (subtrees grown in parallel are appended in task order) */
+    CHECK(memcmp(a.nodes.left, b.nodes.left, (size_t)a.nodes.n_nodes * sizeof(int32_t)) == 0);
+    CHECK(memcmp(a.nodes.right, b.nodes.right, (size_t)a.nodes.n_nodes * sizeof(int32_t)) == 0);
+    CHECK(memcmp(a.nodes.feature, b.nodes.feature, (size_t)a.nodes.n_nodes * sizeof(int32_t)) == 0);
+    CHECK(memcmp(a.nodes.gain, b.nodes.gain, (size_t)a.nodes.n_nodes * sizeof(double)) == 0);
     prop_ensemble_free(&a);
     prop_ensemble_free(&b);
     prop_eval_set E = {codes, n, y, NULL};
