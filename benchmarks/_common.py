@@ -44,6 +44,9 @@ def _child(conn, fn, args, kwargs):
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     conn.send((out, err, secs, peak_mb))
     conn.close()
+    # Leave at once: exit handlers would join worker pools a peer library keeps alive
+    # (joblib/loky's reusable executor), which can hold this process for minutes.
+    os._exit(0)
 
 
 def run_isolated(fn, *args, **kwargs):
