@@ -33,6 +33,22 @@ def best_of(fn, repeat=3):
     return best, result
 
 
+def peak_rss_mb():
+    """Peak resident memory of this process in MB.
+
+    VmHWM (Linux) belongs to the process's own address space. ru_maxrss is not usable in
+    a spawned child: Linux keeps it across fork+exec, so the child would start from the
+    parent's resident size."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def _child(conn, fn, args, kwargs):
     t0 = time.perf_counter()
     try:
@@ -41,7 +57,7 @@ def _child(conn, fn, args, kwargs):
     except BaseException as exc:  # report, do not hang the parent
         out, err = None, f"{type(exc).__name__}: {exc}"
     secs = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak_mb = peak_rss_mb()
     conn.send((out, err, secs, peak_mb))
     conn.close()
     # Leave at once: exit handlers would join worker pools a peer library keeps alive

@@ -88,7 +88,7 @@ def main():
             }
             results[name] = entry
             rows.append({"model": name, "ours_s": t_ours, "ours_f64_s": t_ours_f,
-                         f"sklearn_s": t_sk, "speedup": t_sk / t_ours, "ours_obj": obj_ours,
+                         "sklearn_s": t_sk, "speedup": t_sk / t_ours, "ours_obj": obj_ours,
                          "sklearn_obj": obj_sk, "sk_conv": sk_conv})
     print_table(rows, ["model", "ours_s", "ours_f64_s", "sklearn_s", "speedup", "ours_obj",
                        "sklearn_obj", "sk_conv"])

@@ -18,25 +18,35 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import best_of, print_table, save_results, session_matrix, versions  # noqa: E402
+from _common import (best_of, peak_rss_mb, print_table, save_results,  # noqa: E402
+                     session_matrix, versions)
 
 THREADS = 2
 
-def train_big(n_rows, kind):
-    """Child-process body of --memory-rows: build n_rows stand-in rows in 1M-row parts,
-    then fit; returns (data MB, peak RSS MB before the fit, fit seconds)."""
-    import resource
+def make_big(n_rows, path):
+    """Child-process body of --memory-rows: write n_rows stand-in rows (33 uint8 columns,
+    then the target) to ``path`` (.npy), built 1M rows at a time."""
+    out = None
+    for s in range(0, n_rows, 1_000_000):
+        part, part_y, _ = session_matrix(min(1_000_000, n_rows - s), seed=100 + s // 1_000_000)
+        if out is None:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8,
+                                            shape=(n_rows, part.shape[1] + 1))
+        out[s:s + part.shape[0], :-1] = part
+        out[s:s + part.shape[0], -1] = part_y
+    out.flush()
 
+
+def train_big(path, kind):
+    """Child-process body of --memory-rows: load the rows written by make_big and fit;
+    the process's peak RSS is then imports + data + training. Returns (data MB, RSS MB
+    before the fit, fit seconds)."""
     import propensity as P
 
-    parts, ys = [], []
-    for s in range(0, n_rows, 1_000_000):
-        X, y, _ = session_matrix(min(1_000_000, n_rows - s), seed=100 + s // 1_000_000)
-        parts.append(X)
-        ys.append(y)
-    X, y = np.concatenate(parts), np.concatenate(ys)
-    del parts, ys
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    data = np.load(path)
+    X, y = np.ascontiguousarray(data[:, :-1]), data[:, -1].copy()
+    del data
+    before = peak_rss_mb()
     est = (P.RandomForestClassifier(n_estimators=100, class_weight="balanced", random_state=0,
                                     n_jobs=THREADS) if kind == "rf" else
            P.GradientBoostingClassifier(n_estimators=100, max_depth=6, random_state=0,
@@ -174,13 +184,20 @@ def main(argv=None):
     if args.memory_rows:
         from _common import run_isolated
 
+        import tempfile
+
+        tmp = tempfile.mkdtemp()
+        big = os.path.join(tmp, "sessions.npy")
+        run_isolated(make_big, args.memory_rows, big)
         for kind in ("rf", "gbdt"):
-            (data_mb, before, secs), _, peak = run_isolated(train_big, args.memory_rows, kind)
+            (data_mb, before, secs), _, peak = run_isolated(train_big, big, kind)
             rows.append({"case": f"memory_{kind}_{args.memory_rows}_rows", "library": "propensity",
                          "fit_s": secs, "data_mb": data_mb, "peak_rss_before_fit_mb": before,
                          "peak_rss_mb": peak})
             print(f"  {kind} on {args.memory_rows} rows: data {data_mb:.0f} MB, fit {secs:.2f} s, "
                   f"peak RSS {peak:.0f} MB (before the fit {before:.0f} MB)", flush=True)
+        os.unlink(big)
+        os.rmdir(tmp)
 
     print()
     print_table(rows, ["case", "library", "fit_s", "fit_cpu_s", "speedup_vs_this",
