@@ -571,9 +571,9 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
     import pandas as pd
 
     from ._compress import compress_rows
-    from .data import DataError, TrainingData, encode_target
+    from .data import DataError, TrainingData, checked_header, encode_target
     path = os.fspath(path)
-    head = read_csv_checked_header(path)
+    head = checked_header(path)
     if target not in head:
         raise DataError(f"{path}: target column {target!r} not found; columns are {head[:30]}")
     id_col = id_column if id_column in head else None
@@ -608,14 +608,3 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
                         encoding={}, source=os.path.abspath(path), classes=labels)
 
 
-def read_csv_checked_header(path):
-    """The stripped header of a CSV; errors as the local loader's."""
-    from .data import DataError, _header
-    header = _header(path)
-    if not header or all(not h.strip() for h in header):
-        raise DataError(f"{path}: the file is empty (no header row)")
-    stripped = [h.strip() for h in header]
-    dups = sorted({h for h in stripped if stripped.count(h) > 1})
-    if dups:
-        raise DataError(f"{path}: duplicate column name(s) {dups}")
-    return stripped

@@ -70,10 +70,9 @@ def _header(path):
         raise DataError(f"{path}: cannot read the file ({exc})") from None
 
 
-def read_csv_checked(path):
-    """Read a CSV into a DataFrame; errors name the file (empty, unreadable, duplicate
-    column names)."""
-    path = os.fspath(path)
+def checked_header(path):
+    """The stripped column names of a CSV's header; DataError naming the file when it is
+    empty or repeats a column name."""
     header = _header(path)
     if not header or all(not h.strip() for h in header):
         raise DataError(f"{path}: the file is empty (no header row)")
@@ -82,6 +81,14 @@ def read_csv_checked(path):
     if dups:
         raise DataError(f"{path}: duplicate column name(s) {dups}; every column needs a "
                         f"unique name")
+    return stripped
+
+
+def read_csv_checked(path):
+    """Read a CSV into a DataFrame; errors name the file (empty, unreadable, duplicate
+    column names)."""
+    path = os.fspath(path)
+    stripped = checked_header(path)
     try:
         df = pd.read_csv(path, low_memory=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:

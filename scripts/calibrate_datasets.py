@@ -31,14 +31,20 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(HERE, os.pardir, "propensity", "data")
 
-FEATURES = [
-    "basket_icon_click", "basket_add_list", "basket_add_detail", "sort_by", "image_picker",
-    "account_page_click", "promo_banner_click", "detail_wishlist_add", "list_size_dropdown",
-    "closed_minibasket_click", "checked_delivery_detail", "checked_returns_detail", "sign_in",
-    "saw_checkout", "saw_sizecharts", "saw_delivery", "saw_account_upgrade", "saw_homepage",
-    "device_mobile", "device_computer", "device_tablet", "returning_user", "loc_uk",
-]
-TARGET = "ordered"
+
+def _load_schema():
+    """propensity/_schema.py (the column layout), read without importing the package,
+    which needs its compiled core."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "_propensity_schema", os.path.join(HERE, os.pardir, "propensity", "_schema.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SCHEMA = _load_schema()
+FEATURES, TARGET = _SCHEMA.FEATURES, _SCHEMA.TARGET
 DEVICES = ["device_mobile", "device_computer", "device_tablet"]
 # Funnel order after the device: who the visitor is, how they land and browse, what goes
 # into the basket, signing in, checkout, the delivery / returns checks, and the order.
