@@ -1,8 +1,54 @@
-"""Import the compiled core after making OpenBLAS available."""
+"""Import the compiled core after making OpenBLAS available.
+
+``python -m propensity.train`` run in the project's root folder after ``pip install .``
+imports this package from the source tree (Python puts the working folder first on
+sys.path), where no compiled core was built. Then the core of the installed copy of the
+same version is used: its folder is added to this package's ``__path__``.
+"""
+import importlib.machinery
+import os
+import sys
+
 from ._openblas import preload as _preload
 
 _preload()
 
-from . import _core  # noqa: E402
+
+def _installed_core_folder(package):
+    here = os.path.realpath(os.path.dirname(package.__file__))
+    for entry in sys.path:
+        folder = os.path.join(entry or os.getcwd(), "propensity")
+        if not os.path.isdir(folder) or os.path.realpath(folder) == here:
+            continue
+        names = os.listdir(folder)
+        if any(n.startswith("_core.") and n.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+               for n in names):
+            return folder
+    return None
+
+
+try:
+    from . import _core  # noqa: E402
+except ImportError as exc:
+    _pkg = sys.modules[__package__]
+    _folder = _installed_core_folder(_pkg)
+    if _folder is None:
+        raise ImportError(
+            "propensity's compiled core is missing: install the package (pip install .) "
+            "or build it in place (python setup.py build_ext --inplace)") from exc
+    from importlib import metadata as _metadata
+
+    try:
+        _installed = _metadata.version("propensity")
+    except _metadata.PackageNotFoundError:
+        _installed = None
+    if _installed != _pkg.__version__:
+        raise ImportError(
+            f"propensity {_pkg.__version__} is imported from the source tree "
+            f"{os.path.dirname(_pkg.__file__)}, which has no compiled core, and the installed "
+            f"copy is version {_installed}: reinstall (pip install .) or build in place "
+            f"(python setup.py build_ext --inplace)") from exc
+    _pkg.__path__.append(_folder)
+    from . import _core  # noqa: E402
 
 __all__ = ["_core"]

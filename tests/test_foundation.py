@@ -180,3 +180,19 @@ def test_check_y_and_weights():
     assert check_n_jobs(None) == 0 and check_n_jobs(-1) == 0 and check_n_jobs(2) == 2
     with pytest.raises(ValueError):
         check_n_jobs(0)
+
+
+def test_module_commands_work_from_the_project_root():
+    """`python -m propensity.train` in the project root imports the source tree (the
+    working folder comes first on sys.path); after `pip install .` it has no compiled core
+    of its own and must use the installed one."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for module in ("propensity.train", "propensity.predict"):
+        proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=root,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "usage:" in proc.stdout
