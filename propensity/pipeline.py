@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import sys
 import tempfile
@@ -302,6 +303,39 @@ def count_fits(estimator_cls, grid, n_folds):
 # ---------------------------------------------------------------------------------------
 # outputs
 # ---------------------------------------------------------------------------------------
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _clean_stale(output_dir):
+    """Remove the temporary folders of runs that died (their PID is in the name). A run
+    killed between its two renames left the previous outputs only in its ``.old-`` folder:
+    that folder is renamed back instead."""
+    parent, base = os.path.split(output_dir)
+    pattern = re.compile(rf"^\.{re.escape(base)}\.(tmp|old)-(\d+)-")
+    try:
+        names = sorted(os.listdir(parent))
+    except OSError:
+        return
+    for name in names:
+        m = pattern.match(name)
+        if m is None or _pid_alive(int(m.group(2))):
+            continue
+        path = os.path.join(parent, name)
+        if m.group(1) == "old" and not os.path.exists(output_dir):
+            os.rename(path, output_dir)
+            logger.warning("restored %s from the folder of an interrupted run", output_dir)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            logger.info("removed %s, left by an interrupted run", path)
+
+
 def _prepare_tmp(output_dir):
     output_dir = os.path.abspath(os.fspath(output_dir))
     parent = os.path.dirname(output_dir)
@@ -309,7 +343,9 @@ def _prepare_tmp(output_dir):
         raise TrainingError(f"output folder {output_dir} exists and is not a folder")
     try:
         os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-", dir=parent)
+        _clean_stale(output_dir)
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-{os.getpid()}-",
+                               dir=parent)
     except OSError as exc:
         raise TrainingError(f"cannot write the output folder {output_dir}: "
                             f"{exc.strerror or exc}") from None
@@ -331,7 +367,7 @@ def _swap_in(tmp, output_dir):
                     shutil.copytree(src, os.path.join(tmp, name))
                 else:
                     shutil.copy2(src, os.path.join(tmp, name))
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-",
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-{os.getpid()}-",
                                dir=os.path.dirname(output_dir))
         os.rmdir(old)
         os.rename(output_dir, old)

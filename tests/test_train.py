@@ -252,3 +252,32 @@ def test_full_size_embedded_run(tmp_path):
     best = man["best_model"]
     assert ev[best]["roc_auc"] >= 0.99
     assert len(pd.read_csv(out / "test_predictions.csv")) == 151655
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_folders_of_interrupted_runs_are_cleaned_or_restored(tmp_path):
+    from propensity.pipeline import _clean_stale, _prepare_tmp
+
+    out = tmp_path / "ml_outputs"
+    dead, alive = _dead_pid(), os.getpid()
+    stale = tmp_path / f".ml_outputs.tmp-{dead}-abc"
+    running = tmp_path / f".ml_outputs.tmp-{alive}-def"
+    for d in (stale, running):
+        d.mkdir()
+        (d / "part.csv").write_text("x")
+    # killed between its two renames: the previous outputs live only in .old-
+    old = tmp_path / f".ml_outputs.old-{dead}-ghi"
+    old.mkdir()
+    (old / "manifest.json").write_text("{}")
+    _clean_stale(str(out))
+    assert not stale.exists() and running.exists()          # a live run is left alone
+    assert (out / "manifest.json").read_text() == "{}" and not old.exists()
+    output_dir, tmp = _prepare_tmp(str(out))
+    assert os.path.basename(tmp).startswith(f".ml_outputs.tmp-{alive}-")
