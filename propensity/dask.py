@@ -110,7 +110,6 @@ def _cached_model(token, doc):
     with _MODEL_LOCK:
         model = _MODEL_CACHE.get(token)
         if model is None:
-            from . import model as _model  # noqa: F401 - registers every estimator class
             from ._base import BaseEstimator
             model = BaseEstimator.from_bytes(bytes(doc))
             if len(_MODEL_CACHE) >= 4:
