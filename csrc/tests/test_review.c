@@ -42,47 +42,8 @@ static void test_format_negative_zero(void)
     }
 }
 
-/* The logreg kernels use a second thread only past LR_ROWS_PER_THREAD (65536) rows per
- * thread, so test_logreg (9000 and 20000 rows) never ran them with two threads. Here
- * 140000 rows: 2 threads give the same bits as 1, and both match the plain loops. */
-static void test_logreg_kernel_two_threads_really_used(void)
-{
-    int64_t n = 140000, q = 5, m = q + 1;
-    double *Z = malloc(sizeof(double) * (size_t)(n * q));
-    double *w = malloc(sizeof(double) * (size_t)(n * 2));
-    CHECK(Z != NULL && w != NULL);
-    if (Z == NULL || w == NULL) {
-        free(Z);
-        free(w);
-        return;
-    }
-    double beta[5], b = -0.2;
-    for (int64_t i = 0; i < n * q; i++)
-        Z[i] = 2.0 * urand() - 1.0;
-    for (int64_t i = 0; i < n; i++) {
-        w[2 * i] = urand();
-        w[2 * i + 1] = urand() < 0.3 ? urand() : 0.0;
-    }
-    for (int j = 0; j < q; j++)
-        beta[j] = urand() - 0.5;
-    double lr, gr[6], hr[36], l1, g1[6], h1[36], l2, g2[6], h2[36];
-    prop_error err;
-    CHECK(prop_logreg_loss_grad_hess_ref(Z, n, q, w, beta, b, &lr, gr, hr, &err) == PROP_OK);
-    CHECK(prop_logreg_loss_grad_hess(Z, n, q, w, beta, b, 1, &l1, g1, h1, &err) == PROP_OK);
-    CHECK(prop_logreg_loss_grad_hess(Z, n, q, w, beta, b, 2, &l2, g2, h2, &err) == PROP_OK);
-    CHECK(l1 == l2);
-    CHECK(memcmp(g1, g2, sizeof g1) == 0);
-    CHECK(memcmp(h1, h2, sizeof h1) == 0);
-    CHECK_CLOSE(l1, lr, 1e-11);
-    for (int64_t j = 0; j < m; j++)
-        CHECK_CLOSE(g1[j], gr[j], 1e-9);
-    for (int64_t j = 0; j < m * m; j++)
-        CHECK_CLOSE(h1[j], hr[j], 1e-9);
-    free(Z);
-    free(w);
-}
-
-/* The same for the whole solver: 1 and 2 threads on 140000 rows, L2 and elastic net. */
+/* The logreg solver uses a second thread only past 65536 rows per thread: 1 and 2 threads
+ * on 140000 rows, L2 and elastic net, give the same bits. */
 static void test_logreg_fit_two_threads_really_used(void)
 {
     int64_t n = 140000, p = 4;
@@ -126,7 +87,6 @@ static void test_logreg_fit_two_threads_really_used(void)
 int main(void)
 {
     RUN(test_format_negative_zero);
-    RUN(test_logreg_kernel_two_threads_really_used);
     RUN(test_logreg_fit_two_threads_really_used);
     return check_summary("review");
 }
