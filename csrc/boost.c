@@ -140,22 +140,26 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         uint64_t rseed = prop_mix64(P->seed * 0x100000001B3ULL + (uint64_t)t);
         prop_rng rng;
         prop_rng_seed(&rng, rseed);
-        /* row subsample (per row and label) */
+        /* row subsample (per row and label); the multiplicities stay in a/b until the
+         * gradients below */
         int64_t m = 0;
-        for (int64_t i = 0; i < n; i++) {
-            double mk[2];
-            for (int k = 0; k < 2; k++) {
-                int64_t c = R->counts[2 * i + k];
-                mk[k] = P->subsample < 1.0 ? (double)prop_rng_binomial(&rng, c, P->subsample)
-                                           : (double)c;
+        if (P->subsample < 1.0) {
+            for (int64_t i = 0; i < n; i++) {
+                double m0 = (double)prop_rng_binomial(&rng, R->counts[2 * i], P->subsample);
+                double m1 = (double)prop_rng_binomial(&rng, R->counts[2 * i + 1], P->subsample);
+                stats[i] = (prop_hstat){m0, m1, m0 + m1};
+                if (m0 + m1 > 0.0)
+                    rows[m++] = (int32_t)i;
             }
-            stats[i].c = mk[0] + mk[1];
-            row_leaf[i] = -1;
-            if (stats[i].c > 0.0)
-                rows[m++] = (int32_t)i;
-            /* keep the multiplicities in a/b until the gradients below */
-            stats[i].a = mk[0];
-            stats[i].b = mk[1];
+        } else {
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
+            for (int64_t i = 0; i < n; i++) {
+                double m0 = (double)R->counts[2 * i], m1 = (double)R->counts[2 * i + 1];
+                stats[i] = (prop_hstat){m0, m1, m0 + m1};
+            }
+            for (int64_t i = 0; i < n; i++)
+                if (stats[i].c > 0.0)
+                    rows[m++] = (int32_t)i;
         }
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
         for (int64_t i = 0; i < n; i++) {

@@ -4,9 +4,10 @@
 
 #include "propensity/hist.h"
 
-#ifdef __SSE2__
-#include <emmintrin.h>
+#ifdef _OPENMP
+#include <omp.h>
 #endif
+
 
 prop_status prop_hist_layout_init(prop_hist_layout *L, const uint8_t *codes, int64_t n, int32_t p,
                                   prop_error *err)
@@ -79,32 +80,30 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
     return out;
 }
 
-/* Rows outer, features inner (row-major friendly); each thread owns a feature range.
- * W doubles per slot: (a, b, c) for a forest, (g, h) for boosting. SI(i, r) picks the
+/* Forest histograms: (a, b, c) doubles per slot. Rows outer, features inner
+ * (row-major friendly); a call covers the feature range [j0, j1). SI(i, r) picks the
  * statistics of the i-th row r: stats[r] (scattered) or stats[i] (ordered). */
-#define BUILD_RANGE(NAME, W, SI)                                                              \
+#define BUILD_RANGE(NAME, SI)                                                                 \
     static void NAME(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats, \
                      const int32_t *rows, int64_t n, double *hist, int32_t j0, int32_t j1)     \
     {                                                                                         \
         int32_t p = L->n_features;                                                            \
         const int32_t *off = L->offset;                                                       \
-        memset(hist + (int64_t)W * off[j0], 0, sizeof(double) * W * (size_t)(off[j1] - off[j0])); \
+        memset(hist + 3 * (int64_t)off[j0], 0, sizeof(double) * 3 * (size_t)(off[j1] - off[j0])); \
         int64_t i = 0;                                                                        \
         for (; i + 1 < n; i += 2) {                                                           \
             int32_t r0 = rows[i], r1 = rows[i + 1];                                           \
             const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;       \
             prop_hstat s0 = stats[SI(i, r0)], s1 = stats[SI(i + 1, r1)];                      \
             for (int32_t j = j0; j < j1; j++) {                                               \
-                double *h = hist + (int64_t)W * (off[j] + c0[j]);                             \
+                double *h = hist + 3 * (int64_t)(off[j] + c0[j]);                             \
                 h[0] += s0.a;                                                                 \
                 h[1] += s0.b;                                                                 \
-                if (W == 3)                                                                   \
-                    h[W - 1] += s0.c;                                                         \
-                h = hist + (int64_t)W * (off[j] + c1[j]);                                     \
+                h[2] += s0.c;                                                                 \
+                h = hist + 3 * (int64_t)(off[j] + c1[j]);                                     \
                 h[0] += s1.a;                                                                 \
                 h[1] += s1.b;                                                                 \
-                if (W == 3)                                                                   \
-                    h[W - 1] += s1.c;                                                         \
+                h[2] += s1.c;                                                                 \
             }                                                                                 \
         }                                                                                     \
         for (; i < n; i++) {                                                                  \
@@ -112,79 +111,26 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
             const uint8_t *c0 = codes + (int64_t)r0 * p;                                      \
             prop_hstat s0 = stats[SI(i, r0)];                                                 \
             for (int32_t j = j0; j < j1; j++) {                                               \
-                double *h = hist + (int64_t)W * (off[j] + c0[j]);                             \
+                double *h = hist + 3 * (int64_t)(off[j] + c0[j]);                             \
                 h[0] += s0.a;                                                                 \
                 h[1] += s0.b;                                                                 \
-                if (W == 3)                                                                   \
-                    h[W - 1] += s0.c;                                                         \
+                h[2] += s0.c;                                                                 \
             }                                                                                 \
         }                                                                                     \
     }
 
 #define SI_SCATTER(i, r) (r)
 #define SI_ORDERED(i, r) (i)
-
-#ifdef __SSE2__
-/* (gradient, hessian) pairs: one 128-bit add per row and feature */
-#define BUILD_RANGE2(NAME, SI)                                                                \
-    static void NAME(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats, \
-                     const int32_t *rows, int64_t n, double *hist, int32_t j0, int32_t j1)     \
-    {                                                                                         \
-        int32_t p = L->n_features;                                                            \
-        const int32_t *off = L->offset;                                                       \
-        memset(hist + 2 * (int64_t)off[j0], 0, sizeof(double) * 2 * (size_t)(off[j1] - off[j0])); \
-        int64_t i = 0;                                                                        \
-        /* four rows at a time (more independent loads in flight); each slot still   \
-         * receives its rows in order, so the sums equal the one-row loop's */         \
-        for (; i + 3 < n; i += 4) {                                                           \
-            int32_t r0 = rows[i], r1 = rows[i + 1], r2 = rows[i + 2], r3 = rows[i + 3];       \
-            const uint8_t *c0 = codes + (int64_t)r0 * p, *c1 = codes + (int64_t)r1 * p;       \
-            const uint8_t *c2 = codes + (int64_t)r2 * p, *c3 = codes + (int64_t)r3 * p;       \
-            __m128d v0 = _mm_loadu_pd(&stats[SI(i, r0)].a);                                  \
-            __m128d v1 = _mm_loadu_pd(&stats[SI(i + 1, r1)].a);                              \
-            __m128d v2 = _mm_loadu_pd(&stats[SI(i + 2, r2)].a);                              \
-            __m128d v3 = _mm_loadu_pd(&stats[SI(i + 3, r3)].a);                              \
-            for (int32_t j = j0; j < j1; j++) {                                               \
-                double *hb = hist + 2 * (int64_t)off[j];                                      \
-                double *h0 = hb + 2 * c0[j];                                                  \
-                _mm_storeu_pd(h0, _mm_add_pd(_mm_loadu_pd(h0), v0));                          \
-                double *h1 = hb + 2 * c1[j];                                                  \
-                _mm_storeu_pd(h1, _mm_add_pd(_mm_loadu_pd(h1), v1));                          \
-                double *h2 = hb + 2 * c2[j];                                                  \
-                _mm_storeu_pd(h2, _mm_add_pd(_mm_loadu_pd(h2), v2));                          \
-                double *h3 = hb + 2 * c3[j];                                                  \
-                _mm_storeu_pd(h3, _mm_add_pd(_mm_loadu_pd(h3), v3));                          \
-            }                                                                                 \
-        }                                                                                     \
-        for (; i < n; i++) {                                                                  \
-            int32_t r0 = rows[i];                                                             \
-            const uint8_t *c0 = codes + (int64_t)r0 * p;                                      \
-            __m128d v0 = _mm_loadu_pd(&stats[SI(i, r0)].a);                                  \
-            for (int32_t j = j0; j < j1; j++) {                                               \
-                double *h0 = hist + 2 * (int64_t)(off[j] + c0[j]);                            \
-                _mm_storeu_pd(h0, _mm_add_pd(_mm_loadu_pd(h0), v0));                          \
-            }                                                                                 \
-        }                                                                                     \
-    }
-BUILD_RANGE2(build_range2_s, SI_SCATTER)
-BUILD_RANGE2(build_range2_o, SI_ORDERED)
-#else
-BUILD_RANGE(build_range2_s, 2, SI_SCATTER)
-BUILD_RANGE(build_range2_o, 2, SI_ORDERED)
-#endif
-BUILD_RANGE(build_range3_s, 3, SI_SCATTER)
-BUILD_RANGE(build_range3_o, 3, SI_ORDERED)
+BUILD_RANGE(build_range_s, SI_SCATTER)
+BUILD_RANGE(build_range_o, SI_ORDERED)
 
 /* `ordered`: stats[i] belongs to rows[i] (and `stats`, `rows` are already offset to
  * the same start); otherwise stats[rows[i]]. */
 static void build_range(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                        int ordered, const int32_t *rows, int64_t n, double *hist, int width,
-                        int32_t j0, int32_t j1)
+                        int ordered, const int32_t *rows, int64_t n, double *hist, int32_t j0,
+                        int32_t j1)
 {
-    if (width == 2)
-        (ordered ? build_range2_o : build_range2_s)(L, codes, stats, rows, n, hist, j0, j1);
-    else
-        (ordered ? build_range3_o : build_range3_s)(L, codes, stats, rows, n, hist, j0, j1);
+    (ordered ? build_range_o : build_range_s)(L, codes, stats, rows, n, hist, j0, j1);
 }
 
 /* Nodes with at least 2 * HIST_BLOCK rows are built in row blocks: each block
@@ -194,13 +140,12 @@ static void build_range(const prop_hist_layout *L, const uint8_t *codes, const p
 #define HIST_MAX_BLOCKS 16
 
 static int hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                      int ordered, const int32_t *rows, int64_t n, double *hist, int width,
-                      int n_threads)
+                      int ordered, const int32_t *rows, int64_t n, double *hist, int n_threads)
 {
     int32_t p = L->n_features;
     int nt = n_threads > 1 ? n_threads : 1;
     double *scratch = NULL;
-    int64_t hs = L->n_slots * width;
+    int64_t hs = L->n_slots * 3;
     if (n >= 2 * HIST_BLOCK) {
         int64_t nb = (n + HIST_BLOCK - 1) / HIST_BLOCK;
         if (nb > HIST_MAX_BLOCKS)
@@ -217,7 +162,7 @@ static int hist_build(const prop_hist_layout *L, const uint8_t *codes, const pro
                         i1 = i0;
                     double *h = b == 0 ? hist : scratch + (b - 1) * hs;
                     build_range(L, codes, ordered ? stats + i0 : stats, ordered, rows + i0,
-                                i1 - i0, h, width, 0, p);
+                                i1 - i0, h, 0, p);
                 }
 #pragma omp for schedule(static)
                 for (int64_t s = 0; s < hs; s++) {
@@ -241,25 +186,25 @@ static int hist_build(const prop_hist_layout *L, const uint8_t *codes, const pro
             int32_t j0 = (int32_t)((int64_t)p * t / nchunk);
             int32_t j1 = (int32_t)((int64_t)p * (t + 1) / nchunk);
             if (j1 > j0)
-                build_range(L, codes, stats, ordered, rows, n, hist, width, j0, j1);
+                build_range(L, codes, stats, ordered, rows, n, hist, j0, j1);
         }
         return 0;
     }
-    build_range(L, codes, stats, ordered, rows, n, hist, width, 0, p);
+    build_range(L, codes, stats, ordered, rows, n, hist, 0, p);
     return 0;
 }
 
 int prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                    const int32_t *rows, int64_t n, double *hist, int width, int n_threads)
+                    const int32_t *rows, int64_t n, double *hist, int n_threads)
 {
-    return hist_build(L, codes, stats, 0, rows, n, hist, width, n_threads);
+    return hist_build(L, codes, stats, 0, rows, n, hist, n_threads);
 }
 
 int prop_hist_build_ordered(const prop_hist_layout *L, const uint8_t *codes,
                             const prop_hstat *ostats, const int32_t *rows, int64_t n,
-                            double *hist, int width, int n_threads)
+                            double *hist, int n_threads)
 {
-    return hist_build(L, codes, ostats, 1, rows, n, hist, width, n_threads);
+    return hist_build(L, codes, ostats, 1, rows, n, hist, n_threads);
 }
 
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
@@ -279,34 +224,135 @@ void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *codes, const 
         }
 }
 
-void prop_hist_subtract(const double *parent, const double *child, double *out, int64_t n_slots,
-                        int width)
+void prop_hist_subtract(const double *parent, const double *child, double *out, int64_t n_slots)
 {
-    if (width == 3) {
-        for (int64_t s = 0; s < n_slots; s++) {
-            const double *P = parent + 3 * s, *C = child + 3 * s;
-            double *O = out + 3 * s;
-            double c = P[2] - C[2];
-            if (c <= 0.0) {
-                O[0] = O[1] = O[2] = 0.0;
-            } else {
-                O[0] = P[0] - C[0];
-                O[1] = P[1] - C[1];
-                O[2] = c;
-            }
-        }
-        return;
-    }
     for (int64_t s = 0; s < n_slots; s++) {
-        const double *P = parent + 2 * s, *C = child + 2 * s;
-        double *O = out + 2 * s;
-        double h = P[1] - C[1];
-        /* the child holds (nearly) all of the slot: what is left is rounding residue */
-        if (h <= 1e-12 * P[1]) {
-            O[0] = O[1] = 0.0;
+        const double *P = parent + 3 * s, *C = child + 3 * s;
+        double *O = out + 3 * s;
+        double c = P[2] - C[2];
+        /* the child holds all of the slot's rows: what is left is rounding residue */
+        if (c <= 0.0) {
+            O[0] = O[1] = O[2] = 0.0;
         } else {
             O[0] = P[0] - C[0];
-            O[1] = h;
+            O[1] = P[1] - C[1];
+            O[2] = c;
         }
+    }
+}
+
+/* ---- packed integer (gradient, hessian) histograms ------------------- */
+
+/* One integer add per row and feature; four rows at a time for more loads in
+ * flight, and the code rows Q_PREFETCH rows ahead prefetched (a deep node's rows are
+ * scattered over the matrix, beyond what the hardware prefetcher guesses). Integer
+ * sums do not depend on the order, so nothing else matters. */
+#define Q_PREFETCH 16
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(addr) __builtin_prefetch(addr)
+#else
+#define PREFETCH(addr) ((void)(addr))
+#endif
+static void build_q_range(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *ov,
+                          const int32_t *rows, int64_t n, uint64_t *hist)
+{
+    const int32_t p = L->n_features;
+    const int32_t *off = L->offset;
+    memset(hist, 0, (size_t)L->n_slots * sizeof *hist);
+    int64_t i = 0;
+    for (; i + 3 < n; i += 4) {
+        if (i + Q_PREFETCH + 3 < n)
+            for (int u = 0; u < 4; u++) {
+                const uint8_t *a = codes + (int64_t)rows[i + Q_PREFETCH + u] * p;
+                PREFETCH(a);
+                PREFETCH(a + p - 1);
+            }
+        const uint8_t *c0 = codes + (int64_t)rows[i] * p, *c1 = codes + (int64_t)rows[i + 1] * p;
+        const uint8_t *c2 = codes + (int64_t)rows[i + 2] * p, *c3 = codes + (int64_t)rows[i + 3] * p;
+        const uint64_t v0 = ov[i], v1 = ov[i + 1], v2 = ov[i + 2], v3 = ov[i + 3];
+        for (int32_t j = 0; j < p; j++) {
+            uint64_t *hb = hist + off[j];
+            hb[c0[j]] += v0;
+            hb[c1[j]] += v1;
+            hb[c2[j]] += v2;
+            hb[c3[j]] += v3;
+        }
+    }
+    for (; i < n; i++) {
+        const uint8_t *c0 = codes + (int64_t)rows[i] * p;
+        const uint64_t v0 = ov[i];
+        for (int32_t j = 0; j < p; j++)
+            hist[off[j] + c0[j]] += v0;
+    }
+}
+
+/* below this many row x feature updates a build stays on one thread */
+#define Q_PARALLEL_MIN (1 << 17)
+
+int prop_hist_build_q(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *ov,
+                      const int32_t *rows, int64_t n, uint64_t *hist, int n_threads)
+{
+    int nt = n_threads > 1 ? n_threads : 1;
+    if (nt > 1 && n * (int64_t)L->n_features >= Q_PARALLEL_MIN && n >= 4 * nt) {
+        /* row chunks into private histograms, then a slot-parallel sum */
+        const int64_t hs = L->n_slots;
+        uint64_t *scratch = malloc((size_t)((nt - 1) * hs) * sizeof *scratch);
+        if (scratch == NULL)
+            return -1;
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp for schedule(static)
+            for (int t = 0; t < nt; t++) {
+                int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+                build_q_range(L, codes, ov + i0, rows + i0, i1 - i0,
+                              t == 0 ? hist : scratch + (int64_t)(t - 1) * hs);
+            }
+#pragma omp for schedule(static)
+            for (int64_t s = 0; s < hs; s++) {
+                uint64_t acc = hist[s];
+                for (int t = 1; t < nt; t++)
+                    acc += scratch[(int64_t)(t - 1) * hs + s];
+                hist[s] = acc;
+            }
+        }
+        free(scratch);
+        return 0;
+    }
+    build_q_range(L, codes, ov, rows, n, hist);
+    return 0;
+}
+
+void prop_hist_build_q_ref(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *q,
+                           const int32_t *rows, int64_t n, uint64_t *hist)
+{
+    const int32_t p = L->n_features;
+    for (int64_t s = 0; s < L->n_slots; s++)
+        hist[s] = 0;
+    for (int32_t j = 0; j < p; j++)
+        for (int64_t i = 0; i < n; i++) {
+            int64_t g, h, g0, h0;
+            int32_t r = rows[i];
+            int64_t s = L->offset[j] + codes[(int64_t)r * p + j];
+            prop_hist_unpack_q(q[r], &g, &h);
+            prop_hist_unpack_q(hist[s], &g0, &h0);
+            hist[s] = prop_hist_pack_q(g0 + g, h0 + h);
+        }
+}
+
+void prop_hist_subtract_q(const uint64_t *parent, const uint64_t *child, uint64_t *out,
+                          int64_t n_slots)
+{
+    for (int64_t s = 0; s < n_slots; s++)
+        out[s] = parent[s] - child[s];
+}
+
+void prop_hist_decode_q(const uint64_t *hist, int64_t n_slots, double g_unit, double h_unit,
+                        double *out)
+{
+    for (int64_t s = 0; s < n_slots; s++) {
+        int64_t g, h;
+        prop_hist_unpack_q(hist[s], &g, &h);
+        out[2 * s] = (double)g * g_unit;
+        out[2 * s + 1] = (double)h * h_unit;
     }
 }

@@ -1,4 +1,5 @@
 /* tree.c - depth-first histogram tree growth into flat node arrays. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,11 +91,14 @@ uint8_t *prop_codes_transpose(const uint8_t *codes, int64_t n, int32_t p, int n_
 
 /* ---- histogram pool --------------------------------------------------- */
 
+/* Buffers of `bytes` bytes: 3 doubles per slot for a forest, one packed uint64 per
+ * slot for boosting (whose split search reads the decoded copy `dec`). */
 typedef struct {
-    double **buf;
+    void **buf;
     int32_t *free_list;
     int32_t n_buf, n_free, cap;
-    int64_t n_slots;
+    size_t bytes;
+    double *dec; /* boosting: 2 doubles per slot */
 } hist_pool;
 
 static int32_t pool_get(hist_pool *hp)
@@ -103,7 +107,7 @@ static int32_t pool_get(hist_pool *hp)
         return hp->free_list[--hp->n_free];
     if (hp->n_buf == hp->cap) {
         int32_t cap = hp->cap ? 2 * hp->cap : 8;
-        double **b = realloc(hp->buf, (size_t)cap * sizeof *b);
+        void **b = realloc(hp->buf, (size_t)cap * sizeof *b);
         if (b == NULL)
             return -1;
         hp->buf = b;
@@ -113,7 +117,7 @@ static int32_t pool_get(hist_pool *hp)
         hp->free_list = f;
         hp->cap = cap;
     }
-    double *h = malloc((size_t)hp->n_slots * sizeof *h);
+    void *h = malloc(hp->bytes);
     if (h == NULL)
         return -1;
     hp->buf[hp->n_buf] = h;
@@ -132,6 +136,7 @@ static void pool_free(hist_pool *hp)
         free(hp->buf[i]);
     free(hp->buf);
     free(hp->free_list);
+    free(hp->dec);
 }
 
 /* ---- workspace: buffers reused from tree to tree ---------------------- */
@@ -139,8 +144,11 @@ static void pool_free(hist_pool *hp)
 struct prop_tree_workspace {
     hist_pool hp;
     int32_t *tmp;
-    prop_hstat *ost, *otmp; /* ordered statistics: ost[i] belongs to rows[i] */
+    prop_hstat *ost, *otmp; /* forest: ordered statistics, ost[i] belongs to rows[i] */
     int64_t tmp_cap;
+    uint64_t *q;  /* boosting: packed quantised statistics by row */
+    uint64_t *ov; /* boosting: q[rows[i]] gathered for a histogram build */
+    int64_t q_cap, ov_cap;
     hist_pool *thp;    /* per-thread pools and feature orders of the subtree phase */
     int32_t **thorder;
     int n_thr;
@@ -160,6 +168,8 @@ void prop_tree_workspace_free(prop_tree_workspace *ws)
     free(ws->tmp);
     free(ws->ost);
     free(ws->otmp);
+    free(ws->q);
+    free(ws->ov);
     for (int t = 0; t < ws->n_thr; t++) {
         pool_free(&ws->thp[t]);
         free(ws->thorder[t]);
@@ -169,17 +179,23 @@ void prop_tree_workspace_free(prop_tree_workspace *ws)
     free(ws);
 }
 
-/* Make every pooled histogram free again, for a layout of n_slots slots. */
-static void pool_reset(hist_pool *hp, int64_t n_slots)
+/* Make every pooled histogram free again, for histograms of `bytes` bytes and (when
+ * dec_slots > 0) a decode buffer of dec_slots slots. Returns 0, or -1 when out of memory. */
+static int pool_reset(hist_pool *hp, size_t bytes, int64_t dec_slots)
 {
-    if (hp->n_slots != n_slots) {
+    if (hp->bytes != bytes) {
         pool_free(hp);
         memset(hp, 0, sizeof *hp);
-        hp->n_slots = n_slots;
+        hp->bytes = bytes;
     }
+    /* a boosting pool's bytes fix its slot count, hence the decode buffer's size */
+    if (dec_slots > 0 && hp->dec == NULL &&
+        (hp->dec = malloc((size_t)dec_slots * 2 * sizeof *hp->dec)) == NULL)
+        return -1;
     hp->n_free = 0;
     for (int32_t i = hp->n_buf - 1; i >= 0; i--)
         hp->free_list[hp->n_free++] = i;
+    return 0;
 }
 
 /* ---- growth ------------------------------------------------------------ */
@@ -225,20 +241,56 @@ static int vec_push(item_vec *v, stack_item it)
     return 0;
 }
 
-/* What every node of one tree shares. tmp/otmp are indexed like rows, so subtrees
- * (disjoint row ranges) may be grown at the same time. */
+/* What every node of one tree shares. tmp, otmp and ov are indexed like rows, so
+ * subtrees (disjoint row ranges) may be grown at the same time. A forest carries
+ * ordered statistics (ost) through the partitions; boosting reads stats by row and
+ * builds its packed integer histograms from q (see hist.h), units g_unit / h_unit. */
 typedef struct {
     const prop_tree_params *P;
     const prop_tree_data *D;
     const prop_hist_layout *L;
     const uint8_t *codes;
     int32_t p;
-    int W;
     int32_t *rows, *tmp, *row_leaf;
+    const prop_hstat *stats;
     prop_hstat *ost, *otmp;
+    const uint64_t *q;
+    uint64_t *ov;
+    double unit[2];
     const int32_t *allowed;
     int32_t n_allowed;
 } grow_ctx;
+
+/* Histogram of rows[start, end) into pool buffer h. Returns 0, or -1 when out of memory. */
+static int node_hist(const grow_ctx *C, hist_pool *hpp, int32_t h, int64_t start, int64_t end,
+                     int nt)
+{
+    if (C->q == NULL)
+        return prop_hist_build_ordered(C->L, C->codes, C->ost + start, C->rows + start,
+                                       end - start, hpp->buf[h], nt);
+    uint64_t *ov = C->ov + start;
+    const int32_t *rr = C->rows + start;
+    for (int64_t i = 0; i < end - start; i++)
+        ov[i] = C->q[rr[i]];
+    return prop_hist_build_q(C->L, C->codes, ov, rr, end - start, hpp->buf[h], nt);
+}
+
+/* Boosting: decode a packed histogram for the split search; *T = the node total it
+ * holds (every feature's slots add up to it; feature 0's are summed). */
+static void decode_q(const grow_ctx *C, hist_pool *hpp, int32_t h, prop_hstat *T)
+{
+    const prop_hist_layout *L = C->L;
+    const uint64_t *hq = hpp->buf[h];
+    prop_hist_decode_q(hq, L->n_slots, C->unit[0], C->unit[1], hpp->dec);
+    uint64_t acc = 0;
+    for (int32_t s = L->offset[0]; s < L->offset[1]; s++)
+        acc += hq[s];
+    int64_t g, hh;
+    prop_hist_unpack_q(acc, &g, &hh);
+    T->a = (double)g * C->unit[0];
+    T->b = (double)hh * C->unit[1];
+    T->c = 0.0;
+}
 
 /* Depth-first growth from the items on `stack` into `out` (tree-local indices are
  * id - base). Items that have a histogram and are at depth defer_depth, or below the
@@ -253,7 +305,7 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
     const prop_tree_data *D = C->D;
     const uint8_t *codes = C->codes;
     const int32_t p = C->p;
-    const int W = C->W;
+    const int quant = C->q != NULL;
     int32_t *rows = C->rows, *row_leaf = C->row_leaf;
     prop_hstat *ost = C->ost;
     prop_error err;
@@ -281,7 +333,13 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
                     order[k] = order[m];
                     order[m] = t;
                 }
-            prop_split_find(P, L, hpp->buf[it.hist], &it.tot, order, C->n_allowed, &best);
+            if (quant) {
+                prop_hstat T;
+                decode_q(C, hpp, it.hist, &T);
+                prop_split_find(P, L, hpp->dec, &T, order, C->n_allowed, &best);
+            } else {
+                prop_split_find(P, L, hpp->buf[it.hist], &it.tot, order, C->n_allowed, &best);
+            }
         }
         out->value[id] = prop_node_value(P, &it.tot);
         out->count[id] = it.tot.c;
@@ -308,31 +366,28 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
         out->n_nodes += 2;
         out->left[id] = (int32_t)(lid - base);
         out->right[id] = (int32_t)(rid - base);
-        /* boosting histograms carry no row counts, so the children are counted here */
+        /* the children's sums come from the split search (boosting replaces them with
+         * exact sums once the tree is grown, see node_sums) */
         int64_t nl = 0, nr = 0;
-        double cl = 0.0, cr = 0.0;
         const int64_t cnt = it.end - it.start;
+        const int32_t thr = best.threshold;
         int leaves = P->max_depth > 0 && it.depth + 1 >= P->max_depth;
         if (leaves) {
             /* both children are leaves: label the rows, no need to move them */
             int32_t lab[2] = {(int32_t)(rid - base), (int32_t)(lid - base)};
             for (int64_t i = it.start; i < it.end; i++) {
                 int32_t r = rows[i];
-                double c = ost[i].c;
-                int64_t go = col[(int64_t)r * stride] <= best.threshold;
+                int64_t go = col[(int64_t)r * stride] <= thr;
                 if (row_leaf != NULL)
                     row_leaf[r] = lab[go];
-                cl += go ? c : 0.0;
-                cr += go ? 0.0 : c;
                 nl += go;
             }
             nr = cnt - nl;
-        } else {
+        } else if (ost != NULL) {
             /* stable, branch-free partition of rows[start, end) with their ordered
-             * statistics (adding 0.0 for the other side keeps the sums exact) */
+             * statistics */
             int32_t *R = rows + it.start, *T = C->tmp + it.start;
             prop_hstat *S = ost + it.start, *TS = C->otmp + it.start;
-            const int32_t thr = best.threshold;
             for (int64_t i = 0; i < cnt; i++) {
                 int32_t r = R[i];
                 prop_hstat s = S[i];
@@ -341,17 +396,23 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
                 S[nl] = s;
                 T[nr] = r;
                 TS[nr] = s;
-                cl += go ? s.c : 0.0;
-                cr += go ? 0.0 : s.c;
                 nl += go;
                 nr += 1 - go;
             }
             memcpy(R + nl, T, (size_t)nr * sizeof *rows);
             memcpy(S + nl, TS, (size_t)nr * sizeof *ost);
-        }
-        if (W == 2) {
-            best.left.c = cl;
-            best.right.c = cr;
+        } else {
+            /* stable, branch-free partition of the row indices alone */
+            int32_t *R = rows + it.start, *T = C->tmp + it.start;
+            for (int64_t i = 0; i < cnt; i++) {
+                int32_t r = R[i];
+                int64_t go = col[(int64_t)r * stride] <= thr;
+                R[nl] = r;
+                T[nr] = r;
+                nl += go;
+                nr += 1 - go;
+            }
+            memcpy(R + nl, T, (size_t)nr * sizeof *rows);
         }
         stack_item li = {lid, it.start, it.start + nl, it.depth + 1, -1, child_seed(it.seed, 0),
                          best.left};
@@ -359,20 +420,23 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
                          best.right};
         if (leaves) /* rows already labelled (and not partitioned) */
             li.start = li.end = ri.start = ri.end = it.start;
-        int sl = may_split(P, &li.tot, li.depth), sr = may_split(P, &ri.tot, ri.depth);
-        if (sl || sr) {
+        int sl_ok = may_split(P, &li.tot, li.depth), sr_ok = may_split(P, &ri.tot, ri.depth);
+        if (sl_ok || sr_ok) {
             int left_small = nl <= nr;
             stack_item *small = left_small ? &li : &ri, *large = left_small ? &ri : &li;
-            int s_small = left_small ? sl : sr, s_large = left_small ? sr : sl;
+            int s_small = left_small ? sl_ok : sr_ok, s_large = left_small ? sr_ok : sl_ok;
             int32_t h = pool_get(hpp);
             if (h < 0)
                 return -1;
-            if (prop_hist_build_ordered(L, codes, ost + small->start, rows + small->start,
-                                        small->end - small->start, hpp->buf[h], W, nt) < 0)
+            if (node_hist(C, hpp, h, small->start, small->end, nt) < 0)
                 return -1;
             if (s_large) {
-                prop_hist_subtract(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist], L->n_slots,
-                                   W);
+                if (quant)
+                    prop_hist_subtract_q(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist],
+                                         L->n_slots);
+                else
+                    prop_hist_subtract(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist],
+                                       L->n_slots);
                 large->hist = it.hist;
             } else {
                 pool_put(hpp, it.hist);
@@ -398,7 +462,8 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
 #define TASK_DEPTH 2
 
 /* Per-thread buffers of the subtree phase. */
-static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, int64_t n_slots)
+static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, size_t bytes,
+                              int64_t dec_slots)
 {
     if (ws->n_thr < nt) {
         hist_pool *tp = realloc(ws->thp, (size_t)nt * sizeof *tp);
@@ -425,10 +490,113 @@ static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, int64_
             if (ws->thorder[t] == NULL)
                 return -1;
         }
-        pool_reset(&ws->thp[t], n_slots);
+        if (pool_reset(&ws->thp[t], bytes, dec_slots) < 0)
+            return -1;
     }
     if (ws->thorder_p < p)
         ws->thorder_p = p;
+    return 0;
+}
+
+/* Boosting: quantise the rows' (gradient, hessian) to packed integers (hist.h) with
+ * sum |g| <= 2^31 - 1 - n and sum h <= 2^32 - 1 - 2n (a hessian that is not zero
+ * stays >= 1, so a slot with rows never looks empty), gather them in row order into
+ * ov, and sum the exact totals. Sums run over fixed blocks added in block order, so
+ * nothing depends on the thread count. Returns 0, or -1 when out of memory. */
+#define Q_BLOCK 65536
+static int quantize(const prop_hstat *stats, const int32_t *rows, int64_t n, uint64_t *q,
+                    uint64_t *ov, double unit[2], prop_hstat *tot, int nt)
+{
+    int64_t nb = (n + Q_BLOCK - 1) / Q_BLOCK;
+    double *part = malloc((size_t)(nb > 0 ? nb : 1) * 5 * sizeof *part);
+    if (part == NULL)
+        return -1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        double sg = 0.0, sh = 0.0, a = 0.0, bb = 0.0, c = 0.0;
+        int64_t i1 = (b + 1) * Q_BLOCK < n ? (b + 1) * Q_BLOCK : n;
+        for (int64_t i = b * Q_BLOCK; i < i1; i++) {
+            const prop_hstat *s = &stats[rows[i]];
+            sg += fabs(s->a);
+            sh += s->b;
+            a += s->a;
+            bb += s->b;
+            c += s->c;
+        }
+        double *o = part + 5 * b;
+        o[0] = sg, o[1] = sh, o[2] = a, o[3] = bb, o[4] = c;
+    }
+    double S[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+    for (int64_t b = 0; b < nb; b++)
+        for (int k = 0; k < 5; k++)
+            S[k] += part[5 * b + k];
+    free(part);
+    tot->a = S[2], tot->b = S[3], tot->c = S[4];
+    const double shrink = 1.0 - 1e-9;
+    double bg = (2147483647.0 - (double)n) * shrink, bh = (4294967295.0 - 2.0 * (double)n) * shrink;
+    double sg = S[0] > 0.0 ? bg / S[0] : 1.0, sh = S[1] > 0.0 ? bh / S[1] : 1.0;
+    unit[0] = 1.0 / sg;
+    unit[1] = 1.0 / sh;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
+    for (int64_t i = 0; i < n; i++) {
+        int32_t r = rows[i];
+        double x = stats[r].a * sg;
+        int64_t g = x >= 0.0 ? (int64_t)(x + 0.5) : -(int64_t)(0.5 - x), h = 0;
+        if (stats[r].b > 0.0) {
+            h = (int64_t)(stats[r].b * sh + 0.5);
+            h = h > 0 ? h : 1;
+        }
+        q[r] = ov[i] = prop_hist_pack_q(g, h);
+    }
+    return 0;
+}
+
+/* Boosting: exact (double) sums of every node of the tree [base, n_nodes) from the
+ * rows' leaves (row_leaf[r] < 0: r is not in the tree's sample), then its values and
+ * counts. Leaves sum their rows in row-id order over fixed blocks (added in block
+ * order), inner nodes add their children, so nothing depends on the thread count.
+ * Returns 0, or -1 when out of memory. */
+static int node_sums(const prop_tree_params *P, const prop_hstat *stats, int64_t n_rows,
+                     const int32_t *row_leaf, prop_nodes *out, int64_t base, int nt)
+{
+    const int64_t m = out->n_nodes - base;
+    int64_t nb = (n_rows + Q_BLOCK - 1) / Q_BLOCK, cap = ((int64_t)1 << 22) / m;
+    if (nb > cap)
+        nb = cap;
+    if (nb < 1)
+        nb = 1;
+    prop_hstat *part = calloc((size_t)(nb * m), sizeof *part);
+    if (part == NULL)
+        return -1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        prop_hstat *acc = part + b * m;
+        for (int64_t r = n_rows * b / nb; r < n_rows * (b + 1) / nb; r++) {
+            int32_t k = row_leaf[r];
+            if (k < 0)
+                continue;
+            acc[k].a += stats[r].a;
+            acc[k].b += stats[r].b;
+            acc[k].c += stats[r].c;
+        }
+    }
+    for (int64_t b = 1; b < nb; b++)
+        for (int64_t k = 0; k < m; k++) {
+            part[k].a += part[b * m + k].a;
+            part[k].b += part[b * m + k].b;
+            part[k].c += part[b * m + k].c;
+        }
+    for (int64_t k = m - 1; k >= 0; k--) {
+        int32_t l = out->left[base + k], r = out->right[base + k];
+        if (l >= 0) {
+            part[k].a = part[l].a + part[r].a;
+            part[k].b = part[l].b + part[r].b;
+            part[k].c = part[l].c + part[r].c;
+        }
+        out->value[base + k] = prop_node_value(P, &part[k]);
+        out->count[base + k] = part[k].c;
+    }
+    free(part);
     return 0;
 }
 
@@ -442,44 +610,84 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     const uint8_t *codes = D->slot_codes;
     prop_status st = PROP_OK;
     int64_t base = out->n_nodes;
+    const int quant = P->mode == PROP_TREE_GRADIENT;
+    const int nt = P->n_threads > 1 ? P->n_threads : 1;
     prop_tree_workspace *ws = ws_in ? ws_in : prop_tree_workspace_new();
     item_vec stack = {NULL, 0, 0}, tasks = {NULL, 0, 0};
     prop_nodes *tn = NULL;
     int64_t n_tn = 0;
     int32_t *order = malloc((size_t)p * sizeof *order);
     int32_t *allowed = malloc((size_t)p * sizeof *allowed);
+    if (quant && row_leaf == NULL) {
+        st = prop_fail(err, PROP_INVALID_ARG, "boosting trees need row_leaf");
+        goto done;
+    }
+    if (quant && n > 1073741823) {
+        st = prop_fail(err, PROP_INVALID_ARG,
+                       "a boosting tree can be grown on at most 2^30 - 1 distinct rows, got %lld",
+                       (long long)n);
+        goto done;
+    }
     if (ws != NULL && ws->tmp_cap < n) {
         free(ws->tmp);
         free(ws->ost);
         free(ws->otmp);
+        ws->ost = ws->otmp = NULL;
         size_t cap = (size_t)(n > 0 ? n : 1);
         ws->tmp = malloc(cap * sizeof *ws->tmp);
+        ws->tmp_cap = ws->tmp ? n : 0;
+    }
+    if (ws != NULL && !quant && ws->ost == NULL && ws->tmp_cap > 0) {
+        size_t cap = (size_t)ws->tmp_cap;
         ws->ost = malloc(cap * sizeof *ws->ost);
         ws->otmp = malloc(cap * sizeof *ws->otmp);
-        ws->tmp_cap = ws->tmp && ws->ost && ws->otmp ? n : 0;
+        if (ws->ost == NULL || ws->otmp == NULL)
+            ws->tmp_cap = 0;
     }
-    if (ws == NULL || ws->tmp_cap < n || order == NULL || allowed == NULL) {
+    if (ws != NULL && quant && (ws->q_cap < D->n_rows || ws->ov_cap < n)) {
+        free(ws->q);
+        free(ws->ov);
+        ws->q = malloc((size_t)(D->n_rows > 0 ? D->n_rows : 1) * sizeof *ws->q);
+        ws->ov = malloc((size_t)(n > 0 ? n : 1) * sizeof *ws->ov);
+        ws->q_cap = ws->q && ws->ov ? D->n_rows : 0;
+        ws->ov_cap = ws->q && ws->ov ? n : 0;
+    }
+    if (ws == NULL || ws->tmp_cap < n || order == NULL || allowed == NULL ||
+        (quant && (ws->q_cap < D->n_rows || ws->ov_cap < n))) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
     }
     hist_pool *hpp = &ws->hp;
-    const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
-    const int nt = P->n_threads > 1 ? P->n_threads : 1;
-    pool_reset(hpp, L->n_slots * W);
+    const size_t hbytes = quant ? (size_t)L->n_slots * sizeof(uint64_t)
+                                : (size_t)L->n_slots * 3 * sizeof(double);
+    const int64_t dec_slots = quant ? L->n_slots : 0;
+    if (pool_reset(hpp, hbytes, dec_slots) < 0) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+        goto done;
+    }
     int32_t n_allowed = 0;
     for (int32_t j = 0; j < p; j++)
         if (feature_allowed == NULL || feature_allowed[j])
             allowed[n_allowed++] = j;
-    grow_ctx C = {P, D, L, codes, p, W, rows, ws->tmp, row_leaf, ws->ost, ws->otmp,
-                  allowed, n_allowed};
+    grow_ctx C = {P, D, L, codes, p, rows, ws->tmp, row_leaf, stats,
+                  quant ? NULL : ws->ost, quant ? NULL : ws->otmp,
+                  quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed};
 
     prop_hstat tot = {0.0, 0.0, 0.0};
-    for (int64_t i = 0; i < n; i++) {
-        prop_hstat s = stats[rows[i]];
-        ws->ost[i] = s;
-        tot.a += s.a;
-        tot.b += s.b;
-        tot.c += s.c;
+    if (quant) {
+        memset(row_leaf, 0xff, (size_t)D->n_rows * sizeof *row_leaf); /* all -1 */
+        if (quantize(stats, rows, n, ws->q, ws->ov, C.unit, &tot, nt) < 0) {
+            st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+            goto done;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            prop_hstat s = stats[rows[i]];
+            ws->ost[i] = s;
+            tot.a += s.a;
+            tot.b += s.b;
+            tot.c += s.c;
+        }
     }
     if ((st = prop_nodes_reserve(out, 1, err)) != PROP_OK)
         goto done;
@@ -487,7 +695,9 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     stack_item root = {base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
     if (may_split(P, &tot, 0) && n_allowed > 0) {
         int32_t h = pool_get(hpp);
-        if (h < 0 || prop_hist_build_ordered(L, codes, ws->ost, rows, n, hpp->buf[h], W, nt) < 0) {
+        if (h < 0 || (quant ? prop_hist_build_q(L, codes, ws->ov, rows, n, hpp->buf[h], nt)
+                            : prop_hist_build_ordered(L, codes, ws->ost, rows, n, hpp->buf[h],
+                                                      nt)) < 0) {
             st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
             goto done;
         }
@@ -505,7 +715,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
      * appended in task order */
     n_tn = tasks.n;
     tn = calloc((size_t)n_tn, sizeof *tn);
-    if (tn == NULL || (nt > 1 && ensure_thread_bufs(ws, nt, p, L->n_slots * W) < 0)) {
+    if (tn == NULL || (nt > 1 && ensure_thread_bufs(ws, nt, p, hbytes, dec_slots) < 0)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
     }
@@ -525,7 +735,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             if (h < 0)
                 ok = 0;
             else
-                memcpy(hp->buf[h], hpp->buf[it.hist], (size_t)hp->n_slots * sizeof(double));
+                memcpy(hp->buf[h], hpp->buf[it.hist], hbytes);
             it.hist = h;
         }
         prop_error e2;
@@ -571,6 +781,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
 #undef MAPN
     }
 done:
+    if (st == PROP_OK && quant && node_sums(P, stats, D->n_rows, row_leaf, out, base, nt) < 0)
+        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
     if (ws != ws_in)
         prop_tree_workspace_free(ws);
     for (int64_t k = 0; k < n_tn; k++)

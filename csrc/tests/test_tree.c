@@ -27,6 +27,15 @@ static void make_data(int64_t n, int32_t p, int nb, uint64_t seed, uint8_t *code
     }
 }
 
+/* Packed (gradient, hessian) of every row at a fixed scale (test data keep the sums
+ * far inside the packing's range). */
+#define Q_SCALE 16384.0
+static void pack_all(const prop_hstat *stats, int64_t n, uint64_t *q)
+{
+    for (int64_t i = 0; i < n; i++)
+        q[i] = prop_hist_pack_q(llround(stats[i].a * Q_SCALE), llround(stats[i].b * Q_SCALE));
+}
+
 static void test_hist_build_matches_reference(void)
 {
     int64_t n = 240000; /* n * p above the threaded-build threshold */
@@ -49,13 +58,32 @@ static void test_hist_build_matches_reference(void)
     }
     size_t hs = (size_t)L.n_slots * 3 * sizeof(double);
     double *h1 = malloc(hs), *h2 = malloc(hs), *h3 = malloc(hs);
-    for (int width = 2; width <= 3; width++) {
-        prop_hist_build_ref(&L, sc, stats, rows, m, h1, width);
-        prop_hist_build(&L, sc, stats, rows, m, h2, width, 1);
-        prop_hist_build(&L, sc, stats, rows, m, h3, width, 2);
-        CHECK(memcmp(h2, h3, (size_t)L.n_slots * width * sizeof(double)) == 0);
-        for (int64_t s = 0; s < L.n_slots * width; s++)
-            CHECK_CLOSE(h2[s], h1[s], 1e-12);
+    prop_hist_build_ref(&L, sc, stats, rows, m, h1, 3);
+    prop_hist_build(&L, sc, stats, rows, m, h2, 1);
+    prop_hist_build(&L, sc, stats, rows, m, h3, 2);
+    CHECK(memcmp(h2, h3, hs) == 0);
+    for (int64_t s = 0; s < L.n_slots * 3; s++)
+        CHECK_CLOSE(h2[s], h1[s], 1e-12);
+    /* packed integer histograms: fast == reference exactly, and the decoded sums are
+     * the exact ones within half a unit per row */
+    uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)m * sizeof *ov);
+    uint64_t *q1 = malloc((size_t)L.n_slots * sizeof *q1), *q2 = malloc((size_t)L.n_slots * sizeof *q2);
+    pack_all(stats, n, q);
+    for (int64_t i = 0; i < m; i++)
+        ov[i] = q[rows[i]];
+    prop_hist_build_q_ref(&L, sc, q, rows, m, q1);
+    for (int nt = 1; nt <= 3; nt++) {
+        CHECK(prop_hist_build_q(&L, sc, ov, rows, m, q2, nt) == 0);
+        CHECK(memcmp(q1, q2, (size_t)L.n_slots * sizeof *q1) == 0);
+    }
+    prop_hist_decode_q(q1, L.n_slots, 1.0 / Q_SCALE, 1.0 / Q_SCALE, h2);
+    prop_hist_build_ref(&L, sc, stats, rows, m, h1, 2);
+    for (int64_t s = 0; s < L.n_slots; s++) {
+        int64_t g, h;
+        prop_hist_unpack_q(q1[s], &g, &h);
+        CHECK(g * (1.0 / Q_SCALE) == h2[2 * s] && h * (1.0 / Q_SCALE) == h2[2 * s + 1]);
+        CHECK(fabs(h2[2 * s] - h1[2 * s]) <= 0.5 * (double)m / Q_SCALE);
+        CHECK(fabs(h2[2 * s + 1] - h1[2 * s + 1]) <= 0.5 * (double)m / Q_SCALE);
     }
     /* subtraction: parent - (rows with i%3==1) == rows with i%3==2 */
     int64_t k1 = 0, k2 = 0;
@@ -66,14 +94,19 @@ static void test_hist_build_matches_reference(void)
         if (i % 3 == 2)
             r2[k2++] = (int32_t)i;
     }
-    for (int width = 2; width <= 3; width++) {
-        prop_hist_build_ref(&L, sc, stats, rows, m, h1, width);
-        prop_hist_build_ref(&L, sc, stats, r1, k1, h3, width);
-        prop_hist_subtract(h1, h3, h1, L.n_slots, width);
-        prop_hist_build_ref(&L, sc, stats, r2, k2, h2, width);
-        for (int64_t s = 0; s < L.n_slots * width; s++)
-            CHECK_CLOSE(h1[s], h2[s], 1e-9);
-    }
+    prop_hist_build_ref(&L, sc, stats, rows, m, h1, 3);
+    prop_hist_build_ref(&L, sc, stats, r1, k1, h3, 3);
+    prop_hist_subtract(h1, h3, h1, L.n_slots);
+    prop_hist_build_ref(&L, sc, stats, r2, k2, h2, 3);
+    for (int64_t s = 0; s < L.n_slots * 3; s++)
+        CHECK_CLOSE(h1[s], h2[s], 1e-9);
+    /* packed: exact */
+    prop_hist_build_q_ref(&L, sc, q, rows, m, q1);
+    uint64_t *q3 = malloc((size_t)L.n_slots * sizeof *q3);
+    prop_hist_build_q_ref(&L, sc, q, r1, k1, q3);
+    prop_hist_subtract_q(q1, q3, q1, L.n_slots);
+    prop_hist_build_q_ref(&L, sc, q, r2, k2, q2);
+    CHECK(memcmp(q1, q2, (size_t)L.n_slots * sizeof *q1) == 0);
     /* split search: histogram version == row-scan reference */
     prop_tree_params P;
     memset(&P, 0, sizeof P);
@@ -91,14 +124,23 @@ static void test_hist_build_matches_reference(void)
         for (int64_t i = 0; i < m; i++) {
             int32_t r = rows[i];
             if (crit == 2)
-                stats[r] = (prop_hstat){y[r] ? -0.6 : 0.4, 0.24, 1.0};
+                stats[r] = (prop_hstat){y[r] ? -0.625 : 0.375, 0.25, 1.0}; /* on the grid */
             else
                 stats[r] = (prop_hstat){(double)(y[r] == 0), (double)(y[r] == 1) * 3.0, 1.0};
             tot.a += stats[r].a;
             tot.b += stats[r].b;
             tot.c += stats[r].c;
         }
-        prop_hist_build(&L, sc, stats, rows, m, h2, crit == 2 ? 2 : 3, 2);
+        if (crit == 2) {
+            /* boosting: the split search reads the decoded packed histogram */
+            pack_all(stats, n, q);
+            for (int64_t i = 0; i < m; i++)
+                ov[i] = q[rows[i]];
+            CHECK(prop_hist_build_q(&L, sc, ov, rows, m, q1, 2) == 0);
+            prop_hist_decode_q(q1, L.n_slots, 1.0 / Q_SCALE, 1.0 / Q_SCALE, h2);
+        } else {
+            prop_hist_build(&L, sc, stats, rows, m, h2, 2);
+        }
         prop_split a, b;
         prop_split_find(&P, &L, h2, &tot, order, p, &a);
         prop_split_find_ref(&P, &L, sc, stats, rows, m, &tot, order, p, &b);
@@ -109,6 +151,11 @@ static void test_hist_build_matches_reference(void)
     }
     free(r1);
     free(r2);
+    free(q);
+    free(ov);
+    free(q1);
+    free(q2);
+    free(q3);
     free(h1);
     free(h2);
     free(h3);
@@ -316,42 +363,61 @@ static void test_hist_paths_thread_independent(void)
             stats[i] = (prop_hstat){0.37 * (double)(i % 13) - 2.0, 0.1 + 0.01 * (double)(i % 7), 1.0};
             rows[i] = (int32_t)i;
         }
-        for (int width = 2; width <= 3; width++) {
-            size_t hs = (size_t)L.n_slots * (size_t)width * sizeof(double);
-            double *h1 = malloc(hs), *h2 = malloc(hs), *h3 = malloc(hs);
-            CHECK(prop_hist_build(&L, use, stats, rows, n, h1, width, 1) == 0);
-            CHECK(prop_hist_build(&L, use, stats, rows, n, h2, width, 2) == 0);
-            CHECK(prop_hist_build(&L, use, stats, rows, n, h3, width, 3) == 0);
+        size_t hs = (size_t)L.n_slots * 3 * sizeof(double);
+        double *h1 = malloc(hs), *h2 = malloc(hs), *h3 = malloc(hs);
+        CHECK(prop_hist_build(&L, use, stats, rows, n, h1, 1) == 0);
+        CHECK(prop_hist_build(&L, use, stats, rows, n, h2, 2) == 0);
+        CHECK(prop_hist_build(&L, use, stats, rows, n, h3, 3) == 0);
+        CHECK(memcmp(h1, h2, hs) == 0);
+        CHECK(memcmp(h1, h3, hs) == 0);
+        /* ordered statistics (stats gathered in row order) give the same bits, on
+         * every subset and for any thread count */
+        for (int64_t i = 0; i < n; i++)
+            ost[i] = stats[rows[i]];
+        for (int nt = 1; nt <= 3; nt++) {
+            CHECK(prop_hist_build_ordered(&L, use, ost, rows, n, h2, nt) == 0);
             CHECK(memcmp(h1, h2, hs) == 0);
-            CHECK(memcmp(h1, h3, hs) == 0);
-            /* ordered statistics (stats gathered in row order) give the same bits, on
-             * every subset and for any thread count */
-            for (int64_t i = 0; i < n; i++)
-                ost[i] = stats[rows[i]];
-            for (int nt = 1; nt <= 3; nt++) {
-                CHECK(prop_hist_build_ordered(&L, use, ost, rows, n, h2, width, nt) == 0);
-                CHECK(memcmp(h1, h2, hs) == 0);
-            }
-            int64_t ms = 0;
-            for (int64_t i = 0; i < n; i++)
-                if (i % 5 != 2) {
-                    sub[ms] = rows[i];
-                    ost[ms++] = stats[rows[i]];
-                }
-            CHECK(prop_hist_build(&L, use, stats, sub, ms, h1, width, 2) == 0);
-            CHECK(prop_hist_build_ordered(&L, use, ost, sub, ms, h2, width, 2) == 0);
-            CHECK(memcmp(h1, h2, hs) == 0);
-            prop_hist_build_ref(&L, use, stats, sub, ms, h2, width);
-            for (int64_t s = 0; s < L.n_slots * width; s++)
-                CHECK_CLOSE(h1[s], h2[s], 1e-9);
-            CHECK(prop_hist_build(&L, use, stats, rows, n, h1, width, 1) == 0);
-            prop_hist_build_ref(&L, use, stats, rows, n, h2, width);
-            for (int64_t s = 0; s < L.n_slots * width; s++)
-                CHECK_CLOSE(h1[s], h2[s], 1e-9);
-            free(h1);
-            free(h2);
-            free(h3);
         }
+        int64_t ms = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (i % 5 != 2) {
+                sub[ms] = rows[i];
+                ost[ms++] = stats[rows[i]];
+            }
+        CHECK(prop_hist_build(&L, use, stats, sub, ms, h1, 2) == 0);
+        CHECK(prop_hist_build_ordered(&L, use, ost, sub, ms, h2, 2) == 0);
+        CHECK(memcmp(h1, h2, hs) == 0);
+        prop_hist_build_ref(&L, use, stats, sub, ms, h2, 3);
+        for (int64_t s = 0; s < L.n_slots * 3; s++)
+            CHECK_CLOSE(h1[s], h2[s], 1e-9);
+        CHECK(prop_hist_build(&L, use, stats, rows, n, h1, 1) == 0);
+        prop_hist_build_ref(&L, use, stats, rows, n, h2, 3);
+        for (int64_t s = 0; s < L.n_slots * 3; s++)
+            CHECK_CLOSE(h1[s], h2[s], 1e-9);
+        /* packed integer histograms: the reference's sums for any thread count, on
+         * all rows and on a subset (one-pass and row-chunk paths) */
+        uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)n * sizeof *ov);
+        size_t qs = (size_t)L.n_slots * sizeof(uint64_t);
+        uint64_t *q1 = malloc(qs), *q2 = malloc(qs);
+        pack_all(stats, n, q);
+        for (int pass = 0; pass < 2; pass++) {
+            const int32_t *rr = pass ? sub : rows;
+            int64_t mm = pass ? ms : n;
+            for (int64_t i = 0; i < mm; i++)
+                ov[i] = q[rr[i]];
+            prop_hist_build_q_ref(&L, use, q, rr, mm, q1);
+            for (int nt = 1; nt <= 3; nt++) {
+                CHECK(prop_hist_build_q(&L, use, ov, rr, mm, q2, nt) == 0);
+                CHECK(memcmp(q1, q2, qs) == 0);
+            }
+        }
+        free(q);
+        free(ov);
+        free(q1);
+        free(q2);
+        free(h1);
+        free(h2);
+        free(h3);
         free(stats);
         free(rows);
         free(sub);

@@ -41,27 +41,59 @@ void prop_hist_layout_free(prop_hist_layout *L);
  * no allocation) when no code needs changing, so the raw codes can be used. */
 uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_t n, int *same);
 
-/* A histogram is n_slots x width doubles: width 3 = (a, b, c) for a forest, width 2 =
- * (gradient, hessian) for boosting (an empty slot is all zero).
+/* ---- forest: double histograms --------------------------------------------
+ * A forest histogram is n_slots x 3 doubles (a, b, c) (an empty slot is all zero).
  * hist[s] = sum over rows[0..n) of stats[row] for the row's slot s of every
  * feature (overwritten). Sums run over rows in the given order for every slot,
  * and large nodes are summed in fixed row blocks, so the result does not depend on
  * n_threads. Returns 0, or -1 when out of memory. */
 int prop_hist_build(const prop_hist_layout *L, const uint8_t *slot_codes, const prop_hstat *stats,
-                    const int32_t *rows, int64_t n, double *hist, int width, int n_threads);
+                    const int32_t *rows, int64_t n, double *hist, int n_threads);
 /* Same sums (bit for bit) with "ordered" statistics: ostats[i] belongs to rows[i],
  * so the statistics stream through memory in the node's row order. */
 int prop_hist_build_ordered(const prop_hist_layout *L, const uint8_t *slot_codes,
                             const prop_hstat *ostats, const int32_t *rows, int64_t n,
-                            double *hist, int width, int n_threads);
-/* Plain reference: feature by feature, row by row. */
+                            double *hist, int n_threads);
+/* Plain reference of both kinds, in doubles: feature by feature, row by row;
+ * width 3 = (a, b, c), width 2 = (a, b) (the exact sums a boosting histogram
+ * approximates). */
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *slot_codes,
                          const prop_hstat *stats, const int32_t *rows, int64_t n, double *hist,
                          int width);
 
-/* out = parent - child (out may alias parent); slots the child holds entirely are
- * zeroed so rounding residue never looks like mass. */
-void prop_hist_subtract(const double *parent, const double *child, double *out, int64_t n_slots,
-                        int width);
+/* out = parent - child (out may alias parent), 3 doubles per slot; slots the child
+ * holds entirely are zeroed so rounding residue never looks like mass. */
+void prop_hist_subtract(const double *parent, const double *child, double *out, int64_t n_slots);
+
+/* ---- boosting: packed integer histograms ----------------------------------
+ * Boosting quantises each row's weighted (gradient, hessian) to integers (g, h) with
+ * sum |g| < 2^31 and 0 <= sum h < 2^32 over all rows, and packs them in one
+ * uint64: g * 2^32 + h. Sums of packed values (wrapping uint64 adds) are the packed
+ * sums, so a histogram slot is one integer add per row and feature, subtraction is
+ * exact, and sums do not depend on the order or the thread count. A histogram is
+ * n_slots uint64. */
+static inline uint64_t prop_hist_pack_q(int64_t g, int64_t h)
+{
+    return ((uint64_t)g << 32) + (uint64_t)h;
+}
+
+static inline void prop_hist_unpack_q(uint64_t v, int64_t *g, int64_t *h)
+{
+    *h = (int64_t)(uint32_t)v;
+    *g = (int64_t)(int32_t)(uint32_t)(v >> 32);
+}
+/* hist = packed sums over rows[0..n) where ov[i] is the packed value of rows[i]
+ * (gathered in row order). Returns 0, or -1 when out of memory. */
+int prop_hist_build_q(const prop_hist_layout *L, const uint8_t *slot_codes, const uint64_t *ov,
+                      const int32_t *rows, int64_t n, uint64_t *hist, int n_threads);
+/* Plain reference: q indexed by row (q[rows[i]]), feature by feature, unpacked sums. */
+void prop_hist_build_q_ref(const prop_hist_layout *L, const uint8_t *slot_codes,
+                           const uint64_t *q, const int32_t *rows, int64_t n, uint64_t *hist);
+void prop_hist_subtract_q(const uint64_t *parent, const uint64_t *child, uint64_t *out,
+                          int64_t n_slots);
+/* (gradient, hessian) doubles per slot, g * g_unit and h * h_unit (the width-2
+ * layout prop_split_find reads). */
+void prop_hist_decode_q(const uint64_t *hist, int64_t n_slots, double g_unit, double h_unit,
+                        double *out);
 
 #endif
