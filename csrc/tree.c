@@ -457,9 +457,12 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
 /* Nodes that still need splitting become subtrees grown in parallel (each with one
  * thread) once they hold at most half of the tree's rows, or at depth TASK_DEPTH: a
  * lopsided root split thus gives tasks of similar size (e.g. 30 / 70 -> 30, 35, 35)
- * with few fork-joins before them. The rule does not involve the thread count, so
- * the trees (and their node numbering) do not depend on n_threads. */
+ * with few fork-joins before them. Boosting goes one level deeper (up to 8 tasks, so
+ * fewer idle threads at the end): its histogram builds share rows between threads at
+ * no cost in the levels before. The rule does not involve the thread count, so the
+ * trees (and their node numbering) do not depend on n_threads. */
 #define TASK_DEPTH 2
+#define TASK_DEPTH_BOOST 3
 
 /* Per-thread buffers of the subtree phase. */
 static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, size_t bytes,
@@ -540,12 +543,11 @@ static int quantize(const prop_hstat *stats, const int32_t *rows, int64_t n, uin
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
     for (int64_t i = 0; i < n; i++) {
         int32_t r = rows[i];
-        double x = stats[r].a * sg;
-        int64_t g = x >= 0.0 ? (int64_t)(x + 0.5) : -(int64_t)(0.5 - x), h = 0;
-        if (stats[r].b > 0.0) {
-            h = (int64_t)(stats[r].b * sh + 0.5);
-            h = h > 0 ? h : 1;
-        }
+        /* round half away from zero, branch-free (gradient signs are random) */
+        double x = stats[r].a * sg, y = stats[r].b * sh;
+        int64_t g = (int64_t)(x + copysign(0.5, x));
+        int64_t h = (int64_t)(y + 0.5);
+        h = y > 0.0 && h < 1 ? 1 : h;
         q[r] = ov[i] = prop_hist_pack_q(g, h);
     }
     return 0;
@@ -615,7 +617,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     prop_tree_workspace *ws = ws_in ? ws_in : prop_tree_workspace_new();
     item_vec stack = {NULL, 0, 0}, tasks = {NULL, 0, 0};
     prop_nodes *tn = NULL;
-    int64_t n_tn = 0;
+    int64_t n_tn = 0, *run = NULL;
     int32_t *order = malloc((size_t)p * sizeof *order);
     int32_t *allowed = malloc((size_t)p * sizeof *allowed);
     if (quant && row_leaf == NULL) {
@@ -704,7 +706,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         root.hist = h;
     }
     if (vec_push(&stack, root) < 0 ||
-        grow_loop(&C, hpp, nt, &stack, out, base, order, TASK_DEPTH, n / 2, &tasks) < 0) {
+        grow_loop(&C, hpp, nt, &stack, out, base, order, quant ? TASK_DEPTH_BOOST : TASK_DEPTH,
+                  n / 2, &tasks) < 0) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
     }
@@ -712,16 +715,26 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         goto done;
 
     /* subtrees: each into its own node arrays (node 0 = the subtree root), then
-     * appended in task order */
+     * appended in task order; they are grown largest first (fewer idle threads at
+     * the end), which does not change what each one holds */
     n_tn = tasks.n;
     tn = calloc((size_t)n_tn, sizeof *tn);
-    if (tn == NULL || (nt > 1 && ensure_thread_bufs(ws, nt, p, hbytes, dec_slots) < 0)) {
+    run = malloc((size_t)n_tn * sizeof *run);
+    if (tn == NULL || run == NULL ||
+        (nt > 1 && ensure_thread_bufs(ws, nt, p, hbytes, dec_slots) < 0)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
     }
+    for (int64_t k = 0; k < n_tn; k++) {
+        int64_t at = k, rk = tasks.a[k].end - tasks.a[k].start;
+        for (; at > 0 && tasks.a[run[at - 1]].end - tasks.a[run[at - 1]].start < rk; at--)
+            run[at] = run[at - 1];
+        run[at] = k;
+    }
     int failed = 0;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int64_t k = 0; k < n_tn; k++) {
+    for (int64_t kk = 0; kk < n_tn; kk++) {
+        const int64_t k = run[kk];
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
@@ -788,6 +801,7 @@ done:
     for (int64_t k = 0; k < n_tn; k++)
         prop_nodes_free(&tn[k]);
     free(tn);
+    free(run);
     free(stack.a);
     free(tasks.a);
     free(order);

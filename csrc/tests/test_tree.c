@@ -429,6 +429,54 @@ static void test_hist_paths_thread_independent(void)
     }
 }
 
+/* a layout too big for one cache-sized histogram: dense nodes are built feature group
+ * by feature group, sparse ones in one pass; both equal the reference */
+static void test_hist_q_feature_groups(void)
+{
+    int64_t n = 30000;
+    int32_t p = 40;
+    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    make_data(n, p, 250, 11, codes, y);
+    prop_hist_layout L;
+    prop_error err;
+    CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+    CHECK(L.n_qgroups == 2);
+    CHECK(L.qgroup[0] == 0 && L.qgroup[1] > 0 && L.qgroup[1] < p && L.qgroup[2] == p);
+    int same = 0;
+    uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
+    const uint8_t *use = same ? codes : sc;
+    prop_hstat *stats = malloc((size_t)n * sizeof *stats);
+    int32_t *rows = malloc((size_t)n * sizeof *rows);
+    uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)n * sizeof *ov);
+    size_t qs = (size_t)L.n_slots * sizeof(uint64_t);
+    uint64_t *q1 = malloc(qs), *q2 = malloc(qs);
+    for (int64_t i = 0; i < n; i++)
+        stats[i] = (prop_hstat){y[i] ? -0.25 - 0.01 * (double)(i % 9) : 0.5, 0.2, 1.0};
+    pack_all(stats, n, q);
+    for (int step = 1; step <= 40; step += 39) { /* every row (dense), every 40th (sparse) */
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i += step)
+            rows[m++] = (int32_t)i;
+        for (int64_t i = 0; i < m; i++)
+            ov[i] = q[rows[i]];
+        prop_hist_build_q_ref(&L, use, q, rows, m, q1);
+        for (int nt = 1; nt <= 3; nt++) {
+            CHECK(prop_hist_build_q(&L, use, ov, rows, m, q2, nt) == 0);
+            CHECK(memcmp(q1, q2, qs) == 0);
+        }
+    }
+    free(q);
+    free(ov);
+    free(q1);
+    free(q2);
+    free(stats);
+    free(rows);
+    free(sc);
+    free(codes);
+    free(y);
+    prop_hist_layout_free(&L);
+}
+
 static void test_rng(void)
 {
     prop_rng r;
@@ -456,6 +504,7 @@ int main(void)
     RUN(test_hist_build_matches_reference);
     RUN(test_forest);
     RUN(test_hist_paths_thread_independent);
+    RUN(test_hist_q_feature_groups);
     RUN(test_rng);
     return check_summary("tree");
 }

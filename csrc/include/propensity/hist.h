@@ -29,6 +29,9 @@ typedef struct {
     int32_t *n_bins;  /* value bins per feature (max code seen + 1, >= 1) */
     int32_t *offset;  /* (n_features + 1) slot offsets */
     int64_t n_slots;  /* offset[n_features] */
+    int64_t n_rows;   /* rows the layout was made from */
+    int32_t n_qgroups; /* boosting: feature groups [qgroup[g], qgroup[g+1]) built in turn */
+    int32_t *qgroup;
 } prop_hist_layout;
 
 /* Scan raw codes (n x p) and fill the layout (allocates n_bins, offset). */
