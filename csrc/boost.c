@@ -140,10 +140,11 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         uint64_t rseed = prop_mix64(P->seed * 0x100000001B3ULL + (uint64_t)t);
         prop_rng rng;
         prop_rng_seed(&rng, rseed);
-        /* row subsample (per row and label); the multiplicities stay in a/b until the
-         * gradients below */
+        /* row subsample (per row and label): the sampled multiplicities, kept in a/b
+         * until the gradients below; without subsampling every row is in, whole */
         int64_t m = 0;
-        if (P->subsample < 1.0) {
+        const int sub = P->subsample < 1.0;
+        if (sub) {
             for (int64_t i = 0; i < n; i++) {
                 double m0 = (double)prop_rng_binomial(&rng, R->counts[2 * i], P->subsample);
                 double m1 = (double)prop_rng_binomial(&rng, R->counts[2 * i + 1], P->subsample);
@@ -152,27 +153,24 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
                     rows[m++] = (int32_t)i;
             }
         } else {
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
-            for (int64_t i = 0; i < n; i++) {
-                double m0 = (double)R->counts[2 * i], m1 = (double)R->counts[2 * i + 1];
-                stats[i] = (prop_hstat){m0, m1, m0 + m1};
-            }
             for (int64_t i = 0; i < n; i++)
-                if (stats[i].c > 0.0)
+                if (R->counts[2 * i] + R->counts[2 * i + 1] > 0)
                     rows[m++] = (int32_t)i;
         }
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
         for (int64_t i = 0; i < n; i++) {
-            double m0 = stats[i].a, m1 = stats[i].b;
             int64_t c0 = R->counts[2 * i], c1 = R->counts[2 * i + 1];
-            double a0 = c0 > 0 ? w1[2 * i] * (m0 / (double)c0) : 0.0;
-            double a1 = c1 > 0 ? w1[2 * i + 1] * (m1 / (double)c1) : 0.0;
+            double a0 = w1[2 * i], a1 = w1[2 * i + 1], c = (double)(c0 + c1);
+            if (sub) {
+                a0 = c0 > 0 ? a0 * (stats[i].a / (double)c0) : 0.0;
+                a1 = c1 > 0 ? a1 * (stats[i].b / (double)c1) : 0.0;
+                c = stats[i].c;
+            }
             double pr = sigmoid(f[i]);
             double h = pr * (1.0 - pr);
             if (h < 1e-16)
                 h = 1e-16;
-            stats[i].a = a0 * pr - a1 * (1.0 - pr);
-            stats[i].b = (a0 + a1) * h;
+            stats[i] = (prop_hstat){a0 * pr - a1 * (1.0 - pr), (a0 + a1) * h, c};
         }
         /* column subsample for this tree */
         memset(mask, 1, (size_t)p);
