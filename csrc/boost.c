@@ -160,7 +160,8 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
         for (int64_t i = 0; i < n; i++) {
             int64_t c0 = R->counts[2 * i], c1 = R->counts[2 * i + 1];
-            double a0 = w1[2 * i], a1 = w1[2 * i + 1], c = (double)(c0 + c1);
+            double a0 = c0 > 0 ? w1[2 * i] : 0.0, a1 = c1 > 0 ? w1[2 * i + 1] : 0.0;
+            double c = (double)(c0 + c1);
             if (sub) {
                 a0 = c0 > 0 ? a0 * (stats[i].a / (double)c0) : 0.0;
                 a1 = c1 > 0 ? a1 * (stats[i].b / (double)c1) : 0.0;

@@ -23,8 +23,11 @@ static double weighted_impurity(int criterion, const prop_hstat *s)
 
 double prop_node_value(const prop_tree_params *P, const prop_hstat *s)
 {
-    if (P->mode == PROP_TREE_GRADIENT)
-        return -P->learning_rate * s->a / (s->b + P->reg_lambda);
+    if (P->mode == PROP_TREE_GRADIENT) {
+        /* a node without hessian (e.g. only zero-weight rows, reg_lambda 0) stays at 0 */
+        double d = s->b + P->reg_lambda;
+        return d > 0.0 ? -P->learning_rate * s->a / d : 0.0;
+    }
     double w = s->a + s->b;
     if (!(w > 0.0))
         return 0.5;
@@ -80,7 +83,8 @@ static void consider(const prop_tree_params *P, const prop_hstat *T, const prop_
     if (P->mode == PROP_TREE_GRADIENT && !(gain > 1e-12))
         return;
     /* near-ties (rounding noise of weighted sums) go to the first candidate visited,
-     * so the random feature order breaks them, as it breaks exact ties */
+     * so the random feature order breaks them, as it breaks exact ties (boosting's
+     * quantised sums are exact integers; its ties are exact) */
     if (!best->found || score > best->score + 1e-10 * fabs(best->score)) {
         best->found = 1;
         best->feature = feature;

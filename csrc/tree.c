@@ -211,6 +211,8 @@ static int may_split(const prop_tree_params *P, const prop_hstat *s, int32_t dep
 {
     if (P->max_depth > 0 && depth >= P->max_depth)
         return 0;
+    if (P->mode == PROP_TREE_GRADIENT) /* row counts are known once the tree is grown */
+        return 1;
     if (s->c < P->min_samples_split || s->c < 2.0 * P->min_samples_leaf)
         return 0;
     return !prop_node_pure(P, s);
@@ -243,8 +245,9 @@ static int vec_push(item_vec *v, stack_item it)
 
 /* What every node of one tree shares. tmp, otmp and ov are indexed like rows, so
  * subtrees (disjoint row ranges) may be grown at the same time. A forest carries
- * ordered statistics (ost) through the partitions; boosting reads stats by row and
- * builds its packed integer histograms from q (see hist.h), units g_unit / h_unit. */
+ * ordered statistics (ost) through the partitions; boosting builds its packed integer
+ * histograms from q (see hist.h), decoded with unit[0] (gradient) and unit[1]
+ * (hessian). */
 typedef struct {
     const prop_tree_params *P;
     const prop_tree_data *D;
@@ -483,29 +486,38 @@ static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, size_t
         }
         ws->n_thr = nt;
     }
-    for (int t = 0; t < nt; t++) {
-        if (ws->thorder_p < p) {
+    /* every feature-order buffer holds thorder_p entries (threads above nt too) */
+    if (ws->thorder_p < p) {
+        for (int t = 0; t < ws->n_thr; t++) {
             free(ws->thorder[t]);
             ws->thorder[t] = NULL;
         }
+        ws->thorder_p = p;
+    }
+    for (int t = 0; t < nt; t++) {
         if (ws->thorder[t] == NULL) {
-            ws->thorder[t] = malloc((size_t)(p > 0 ? p : 1) * sizeof **ws->thorder);
+            size_t m = (size_t)(ws->thorder_p > 0 ? ws->thorder_p : 1);
+            ws->thorder[t] = malloc(m * sizeof **ws->thorder);
             if (ws->thorder[t] == NULL)
                 return -1;
         }
         if (pool_reset(&ws->thp[t], bytes, dec_slots) < 0)
             return -1;
     }
-    if (ws->thorder_p < p)
-        ws->thorder_p = p;
     return 0;
 }
 
-/* Boosting: quantise the rows' (gradient, hessian) to packed integers (hist.h) with
- * sum |g| <= 2^31 - 1 - n and sum h <= 2^32 - 1 - 2n (a hessian that is not zero
- * stays >= 1, so a slot with rows never looks empty), gather them in row order into
- * ov, and sum the exact totals. Sums run over fixed blocks added in block order, so
- * nothing depends on the thread count. Returns 0, or -1 when out of memory. */
+/* Boosting: quantise the rows' (gradient, hessian) to packed integers (hist.h),
+ * gather them in row order into ov, and sum the exact totals.
+ * A row of multiplicity c (c identical sessions merged) is quantised per session,
+ * c * round(x / c): merged rows get the integers of the rows they stand for (exactly
+ * when their weights are equal), so compressed training finds the same splits. A
+ * session's non-zero hessian stays >= 1 unit, so a slot with rows never looks empty.
+ * With K the total multiplicity, the integer sums are at most S_g * s_g + K / 2 and
+ * S_h * s_h + K; the scales s_g, s_h keep them below 2^31 - 1 and 2^32 - 1. A sample
+ * with K >= 2^30 is quantised row by row (K = n < 2^30). Sums run over fixed blocks
+ * added in block order, so nothing depends on the thread count. Returns 0, or -1
+ * when out of memory. */
 #define Q_BLOCK 65536
 static int quantize(const prop_hstat *stats, const int32_t *rows, int64_t n, uint64_t *q,
                     uint64_t *ov, double unit[2], prop_hstat *tot, int nt)
@@ -535,20 +547,26 @@ static int quantize(const prop_hstat *stats, const int32_t *rows, int64_t n, uin
             S[k] += part[5 * b + k];
     free(part);
     tot->a = S[2], tot->b = S[3], tot->c = S[4];
-    const double shrink = 1.0 - 1e-9;
-    double bg = (2147483647.0 - (double)n) * shrink, bh = (4294967295.0 - 2.0 * (double)n) * shrink;
+    const int per_session = S[4] < 1073741824.0;
+    const double K = per_session ? S[4] : (double)n, shrink = 1.0 - 1e-9;
+    double bg = (2147483646.0 - 0.5 * K) * shrink, bh = (4294967294.0 - K) * shrink;
     double sg = S[0] > 0.0 ? bg / S[0] : 1.0, sh = S[1] > 0.0 ? bh / S[1] : 1.0;
     unit[0] = 1.0 / sg;
     unit[1] = 1.0 / sh;
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
     for (int64_t i = 0; i < n; i++) {
         int32_t r = rows[i];
-        /* round half away from zero, branch-free (gradient signs are random) */
+        double k = per_session ? stats[r].c : 1.0;
         double x = stats[r].a * sg, y = stats[r].b * sh;
+        if (k != 1.0) { /* merged rows only: plain rows skip the divisions */
+            x /= k;
+            y /= k;
+        }
+        /* round half away from zero, branch-free (gradient signs are random) */
         int64_t g = (int64_t)(x + copysign(0.5, x));
         int64_t h = (int64_t)(y + 0.5);
         h = y > 0.0 && h < 1 ? 1 : h;
-        q[r] = ov[i] = prop_hist_pack_q(g, h);
+        q[r] = ov[i] = prop_hist_pack_q(g * (int64_t)k, h * (int64_t)k);
     }
     return 0;
 }
@@ -717,8 +735,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     /* subtrees: each into its own node arrays (node 0 = the subtree root), then
      * appended in task order; they are grown largest first (fewer idle threads at
      * the end), which does not change what each one holds */
-    n_tn = tasks.n;
-    tn = calloc((size_t)n_tn, sizeof *tn);
+    tn = calloc((size_t)tasks.n, sizeof *tn);
+    n_tn = tn != NULL ? tasks.n : 0;
     run = malloc((size_t)n_tn * sizeof *run);
     if (tn == NULL || run == NULL ||
         (nt > 1 && ensure_thread_bufs(ws, nt, p, hbytes, dec_slots) < 0)) {

@@ -82,7 +82,8 @@ def bin_and_compress(X, y01, sample_weight, max_bins, n_jobs):
     """Bin X and return (mapper, codes, counts (u,2) int64, weights (u,2) float64).
 
     Identical binned rows are merged when a random sample suggests it pays; the
-    learner is exact either way (plain rows carry one-hot counts)."""
+    learners give the model of the plain rows either way (plain rows carry one-hot
+    counts; see GradientBoostingClassifier for boosting's one proviso)."""
     mapper = BinMapper(max_bins=max_bins, random_state=0).fit(X)
     B = mapper.transform(X, n_jobs=n_jobs)
     n = B.shape[0]

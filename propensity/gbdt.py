@@ -1,7 +1,13 @@
 """Gradient boosting classifier (logistic loss) on the C histogram tree learner.
 
-Gradients and hessians are aggregated per unique binned row and label, so training
-on compressed rows is exact. Early stopping watches the log-loss of an eval set;
+Gradients and hessians are aggregated per unique binned row and label. Splits are
+searched on histograms of the gradients and hessians quantised to integers (31 bits
+over the whole sample: about 1e-9 of the total per unit), which makes a histogram
+slot one integer add and the sums independent of order and thread count; leaf values
+are exact double sums. A merged row is quantised per session, so training on
+compressed rows gives the model of the plain rows; with unequal sample weights
+inside a merged row, splits whose gains tie at that resolution may differ.
+Early stopping watches the log-loss of an eval set;
 the model keeps the trees up to ``best_iteration_``. The first k rounds of a model
 are the k-round model: :meth:`GradientBoostingClassifier.predict_proba_prefix` and
 :meth:`GradientBoostingClassifier.truncate` score them without refitting.

@@ -77,13 +77,11 @@ static void test_hist_build_matches_reference(void)
         CHECK(memcmp(q1, q2, (size_t)L.n_slots * sizeof *q1) == 0);
     }
     prop_hist_decode_q(q1, L.n_slots, 1.0 / Q_SCALE, 1.0 / Q_SCALE, h2);
-    prop_hist_build_ref(&L, sc, stats, rows, m, h1, 2);
+    prop_hist_build_ref(&L, sc, stats, rows, m, h1, 3); /* c = the slot's row count */
     for (int64_t s = 0; s < L.n_slots; s++) {
-        int64_t g, h;
-        prop_hist_unpack_q(q1[s], &g, &h);
-        CHECK(g * (1.0 / Q_SCALE) == h2[2 * s] && h * (1.0 / Q_SCALE) == h2[2 * s + 1]);
-        CHECK(fabs(h2[2 * s] - h1[2 * s]) <= 0.5 * (double)m / Q_SCALE);
-        CHECK(fabs(h2[2 * s + 1] - h1[2 * s + 1]) <= 0.5 * (double)m / Q_SCALE);
+        double half = 0.5 * h1[3 * s + 2] / Q_SCALE; /* half a unit per row of the slot */
+        CHECK(fabs(h2[2 * s] - h1[3 * s]) <= half);
+        CHECK(fabs(h2[2 * s + 1] - h1[3 * s + 1]) <= half);
     }
     /* subtraction: parent - (rows with i%3==1) == rows with i%3==2 */
     int64_t k1 = 0, k2 = 0;
@@ -477,6 +475,194 @@ static void test_hist_q_feature_groups(void)
     prop_hist_layout_free(&L);
 }
 
+/* Boosting data: p features of up to nb codes (some missing), counts 1-3 per row, a
+ * weight per row (every 11th zero). */
+static prop_rows boost_data(int64_t n, int32_t p, int nb, uint64_t seed)
+{
+    uint8_t *c = malloc((size_t)(n * p));
+    int64_t *cnt = calloc((size_t)(2 * n), sizeof *cnt);
+    double *w = calloc((size_t)(2 * n), sizeof *w);
+    prop_rng r;
+    prop_rng_seed(&r, seed);
+    for (int64_t i = 0; i < n; i++) {
+        for (int32_t j = 0; j < p; j++)
+            c[i * p + j] = prop_rng_uniform(&r) < 0.02 ? PROP_MISSING_BIN
+                                                      : (uint8_t)prop_rng_below(&r, (uint64_t)nb);
+        int y = prop_rng_uniform(&r) < 0.1 + 0.6 * c[i * p] / nb;
+        int64_t k = 1 + (int64_t)prop_rng_below(&r, 3);
+        cnt[2 * i + y] = k;
+        w[2 * i + y] = i % 11 == 0 ? 0.0 : (double)k * (0.5 + prop_rng_uniform(&r));
+    }
+    return (prop_rows){c, n, p, cnt, w};
+}
+
+static void free_rows(prop_rows *R)
+{
+    free((void *)R->codes);
+    free((void *)R->counts);
+    free((void *)R->weights);
+}
+
+static int same_trees(const prop_ensemble *a, const prop_ensemble *b)
+{
+    size_t m = (size_t)a->nodes.n_nodes;
+    return a->nodes.n_nodes == b->nodes.n_nodes &&
+           memcmp(a->nodes.feature, b->nodes.feature, m * sizeof *a->nodes.feature) == 0 &&
+           memcmp(a->nodes.threshold, b->nodes.threshold, m) == 0 &&
+           memcmp(a->nodes.left, b->nodes.left, m * sizeof *a->nodes.left) == 0 &&
+           memcmp(a->nodes.value, b->nodes.value, m * sizeof *a->nodes.value) == 0 &&
+           memcmp(a->nodes.count, b->nodes.count, m * sizeof *a->nodes.count) == 0 &&
+           memcmp(a->nodes.gain, b->nodes.gain, m * sizeof *a->nodes.gain) == 0;
+}
+
+/* boosting on a layout with feature groups, large enough for threaded builds inside
+ * the trees: identical trees for 1, 2 and 3 threads, with and without subsampling */
+static void test_boost_threads_identical(void)
+{
+    prop_rows R = boost_data(60000, 40, 250, 4);
+    for (int sub = 0; sub < 2; sub++) {
+        prop_ensemble e[3];
+        for (int nt = 1; nt <= 3; nt++) {
+            prop_boost_params B = {5, 0.3, 6, 1.0, 1.0, sub ? 0.7 : 1.0, 0.8, 2.0, 0, 11, nt};
+            prop_error err;
+            CHECK(prop_boost_fit(&B, &R, NULL, &e[nt - 1], &err) == PROP_OK);
+        }
+        CHECK(e[0].nodes.n_nodes > 5 * 30);
+        CHECK(same_trees(&e[0], &e[1]));
+        CHECK(same_trees(&e[0], &e[2]));
+        for (int k = 0; k < 3; k++)
+            prop_ensemble_free(&e[k]);
+    }
+    free_rows(&R);
+}
+
+/* Sum of the leaf values of one row (raw codes) over an ensemble's trees. */
+static double raw_score(const prop_ensemble *e, const uint8_t *row)
+{
+    double f = 0.0;
+    for (int32_t t = 0; t < e->n_trees; t++) {
+        int64_t base = e->tree_start[t], k = base;
+        while (e->nodes.left[k] >= 0)
+            k = base + (row[e->nodes.feature[k]] <= e->nodes.threshold[k] ? e->nodes.left[k]
+                                                                             : e->nodes.right[k]);
+        f += e->nodes.value[k];
+    }
+    return f;
+}
+
+/* merged identical rows are quantised per session: the same trees as the plain rows,
+ * also when two splits' gains tie (identical rows isolated by feature 0 vs distinct
+ * rows with the same gradients isolated by feature 1) */
+static void test_boost_compressed_ties(void)
+{
+    int differ = 0;
+    for (int n3 = 20; n3 < 80; n3++) {
+        int64_t n = 6 + n3;
+        int32_t p = 3;
+        uint8_t *c = calloc((size_t)(n * p), 1);
+        int64_t *cnt = calloc((size_t)(2 * n), sizeof *cnt);
+        double *w = calloc((size_t)(2 * n), sizeof *w);
+        int64_t i = 0;
+        for (int k = 0; k < 3; k++, i++) { /* three identical label-1 rows */
+            c[i * p] = 1;
+            cnt[2 * i + 1] = 1;
+            w[2 * i + 1] = 1.0;
+        }
+        for (int k = 0; k < 3; k++, i++) { /* three distinct label-1 rows */
+            c[i * p + 1] = 1;
+            c[i * p + 2] = (uint8_t)(1 + k);
+            cnt[2 * i + 1] = 1;
+            w[2 * i + 1] = 1.0;
+        }
+        for (int k = 0; k < n3; k++, i++) {
+            int y = k % 7 == 0;
+            c[i * p + 2] = (uint8_t)(k % 2 ? 0 : 4);
+            cnt[2 * i + y] = 1;
+            w[2 * i + y] = 1.0;
+        }
+        /* the first three rows merged into one with count 3 */
+        int64_t u = n - 2;
+        uint8_t *cu = malloc((size_t)(u * p));
+        int64_t *cntu = malloc((size_t)(2 * u) * sizeof *cntu);
+        double *wu = malloc((size_t)(2 * u) * sizeof *wu);
+        memcpy(cu, c + 2 * p, (size_t)(u * p));
+        memcpy(cntu, cnt + 4, (size_t)(2 * u) * sizeof *cntu);
+        memcpy(wu, w + 4, (size_t)(2 * u) * sizeof *wu);
+        cntu[1] = 3;
+        wu[1] = 3.0;
+        prop_rows R = {c, n, p, cnt, w}, RU = {cu, u, p, cntu, wu};
+        prop_boost_params B = {3, 1.0, 2, 0.0, 1.0, 1.0, 1.0, 1.0, 0, 7, 1};
+        prop_ensemble a, b;
+        prop_error err;
+        CHECK(prop_boost_fit(&B, &R, NULL, &a, &err) == PROP_OK);
+        CHECK(prop_boost_fit(&B, &RU, NULL, &b, &err) == PROP_OK);
+        /* the same trees (their nodes may be numbered differently): equal scores */
+        int same = a.n_trees == b.n_trees;
+        for (int64_t r = 0; same && r < n; r++)
+            same = fabs(raw_score(&a, c + r * p) - raw_score(&b, c + r * p)) <= 1e-12;
+        differ += !same;
+        prop_ensemble_free(&a);
+        prop_ensemble_free(&b);
+        free(c);
+        free(cnt);
+        free(w);
+        free(cu);
+        free(cntu);
+        free(wu);
+    }
+    CHECK(differ == 0);
+}
+
+/* one workspace reused with different thread counts and feature counts */
+static void test_workspace_reuse(void)
+{
+    prop_tree_workspace *ws = prop_tree_workspace_new();
+    const int cfg[3][2] = {{4, 10}, {2, 20}, {4, 20}};
+    for (int mode = 0; mode < 2; mode++)
+        for (int k = 0; k < 3; k++) {
+            int64_t n = 20000;
+            int32_t p = cfg[k][1];
+            uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+            make_data(n, p, 8, (uint64_t)p, codes, y);
+            prop_hist_layout L;
+            prop_error err;
+            CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+            int same = 0;
+            uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
+            prop_tree_data D = {same ? codes : sc, n, &L, NULL};
+            prop_hstat *st = malloc((size_t)n * sizeof *st);
+            int32_t *rows = malloc((size_t)n * sizeof *rows), *leaf = malloc((size_t)n * sizeof *leaf);
+            for (int64_t i = 0; i < n; i++) {
+                st[i] = mode ? (prop_hstat){0.4 - y[i], 0.24, 1.0}
+                             : (prop_hstat){(double)!y[i], (double)y[i], 1.0};
+                rows[i] = (int32_t)i;
+            }
+            prop_tree_params P;
+            memset(&P, 0, sizeof P);
+            P.mode = mode ? PROP_TREE_GRADIENT : PROP_TREE_CLASSIFY;
+            P.max_depth = 8;
+            P.reg_lambda = 1.0;
+            P.learning_rate = 1.0;
+            P.min_samples_split = 2;
+            P.min_samples_leaf = 1;
+            P.n_threads = cfg[k][0];
+            P.seed = 3;
+            prop_nodes out;
+            memset(&out, 0, sizeof out);
+            CHECK(prop_tree_grow(&P, &D, st, rows, n, NULL, ws, leaf, &out, &err) == PROP_OK);
+            CHECK(out.n_nodes > 31); /* boosting ignores the forest's row minimums */
+            prop_nodes_free(&out);
+            prop_hist_layout_free(&L);
+            free(sc);
+            free(codes);
+            free(y);
+            free(st);
+            free(rows);
+            free(leaf);
+        }
+    prop_tree_workspace_free(ws);
+}
+
 static void test_rng(void)
 {
     prop_rng r;
@@ -505,6 +691,9 @@ int main(void)
     RUN(test_forest);
     RUN(test_hist_paths_thread_independent);
     RUN(test_hist_q_feature_groups);
+    RUN(test_boost_threads_identical);
+    RUN(test_boost_compressed_ties);
+    RUN(test_workspace_reuse);
     RUN(test_rng);
     return check_summary("tree");
 }

@@ -1,9 +1,12 @@
 /* boost.h - gradient boosting (logistic loss) on (compressed) binned rows.
  *
- * Gradients are aggregated per unique row and label, so training on compressed
- * rows is exact. Row subsampling draws Binomial(count, subsample) per row and
- * label (Bernoulli for plain rows); colsample_bytree picks features per tree.
- * Histograms are built feature-parallel, so results do not depend on n_threads.
+ * Gradients are aggregated per unique row and label and quantised per session
+ * (tree.h), so training on compressed rows gives the trees of the plain rows (with
+ * unequal sample weights inside a merged row, up to splits whose gains tie at the
+ * quantisation's resolution); leaf values are exact sums. Row subsampling draws
+ * Binomial(count, subsample) per row and label (Bernoulli for plain rows);
+ * colsample_bytree picks features per tree. Histogram sums are integers and every
+ * floating-point sum runs over fixed blocks, so results do not depend on n_threads.
  */
 #ifndef PROPENSITY_BOOST_H
 #define PROPENSITY_BOOST_H

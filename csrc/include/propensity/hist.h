@@ -8,9 +8,10 @@
  * split "code <= t" sends missing values right, as the raw code 255 does at
  * scoring time.
  *
- * Slots hold sums in double: (a, b, c) = (class-0 weight, class-1 weight, rows)
- * for a random forest, (gradient, hessian) for boosting (rows are not needed
- * there, and two doubles per slot move a third less memory).
+ * A random forest's slots hold sums in double: (a, b, c) = (class-0 weight,
+ * class-1 weight, rows). Boosting's slots hold packed integer (gradient, hessian)
+ * sums, one uint64 per slot (below); its split search reads them decoded into
+ * (gradient, hessian) doubles.
  */
 #ifndef PROPENSITY_HIST_H
 #define PROPENSITY_HIST_H
@@ -34,7 +35,7 @@ typedef struct {
     int32_t *qgroup;
 } prop_hist_layout;
 
-/* Scan raw codes (n x p) and fill the layout (allocates n_bins, offset). */
+/* Scan raw codes (n x p) and fill the layout (allocates n_bins, offset, qgroup). */
 prop_status prop_hist_layout_init(prop_hist_layout *L, const uint8_t *codes, int64_t n, int32_t p,
                                   prop_error *err);
 void prop_hist_layout_free(prop_hist_layout *L);

@@ -28,8 +28,8 @@ typedef struct {
     int mode;                 /* PROP_TREE_CLASSIFY or PROP_TREE_GRADIENT */
     int criterion;            /* forest: PROP_CRIT_GINI / PROP_CRIT_ENTROPY */
     int32_t max_depth;        /* <= 0: unlimited */
-    double min_samples_split; /* rows (multiplicities) needed to split a node */
-    double min_samples_leaf;  /* rows needed in each child */
+    double min_samples_split; /* forest: rows (multiplicities) needed to split a node */
+    double min_samples_leaf;  /* forest: rows needed in each child */
     int32_t max_features;     /* non-constant features tried per node; <= 0: all */
     double min_child_weight;  /* boosting: hessian needed in each child */
     double reg_lambda;        /* boosting: L2 on leaf values */
