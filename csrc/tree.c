@@ -580,7 +580,8 @@ static int node_sums(const prop_tree_params *P, const prop_hstat *stats, int64_t
                      const int32_t *row_leaf, prop_nodes *out, int64_t base, int nt)
 {
     const int64_t m = out->n_nodes - base;
-    int64_t nb = (n_rows + Q_BLOCK - 1) / Q_BLOCK, cap = ((int64_t)1 << 22) / m;
+    /* blocks capped so the partial sums stay within 2^20 (24 MB), or one block */
+    int64_t nb = (n_rows + Q_BLOCK - 1) / Q_BLOCK, cap = ((int64_t)1 << 20) / m;
     if (nb > cap)
         nb = cap;
     if (nb < 1)
