@@ -36,6 +36,25 @@ static void pack_all(const prop_hstat *stats, int64_t n, uint64_t *q)
         q[i] = prop_hist_pack_q(llround(stats[i].a * Q_SCALE), llround(stats[i].b * Q_SCALE));
 }
 
+/* The packed build of rows[0..m) (values gathered from q) equals the plain reference
+ * bit for bit, for 1, 2 and 3 threads. */
+static void check_q_build(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *q,
+                          const int32_t *rows, int64_t m)
+{
+    size_t qs = (size_t)L->n_slots * sizeof(uint64_t);
+    uint64_t *ov = malloc((size_t)(m > 0 ? m : 1) * sizeof *ov), *q1 = malloc(qs), *q2 = malloc(qs);
+    for (int64_t i = 0; i < m; i++)
+        ov[i] = q[rows[i]];
+    prop_hist_build_q_ref(L, codes, q, rows, m, q1);
+    for (int nt = 1; nt <= 3; nt++) {
+        CHECK(prop_hist_build_q(L, codes, ov, rows, m, q2, nt) == 0);
+        CHECK(memcmp(q1, q2, qs) == 0);
+    }
+    free(ov);
+    free(q1);
+    free(q2);
+}
+
 static void test_hist_build_matches_reference(void)
 {
     int64_t n = 240000; /* n * p above the threaded-build threshold */
@@ -69,13 +88,8 @@ static void test_hist_build_matches_reference(void)
     uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)m * sizeof *ov);
     uint64_t *q1 = malloc((size_t)L.n_slots * sizeof *q1), *q2 = malloc((size_t)L.n_slots * sizeof *q2);
     pack_all(stats, n, q);
-    for (int64_t i = 0; i < m; i++)
-        ov[i] = q[rows[i]];
+    check_q_build(&L, sc, q, rows, m);
     prop_hist_build_q_ref(&L, sc, q, rows, m, q1);
-    for (int nt = 1; nt <= 3; nt++) {
-        CHECK(prop_hist_build_q(&L, sc, ov, rows, m, q2, nt) == 0);
-        CHECK(memcmp(q1, q2, (size_t)L.n_slots * sizeof *q1) == 0);
-    }
     prop_hist_decode_q(q1, L.n_slots, 1.0 / Q_SCALE, 1.0 / Q_SCALE, h2);
     prop_hist_build_ref(&L, sc, stats, rows, m, h1, 3); /* c = the slot's row count */
     for (int64_t s = 0; s < L.n_slots; s++) {
@@ -394,25 +408,11 @@ static void test_hist_paths_thread_independent(void)
             CHECK_CLOSE(h1[s], h2[s], 1e-9);
         /* packed integer histograms: the reference's sums for any thread count, on
          * all rows and on a subset (one-pass and row-chunk paths) */
-        uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)n * sizeof *ov);
-        size_t qs = (size_t)L.n_slots * sizeof(uint64_t);
-        uint64_t *q1 = malloc(qs), *q2 = malloc(qs);
+        uint64_t *q = malloc((size_t)n * sizeof *q);
         pack_all(stats, n, q);
-        for (int pass = 0; pass < 2; pass++) {
-            const int32_t *rr = pass ? sub : rows;
-            int64_t mm = pass ? ms : n;
-            for (int64_t i = 0; i < mm; i++)
-                ov[i] = q[rr[i]];
-            prop_hist_build_q_ref(&L, use, q, rr, mm, q1);
-            for (int nt = 1; nt <= 3; nt++) {
-                CHECK(prop_hist_build_q(&L, use, ov, rr, mm, q2, nt) == 0);
-                CHECK(memcmp(q1, q2, qs) == 0);
-            }
-        }
+        check_q_build(&L, use, q, rows, n);
+        check_q_build(&L, use, q, sub, ms);
         free(q);
-        free(ov);
-        free(q1);
-        free(q2);
         free(h1);
         free(h2);
         free(h3);
@@ -445,9 +445,7 @@ static void test_hist_q_feature_groups(void)
     const uint8_t *use = same ? codes : sc;
     prop_hstat *stats = malloc((size_t)n * sizeof *stats);
     int32_t *rows = malloc((size_t)n * sizeof *rows);
-    uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)n * sizeof *ov);
-    size_t qs = (size_t)L.n_slots * sizeof(uint64_t);
-    uint64_t *q1 = malloc(qs), *q2 = malloc(qs);
+    uint64_t *q = malloc((size_t)n * sizeof *q);
     for (int64_t i = 0; i < n; i++)
         stats[i] = (prop_hstat){y[i] ? -0.25 - 0.01 * (double)(i % 9) : 0.5, 0.2, 1.0};
     pack_all(stats, n, q);
@@ -455,18 +453,9 @@ static void test_hist_q_feature_groups(void)
         int64_t m = 0;
         for (int64_t i = 0; i < n; i += step)
             rows[m++] = (int32_t)i;
-        for (int64_t i = 0; i < m; i++)
-            ov[i] = q[rows[i]];
-        prop_hist_build_q_ref(&L, use, q, rows, m, q1);
-        for (int nt = 1; nt <= 3; nt++) {
-            CHECK(prop_hist_build_q(&L, use, ov, rows, m, q2, nt) == 0);
-            CHECK(memcmp(q1, q2, qs) == 0);
-        }
+        check_q_build(&L, use, q, rows, m);
     }
     free(q);
-    free(ov);
-    free(q1);
-    free(q2);
     free(stats);
     free(rows);
     free(sc);
