@@ -7,11 +7,6 @@
 /* packed histogram bytes per feature group (see build_q_all) */
 #define Q_GROUP_BYTES 65536
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-
 prop_status prop_hist_layout_init(prop_hist_layout *L, const uint8_t *codes, int64_t n, int32_t p,
                                   prop_error *err)
 {

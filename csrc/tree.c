@@ -255,7 +255,6 @@ typedef struct {
     const uint8_t *codes;
     int32_t p;
     int32_t *rows, *tmp, *row_leaf;
-    const prop_hstat *stats;
     prop_hstat *ost, *otmp;
     const uint64_t *q;
     uint64_t *ov;
@@ -690,7 +689,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     for (int32_t j = 0; j < p; j++)
         if (feature_allowed == NULL || feature_allowed[j])
             allowed[n_allowed++] = j;
-    grow_ctx C = {P, D, L, codes, p, rows, ws->tmp, row_leaf, stats,
+    grow_ctx C = {P, D, L, codes, p, rows, ws->tmp, row_leaf,
                   quant ? NULL : ws->ost, quant ? NULL : ws->otmp,
                   quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed};
 
