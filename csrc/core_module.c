@@ -960,21 +960,192 @@ static int logreg_init(PyObject *module) { (void)module; return 0; }
 /* BEGIN SECTION io */
 #include "propensity/csvio.h"
 
+/* Schemas travel as capsules owning a prop_schema. */
+#define SCHEMA_CAPSULE "propensity.schema"
+
+static void schema_capsule_free(PyObject *cap)
+{
+    prop_schema_free((prop_schema *)PyCapsule_GetPointer(cap, SCHEMA_CAPSULE));
+}
+
+static const prop_schema *get_schema(PyObject *obj)
+{
+    return (const prop_schema *)PyCapsule_GetPointer(obj, SCHEMA_CAPSULE);
+}
+
+/* schema_new(kind, fill, names, n_categories, categories) -> capsule (schema.h). */
+static PyObject *py_schema_new(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"kind", "fill", "names", "n_categories", "categories", NULL};
+    PyObject *k_obj, *f_obj, *c_obj, *out = NULL;
+    Py_buffer names = {0}, cats = {0};
+    PyArrayObject *kind = NULL, *fill = NULL, *ncat = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOy*Oy*", kwlist, &k_obj, &f_obj, &names,
+                                     &c_obj, &cats))
+        return NULL;
+    kind = get_array(k_obj, "kind", 1, ACCEPT_I32);
+    fill = kind ? get_array(f_obj, "fill", 1, ACCEPT_F64) : NULL;
+    ncat = fill ? get_array(c_obj, "n_categories", 1, ACCEPT_I64) : NULL;
+    if (ncat == NULL)
+        goto fail;
+    npy_intp m = PyArray_DIM(kind, 0);
+    if (PyArray_DIM(fill, 0) != m || PyArray_DIM(ncat, 0) != m) {
+        PyErr_SetString(PyExc_ValueError, "kind, fill and n_categories must have one entry "
+                        "per column");
+        goto fail;
+    }
+    {
+        prop_schema_spec spec = {(int64_t)m, (const int32_t *)PyArray_DATA(kind),
+                                 (const double *)PyArray_DATA(fill), (const char *)names.buf,
+                                 names.len, (const int64_t *)PyArray_DATA(ncat),
+                                 (const char *)cats.buf, cats.len};
+        prop_schema *S = NULL;
+        prop_error err;
+        prop_error_clear(&err);
+        prop_status st = prop_schema_create(&spec, &S, &err);
+        if (st != PROP_OK) {
+            raise_status(st, &err);
+            goto fail;
+        }
+        out = PyCapsule_New(S, SCHEMA_CAPSULE, schema_capsule_free);
+        if (out == NULL)
+            prop_schema_free(S);
+    }
+fail:
+    Py_XDECREF(kind);
+    Py_XDECREF(fill);
+    Py_XDECREF(ncat);
+    PyBuffer_Release(&names);
+    PyBuffer_Release(&cats);
+    return out;
+}
+
+static PyObject *counts_dict(const prop_convert_counts *c)
+{
+    return Py_BuildValue("{s:L,s:L,s:L}", "n_coerced", (long long)c->n_coerced, "n_filled",
+                         (long long)c->n_filled, "n_unseen", (long long)c->n_unseen);
+}
+
+/* schema_convert(schema, col, out, values=None, blob=None, offsets=None, missing=None,
+ *                fill_missing=-1, coerce=False) -> dict of counts and bad_row.
+ * Writes column col of the (n, m) float64 matrix out; on a bad value raises ValueError
+ * whose args are (message, bad_row). */
+static PyObject *py_schema_convert(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"schema", "col", "out", "values", "blob", "offsets", "missing",
+                             "fill_missing", "coerce", NULL};
+    PyObject *cap, *out_obj, *v_obj = Py_None, *o_obj = Py_None, *m_obj = Py_None;
+    PyObject *res = NULL;
+    Py_buffer blob = {0};
+    long long col;
+    int fill_missing = -1, coerce = 0;
+    PyArrayObject *out = NULL, *values = NULL, *offsets = NULL, *missing = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLO|Oz*OOip", kwlist, &cap, &col, &out_obj,
+                                     &v_obj, &blob, &o_obj, &m_obj, &fill_missing, &coerce))
+        return NULL;
+    const prop_schema *S = get_schema(cap);
+    if (S == NULL)
+        goto fail;
+    if (!PyArray_Check(out_obj) || PyArray_TYPE((PyArrayObject *)out_obj) != NPY_FLOAT64 ||
+        PyArray_NDIM((PyArrayObject *)out_obj) != 2 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)out_obj) ||
+        !PyArray_ISWRITEABLE((PyArrayObject *)out_obj)) {
+        PyErr_SetString(PyExc_TypeError, "out must be a writeable C-contiguous 2-D float64 array");
+        goto fail;
+    }
+    out = (PyArrayObject *)out_obj;
+    Py_INCREF(out);
+    npy_intp n = PyArray_DIM(out, 0), m = PyArray_DIM(out, 1);
+    if (col < 0 || col >= m || m != prop_schema_n_columns(S)) {
+        PyErr_SetString(PyExc_ValueError, "out must have one column per schema column");
+        goto fail;
+    }
+    if (v_obj != Py_None) {
+        values = get_array(v_obj, "values", 1, ACCEPT_F64);
+        if (values == NULL)
+            goto fail;
+        if (PyArray_DIM(values, 0) != n) {
+            PyErr_SetString(PyExc_ValueError, "values must have one entry per row of out");
+            goto fail;
+        }
+    } else {
+        offsets = get_array(o_obj, "offsets", 1, ACCEPT_I64);
+        if (offsets == NULL)
+            goto fail;
+        const int64_t *of = (const int64_t *)PyArray_DATA(offsets);
+        if (PyArray_DIM(offsets, 0) != n + 1 || of[n] > (int64_t)blob.len || of[0] < 0) {
+            PyErr_SetString(PyExc_ValueError, "offsets must have n + 1 entries within blob");
+            goto fail;
+        }
+    }
+    if (m_obj != Py_None) {
+        missing = get_array(m_obj, "missing", 1, ACCEPT_U8);
+        if (missing == NULL)
+            goto fail;
+        if (PyArray_DIM(missing, 0) != n) {
+            PyErr_SetString(PyExc_ValueError, "missing must have one entry per row of out");
+            goto fail;
+        }
+    }
+    if (fill_missing < -1 || fill_missing > 1) {
+        PyErr_SetString(PyExc_ValueError, "fill_missing must be -1, 0 or 1");
+        goto fail;
+    }
+    {
+        prop_convert_opts opts = {fill_missing, coerce};
+        prop_convert_counts cnt = {0, 0, 0};
+        int64_t bad = -1;
+        prop_error err;
+        prop_error_clear(&err);
+        prop_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = prop_schema_convert_column(
+            S, (int64_t)col, (int64_t)n, values ? (const double *)PyArray_DATA(values) : NULL,
+            (const char *)blob.buf, offsets ? (const int64_t *)PyArray_DATA(offsets) : NULL,
+            missing ? (const uint8_t *)PyArray_DATA(missing) : NULL, &opts,
+            (double *)PyArray_DATA(out) + col, (int64_t)m, &cnt, &bad, &err);
+        Py_END_ALLOW_THREADS
+        if (st != PROP_OK) {
+            if (st == PROP_FORMAT) {
+                PyObject *e = Py_BuildValue("(sL)", err.msg, (long long)bad);
+                if (e != NULL) {
+                    PyErr_SetObject(PyExc_ValueError, e);
+                    Py_DECREF(e);
+                }
+            } else {
+                raise_status(st, &err);
+            }
+            goto fail;
+        }
+        res = counts_dict(&cnt);
+    }
+fail:
+    Py_XDECREF(out);
+    Py_XDECREF(values);
+    Py_XDECREF(offsets);
+    Py_XDECREF(missing);
+    PyBuffer_Release(&blob);
+    return res;
+}
+
 static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"buf", "delimiter", "n_fields", "id_field", "feature_field",
-                             "names", "fill_missing", "coerce", "final", "first_line",
-                             "first_row", "want_keys", NULL};
-    Py_buffer buf = {0}, names = {0};
-    int delimiter, fill_missing, coerce, final, want_keys;
+    static char *kwlist[] = {"buf", "schema", "delimiter", "n_fields", "id_field",
+                             "feature_field", "fill_missing", "coerce", "final", "first_line",
+                             "first_row", NULL};
+    Py_buffer buf = {0};
+    int delimiter, fill_missing, coerce, final;
     long long n_fields, id_field, first_line, first_row;
-    PyObject *ff_obj;
-    PyArrayObject *ff = NULL, *X = NULL, *span = NULL, *keys = NULL;
+    PyObject *ff_obj, *cap;
+    PyArrayObject *ff = NULL, *X = NULL, *span = NULL;
     PyObject *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*CLLOy*ippLLp", kwlist, &buf, &delimiter,
-                                     &n_fields, &id_field, &ff_obj, &names, &fill_missing,
-                                     &coerce, &final, &first_line, &first_row, &want_keys))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*$OCLLOippLL", kwlist, &buf, &cap,
+                                     &delimiter, &n_fields, &id_field, &ff_obj, &fill_missing,
+                                     &coerce, &final, &first_line, &first_row))
         return NULL;
+    const prop_schema *S = get_schema(cap);
+    if (S == NULL)
+        goto fail;
     ff = get_array(ff_obj, "feature_field", 1, ACCEPT_I64);
     if (ff == NULL)
         goto fail;
@@ -985,13 +1156,12 @@ static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
     {
         prop_csv_params p;
         memset(&p, 0, sizeof p);
+        p.schema = S;
         p.delimiter = (char)delimiter;
         p.n_fields = n_fields;
         p.id_field = id_field;
         p.n_features = PyArray_DIM(ff, 0);
         p.feature_field = (const int64_t *)PyArray_DATA(ff);
-        p.names = (const char *)names.buf;
-        p.names_len = names.len;
         p.fill_missing = fill_missing;
         p.coerce = coerce;
         p.final_block = final;
@@ -1004,10 +1174,7 @@ static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
             raise_status(st, &err);
             goto fail;
         }
-        if (want_keys && p.n_features > 64) {
-            PyErr_SetString(PyExc_ValueError, "want_keys needs at most 64 features");
-            goto fail;
-        }
+        const int binary = prop_schema_all_binary(S);
         const char *data = (const char *)buf.buf;
         int64_t len = buf.len, max_rows;
         prop_csv_result res;
@@ -1016,34 +1183,32 @@ static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
         Py_END_ALLOW_THREADS
         npy_intp dx[2] = {(npy_intp)max_rows, (npy_intp)p.n_features};
         npy_intp ds[2] = {(npy_intp)max_rows, 2};
-        X = (PyArrayObject *)PyArray_SimpleNew(2, dx, NPY_UINT8);
+        X = (PyArrayObject *)PyArray_SimpleNew(2, dx, binary ? NPY_UINT8 : NPY_FLOAT64);
         span = (PyArrayObject *)PyArray_SimpleNew(2, ds, NPY_INT64);
-        if (want_keys)
-            keys = (PyArrayObject *)PyArray_SimpleNew(1, dx, NPY_UINT64);
-        if (X == NULL || span == NULL || (want_keys && keys == NULL))
+        if (X == NULL || span == NULL)
             goto fail;
         Py_BEGIN_ALLOW_THREADS
-        st = prop_csv_parse(&p, data, len, max_rows, (uint8_t *)PyArray_DATA(X),
-                            id_field >= 0 ? (int64_t *)PyArray_DATA(span) : NULL,
-                            keys ? (uint64_t *)PyArray_DATA(keys) : NULL, &res, &err);
+        st = prop_csv_parse(&p, data, len, max_rows,
+                            binary ? (uint8_t *)PyArray_DATA(X) : NULL,
+                            binary ? NULL : (double *)PyArray_DATA(X),
+                            id_field >= 0 ? (int64_t *)PyArray_DATA(span) : NULL, &res, &err);
         Py_END_ALLOW_THREADS
         if (st != PROP_OK) {
             raise_status(st, &err);
             goto fail;
         }
-        out = Py_BuildValue("{s:O,s:O,s:O,s:L,s:L,s:L,s:L,s:L}", "X", (PyObject *)X, "id_span",
-                            (PyObject *)span, "keys", keys ? (PyObject *)keys : Py_None,
-                            "n_rows", (long long)res.n_rows, "consumed", (long long)res.consumed,
-                            "n_lines", (long long)res.n_lines, "n_coerced",
-                            (long long)res.n_coerced, "n_filled", (long long)res.n_filled);
+        out = Py_BuildValue("{s:O,s:O,s:L,s:L,s:L,s:L,s:L,s:L}", "X", (PyObject *)X,
+                            "id_span", (PyObject *)span, "n_rows", (long long)res.n_rows,
+                            "consumed", (long long)res.consumed, "n_lines",
+                            (long long)res.n_lines, "n_coerced", (long long)res.n_coerced,
+                            "n_filled", (long long)res.n_filled, "n_unseen",
+                            (long long)res.n_unseen);
     }
 fail:
     Py_XDECREF(ff);
     Py_XDECREF(X);
     Py_XDECREF(span);
-    Py_XDECREF(keys);
     PyBuffer_Release(&buf);
-    PyBuffer_Release(&names);
     return out;
 }
 
@@ -1134,10 +1299,16 @@ fail:
 }
 
 #define IO_METHODS                                                                        \
+    {"schema_new", (PyCFunction)(void (*)(void))py_schema_new, METH_VARARGS | METH_KEYWORDS, \
+     "schema_new(kind, fill, names, n_categories, categories) -> schema capsule."},           \
+    {"schema_convert", (PyCFunction)(void (*)(void))py_schema_convert,                        \
+     METH_VARARGS | METH_KEYWORDS,                                                            \
+     "schema_convert(schema, col, out, values=None, blob=None, offsets=None, missing=None, "  \
+     "fill_missing=-1, coerce=False) -> counts; ValueError(message, bad_row) on a bad value."}, \
     {"csv_parse", (PyCFunction)(void (*)(void))py_csv_parse, METH_VARARGS | METH_KEYWORDS, \
-     "csv_parse(buf, delimiter, n_fields, id_field, feature_field, names, fill_missing, "  \
-     "coerce, final, first_line, first_row, want_keys) -> dict of X, id_span, keys, "      \
-     "n_rows, consumed, n_lines, n_coerced, n_filled (arrays sized for the upper bound)."}, \
+     "csv_parse(buf, *, schema, delimiter, n_fields, id_field, feature_field, fill_missing, " \
+     "coerce, final, first_line, first_row) -> dict of X (uint8 for an all-binary schema, "  \
+     "else float64), id_span, n_rows, consumed, n_lines, n_coerced, n_filled, n_unseen."},   \
     {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
      "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
      "first_row_number=0) -> bytes of CSV rows id,pred,proba,timestamp[,segment]."},

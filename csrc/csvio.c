@@ -6,6 +6,8 @@
 
 #include "propensity/csvio.h"
 
+#define CELL_MAX 4096 /* bytes of an unescaped quoted cell kept: no accepted value is longer */
+
 /* ------------------------------------------------------------------ */
 /* Shared helpers (both parsers use them, so their messages agree)      */
 /* ------------------------------------------------------------------ */
@@ -24,7 +26,13 @@ prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err)
     if (p->id_field < -1 || p->id_field >= p->n_fields)
         return prop_fail(err, PROP_INVALID_ARG, "id_field %lld is outside [-1, %lld)",
                          (long long)p->id_field, (long long)p->n_fields);
-    if (p->n_features < 0 || (p->n_features > 0 && p->feature_field == NULL))
+    if (p->schema == NULL)
+        return prop_fail(err, PROP_INVALID_ARG, "csv params have no schema");
+    if (p->n_features != prop_schema_n_columns(p->schema))
+        return prop_fail(err, PROP_INVALID_ARG, "n_features %lld differs from the schema's "
+                         "%lld columns", (long long)p->n_features,
+                         (long long)prop_schema_n_columns(p->schema));
+    if (p->n_features > 0 && p->feature_field == NULL)
         return prop_fail(err, PROP_INVALID_ARG, "bad n_features / feature_field");
     for (int64_t j = 0; j < p->n_features; j++) {
         int64_t f = p->feature_field[j];
@@ -65,120 +73,31 @@ int64_t prop_csv_max_records(const char *buf, int64_t len)
     return n;
 }
 
-/* Name of field k for messages: from the '\0'-separated names, else "field k+1". */
-static void field_name(const prop_csv_params *p, int64_t k, char *out, size_t size)
+/* Convert the unescaped text of one cell of schema column col with the schema's rules;
+ * a failure's message gets the place in front: "line L (data row R), column ...". */
+static prop_status convert_text(const prop_csv_params *p, const char *s, size_t n, int64_t col,
+                                int64_t line, int64_t row, double *out,
+                                prop_convert_counts *cnt, prop_error *err)
 {
-    if (p->names != NULL) {
-        const char *s = p->names, *end = p->names + p->names_len;
-        for (int64_t i = 0; s < end; i++) {
-            size_t n = 0;
-            while (s + n < end && s[n] != '\0')
-                n++;
-            if (i == k) {
-                snprintf(out, size, "'%.*s'", (int)(n > 80 ? 80 : n), s);
-                return;
-            }
-            s += n + 1;
-        }
+    const prop_convert_opts opts = {p->fill_missing, p->coerce};
+    prop_status st = prop_schema_convert_text(p->schema, col, s, n, &opts, out, cnt, err);
+    if (st != PROP_OK && err != NULL) {
+        char msg[PROP_ERROR_LEN];
+        memcpy(msg, err->msg, sizeof msg);
+        msg[sizeof msg - 1] = '\0';
+        prop_fail(err, st, "line %lld (data row %lld), %s", (long long)line, (long long)row,
+                  msg);
     }
-    snprintf(out, size, "field %lld", (long long)(k + 1));
+    return st;
 }
 
-/* A printable, shortened copy of a value for messages. */
-static void show_value(const char *s, size_t n, char *out, size_t size)
+/* Store a converted value: uint8 for an all-binary schema, else double. */
+static inline void store(uint8_t *X, double *V, int64_t at, double v)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < size; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i == 40) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c < 32 || c == 127) {
-            o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o < size ? o : size - 1] = '\0';
-}
-
-static prop_status cell_error(const prop_csv_params *p, prop_error *err, int64_t line,
-                              int64_t row, int64_t field, const char *s, size_t n,
-                              const char *why)
-{
-    char name[96], val[64];
-    field_name(p, field, name, sizeof name);
-    show_value(s, n, val, sizeof val);
-    return prop_fail(err, PROP_FORMAT, "line %lld (data row %lld), column %s: value '%s' %s",
-                     (long long)line, (long long)row, name, val, why);
-}
-
-/* Convert the unescaped text of one cell to 0/1. */
-static prop_status convert_cell(const prop_csv_params *p, const char *s, size_t n,
-                                int64_t field, int64_t line, int64_t row, uint8_t *out,
-                                prop_csv_result *res, prop_error *err)
-{
-    size_t a = 0, b = n;
-    while (a < b && (s[a] == ' ' || s[a] == '\t'))
-        a++;
-    while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
-        b--;
-    if (b - a == 1 && (s[a] == '0' || s[a] == '1')) {
-        *out = (uint8_t)(s[a] - '0');
-        return PROP_OK;
-    }
-    int missing = (a == b);
-    double v = 0.0;
-    if (!missing) {
-        char tmp[64];
-        char *endp = NULL;
-        if (b - a >= sizeof tmp)
-            return cell_error(p, err, line, row, field, s, n, "is not 0 or 1");
-        memcpy(tmp, s + a, b - a);
-        tmp[b - a] = '\0';
-        v = strtod(tmp, &endp);
-        if (endp != tmp + (b - a))
-            return cell_error(p, err, line, row, field, s, n,
-                              "is not a number (this column must hold 0 or 1)");
-        missing = isnan(v);
-    }
-    if (missing) {
-        if (p->fill_missing < 0) {
-            char name[96];
-            field_name(p, field, name, sizeof name);
-            return prop_fail(err, PROP_FORMAT,
-                             "line %lld (data row %lld), column %s: empty cell (fill_missing=0 "
-                             "/ --fill-missing 0 fills empty cells with 0)",
-                             (long long)line, (long long)row, name);
-        }
-        *out = (uint8_t)p->fill_missing;
-        res->n_filled++;
-        return PROP_OK;
-    }
-    if (v == 0.0 || v == 1.0) {
-        *out = (uint8_t)(v == 1.0);
-        return PROP_OK;
-    }
-    if (!p->coerce)
-        return cell_error(p, err, line, row, field, s, n,
-                          "is not 0 or 1 (coerce=True / --coerce clips values to 0/1)");
-    *out = (uint8_t)(v >= 0.5);
-    res->n_coerced++;
-    return PROP_OK;
-}
-
-#define CELL_MAX 256 /* longer cells cannot be 0/1 */
-
-/* convert_cell for text that may be longer than CELL_MAX (only its start is read then). */
-static prop_status convert_text(const prop_csv_params *p, const char *s, size_t n,
-                                int64_t field, int64_t line, int64_t row, uint8_t *out,
-                                prop_csv_result *res, prop_error *err)
-{
-    if (n > CELL_MAX)
-        return cell_error(p, err, line, row, field, s, 41, "is not 0 or 1");
-    return convert_cell(p, s, n, field, line, row, out, res, err);
+    if (X != NULL)
+        X[at] = (uint8_t)v;
+    else
+        V[at] = v;
 }
 
 static prop_status count_error(const prop_csv_params *p, prop_error *err, int64_t line,
@@ -218,16 +137,8 @@ static int64_t *field_columns(const prop_csv_params *p)
     return col_of;
 }
 
-static uint64_t pack_row(const uint8_t *x, int64_t nf)
-{
-    uint64_t key = 0;
-    for (int64_t j = 0; j < nf; j++)
-        key |= (uint64_t)x[j] << j;
-    return key;
-}
-
 static prop_status check_parse_args(const prop_csv_params *p, const char *buf, int64_t len,
-                                    int64_t max_rows, const uint8_t *X, const uint64_t *keys,
+                                    int64_t max_rows, const uint8_t *X, const double *V,
                                     prop_csv_result *res, prop_error *err)
 {
     prop_status st = prop_csv_check_params(p, err);
@@ -235,13 +146,19 @@ static prop_status check_parse_args(const prop_csv_params *p, const char *buf, i
         return st;
     if (res == NULL || len < 0 || (len > 0 && buf == NULL) || max_rows < 0)
         return prop_fail(err, PROP_INVALID_ARG, "bad buffer, length, max_rows or result");
-    if (X == NULL && p->n_features > 0 && max_rows > 0)
-        return prop_fail(err, PROP_INVALID_ARG, "X is NULL");
-    if (keys != NULL && p->n_features > 64)
-        return prop_fail(err, PROP_INVALID_ARG, "keys need n_features <= 64, got %lld",
-                         (long long)p->n_features);
+    if ((X == NULL) == (V == NULL) && p->n_features > 0 && max_rows > 0)
+        return prop_fail(err, PROP_INVALID_ARG, "exactly one of X and V must be given");
+    if (X != NULL && !prop_schema_all_binary(p->schema))
+        return prop_fail(err, PROP_INVALID_ARG, "uint8 output X needs an all-binary schema");
     memset(res, 0, sizeof *res);
     return PROP_OK;
+}
+
+/* The values of a row before its fields are read: what an absent column becomes. */
+static void absent_row(const prop_csv_params *p, uint8_t *X, double *V, int64_t at)
+{
+    for (int64_t j = 0; j < p->n_features; j++)
+        store(X, V, at + j, p->feature_field[j] < 0 ? prop_schema_absent_value(p->schema, j) : 0.0);
 }
 
 /* Unescape a quoted raw field "..."rest into out (at most cap bytes). */
@@ -313,10 +230,10 @@ static int record_is_complete(const char *buf, int64_t len, int64_t pos, char d)
 }
 
 prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t len,
-                           int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
+                           int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
                            prop_csv_result *res, prop_error *err)
 {
-    prop_status st = check_parse_args(p, buf, len, max_rows, X, keys, res, err);
+    prop_status st = check_parse_args(p, buf, len, max_rows, X, V, res, err);
     if (st != PROP_OK)
         return st;
     int64_t *col_of = field_columns(p);
@@ -327,7 +244,12 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
     const int64_t nf = p->n_features, nfields = p->n_fields, idf = p->id_field;
     const int final = p->final_block;
     int64_t pos = 0, line = p->first_line, row = p->first_row, n = 0;
-    char cell[CELL_MAX + 1];
+    char *cell = malloc(CELL_MAX + 1); /* unescaped quoted cells */
+    if (cell == NULL) {
+        free(col_of);
+        return prop_fail(err, PROP_NOMEM, "out of memory (cell buffer)");
+    }
+    prop_convert_counts cnt = {0, 0, 0};
 
     while (pos < len) {
         const int64_t rec_line = line;
@@ -348,24 +270,24 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
             /* an incomplete last record of a non-final block is not a record yet */
             if (!final && !record_is_complete(buf, len, pos, d))
                 break;
-            free(col_of);
-            return prop_fail(err, PROP_INVALID_ARG, "the block holds more than max_rows=%lld "
-                             "records", (long long)max_rows);
+            st = prop_fail(err, PROP_INVALID_ARG, "the block holds more than max_rows=%lld "
+                           "records", (long long)max_rows);
+            goto done;
         }
-        uint8_t *xr = X + n * nf;
-        if (nf > 0)
-            memset(xr, 0, (size_t)nf);
+        const int64_t at = n * nf;
+        absent_row(p, X, V, at);
         int64_t k = 0;
-        const int64_t coerced0 = res->n_coerced, filled0 = res->n_filled;
+        const prop_convert_counts cnt0 = cnt;
         prop_status pending = PROP_OK;
         int at_end = 0; /* the record ended at the end of the buffer, not at a line end */
         for (;;) {
             int64_t col = k < nfields ? col_of[k] : -1;
             char c = buf[pos];
             if (pos + 1 < len && (c == '0' || c == '1') && c != d && k != idf &&
-                (buf[pos + 1] == d || buf[pos + 1] == '\n')) {
+                (buf[pos + 1] == d || buf[pos + 1] == '\n') &&
+                (col < 0 || prop_schema_kind(p->schema, col) != PROP_KIND_CATEGORY)) {
                 if (col >= 0)
-                    xr[col] = (uint8_t)(c - '0');
+                    store(X, V, at + col, (double)(c - '0'));
                 pos++;
             } else {
                 int64_t fstart = pos, fend;
@@ -404,18 +326,22 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
                         id_span[2 * n] = fstart;
                         id_span[2 * n + 1] = fend - fstart;
                     }
-                } else if (col >= 0) {
+                } else if (col >= 0 && pending == PROP_OK) {
                     const char *s = buf + fstart;
                     size_t sn = (size_t)(fend - fstart);
                     if (quoted) {
-                        sn = unescape_quoted(buf + fstart, sn, cell, sizeof cell);
+                        sn = unescape_quoted(buf + fstart, sn, cell, CELL_MAX + 1);
                         s = cell;
+                        if (sn > CELL_MAX + 1) /* only the start was kept: longer than any */
+                            sn = CELL_MAX + 1; /* value the schema accepts or knows */
                     }
+                    double v = 0.0;
+                    pending = convert_text(p, s, sn, col, rec_line, row, &v, &cnt, err);
                     if (pending == PROP_OK)
-                        pending = convert_text(p, s, sn, k, rec_line, row, &xr[col], res, err);
-                    if (pending != PROP_OK && final) {
-                        free(col_of);
-                        return pending;
+                        store(X, V, at + col, v);
+                    else if (final) {
+                        st = pending;
+                        goto done;
                     }
                     /* in a non-final block, judge the record once it is known to be whole */
                 }
@@ -432,11 +358,11 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
                         goto incomplete;
                     /* a trailing delimiter at the very end: one more (empty) field */
                     if (k < nfields && col_of[k] >= 0 && k != idf) {
-                        st = convert_cell(p, "", 0, k, rec_line, row, &xr[col_of[k]], res, err);
-                        if (st != PROP_OK) {
-                            free(col_of);
-                            return st;
-                        }
+                        double v = 0.0;
+                        st = convert_text(p, "", 0, col_of[k], rec_line, row, &v, &cnt, err);
+                        if (st != PROP_OK)
+                            goto done;
+                        store(X, V, at + col_of[k], v);
                     } else if (k == idf && id_span != NULL) {
                         id_span[2 * n] = pos;
                         id_span[2 * n + 1] = 0;
@@ -451,15 +377,13 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
             break;
         }
         if (pending != PROP_OK) {
-            free(col_of);
-            return pending;
+            st = pending;
+            goto done;
         }
         if (k + 1 != nfields) {
-            free(col_of);
-            return count_error(p, err, rec_line, row, k + 1, at_end && k + 1 < nfields);
+            st = count_error(p, err, rec_line, row, k + 1, at_end && k + 1 < nfields);
+            goto done;
         }
-        if (keys != NULL)
-            keys[n] = pack_row(xr, nf);
         n++;
         row++;
         res->consumed = pos;
@@ -468,17 +392,22 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
     unterminated:
         if (!final)
             goto incomplete;
-        free(col_of);
-        return unterminated_error(err, rec_line, row);
+        st = unterminated_error(err, rec_line, row);
+        goto done;
     incomplete:
         prop_error_clear(err);
-        res->n_coerced = coerced0; /* the record is parsed again with the next block */
-        res->n_filled = filled0;
+        cnt = cnt0; /* the record is parsed again with the next block */
         break;
     }
+    st = PROP_OK;
+done:
     res->n_rows = n;
+    res->n_coerced = cnt.n_coerced;
+    res->n_filled = cnt.n_filled;
+    res->n_unseen = cnt.n_unseen;
+    free(cell);
     free(col_of);
-    return PROP_OK;
+    return st;
 }
 
 /* ------------------------------------------------------------------ */
@@ -609,15 +538,16 @@ static int ref_split(const char *buf, int64_t len, char d, int final, int64_t *p
 }
 
 prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_t len,
-                               int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
+                               int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
                                prop_csv_result *res, prop_error *err)
 {
-    prop_status st = check_parse_args(p, buf, len, max_rows, X, keys, res, err);
+    prop_status st = check_parse_args(p, buf, len, max_rows, X, V, res, err);
     if (st != PROP_OK)
         return st;
     ref_fields f = {0};
     int64_t pos = 0, line = p->first_line, row = p->first_row, n = 0;
     const int64_t nf = p->n_features;
+    prop_convert_counts cnt = {0, 0, 0};
     st = PROP_OK;
     while (pos < len) {
         if (buf[pos] == '\n') { pos++; line++; res->consumed = pos; res->n_lines = line - p->first_line; continue; }
@@ -644,9 +574,7 @@ prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_
                            "records", (long long)max_rows);
             break;
         }
-        uint8_t *xr = X + n * nf;
-        for (int64_t j = 0; j < nf; j++)
-            xr[j] = 0;
+        absent_row(p, X, V, n * nf);
         int64_t usable = f.n;
         if (kind == REC_UNTERMINATED)
             usable = f.n - 1;
@@ -662,8 +590,15 @@ prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_
                 if (p->feature_field[j] == k) {
                     /* f.text is still NULL when every field so far was empty */
                     const char *txt = f.text != NULL ? f.text + f.start[k] : "";
-                    st = convert_text(p, txt, (size_t)f.tlen[k], k, rec_line, row, &xr[j], res,
-                                      err);
+                    size_t tl = (size_t)f.tlen[k];
+                    /* an empty last field starts at len: test the length before the byte */
+                    int quoted = f.raw_end[k] > f.raw_start[k] && buf[f.raw_start[k]] == '"';
+                    if (quoted && tl > CELL_MAX + 1) /* as the fast parser's cell buffer */
+                        tl = CELL_MAX + 1;
+                    double v = 0.0;
+                    st = convert_text(p, txt, tl, j, rec_line, row, &v, &cnt, err);
+                    if (st == PROP_OK)
+                        store(X, V, n * nf + j, v);
                     break;
                 }
             }
@@ -678,14 +613,15 @@ prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_
             st = count_error(p, err, rec_line, row, f.n, kind == REC_AT_END && f.n < p->n_fields);
             break;
         }
-        if (keys != NULL)
-            keys[n] = pack_row(xr, nf);
         n++;
         row++;
         res->consumed = pos;
         res->n_lines = line - p->first_line;
     }
     res->n_rows = n;
+    res->n_coerced = cnt.n_coerced;
+    res->n_filled = cnt.n_filled;
+    res->n_unseen = cnt.n_unseen;
     free(f.text);
     free(f.start);
     free(f.tlen);

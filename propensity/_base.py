@@ -32,8 +32,7 @@ def estimator_class(name):
         raise ValueError(f"model document names an unknown estimator type {name!r}") from None
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a method that needs a fitted model is called before fit."""
+from .errors import NotFittedError  # noqa: E402,F401  (re-exported: estimators import it here)
 
 
 class BaseEstimator:

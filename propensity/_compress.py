@@ -40,3 +40,24 @@ def compress_rows(B, y=None, sample_weight=None, n_jobs=None) -> CompressedRows:
     rows, counts, weights, inverse = _core.compress_rows(B, y, sample_weight,
                                                          check_n_jobs(n_jobs))
     return CompressedRows(rows=rows, counts=counts, weights=weights, inverse=inverse)
+
+
+_SAMPLE = 4096
+
+
+def distinct_rows(B, max_fraction=0.5, n_jobs=None):
+    """``(rows, inverse)`` of a uint8 matrix whose rows repeat (at most ``max_fraction``
+    of them distinct, judged on an even sample first when B is large), else None: the
+    one test of whether scoring each distinct row once pays."""
+    B = np.asarray(B)
+    if B.dtype != np.uint8 or B.ndim != 2 or B.shape[0] < 64 or B.shape[1] == 0:
+        return None
+    n = B.shape[0]
+    if n > 4 * _SAMPLE:
+        sample = np.ascontiguousarray(B[np.linspace(0, n - 1, _SAMPLE).astype(np.int64)])
+        if compress_rows(sample, n_jobs=1).n_unique > max_fraction * _SAMPLE:
+            return None
+    cr = compress_rows(np.ascontiguousarray(B), n_jobs=n_jobs)
+    if cr.n_unique > max_fraction * n:
+        return None
+    return cr.rows, cr.inverse

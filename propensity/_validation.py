@@ -6,7 +6,6 @@ NaN is a missing value; +-inf is an error.
 """
 import numpy as np
 
-from . import _types
 
 
 def _column_error(names, j, what):
@@ -179,5 +178,3 @@ def check_n_jobs(n_jobs):
         raise ValueError(f"n_jobs must be at most {_MAX_THREADS}, got {n}")
     return 0 if n < 0 else n
 
-
-_ = _types  # dtypes documented in _types

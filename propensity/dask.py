@@ -42,16 +42,7 @@ _FAN_IN = 8          # tables combined per reduction task
 _SAMPLE_ROWS = 200_000
 
 
-class PartitionError(ValueError):
-    """One partition of the input is unusable; ``partition`` is its number (0-based)."""
-
-    def __init__(self, partition, message):
-        super().__init__(f"partition {partition}: {message}")
-        self.partition = partition
-
-    def __reduce__(self):  # travels from a worker to the client
-        msg = str(self).split(": ", 1)[1] if ": " in str(self) else str(self)
-        return (type(self), (self.partition, msg))
+from .errors import PartitionError  # noqa: E402,F401
 
 
 def _require_dask():
@@ -119,40 +110,41 @@ def _cached_model(token, doc):
 
 
 def _resolve_model(obj):
+    """A fitted PropensityModel from what a user has: a predictor, a model folder, a
+    PropensityModel or a fitted estimator (what :func:`fit_dask` returns)."""
+    from .model import PropensityModel
     from .predictor import CustomerPropensityPredictor
     if isinstance(obj, CustomerPropensityPredictor):
         return obj._require_model()
     if isinstance(obj, str) or hasattr(obj, "__fspath__"):
-        p = CustomerPropensityPredictor(obj)
-        return p.load_best_model()
-    for attr in ("input_columns_", "predict_proba", "threshold_", "to_bytes"):
-        if not hasattr(obj, attr):
-            raise TypeError(f"model_or_predictor must be a fitted PropensityModel, a loaded "
-                            f"CustomerPropensityPredictor or a model folder; "
-                            f"{type(obj).__name__} has no {attr}")
-    return obj
+        return CustomerPropensityPredictor(obj).load_best_model()
+    if isinstance(obj, PropensityModel):
+        return obj
+    if hasattr(obj, "predict_proba") and hasattr(obj, "feature_names_in_"):
+        return PropensityModel.from_estimator(obj)
+    raise TypeError(f"model_or_predictor must be a fitted PropensityModel, a fitted "
+                    f"estimator, a loaded CustomerPropensityPredictor or a model folder; "
+                    f"got {type(obj).__name__}")
 
 
 def _score_partition(part, doc, token, spec, partition_info=None):
-    from .predictor import CustomerPropensityPredictor, PredictorError, _frame_rows
+    from .predictor import CustomerPropensityPredictor, PredictorError
     i = _part_number(partition_info, -1)
     _check_columns(part, spec["columns"], i)
     if len(part) == 0 and not spec["allow_empty"]:
         raise PartitionError(i, "has no rows (pass allow_empty_partitions=True to accept "
                                 "empty partitions)")
-    model = _cached_model(token, doc)
-    scorer = CustomerPropensityPredictor.__new__(CustomerPropensityPredictor)
+    scorer = CustomerPropensityPredictor.from_model(_cached_model(token, doc))
     try:
         with warnings.catch_warnings():  # missing columns were reported once on the client
             warnings.simplefilter("ignore", UserWarning)
-            out, _ = scorer._score_frame(model, part, spec["threshold"], spec["segments"],
-                                         spec["coerce"], spec["fill_missing"],
-                                         _frame_rows(part), f"partition {i}",
-                                         timestamp=spec["timestamp"])
+            out = scorer.predict(part, spec["threshold"], spec["segments"],
+                                 coerce=spec["coerce"], fill_missing=spec["fill_missing"],
+                                 timestamp=spec["timestamp"])
     except (PredictorError, ValueError, TypeError) as exc:
         if isinstance(exc, PartitionError):
             raise
-        raise PartitionError(i, str(exc)) from None
+        raise PartitionError(i, str(exc).replace("input DataFrame, ", "", 1)) from None
     out.index = part.index
     return out
 
@@ -164,41 +156,37 @@ def predict_dask(model_or_predictor, ddf, *, threshold=None, segments=False, coe
     purchase_probability, prediction_timestamp`` + ``segment``), one output partition per
     input partition, index kept.
 
-    ``model_or_predictor``: a fitted PropensityModel, a loaded
+    ``model_or_predictor``: a fitted PropensityModel, a fitted estimator (as
+    :func:`fit_dask` returns: scored with threshold 0.5 and no calibration), a loaded
     CustomerPropensityPredictor, or a model folder (its best model). Every partition must
     have the columns of ``ddf`` (a partition with missing or extra columns, or with no
     rows unless ``allow_empty_partitions``, raises :class:`PartitionError` naming it).
-    Missing model input columns are reported (and filled with 0) as by the predictor.
+    Missing model input columns are reported (and filled as the schema says) as by the
+    predictor.
     """
     dask = _require_dask()
-    import pandas as pd
-    from .predictor import CustomerPropensityPredictor, _frame_rows, _now_iso
+    from .predictor import CustomerPropensityPredictor, _now_iso
 
     if not hasattr(ddf, "map_partitions") or not hasattr(ddf, "npartitions"):
         raise TypeError(f"ddf must be a dask.dataframe.DataFrame, got {type(ddf).__name__}")
     model = _resolve_model(model_or_predictor)
-    thr = CustomerPropensityPredictor._threshold(model, threshold)
+    scorer = CustomerPropensityPredictor.from_model(model)
+    thr = scorer._threshold(model, threshold)
     if fill_missing is not None and fill_missing not in (0, 1):
         raise ValueError(f"fill_missing must be None, 0 or 1, got {fill_missing!r}")
     columns = [str(c) for c in ddf.columns]
     # the column check (and its warning for missing inputs) once, on the client
-    CustomerPropensityPredictor._columns(model, columns, "the Dask DataFrame")
+    _, missing = model.schema_.locate(columns, "the Dask DataFrame")
+    model.schema_.warn_missing(missing, "the Dask DataFrame")
     spec = {"columns": columns, "threshold": thr, "segments": bool(segments),
             "coerce": bool(coerce), "fill_missing": fill_missing, "timestamp": _now_iso(),
             "allow_empty": bool(allow_empty_partitions)}
     doc = model.to_bytes()
     token = hashlib.sha256(doc).hexdigest()
-    # meta: score one all-zero row of the declared schema
-    sample = ddf._meta_nonempty.iloc[:1].copy()
-    for c in model.input_columns_:
-        if c in sample.columns and pd.api.types.is_numeric_dtype(sample[c].dtype):
-            sample[c] = sample[c].dtype.type(0)
-    scorer = CustomerPropensityPredictor.__new__(CustomerPropensityPredictor)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        meta, _ = scorer._score_frame(model, sample, thr, spec["segments"], False, 0,
-                                      _frame_rows(sample), "meta", timestamp=spec["timestamp"])
-    meta = meta.iloc[:0]
+        meta = scorer.predict(ddf._meta.iloc[:0], thr, spec["segments"],
+                              timestamp=spec["timestamp"])
     meta.index = ddf._meta.index[:0]
     doc_key = dask.delayed(np.frombuffer(doc, dtype=np.uint8), pure=True,
                            name=f"propensity-model-{token}")
@@ -511,8 +499,9 @@ def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64
     import dask.dataframe as dd
     import os
 
-    from .predictor import (ID_COLUMN, OUTPUT_COLUMNS, PROBA_DIGITS,
-                            CustomerPropensityPredictor, InputDataError, _Output)
+    from ._fileio import AtomicOutput
+    from .predictor import (ID_COLUMN, OUTPUT_COLUMNS, CustomerPropensityPredictor,
+                            InputDataError, format_predictions)
     if not os.path.isfile(input_path):
         raise InputDataError(f"input file {input_path!r} not found")
     try:
@@ -527,13 +516,12 @@ def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64
                        coerce=coerce, fill_missing=fill_missing, allow_empty_partitions=True)
     header = list(OUTPUT_COLUMNS) + (["segment"] if segments else [])
     rows = 0
-    with _Output(output_path) as sink:
+    with AtomicOutput(output_path) as sink:
         sink.write((",".join(header) + "\n").encode())
         for part in _compute_in_order(dask, out.to_delayed()):
             if not has_id:
                 part["UserID"] = np.arange(rows, rows + len(part))
-            sink.write(part.to_csv(header=False, index=False,
-                                   float_format=f"%.{PROBA_DIGITS}f").encode("utf-8"))
+            sink.write(format_predictions(part))
             rows += len(part)
     return {"rows": rows, "partitions": out.npartitions, "path": "dask", "threshold": thr}
 
@@ -542,16 +530,18 @@ def _training_partition(part, i, spec):
     """One partition of a training CSV -> (distinct 0/1 feature rows, row -> distinct row
     (uint32), raw target values); the features must all be 0/1. Ids stay on the worker."""
     from ._compress import compress_rows
-    from .data import DataError, _check_binary_numeric
+    from .data import DataError
+    from .schema import BINARY, Column, Schema
     _check_columns(part, spec["columns"], i)
     if len(part) == 0:
         raise PartitionError(i, "has no rows")
     part = part.reset_index(drop=True)
+    schema = Schema([Column(c, BINARY) for c in spec["features"]])
     try:
-        X = np.column_stack([_check_binary_numeric(part, c, f"partition {i}")
-                             for c in spec["features"]])
+        X, _ = schema.encode(part, where="rows", warn=False,
+                             row_label=lambda r: f"line {r + 2} (data row {r + 1})")
     except DataError as exc:
-        raise PartitionError(i, str(exc).split(": ", 1)[-1]) from None
+        raise PartitionError(i, str(exc).split(", ", 1)[-1]) from None
     y = part[spec["target"]].to_numpy()
     cr = compress_rows(np.ascontiguousarray(X, dtype=np.uint8))
     return cr.rows, cr.inverse.astype(np.uint32), y
@@ -571,6 +561,7 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
 
     from ._compress import compress_rows
     from .data import DataError, TrainingData, checked_header, encode_target
+    from .schema import BINARY, Column, Schema
     path = os.fspath(path)
     head = checked_header(path)
     if target not in head:
@@ -599,11 +590,13 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
                           for k, p in enumerate(parts)])
     y_raw = pd.Series(np.concatenate([p[2] for p in parts]))
     y, labels = encode_target(y_raw, path, target)
-    X = pd.DataFrame(cr.rows[inv], columns=features)
+    E = cr.rows[inv]
+    X = pd.DataFrame(E, columns=features)
     logger.info("loaded %s on the cluster: %d rows in %d partitions, %d distinct rows",
                 path, len(y), len(parts), cr.rows.shape[0])
     # ids stay on the workers: the pipeline does not use training ids
-    return TrainingData(X=X, y=y, ids=None, input_columns=features, binary_columns=features,
-                        encoding={}, source=os.path.abspath(path), classes=labels)
+    schema = Schema([Column(c, BINARY) for c in features], id_column=id_col)
+    return TrainingData(X=X, y=y, ids=None, schema=schema, E=E,
+                        source=os.path.abspath(path), classes=labels)
 
 

@@ -1,10 +1,10 @@
-"""Loading and validating training data; the input encoding of generic CSVs.
+"""Loading and validating training data.
 
 Session data (the 23 binary behaviour columns) is kept as uint8. Any other CSV with a
-binary target works too: numeric columns are used as they are, boolean-like strings
-(TRUE/FALSE, yes/no, ...) become 0/1, other strings are one-hot encoded. The encoding is
-a JSON-able dict stored in the model and replayed at prediction by :func:`apply_encoding`.
-Every error is a :class:`DataError` naming the file, the column and the row at fault.
+binary target works too: the columns' kinds (binary, numeric, category) are decided by
+:meth:`propensity.schema.Schema.infer` with the C core's value rules, stored in the model
+and replayed at prediction. Every error is a :class:`DataError` naming the file, the
+column and the row at fault.
 """
 import csv
 import hashlib
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .errors import DataError
 from .features import SESSION_FEATURES
+from .schema import Schema
 
 logger = logging.getLogger(__name__)
 
@@ -23,24 +25,23 @@ _TRUE = {"true", "yes", "y", "t"}
 _FALSE = {"false", "no", "n", "f"}
 
 
-class DataError(ValueError):
-    """The training data is unusable; the message names the file/column/row."""
-
-
 @dataclass
 class TrainingData:
-    X: pd.DataFrame               # encoded numeric columns (uint8 for binary ones)
+    X: pd.DataFrame               # model features (category columns one-hot; uint8 when binary)
     y: np.ndarray                 # uint8 0/1
     ids: object                   # array of ids or None
-    input_columns: list           # raw columns expected at predict, in order
-    binary_columns: list          # input columns that must hold only 0/1
-    encoding: dict                # {} for plain numeric data
+    schema: Schema                # the raw input columns and their value rules
     source: str
     classes: list = field(default_factory=lambda: [0, 1])
+    E: np.ndarray = None          # encoded inputs (n, n_columns), as Schema.encode gives
 
     @property
     def n_rows(self):
         return int(self.y.shape[0])
+
+    @property
+    def input_columns(self):
+        return self.schema.names
 
     def fingerprint(self):
         return data_fingerprint(self.X, self.y)
@@ -84,13 +85,16 @@ def checked_header(path):
     return stripped
 
 
-def read_csv_checked(path):
+def read_csv_checked(path, id_column=None):
     """Read a CSV into a DataFrame; errors name the file (empty, unreadable, duplicate
-    column names)."""
+    column names). Only empty cells are missing (no 'NA' words); the id column stays
+    text, so '0002' is kept as it is."""
     path = os.fspath(path)
     stripped = checked_header(path)
+    dtype = {id_column: str} if id_column is not None and id_column in stripped else None
     try:
-        df = pd.read_csv(path, low_memory=False, encoding="utf-8-sig")
+        df = pd.read_csv(path, low_memory=False, encoding="utf-8-sig", dtype=dtype,
+                         keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
@@ -99,12 +103,6 @@ def read_csv_checked(path):
     if df.shape[0] == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
     return df
-
-
-def _bool_like(values):
-    """True when every non-missing value is a boolean-like string (or 0/1)."""
-    low = {str(v).strip().lower() for v in values}
-    return bool(low) and low <= (_TRUE | _FALSE | {"0", "1"}) and bool(low & (_TRUE | _FALSE))
 
 
 def _row_label(index_value):
@@ -145,159 +143,41 @@ def encode_target(series, path, target):
     return y.astype(np.uint8), labels
 
 
-def _check_binary_numeric(df, col, path):
-    s = df[col]
-    if s.dtype == np.uint8 or s.dtype == np.bool_:
-        v = s.to_numpy()
-        if v.dtype == np.bool_ or v.max(initial=0) <= 1:
-            return v.astype(np.uint8, copy=False)
-    num = pd.to_numeric(s, errors="coerce")
-    bad = num.isna().to_numpy() & s.notna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}: binary column {col!r} has a non-numeric value "
-                        f"{s.iloc[i]!r} at {_row_label(i)}")
-    arr = num.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isin(arr, (0.0, 1.0))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        what = "a missing value" if np.isnan(arr[i]) else f"the value {s.iloc[i]!r}"
-        raise DataError(f"{path}: binary column {col!r} has {what} at {_row_label(i)}; "
-                        f"only 0 and 1 are allowed")
-    return arr.astype(np.uint8)
-
-
-def build_encoding(df, path):
-    """Decide how each column is encoded; returns ``(encoded_frame, binary_columns,
-    encoding)``. Known session features must be 0/1."""
-    out, binary, enc = {}, [], {"boolean": [], "onehot": {}, "fill": {}}
-    for col in df.columns:
-        s = df[col]
-        if col in SESSION_FEATURES:
-            out[col] = _check_binary_numeric(df, col, path)
-            binary.append(col)
-            continue
-        if pd.api.types.is_bool_dtype(s.dtype):
-            out[col] = s.to_numpy().astype(np.uint8)
-            binary.append(col)
-            enc["boolean"].append(col)
-            continue
-        if pd.api.types.is_numeric_dtype(s.dtype):
-            arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            if np.isinf(arr).any():
-                i = int(np.flatnonzero(np.isinf(arr))[0])
-                raise DataError(f"{path}: column {col!r} has an infinite value at {_row_label(i)}")
-            nan = np.isnan(arr)
-            if nan.all():
-                logger.warning("%s: column %r is empty; it is dropped", path, col)
-                continue
-            if nan.any():
-                fill = float(np.nanmedian(arr))
-                enc["fill"][col] = fill
-                logger.warning("%s: column %r has %d missing value(s), filled with the median %g",
-                               path, col, int(nan.sum()), fill)
-                arr = np.where(nan, fill, arr)
-            if np.isin(arr, (0.0, 1.0)).all():
-                out[col] = arr.astype(np.uint8)
-                binary.append(col)
-            else:
-                out[col] = arr
-            continue
-        nonnull = s.dropna()
-        if _bool_like(nonnull.unique()):
-            low = s.astype(str).str.strip().str.lower()
-            out[col] = low.isin(_TRUE | {"1"}).to_numpy().astype(np.uint8)
-            binary.append(col)
-            enc["boolean"].append(col)
-            continue
-        cats = sorted(map(str, nonnull.astype(str).unique()))
-        if len(cats) > 1000:
-            raise DataError(f"{path}: string column {col!r} has {len(cats)} distinct values; "
-                            f"too many to one-hot encode (is it an id? pass --id-column {col})")
-        enc["onehot"][col] = cats
-        sv = s.astype(str).to_numpy()
-        na = s.isna().to_numpy()
-        for c in cats:
-            out[f"{col}={c}"] = ((sv == c) & ~na).astype(np.uint8)
-    if not out:
-        raise DataError(f"{path}: no usable feature column")
-    encoding = {k: v for k, v in enc.items() if v}
-    return pd.DataFrame(out), binary, encoding
-
-
-def apply_encoding(df, input_columns, encoding):
-    """Replay the training encoding on new raw data (DataFrame with ``input_columns``)."""
-    if not encoding:
-        return df[input_columns]
-    out = {}
-    boolean = set(encoding.get("boolean", []))
-    onehot = encoding.get("onehot", {})
-    fill = encoding.get("fill", {})
-    for col in input_columns:
-        s = df[col]
-        if col in onehot:
-            sv = s.astype(str).to_numpy()
-            na = s.isna().to_numpy()
-            for c in onehot[col]:
-                out[f"{col}={c}"] = ((sv == c) & ~na).astype(np.uint8)
-        elif col in boolean:
-            if pd.api.types.is_bool_dtype(s.dtype):
-                out[col] = s.to_numpy().astype(np.uint8)
-            else:
-                low = s.astype(str).str.strip().str.lower()
-                out[col] = low.isin(_TRUE | {"1", "1.0"}).to_numpy().astype(np.uint8)
-        else:
-            arr = pd.to_numeric(s, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
-            if col in fill:
-                arr = np.where(np.isnan(arr), fill[col], arr)
-            out[col] = arr
-    return pd.DataFrame(out, index=df.index)
+def frame_schema(feats, source, id_column=None):
+    """The schema of a frame of raw feature columns and its encoding: ``(schema, E, X)``
+    with X the model features as a DataFrame."""
+    schema, E, _ = Schema.infer(feats, source, known_binary=SESSION_FEATURES,
+                                id_column=id_column)
+    X = pd.DataFrame(schema.expand(E), columns=schema.feature_names)
+    return schema, E, X
 
 
 def load_training_csv(path, target="ordered", id_column="UserID"):
     """Read and validate a training CSV. Returns :class:`TrainingData`."""
     path = os.fspath(path)
-    df = read_csv_checked(path)
+    df = read_csv_checked(path, id_column)
+    return from_frame(df, target=target, id_column=id_column, source=path,
+                      absolute_source=os.path.abspath(path))
+
+
+def from_frame(df, target="ordered", id_column="UserID", source="DataFrame",
+               absolute_source=None):
+    """Same as :func:`load_training_csv` for a DataFrame in memory (e.g. the stand-in)."""
     if target not in df.columns:
-        raise DataError(f"{path}: target column {target!r} not found; columns are "
-                        f"{list(df.columns)[:30]} (choose one with --target)")
-    y, labels = encode_target(df[target], path, target)
+        raise DataError(f"{source}: target column {target!r} not found; columns are "
+                        f"{list(map(str, df.columns))[:30]} (choose one with --target)")
+    y, labels = encode_target(df[target], source, target)
     ids = None
     if id_column is not None:
         if id_column in df.columns:
             ids = df[id_column].to_numpy()
         else:
-            logger.info("%s: no id column %r; row numbers stand in", path, id_column)
+            logger.info("%s: no id column %r; row numbers stand in", source, id_column)
     feats = df.drop(columns=[c for c in (target, id_column) if c is not None and c in df.columns])
     if feats.shape[1] == 0:
-        raise DataError(f"{path}: no feature columns besides the target {target!r}")
-    X, binary, encoding = build_encoding(feats, path)
-    input_columns = list(feats.columns)
+        raise DataError(f"{source}: no feature columns besides the target {target!r}")
+    schema, E, X = frame_schema(feats, source, id_column if ids is not None else None)
     logger.info("loaded %s: %d rows, %d input columns (%d binary), %.2f%% positive",
-                path, len(y), len(input_columns), len(binary), 100.0 * y.mean())
-    return TrainingData(X=X, y=y, ids=ids, input_columns=input_columns, binary_columns=binary,
-                        encoding=encoding, source=os.path.abspath(path), classes=labels)
-
-
-def from_frame(df, target="ordered", id_column="UserID", source="DataFrame"):
-    """Same as :func:`load_training_csv` for a DataFrame in memory (e.g. the stand-in)."""
-    if target not in df.columns:
-        raise DataError(f"{source}: target column {target!r} not found")
-    y, labels = encode_target(df[target], source, target)
-    ids = df[id_column].to_numpy() if id_column and id_column in df.columns else None
-    feats = df.drop(columns=[c for c in (target, id_column) if c and c in df.columns])
-    X, binary, encoding = build_encoding(feats, source)
-    return TrainingData(X=X, y=y, ids=ids, input_columns=list(feats.columns),
-                        binary_columns=binary, encoding=encoding, source=source, classes=labels)
-
-
-def load_test_csv(path, input_columns, encoding, id_column="UserID"):
-    """Read a file to score: missing input columns are an error naming them, extra
-    columns are ignored. Returns ``(raw_frame_of_inputs, ids)``."""
-    path = os.fspath(path)
-    df = read_csv_checked(path)
-    missing = [c for c in input_columns if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: test file lacks the column(s) {missing} the model needs")
-    ids = df[id_column].to_numpy() if id_column and id_column in df.columns else None
-    return df[input_columns], ids
+                source, len(y), len(schema.names), len(schema.binary_names), 100.0 * y.mean())
+    return TrainingData(X=X, y=y, ids=ids, schema=schema, E=E,
+                        source=absolute_source or source, classes=labels)

@@ -30,14 +30,14 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from . import _schema
+from . import _layout
 from ._cli import bounded_int
 from ._fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 
 # the column layout, re-exported here for users of the generator
-FEATURES, TARGET, ID_COLUMN, COLUMNS = _schema.FEATURES, _schema.TARGET, _schema.ID_COLUMN, _schema.COLUMNS
+FEATURES, TARGET, ID_COLUMN, COLUMNS = _layout.FEATURES, _layout.TARGET, _layout.ID_COLUMN, _layout.COLUMNS
 
 N_ROWS = 455401            # sessions in the real training file
 N_ROWS_TESTING = 151655    # sessions in the real testing file (the next day)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._base import BaseEstimator, NotFittedError, register_estimator
 from ._validation import check_X
-from ._schema import FEATURES
+from ._layout import FEATURES
 
 logger = logging.getLogger(__name__)
 

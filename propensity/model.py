@@ -12,8 +12,9 @@ import logging
 import numpy as np
 
 from ._base import BaseEstimator, NotFittedError, register_estimator
-from .calibration import calibrator_from_state, make_calibrator
+from .calibration import calibrator_from_state
 from .features import InteractionFeatureTransformer
+from .schema import Schema
 
 logger = logging.getLogger(__name__)
 
@@ -24,46 +25,30 @@ MODEL_NAMES = {"RandomForestClassifier": "random_forest",
                "_StandInLogReg": "logistic_regression"}
 
 
-# ---------------------------------------------------------------------------------------
-# row compression: binary rows -> distinct patterns
-# ---------------------------------------------------------------------------------------
-def compress_rows(arr, max_fraction=0.5):
-    """Distinct rows of a binary uint8 matrix: ``(unique_rows, inverse)``, or None when
-    the matrix is not binary / has more than 64 columns / is mostly unique rows."""
-    if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] > 64 or arr.shape[0] < 64:
-        return None
-    if arr.max(initial=0) > 1:
-        return None
-    weights = np.left_shift(np.uint64(1), np.arange(arr.shape[1], dtype=np.uint64))
-    codes = np.zeros(arr.shape[0], dtype=np.uint64)
-    for j in range(arr.shape[1]):
-        codes |= arr[:, j].astype(np.uint64) * weights[j]
-    uniq, first, inv = np.unique(codes, return_index=True, return_inverse=True)
-    if uniq.size > max_fraction * arr.shape[0]:
-        return None
-    return np.ascontiguousarray(arr[first]), inv.astype(np.int64)
+def score_distinct(fn, Z):
+    """``fn(Z)`` (a 1-D score per row) evaluated once per distinct row of a uint8 ``Z``
+    (the C core's distinct rows, :func:`propensity._compress.compress_rows`), when the
+    rows repeat enough for it to pay; other matrices are scored as they are."""
+    from ._compress import distinct_rows
+    found = distinct_rows(Z)
+    if found is None:
+        return np.asarray(fn(Z), dtype=np.float64)
+    rows, inverse = found
+    return np.asarray(fn(rows), dtype=np.float64)[inverse]
 
 
-def predict_compressed(fn, Z, compressed=None):
-    """``fn(Z)[:, 1]`` evaluated once per distinct row of ``Z``."""
-    if compressed is None:
-        compressed = compress_rows(Z)
-    if compressed is None:
-        return np.asarray(fn(Z))[:, 1]
-    uniq, inv = compressed
-    return np.asarray(fn(uniq))[:, 1][inv]
-
-
-def build_profile(X_enc, binary_columns, columns, scores, n_score_bins=10):
-    """Training distribution for drift reports: per column bins and fractions, and the
-    distribution of the calibrated score over ``n_score_bins`` equal-width bins."""
+def build_profile(schema, E, scores, n_score_bins=10):
+    """Training distribution for drift reports: per binary or numeric input column its
+    bins and fractions (from the encoded inputs E), and the distribution of the
+    calibrated score over ``n_score_bins`` equal-width bins."""
+    from .schema import BINARY, NUMERIC
     feats = {}
-    binary = set(binary_columns)
-    for col in columns:
-        if col not in X_enc.columns:
+    for j, c in enumerate(schema.columns):
+        if c.kind not in (BINARY, NUMERIC):
             continue
-        v = X_enc[col].to_numpy()
-        if col in binary:
+        col = c.name
+        v = np.asarray(E[:, j])
+        if c.kind == BINARY:
             ones = float(np.mean(v == 1))
             feats[col] = {"edges": [-0.5, 0.5, 1.5], "fractions": [1.0 - ones, ones]}
         else:
@@ -77,6 +62,23 @@ def build_profile(X_enc, binary_columns, columns, scores, n_score_bins=10):
     counts, _ = np.histogram(np.clip(scores, 0, 1), bins=edges)
     return {"features": feats,
             "score": {"edges": edges.tolist(), "fractions": (counts / max(1, len(scores))).tolist()}}
+
+
+def _as_frame(X, names=None):
+    """A DataFrame of raw input: the DataFrame itself, or an array with ``names`` (by
+    default the 23 session features when it has 23 columns, else x0, x1, ...)."""
+    import pandas as pd
+
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        return X
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
+    if names is None:
+        from .features import SESSION_FEATURES
+        names = SESSION_FEATURES if arr.shape[1] == len(SESSION_FEATURES) \
+            else [f"x{j}" for j in range(arr.shape[1])]
+    return pd.DataFrame(arr, columns=list(names), copy=False)
 
 
 def _bytes_without_n_jobs(est):
@@ -126,47 +128,27 @@ class PropensityModel(BaseEstimator):
     def fit(self, X, y):
         """Fit everything on raw data (a DataFrame, or an array of the 23 session
         features): the folds give out-of-fold scores for calibration and threshold."""
-        import pandas as pd
-
-        from . import data as _data
         from ._estimators import estimator_class
-        from .metrics import best_f1_threshold
-        from .model_selection import stratified_kfold
         from ._validation import check_y
+        from .data import frame_schema
+        from .tuning import fit_with_oof
 
-        if not (hasattr(X, "columns") and hasattr(X, "dtypes")):
-            from .features import SESSION_FEATURES
-            arr = np.asarray(X)
-            names = SESSION_FEATURES if arr.ndim == 2 and arr.shape[1] == len(SESSION_FEATURES) \
-                else [f"x{j}" for j in range(arr.shape[1] if arr.ndim == 2 else 0)]
-            X = pd.DataFrame(arr, columns=names)
+        X = _as_frame(X)
         y01, classes = check_y(y, X.shape[0])
-        X_enc, binary, encoding = _data.build_encoding(X, "X")
+        schema, E, X_enc = frame_schema(X, "X")
         est = self.estimator if self.estimator is not None \
             else estimator_class("random_forest")()
         transformer = InteractionFeatureTransformer(interactions=self.interactions).fit(X_enc)
-        Z = transformer.transform(X_enc)
-        oof = np.zeros(len(y01))
-        for tr, va in stratified_kfold(y01, self.cv, self.random_state):
-            e = type(est)(**est.get_params(deep=False)).fit(Z[tr], y01[tr])
-            oof[va] = predict_compressed(e.predict_proba, Z[va])
-        final = type(est)(**est.get_params(deep=False)).fit(Z, y01)
-        calibrator = None
-        if self.calibration is not None:
-            calibrator = make_calibrator(self.calibration).fit(oof, y01)
-            oof = calibrator.transform(oof)
-        threshold, _ = best_f1_threshold(y01, oof)
-        self._set_parts(list(X.columns), binary, encoding, transformer, final, calibrator,
-                        threshold, classes)
-        scores = self.predict_proba(X)[:, 1]
-        self.training_profile_ = build_profile(X_enc, binary, list(X.columns), scores)
+        X_raw = np.ascontiguousarray(X_enc.to_numpy())
+        final, calibrator, threshold = fit_with_oof(est, X_raw, transformer, y01, self.cv,
+                                                    self.random_state, self.calibration)
+        self._set_parts(schema, transformer, final, calibrator, threshold, classes)
+        self.training_profile_ = build_profile(schema, E, self.proba_encoded(E))
         return self
 
-    def _set_parts(self, input_columns, binary_columns, encoding, transformer, estimator,
-                   calibrator, threshold, classes=(0, 1), training_profile=None):
-        self.input_columns_ = [str(c) for c in input_columns]
-        self.binary_columns_ = [str(c) for c in binary_columns]
-        self.encoding_ = dict(encoding or {})
+    def _set_parts(self, schema, transformer, estimator, calibrator, threshold,
+                   classes=(0, 1), training_profile=None):
+        self.schema_ = schema
         self.transformer_ = transformer
         self.estimator_ = estimator
         self.calibrator_ = calibrator
@@ -174,80 +156,96 @@ class PropensityModel(BaseEstimator):
         self.model_name_ = MODEL_NAMES.get(type(estimator).__name__, type(estimator).__name__)
         self.classes_ = np.asarray(list(classes))
         self.feature_names_out_ = [str(c) for c in transformer.get_feature_names_out()]
-        self.n_features_in_ = len(self.input_columns_)
-        self.feature_names_in_ = np.asarray(self.input_columns_, dtype=object)
+        self.n_features_in_ = len(schema.names)
+        self.feature_names_in_ = np.asarray(schema.names, dtype=object)
         if training_profile is not None:
             self.training_profile_ = training_profile
         if self.estimator is None:
             self.estimator = type(estimator)(**estimator.get_params(deep=False))
         return self
 
+    @property
+    def input_columns_(self):
+        """The raw input columns the model reads, in order (the schema's)."""
+        return self.schema_.names
+
+    @property
+    def binary_columns_(self):
+        return self.schema_.binary_names
+
     @classmethod
-    def from_parts(cls, *, input_columns, binary_columns, encoding, transformer, estimator,
-                   calibrator, threshold, training_profile, calibration="isotonic",
-                   interactions=True, cv=3, random_state=42, classes=(0, 1)):
+    def from_parts(cls, *, schema, transformer, estimator, calibrator, threshold,
+                   training_profile, calibration="isotonic", interactions=True, cv=3,
+                   random_state=42, classes=(0, 1)):
         """Assemble a fitted model from parts fitted elsewhere (the training pipeline)."""
         self = cls(estimator=type(estimator)(**estimator.get_params(deep=False)),
                    calibration=calibration, interactions=interactions, cv=cv,
                    random_state=random_state)
-        return self._set_parts(input_columns, binary_columns, encoding, transformer,
-                               estimator, calibrator, threshold, classes, training_profile)
+        return self._set_parts(schema, transformer, estimator, calibrator, threshold, classes,
+                               training_profile)
+
+    @classmethod
+    def from_estimator(cls, estimator, threshold=0.5):
+        """A fitted estimator (e.g. what ``propensity.dask.fit_dask`` returns) as a model
+        the predictor scores: its input columns read as numbers (an empty cell is an
+        error), no interaction features, no calibration, the given threshold."""
+        from .schema import NUMERIC, Column
+
+        names = getattr(estimator, "feature_names_in_", None)
+        if names is None:
+            raise TypeError(f"{type(estimator).__name__} is not fitted on named columns "
+                            f"(no feature_names_in_)")
+        import pandas as pd
+        names = [str(c) for c in names]
+        schema = Schema([Column(c, NUMERIC) for c in names])
+        transformer = InteractionFeatureTransformer(interactions=False).fit(
+            pd.DataFrame(np.zeros((1, len(names))), columns=names))
+        self = cls(estimator=type(estimator)(**estimator.get_params(deep=False)),
+                   calibration=None, interactions=False)
+        return self._set_parts(schema, transformer, estimator, None, threshold,
+                               getattr(estimator, "classes_", (0, 1)))
 
     # ---- prediction ---------------------------------------------------------------
-    def _input_frame(self, X):
-        import pandas as pd
+    def _require_fitted(self):
+        if not self._is_fitted():
+            raise NotFittedError("this PropensityModel is not fitted yet; call fit first")
 
-        if hasattr(X, "columns") and hasattr(X, "dtypes"):
-            cols = set(map(str, X.columns))
-            missing = [c for c in self.input_columns_ if c not in cols]
-            if missing:
-                raise ValueError(f"X lacks the input column(s) {missing} the model was "
-                                 f"trained on")
-            if list(map(str, X.columns)) != self.input_columns_:
-                X = X[self.input_columns_]
-            return X
-        arr = np.asarray(X)
-        if arr.ndim != 2:
-            raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
-        if arr.shape[1] != len(self.input_columns_):
-            raise ValueError(f"X has {arr.shape[1]} columns; the model expects "
-                             f"{len(self.input_columns_)}: {self.input_columns_}")
-        return pd.DataFrame(arr, columns=self.input_columns_, copy=False)
+    def encode(self, X, **kwargs):
+        """Raw input (DataFrame, or array in ``input_columns_`` order) -> encoded inputs
+        ``(E, stats)`` through the schema's value rules (:meth:`Schema.encode`)."""
+        self._require_fitted()
+        if not (hasattr(X, "columns") and hasattr(X, "dtypes")):
+            arr = np.asarray(X)
+            if arr.ndim != 2:
+                raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
+            if arr.shape[1] != len(self.input_columns_):
+                raise ValueError(f"X has {arr.shape[1]} columns; the model expects "
+                                 f"{len(self.input_columns_)}: {self.input_columns_}")
+            X = _as_frame(arr, self.input_columns_)
+        kwargs.setdefault("where", "X")
+        return self.schema_.encode(X, **kwargs)
 
-    def _check_binary(self, X):
-        import pandas as pd
+    def _raw_rows(self, E):
+        Z = self.transformer_.transform(self.schema_.expand(E))
+        return np.asarray(self.estimator_.predict_proba(Z), dtype=np.float64)[:, 1]
 
-        for col in self.binary_columns_:
-            if col in self.encoding_.get("boolean", ()):
-                continue
-            s = X[col]
-            v = s.to_numpy()
-            if v.dtype == np.uint8 or v.dtype == np.bool_:
-                if v.dtype == np.bool_ or v.max(initial=0) <= 1:
-                    continue
-                bad = v > 1
-            else:
-                num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-                bad = ~((num == 0) | (num == 1))
-                if not bad.any():
-                    continue
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"binary column {col!r} has the value {s.iloc[i]!r} at row {i}; "
-                             f"only 0 and 1 are allowed")
+    def _proba_rows(self, E):
+        return self.calibrate(self._raw_rows(E))
 
-    def _features(self, X):
-        from .data import apply_encoding
+    def raw_encoded(self, E):
+        """Uncalibrated positive-class score of the inner estimator on encoded inputs;
+        each distinct row is featurised and scored once."""
+        return score_distinct(self._raw_rows, E)
 
-        X = self._input_frame(X)
-        self._check_binary(X)
-        X = apply_encoding(X, self.input_columns_, self.encoding_)
-        return self.transformer_.transform(X)
+    def proba_encoded(self, E):
+        """Calibrated probability of the positive class on encoded inputs (each distinct
+        row featurised, scored and calibrated once): the one scoring path of the model,
+        the predictor and Dask."""
+        return score_distinct(self._proba_rows, E)
 
     def predict_raw(self, X):
         """Uncalibrated positive-class score of the inner estimator."""
-        if not self._is_fitted():
-            raise NotFittedError("this PropensityModel is not fitted yet; call fit first")
-        return predict_compressed(self.estimator_.predict_proba, self._features(X))
+        return self.raw_encoded(self.encode(X)[0])
 
     def calibrate(self, raw):
         raw = np.asarray(raw, dtype=np.float64)
@@ -257,7 +255,7 @@ class PropensityModel(BaseEstimator):
 
     def predict_proba(self, X):
         """Calibrated probabilities, shape (n, 2); X holds ``input_columns_``."""
-        p = self.calibrate(self.predict_raw(X))
+        p = self.proba_encoded(self.encode(X)[0])
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X, threshold=None):
@@ -278,8 +276,7 @@ class PropensityModel(BaseEstimator):
         cal_meta, cal_arrays = ({"kind": None}, {}) if self.calibrator_ is None \
             else self.calibrator_.state()
         meta = {
-            "input_columns": self.input_columns_, "binary_columns": self.binary_columns_,
-            "encoding": self.encoding_, "model_name": self.model_name_,
+            "schema": self.schema_.to_dict(), "model_name": self.model_name_,
             "threshold": self.threshold_, "training_profile": getattr(self, "training_profile_", {}),
             "calibration": cal_meta, "classes": [c.item() if isinstance(c, np.generic) else c
                                                  for c in self.classes_],
@@ -304,13 +301,19 @@ class PropensityModel(BaseEstimator):
         threshold = float(meta["threshold"])
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"PropensityModel document has an invalid threshold {threshold}")
-        inputs = [str(c) for c in meta["input_columns"]]
-        binary = [str(c) for c in meta["binary_columns"]]
-        if not set(binary) <= set(inputs) or len(set(inputs)) != len(inputs):
-            raise ValueError("PropensityModel document has inconsistent column lists")
+        if "schema" in meta:
+            schema = Schema.from_dict(meta["schema"])
+        else:  # documents written before the schema was stored
+            inputs = [str(c) for c in meta["input_columns"]]
+            binary = [str(c) for c in meta["binary_columns"]]
+            if not set(binary) <= set(inputs) or len(set(inputs)) != len(inputs):
+                raise ValueError("PropensityModel document has inconsistent column lists")
+            schema = Schema.from_legacy(inputs, binary, meta.get("encoding") or {})
+        if schema.feature_names != [str(c) for c in transformer.feature_names_in_]:
+            raise ValueError("PropensityModel document: the schema's features differ from "
+                             "the transformer's inputs")
         self = cls(estimator=type(estimator)(**estimator.get_params(deep=False)),
                    **{k: v for k, v in params.items() if k in ("calibration", "interactions",
                                                                  "cv", "random_state")})
-        return self._set_parts(inputs, binary, meta.get("encoding") or {}, transformer,
-                               estimator, calibrator, threshold, meta.get("classes", [0, 1]),
-                               meta.get("training_profile") or {})
+        return self._set_parts(schema, transformer, estimator, calibrator, threshold,
+                               meta.get("classes", [0, 1]), meta.get("training_profile") or {})

@@ -8,22 +8,18 @@ validation metrics; feature importance; outputs (models, manifest, metrics, plot
 test predictions), written into a temporary folder that replaces the output folder
 only when everything succeeded.
 
-Speed: binary session data has few distinct rows (thousands among 455k), so the rows
-are compressed once into distinct patterns; every fold trains on (pattern, class)
-rows weighted by their counts and scores each pattern once. Inside a grid, one fit of
-the largest forest / the longest boosting run per fold scores every smaller
-configuration through ``predict_proba_prefix``.
+Model selection (grids, folds on weighted distinct rows, grid search, calibration and
+threshold) lives in :mod:`propensity.tuning`; the output folder's temporary-and-swap in
+:mod:`propensity._fileio`.
 """
 import datetime
-import itertools
+import io
 import json
 import logging
 import os
 import pickle
-import re
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,29 +27,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import manifest as _manifest
 from . import metrics as M
-from ._fileio import file_sha256
-from ._estimators import FAMILIES, estimator_class, prefix_params
+from ._estimators import FAMILIES, estimator_class
+from ._fileio import prepare_output_folder, swap_in_folder
+from .data import DataError, TrainingData, from_frame, load_training_csv
 from .datasets import make_sessions
-from .calibration import make_calibrator
-from .data import DataError, TrainingData, from_frame, load_test_csv, load_training_csv
+from .errors import TrainingError  # noqa: F401  (part of this module's interface)
 from .features import InteractionFeatureTransformer
-from .model import PropensityModel, build_profile, compress_rows
-from .model_selection import stratified_kfold, stratified_split
+from .model import PropensityModel, build_profile
+from .model_selection import stratified_split
+from .tuning import (DEFAULT_GRIDS, base_params, count_fits,  # noqa: F401  (DEFAULT_GRIDS: interface)
+                     grid_search, load_grid_file, make_folds, make_patterns, merge_grids,
+                     training_rows, tune_on_oof)
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED_ROWS = 455401
 EMBEDDED_TEST_ROWS = 151655
 EMBEDDED_SEED = 0
-
-DEFAULT_GRIDS = {
-    "logistic_regression": {"C": [0.1, 1.0, 10.0], "l1_ratio": [0.1, 0.5, 0.9]},
-    "random_forest": {"n_estimators": [100, 200], "max_depth": [10, 20, None],
-                      "min_samples_split": [2, 5]},
-    "gradient_boosting": {"n_estimators": [100, 200], "max_depth": [6, 10],
-                          "learning_rate": [0.1, 0.01]},
-}
 
 # every file the pipeline can write (files of an old output folder not in this set are
 # the user's and are carried over into the new folder)
@@ -71,8 +63,6 @@ def _output_names():
 OUTPUT_NAMES = _output_names()
 
 
-class TrainingError(RuntimeError):
-    """The run failed for a reason other than bad input data (e.g. output folder)."""
 
 
 @dataclass
@@ -88,306 +78,8 @@ class TrainingResults:
 
 
 # ---------------------------------------------------------------------------------------
-# grids
-# ---------------------------------------------------------------------------------------
-def _none(v):
-    if isinstance(v, str) and v.strip().lower() in ("none", "null"):
-        return None
-    return v
-
-
-def load_grid_file(path):
-    """Read a TOML (tomllib) or JSON grid file: ``{family: {param: [values]}}``.
-    The string "none" stands for None (TOML has no null)."""
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the grid file ({exc.strerror or exc})") from None
-    try:
-        if path.lower().endswith(".json"):
-            grid = json.loads(raw.decode("utf-8"))
-        else:
-            import tomllib
-            grid = tomllib.loads(raw.decode("utf-8"))
-    except Exception as exc:  # noqa: BLE001 - any parse error is the file's fault
-        raise DataError(f"{path}: not a valid grid file ({exc})") from None
-    if not isinstance(grid, dict):
-        raise DataError(f"{path}: a grid file maps model names to parameter grids")
-    out = {}
-    for fam, params in grid.items():
-        if fam not in FAMILIES:
-            raise DataError(f"{path}: unknown model {fam!r} (known: {', '.join(FAMILIES)})")
-        if not isinstance(params, dict):
-            raise DataError(f"{path}: grid of {fam!r} must map parameter names to lists")
-        out[fam] = {k: [_none(x) for x in (v if isinstance(v, list) else [v])]
-                    for k, v in params.items()}
-        for k, v in out[fam].items():
-            if not v:
-                raise DataError(f"{path}: grid of {fam!r} has no value for {k!r}")
-    return out
-
-
-def merge_grids(overrides=None):
-    grids = {fam: {k: list(v) for k, v in g.items()} for fam, g in DEFAULT_GRIDS.items()}
-    for fam, g in (overrides or {}).items():
-        grids[fam].update(g)
-    return grids
-
-
-def expand_grid(grid):
-    keys = sorted(grid)
-    return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
-
-
-# ---------------------------------------------------------------------------------------
-# compressed folds
-# ---------------------------------------------------------------------------------------
-@dataclass
-class Patterns:
-    """Rows of the (feature-engineered) matrix as distinct patterns."""
-    Z: np.ndarray          # distinct rows (or all rows when not compressible)
-    inv: np.ndarray        # row -> pattern
-
-    def weighted(self, rows, y):
-        """(pattern, class) rows of ``rows`` with their counts: (Z, y, w, pattern_ids)."""
-        n_pat = self.Z.shape[0]
-        key = self.inv[rows] * 2 + y[rows]
-        counts = np.bincount(key, minlength=2 * n_pat)
-        nz = np.flatnonzero(counts)
-        pat = nz // 2
-        return self.Z[pat], (nz % 2).astype(np.uint8), counts[nz].astype(np.float64), pat
-
-
-def make_patterns(X_raw, transformer):
-    comp = compress_rows(X_raw)
-    if comp is None:
-        Z = transformer.transform(X_raw)
-        return Patterns(Z, np.arange(Z.shape[0], dtype=np.int64))
-    uniq, inv = comp
-    return Patterns(transformer.transform(uniq), inv)
-
-
-@dataclass
-class Fold:
-    Z_train: np.ndarray
-    y_train: np.ndarray
-    w_train: np.ndarray
-    Z_val: np.ndarray
-    y_val: np.ndarray
-    w_val: np.ndarray
-
-
-def make_folds(patterns, rows, y, n_splits, seed):
-    """Stratified k folds of ``rows`` (indices into y). Validation parts are weighted
-    patterns (each distinct row scored once); training parts are the plain rows (our
-    estimators compress internally and keep the per-row counts the random forest's
-    bootstrap needs)."""
-    folds = []
-    for tr, va in stratified_kfold(y[rows], n_splits, seed):
-        Zt, yt, wt = training_rows(patterns, rows[tr], y)
-        Zv, yv, wv, _ = patterns.weighted(rows[va], y)
-        folds.append(Fold(Zt, yt, wt, Zv, yv, wv))
-    return folds
-
-
-def training_rows(patterns, rows, y):
-    return np.ascontiguousarray(patterns.Z[patterns.inv[rows]]), y[rows], None
-
-
-# ---------------------------------------------------------------------------------------
-# grid search (one function for every family)
-# ---------------------------------------------------------------------------------------
-def _largest(param, values):
-    if param == "n_estimators":
-        return max(values)
-    if param == "max_depth":
-        return None if None in values else max(values)
-    if param == "min_samples_split":
-        return min(values)
-    raise ValueError(param)
-
-
-def _base_params(family, cls, y, w, seed, n_jobs, n_distinct=None):
-    names = set(cls._get_param_names())
-    if w is None:
-        w = np.ones(y.shape[0])
-    params = {}
-    if family == "gradient_boosting":
-        pos = float(w[y == 1].sum())
-        params["scale_pos_weight"] = float(w[y == 0].sum()) / pos
-    else:
-        params["class_weight"] = "balanced"
-    if family == "logistic_regression":
-        params.update(max_iter=1000, tol=1e-4)
-    if "random_state" in names:
-        params["random_state"] = seed
-    if "n_jobs" in names:
-        params["n_jobs"] = n_jobs
-        if family == "logistic_regression" and n_distinct is not None and n_distinct < 50_000:
-            # a few thousand distinct rows: threads cost more than they save (measured
-            # 0.04s with 1 thread vs 0.65s with 2 on 6.7k x 33 rows)
-            params["n_jobs"] = 1
-    return {k: v for k, v in params.items() if k in names}
-
-
-def grid_search(estimator_cls, folds, grid, base_params, *, family="model", progress=None):
-    """Stratified k-fold grid search scored by F1 over weighted (compressed) folds.
-
-    Configurations that differ only in prefix parameters (``prefix_params(cls)``, e.g.
-    n_estimators, max_depth) share one fit per fold of the largest of them and are scored
-    with ``predict_proba_prefix``. Returns a dict with ``best_params``, ``cv_results``
-    (per configuration: mean F1 at 0.5 over the folds, out-of-fold F1 at the best
-    threshold) and ``oof`` (best configuration's out-of-fold scores, labels, weights).
-    """
-    valid = set(estimator_cls._get_param_names())
-    for k in grid:
-        if k not in valid:
-            raise DataError(f"grid of {family}: {estimator_cls.__name__} has no parameter "
-                            f"{k!r} (valid: {sorted(valid)})")
-    configs = expand_grid(grid)
-    prefix = [p for p in prefix_params(estimator_cls) if p in grid and len(grid[p]) > 1]
-    groups = {}
-    for ci, cfg in enumerate(configs):
-        key = tuple((k, repr(v)) for k, v in sorted(cfg.items()) if k not in prefix)
-        groups.setdefault(key, []).append(ci)
-    scores = [[None] * len(folds) for _ in configs]
-    for fi, fold in enumerate(folds):
-        for members in groups.values():
-            fit_params = dict(configs[members[0]])
-            for p in prefix:
-                fit_params[p] = _largest(p, [configs[ci][p] for ci in members])
-            t0 = time.perf_counter()
-            est = estimator_cls(**base_params, **fit_params)
-            est.fit(fold.Z_train, fold.y_train, sample_weight=fold.w_train)
-            for ci in members:
-                if prefix:
-                    kw = {p: configs[ci][p] for p in prefix}
-                    proba = est.predict_proba_prefix(fold.Z_val, **kw)
-                else:
-                    proba = est.predict_proba(fold.Z_val)
-                scores[ci][fi] = np.asarray(proba)[:, 1]
-            logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
-                         family, fi, fit_params, time.perf_counter() - t0, len(members))
-            if progress is not None:
-                progress.update(1)
-    y_oof = np.concatenate([f.y_val for f in folds])
-    w_oof = np.concatenate([f.w_val for f in folds])
-    results = []
-    for ci, cfg in enumerate(configs):
-        f1_05 = [M.f1_score(f.y_val, s >= 0.5, f.w_val) for f, s in zip(folds, scores[ci])]
-        oof = np.concatenate(scores[ci])
-        thr, f1_best = M.best_f1_threshold(y_oof, oof, w_oof)
-        results.append({"params": cfg, "mean_f1_at_0.5": float(np.mean(f1_05)),
-                        "fold_f1_at_0.5": [float(v) for v in f1_05],
-                        "oof_f1_best_threshold": f1_best, "oof_raw_threshold": thr})
-    # select by the F1 of the deployed rule (tuned threshold); ties -> F1 at 0.5, then order
-    best = max(range(len(configs)),
-               key=lambda ci: (round(results[ci]["oof_f1_best_threshold"], 10),
-                               round(results[ci]["mean_f1_at_0.5"], 10), -ci))
-    for ci, r in enumerate(results):
-        r["rank"] = 1 + sum(
-            (results[o]["oof_f1_best_threshold"], results[o]["mean_f1_at_0.5"])
-            > (r["oof_f1_best_threshold"], r["mean_f1_at_0.5"]) for o in range(len(configs)))
-    return {"best_params": configs[best], "best_index": best, "cv_results": results,
-            "oof": (np.concatenate(scores[best]), y_oof, w_oof)}
-
-
-def count_fits(estimator_cls, grid, n_folds):
-    prefix = [p for p in prefix_params(estimator_cls) if p in grid and len(grid[p]) > 1]
-    rest = [len(v) for k, v in grid.items() if k not in prefix]
-    return int(np.prod(rest, dtype=np.int64)) * n_folds
-
-
-# ---------------------------------------------------------------------------------------
 # outputs
 # ---------------------------------------------------------------------------------------
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-def _clean_stale(output_dir):
-    """Remove the temporary folders of runs that died (their PID is in the name). A run
-    killed between its two renames left the previous outputs only in its ``.old-`` folder:
-    that folder is renamed back instead."""
-    parent, base = os.path.split(output_dir)
-    pattern = re.compile(rf"^\.{re.escape(base)}\.(tmp|old)-(\d+)-")
-    try:
-        names = sorted(os.listdir(parent))
-    except OSError:
-        return
-    for name in names:
-        m = pattern.match(name)
-        if m is None or _pid_alive(int(m.group(2))):
-            continue
-        path = os.path.join(parent, name)
-        if m.group(1) == "old" and not os.path.exists(output_dir):
-            os.rename(path, output_dir)
-            logger.warning("restored %s from the folder of an interrupted run", output_dir)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-            logger.info("removed %s, left by an interrupted run", path)
-
-
-def _prepare_tmp(output_dir):
-    output_dir = os.path.abspath(os.fspath(output_dir))
-    parent = os.path.dirname(output_dir)
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise TrainingError(f"output folder {output_dir} exists and is not a folder")
-    try:
-        os.makedirs(parent, exist_ok=True)
-        _clean_stale(output_dir)
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-{os.getpid()}-",
-                               dir=parent)
-    except OSError as exc:
-        raise TrainingError(f"cannot write the output folder {output_dir}: "
-                            f"{exc.strerror or exc}") from None
-    if os.path.isdir(output_dir) and not os.access(output_dir, os.W_OK | os.X_OK):
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise TrainingError(f"cannot write the output folder {output_dir}: permission denied")
-    return output_dir, tmp
-
-
-def _swap_in(tmp, output_dir):
-    """Replace ``output_dir`` by ``tmp``; the user's own files in the old folder are kept."""
-    old = None
-    if os.path.isdir(output_dir):
-        for name in os.listdir(output_dir):
-            src = os.path.join(output_dir, name)
-            if name not in OUTPUT_NAMES and not name.startswith(".") \
-                    and not os.path.exists(os.path.join(tmp, name)):
-                if os.path.isdir(src):
-                    shutil.copytree(src, os.path.join(tmp, name))
-                else:
-                    shutil.copy2(src, os.path.join(tmp, name))
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-{os.getpid()}-",
-                               dir=os.path.dirname(output_dir))
-        os.rmdir(old)
-        os.rename(output_dir, old)
-    try:
-        os.rename(tmp, output_dir)
-    except BaseException:
-        if old is not None:
-            os.rename(old, output_dir)
-        raise
-    os.chmod(output_dir, 0o755 & ~_umask())
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask():
-    m = os.umask(0)
-    os.umask(m)
-    return m
-
-
 def _write_importances(folder, family, model):
     names = model.feature_names_out_
     est = model.estimator_
@@ -403,17 +95,6 @@ def _write_importances(folder, family, model):
         name = f"{family}_feature_importance.csv"
     df.to_csv(os.path.join(folder, name), index=False)
     return name
-
-
-def _write_predictions(path, ids, proba, threshold, timestamp):
-    n = proba.shape[0]
-    if ids is None:
-        ids = np.arange(n)
-    pred = (proba >= threshold).astype(np.int64)
-    df = pd.DataFrame({"UserID": ids, "predicted_ordered": pred,
-                       "purchase_probability": np.round(proba, 6),
-                       "prediction_timestamp": timestamp})
-    df.to_csv(path, index=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,7 +128,7 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", *,
     if isinstance(grid, (str, os.PathLike)):
         grid = load_grid_file(grid)
     grids = merge_grids(grid)
-    output_dir, tmp = _prepare_tmp(output_dir)
+    output_dir, tmp = prepare_output_folder(output_dir)
     log_handler = logging.FileHandler(os.path.join(tmp, "ml_pipeline.log"), encoding="utf-8")
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log_handler.setLevel(logging.INFO)
@@ -464,7 +145,7 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", *,
                     time.perf_counter() - t_start)
         pkg_logger.removeHandler(log_handler)
         log_handler.close()
-        _swap_in(tmp, output_dir)
+        swap_in_folder(tmp, output_dir, OUTPUT_NAMES)
         return results
     except BaseException:
         pkg_logger.removeHandler(log_handler)
@@ -524,15 +205,10 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
             cls = estimator_class(fam)
             if bar is not None:
                 bar.set_description(fam.replace("_", " "))
-            base = _base_params(fam, cls, yt, wt, seed, n_jobs, patterns.Z.shape[0])
+            base = base_params(fam, cls, yt, wt, seed, n_jobs, patterns.Z.shape[0])
             gs = grid_search(cls, folds, grids[fam], base, family=fam, progress=bar)
             oof, y_oof, w_oof = gs["oof"]
-            calibrator = None
-            oof_cal = oof
-            if calibration is not None:
-                calibrator = make_calibrator(calibration).fit(oof, y_oof, w_oof)
-                oof_cal = np.clip(calibrator.transform(oof), 0.0, 1.0)
-            threshold, oof_f1 = M.best_f1_threshold(y_oof, oof_cal, w_oof)
+            calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, calibration)
             est = cls(**base, **gs["best_params"]).fit(Zt, yt, sample_weight=wt)
             if bar is not None:
                 bar.update(1)
@@ -540,11 +216,9 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
             raw_pat = np.asarray(est.predict_proba(patterns.Z))[:, 1]
             cal_pat = raw_pat if calibrator is None else np.clip(calibrator.transform(raw_pat), 0, 1)
             train_scores = cal_pat[patterns.inv[train_rows]]
-            profile = build_profile(data.X.iloc[train_rows], data.binary_columns,
-                                    data.input_columns, train_scores)
+            profile = build_profile(data.schema, data.E[train_rows], train_scores)
             model = PropensityModel.from_parts(
-                input_columns=data.input_columns, binary_columns=data.binary_columns,
-                encoding=data.encoding, transformer=transformer, estimator=est,
+                schema=data.schema, transformer=transformer, estimator=est,
                 calibrator=calibrator, threshold=threshold, training_profile=profile,
                 calibration=calibration, cv=cv_folds, random_state=seed, classes=data.classes)
             raw_val = raw_pat[patterns.inv[val_rows]]
@@ -602,7 +276,7 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
     timings["save"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    _predict_test(fitted[best], test_file, tmp, id_column, embedded_test_rows, now)
+    _predict_test(fitted[best], best, test_file, tmp, embedded_test_rows)
     timings["predict_test"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -610,22 +284,11 @@ def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_f
     write_plots(tmp, detailed, evaluation)
     timings["plots"] = time.perf_counter() - t0
 
-    from . import __version__
-    manifest = {
-        "format": "propensity-manifest", "format_version": 1, "package_version": __version__,
-        "created": now.isoformat(timespec="seconds"), "best_model": best,
-        "models": {fam: {"model_file": f"{fam}_model.propmodel", "pickle_file": f"{fam}_model.pkl",
-                         "f1": evaluation[fam]["f1"], "roc_auc": evaluation[fam]["roc_auc"],
-                         "threshold": evaluation[fam]["threshold"]} for fam in models},
-        "files": {name: file_sha256(os.path.join(tmp, name)) for name in sorted(os.listdir(tmp))
-                  if name not in ("manifest.json", "ml_pipeline.log")},
-        "training_data": {"source": data.source, "n_rows": data.n_rows,
-                          "fingerprint": fingerprint, "target": target,
-                          "id_column": id_column},
-    }
-    with open(os.path.join(tmp, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
+    manifest = _manifest.build(
+        tmp, best_model=best, models={fam: evaluation[fam] for fam in models}, created=now,
+        training_data={"source": data.source, "n_rows": data.n_rows,
+                       "fingerprint": fingerprint, "target": target, "id_column": id_column})
+    _manifest.write(tmp, manifest)
     timings["total"] = time.perf_counter() - t_start
     logger.info("timings: %s", {k: round(v, 3) for k, v in timings.items()})
     return TrainingResults(output_dir=output_dir, best_model=best, metrics=evaluation,
@@ -638,31 +301,37 @@ def _as_matrix(X):
     return check_X(X)
 
 
-def _predict_test(model, test_file, folder, id_column, embedded_test_rows, now):
+def _predict_test(model, name, test_file, folder, embedded_test_rows):
+    """test_predictions.csv through the predictor's own file path (same reader, value
+    rules, id handling and writer as ``propensity.predict``)."""
+    from .predictor import CustomerPropensityPredictor, InputDataError
+
+    predictor = CustomerPropensityPredictor.from_model(model, name)
+    out = os.path.join(folder, "test_predictions.csv")
     if test_file is None:
         frame = make_sessions(embedded_test_rows, seed=EMBEDDED_SEED, testing=True)
         missing = [c for c in model.input_columns_ if c not in frame.columns]
-        if missing:  # a generic training file without a test file: nothing to score
-            logger.warning("no --test-file given and the embedded test data lacks %s; "
-                           "test_predictions.csv holds no rows", missing)
-            pd.DataFrame(columns=["UserID", "predicted_ordered", "purchase_probability",
-                                  "prediction_timestamp"]).to_csv(
-                os.path.join(folder, "test_predictions.csv"), index=False)
-            return
-        ids = frame[id_column].to_numpy() if id_column in frame.columns else None
-        X = frame[model.input_columns_]
+        if len(missing) == len(model.input_columns_):
+            # a generic training file without a test file: nothing to score
+            logger.warning("no --test-file given and the embedded test data has none of the "
+                           "model's columns; test_predictions.csv holds no rows")
+            src = io.BytesIO(b"")
+        else:
+            src = io.BytesIO(frame.to_csv(index=False).encode("utf-8"))
         source = "embedded testing-style data"
     else:
-        X, ids = load_test_csv(test_file, model.input_columns_, model.encoding_, id_column)
-        source = test_file
+        source, src = test_file, test_file
     try:
-        proba = model.predict_proba(X)[:, 1]
-    except ValueError as exc:
-        raise DataError(f"{source}: {exc}") from None
-    _write_predictions(os.path.join(folder, "test_predictions.csv"), ids, proba,
-                       model.threshold_, now.isoformat(timespec="seconds"))
-    logger.info("predicted %d rows of %s with %s: %d predicted to order", len(proba), source,
-                model.model_name_, int((proba >= model.threshold_).sum()))
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            summary = predictor.predict_from_file(src, out)
+        for w in seen:
+            logger.warning("%s: %s", source, w.message)
+    except InputDataError as exc:
+        msg = str(exc)
+        raise DataError(msg if test_file is not None and os.fspath(test_file) in msg
+                        else f"{source}: {msg}") from None
+    logger.info("predicted %d rows of %s with %s", summary["rows"], source, name)
 
 
 def _jsonable(v):

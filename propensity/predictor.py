@@ -4,12 +4,13 @@ Loads the best model named by ``ml_outputs/manifest.json`` (checksum verified, t
 model document, never a pickle unless ``allow_pickle=True``) and scores DataFrames or
 CSV files of any size.
 
-Files of session data (every model input a 0/1 column) take the fast path: the C core
-parses blocks of a few MB cut at record ends (quoted ids with embedded newlines work),
-each distinct row pattern is scored once and cached, and the C core formats the output
-rows. Other models (generic CSVs with an encoding to replay) stream through pandas.
-Either way memory stays bounded, output goes to a temporary file in the target folder
-that is renamed on success, and no partial output is left behind after an error.
+One path for every model: a file is read by the C core in blocks of a few MB cut at
+record ends (quoted ids with embedded newlines work), each field converted by the
+model's schema (:mod:`propensity.schema`: binary, numeric and category columns, the
+same value rules as a DataFrame gets); the model scores the encoded block (each
+distinct row once) and the C core formats the output rows. Memory stays bounded,
+output goes to a temporary file in the target folder that is renamed on success, and
+no partial output is left behind after an error.
 """
 import csv
 import datetime
@@ -17,9 +18,7 @@ import json
 import logging
 import os
 import pickle
-import queue
 import sys
-import tempfile
 import threading
 import warnings
 
@@ -27,35 +26,19 @@ import numpy as np
 import pandas as pd
 
 from . import _core
+from . import manifest as _manifest
 from ._base import load_model as _load_document
-from ._fileio import atomic_write_bytes, file_sha256
+from ._fileio import AtomicOutput, atomic_write_bytes
+from .errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
+                     ModelNotFoundError, PredictorError)
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "propensity-manifest"
-MANIFEST_VERSION = 1
+MANIFEST_NAME = _manifest.MANIFEST_NAME
 ID_COLUMN = "UserID"
 OUTPUT_COLUMNS = ["UserID", "predicted_ordered", "purchase_probability", "prediction_timestamp"]
 PROBA_DIGITS = 6
 PSI_ALERT = 0.2
-
-
-class PredictorError(Exception):
-    """Base class of the errors the predictor raises on bad models or bad input."""
-
-
-class ModelNotFoundError(PredictorError, FileNotFoundError):
-    """The model folder, its manifest or a model file is missing."""
-
-
-class ModelIntegrityError(PredictorError, ValueError):
-    """A checksum mismatch, a malformed manifest or model, or a newer format version."""
-
-
-class InputDataError(PredictorError, ValueError):
-    """The input cannot be scored: no known feature column, a bad value, wrong delimiter
-    or encoding, a truncated last line. The message names the column, row and value."""
 
 
 def _now_iso():
@@ -66,6 +49,11 @@ def segment_of(proba):
     """High (p > 0.5), Medium (0.1 <= p <= 0.5), Low (p < 0.1)."""
     proba = np.asarray(proba, dtype=np.float64)
     return np.where(proba > 0.5, "High", np.where(proba >= 0.1, "Medium", "Low")).astype(object)
+
+
+def id_column_of(model):
+    """The id column of the model's input: the one the training run used, else UserID."""
+    return getattr(model.schema_, "id_column", None) or ID_COLUMN
 
 
 class CustomerPropensityPredictor:
@@ -82,78 +70,48 @@ class CustomerPropensityPredictor:
     """
 
     def __init__(self, model_dir="ml_outputs", allow_pickle=False):
-        self.model_dir = os.fspath(model_dir)
+        self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.allow_pickle = bool(allow_pickle)
         self.model = None
         self.model_name = None
         self.manifest = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_model(cls, model, name=None):
+        """A predictor around a model in memory (a fitted PropensityModel), e.g. the one a
+        training run or ``fit_dask`` just made."""
+        for attr in ("schema_", "proba_encoded", "threshold_"):
+            if not hasattr(model, attr):
+                raise TypeError(f"{type(model).__name__} is not a fitted PropensityModel "
+                                f"(no {attr})")
+        self = cls(model_dir=None)
+        self.model, self.model_name = model, name or getattr(model, "model_name_", None)
+        return self
+
     # ------------------------------------------------------------------ loading
-    def _read_manifest(self):
-        if not os.path.isdir(self.model_dir):
-            raise ModelNotFoundError(
-                f"model folder {self.model_dir!r} does not exist; train first with "
-                f"`python -m propensity.train` or pass --model_dir")
-        path = os.path.join(self.model_dir, MANIFEST_NAME)
-        if not os.path.isfile(path):
-            raise ModelNotFoundError(
-                f"{path} not found: {self.model_dir!r} holds no trained models "
-                f"(run `python -m propensity.train --output-dir {self.model_dir}`)")
-        try:
-            with open(path, "rb") as f:
-                manifest = json.loads(f.read().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelIntegrityError(f"{path} is not a valid manifest: {exc}") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-            raise ModelIntegrityError(f"{path} is not a propensity manifest")
-        version = manifest.get("format_version")
-        if not isinstance(version, int) or version < 1:
-            raise ModelIntegrityError(f"{path} has an invalid format_version {version!r}")
-        if version > MANIFEST_VERSION:
-            raise ModelIntegrityError(
-                f"{path} has format version {version}, newer than this propensity reads "
-                f"({MANIFEST_VERSION}); upgrade propensity to use these models")
-        if not isinstance(manifest.get("models"), dict) or not isinstance(manifest.get("files"), dict):
-            raise ModelIntegrityError(f"{path} lacks the 'models' or 'files' table")
-        return manifest
-
-    def _verified_file(self, manifest, filename, what):
-        if not isinstance(filename, str) or os.path.basename(filename) != filename or filename in ("", ".", ".."):
-            raise ModelIntegrityError(f"manifest names an invalid {what} {filename!r}")
-        path = os.path.join(self.model_dir, filename)
-        if not os.path.isfile(path):
-            raise ModelNotFoundError(f"{what} {path} listed in the manifest is missing")
-        expected = manifest["files"].get(filename)
-        if not isinstance(expected, str):
-            raise ModelIntegrityError(f"manifest lists no sha256 checksum for {filename}")
-        actual = file_sha256(path)
-        if actual != expected.lower():
-            raise ModelIntegrityError(
-                f"checksum mismatch for {path}: the manifest records sha256 {expected[:16]}..., "
-                f"the file has {actual[:16]}...; the file was modified or corrupted")
-        return path
-
     def load_model(self, name):
         """Load the model ``name`` (e.g. 'random_forest') listed in the manifest."""
         with self._lock:
-            manifest = self._read_manifest()
+            manifest = _manifest.read(self.model_dir)
             entry = manifest["models"].get(name)
             if not isinstance(entry, dict):
                 raise ModelNotFoundError(
                     f"model {name!r} is not in {self.model_dir}/{MANIFEST_NAME}; "
                     f"available: {sorted(manifest['models'])}")
             if self.allow_pickle:
-                path = self._verified_file(manifest, entry.get("pickle_file"), "model pickle")
+                path = _manifest.verified_path(self.model_dir, manifest,
+                                               entry.get("pickle_file"), "model pickle")
                 with open(path, "rb") as f:
                     model = pickle.load(f)
             else:
-                path = self._verified_file(manifest, entry.get("model_file"), "model file")
+                path = _manifest.verified_path(self.model_dir, manifest,
+                                               entry.get("model_file"), "model file")
                 try:
                     model = _load_document(path)
                 except ValueError as exc:  # ModelFormatError: damaged or newer version
                     raise ModelIntegrityError(str(exc)) from None
-            for attr in ("input_columns_", "predict_proba", "threshold_"):
+            for attr in ("schema_", "proba_encoded", "threshold_"):
                 if not hasattr(model, attr):
                     raise ModelIntegrityError(f"{path} does not hold a fitted propensity model "
                                               f"(no {attr})")
@@ -163,7 +121,7 @@ class CustomerPropensityPredictor:
 
     def load_best_model(self):
         """Load the model the manifest names best (highest validation F1)."""
-        manifest = self._read_manifest()
+        manifest = _manifest.read(self.model_dir)
         best = manifest.get("best_model")
         if not isinstance(best, str):
             raise ModelIntegrityError(f"{self.model_dir}/{MANIFEST_NAME} names no best_model")
@@ -183,147 +141,90 @@ class CustomerPropensityPredictor:
             raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
         return thr
 
-    @staticmethod
-    def _columns(model, available, where):
-        cols = [str(c) for c in model.input_columns_]
-        seen, dups = set(), []
-        for c in available:  # which copy holds the values would be a guess: refuse
-            if c in seen and c not in dups and (c in cols or c == ID_COLUMN):
-                dups.append(c)
-            seen.add(c)
-        if dups:
-            raise InputDataError(
-                f"{where} has duplicate column(s) {', '.join(repr(str(c)) for c in dups)}; "
-                f"each feature column and {ID_COLUMN!r} must appear once")
-        avail = set(available)
-        present = [c for c in cols if c in avail]
-        missing = [c for c in cols if c not in avail]
-        if not present:
-            shown = list(available)[:8]
-            hint = ""
-            if len(shown) == 1 and any(d in shown[0] for d in ";\t|"):
-                hint = (" The header is a single column containing ';', tab or '|': "
-                        "the file seems to use another delimiter than ','.")
-            raise InputDataError(
-                f"{where} has no known feature column; expected some of {cols[:5]}... "
-                f"({len(cols)} features), found columns {shown}.{hint}")
-        if missing:
-            warnings.warn(
-                f"{where} lacks {len(missing)} feature column(s), filled with 0: "
-                f"{', '.join(missing)}", UserWarning, stacklevel=3)
-        return cols, present, missing
-
-    @staticmethod
-    def _fast_eligible(model):
-        cols = list(model.input_columns_)
-        binary = set(getattr(model, "binary_columns_", []))
-        return (not getattr(model, "encoding_", None) and 0 < len(cols) <= 64
-                and all(c in binary for c in cols))
-
     # ------------------------------------------------------------------ DataFrames
-    def predict(self, df, threshold=None, segments=False, *, coerce=False, fill_missing=None):
+    def predict(self, df, threshold=None, segments=False, *, coerce=False, fill_missing=None,
+                timestamp=None):
         """Score a DataFrame of sessions.
 
         Returns a DataFrame with ``UserID, predicted_ordered, purchase_probability,
-        prediction_timestamp`` (+ ``segment``). Without a UserID column the index stands in.
+        prediction_timestamp`` (+ ``segment``). Without an id column the index stands in.
+        Values are checked with the same rules as a file's (the model's schema).
+        ``timestamp`` (ISO text) stands in for the current time.
         """
         model = self._require_model()
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         thr = self._threshold(model, threshold)
-        out, _ = self._score_frame(model, df, thr, segments, coerce, fill_missing,
-                                   _frame_rows(df), "input DataFrame")
-        return out
-
-    def _score_frame(self, model, df, thr, segments, coerce, fill_missing, rowdesc, where,
-                     columns=None, timestamp=None):
-        n = len(df)
-        if columns is None:
-            columns = self._columns(model, [str(c) for c in df.columns], where)
-        cols, present, _missing = columns
-        binary = set(getattr(model, "binary_columns_", []))
-        encoding = getattr(model, "encoding_", None) or {}
-        binary -= set(encoding.get("boolean", ()))   # TRUE/FALSE text: the model replays it
-        stats = {"n_coerced": 0, "n_filled": 0}
-        if n == 0:
-            proba = np.zeros(0)
-            X = np.zeros((0, len(cols)), np.uint8)
-        elif self._fast_eligible(model):
-            X = np.zeros((n, len(cols)), dtype=np.uint8)
-            for j, c in enumerate(cols):
-                if c in present:
-                    X[:, j] = _binary_values(df[c], c, coerce, fill_missing, rowdesc, stats)
-            proba = _KeyScorer(model, len(cols)).score(_pack(X))
-        else:
-            frame = pd.DataFrame(index=df.index)
-            for c in cols:
-                if c not in present:
-                    frame[c] = 0
-                elif c in binary:
-                    frame[c] = _binary_values(df[c], c, coerce, fill_missing, rowdesc, stats)
-                else:
-                    frame[c] = df[c]
-            X = frame
-            proba = np.asarray(model.predict_proba(frame), dtype=np.float64)[:, 1]
-        pred = (proba >= thr).astype(np.int64)
-        ids = df[ID_COLUMN].to_numpy() if ID_COLUMN in df.columns else df.index.to_numpy()
+        fill = _check_fill(fill_missing)
+        try:
+            E, stats = model.schema_.encode(df, where="input DataFrame", coerce=coerce,
+                                            fill_missing=fill, row_label=_frame_rows(df))
+        except DataError as exc:
+            raise InputDataError(str(exc)) from None
+        _warn_coerced(stats.n_coerced)
+        proba = model.proba_encoded(E) if len(df) else np.zeros(0)
+        idc = id_column_of(model)
+        ids = df[idc].to_numpy() if idc in df.columns else df.index.to_numpy()
         out = pd.DataFrame({
             "UserID": ids,
-            "predicted_ordered": pred,
+            "predicted_ordered": (proba >= thr).astype(np.int64),
             "purchase_probability": proba,
             "prediction_timestamp": timestamp or _now_iso(),
         })
         if segments:
             out["segment"] = segment_of(proba)
-        return out, {"X": X, "proba": proba, **stats}
+        return out
 
     # ------------------------------------------------------------------ files
     def predict_from_file(self, input_path, output_path, chunksize=100_000, threshold=None,
                           segments=False, coerce=False, fill_missing=None, drift_report=None,
                           progress=None, sep=","):
-        """Score a CSV file (``'-'`` for stdin) into a predictions CSV (``'-'`` for stdout).
+        """Score a CSV file (``'-'`` for stdin, or a binary file object) into a
+        predictions CSV (``'-'`` for stdout).
 
         Memory is bounded by ``chunksize`` (rows per block). The output is written to a
         temporary file beside ``output_path`` and renamed on success; on any error no
-        output file is left. ``coerce`` clips values other than 0/1 (a warning counts
-        them); ``fill_missing=0`` fills empty cells; ``drift_report`` names a JSON file for
-        the population stability index of every feature and of the scores. ``progress``
-        is called with the number of rows of each block. Returns a summary dict.
+        output file is left. ``coerce`` clips binary values other than 0/1 (a warning
+        counts them); ``fill_missing=0`` fills empty binary cells; ``drift_report`` names
+        a JSON file for the population stability index of every feature and of the
+        scores. ``progress`` is called with the number of rows of each block. Returns a
+        summary dict.
         """
         model = self._require_model()
         thr = self._threshold(model, threshold)
         chunksize = int(chunksize)
         if chunksize < 1:
             raise ValueError(f"chunksize must be >= 1, got {chunksize}")
-        if fill_missing is not None and fill_missing not in (0, 1):
-            raise ValueError(f"fill_missing must be None, 0 or 1, got {fill_missing!r}")
+        fill = _check_fill(fill_missing)
         if not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n':
             raise ValueError(f"sep must be one character other than a quote or line end, got {sep!r}")
+        if output_path != "-":
+            folder = os.path.dirname(os.path.abspath(os.fspath(output_path)))
+            if not os.path.isdir(folder):
+                raise InputDataError(f"output folder {folder!r} does not exist")
         drift = _DriftAccumulator(model) if drift_report is not None else None
         header = list(OUTPUT_COLUMNS) + (["segment"] if segments else [])
         timestamp = _now_iso()
 
-        if input_path == "-":
-            src, close_src = sys.stdin.buffer, False
+        if hasattr(input_path, "read"):
+            src, close_src, where = input_path, False, "input stream"
+        elif input_path == "-":
+            src, close_src, where = sys.stdin.buffer, False, "standard input"
         else:
+            where = repr(os.fspath(input_path))
             try:
                 src, close_src = open(input_path, "rb"), True
             except FileNotFoundError:
                 raise InputDataError(f"input file {input_path!r} not found") from None
             except IsADirectoryError:
                 raise InputDataError(f"input path {input_path!r} is a folder, not a file") from None
-        where = "standard input" if input_path == "-" else repr(os.fspath(input_path))
-        summary = {"rows": 0, "n_coerced": 0, "n_filled": 0, "model": self.model_name,
-                   "threshold": thr, "path": "c" if self._fast_eligible(model) else "pandas"}
+        summary = {"rows": 0, "n_coerced": 0, "n_filled": 0, "n_unseen": 0,
+                   "model": self.model_name, "threshold": thr}
         try:
-            with _Output(output_path) as out:
+            with AtomicOutput(output_path, background=True) as out:
                 out.write((",".join(header) + "\n").encode())
-                if summary["path"] == "c":
-                    self._stream_c(model, src, out, thr, segments, coerce, fill_missing,
-                                   chunksize, sep, timestamp, drift, progress, summary, where)
-                else:
-                    self._stream_pandas(model, src, out, thr, segments, coerce, fill_missing,
-                                        chunksize, sep, timestamp, drift, progress, summary, where)
+                self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
+                             timestamp, drift, progress, summary, where)
                 if drift is not None:
                     report = drift.report()
                     atomic_write_bytes(drift_report, json.dumps(report, indent=2).encode() + b"\n")
@@ -334,15 +235,16 @@ class CustomerPropensityPredictor:
         finally:
             if close_src:
                 src.close()
-        if summary["n_coerced"]:
-            warnings.warn(f"coerce: {summary['n_coerced']} value(s) other than 0/1 were clipped "
-                          f"to 0/1", UserWarning, stacklevel=2)
+        _warn_coerced(summary["n_coerced"])
         if summary["n_filled"]:
-            logger.info("filled %d empty cell(s) with %s", summary["n_filled"], fill_missing)
+            logger.info("filled %d empty cell(s)", summary["n_filled"])
+        if summary["n_unseen"]:
+            logger.info("%d category value(s) not seen at training set no category",
+                        summary["n_unseen"])
         return summary
 
-    def _stream_c(self, model, src, out, thr, segments, coerce, fill_missing, chunksize, sep,
-                  timestamp, drift, progress, summary, where):
+    def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, timestamp,
+                drift, progress, summary, where):
         reader = _BlockReader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
         head = reader.header_line()
         if head is None:
@@ -350,25 +252,27 @@ class CustomerPropensityPredictor:
                           stacklevel=3)
             return
         names = _parse_header(head, sep, where)
-        cols, present, _ = self._columns(model, names, where)
-        first = {}
-        for k, name in enumerate(names):
-            first.setdefault(name, k)
-        feature_field = np.array([first.get(c, -1) for c in cols], dtype=np.int64)
-        id_field = first.get(ID_COLUMN, -1)
-        names_blob = "\0".join(names).encode("utf-8")
-        fill = -1 if fill_missing is None else int(fill_missing)
-        scorer = _KeyScorer(model, len(cols))
+        schema = model.schema_
+        try:
+            feature_field, missing = schema.locate(names, where)
+        except DataError as exc:
+            raise InputDataError(str(exc)) from None
+        schema.warn_missing(missing, where)
+        idc = id_column_of(model)
+        id_field = names.index(idc) if idc in names else -1
         ts = timestamp.encode()
         line, row = 2, 1
         while True:
             data, eof = reader.next_block()
             try:
-                r = _core.csv_parse(data, sep, len(names), id_field, feature_field, names_blob,
-                                    fill, coerce, eof, line, row, True)
+                r = _core.csv_parse(data, schema=schema.capsule, delimiter=sep,
+                                    n_fields=len(names), id_field=id_field,
+                                    feature_field=feature_field, fill_missing=fill,
+                                    coerce=coerce, final=eof, first_line=line, first_row=row)
                 n = r["n_rows"]
                 if n:
-                    proba = scorer.score(r["keys"][:n])
+                    E = r["X"][:n]
+                    proba = model.proba_encoded(E)
                     pred = (proba >= thr).astype(np.uint8)
                     if id_field >= 0:
                         text = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
@@ -383,10 +287,10 @@ class CustomerPropensityPredictor:
             if n:
                 out.write(text)
                 if drift is not None:
-                    drift.add_binary(r["X"][:n], proba)
+                    drift.add(E, proba)
                 summary["rows"] += n
-                summary["n_coerced"] += r["n_coerced"]
-                summary["n_filled"] += r["n_filled"]
+                for k in ("n_coerced", "n_filled", "n_unseen"):
+                    summary[k] += r[k]
                 if progress is not None:
                     progress(n)
             line += r["n_lines"]
@@ -394,154 +298,47 @@ class CustomerPropensityPredictor:
             reader.consume(r["consumed"])
             if eof:
                 break
-        summary["distinct_rows_scored"] = scorer.n_scored
-
-    def _stream_pandas(self, model, src, out, thr, segments, coerce, fill_missing, chunksize,
-                       sep, timestamp, drift, progress, summary, where):
-        try:
-            reader = pd.read_csv(src, sep=sep, chunksize=chunksize, dtype={ID_COLUMN: str},
-                                 keep_default_na=False, na_values=[""], encoding="utf-8")
-        except pd.errors.EmptyDataError:
-            warnings.warn(f"{where} is empty: the output holds only the header", UserWarning,
-                          stacklevel=3)
-            return
-        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise InputDataError(f"{where}: cannot read the CSV ({exc})") from None
-        columns = None
-        offset = 0
-        try:
-            for chunk in reader:
-                if columns is None:
-                    columns = self._columns(model, [str(c) for c in chunk.columns], where)
-                res, stats = self._score_frame(
-                    model, chunk, thr, segments, coerce, fill_missing,
-                    _file_rows(offset), where, columns=columns, timestamp=timestamp)
-                if ID_COLUMN not in chunk.columns:
-                    res["UserID"] = np.arange(offset, offset + len(chunk))
-                out.write(res.to_csv(header=False, index=False,
-                                     float_format=f"%.{PROBA_DIGITS}f").encode("utf-8"))
-                if drift is not None:
-                    drift.add_frame(stats["X"], stats["proba"])
-                summary["rows"] += len(chunk)
-                summary["n_coerced"] += stats["n_coerced"]
-                summary["n_filled"] += stats["n_filled"]
-                offset += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise InputDataError(f"{where}: cannot read the CSV ({exc})") from None
 
 
 # ---------------------------------------------------------------------- internals
 def _frame_rows(df):
     def describe(pos):
-        return f"row {pos} (0-based position; index label {df.index[pos]!r})"
+        label = df.index[pos]
+        label = label.item() if isinstance(label, np.generic) else label
+        return f"row {pos} (0-based position; index label {label!r})"
     return describe
 
 
-def _file_rows(offset):
-    def describe(pos):
-        return f"data row {offset + pos + 1} (1-based, header excluded)"
-    return describe
+def format_predictions(frame):
+    """The rows of a predictions DataFrame (as :meth:`CustomerPropensityPredictor.predict`
+    returns) as CSV bytes, through the one writer of predictions (the C core's)."""
+    ids = [str(v.item() if isinstance(v, np.generic) else v).encode("utf-8")
+           for v in frame["UserID"].to_numpy(dtype=object)]
+    n = len(ids)
+    spans = np.zeros((n, 2), dtype=np.int64)
+    if n:
+        lens = np.fromiter(map(len, ids), dtype=np.int64, count=n)
+        spans[1:, 0] = np.cumsum(lens)[:-1]
+        spans[:, 1] = lens
+    ts = frame["prediction_timestamp"].iloc[0] if n else ""
+    return _core.csv_format(frame["predicted_ordered"].to_numpy().astype(np.uint8),
+                            np.ascontiguousarray(frame["purchase_probability"], dtype=np.float64),
+                            PROBA_DIGITS, str(ts).encode(), "segment" in frame.columns,
+                            b"".join(ids), spans)
 
 
-def _binary_values(series, name, coerce, fill_missing, rowdesc, stats):
-    """A 0/1 column as uint8; errors name the column, the row and the value."""
-    arr = series.to_numpy()
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8)
-    if arr.dtype.kind in "iu":
-        ok = (arr == 0) | (arr == 1)
-        if ok.all():
-            return arr.astype(np.uint8)
-        values = arr.astype(np.float64)
-        missing = np.zeros(len(arr), dtype=bool)
-    else:
-        if arr.dtype.kind == "f":
-            values = arr.astype(np.float64)
-        else:
-            text = series.astype("string")
-            stripped = text.str.strip()
-            values = pd.to_numeric(stripped.replace("", pd.NA), errors="coerce").to_numpy(
-                dtype=np.float64, na_value=np.nan)
-            bad_text = np.isnan(values) & stripped.notna().to_numpy() & (
-                stripped.fillna("").to_numpy(dtype=object) != "")
-            bad_text &= ~stripped.fillna("").str.lower().isin(["nan"]).to_numpy()
-            if bad_text.any():
-                i = int(np.flatnonzero(bad_text)[0])
-                raise InputDataError(
-                    f"column {name!r}, {rowdesc(i)}: value {str(arr[i])[:40]!r} is not a number "
-                    f"(this column must hold 0 or 1)")
-        missing = np.isnan(values)
-    if missing.any():
-        if fill_missing is None:
-            i = int(np.flatnonzero(missing)[0])
-            raise InputDataError(
-                f"column {name!r}, {rowdesc(i)}: empty cell (fill_missing=0 / --fill-missing 0 "
-                f"fills empty cells with 0)")
-        values = np.where(missing, float(fill_missing), values)
-        stats["n_filled"] += int(missing.sum())
-    bad = (values != 0) & (values != 1)
-    if bad.any():
-        if not coerce:
-            i = int(np.flatnonzero(bad)[0])
-            raise InputDataError(
-                f"column {name!r}, {rowdesc(i)}: value {_show(arr[i])} is not 0 or 1 "
-                f"(coerce=True / --coerce clips values to 0/1)")
-        stats["n_coerced"] += int(bad.sum())
-        values = np.where(bad, (values >= 0.5).astype(np.float64), values)
-    return values.astype(np.uint8)
+def _check_fill(fill_missing):
+    if fill_missing is None:
+        return -1
+    if isinstance(fill_missing, bool) or fill_missing not in (0, 1):
+        raise ValueError(f"fill_missing must be None, 0 or 1, got {fill_missing!r}")
+    return int(fill_missing)
 
 
-def _show(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    return repr(value[:40]) if isinstance(value, str) else str(value)
-
-
-def _pack(X):
-    """Rows of 0/1 (at most 64 columns) -> uint64 keys, bit j = column j."""
-    keys = np.zeros(X.shape[0], dtype=np.uint64)
-    for j in range(X.shape[1]):
-        keys |= X[:, j].astype(np.uint64) << np.uint64(j)
-    return keys
-
-
-class _KeyScorer:
-    """Scores each distinct row pattern once and remembers it across blocks: a sorted
-    array of the keys seen with their probabilities (memory grows with the number of
-    distinct patterns, not with the rows)."""
-
-    def __init__(self, model, n_features):
-        self.model = model
-        self.shifts = np.arange(n_features, dtype=np.uint64)
-        self.keys = np.zeros(0, dtype=np.uint64)
-        self.proba = np.zeros(0)
-        self.n_scored = 0
-
-    def _model_proba(self, keys):
-        X = ((keys[:, None] >> self.shifts[None, :]) & np.uint64(1)).astype(np.uint8)
-        proba = np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        self.n_scored += len(keys)
-        return np.ascontiguousarray(proba[:, 1])
-
-    def _lookup(self, keys):
-        if len(self.keys) == 0:
-            return np.zeros(len(keys), dtype=np.intp), np.zeros(len(keys), dtype=bool)
-        idx = np.searchsorted(self.keys, keys)
-        np.minimum(idx, len(self.keys) - 1, out=idx)
-        return idx, self.keys[idx] == keys
-
-    def score(self, keys):
-        idx, hit = self._lookup(keys)
-        if not hit.all():
-            new = np.unique(keys[~hit])
-            merged = np.concatenate([self.keys, new])
-            order = np.argsort(merged, kind="stable")
-            self.proba = np.concatenate([self.proba, self._model_proba(new)])[order]
-            self.keys = merged[order]
-            idx, hit = self._lookup(keys)
-        return self.proba[idx]
+def _warn_coerced(n):
+    if n:
+        warnings.warn(f"coerce: {n} value(s) other than 0/1 were clipped to 0/1", UserWarning,
+                      stacklevel=3)
 
 
 class _BlockReader:
@@ -654,21 +451,10 @@ class _DriftAccumulator:
             edges, _, counts = self.score
             counts += np.bincount(_bin_index(proba, edges), minlength=len(counts))
 
-    def add_binary(self, X, proba):
-        n = X.shape[0]
-        ones = X.sum(axis=0, dtype=np.int64)
+    def add(self, E, proba):
+        """Count a block of encoded inputs (E, as the schema gives) and its scores."""
         for j, edges, _, counts in self.features.values():
-            b0, b1 = _bin_index(np.array([0.0, 1.0]), edges)
-            counts[b0] += n - ones[j]
-            counts[b1] += ones[j]
-        self._add_scores(proba)
-        self.n += n
-
-    def add_frame(self, frame, proba):
-        for c, (j, edges, _, counts) in self.features.items():
-            col = frame[c] if hasattr(frame, "columns") else frame[:, j]
-            vals = pd.to_numeric(pd.Series(np.asarray(col)), errors="coerce").to_numpy(np.float64)
-            vals = vals[~np.isnan(vals)]
+            vals = np.asarray(E[:, j], dtype=np.float64)
             counts += np.bincount(_bin_index(vals, edges), minlength=len(counts))
         self._add_scores(proba)
         self.n += len(proba)
@@ -693,83 +479,3 @@ class _DriftAccumulator:
                 drifted.append("score")
         out["drifted"] = drifted
         return out
-
-
-class _Output:
-    """A binary output stream: stdout for '-', else a temporary file in the target folder
-    renamed to the target on success and removed on any error.
-
-    Writes happen on a background thread (file writes release the GIL), so writing one
-    block overlaps with parsing and scoring the next; at most ``depth`` blocks wait."""
-
-    def __init__(self, path, depth=2):
-        self.path = path
-        self.tmp = None
-        self.f = None
-        self.queue = queue.Queue(maxsize=depth)
-        self.error = None
-        self.thread = None
-
-    def __enter__(self):
-        if self.path == "-":
-            self.f = sys.stdout.buffer
-        else:
-            target = os.path.abspath(os.fspath(self.path))
-            folder = os.path.dirname(target)
-            if not os.path.isdir(folder):
-                raise InputDataError(f"output folder {folder!r} does not exist")
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.",
-                                            suffix=".part", dir=folder)
-            self.f = os.fdopen(fd, "wb", buffering=1 << 20)
-            self.target = target
-        self.thread = threading.Thread(target=self._drain, name="propensity-writer", daemon=True)
-        self.thread.start()
-        return self
-
-    def _drain(self):
-        while True:
-            data = self.queue.get()
-            if data is None:
-                return
-            if self.error is None:
-                try:
-                    self.f.write(data)
-                except BaseException as exc:  # reported by write() or __exit__
-                    self.error = exc
-
-    def write(self, data):
-        if self.error is not None:
-            raise self.error
-        self.queue.put(data)
-
-    def __exit__(self, exc_type, exc, tb):
-        self.queue.put(None)
-        self.thread.join()
-        try:
-            if self.path == "-":
-                if self.error is None:
-                    self.f.flush()
-            else:
-                self.f.close()
-            if self.error is not None and exc_type is None:
-                raise self.error
-            if exc_type is None and self.path != "-":
-                os.chmod(self.tmp, 0o666 & ~_UMASK)
-                os.replace(self.tmp, self.target)
-                self.tmp = None
-        finally:
-            if self.tmp is not None:
-                try:
-                    os.unlink(self.tmp)
-                except OSError:
-                    pass
-        return False
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()  # read once: os.umask is process-wide, not thread-safe to probe later

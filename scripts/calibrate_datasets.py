@@ -33,11 +33,11 @@ DATA_DIR = os.path.join(HERE, os.pardir, "propensity", "data")
 
 
 def _load_schema():
-    """propensity/_schema.py (the column layout), read without importing the package,
+    """propensity/_layout.py (the column layout), read without importing the package,
     which needs its compiled core."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
-        "_propensity_schema", os.path.join(HERE, os.pardir, "propensity", "_schema.py"))
+        "_propensity_schema", os.path.join(HERE, os.pardir, "propensity", "_layout.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -59,7 +59,7 @@ PREDICT_INPUTS = {
     "header_only_no_features": (_text("UserID,foo,bar", "u1,0,1"), ["feature column"]),
     "value_2": (_text(HEADER, *_good_rows(3), _row("u9", _with("sort_by", "2"))),
                 ["sort_by", "'2'", "row 4"]),
-    "value_text": (_text(HEADER, _row("u1", _with("loc_uk", "yes"))), ["loc_uk", "yes"]),
+    "value_text": (_text(HEADER, _row("u1", _with("loc_uk", "maybe"))), ["loc_uk", "maybe"]),
     # "nan" / "NA" are missing-value markers, reported like an empty cell
     "value_nan": (_text(HEADER, _row("u1", _with("sign_in", "nan"))), ["sign_in", "row 1"]),
     "value_inf": (_text(HEADER, _row("u1", _with("sign_in", "inf"))), ["sign_in", "inf"]),

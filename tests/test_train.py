@@ -118,7 +118,7 @@ def test_pickles_and_documents_predict_on_raw_columns(run, small, fam):
     doc = load_model(run / f"{fam}_model.propmodel")
     np.testing.assert_allclose(doc.predict_proba(test)[:, 1], p_df)
     assert model.input_columns_ == SESSION_FEATURES and model.binary_columns_ == SESSION_FEATURES
-    assert model.encoding_ == {} and 0 < model.threshold_ < 1
+    assert model.schema_.all_binary and 0 < model.threshold_ < 1
     np.testing.assert_array_equal(model.predict(test), (p_df >= model.threshold_).astype(int))
     prof = model.training_profile_
     f = prof["features"]["saw_checkout"]
@@ -126,7 +126,7 @@ def test_pickles_and_documents_predict_on_raw_columns(run, small, fam):
     assert len(prof["score"]["edges"]) == len(prof["score"]["fractions"]) + 1
     bad = test[SESSION_FEATURES].copy()
     bad.loc[bad.index[3], "sign_in"] = 7
-    with pytest.raises(ValueError, match="'sign_in'.*row 3"):
+    with pytest.raises(ValueError, match="row 3, column 'sign_in'"):
         model.predict_proba(bad)
 
 
@@ -148,7 +148,7 @@ def _bad_files(d, train):
     t = train.astype({"sign_in": object})
     t.loc[5, "sign_in"] = "yes please"
     t.to_csv(p, index=False)
-    cases["text"] = (p, r"'sign_in'.*'yes please'.*row 7")
+    cases["text"] = (p, r"line 7 \(data row 6\), column 'sign_in'.*'yes please'")
     p = d / "dup.csv"
     with open(p, "w", newline="") as f:
         w = csv.writer(f)
@@ -231,8 +231,10 @@ def test_generic_csv_with_strings_and_no_id(small, tmp_path):
     best = json.loads((out / "manifest.json").read_text())["best_model"]
     m = load_model(out / f"{best}_model.propmodel")
     assert m.input_columns_ == ["visits", "member", "channel", "sign_in", "saw_checkout"]
-    assert m.encoding_["onehot"] == {"channel": ["app", "store", "web"]}
-    assert m.encoding_["boolean"] == ["member"]
+    kinds = {c.name: c for c in m.schema_.columns}
+    assert kinds["channel"].kind == "category"
+    assert kinds["channel"].categories == ("app", "store", "web")
+    assert kinds["member"].kind == "binary"
     assert "sign_in_x_saw_checkout" in m.feature_names_out_
     assert "channel=app" in m.feature_names_out_
     pred = pd.read_csv(out / "test_predictions.csv")
@@ -263,7 +265,8 @@ def _dead_pid():
 
 
 def test_folders_of_interrupted_runs_are_cleaned_or_restored(tmp_path):
-    from propensity.pipeline import _clean_stale, _prepare_tmp
+    from propensity._fileio import clean_stale as _clean_stale
+    from propensity._fileio import prepare_output_folder as _prepare_tmp
 
     out = tmp_path / "ml_outputs"
     dead, alive = _dead_pid(), os.getpid()

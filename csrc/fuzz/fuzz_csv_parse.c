@@ -2,10 +2,14 @@
  *
  * The first bytes of each input choose the parser parameters (delimiter, field
  * count, id field, feature mapping, fill/coerce flags, block mode, max_rows and
- * the length of the field names); the rest is the CSV block. Every input is
- * parsed by the fast parser and by the plain reference parser: both must
- * return the same status and, on success, the same outputs. Any memory error,
- * undefined behaviour or disagreement aborts the run.
+ * the length of the field names) and the schema (flags bit 5: one byte per column
+ * picks its kind and fill, one more per category column its categories; else every
+ * column is binary without fill) and the output (flags bits 6-7: natural, double,
+ * uint8 or both); the rest is the CSV block. Every input is parsed by the fast
+ * parser and by the plain reference parser: both must return the same status, a
+ * message naming the same line and, on success, the same outputs and counters,
+ * each value in its kind's range. Any memory error, undefined behaviour or
+ * disagreement aborts the run.
  *
  * Then the records that parsed are written back with prop_csv_format, whose
  * output must fit the bound and equal the reference formatter's.
@@ -15,9 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
 #include "propensity/csvio.h"
+#include "propensity/schema.h"
 
 #define MAX_FIELDS 80
+#define MAX_COLS 72
+
+/* Categories a column may list (a byte mask picks up to 8, from a rotating start). */
+static const char *CAT_POOL[16] = {"a", "b", "0", "1", "yes", "", " a", "a,b",
+                                   "\"", "1.0", "nan", "x", "ab", "\xff", "A", "\r"};
 
 static const char DELIMS[] = {',', ';', '\t', '|', ' ', '0', '"', '\n'};
 
@@ -37,8 +49,18 @@ static uint8_t take(const uint8_t **data, size_t *size)
     return b;
 }
 
+/* The "line L (data row R)" a format error starts with: both parsers name the same. */
+static int same_place(const char *a, const char *b)
+{
+    long long la = -1, ra = -1, lb = -2, rb = -2;
+    if (sscanf(a, "line %lld (data row %lld)", &la, &ra) != 2 ||
+        sscanf(b, "line %lld (data row %lld)", &lb, &rb) != 2)
+        return 0;
+    return la == lb && ra == rb;
+}
+
 static void check_format(const char *buf, int64_t n, const int64_t *id_span, const uint8_t *X,
-                         int64_t nf, uint8_t digits_byte)
+                         const double *V, int64_t nf, uint8_t digits_byte)
 {
     if (n == 0)
         return;
@@ -47,7 +69,7 @@ static void check_format(const char *buf, int64_t n, const int64_t *id_span, con
     for (int64_t i = 0; i < n; i++) {
         int64_t s = 0;
         for (int64_t j = 0; j < nf; j++)
-            s += X[i * nf + j];
+            s += X != NULL ? X[i * nf + j] : V[i * nf + j] > 0.5;
         proba[i] = nf > 0 ? (double)s / (double)nf : 0.5;
         pred[i] = proba[i] >= 0.5;
     }
@@ -84,8 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.n_fields = 1 + take(&data, &size) % MAX_FIELDS;
     p.id_field = (int64_t)(take(&data, &size) % (p.n_fields + 1)) - 1;
     uint8_t nfb = take(&data, &size);
-    p.n_features = nfb % 72; /* > 64 exercises the no-keys path */
-    int64_t feature_field[72];
+    p.n_features = nfb % MAX_COLS; /* 0: the schema's column count differs (refused) */
+    int64_t feature_field[MAX_COLS];
     /* each feature picks a field; a few collisions and the id field are left in on
      * purpose (the parameter check must refuse them) */
     for (int64_t j = 0; j < p.n_features; j++) {
@@ -98,6 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.coerce = (flags >> 2) & 1;
     p.final_block = (flags >> 3) & 1;
     int short_rows = (flags >> 4) & 1;
+    int mixed = (flags >> 5) & 1;
+    int out_mode = flags >> 6; /* 0 natural (X when all binary), 1 V, 2 X, 3 both */
     uint8_t digits_byte = take(&data, &size);
     /* field names "f0\0f1\0...", possibly cut short */
     char names[MAX_FIELDS * 4];
@@ -105,10 +129,84 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int64_t k = 0; k < p.n_fields; k++)
         names_len += snprintf(names + names_len, sizeof names - (size_t)names_len, "f%lld",
                               (long long)k) + 1;
+    uint8_t nlb = take(&data, &size);
     p.names = names;
-    p.names_len = take(&data, &size) % (names_len + 1);
+    p.names_len = nlb % (names_len + 1);
     p.first_line = 2;
     p.first_row = 1;
+
+    /* the schema: as many columns as features (one when there are none) */
+    const int64_t m = p.n_features > 0 ? p.n_features : 1;
+    int32_t kind[MAX_COLS];
+    double fill[MAX_COLS];
+    int64_t ncat[MAX_COLS];
+    char cats[MAX_COLS * 9 * 4];
+    int64_t cats_len = 0;
+    int bad_fill = 0, dup = 0;
+    for (int64_t j = 0; j < m; j++) {
+        kind[j] = PROP_KIND_BINARY;
+        fill[j] = NAN;
+        ncat[j] = 0;
+        if (!mixed)
+            continue;
+        uint8_t kb = take(&data, &size);
+        kind[j] = kb % 3;
+        int f = (kb >> 2) & 3; /* none, 0, 1, or another value */
+        if (f == 1 || f == 2)
+            fill[j] = (double)(f - 1);
+        else if (f == 3)
+            fill[j] = kind[j] == PROP_KIND_BINARY ? 0.5 : -2.25; /* refused when binary */
+        bad_fill |= f == 3 && kind[j] == PROP_KIND_BINARY;
+        if (kind[j] == PROP_KIND_CATEGORY) {
+            uint8_t mask = take(&data, &size);
+            int first = -1;
+            for (int c = 0; c < 8; c++)
+                if (mask >> c & 1) {
+                    int at = (c + (kb >> 4)) % 16;
+                    first = first < 0 ? at : first;
+                    size_t n = strlen(CAT_POOL[at]);
+                    memcpy(cats + cats_len, CAT_POOL[at], n + 1);
+                    cats_len += (int64_t)n + 1;
+                    ncat[j]++;
+                }
+            if (f == 3 && first >= 0) { /* the first category once more: refused */
+                size_t n = strlen(CAT_POOL[first]);
+                memcpy(cats + cats_len, CAT_POOL[first], n + 1);
+                cats_len += (int64_t)n + 1;
+                ncat[j]++;
+                dup = 1;
+            }
+        }
+    }
+    /* column names: the names of the fields they read, possibly cut short like them */
+    char cnames[MAX_COLS * 8];
+    int64_t cnames_len = 0;
+    for (int64_t j = 0; j < m; j++) {
+        int64_t f = j < p.n_features ? feature_field[j] : -1;
+        cnames_len += (f >= 0 ? snprintf(cnames + cnames_len, 8, "f%lld", (long long)f)
+                              : snprintf(cnames + cnames_len, 8, "absent")) + 1;
+    }
+    cnames_len = nlb % (cnames_len + 1);
+    prop_schema_spec spec = {m, kind, fill, cnames, cnames_len, ncat, cats, cats_len};
+    prop_schema *S = NULL;
+    prop_error es;
+    prop_status ss = prop_schema_create(&spec, &S, &es);
+    if (bad_fill || dup) {
+        if (ss != PROP_INVALID_ARG || S != NULL)
+            die("a binary fill of 0.5 or a repeated category was accepted", "");
+        if (!bad_fill && strstr(es.msg, "twice") == NULL)
+            die("a repeated category refused for another reason", es.msg);
+        return 0;
+    }
+    if (ss != PROP_OK)
+        die("schema refused", es.msg);
+    p.schema = S;
+    const int all_binary = prop_schema_all_binary(S);
+    int want_binary = 1;
+    for (int64_t j = 0; j < m; j++)
+        want_binary &= kind[j] == PROP_KIND_BINARY;
+    if (all_binary != want_binary)
+        die("all_binary is wrong", "");
 
     /* the block: copied so reads past its end are caught */
     int64_t len = (int64_t)size;
@@ -118,34 +216,65 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (short_rows)
         max_rows /= 2;
     int64_t nf = p.n_features, cap_rows = max_rows > 0 ? max_rows : 1;
-    int use_keys = nf <= 64;
-    uint8_t *Xa = malloc((size_t)(cap_rows * (nf ? nf : 1))), *Xb = malloc((size_t)(cap_rows * (nf ? nf : 1)));
+    size_t cells = (size_t)(cap_rows * (nf ? nf : 1));
+    int use_x = out_mode == 2 || out_mode == 3 || (out_mode == 0 && all_binary);
+    int use_v = out_mode == 1 || out_mode == 3 || (out_mode == 0 && !all_binary);
+    uint8_t *Xa = use_x ? malloc(cells) : NULL, *Xb = use_x ? malloc(cells) : NULL;
+    double *Va = use_v ? malloc(cells * sizeof(double)) : NULL;
+    double *Vb = use_v ? malloc(cells * sizeof(double)) : NULL;
     int64_t *ida = malloc((size_t)cap_rows * 2 * sizeof(int64_t));
     int64_t *idb = malloc((size_t)cap_rows * 2 * sizeof(int64_t));
-    uint64_t *ka = malloc((size_t)cap_rows * sizeof(uint64_t));
-    uint64_t *kb = malloc((size_t)cap_rows * sizeof(uint64_t));
     prop_csv_result ra, rb;
     prop_error ea, eb;
     ea.msg[0] = eb.msg[0] = '\0';
-    prop_status sa = prop_csv_parse(&p, buf, len, max_rows, Xa, ida, use_keys ? ka : NULL, &ra, &ea);
-    prop_status sb = prop_csv_parse_ref(&p, buf, len, max_rows, Xb, idb, use_keys ? kb : NULL, &rb, &eb);
+    prop_status sa = prop_csv_parse(&p, buf, len, max_rows, Xa, Va, ida, &ra, &ea);
+    prop_status sb = prop_csv_parse_ref(&p, buf, len, max_rows, Xb, Vb, idb, &rb, &eb);
     if (sa != sb) {
         fprintf(stderr, "fast: %d %s\nref:  %d %s\n", sa, ea.msg, sb, eb.msg);
         die("status differs from the reference parser", "");
     }
     if (sa != PROP_OK && (ea.msg[0] == '\0' || memchr(ea.msg, '\0', PROP_ERROR_LEN) == NULL))
         die("failure without a message", "");
+    if (sa == PROP_FORMAT && !same_place(ea.msg, eb.msg)) {
+        fprintf(stderr, "fast: %s\nref:  %s\n", ea.msg, eb.msg);
+        die("the messages name different places", "");
+    }
+    /* the output rules: exactly one of X and V, X only for an all-binary schema */
+    if (sa == PROP_OK && max_rows > 0 && ((use_x && use_v) || (use_x && !all_binary)))
+        die("a wrong output was accepted", "");
     if (sa == PROP_OK) {
         if (ra.n_rows != rb.n_rows || ra.consumed != rb.consumed || ra.n_lines != rb.n_lines ||
-            ra.n_coerced != rb.n_coerced || ra.n_filled != rb.n_filled)
+            ra.n_coerced != rb.n_coerced || ra.n_filled != rb.n_filled ||
+            ra.n_unseen != rb.n_unseen)
             die("result counts differ from the reference parser", "");
         if (ra.n_rows < 0 || ra.n_rows > max_rows || ra.consumed < 0 || ra.consumed > len)
             die("result out of range", "");
-        if (nf && memcmp(Xa, Xb, (size_t)(ra.n_rows * nf)) != 0)
+        if (ra.n_coerced > 0 && !p.coerce)
+            die("values coerced without coerce", "");
+        int64_t cells_read = ra.n_rows * nf;
+        if (use_x && nf && memcmp(Xa, Xb, (size_t)cells_read) != 0)
             die("X differs from the reference parser", "");
-        for (int64_t i = 0; i < ra.n_rows * nf; i++)
-            if (Xa[i] > 1)
-                die("X holds a value other than 0/1", "");
+        if (use_v && nf && memcmp(Va, Vb, (size_t)cells_read * sizeof(double)) != 0)
+            die("V differs from the reference parser", "");
+        for (int64_t i = 0; i < ra.n_rows; i++)
+            for (int64_t j = 0; j < nf; j++) {
+                double v = use_x ? Xa[i * nf + j] : Va[i * nf + j];
+                if (feature_field[j] < 0 && v != prop_schema_absent_value(S, j))
+                    die("an absent column does not hold its absent value", "");
+                switch (kind[j]) {
+                case PROP_KIND_BINARY:
+                    if (v != 0.0 && v != 1.0)
+                        die("a binary value other than 0/1", "");
+                    break;
+                case PROP_KIND_NUMERIC:
+                    if (!isfinite(v))
+                        die("a numeric value that is not finite", "");
+                    break;
+                default:
+                    if (v != floor(v) || v < -1.0 || v >= (double)ncat[j])
+                        die("a category code out of range", "");
+                }
+            }
         if (p.id_field >= 0) {
             if (memcmp(ida, idb, (size_t)ra.n_rows * 2 * sizeof(int64_t)) != 0)
                 die("id spans differ from the reference parser", "");
@@ -153,16 +282,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (ida[2 * i] < 0 || ida[2 * i + 1] < 0 || ida[2 * i] + ida[2 * i + 1] > len)
                     die("id span outside the block", "");
         }
-        if (use_keys && memcmp(ka, kb, (size_t)ra.n_rows * sizeof(uint64_t)) != 0)
-            die("keys differ from the reference parser", "");
-        check_format(buf, ra.n_rows, p.id_field >= 0 ? ida : NULL, Xa, nf, digits_byte);
+        check_format(buf, ra.n_rows, p.id_field >= 0 ? ida : NULL, use_x ? Xa : NULL, Va, nf,
+                     digits_byte);
     }
     free(buf);
     free(Xa);
     free(Xb);
+    free(Va);
+    free(Vb);
     free(ida);
     free(idb);
-    free(ka);
-    free(kb);
+    prop_schema_free(S);
     return 0;
 }

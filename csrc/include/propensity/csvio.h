@@ -1,10 +1,10 @@
 /* csvio.h - CSV input and output kernels of batch scoring.
  *
- * Parsing: a block of CSV bytes (records after the header) becomes a uint8
- * matrix of 0/1 features (one row per record, one column per model input),
- * the byte span of each record's id field (kept as exact text, never parsed)
- * and, for at most 64 features, a packed key per row (bit j = feature j) that
- * lets the caller score each distinct row once.
+ * Parsing: a block of CSV bytes (records after the header) becomes a matrix of
+ * model inputs (one row per record, one column per schema column, converted by the
+ * schema's value rules, schema.h): uint8 when every column is binary, else double
+ * (numbers, 0/1, category codes). Beside it, the byte span of each record's id field
+ * (kept as exact text, never parsed).
  *
  * The parser follows RFC 4180: fields may be quoted, "" inside quotes is a
  * quote, quoted fields may hold the delimiter and newlines; CRLF and LF line
@@ -13,9 +13,9 @@
  * reports how many bytes it consumed, so the caller carries the rest over.
  *
  * Errors name the file line (1-based, the line where the record starts), the
- * data row (1-based, header excluded), the column and the bad value: a value
- * other than 0/1, an empty cell, a wrong number of fields, an unterminated
- * quote or a truncated last line.
+ * data row (1-based, header excluded), the column and the bad value (the
+ * schema's message), or a wrong number of fields, an unterminated quote or a
+ * truncated last line.
  *
  * Formatting: rows of "id,predicted,probability,timestamp[,segment]\n" into a
  * caller buffer sized by prop_csv_format_bound().
@@ -28,6 +28,7 @@
 
 #include <stdint.h>
 
+#include "propensity/schema.h"
 #include "propensity/status.h"
 
 #ifdef __cplusplus
@@ -38,14 +39,16 @@ typedef struct {
     char delimiter;               /* field separator, e.g. ',' (not '"', '\r' or '\n') */
     int64_t n_fields;             /* fields per record, from the header (>= 1) */
     int64_t id_field;             /* index of the id field, or -1 for none */
-    int64_t n_features;           /* output columns (>= 0) */
+    const prop_schema *schema;    /* the model's input columns and their value rules */
+    int64_t n_features;           /* output columns: the schema's column count */
     const int64_t *feature_field; /* [n_features] field index of each output column, or -1:
-                                     absent from the file, the column is filled with 0 */
+                                     absent from the file, the column gets the value of
+                                     prop_schema_absent_value */
     const char *names;            /* field names separated by '\0' (for messages), or NULL */
     int64_t names_len;            /* bytes of names */
-    int fill_missing;             /* -1: an empty cell is an error; 0 or 1: its value */
-    int coerce;                   /* 0: a value other than 0/1 is an error; 1: numbers are
-                                     clipped to [0, 1] and rounded (0.5 -> 1) and counted */
+    int fill_missing;             /* prop_convert_opts: -1, or the value (0/1) of an empty
+                                     binary cell the schema gives no fill */
+    int coerce;                   /* prop_convert_opts: clip binary numbers to 0/1 */
     int final_block;              /* 1: the block ends the input (an unterminated last
                                      record is parsed, or reported as truncated) */
     int64_t first_line;           /* file line (1-based) of the block's first byte */
@@ -57,7 +60,8 @@ typedef struct {
     int64_t consumed;  /* bytes of complete records; the caller keeps buf[consumed:] */
     int64_t n_lines;   /* line ends inside the consumed bytes (to advance first_line) */
     int64_t n_coerced; /* values changed by coerce */
-    int64_t n_filled;  /* empty cells given fill_missing */
+    int64_t n_filled;  /* empty cells given a fill value */
+    int64_t n_unseen;  /* category values not seen at training */
 } prop_csv_result;
 
 prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err);
@@ -66,19 +70,19 @@ prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err);
 int64_t prop_csv_max_records(const char *buf, int64_t len);
 
 /* Parse buf[0:len]. Outputs, sized for max_rows records:
- *   X        [max_rows * n_features] uint8, row-major
+ *   X        [max_rows * n_features] uint8, row-major, for an all-binary schema, or
+ *   V        [max_rows * n_features] double, row-major (exactly one of X, V is given)
  *   id_span  [max_rows * 2] (offset into buf, length) of the raw id field (quotes
  *            included when quoted), or NULL; ignored when id_field < 0
- *   keys     [max_rows] packed rows (needs n_features <= 64), or NULL
  * Fails with PROP_INVALID_ARG if buf holds more than max_rows records. */
 prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t len,
-                           int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
+                           int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
                            prop_csv_result *res, prop_error *err);
 
 /* Plain reference: splits each record into unescaped field strings first. Same outputs,
  * same status; the message may differ in wording but names the same line. */
 prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_t len,
-                               int64_t max_rows, uint8_t *X, int64_t *id_span, uint64_t *keys,
+                               int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
                                prop_csv_result *res, prop_error *err);
 
 typedef struct {

@@ -1,4 +1,4 @@
-"""Regression tests from the code review of the binding sections of csrc/core_module.c.
+"""The binding (csrc/core_module.c): argument checks that once let bad input crash the core.
 
 Cases that crashed the interpreter before their fix run in a subprocess, so a
 regression fails one test instead of killing the session.

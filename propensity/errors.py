@@ -1,0 +1,55 @@
+"""Every exception propensity raises on purpose, in one place.
+
+``PropensityError`` is the base of all of them. Each also derives from the built-in
+exception a caller would catch without knowing propensity (``ValueError`` for bad data,
+``FileNotFoundError`` for a missing model), so ``except ValueError`` keeps working.
+"""
+
+
+class PropensityError(Exception):
+    """Base class of propensity's errors."""
+
+
+class DataError(PropensityError, ValueError):
+    """The data is unusable; the message names the file (or frame), column and row."""
+
+
+class PredictorError(PropensityError):
+    """Base class of the errors the predictor raises on bad models or bad input."""
+
+
+class InputDataError(PredictorError, DataError):
+    """The input cannot be scored: no known feature column, a bad value, wrong delimiter
+    or encoding, a truncated last line. The message names the column, row and value."""
+
+
+class ModelNotFoundError(PredictorError, FileNotFoundError):
+    """The model folder, its manifest or a model file is missing."""
+
+
+class ModelIntegrityError(PredictorError, ValueError):
+    """A checksum mismatch, a malformed manifest or model, or a newer format version."""
+
+
+class TrainingError(PropensityError, RuntimeError):
+    """The run failed for a reason other than bad input data (e.g. output folder)."""
+
+
+class NotFittedError(PropensityError, ValueError, AttributeError):
+    """A method that needs a fitted model was called before fit."""
+
+
+class ModelFormatError(PropensityError, ValueError):
+    """A model document is malformed, truncated, corrupted or of an unknown version."""
+
+
+class PartitionError(DataError):
+    """One partition of a Dask input is unusable; ``partition`` is its number (0-based)."""
+
+    def __init__(self, partition, message):
+        super().__init__(f"partition {partition}: {message}")
+        self.partition = partition
+
+    def __reduce__(self):  # travels from a worker to the client
+        msg = str(self).split(": ", 1)[1] if ": " in str(self) else str(self)
+        return (type(self), (self.partition, msg))
