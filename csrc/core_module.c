@@ -1128,20 +1128,31 @@ fail:
     return res;
 }
 
+/* obj is a writeable C-contiguous 2-D array of type t with >= rows rows and cols columns. */
+static int reusable(PyObject *obj, int t, npy_intp rows, npy_intp cols)
+{
+    if (obj == Py_None || !PyArray_Check(obj))
+        return 0;
+    PyArrayObject *a = (PyArrayObject *)obj;
+    return PyArray_TYPE(a) == t && PyArray_NDIM(a) == 2 && PyArray_IS_C_CONTIGUOUS(a) &&
+           PyArray_ISWRITEABLE(a) && PyArray_DIM(a, 0) >= rows && PyArray_DIM(a, 1) == cols;
+}
+
 static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"buf", "schema", "delimiter", "n_fields", "id_field",
                              "feature_field", "fill_missing", "coerce", "final", "first_line",
-                             "first_row", NULL};
+                             "first_row", "n_threads", "out_X", "out_span", NULL};
     Py_buffer buf = {0};
-    int delimiter, fill_missing, coerce, final;
+    int delimiter, fill_missing, coerce, final, n_threads = 1;
     long long n_fields, id_field, first_line, first_row;
-    PyObject *ff_obj, *cap;
+    PyObject *ff_obj, *cap, *ox = Py_None, *os_ = Py_None;
     PyArrayObject *ff = NULL, *X = NULL, *span = NULL;
     PyObject *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*$OCLLOippLL", kwlist, &buf, &cap,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*OCLLOippLL|iOO", kwlist, &buf, &cap,
                                      &delimiter, &n_fields, &id_field, &ff_obj, &fill_missing,
-                                     &coerce, &final, &first_line, &first_row))
+                                     &coerce, &final, &first_line, &first_row, &n_threads,
+                                     &ox, &os_))
         return NULL;
     const prop_schema *S = get_schema(cap);
     if (S == NULL)
@@ -1167,6 +1178,7 @@ static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
         p.final_block = final;
         p.first_line = first_line;
         p.first_row = first_row;
+        p.n_threads = resolve_threads(n_threads);
         prop_error err;
         prop_error_clear(&err);
         prop_status st = prop_csv_check_params(&p, &err);
@@ -1183,8 +1195,21 @@ static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
         Py_END_ALLOW_THREADS
         npy_intp dx[2] = {(npy_intp)max_rows, (npy_intp)p.n_features};
         npy_intp ds[2] = {(npy_intp)max_rows, 2};
-        X = (PyArrayObject *)PyArray_SimpleNew(2, dx, binary ? NPY_UINT8 : NPY_FLOAT64);
-        span = (PyArrayObject *)PyArray_SimpleNew(2, ds, NPY_INT64);
+        /* out_X / out_span: arrays of an earlier call, reused when large enough (a
+         * block loop then allocates, and the kernel zeroes, no new pages per block) */
+        const int xt = binary ? NPY_UINT8 : NPY_FLOAT64;
+        if (reusable(ox, xt, dx[0], dx[1])) {
+            X = (PyArrayObject *)ox;
+            Py_INCREF(X);
+        } else {
+            X = (PyArrayObject *)PyArray_SimpleNew(2, dx, xt);
+        }
+        if (reusable(os_, NPY_INT64, ds[0], 2)) {
+            span = (PyArrayObject *)os_;
+            Py_INCREF(span);
+        } else {
+            span = (PyArrayObject *)PyArray_SimpleNew(2, ds, NPY_INT64);
+        }
         if (X == NULL || span == NULL)
             goto fail;
         Py_BEGIN_ALLOW_THREADS
@@ -1215,16 +1240,16 @@ fail:
 static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"pred", "proba", "digits", "timestamp", "segments", "id_buf",
-                             "id_span", "first_row_number", NULL};
+                             "id_span", "first_row_number", "n_threads", "out", NULL};
     PyObject *pred_obj, *proba_obj, *span_obj = Py_None;
-    Py_buffer ts = {0}, ids = {0};
-    int digits, segments;
+    Py_buffer ts = {0}, ids = {0}, ob = {0};
+    int digits, segments, n_threads = 1;
     long long first_row_number = 0;
     PyArrayObject *pred = NULL, *proba = NULL, *span = NULL;
     PyObject *bytes = NULL, *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OL", kwlist, &pred_obj, &proba_obj,
-                                     &digits, &ts, &segments, &ids, &span_obj,
-                                     &first_row_number))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OLiw*", kwlist, &pred_obj,
+                                     &proba_obj, &digits, &ts, &segments, &ids, &span_obj,
+                                     &first_row_number, &n_threads, &ob))
         return NULL;
     pred = get_array(pred_obj, "pred", 1, ACCEPT_U8);
     proba = pred ? get_array(proba_obj, "proba", 1, ACCEPT_F64) : NULL;
@@ -1261,7 +1286,7 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
     }
     {
         prop_csv_format_params fp = {digits, (const char *)ts.buf, ts.len, segments,
-                                     first_row_number};
+                                     first_row_number, resolve_threads(n_threads)};
         const int64_t *sp = span ? (const int64_t *)PyArray_DATA(span) : NULL;
         int64_t bound, written = 0;
         prop_error err;
@@ -1269,11 +1294,21 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
         Py_BEGIN_ALLOW_THREADS
         bound = prop_csv_format_bound(&fp, n, sp);
         Py_END_ALLOW_THREADS
-        bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)bound);
-        if (bytes == NULL)
-            goto fail;
+        char *dst;
+        if (ob.buf != NULL) { /* the caller's buffer: the number of bytes written is returned */
+            if ((int64_t)ob.len < bound) {
+                PyErr_Format(PyExc_ValueError, "out holds %zd bytes; %lld are needed",
+                             ob.len, (long long)bound);
+                goto fail;
+            }
+            dst = (char *)ob.buf;
+        } else {
+            bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)bound);
+            if (bytes == NULL)
+                goto fail;
+            dst = PyBytes_AS_STRING(bytes);
+        }
         prop_status st;
-        char *dst = PyBytes_AS_STRING(bytes);
         Py_BEGIN_ALLOW_THREADS
         st = prop_csv_format(&fp, n, (const char *)ids.buf, sp,
                              (const uint8_t *)PyArray_DATA(pred),
@@ -1283,10 +1318,14 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
             raise_status(st, &err);
             goto fail;
         }
-        if (_PyBytes_Resize(&bytes, (Py_ssize_t)written) < 0)
-            goto fail; /* bytes is NULL now */
-        out = bytes;
-        bytes = NULL;
+        if (ob.buf != NULL) {
+            out = PyLong_FromLongLong((long long)written);
+        } else {
+            if (_PyBytes_Resize(&bytes, (Py_ssize_t)written) < 0)
+                goto fail; /* bytes is NULL now */
+            out = bytes;
+            bytes = NULL;
+        }
     }
 fail:
     Py_XDECREF(pred);
@@ -1295,6 +1334,7 @@ fail:
     Py_XDECREF(bytes);
     PyBuffer_Release(&ts);
     PyBuffer_Release(&ids);
+    PyBuffer_Release(&ob);
     return out;
 }
 
@@ -1307,11 +1347,14 @@ fail:
      "fill_missing=-1, coerce=False) -> counts; ValueError(message, bad_row) on a bad value."}, \
     {"csv_parse", (PyCFunction)(void (*)(void))py_csv_parse, METH_VARARGS | METH_KEYWORDS, \
      "csv_parse(buf, *, schema, delimiter, n_fields, id_field, feature_field, fill_missing, " \
-     "coerce, final, first_line, first_row) -> dict of X (uint8 for an all-binary schema, "  \
+     "coerce, final, first_line, first_row, n_threads=1, out_X=None, out_span=None) "      \
+     "-> dict of X (uint8 for an all-binary schema, "  \
      "else float64), id_span, n_rows, consumed, n_lines, n_coerced, n_filled, n_unseen."},   \
     {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
      "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
-     "first_row_number=0) -> bytes of CSV rows id,pred,proba,timestamp[,segment]."},
+     "first_row_number=0, n_threads=1, out=None) -> bytes of CSV rows "                     \
+     "id,pred,proba,timestamp[,segment]; with out (a writeable buffer of at least the "      \
+     "bound) the number of bytes written into it."},
 static int io_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION io */
 

@@ -54,6 +54,9 @@ prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err)
     if (p->fill_missing < -1 || p->fill_missing > 1)
         return prop_fail(err, PROP_INVALID_ARG, "fill_missing must be -1, 0 or 1, got %d",
                          p->fill_missing);
+    if (p->n_threads < 1 || p->n_threads > PROP_MAX_THREADS)
+        return prop_fail(err, PROP_INVALID_ARG, "n_threads must be in [1, %d], got %d",
+                         PROP_MAX_THREADS, p->n_threads);
     return PROP_OK;
 }
 
@@ -124,16 +127,23 @@ static prop_status unterminated_error(prop_error *err, int64_t line, int64_t row
                      (long long)line, (long long)row);
 }
 
+/* col_of[k]: the schema column read from field k, or -1. With `fast` (n_fields bytes
+ * after the n_fields entries), fast[k] = 1 when a field "0"/"1" may skip the value rules
+ * (the field is not the id and not a category column's). */
 static int64_t *field_columns(const prop_csv_params *p)
 {
-    int64_t *col_of = malloc((size_t)p->n_fields * sizeof *col_of);
+    int64_t *col_of = malloc((size_t)p->n_fields * (sizeof *col_of + 1));
     if (col_of == NULL)
         return NULL;
+    uint8_t *fast = (uint8_t *)(col_of + p->n_fields);
     for (int64_t k = 0; k < p->n_fields; k++)
         col_of[k] = -1;
     for (int64_t j = 0; j < p->n_features; j++)
         if (p->feature_field[j] >= 0)
             col_of[p->feature_field[j]] = j;
+    for (int64_t k = 0; k < p->n_fields; k++)
+        fast[k] = k != p->id_field &&
+                  (col_of[k] < 0 || prop_schema_kind(p->schema, col_of[k]) != PROP_KIND_CATEGORY);
     return col_of;
 }
 
@@ -229,16 +239,17 @@ static int record_is_complete(const char *buf, int64_t len, int64_t pos, char d)
     }
 }
 
-prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t len,
-                           int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
-                           prop_csv_result *res, prop_error *err)
+/* The parser proper, one thread: records of buf[0:len] (arguments checked). */
+static prop_status parse_serial(const prop_csv_params *p, const char *buf, int64_t len,
+                                int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
+                                prop_csv_result *res, prop_error *err)
 {
-    prop_status st = check_parse_args(p, buf, len, max_rows, X, V, res, err);
-    if (st != PROP_OK)
-        return st;
+    prop_status st;
+    memset(res, 0, sizeof *res);
     int64_t *col_of = field_columns(p);
     if (col_of == NULL)
         return prop_fail(err, PROP_NOMEM, "out of memory (%lld fields)", (long long)p->n_fields);
+    const uint8_t *fast = (const uint8_t *)(col_of + p->n_fields);
 
     const char d = p->delimiter;
     const int64_t nf = p->n_features, nfields = p->n_fields, idf = p->id_field;
@@ -283,9 +294,8 @@ prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t le
         for (;;) {
             int64_t col = k < nfields ? col_of[k] : -1;
             char c = buf[pos];
-            if (pos + 1 < len && (c == '0' || c == '1') && c != d && k != idf &&
-                (buf[pos + 1] == d || buf[pos + 1] == '\n') &&
-                (col < 0 || prop_schema_kind(p->schema, col) != PROP_KIND_CATEGORY)) {
+            if ((c == '0' || c == '1') && pos + 1 < len && (k >= nfields || fast[k]) &&
+                c != d && (buf[pos + 1] == d || buf[pos + 1] == '\n')) {
                 if (col >= 0)
                     store(X, V, at + col, (double)(c - '0'));
                 pos++;
@@ -407,6 +417,167 @@ done:
     res->n_unseen = cnt.n_unseen;
     free(cell);
     free(col_of);
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads: a block cut into parts at record ends                       */
+/* ------------------------------------------------------------------ */
+
+#define PART_MIN_BYTES (1 << 18) /* smaller blocks are parsed by one thread */
+#define MAX_PARTS 64
+
+/* Cut buf[0:len] (which starts at a record start) into at most `want` parts of about
+ * equal size, each but the last ending with a line end outside quotes as far as quote
+ * parity tells. newlines[t] counts the line ends of part t. Returns the number of parts. */
+static int cut_parts(const char *buf, int64_t len, int want, int64_t *cut, int64_t *newlines)
+{
+    int parts = 0;
+    int64_t pos = 0, nl = 0;
+    int quoted = 0;
+    cut[0] = 0;
+    /* line ends and quotes found with memchr (most session files hold no quote) */
+    const char *end = buf + len;
+    const char *q = memchr(buf, '"', (size_t)len);
+    for (int t = 1; t < want; t++) {
+        int64_t target = (int64_t)((double)len * t / want);
+        for (;;) {
+            const char *e = memchr(buf + pos, '\n', (size_t)(len - pos));
+            if (e == NULL) {
+                pos = len;
+                break;
+            }
+            while (q != NULL && q < e) { /* quotes before this line end flip the state */
+                quoted = !quoted;
+                q = memchr(q + 1, '"', (size_t)(end - q - 1));
+            }
+            pos = e - buf + 1;
+            nl++;
+            if (!quoted && pos > target)
+                break;
+        }
+        if (pos >= len)
+            break;
+        newlines[parts] = nl;
+        cut[++parts] = pos;
+        nl = 0;
+    }
+    for (const char *e; pos < len && (e = memchr(buf + pos, '\n', (size_t)(len - pos)));) {
+        pos = e - buf + 1;
+        nl++;
+    }
+    newlines[parts] = nl;
+    cut[++parts] = len;
+    return parts;
+}
+
+static void join_counts(prop_csv_result *to, const prop_csv_result *r)
+{
+    to->n_coerced += r->n_coerced;
+    to->n_filled += r->n_filled;
+    to->n_unseen += r->n_unseen;
+}
+
+prop_status prop_csv_parse(const prop_csv_params *p, const char *buf, int64_t len,
+                           int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
+                           prop_csv_result *res, prop_error *err)
+{
+    prop_status st = check_parse_args(p, buf, len, max_rows, X, V, res, err);
+    if (st != PROP_OK)
+        return st;
+    int want = p->n_threads;
+    if (want > MAX_PARTS)
+        want = MAX_PARTS;
+    if ((int64_t)want > len / PART_MIN_BYTES)
+        want = (int)(len / PART_MIN_BYTES);
+    if (want <= 1)
+        return parse_serial(p, buf, len, max_rows, X, V, id_span, res, err);
+
+    int64_t cut[MAX_PARTS + 1], newlines[MAX_PARTS], room[MAX_PARTS], first[MAX_PARTS + 1];
+    const int parts = cut_parts(buf, len, want, cut, newlines);
+    first[0] = 0;
+    for (int t = 0; t < parts; t++) {
+        room[t] = newlines[t] + (t == parts - 1); /* records of part t at most */
+        first[t + 1] = first[t] + room[t];
+    }
+    if (parts <= 1 || first[parts] > max_rows)
+        return parse_serial(p, buf, len, max_rows, X, V, id_span, res, err);
+    prop_csv_result *pres = calloc((size_t)parts, sizeof *pres);
+    prop_error *perr = calloc((size_t)parts, sizeof *perr);
+    prop_status *pst = calloc((size_t)parts, sizeof *pst);
+    if (pres == NULL || perr == NULL || pst == NULL) {
+        free(pres);
+        free(perr);
+        free(pst);
+        return parse_serial(p, buf, len, max_rows, X, V, id_span, res, err);
+    }
+    const int64_t nf = p->n_features;
+    int64_t lines_before[MAX_PARTS];
+    lines_before[0] = 0;
+    for (int t = 1; t < parts; t++)
+        lines_before[t] = lines_before[t - 1] + newlines[t - 1];
+
+    /* every part with its own copy of the parameters; a part but the last is not final,
+     * so it must end exactly at its cut (else the cuts were wrong: parse serially) */
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int t = 0; t < parts; t++) {
+        prop_csv_params pt = *p;
+        pt.first_line = p->first_line + lines_before[t];
+        pt.final_block = t == parts - 1 ? p->final_block : 0;
+        prop_error_clear(&perr[t]);
+        pst[t] = parse_serial(&pt, buf + cut[t], cut[t + 1] - cut[t], room[t],
+                              X ? X + first[t] * nf : NULL, V ? V + first[t] * nf : NULL,
+                              id_span ? id_span + 2 * first[t] : NULL, &pres[t], &perr[t]);
+    }
+
+    /* join in order: rows moved together, spans made relative to buf, counts summed */
+    int64_t rows = 0;
+    memset(res, 0, sizeof *res);
+    st = PROP_OK;
+    for (int t = 0; t < parts; t++) {
+        const int64_t plen = cut[t + 1] - cut[t];
+        if (pst[t] == PROP_OK && t < parts - 1 && pres[t].consumed != plen) {
+            free(pres);
+            free(perr);
+            free(pst);
+            return parse_serial(p, buf, len, max_rows, X, V, id_span, res, err);
+        }
+        if (pst[t] != PROP_OK) {
+            /* parse the part again with its true first data row, for the message */
+            prop_csv_params pt = *p;
+            pt.first_line = p->first_line + lines_before[t];
+            pt.first_row = p->first_row + rows;
+            pt.final_block = t == parts - 1 ? p->final_block : 0;
+            pst[t] = parse_serial(&pt, buf + cut[t], plen, room[t],
+                                  X ? X + first[t] * nf : NULL, V ? V + first[t] * nf : NULL,
+                                  id_span ? id_span + 2 * first[t] : NULL, &pres[t], err);
+            st = pst[t];
+        }
+        const int64_t n = pres[t].n_rows;
+        if (n > 0 && first[t] != rows) {
+            if (X != NULL)
+                memmove(X + rows * nf, X + first[t] * nf, (size_t)(n * nf));
+            else if (V != NULL)
+                memmove(V + rows * nf, V + first[t] * nf, (size_t)(n * nf) * sizeof *V);
+            if (id_span != NULL)
+                memmove(id_span + 2 * rows, id_span + 2 * first[t], (size_t)(2 * n) * sizeof *id_span);
+        }
+        if (id_span != NULL && cut[t] > 0)
+            for (int64_t i = rows; i < rows + n; i++)
+                id_span[2 * i] += cut[t];
+        join_counts(res, &pres[t]);
+        if (pres[t].consumed > 0 || pres[t].n_lines > 0) {
+            res->consumed = cut[t] + pres[t].consumed;
+            res->n_lines = lines_before[t] + pres[t].n_lines;
+        }
+        rows += n;
+        if (st != PROP_OK)
+            break;
+    }
+    res->n_rows = rows;
+    free(pres);
+    free(perr);
+    free(pst);
     return st;
 }
 
@@ -667,6 +838,9 @@ static prop_status check_format_args(const prop_csv_format_params *p, int64_t n,
         return prop_fail(err, PROP_INVALID_ARG, "bad format arguments");
     if (p->digits < 0 || p->digits > 15)
         return prop_fail(err, PROP_INVALID_ARG, "digits must be in [0, 15], got %d", p->digits);
+    if (p->n_threads < 1 || p->n_threads > PROP_MAX_THREADS)
+        return prop_fail(err, PROP_INVALID_ARG, "n_threads must be in [1, %d], got %d",
+                         PROP_MAX_THREADS, p->n_threads);
     if (p->timestamp_len < 0 || (p->timestamp_len > 0 && p->timestamp == NULL))
         return prop_fail(err, PROP_INVALID_ARG, "bad timestamp");
     if (n > 0 && (pred == NULL || proba == NULL || out == NULL))
@@ -748,19 +922,13 @@ static char *write_proba(char *o, double v, int digits)
     return o + k;
 }
 
-prop_status prop_csv_format(const prop_csv_format_params *p, int64_t n, const char *id_buf,
-                            const int64_t *id_span, const uint8_t *pred, const double *proba,
-                            char *out, int64_t capacity, int64_t *written, prop_error *err)
+/* Rows [a, b) into out (room checked by the caller); returns the end of the text. */
+static char *format_rows(const prop_csv_format_params *p, int64_t a, int64_t b,
+                         const char *id_buf, const int64_t *id_span, const uint8_t *pred,
+                         const double *proba, char *out)
 {
-    prop_status st = check_format_args(p, n, id_buf, id_span, pred, proba, out, written, err);
-    if (st != PROP_OK)
-        return st;
-    int64_t need = prop_csv_format_bound(p, n, id_span);
-    if (capacity < need)
-        return prop_fail(err, PROP_INVALID_ARG, "output capacity %lld < bound %lld",
-                         (long long)capacity, (long long)need);
     char *o = out;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = a; i < b; i++) {
         if (id_span != NULL) {
             o = write_id(o, id_buf + id_span[2 * i], id_span[2 * i + 1]);
         } else {
@@ -790,7 +958,49 @@ prop_status prop_csv_format(const prop_csv_format_params *p, int64_t n, const ch
         }
         *o++ = '\n';
     }
-    *written = o - out;
+    return o;
+}
+
+#define FORMAT_MIN_ROWS 65536 /* fewer rows per thread are written by one thread */
+
+prop_status prop_csv_format(const prop_csv_format_params *p, int64_t n, const char *id_buf,
+                            const int64_t *id_span, const uint8_t *pred, const double *proba,
+                            char *out, int64_t capacity, int64_t *written, prop_error *err)
+{
+    prop_status st = check_format_args(p, n, id_buf, id_span, pred, proba, out, written, err);
+    if (st != PROP_OK)
+        return st;
+    int64_t need = prop_csv_format_bound(p, n, id_span);
+    if (capacity < need)
+        return prop_fail(err, PROP_INVALID_ARG, "output capacity %lld < bound %lld",
+                         (long long)capacity, (long long)need);
+    int parts = p->n_threads < MAX_PARTS ? p->n_threads : MAX_PARTS;
+    if ((int64_t)parts > n / FORMAT_MIN_ROWS)
+        parts = (int)(n / FORMAT_MIN_ROWS);
+    if (parts <= 1) {
+        *written = format_rows(p, 0, n, id_buf, id_span, pred, proba, out) - out;
+        return PROP_OK;
+    }
+    /* part t writes its rows at the sum of the bounds of the parts before it, then the
+     * texts are moved together in order */
+    int64_t row[MAX_PARTS + 1], at[MAX_PARTS + 1], end[MAX_PARTS];
+    at[0] = 0;
+    for (int t = 0; t <= parts; t++)
+        row[t] = (int64_t)((double)n * t / parts);
+    for (int t = 0; t < parts; t++)
+        at[t + 1] = at[t] + prop_csv_format_bound(p, row[t + 1] - row[t],
+                                                  id_span ? id_span + 2 * row[t] : NULL);
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int t = 0; t < parts; t++)
+        end[t] = format_rows(p, row[t], row[t + 1], id_buf, id_span, pred, proba, out + at[t]) -
+                 out;
+    int64_t o = end[0];
+    for (int t = 1; t < parts; t++) {
+        int64_t k = end[t] - at[t];
+        memmove(out + o, out + at[t], (size_t)k);
+        o += k;
+    }
+    *written = o;
     return PROP_OK;
 }
 

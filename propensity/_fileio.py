@@ -69,6 +69,7 @@ class AtomicOutput:
                     self.f.write(data)
                 except BaseException as exc:  # reported by write() or __exit__
                     self.error = exc
+            del data  # a caller may reuse (and resize) the buffer once it is written
 
     def write(self, data):
         if self.error is not None:

@@ -23,12 +23,12 @@ import threading
 import warnings
 
 import numpy as np
-import pandas as pd
 
 from . import _core
 from . import manifest as _manifest
 from ._base import load_model as _load_document
 from ._fileio import AtomicOutput, atomic_write_bytes
+from ._validation import check_n_jobs
 from .errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
                      ModelNotFoundError, PredictorError)
 
@@ -64,28 +64,30 @@ class CustomerPropensityPredictor:
     model_dir : folder holding ``manifest.json`` and the model files (``ml_outputs``).
     allow_pickle : load the ``.pkl`` files instead of the safe model documents. Unpickling
         runs code from the file: only for files you trust.
+    n_jobs : threads that read and write files (None or -1: all processors).
 
     Safe to share between threads: loading is serialised by a lock and scoring keeps no
     state on the predictor.
     """
 
-    def __init__(self, model_dir="ml_outputs", allow_pickle=False):
+    def __init__(self, model_dir="ml_outputs", allow_pickle=False, n_jobs=None):
         self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.allow_pickle = bool(allow_pickle)
+        self.n_jobs = check_n_jobs(n_jobs)
         self.model = None
         self.model_name = None
         self.manifest = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_model(cls, model, name=None):
+    def from_model(cls, model, name=None, n_jobs=None):
         """A predictor around a model in memory (a fitted PropensityModel), e.g. the one a
         training run or ``fit_dask`` just made."""
         for attr in ("schema_", "proba_encoded", "threshold_"):
             if not hasattr(model, attr):
                 raise TypeError(f"{type(model).__name__} is not a fitted PropensityModel "
                                 f"(no {attr})")
-        self = cls(model_dir=None)
+        self = cls(model_dir=None, n_jobs=n_jobs)
         self.model, self.model_name = model, name or getattr(model, "model_name_", None)
         return self
 
@@ -151,6 +153,8 @@ class CustomerPropensityPredictor:
         Values are checked with the same rules as a file's (the model's schema).
         ``timestamp`` (ISO text) stands in for the current time.
         """
+        import pandas as pd  # here only: scoring files needs no pandas (start-up time)
+
         model = self._require_model()
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -262,24 +266,38 @@ class CustomerPropensityPredictor:
         id_field = names.index(idc) if idc in names else -1
         ts = timestamp.encode()
         line, row = 2, 1
+        # buffers reused from block to block: the parser's outputs, and a ring of output
+        # texts (the writer thread holds at most out.depth + 1 of them at once)
+        X = span = None
+        texts = [bytearray() for _ in range(out.depth + 2)]
+        n_blocks = 0
         while True:
             data, eof = reader.next_block()
             try:
                 r = _core.csv_parse(data, schema=schema.capsule, delimiter=sep,
                                     n_fields=len(names), id_field=id_field,
                                     feature_field=feature_field, fill_missing=fill,
-                                    coerce=coerce, final=eof, first_line=line, first_row=row)
+                                    coerce=coerce, final=eof, first_line=line, first_row=row,
+                                    n_threads=self.n_jobs, out_X=X, out_span=span)
+                X, span = r["X"], r["id_span"]
                 n = r["n_rows"]
                 if n:
-                    E = r["X"][:n]
+                    E = X[:n]
                     proba = model.proba_encoded(E)
                     pred = (proba >= thr).astype(np.uint8)
+                    buf = texts[n_blocks % len(texts)]
+                    n_blocks += 1
+                    need = n * (64 + len(ts)) + (int(span[:n, 1].sum()) * 2 if id_field >= 0 else 0)
+                    if len(buf) < need:
+                        buf.extend(bytes(need - len(buf)))
                     if id_field >= 0:
-                        text = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
-                                                r["id_span"][:n])
+                        size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
+                                                span[:n], n_threads=self.n_jobs, out=buf)
                     else:
-                        text = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
-                                                first_row_number=row - 1)
+                        size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
+                                                first_row_number=row - 1, n_threads=self.n_jobs,
+                                                out=buf)
+                    text = memoryview(buf)[:size]
             except ValueError as exc:
                 raise InputDataError(f"{where}: {exc}") from None
             finally:

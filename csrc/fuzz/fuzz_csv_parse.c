@@ -75,7 +75,7 @@ static void check_format(const char *buf, int64_t n, const int64_t *id_span, con
     }
     prop_csv_format_params fp = {.digits = digits_byte % 17, .timestamp = "2026-01-01T00:00:00",
                                  .timestamp_len = 19, .with_segment = digits_byte >> 7,
-                                 .first_row_number = 1};
+                                 .first_row_number = 1, .n_threads = 1};
     int64_t cap = prop_csv_format_bound(&fp, n, id_span);
     char *a = malloc((size_t)cap + 1), *b = malloc((size_t)cap + 1);
     int64_t wa = -1, wb = -1;
@@ -134,6 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p.names_len = nlb % (names_len + 1);
     p.first_line = 2;
     p.first_row = 1;
+    p.n_threads = 1;
 
     /* the schema: as many columns as features (one when there are none) */
     const int64_t m = p.n_features > 0 ? p.n_features : 1;

@@ -60,6 +60,7 @@ static prop_csv_params params_for(const prop_schema *S, const int64_t *ff, int64
     p.final_block = final;
     p.first_line = 2;
     p.first_row = 1;
+    p.n_threads = 1;
     return p;
 }
 
@@ -520,6 +521,7 @@ static prop_csv_params random_case(rcase *rc, int mixed)
     p.final_block = (int)(rnd() % 2);
     p.first_line = 2;
     p.first_row = 1;
+    p.n_threads = 1;
     return p;
 }
 
@@ -763,7 +765,7 @@ static void test_format_matches_reference(void)
     static char a[N * 200], b[N * 200];
     for (int digits = 0; digits <= 15; digits++) {
         for (int mode = 0; mode < 2; mode++) {
-            prop_csv_format_params fp = {digits, "2026-01-01T00:00:00", 19, mode, 100};
+            prop_csv_format_params fp = {digits, "2026-01-01T00:00:00", 19, mode, 100, 1};
             int64_t wa = -1, wb = -2;
             prop_error err;
             const int64_t *sp = mode ? span : NULL;
@@ -775,7 +777,7 @@ static void test_format_matches_reference(void)
             CHECK(wa == wb && wa <= bound && memcmp(a, b, (size_t)wa) == 0);
         }
     }
-    prop_csv_format_params fp = {6, "T", 1, 1, 0};
+    prop_csv_format_params fp = {6, "T", 1, 1, 0, 1};
     int64_t w;
     prop_error err;
     CHECK(prop_csv_format(&fp, 3, ids, span, pred, proba, a, sizeof a, &w, &err) == PROP_OK);

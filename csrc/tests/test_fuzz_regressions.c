@@ -50,7 +50,7 @@ static void test_format_ref_fits_the_bound(void)
     for (int seg = 0; seg <= 1; seg++) {
         prop_csv_format_params fp = {.digits = 5, .timestamp = "2026-01-01T00:00:00",
                                      .timestamp_len = 19, .with_segment = seg,
-                                     .first_row_number = 1};
+                                     .first_row_number = 1, .n_threads = 1};
         int64_t cap = prop_csv_format_bound(&fp, 1, span);
         char a[128], b[128];
         int64_t wa = -1, wb = -1;
@@ -88,6 +88,7 @@ static void test_max_rows_ignores_incomplete_tail(void)
         p.final_block = 0;
         p.first_line = 2;
         p.first_row = 1;
+        p.n_threads = 1;
         int64_t len = (int64_t)strlen(tails[t]);
         uint8_t X[8];
         double V[8];
@@ -131,6 +132,7 @@ static void test_ref_all_empty_fields(void)
     p.final_block = 1;
     p.first_line = 2;
     p.first_row = 1;
+    p.n_threads = 1;
     uint8_t X[2];
     int64_t span[4];
     prop_csv_result ra, rb;
@@ -181,6 +183,7 @@ static void test_ref_trailing_delimiter_reads_inside(void)
     p.final_block = 1;
     p.first_line = 2;
     p.first_row = 1;
+    p.n_threads = 1;
     char *buf = exact_copy("u1,1,", 5);
     double Va[2] = {9, 9}, Vb[2] = {9, 9};
     int64_t sa[2], sb[2];
@@ -241,6 +244,7 @@ static void test_digit_delimiter(void)
     p.final_block = 0;
     p.first_line = 2;
     p.first_row = 1;
+    p.n_threads = 1;
     uint8_t X[2];
     prop_csv_result ra, rb;
     prop_error ea, eb;

@@ -28,7 +28,7 @@ static void test_format_negative_zero(void)
     uint8_t pred[2] = {0, 0};
     char a[256], b[256], want[256];
     for (int digits = 0; digits <= 15; digits++) {
-        prop_csv_format_params fp = {digits, "T", 1, 1, 7};
+        prop_csv_format_params fp = {digits, "T", 1, 1, 7, 1};
         int64_t wa = -1, wb = -2;
         prop_error err;
         int64_t bound = prop_csv_format_bound(&fp, 2, NULL);

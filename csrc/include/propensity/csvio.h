@@ -30,6 +30,7 @@
 
 #include "propensity/schema.h"
 #include "propensity/status.h"
+#include "propensity/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,6 +54,10 @@ typedef struct {
                                      record is parsed, or reported as truncated) */
     int64_t first_line;           /* file line (1-based) of the block's first byte */
     int64_t first_row;            /* data row (1-based) of the block's first record */
+    int n_threads;                /* 1 .. 1024: threads of prop_csv_parse (a block of at
+                                     least 256 KB per thread is cut into parts at line ends
+                                     outside quotes, the parts parsed at once and joined;
+                                     the result is the one-thread result) */
 } prop_csv_params;
 
 typedef struct {
@@ -91,6 +96,8 @@ typedef struct {
     int64_t timestamp_len;
     int with_segment;           /* 1: append High (p > 0.5), Medium (0.1 <= p <= 0.5), Low */
     int64_t first_row_number;   /* without ids, row i is written as first_row_number + i */
+    int n_threads;              /* 1 .. 1024: threads of prop_csv_format (row ranges written
+                                   at once and joined: the same bytes as one thread) */
 } prop_csv_format_params;
 
 /* Upper bound of the bytes prop_csv_format writes for n rows (id_span may be NULL). */
