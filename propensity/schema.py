@@ -308,21 +308,19 @@ class Schema:
         if E.dtype == np.uint8:
             return np.ascontiguousarray(E)
         n = E.shape[0]
-        parts, binary = [], True
-        for j, col in enumerate(self.columns):
-            v = E[:, j]
+        widths = [len(c.categories) if c.kind == CATEGORY else 1 for c in self.columns]
+        binary = not any(c.kind == NUMERIC for c in self.columns)
+        out = np.zeros((n, sum(widths)), dtype=np.uint8 if binary else np.float64)
+        at = 0
+        for j, (col, w) in enumerate(zip(self.columns, widths)):
             if col.kind == CATEGORY:
-                k = len(col.categories)
-                parts.append((v[:, None] == np.arange(k)[None, :]).astype(np.uint8))
+                codes = E[:, j].astype(np.int64)
+                hit = np.flatnonzero(codes >= 0)
+                out[hit, at + codes[hit]] = 1
             else:
-                parts.append(v[:, None])
-                if col.kind == NUMERIC:
-                    binary = False
-        if not parts:
-            return np.zeros((n, 0))
-        if binary:
-            return np.ascontiguousarray(np.hstack([p.astype(np.uint8) for p in parts]))
-        return np.ascontiguousarray(np.hstack([p.astype(np.float64) for p in parts]))
+                out[:, at] = E[:, j]
+            at += w
+        return out
 
     # ---- fitting -----------------------------------------------------------------------
     @classmethod
