@@ -107,28 +107,73 @@ def _progress_bar(enabled, total, desc):
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, unit="fit")
 
 
-def run_training(train_file=None, test_file=None, output_dir="ml_outputs", *,
-                 target="ordered", id_column="UserID", models=FAMILIES, cv_folds=3, seed=42,
-                 n_jobs=None, grid=None, calibration="isotonic", progress=False,
-                 embedded_rows=EMBEDDED_ROWS, embedded_test_rows=EMBEDDED_TEST_ROWS):
+@dataclass
+class TrainingConfig:
+    """What a training run is asked to do (the arguments of :func:`run_training`)."""
+    train_file: object = None           # path, TrainingData, or None for the stand-in
+    test_file: object = None
+    output_dir: str = "ml_outputs"
+    target: str = "ordered"
+    id_column: str = "UserID"
+    models: tuple = FAMILIES
+    cv_folds: int = 3
+    seed: int = 42
+    n_jobs: int = None
+    grid: object = None                 # {family: {param: [values]}} or a grid file
+    calibration: str = "isotonic"
+    progress: bool = False
+    embedded_rows: int = EMBEDDED_ROWS
+    embedded_test_rows: int = EMBEDDED_TEST_ROWS
+
+    def checked(self):
+        """The models in the documented order and the merged grids; ValueError /
+        DataError for unknown models or a bad grid file."""
+        models = list(self.models)
+        unknown = [m for m in models if m not in FAMILIES]
+        if unknown or not models:
+            raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(FAMILIES)}")
+        grid = load_grid_file(self.grid) if isinstance(self.grid, (str, os.PathLike)) \
+            else self.grid
+        return [m for m in FAMILIES if m in models], merge_grids(grid)
+
+
+@dataclass
+class _Prepared:
+    """The data of a run once loaded, split and featurised."""
+    data: TrainingData
+    fingerprint: str
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    transformer: InteractionFeatureTransformer
+    patterns: object
+    folds: list
+    training: tuple                      # (Z, y, w) of the training split
+
+
+@dataclass
+class _Fitted:
+    """One model family's outcome: the model, its evaluation record and details."""
+    model: PropensityModel
+    record: dict
+    details: dict
+    search: dict
+
+
+def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **options):
     """Run the whole training pipeline; returns :class:`TrainingResults`.
 
-    ``grid`` overrides the default grids: ``{family: {param: [values]}}`` or a path to a
-    TOML/JSON grid file. Raises :class:`DataError` for unusable data and
-    :class:`TrainingError` when the outputs cannot be written; in both cases the
-    previous output folder is left untouched.
+    Options are the fields of :class:`TrainingConfig` (target, id_column, models,
+    cv_folds, seed, n_jobs, grid, calibration, progress, embedded_rows,
+    embedded_test_rows). ``grid`` overrides the default grids: ``{family: {param:
+    [values]}}`` or a path to a TOML/JSON grid file. Raises :class:`DataError` for
+    unusable data and :class:`TrainingError` when the outputs cannot be written; in both
+    cases the previous output folder is left untouched.
     """
+    cfg = TrainingConfig(train_file=train_file, test_file=test_file, output_dir=output_dir,
+                         **options)
     t_start = time.perf_counter()
-    timings = {}
-    models = list(models)
-    unknown = [m for m in models if m not in FAMILIES]
-    if unknown or not models:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(FAMILIES)}")
-    models = [m for m in FAMILIES if m in models]
-    if isinstance(grid, (str, os.PathLike)):
-        grid = load_grid_file(grid)
-    grids = merge_grids(grid)
-    output_dir, tmp = prepare_output_folder(output_dir)
+    models, grids = cfg.checked()
+    output_dir, tmp = prepare_output_folder(cfg.output_dir)
     log_handler = logging.FileHandler(os.path.join(tmp, "ml_pipeline.log"), encoding="utf-8")
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log_handler.setLevel(logging.INFO)
@@ -138,9 +183,7 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", *,
     if pkg_logger.getEffectiveLevel() > logging.INFO:
         pkg_logger.setLevel(logging.INFO)
     try:
-        results = _run(train_file, test_file, output_dir, tmp, target, id_column, models,
-                       cv_folds, seed, n_jobs, grids, calibration, progress, embedded_rows,
-                       embedded_test_rows, timings, t_start)
+        results = _run(cfg, models, grids, output_dir, tmp, t_start)
         logger.info("outputs written to %s (%.2fs in all)", output_dir,
                     time.perf_counter() - t_start)
         pkg_logger.removeHandler(log_handler)
@@ -156,149 +199,160 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", *,
         pkg_logger.setLevel(old_level)
 
 
-def _run(train_file, test_file, output_dir, tmp, target, id_column, models, cv_folds, seed,
-         n_jobs, grids, calibration, progress, embedded_rows, embedded_test_rows, timings,
-         t_start):
-    t0 = time.perf_counter()
-    # ---- data ------------------------------------------------------------------------
-    if isinstance(train_file, TrainingData):  # already loaded (e.g. on a Dask cluster)
-        data = train_file
-    elif train_file is None:
-        frame = make_sessions(embedded_rows, seed=EMBEDDED_SEED)
-        data = from_frame(frame, target=target, id_column=id_column,
-                          source="embedded stand-in")
-        del frame
-        logger.info("training on the embedded stand-in: %d sessions (seed %d), %.2f%% positive",
-                    data.n_rows, EMBEDDED_SEED, 100 * data.y.mean())
-    else:
-        data = load_training_csv(train_file, target=target, id_column=id_column)
-    fingerprint = data.fingerprint()
-    timings["load"] = time.perf_counter() - t0
+def _run(cfg, models, grids, output_dir, tmp, t_start):
+    """The steps of a run, each timed: load, prepare, one fit per family, outputs."""
+    timings = {}
 
-    # ---- split + features --------------------------------------------------------------
-    t0 = time.perf_counter()
-    y = data.y
-    train_rows, val_rows = stratified_split(y, 0.2, seed)
-    if min(y[train_rows].sum(), (1 - y[train_rows]).sum()) < cv_folds:
-        raise DataError(f"{data.source}: the training split has {int(y[train_rows].sum())} "
-                        f"positive row(s); every one of the {cv_folds} folds needs positives "
-                        f"and negatives")
-    X_raw, _ = _as_matrix(data.X)
-    with warnings.catch_warnings():  # skipped features are logged by the transformer
-        warnings.simplefilter("ignore", UserWarning)
-        transformer = InteractionFeatureTransformer().fit(data.X)
-    patterns = make_patterns(X_raw, transformer)
-    feature_names = [str(c) for c in transformer.get_feature_names_out()]
-    logger.info("split: %d training rows, %d validation rows; %d features; %d distinct rows",
-                len(train_rows), len(val_rows), len(feature_names), patterns.Z.shape[0])
-    timings["prepare"] = time.perf_counter() - t0
+    def timed(name, step, *args):
+        t0 = time.perf_counter()
+        out = step(*args)
+        timings[name] = time.perf_counter() - t0
+        return out
 
-    # ---- per family: grid search, calibration, threshold, refit, evaluation -------------
-    total_fits = sum(count_fits(estimator_class(f), grids[f], cv_folds) + 1 for f in models)
-    bar = _progress_bar(progress, total_fits, "training")
-    fitted, evaluation, detailed, cv_all, best_params = {}, {}, {}, {}, {}
-    folds = make_folds(patterns, train_rows, y, cv_folds, seed)
-    Zt, yt, wt = training_rows(patterns, train_rows, y)
+    data = timed("load", _load, cfg)
+    prep = timed("prepare", _prepare, cfg, data)
+    total_fits = sum(count_fits(estimator_class(f), grids[f], cfg.cv_folds) + 1 for f in models)
+    bar = _progress_bar(cfg.progress, total_fits, "training")
+    fitted = {}
     try:
         for fam in models:
-            t0 = time.perf_counter()
-            cls = estimator_class(fam)
-            if bar is not None:
-                bar.set_description(fam.replace("_", " "))
-            base = base_params(fam, cls, yt, wt, seed, n_jobs, patterns.Z.shape[0])
-            gs = grid_search(cls, folds, grids[fam], base, family=fam, progress=bar)
-            oof, y_oof, w_oof = gs["oof"]
-            calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, calibration)
-            est = cls(**base, **gs["best_params"]).fit(Zt, yt, sample_weight=wt)
-            if bar is not None:
-                bar.update(1)
-            # score every pattern once: training profile + validation
-            raw_pat = np.asarray(est.predict_proba(patterns.Z))[:, 1]
-            cal_pat = raw_pat if calibrator is None else np.clip(calibrator.transform(raw_pat), 0, 1)
-            train_scores = cal_pat[patterns.inv[train_rows]]
-            profile = build_profile(data.schema, data.E[train_rows], train_scores)
-            model = PropensityModel.from_parts(
-                schema=data.schema, transformer=transformer, estimator=est,
-                calibrator=calibrator, threshold=threshold, training_profile=profile,
-                calibration=calibration, cv=cv_folds, random_state=seed, classes=data.classes)
-            raw_val = raw_pat[patterns.inv[val_rows]]
-            proba_val = cal_pat[patterns.inv[val_rows]]
-            y_val = y[val_rows]
-            rec = M.binary_metrics(y_val, proba_val, threshold)
-            rec["brier_uncalibrated"] = M.brier_score_loss(y_val, raw_val)
-            raw05 = (raw_val >= 0.5)
-            rec["f1_uncalibrated_at_0.5"] = M.f1_score(y_val, raw05)
-            rec["oof_f1"] = oof_f1
-            rec["best_params"] = {k: v for k, v in gs["best_params"].items()}
-            rec["n_configurations"] = len(gs["cv_results"])
-            rec["seconds"] = time.perf_counter() - t0
-            evaluation[fam] = rec
-            pred_val = (proba_val >= threshold).astype(np.uint8)
-            detailed[fam] = {
-                "metrics": rec, "predictions": pred_val, "probabilities": proba_val,
-                "raw_scores": raw_val, "y_true": y_val, "validation_index": val_rows,
-                "classification_report": M.classification_report(
-                    y_val, pred_val, target_names=("not ordered", "ordered")),
-                "cv_results": gs["cv_results"], "best_params": gs["best_params"],
-                "oof_scores": oof, "oof_calibrated": oof_cal, "oof_labels": y_oof,
-                "oof_weights": w_oof,
-            }
-            fitted[fam] = model
-            cv_all[fam] = gs["cv_results"]
-            best_params[fam] = gs["best_params"]
-            timings[fam] = rec["seconds"]
-            logger.info("%s: best %s; validation F1 %.4f (precision %.4f, recall %.4f), "
-                        "ROC-AUC %.4f, threshold %.3f, Brier %.4f -> %.4f calibrated (%.2fs)",
-                        fam, gs["best_params"], rec["f1"], rec["precision"], rec["recall"],
-                        rec["roc_auc"], threshold, rec["brier_uncalibrated"], rec["brier"],
-                        rec["seconds"])
+            fitted[fam] = timed(fam, _fit_family, cfg, prep, fam, grids[fam], bar)
     finally:
         if bar is not None:
             bar.close()
+    evaluation = {fam: f.record for fam, f in fitted.items()}
     best = max(models, key=lambda m: (evaluation[m]["f1"], evaluation[m]["roc_auc"]))
     logger.info("best model by validation F1: %s (%.4f)", best, evaluation[best]["f1"])
-
-    # ---- outputs ------------------------------------------------------------------------
-    t0 = time.perf_counter()
     now = datetime.datetime.now(datetime.timezone.utc)
-    for fam, model in fitted.items():
-        doc = model.to_bytes()
-        with open(os.path.join(tmp, f"{fam}_model.propmodel"), "wb") as f:
-            f.write(doc)
-        with open(os.path.join(tmp, f"{fam}_model.pkl"), "wb") as f:
-            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
-        _write_importances(tmp, fam, model)
-    with open(os.path.join(tmp, "model_evaluation_results.json"), "w") as f:
-        json.dump(_jsonable(evaluation), f, indent=2)
-        f.write("\n")
-    with open(os.path.join(tmp, "detailed_evaluation_results.pkl"), "wb") as f:
-        pickle.dump(detailed, f, protocol=pickle.HIGHEST_PROTOCOL)
-    timings["save"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    _predict_test(fitted[best], best, test_file, tmp, embedded_test_rows)
-    timings["predict_test"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    from ._plots import write_plots
-    write_plots(tmp, detailed, evaluation)
-    timings["plots"] = time.perf_counter() - t0
-
+    timed("save", _write_models, tmp, fitted)
+    timed("predict_test", _predict_test, fitted[best].model, best, cfg.test_file, tmp,
+          cfg.embedded_test_rows)
+    timed("plots", _write_plots, tmp, fitted)
     manifest = _manifest.build(
-        tmp, best_model=best, models={fam: evaluation[fam] for fam in models}, created=now,
-        training_data={"source": data.source, "n_rows": data.n_rows,
-                       "fingerprint": fingerprint, "target": target, "id_column": id_column})
+        tmp, best_model=best, models=evaluation, created=now,
+        training_data={"source": prep.data.source, "n_rows": prep.data.n_rows,
+                       "fingerprint": prep.fingerprint, "target": cfg.target,
+                       "id_column": cfg.id_column})
     _manifest.write(tmp, manifest)
     timings["total"] = time.perf_counter() - t_start
     logger.info("timings: %s", {k: round(v, 3) for k, v in timings.items()})
     return TrainingResults(output_dir=output_dir, best_model=best, metrics=evaluation,
-                           models=fitted, best_params=best_params, timings=timings,
-                           manifest=manifest, cv_results=cv_all)
+                           models={fam: f.model for fam, f in fitted.items()},
+                           best_params={fam: f.search["best_params"] for fam, f in fitted.items()},
+                           timings=timings, manifest=manifest,
+                           cv_results={fam: f.search["cv_results"] for fam, f in fitted.items()})
 
 
-def _as_matrix(X):
+def _load(cfg):
+    """The training data: already loaded (e.g. on a Dask cluster), the embedded
+    stand-in, or a CSV file."""
+    if isinstance(cfg.train_file, TrainingData):
+        return cfg.train_file
+    if cfg.train_file is None:
+        frame = make_sessions(cfg.embedded_rows, seed=EMBEDDED_SEED)
+        data = from_frame(frame, target=cfg.target, id_column=cfg.id_column,
+                          source="embedded stand-in")
+        logger.info("training on the embedded stand-in: %d sessions (seed %d), %.2f%% positive",
+                    data.n_rows, EMBEDDED_SEED, 100 * data.y.mean())
+        return data
+    return load_training_csv(cfg.train_file, target=cfg.target, id_column=cfg.id_column)
+
+
+def _prepare(cfg, data):
+    """Stratified 80/20 split, interaction features, distinct patterns, the folds."""
+    y = data.y
+    train_rows, val_rows = stratified_split(y, 0.2, cfg.seed)
+    if min(y[train_rows].sum(), (1 - y[train_rows]).sum()) < cfg.cv_folds:
+        raise DataError(f"{data.source}: the training split has {int(y[train_rows].sum())} "
+                        f"positive row(s); every one of the {cfg.cv_folds} folds needs "
+                        f"positives and negatives")
     from ._validation import check_X
-    return check_X(X)
+    X_raw, _ = check_X(data.X)
+    with warnings.catch_warnings():  # skipped features are logged by the transformer
+        warnings.simplefilter("ignore", UserWarning)
+        transformer = InteractionFeatureTransformer().fit(data.X)
+    patterns = make_patterns(X_raw, transformer)
+    logger.info("split: %d training rows, %d validation rows; %d features; %d distinct rows",
+                len(train_rows), len(val_rows), len(transformer.get_feature_names_out()),
+                patterns.Z.shape[0])
+    return _Prepared(data=data, fingerprint=data.fingerprint(), train_rows=train_rows,
+                     val_rows=val_rows, transformer=transformer, patterns=patterns,
+                     folds=make_folds(patterns, train_rows, y, cfg.cv_folds, cfg.seed),
+                     training=training_rows(patterns, train_rows, y))
+
+
+def _fit_family(cfg, prep, fam, grid, bar):
+    """Grid search, calibration and threshold on out-of-fold scores, refit, evaluation."""
+    t0 = time.perf_counter()
+    cls = estimator_class(fam)
+    data, patterns, (Zt, yt, wt) = prep.data, prep.patterns, prep.training
+    if bar is not None:
+        bar.set_description(fam.replace("_", " "))
+    base = base_params(fam, cls, yt, wt, cfg.seed, cfg.n_jobs, patterns.Z.shape[0])
+    gs = grid_search(cls, prep.folds, grid, base, family=fam, progress=bar)
+    oof, y_oof, w_oof = gs["oof"]
+    calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
+    est = cls(**base, **gs["best_params"]).fit(Zt, yt, sample_weight=wt)
+    if bar is not None:
+        bar.update(1)
+    # score every pattern once: training profile + validation
+    raw_pat = np.asarray(est.predict_proba(patterns.Z))[:, 1]
+    cal_pat = raw_pat if calibrator is None else np.clip(calibrator.transform(raw_pat), 0, 1)
+    profile = build_profile(data.schema, data.E[prep.train_rows],
+                            cal_pat[patterns.inv[prep.train_rows]])
+    model = PropensityModel.from_parts(
+        schema=data.schema, transformer=prep.transformer, estimator=est,
+        calibrator=calibrator, threshold=threshold, training_profile=profile,
+        calibration=cfg.calibration, cv=cfg.cv_folds, random_state=cfg.seed,
+        classes=data.classes)
+    raw_val = raw_pat[patterns.inv[prep.val_rows]]
+    proba_val = cal_pat[patterns.inv[prep.val_rows]]
+    y_val = data.y[prep.val_rows]
+    rec = M.binary_metrics(y_val, proba_val, threshold)
+    rec["brier_uncalibrated"] = M.brier_score_loss(y_val, raw_val)
+    rec["f1_uncalibrated_at_0.5"] = M.f1_score(y_val, raw_val >= 0.5)
+    rec["oof_f1"] = oof_f1
+    rec["best_params"] = dict(gs["best_params"])
+    rec["n_configurations"] = len(gs["cv_results"])
+    rec["seconds"] = time.perf_counter() - t0
+    pred_val = (proba_val >= threshold).astype(np.uint8)
+    details = {
+        "metrics": rec, "predictions": pred_val, "probabilities": proba_val,
+        "raw_scores": raw_val, "y_true": y_val, "validation_index": prep.val_rows,
+        "classification_report": M.classification_report(
+            y_val, pred_val, target_names=("not ordered", "ordered")),
+        "cv_results": gs["cv_results"], "best_params": gs["best_params"],
+        "oof_scores": oof, "oof_calibrated": oof_cal, "oof_labels": y_oof,
+        "oof_weights": w_oof,
+    }
+    logger.info("%s: best %s; validation F1 %.4f (precision %.4f, recall %.4f), "
+                "ROC-AUC %.4f, threshold %.3f, Brier %.4f -> %.4f calibrated (%.2fs)",
+                fam, gs["best_params"], rec["f1"], rec["precision"], rec["recall"],
+                rec["roc_auc"], threshold, rec["brier_uncalibrated"], rec["brier"],
+                rec["seconds"])
+    return _Fitted(model=model, record=rec, details=details, search=gs)
+
+
+def _write_models(folder, fitted):
+    """Model documents, pickles, importances, the evaluation JSON and details pickle."""
+    for fam, f in fitted.items():
+        with open(os.path.join(folder, f"{fam}_model.propmodel"), "wb") as out:
+            out.write(f.model.to_bytes())
+        with open(os.path.join(folder, f"{fam}_model.pkl"), "wb") as out:
+            pickle.dump(f.model, out, protocol=pickle.HIGHEST_PROTOCOL)
+        _write_importances(folder, fam, f.model)
+    with open(os.path.join(folder, "model_evaluation_results.json"), "w") as out:
+        json.dump(_jsonable({fam: f.record for fam, f in fitted.items()}), out, indent=2)
+        out.write("\n")
+    with open(os.path.join(folder, "detailed_evaluation_results.pkl"), "wb") as out:
+        pickle.dump({fam: f.details for fam, f in fitted.items()}, out,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _write_plots(folder, fitted):
+    from ._plots import write_plots
+    write_plots(folder, {fam: f.details for fam, f in fitted.items()},
+                {fam: f.record for fam, f in fitted.items()})
 
 
 def _predict_test(model, name, test_file, folder, embedded_test_rows):
