@@ -239,182 +239,241 @@ static int record_is_complete(const char *buf, int64_t len, int64_t pos, char d)
     }
 }
 
+/* The state of one thread's parse of buf[0:len]. */
+typedef struct {
+    const prop_csv_params *p;
+    const char *buf;
+    int64_t len;
+    const int64_t *col_of; /* field -> schema column or -1 (field_columns) */
+    const uint8_t *fast;   /* field -> whether "0"/"1" may skip the value rules */
+    uint8_t *X;
+    double *V;
+    int64_t *id_span;
+    char *cell;            /* an unescaped quoted cell */
+    int64_t pos, line, row, n;
+    prop_convert_counts cnt;
+} parser;
+
+enum { FIELD_OK, FIELD_INCOMPLETE, FIELD_UNTERMINATED };
+
+/* Scan the field at ps->pos (quoted or not) up to the delimiter, line end or end of the
+ * buffer: its bytes [*start, *end), a line end's '\r' excluded; ps->line counts the line
+ * ends inside quotes. FIELD_INCOMPLETE: a non-final block ends inside it. */
+static int scan_field(parser *ps, int64_t *start, int64_t *end, int *quoted)
+{
+    const char *buf = ps->buf, d = ps->p->delimiter;
+    const int64_t len = ps->len;
+    const int final = ps->p->final_block;
+    int64_t pos = ps->pos;
+    *start = pos;
+    *quoted = 0;
+    if (pos < len && buf[pos] == '"') {
+        *quoted = 1;
+        pos++;
+        for (;;) {
+            if (pos >= len)
+                return final ? FIELD_UNTERMINATED : FIELD_INCOMPLETE;
+            char ch = buf[pos];
+            if (ch == '"') {
+                if (pos + 1 < len && buf[pos + 1] == '"') {
+                    pos += 2;
+                    continue;
+                }
+                if (pos + 1 >= len && !final)
+                    return FIELD_INCOMPLETE; /* could be the first of "" */
+                pos++;
+                break;
+            }
+            if (ch == '\n')
+                ps->line++;
+            pos++;
+        }
+    }
+    while (pos < len && buf[pos] != d && buf[pos] != '\n')
+        pos++;
+    if (pos >= len && !final)
+        return FIELD_INCOMPLETE;
+    *end = pos;
+    if (pos > *start + *quoted && buf[pos - 1] == '\r')
+        (*end)--;
+    ps->pos = pos;
+    return FIELD_OK;
+}
+
+/* Convert field text buf[start:end) (unescaped first when quoted) into column col of
+ * the current record. */
+static prop_status field_value(parser *ps, int64_t col, int64_t start, int64_t end, int quoted,
+                               int64_t rec_line, prop_error *err)
+{
+    const char *s = ps->buf + start;
+    size_t sn = (size_t)(end - start);
+    if (quoted) {
+        sn = unescape_quoted(s, sn, ps->cell, CELL_MAX + 1);
+        s = ps->cell;
+        if (sn > CELL_MAX + 1) /* only the start was kept: longer than any */
+            sn = CELL_MAX + 1; /* value the schema accepts or knows */
+    }
+    double v = 0.0;
+    prop_status st = convert_text(ps->p, s, sn, col, rec_line, ps->row, &v, &ps->cnt, err);
+    if (st == PROP_OK)
+        store(ps->X, ps->V, ps->n * ps->p->n_features + col, v);
+    return st;
+}
+
+enum { RECORD_OK, RECORD_INCOMPLETE, RECORD_FAILED };
+
+/* Parse the record at ps->pos into row ps->n. A bad value of a non-final block is
+ * judged once the record is known to be whole (it may be cut by the block's end). */
+static int parse_record(parser *ps, prop_error *err)
+{
+    const prop_csv_params *p = ps->p;
+    const char *buf = ps->buf, d = p->delimiter;
+    const int64_t len = ps->len, nf = p->n_features, nfields = p->n_fields, idf = p->id_field;
+    const int final = p->final_block;
+    const int64_t rec_line = ps->line, at = ps->n * nf;
+    absent_row(p, ps->X, ps->V, at);
+    int64_t k = 0;
+    prop_status pending = PROP_OK;
+    int at_end = 0; /* the record ended at the end of the buffer, not at a line end */
+    for (;;) {
+        int64_t col = k < nfields ? ps->col_of[k] : -1;
+        int64_t pos = ps->pos;
+        char c = buf[pos];
+        if ((c == '0' || c == '1') && pos + 1 < len && (k >= nfields || ps->fast[k]) &&
+            c != d && (buf[pos + 1] == d || buf[pos + 1] == '\n')) {
+            if (col >= 0)
+                store(ps->X, ps->V, at + col, (double)(c - '0'));
+            ps->pos = pos + 1;
+        } else {
+            int64_t start, end;
+            int quoted;
+            int f = scan_field(ps, &start, &end, &quoted);
+            if (f == FIELD_INCOMPLETE)
+                return RECORD_INCOMPLETE;
+            if (f == FIELD_UNTERMINATED) {
+                unterminated_error(err, rec_line, ps->row);
+                return RECORD_FAILED;
+            }
+            if (k == idf) {
+                if (ps->id_span != NULL) {
+                    ps->id_span[2 * ps->n] = start;
+                    ps->id_span[2 * ps->n + 1] = end - start;
+                }
+            } else if (col >= 0 && pending == PROP_OK) {
+                pending = field_value(ps, col, start, end, quoted, rec_line, err);
+                if (pending != PROP_OK && final)
+                    return RECORD_FAILED;
+            }
+        }
+        if (ps->pos >= len) {
+            at_end = 1;
+            break;
+        }
+        if (buf[ps->pos] == d) {
+            ps->pos++;
+            k++;
+            if (ps->pos >= len) {
+                if (!final)
+                    return RECORD_INCOMPLETE;
+                /* a trailing delimiter at the very end: one more (empty) field */
+                if (k < nfields && ps->col_of[k] >= 0 && k != idf) {
+                    if (field_value(ps, ps->col_of[k], ps->pos, ps->pos, 0, rec_line, err) !=
+                        PROP_OK)
+                        return RECORD_FAILED;
+                } else if (k == idf && ps->id_span != NULL) {
+                    ps->id_span[2 * ps->n] = ps->pos;
+                    ps->id_span[2 * ps->n + 1] = 0;
+                }
+                at_end = 1;
+                break;
+            }
+            continue;
+        }
+        ps->pos++; /* '\n' */
+        ps->line++;
+        break;
+    }
+    if (pending != PROP_OK)
+        return RECORD_FAILED;
+    if (k + 1 != nfields) {
+        count_error(p, err, rec_line, ps->row, k + 1, at_end && k + 1 < nfields);
+        return RECORD_FAILED;
+    }
+    return RECORD_OK;
+}
+
+/* Skip blank lines at ps->pos; 1 when the block (or the rest of it) is done. */
+static int skip_blank(parser *ps, prop_csv_result *res)
+{
+    const char *buf = ps->buf;
+    const int64_t len = ps->len;
+    while (ps->pos < len) {
+        int64_t pos = ps->pos;
+        if (buf[pos] == '\n' || (buf[pos] == '\r' && pos + 1 < len && buf[pos + 1] == '\n')) {
+            ps->pos += buf[pos] == '\n' ? 1 : 2;
+            ps->line++;
+            res->consumed = ps->pos;
+            res->n_lines = ps->line - ps->p->first_line;
+            continue;
+        }
+        if (buf[pos] == '\r' && pos + 1 == len) {
+            if (ps->p->final_block)
+                res->consumed = len;
+            return 1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
 /* The parser proper, one thread: records of buf[0:len] (arguments checked). */
 static prop_status parse_serial(const prop_csv_params *p, const char *buf, int64_t len,
                                 int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
                                 prop_csv_result *res, prop_error *err)
 {
-    prop_status st;
     memset(res, 0, sizeof *res);
     int64_t *col_of = field_columns(p);
-    if (col_of == NULL)
-        return prop_fail(err, PROP_NOMEM, "out of memory (%lld fields)", (long long)p->n_fields);
-    const uint8_t *fast = (const uint8_t *)(col_of + p->n_fields);
-
-    const char d = p->delimiter;
-    const int64_t nf = p->n_features, nfields = p->n_fields, idf = p->id_field;
-    const int final = p->final_block;
-    int64_t pos = 0, line = p->first_line, row = p->first_row, n = 0;
-    char *cell = malloc(CELL_MAX + 1); /* unescaped quoted cells */
-    if (cell == NULL) {
+    char *cell = malloc(CELL_MAX + 1);
+    if (col_of == NULL || cell == NULL) {
         free(col_of);
-        return prop_fail(err, PROP_NOMEM, "out of memory (cell buffer)");
+        free(cell);
+        return prop_fail(err, PROP_NOMEM, "out of memory (%lld fields)", (long long)p->n_fields);
     }
-    prop_convert_counts cnt = {0, 0, 0};
-
-    while (pos < len) {
-        const int64_t rec_line = line;
-        /* blank lines are skipped */
-        if (buf[pos] == '\n' || (buf[pos] == '\r' && pos + 1 < len && buf[pos + 1] == '\n')) {
-            pos += buf[pos] == '\n' ? 1 : 2;
-            line++;
-            res->consumed = pos;
-            res->n_lines = line - p->first_line;
-            continue;
-        }
-        if (buf[pos] == '\r' && pos + 1 == len) {
-            if (final)
-                res->consumed = len;
-            break;
-        }
-        if (n >= max_rows) {
+    parser ps = {p, buf, len, col_of, (const uint8_t *)(col_of + p->n_fields), X, V, id_span,
+                 cell, 0, p->first_line, p->first_row, 0, {0, 0, 0}};
+    prop_status st = PROP_OK;
+    while (!skip_blank(&ps, res)) {
+        if (ps.n >= max_rows) {
             /* an incomplete last record of a non-final block is not a record yet */
-            if (!final && !record_is_complete(buf, len, pos, d))
+            if (!p->final_block && !record_is_complete(buf, len, ps.pos, p->delimiter))
                 break;
             st = prop_fail(err, PROP_INVALID_ARG, "the block holds more than max_rows=%lld "
                            "records", (long long)max_rows);
-            goto done;
-        }
-        const int64_t at = n * nf;
-        absent_row(p, X, V, at);
-        int64_t k = 0;
-        const prop_convert_counts cnt0 = cnt;
-        prop_status pending = PROP_OK;
-        int at_end = 0; /* the record ended at the end of the buffer, not at a line end */
-        for (;;) {
-            int64_t col = k < nfields ? col_of[k] : -1;
-            char c = buf[pos];
-            if ((c == '0' || c == '1') && pos + 1 < len && (k >= nfields || fast[k]) &&
-                c != d && (buf[pos + 1] == d || buf[pos + 1] == '\n')) {
-                if (col >= 0)
-                    store(X, V, at + col, (double)(c - '0'));
-                pos++;
-            } else {
-                int64_t fstart = pos, fend;
-                int quoted = 0;
-                if (pos < len && buf[pos] == '"') {
-                    quoted = 1;
-                    pos++;
-                    for (;;) {
-                        if (pos >= len)
-                            goto unterminated;
-                        char ch = buf[pos];
-                        if (ch == '"') {
-                            if (pos + 1 < len && buf[pos + 1] == '"') {
-                                pos += 2;
-                                continue;
-                            }
-                            if (pos + 1 >= len && !final)
-                                goto incomplete; /* could be the first of "" */
-                            pos++;
-                            break;
-                        }
-                        if (ch == '\n')
-                            line++;
-                        pos++;
-                    }
-                }
-                while (pos < len && buf[pos] != d && buf[pos] != '\n')
-                    pos++;
-                if (pos >= len && !final)
-                    goto incomplete;
-                fend = pos;
-                if (fend > fstart + quoted && buf[fend - 1] == '\r')
-                    fend--;
-                if (k == idf) {
-                    if (id_span != NULL) {
-                        id_span[2 * n] = fstart;
-                        id_span[2 * n + 1] = fend - fstart;
-                    }
-                } else if (col >= 0 && pending == PROP_OK) {
-                    const char *s = buf + fstart;
-                    size_t sn = (size_t)(fend - fstart);
-                    if (quoted) {
-                        sn = unescape_quoted(buf + fstart, sn, cell, CELL_MAX + 1);
-                        s = cell;
-                        if (sn > CELL_MAX + 1) /* only the start was kept: longer than any */
-                            sn = CELL_MAX + 1; /* value the schema accepts or knows */
-                    }
-                    double v = 0.0;
-                    pending = convert_text(p, s, sn, col, rec_line, row, &v, &cnt, err);
-                    if (pending == PROP_OK)
-                        store(X, V, at + col, v);
-                    else if (final) {
-                        st = pending;
-                        goto done;
-                    }
-                    /* in a non-final block, judge the record once it is known to be whole */
-                }
-            }
-            if (pos >= len) {
-                at_end = 1;
-                break;
-            }
-            if (buf[pos] == d) {
-                pos++;
-                k++;
-                if (pos >= len) {
-                    if (!final)
-                        goto incomplete;
-                    /* a trailing delimiter at the very end: one more (empty) field */
-                    if (k < nfields && col_of[k] >= 0 && k != idf) {
-                        double v = 0.0;
-                        st = convert_text(p, "", 0, col_of[k], rec_line, row, &v, &cnt, err);
-                        if (st != PROP_OK)
-                            goto done;
-                        store(X, V, at + col_of[k], v);
-                    } else if (k == idf && id_span != NULL) {
-                        id_span[2 * n] = pos;
-                        id_span[2 * n + 1] = 0;
-                    }
-                    at_end = 1;
-                    break;
-                }
-                continue;
-            }
-            pos++; /* '\n' */
-            line++;
             break;
         }
-        if (pending != PROP_OK) {
-            st = pending;
-            goto done;
+        const int64_t pos0 = ps.pos, line0 = ps.line;
+        const prop_convert_counts cnt0 = ps.cnt;
+        int r = parse_record(&ps, err);
+        if (r == RECORD_INCOMPLETE) { /* parsed again with the next block */
+            prop_error_clear(err);
+            ps.pos = pos0;
+            ps.line = line0;
+            ps.cnt = cnt0;
+            break;
         }
-        if (k + 1 != nfields) {
-            st = count_error(p, err, rec_line, row, k + 1, at_end && k + 1 < nfields);
-            goto done;
+        if (r == RECORD_FAILED) {
+            st = PROP_FORMAT;
+            break;
         }
-        n++;
-        row++;
-        res->consumed = pos;
-        res->n_lines = line - p->first_line;
-        continue;
-    unterminated:
-        if (!final)
-            goto incomplete;
-        st = unterminated_error(err, rec_line, row);
-        goto done;
-    incomplete:
-        prop_error_clear(err);
-        cnt = cnt0; /* the record is parsed again with the next block */
-        break;
+        ps.n++;
+        ps.row++;
+        res->consumed = ps.pos;
+        res->n_lines = ps.line - p->first_line;
     }
-    st = PROP_OK;
-done:
-    res->n_rows = n;
-    res->n_coerced = cnt.n_coerced;
-    res->n_filled = cnt.n_filled;
-    res->n_unseen = cnt.n_unseen;
+    res->n_rows = ps.n;
+    res->n_coerced = ps.cnt.n_coerced;
+    res->n_filled = ps.cnt.n_filled;
+    res->n_unseen = ps.cnt.n_unseen;
     free(cell);
     free(col_of);
     return st;
