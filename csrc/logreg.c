@@ -126,6 +126,13 @@ static void work_free(lr_work *wk)
     memset(wk, 0, sizeof(*wk));
 }
 
+/* Threads worth using on n rows (at most n_threads; see LR_ROWS_PER_THREAD). */
+static int lr_useful_threads(int64_t n, int n_threads)
+{
+    int64_t useful = n / LR_ROWS_PER_THREAD;
+    return useful < 1 ? 1 : (useful < n_threads ? (int)useful : n_threads);
+}
+
 static prop_status work_init(lr_work *wk, const double *Z, const double *w, int64_t n,
                              int64_t q, int n_threads, prop_error *err)
 {
@@ -134,8 +141,7 @@ static prop_status work_init(lr_work *wk, const double *Z, const double *w, int6
     wk->w = w;
     wk->n = n;
     wk->q = q;
-    int64_t useful = n / LR_ROWS_PER_THREAD;
-    wk->n_threads = useful < 1 ? 1 : (useful < n_threads ? (int)useful : n_threads);
+    wk->n_threads = lr_useful_threads(n, n_threads);
     wk->n_blocks = (n + LR_BLOCK - 1) / LR_BLOCK;
     wk->n_chunks = wk->n_blocks < LR_MAX_CHUNKS ? (int)wk->n_blocks : LR_MAX_CHUNKS;
     if (wk->n_chunks < 1)
@@ -442,9 +448,12 @@ static void cd_quadratic(const double *H, const double *g, const double *beta, i
 }
 
 /* ------------------------------------------------------------------ */
-/* Fit                                                                 */
+/* Data: validation                                                    */
 /* ------------------------------------------------------------------ */
 
+/* Sizes, pointers, finite non-negative weights, two labels with positive weight,
+ * finite X. On success W0 / W1 are the total loss weights of each label and SW the
+ * total scale weight. */
 static prop_status check_data(const prop_logreg_data *d, const prop_logreg_result *res,
                               double *W0, double *W1, double *SW, prop_error *err)
 {
@@ -502,6 +511,18 @@ static prop_status check_data(const prop_logreg_data *d, const prop_logreg_resul
     return PROP_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* Data: standardisation                                               */
+/* ------------------------------------------------------------------ */
+
+/* Columns whose largest |x| (over the rows with a positive scale weight) lies in
+ * [2^-LR_SAFE_EXP, 2^LR_SAFE_EXP] are used as they are. Any other column is first
+ * multiplied by 2^-e, e = ilogb(max |x|), which brings its largest magnitude into
+ * [1, 2): without that, the squares in its spread overflow (|x| >= ~1e154) or
+ * underflow (|x| <= ~1e-160) and the column would be taken for a constant. A power
+ * of two is exact, so ordinary columns (e = 0) are untouched, bit for bit. */
+#define LR_SAFE_EXP 256
+
 static inline double xval(const prop_logreg_data *d, int64_t i, int64_t j)
 {
     return d->X_f64 ? d->X_f64[i * d->n_features + j]
@@ -513,31 +534,80 @@ static inline double sweight(const prop_logreg_data *d, int64_t i)
     return d->scale_weights ? d->scale_weights[i] : d->weights[2 * i] + d->weights[2 * i + 1];
 }
 
-/* Weighted mean / scale per column (serial: a fixed summation order).
- * Returns -1 when out of memory. */
-static int standardise_stats(const prop_logreg_data *d, int fit_intercept, double SW,
-                              double *mean, double *scale)
+static inline double pow2_scale(double x, int e) /* x * 2^e, exact in range */
+{
+    return e ? ldexp(x, e) : x;
+}
+
+/* The standardised problem: z_ij = (x_ij * 2^-expo[j] - mean[j]) / scale[j] for the
+ * q active (non-constant) columns. mean and scale are on the prescaled column. */
+typedef struct {
+    int64_t n, p, q;
+    int64_t *active; /* q column indices */
+    int *expo;       /* p prescaling exponents (0 for ordinary columns) */
+    double *mean;    /* p centring (0 without intercept) */
+    double *scale;   /* p divisor (0 for constant columns) */
+    double *Z;       /* n x q, row-major (at least n entries) */
+} lr_standard;
+
+static void standard_free(lr_standard *s)
+{
+    free(s->active);
+    free(s->expo);
+    free(s->mean);
+    free(s->scale);
+    free(s->Z);
+    memset(s, 0, sizeof(*s));
+}
+
+/* expo[j] per column (see LR_SAFE_EXP); `amax` is p scratch. uint8 columns never need it. */
+static void column_exponents(const prop_logreg_data *d, int *expo, double *amax)
 {
     const int64_t n = d->n_rows, p = d->n_features;
-    if (p < 1 || p > LR_MAX_FEATURES)
-        return -1;
+    for (int64_t j = 0; j < p; j++) {
+        expo[j] = 0;
+        amax[j] = 0.0;
+    }
+    if (d->X_f64 == NULL)
+        return;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(sweight(d, i) > 0.0))
+            continue;
+        const double *x = d->X_f64 + i * p;
+        for (int64_t j = 0; j < p; j++)
+            amax[j] = fmax(amax[j], fabs(x[j]));
+    }
+    const double lo = ldexp(1.0, -LR_SAFE_EXP), hi = ldexp(1.0, LR_SAFE_EXP);
+    for (int64_t j = 0; j < p; j++)
+        if (amax[j] > 0.0 && (amax[j] < lo || amax[j] > hi))
+            expo[j] = ilogb(amax[j]);
+}
+
+/* Weighted mean / scale per prescaled column (serial: a fixed summation order). */
+static prop_status standardise_stats(const prop_logreg_data *d, int fit_intercept, double SW,
+                                     lr_standard *s, prop_error *err)
+{
+    const int64_t n = d->n_rows, p = d->n_features;
+    double *mean = s->mean, *scale = s->scale;
+    const int *expo = s->expo;
     unsigned char *varies = calloc((size_t)p, 1);
     double *first = malloc(sizeof(double) * (size_t)p);
     if (varies == NULL || first == NULL) {
         free(varies);
         free(first);
-        return -1;
+        return prop_fail(err, PROP_NOMEM, "logreg: out of memory");
     }
+    column_exponents(d, s->expo, first);
     for (int64_t j = 0; j < p; j++) {
         mean[j] = 0.0;
         scale[j] = 0.0;
     }
     if (fit_intercept) {
         for (int64_t i = 0; i < n; i++) {
-            double s = sweight(d, i);
-            if (s > 0.0)
+            double w = sweight(d, i);
+            if (w > 0.0)
                 for (int64_t j = 0; j < p; j++)
-                    mean[j] += s * xval(d, i, j);
+                    mean[j] += w * pow2_scale(xval(d, i, j), -expo[j]);
         }
         for (int64_t j = 0; j < p; j++)
             mean[j] /= SW;
@@ -546,31 +616,335 @@ static int standardise_stats(const prop_logreg_data *d, int fit_intercept, doubl
      * (without intercept: the value 0) */
     int have_first = 0;
     for (int64_t i = 0; i < n; i++) {
-        double s = sweight(d, i);
-        if (!(s > 0.0))
+        double w = sweight(d, i);
+        if (!(w > 0.0))
             continue;
         for (int64_t j = 0; j < p; j++) {
-            double x = xval(d, i, j), c = x - mean[j];
-            scale[j] += s * c * c;
-            {
-                if (!fit_intercept)
-                    varies[j] |= (x != 0.0);
-                else if (!have_first)
-                    first[j] = x;
-                else
-                    varies[j] |= (x != first[j]);
-            }
+            double x = xval(d, i, j), c = pow2_scale(x, -expo[j]) - mean[j];
+            scale[j] += w * c * c;
+            if (!fit_intercept)
+                varies[j] |= (x != 0.0);
+            else if (!have_first)
+                first[j] = x;
+            else
+                varies[j] |= (x != first[j]);
         }
         have_first = 1;
     }
+    prop_status st = PROP_OK;
     for (int64_t j = 0; j < p; j++) {
         double sc = sqrt(scale[j] / SW);
-        int constant = !varies[j];
-        scale[j] = (constant || !(sc > 0.0) || !isfinite(sc)) ? 0.0 : sc;
+        if (!varies[j]) {
+            scale[j] = 0.0;
+        } else if (!(sc > 0.0) || !isfinite(sc)) { /* only with extreme scale weights */
+            st = prop_fail(err, PROP_INVALID_ARG,
+                           "logreg: column %lld varies but its weighted standard deviation is "
+                           "not representable (%g); rescale the column or the weights",
+                           (long long)j, pow2_scale(sc, expo[j]));
+            break;
+        } else {
+            scale[j] = sc;
+        }
     }
     free(varies);
     free(first);
+    return st;
+}
+
+/* Allocate and fill `s` (statistics, active columns, Z) and the mean / scale outputs. */
+static prop_status standardise(const prop_logreg_data *d, int fit_intercept, double SW,
+                               int n_threads, lr_standard *s, prop_logreg_result *res,
+                               prop_error *err)
+{
+    const int64_t n = d->n_rows, p = d->n_features;
+    memset(s, 0, sizeof(*s));
+    s->n = n;
+    s->p = p;
+    s->active = malloc(sizeof(int64_t) * (size_t)p);
+    s->expo = malloc(sizeof(int) * (size_t)p);
+    s->mean = malloc(sizeof(double) * (size_t)p);
+    s->scale = malloc(sizeof(double) * (size_t)p);
+    if (!s->active || !s->expo || !s->mean || !s->scale)
+        return prop_fail(err, PROP_NOMEM, "logreg: out of memory");
+    prop_status st = standardise_stats(d, fit_intercept, SW, s, err);
+    if (st != PROP_OK)
+        return st;
+    int64_t q = 0;
+    for (int64_t j = 0; j < p; j++) {
+        res->mean[j] = pow2_scale(s->mean[j], s->expo[j]);
+        res->scale[j] = pow2_scale(s->scale[j], s->expo[j]);
+        if (s->scale[j] > 0.0 && !(res->scale[j] > 0.0 && isfinite(res->scale[j])))
+            return prop_fail(err, PROP_INVALID_ARG,
+                             "logreg: column %lld has values too small in magnitude (about "
+                             "%g) to standardise; rescale it",
+                             (long long)j, ldexp(1.0, s->expo[j]));
+        if (s->scale[j] > 0.0)
+            s->active[q++] = j;
+    }
+    s->q = q;
+    s->Z = malloc(sizeof(double) * (size_t)(n * (q > 0 ? q : 1)));
+    if (s->Z == NULL)
+        return prop_fail(err, PROP_NOMEM, "logreg: out of memory (%lld x %lld standardised rows)",
+                         (long long)n, (long long)q);
+    if (q > 0) {
+        double *Z = s->Z;
+        const int64_t *active = s->active;
+        const int *expo = s->expo;
+        const double *mean = s->mean, *scale = s->scale;
+#pragma omp parallel for num_threads(lr_useful_threads(n, n_threads)) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < q; k++) {
+                int64_t j = active[k];
+                Z[i * q + k] = (pow2_scale(xval(d, i, j), -expo[j]) - mean[j]) / scale[j];
+            }
+    }
+    return PROP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Objective: F, its gradient and Hessian on the standardised problem  */
+/* ------------------------------------------------------------------ */
+
+/* Coefficient vectors have m = q + 1 entries, the intercept last. */
+typedef struct {
+    lr_work wk; /* Z, loss weights, partial-sum chunks */
+    const prop_logreg_params *params;
+    int64_t q, m;
+    int fit_intercept;
+    double lam1, lam2;
+    double *eta; /* n: Z beta + b at the current iterate */
+    double *dz;  /* n: Z dir + dir_b along the search direction */
+    double *g;   /* m: gradient of the loss */
+} lr_objective;
+
+static void objective_free(lr_objective *f)
+{
+    work_free(&f->wk);
+    free(f->eta);
+    free(f->dz);
+    free(f->g);
+    memset(f, 0, sizeof(*f));
+}
+
+static prop_status objective_init(lr_objective *f, const lr_standard *s,
+                                  const prop_logreg_data *d, const prop_logreg_params *params,
+                                  prop_error *err)
+{
+    memset(f, 0, sizeof(*f));
+    f->params = params;
+    f->q = s->q;
+    f->m = s->q + 1;
+    f->fit_intercept = params->fit_intercept;
+    f->lam2 = (1.0 - params->l1_ratio) / params->C;
+    f->lam1 = params->l1_ratio / params->C;
+    f->eta = malloc(sizeof(double) * (size_t)s->n);
+    f->dz = malloc(sizeof(double) * (size_t)s->n);
+    f->g = malloc(sizeof(double) * (size_t)f->m);
+    if (!f->eta || !f->dz || !f->g)
+        return prop_fail(err, PROP_NOMEM, "logreg: out of memory (%lld x %lld standardised rows)",
+                         (long long)s->n, (long long)s->q);
+    return work_init(&f->wk, s->Z, d->weights, s->n, s->q, params->n_threads, err);
+}
+
+/* F(beta); leaves eta = Z beta + b for objective_grad_hess and the line search. */
+static double objective_value(lr_objective *f, const double *beta)
+{
+    lr_matvec(&f->wk, beta, beta[f->q], f->eta);
+    return lr_loss(&f->wk, f->eta, NULL, 0.0) + prop_logreg_penalty(f->params, beta, f->q);
+}
+
+/* F(beta + t dir), with dz = Z dir + dir_b set by the caller; trial = beta + t dir. */
+static double objective_along(lr_objective *f, const double *beta, const double *dir, double t,
+                              double *trial)
+{
+    for (int64_t j = 0; j < f->m; j++)
+        trial[j] = beta[j] + t * dir[j];
+    return lr_loss(&f->wk, f->eta, f->dz, t) + prop_logreg_penalty(f->params, trial, f->q);
+}
+
+/* At beta (eta current): gs = gradient and H = Hessian of the smooth part (loss + L2),
+ * with the intercept frozen (unit row / column, zero gradient) without fit_intercept.
+ * Returns the largest entry of the minimum-norm subgradient of F. */
+static double objective_grad_hess(lr_objective *f, const double *beta, double *gs, double *H)
+{
+    const int64_t q = f->q, m = f->m;
+    const double lam1 = f->lam1, lam2 = f->lam2;
+    double L;
+    lr_grad_hess(&f->wk, f->eta, &L, f->g, H);
+    for (int64_t j = 0; j < q; j++) {
+        gs[j] = f->g[j] + lam2 * beta[j];
+        H[j * m + j] += lam2;
+    }
+    gs[q] = f->fit_intercept ? f->g[q] : 0.0;
+    if (!f->fit_intercept) {
+        for (int64_t k = 0; k < m; k++)
+            H[q * m + k] = H[k * m + q] = 0.0;
+        H[q * m + q] = 1.0;
+    }
+    double opt = fabs(gs[q]);
+    for (int64_t j = 0; j < q; j++) {
+        double v;
+        if (lam1 == 0.0)
+            v = fabs(gs[j]);
+        else if (beta[j] > 0.0)
+            v = fabs(gs[j] + lam1);
+        else if (beta[j] < 0.0)
+            v = fabs(gs[j] - lam1);
+        else
+            v = fabs(gs[j]) > lam1 ? fabs(gs[j]) - lam1 : 0.0;
+        if (v > opt)
+            opt = v;
+    }
+    return opt;
+}
+
+/* ------------------------------------------------------------------ */
+/* Direction step                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Solver state; vectors have m entries, matrices m x m. */
+typedef struct {
+    double *beta, *trial, *gs, *dir, *tmp;
+    double *H, *Lc;
+} lr_newton;
+
+static void newton_free(lr_newton *nw)
+{
+    free(nw->beta);
+    free(nw->trial);
+    free(nw->gs);
+    free(nw->dir);
+    free(nw->tmp);
+    free(nw->H);
+    free(nw->Lc);
+    memset(nw, 0, sizeof(*nw));
+}
+
+static prop_status newton_init(lr_newton *nw, int64_t m, prop_error *err)
+{
+    nw->beta = calloc((size_t)m, sizeof(double));
+    nw->trial = calloc((size_t)m, sizeof(double));
+    nw->gs = malloc(sizeof(double) * (size_t)m);
+    nw->dir = malloc(sizeof(double) * (size_t)m);
+    nw->tmp = malloc(sizeof(double) * (size_t)m);
+    nw->H = malloc(sizeof(double) * (size_t)(m * m));
+    nw->Lc = malloc(sizeof(double) * (size_t)(m * m));
+    if (!nw->beta || !nw->trial || !nw->gs || !nw->dir || !nw->tmp || !nw->H || !nw->Lc)
+        return prop_fail(err, PROP_NOMEM, "logreg: out of memory for the Newton system");
+    return PROP_OK;
+}
+
+/* Pure L2: dir = -H^-1 gs by Cholesky, adding a growing jitter to the diagonal of H
+ * (which is modified) while it is not numerically positive definite. */
+static prop_status newton_direction(lr_newton *nw, int64_t m, prop_error *err)
+{
+    double *H = nw->H;
+    for (int64_t j = 0; j < m; j++)
+        nw->tmp[j] = -nw->gs[j];
+    double jitter = 0.0, diagmax = 0.0;
+    for (int64_t j = 0; j < m; j++)
+        diagmax = fmax(diagmax, H[j * m + j]);
+    for (int attempt = 0; attempt < 12; attempt++) {
+        if (attempt > 0) {
+            double add = (attempt == 1 ? 1e-12 : 10.0) * (attempt == 1 ? diagmax : jitter);
+            for (int64_t j = 0; j < m; j++)
+                H[j * m + j] += add - jitter;
+            jitter = add;
+        }
+        if (cholesky_solve(H, m, nw->tmp, nw->dir, nw->Lc) == 0)
+            return PROP_OK;
+    }
+    return prop_fail(err, PROP_INTERNAL, "logreg: the Newton system is singular");
+}
+
+/* Elastic net: dir minimises the quadratic model plus the L1 term (coordinate
+ * descent), solved inexactly relative to the current outer optimality gap `opt`. */
+static void prox_cd_direction(lr_newton *nw, int64_t q, double lam1, double opt, double Wtot)
+{
+    double inner_tol = 1e-3 * fmin(opt, 1e-3 * Wtot);
+    cd_quadratic(nw->H, nw->gs, nw->beta, q, lam1, fmax(inner_tol, 1e-14 * Wtot), nw->dir,
+                 nw->tmp);
+}
+
+/* Search direction nw->dir at nw->beta; *pred = the change of F it predicts for the
+ * full step (the model's, plus the exact change of the L1 term). */
+static prop_status direction_step(const lr_objective *f, lr_newton *nw, double opt, double Wtot,
+                                  double *pred, prop_error *err)
+{
+    const int64_t q = f->q, m = f->m;
+    double pr = 0.0;
+    if (f->lam1 == 0.0) {
+        prop_status st = newton_direction(nw, m, err);
+        if (st != PROP_OK)
+            return st;
+        for (int64_t j = 0; j < m; j++)
+            pr += nw->gs[j] * nw->dir[j];
+    } else {
+        prox_cd_direction(nw, q, f->lam1, opt, Wtot);
+        double l1_old = 0.0, l1_new = 0.0;
+        for (int64_t j = 0; j < m; j++)
+            pr += nw->gs[j] * nw->dir[j];
+        for (int64_t j = 0; j < q; j++) {
+            l1_old += fabs(nw->beta[j]);
+            l1_new += fabs(nw->beta[j] + nw->dir[j]);
+        }
+        pr += f->lam1 * (l1_new - l1_old);
+    }
+    if (!f->fit_intercept)
+        nw->dir[q] = 0.0;
+    *pred = pr;
+    return PROP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Line search                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Backtracking (Armijo) from F = F(beta) along dir, halving t from 1. Returns 1 with
+ * nw->trial = the accepted point, 0 if no step passes (the floating-point floor).
+ * The slack admits full steps whose effect is below the rounding of F, where Newton
+ * steps converge and the Armijo test is noise. */
+static int line_search(lr_objective *f, lr_newton *nw, double F, double pred)
+{
+    lr_matvec(&f->wk, nw->dir, nw->dir[f->q], f->dz);
+    double t = 1.0;
+    for (int h = 0; h < LR_MAX_HALVINGS; h++, t *= 0.5) {
+        double Ft = objective_along(f, nw->beta, nw->dir, t, nw->trial);
+        if (isfinite(Ft) && Ft <= F + LR_ARMIJO * t * pred + 1e-13 * fabs(F))
+            return 1;
+    }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fit                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Standardised solution beta -> result, back on the original scale. */
+static prop_status write_result(const lr_standard *s, const double *beta, int fit_intercept,
+                                prop_logreg_result *res, prop_error *err)
+{
+    const int64_t q = s->q;
+    for (int64_t j = 0; j < s->p; j++)
+        res->coef[j] = res->coef_std[j] = 0.0;
+    double b = beta[q], b_orig = beta[q];
+    for (int64_t k = 0; k < q; k++) {
+        int64_t j = s->active[k];
+        double c = beta[k] / s->scale[j]; /* per prescaled unit */
+        res->coef_std[j] = beta[k];
+        res->coef[j] = pow2_scale(c, -s->expo[j]);
+        b_orig -= c * s->mean[j];
+        if (!isfinite(res->coef[j]))
+            return prop_fail(err, PROP_INVALID_ARG,
+                             "logreg: the coefficient of column %lld overflows on the original "
+                             "scale (values of magnitude about %g); rescale the column",
+                             (long long)j, ldexp(1.0, s->expo[j]));
+    }
+    if (!isfinite(b_orig))
+        return prop_fail(err, PROP_INTERNAL, "logreg: non-finite intercept on the original scale");
+    res->intercept_std = b;
+    res->intercept = fit_intercept ? b_orig : 0.0;
+    return PROP_OK;
 }
 
 prop_status prop_logreg_fit(const prop_logreg_params *params, const prop_logreg_data *data,
@@ -583,92 +957,29 @@ prop_status prop_logreg_fit(const prop_logreg_params *params, const prop_logreg_
     st = check_data(data, res, &W0, &W1, &SW, err);
     if (st != PROP_OK)
         return st;
-
-    const int64_t n = data->n_rows, p = data->n_features;
-    const int fit_int = params->fit_intercept;
-    const double lam2 = (1.0 - params->l1_ratio) / params->C;
-    const double lam1 = params->l1_ratio / params->C;
     const double Wtot = W0 + W1;
-
-    if (standardise_stats(data, fit_int, SW, res->mean, res->scale) != 0)
-        return prop_fail(err, PROP_NOMEM, "logreg: out of memory");
-
-    int64_t q = 0;
-    int64_t *active = malloc(sizeof(int64_t) * (size_t)p);
-    if (active == NULL)
-        return prop_fail(err, PROP_NOMEM, "logreg: out of memory");
-    for (int64_t j = 0; j < p; j++)
-        if (res->scale[j] > 0.0)
-            active[q++] = j;
-    const int64_t m = q + 1;
-
-    double *Z = malloc(sizeof(double) * (size_t)(n * (q > 0 ? q : 1)));
-    double *eta = malloc(sizeof(double) * (size_t)n);
-    double *dz = malloc(sizeof(double) * (size_t)n);
-    double *beta = calloc((size_t)m, sizeof(double));  /* [beta_active..., b] */
-    double *trial = calloc((size_t)m, sizeof(double));
-    double *g = malloc(sizeof(double) * (size_t)m);
-    double *gs = malloc(sizeof(double) * (size_t)m);
-    double *dir = malloc(sizeof(double) * (size_t)m);
-    double *tmp = malloc(sizeof(double) * (size_t)m);
-    double *H = malloc(sizeof(double) * (size_t)(m * m));
-    double *Lc = malloc(sizeof(double) * (size_t)(m * m));
-    lr_work wk;
-    memset(&wk, 0, sizeof(wk));
+    lr_standard sd;
+    lr_objective obj;
+    lr_newton nw;
+    memset(&obj, 0, sizeof(obj));
+    memset(&nw, 0, sizeof(nw));
     /* OpenBLAS runs single-threaded inside our OpenMP row chunks (restored at the end) */
     int blas_threads = prop_openblas_get_num_threads();
     prop_openblas_set_num_threads(1);
-    if (!Z || !eta || !dz || !beta || !trial || !g || !gs || !dir || !tmp || !H || !Lc) {
-        st = prop_fail(err, PROP_NOMEM, "logreg: out of memory (%lld x %lld standardised rows)",
-                       (long long)n, (long long)q);
-        goto done;
-    }
-    st = work_init(&wk, Z, data->weights, n, q, params->n_threads, err);
+    st = standardise(data, params->fit_intercept, SW, params->n_threads, &sd, res, err);
+    if (st == PROP_OK)
+        st = objective_init(&obj, &sd, data, params, err);
+    if (st == PROP_OK)
+        st = newton_init(&nw, sd.q + 1, err);
     if (st != PROP_OK)
         goto done;
-    if (q > 0) {
-        const double *mean = res->mean, *scale = res->scale;
-#pragma omp parallel for num_threads(wk.n_threads) schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < q; k++) {
-                int64_t j = active[k];
-                Z[i * q + k] = (xval(data, i, j) - mean[j]) / scale[j];
-            }
-    }
 
     /* start: beta = 0, intercept at the weighted log-odds */
-    beta[q] = fit_int ? log(W1 / W0) : 0.0;
-    lr_matvec(&wk, beta, beta[q], eta);
-    double F = lr_loss(&wk, eta, NULL, 0.0) + prop_logreg_penalty(params, beta, q);
+    nw.beta[sd.q] = params->fit_intercept ? log(W1 / W0) : 0.0;
+    double F = objective_value(&obj, nw.beta);
     int it = 0, converged = 0;
     for (;; it++) {
-        double L;
-        lr_grad_hess(&wk, eta, &L, g, H);
-        for (int64_t j = 0; j < q; j++) {
-            gs[j] = g[j] + lam2 * beta[j];
-            H[j * m + j] += lam2;
-        }
-        gs[q] = fit_int ? g[q] : 0.0;
-        if (!fit_int) { /* freeze the intercept at 0 */
-            for (int64_t k = 0; k < m; k++)
-                H[q * m + k] = H[k * m + q] = 0.0;
-            H[q * m + q] = 1.0;
-        }
-        /* optimality: the minimum-norm subgradient of F */
-        double opt = fabs(gs[q]);
-        for (int64_t j = 0; j < q; j++) {
-            double v;
-            if (lam1 == 0.0)
-                v = fabs(gs[j]);
-            else if (beta[j] > 0.0)
-                v = fabs(gs[j] + lam1);
-            else if (beta[j] < 0.0)
-                v = fabs(gs[j] - lam1);
-            else
-                v = fabs(gs[j]) > lam1 ? fabs(gs[j]) - lam1 : 0.0;
-            if (v > opt)
-                opt = v;
-        }
+        double opt = objective_grad_hess(&obj, nw.beta, nw.gs, nw.H);
         if (!isfinite(opt)) {
             st = prop_fail(err, PROP_INTERNAL, "logreg: non-finite gradient at iteration %d", it);
             goto done;
@@ -679,108 +990,27 @@ prop_status prop_logreg_fit(const prop_logreg_params *params, const prop_logreg_
         }
         if (it >= params->max_iter)
             break;
-
-        /* search direction */
-        double pred; /* predicted change of F along the full step (< 0) */
-        if (lam1 == 0.0) {
-            for (int64_t j = 0; j < m; j++)
-                tmp[j] = -gs[j];
-            double jitter = 0.0, diagmax = 0.0;
-            for (int64_t j = 0; j < m; j++)
-                diagmax = fmax(diagmax, H[j * m + j]);
-            int ok = 0;
-            for (int attempt = 0; attempt < 12 && !ok; attempt++) {
-                if (attempt > 0) {
-                    double add = (attempt == 1 ? 1e-12 : 10.0) * (attempt == 1 ? diagmax : jitter);
-                    for (int64_t j = 0; j < m; j++)
-                        H[j * m + j] += add - jitter;
-                    jitter = add;
-                }
-                ok = cholesky_solve(H, m, tmp, dir, Lc) == 0;
-            }
-            if (!ok) {
-                st = prop_fail(err, PROP_INTERNAL, "logreg: the Newton system is singular");
-                goto done;
-            }
-            pred = 0.0;
-            for (int64_t j = 0; j < m; j++)
-                pred += gs[j] * dir[j];
-        } else {
-            /* inexact inner solves, relative to the current outer optimality gap */
-            double inner_tol = 1e-3 * fmin(opt, 1e-3 * Wtot);
-            cd_quadratic(H, gs, beta, q, lam1, fmax(inner_tol, 1e-14 * Wtot), dir, tmp);
-            double l1_old = 0.0, l1_new = 0.0;
-            pred = 0.0;
-            for (int64_t j = 0; j < m; j++)
-                pred += gs[j] * dir[j];
-            for (int64_t j = 0; j < q; j++) {
-                l1_old += fabs(beta[j]);
-                l1_new += fabs(beta[j] + dir[j]);
-            }
-            pred += lam1 * (l1_new - l1_old);
-        }
-        if (!fit_int)
-            dir[q] = 0.0;
-        if (!(pred < 0.0)) { /* no descent left at this precision */
+        double pred;
+        st = direction_step(&obj, &nw, opt, Wtot, &pred, err);
+        if (st != PROP_OK)
+            goto done;
+        /* no descent left at this precision, or stalled at the floating-point floor */
+        if (!(pred < 0.0) || !line_search(&obj, &nw, F, pred)) {
             converged = 1;
             break;
         }
-
-        /* backtracking line search on F */
-        lr_matvec(&wk, dir, dir[q], dz);
-        double t = 1.0, Ft = F;
-        int accepted = 0;
-        for (int h = 0; h < LR_MAX_HALVINGS; h++, t *= 0.5) {
-            for (int64_t j = 0; j < m; j++)
-                trial[j] = beta[j] + t * dir[j];
-            Ft = lr_loss(&wk, eta, dz, t) + prop_logreg_penalty(params, trial, q);
-            /* the slack admits full steps whose effect is below the rounding of F,
-             * where Newton steps converge and the Armijo test is noise */
-            if (isfinite(Ft) && Ft <= F + LR_ARMIJO * t * pred + 1e-13 * fabs(F)) {
-                accepted = 1;
-                break;
-            }
-        }
-        if (!accepted) { /* stalled at the floating-point floor */
-            converged = 1;
-            break;
-        }
-        memcpy(beta, trial, sizeof(double) * (size_t)m);
-        lr_matvec(&wk, beta, beta[q], eta);
-        F = lr_loss(&wk, eta, NULL, 0.0) + prop_logreg_penalty(params, beta, q);
+        memcpy(nw.beta, nw.trial, sizeof(double) * (size_t)obj.m);
+        F = objective_value(&obj, nw.beta);
     }
-
-    /* outputs */
-    for (int64_t j = 0; j < p; j++)
-        res->coef[j] = res->coef_std[j] = 0.0;
-    double b = beta[q], b_orig = beta[q];
-    for (int64_t k = 0; k < q; k++) {
-        int64_t j = active[k];
-        res->coef_std[j] = beta[k];
-        res->coef[j] = beta[k] / res->scale[j];
-        b_orig -= res->coef[j] * res->mean[j];
-    }
-    res->intercept_std = b;
-    res->intercept = fit_int ? b_orig : 0.0;
+    st = write_result(&sd, nw.beta, params->fit_intercept, res, err);
     res->objective = F;
     res->n_iter = it;
     res->converged = converged;
-    st = PROP_OK;
 
 done:
     prop_openblas_set_num_threads(blas_threads);
-    work_free(&wk);
-    free(active);
-    free(Z);
-    free(eta);
-    free(dz);
-    free(beta);
-    free(trial);
-    free(g);
-    free(gs);
-    free(dir);
-    free(tmp);
-    free(H);
-    free(Lc);
+    newton_free(&nw);
+    objective_free(&obj);
+    standard_free(&sd);
     return st;
 }

@@ -1,5 +1,6 @@
 /* test_logreg.c - logistic regression: kernels vs plain loops, optimality of the
- * solver, compressed == expanded rows, separable data, thread invariance, bad input. */
+ * solver, compressed == expanded rows, separable data, thread invariance, extreme
+ * magnitudes, bad input. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -350,6 +351,69 @@ static void test_constant_columns(void)
     free_problem(&pr);
 }
 
+/* Columns of huge or tiny magnitude (|x| >= 1e154 or <= 1e-160 used to overflow or
+ * underflow the squares of the spread: scale 0, coefficient 0, converged, silently).
+ * A column multiplied by 2^a is prescaled exactly, so the standardised fit is the same
+ * bit for bit, and the original-scale outputs are scaled by exactly 2^a / 2^-a. */
+static void test_extreme_magnitudes(void)
+{
+    int64_t n = 300, p = 2;
+    problem base = {n, p, malloc(sizeof(double) * n * p), malloc(sizeof(double) * n * 2), NULL};
+    problem big = {n, p, malloc(sizeof(double) * n * p), base.w, NULL};
+    for (int64_t i = 0; i < n; i++) {
+        double x0 = 3.5 * urand() - 1.75, x1 = urand() < 0.5 ? 1.0 : 0.0; /* max |x0| in [1, 2) */
+        base.X[i * p] = x0;
+        base.X[i * p + 1] = x1;
+        int y = urand() < 1.0 / (1.0 + exp(-(0.3 + 1.2 * x0 - 0.7 * x1)));
+        base.w[2 * i] = y ? 0.0 : 1.0;
+        base.w[2 * i + 1] = y ? 1.0 : 0.0;
+    }
+    int exps[] = {600, 1000, -600, -1000};
+    for (int a = 0; a < 2; a++)
+        for (int fi = 0; fi < 2; fi++) {
+            prop_logreg_params prm = default_params();
+            prm.l1_ratio = a ? 0.5 : 0.0;
+            prm.fit_intercept = fi;
+            result_buf rb;
+            result_alloc(&rb, p);
+            CHECK(fit(&base, &prm, &rb) == PROP_OK);
+            CHECK(rb.r.converged == 1 && rb.coef[0] != 0.0);
+            for (int k = 0; k < 4; k++) {
+                int e = exps[k];
+                for (int64_t i = 0; i < n; i++) {
+                    big.X[i * p] = ldexp(base.X[i * p], e);
+                    big.X[i * p + 1] = base.X[i * p + 1];
+                }
+                result_buf r;
+                result_alloc(&r, p);
+                CHECK(fit(&big, &prm, &r) == PROP_OK);
+                CHECK(r.r.n_iter == rb.r.n_iter && r.r.converged == rb.r.converged);
+                CHECK(r.r.objective == rb.r.objective);
+                CHECK(r.r.intercept_std == rb.r.intercept_std);
+                CHECK(r.r.intercept == rb.r.intercept);
+                CHECK(memcmp(r.coef_std, rb.coef_std, sizeof(double) * p) == 0);
+                CHECK(r.coef[0] == ldexp(rb.coef[0], -e) && r.coef[1] == rb.coef[1]);
+                CHECK(r.scale[0] == ldexp(rb.scale[0], e) && r.mean[0] == ldexp(rb.mean[0], e));
+                CHECK(r.scale[1] == rb.scale[1] && r.mean[1] == rb.mean[1]);
+                result_free(&r);
+            }
+            result_free(&rb);
+        }
+    /* subnormal values: the original-scale coefficient is not representable, an error */
+    for (int64_t i = 0; i < n; i++)
+        big.X[i * p] = ldexp(base.X[i * p], -1062);
+    prop_logreg_params prm = default_params();
+    result_buf r;
+    result_alloc(&r, p);
+    prop_logreg_data d = {n, p, big.X, NULL, big.w, NULL};
+    prop_error err;
+    CHECK(prop_logreg_fit(&prm, &d, &r.r, &err) == PROP_INVALID_ARG);
+    CHECK(strstr(err.msg, "column 0") != NULL);
+    result_free(&r);
+    free(big.X);
+    free_problem(&base);
+}
+
 static void test_invalid_arguments(void)
 {
     problem pr = make_problem(50, 2, 1.0);
@@ -417,6 +481,7 @@ int main(void)
     RUN(test_max_iter_reported);
     RUN(test_threads_and_dtypes_identical);
     RUN(test_constant_columns);
+    RUN(test_extreme_magnitudes);
     RUN(test_invalid_arguments);
     return check_summary("logreg");
 }

@@ -17,13 +17,19 @@
  * features are centred and divided by their weighted standard deviation;
  * without it they are only divided by their weighted root mean square (centring
  * would imply an intercept). A constant column (an all-zero column without
- * intercept) gets a zero coefficient and scale 0.
+ * intercept) gets a zero coefficient and scale 0. A column whose largest |x| is
+ * outside [2^-256, 2^256] is first multiplied by an exact power of two, so values
+ * near 1e300 or 1e-300 are standardised like any others (ordinary columns are
+ * untouched); a column whose scale or original-scale coefficient is still not
+ * representable (subnormal values, extreme scale weights) is an INVALID_ARG error,
+ * never silently treated as constant.
  *
- * Solver: proximal Newton. Each outer iteration forms the gradient and the
- * Hessian of the loss with OpenBLAS (dgemv, dsyrk on row blocks), then takes a
- * Newton step (Cholesky) for pure L2, or minimises the quadratic model plus the
- * L1 term by coordinate descent for the elastic net, with a backtracking
- * (Armijo) line search on F, which keeps the iterates finite on separable data.
+ * Solver: proximal Newton, in three parts as in liblinear's newton.h. The
+ * objective gives F and the gradient and Hessian of its smooth part, formed with
+ * OpenBLAS (dgemv, dsyrk on row blocks). The direction step is a Newton step
+ * (Cholesky) for pure L2, or minimises the quadratic model plus the L1 term by
+ * coordinate descent for the elastic net. A backtracking (Armijo) line search on
+ * F keeps the iterates finite on separable data.
  * Convergence: the largest entry of the minimum-norm subgradient of F is at
  * most tol * sum_i (w0_i + w1_i).
  *
@@ -95,7 +101,7 @@ prop_status prop_logreg_loss_grad_hess_ref(const double *Z, int64_t n, int64_t q
                                            double *loss, double *grad, double *hess,
                                            prop_error *err);
 
-/* F for given standardised coefficients (beta has q entries) on Z (reference loops). */
+/* The penalty term of F for standardised coefficients beta (q entries, no intercept). */
 double prop_logreg_penalty(const prop_logreg_params *params, const double *beta, int64_t q);
 
 #ifdef __cplusplus
