@@ -115,7 +115,7 @@ def _resolve_model(obj):
     from .model import PropensityModel
     from .predictor import CustomerPropensityPredictor
     if isinstance(obj, CustomerPropensityPredictor):
-        return obj._require_model()
+        return obj.require_model()
     if isinstance(obj, str) or hasattr(obj, "__fspath__"):
         return CustomerPropensityPredictor(obj).load_best_model()
     if isinstance(obj, PropensityModel):
@@ -171,7 +171,7 @@ def predict_dask(model_or_predictor, ddf, *, threshold=None, segments=False, coe
         raise TypeError(f"ddf must be a dask.dataframe.DataFrame, got {type(ddf).__name__}")
     model = _resolve_model(model_or_predictor)
     scorer = CustomerPropensityPredictor.from_model(model)
-    thr = scorer._threshold(model, threshold)
+    thr = scorer.decision_threshold(threshold)
     if fill_missing is not None and fill_missing not in (0, 1):
         raise ValueError(f"fill_missing must be None, 0 or 1, got {fill_missing!r}")
     columns = [str(c) for c in ddf.columns]
@@ -511,7 +511,7 @@ def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64
         raise InputDataError(f"{input_path!r}: cannot read the CSV ({exc})") from None
     has_id = ID_COLUMN in ddf.columns
     model = _resolve_model(model_or_predictor)
-    thr = CustomerPropensityPredictor._threshold(model, threshold)
+    thr = CustomerPropensityPredictor.from_model(model).decision_threshold(threshold)
     out = predict_dask(model, ddf, threshold=threshold, segments=segments,
                        coerce=coerce, fill_missing=fill_missing, allow_empty_partitions=True)
     header = list(OUTPUT_COLUMNS) + (["segment"] if segments else [])

@@ -129,15 +129,17 @@ class CustomerPropensityPredictor:
             raise ModelIntegrityError(f"{self.model_dir}/{MANIFEST_NAME} names no best_model")
         return self.load_model(best)
 
-    def _require_model(self):
+    def require_model(self):
+        """The loaded model; RuntimeError when none is loaded yet."""
         model = self.model
         if model is None:
             raise RuntimeError("no model loaded: call load_best_model() or load_model(name) first")
         return model
 
-    # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _threshold(model, threshold):
+    def decision_threshold(self, threshold=None):
+        """The threshold a prediction uses: ``threshold`` (checked to be in [0, 1]) or the
+        loaded model's tuned one."""
+        model = self.require_model()
         thr = float(model.threshold_) if threshold is None else float(threshold)
         if not 0.0 <= thr <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
@@ -155,10 +157,10 @@ class CustomerPropensityPredictor:
         """
         import pandas as pd  # here only: scoring files needs no pandas (start-up time)
 
-        model = self._require_model()
+        model = self.require_model()
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        thr = self._threshold(model, threshold)
+        thr = self.decision_threshold(threshold)
         fill = _check_fill(fill_missing)
         try:
             E, stats = model.schema_.encode(df, where="input DataFrame", coerce=coerce,
@@ -194,8 +196,8 @@ class CustomerPropensityPredictor:
         scores. ``progress`` is called with the number of rows of each block. Returns a
         summary dict.
         """
-        model = self._require_model()
-        thr = self._threshold(model, threshold)
+        model = self.require_model()
+        thr = self.decision_threshold(threshold)
         chunksize = int(chunksize)
         if chunksize < 1:
             raise ValueError(f"chunksize must be >= 1, got {chunksize}")
