@@ -46,18 +46,23 @@ _SAMPLE = 4096
 
 
 def distinct_rows(B, max_fraction=0.5, n_jobs=None):
-    """``(rows, inverse)`` of a uint8 matrix whose rows repeat (at most ``max_fraction``
-    of them distinct, judged on an even sample first when B is large), else None: the
-    one test of whether scoring each distinct row once pays."""
+    """``(rows, inverse)`` of a matrix whose rows repeat (at most ``max_fraction`` of them
+    distinct, judged on an even sample first when B is large), else None: the one test
+    of whether scoring each distinct row once pays. Rows of any dtype are compared as
+    their bytes (a float64 matrix is merged as (n, 8p) bytes), by the same C hashing
+    that compresses training rows."""
     B = np.asarray(B)
-    if B.dtype != np.uint8 or B.ndim != 2 or B.shape[0] < 64 or B.shape[1] == 0:
+    if B.ndim != 2 or B.shape[0] < 64 or B.shape[1] == 0 or B.dtype.hasobject:
         return None
-    n = B.shape[0]
+    B = np.ascontiguousarray(B)
+    raw = B if B.dtype == np.uint8 else B.view(np.uint8).reshape(B.shape[0], -1)
+    n = raw.shape[0]
     if n > 4 * _SAMPLE:
-        sample = np.ascontiguousarray(B[np.linspace(0, n - 1, _SAMPLE).astype(np.int64)])
+        sample = np.ascontiguousarray(raw[np.linspace(0, n - 1, _SAMPLE).astype(np.int64)])
         if compress_rows(sample, n_jobs=1).n_unique > max_fraction * _SAMPLE:
             return None
-    cr = compress_rows(np.ascontiguousarray(B), n_jobs=n_jobs)
+    cr = compress_rows(raw, n_jobs=n_jobs)
     if cr.n_unique > max_fraction * n:
         return None
-    return cr.rows, cr.inverse
+    rows = cr.rows if B.dtype == np.uint8 else cr.rows.view(B.dtype).reshape(cr.n_unique, -1)
+    return rows, cr.inverse
