@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "propensity/boost.h"
+#include "propensity/rng.h"
+#include "propensity/tree.h"
 
 prop_status prop_boost_check_params(const prop_boost_params *P, prop_error *err)
 {
@@ -22,23 +24,26 @@ prop_status prop_boost_check_params(const prop_boost_params *P, prop_error *err)
         return prop_fail(err, PROP_INVALID_ARG, "colsample_bytree must be in (0, 1]");
     if (!(P->scale_pos_weight > 0.0) || !isfinite(P->scale_pos_weight))
         return prop_fail(err, PROP_INVALID_ARG, "scale_pos_weight must be > 0");
+    if (!PROP_THREADS_OK(P->n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, PROP_THREADS_FMT, PROP_MAX_THREADS, P->n_threads);
     return PROP_OK;
 }
 
 static inline double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-/* Add the tree [nodes, base) to f for rows of codes (slot or raw codes both work:
- * a missing code is above every threshold either way). */
+/* Add the tree starting at node `base` of nd to f for n rows of codes, each walked
+ * from its local node start[i] (start NULL or start[i] < 0: the root). Slot and raw
+ * codes both work: a missing code is above every threshold either way. */
 static void add_tree(const prop_nodes *nd, int64_t base, const uint8_t *codes, int64_t n,
-                     int32_t p, double *f, int nt)
+                     int32_t p, const int32_t *start, double *f, int nt)
 {
+    const int32_t *feat = nd->feature + base, *left = nd->left + base, *right = nd->right + base;
+    const uint8_t *thr = nd->threshold + base;
+    const double *val = nd->value + base;
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
     for (int64_t i = 0; i < n; i++) {
-        const uint8_t *row = codes + i * p;
-        int64_t k = base;
-        while (nd->left[k] >= 0)
-            k = base + (row[nd->feature[k]] <= nd->threshold[k] ? nd->left[k] : nd->right[k]);
-        f[i] += nd->value[k];
+        int64_t k0 = start != NULL && start[i] >= 0 ? start[i] : 0;
+        f[i] += val[prop_tree_walk(feat, thr, left, right, codes + i * p, k0)];
     }
 }
 
@@ -70,12 +75,11 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         return prop_fail(err, PROP_INVALID_ARG, "the eval set is empty");
     int64_t n = R->n_rows;
     int32_t p = R->n_features;
-    int nt = P->n_threads > 0 ? P->n_threads : 1;
+    const int nt = P->n_threads;
     prop_hist_layout L;
     if ((st = prop_hist_layout_init(&L, R->codes, n, p, err)) != PROP_OK)
         return st;
-    int same = 0;
-    uint8_t *remapped = prop_hist_remap(&L, R->codes, n, &same);
+    uint8_t *remapped = NULL;
     int32_t T = P->n_estimators;
     prop_hstat *stats = malloc((size_t)n * sizeof *stats);
     int32_t *rows = malloc((size_t)n * sizeof *rows);
@@ -84,22 +88,22 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     double *ef = E ? malloc((size_t)E->n_rows * sizeof *ef) : NULL;
     uint8_t *mask = malloc((size_t)p);
     int32_t *perm = malloc((size_t)p * sizeof *perm);
-    prop_tree_workspace *ws = prop_tree_workspace_new();
+    prop_tree_workspace *ws = NULL;
     uint8_t *codes_t = NULL;
     int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
-    if ((!same && remapped == NULL) || !stats || !rows || !f || !w1 || (E && !ef) || !mask ||
-        !perm || !ws || !row_leaf || !out->tree_start || (E && !out->eval_history)) {
+    if (!stats || !rows || !f || !w1 || (E && !ef) || !mask || !perm || !row_leaf ||
+        !out->tree_start || (E && !out->eval_history)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
         goto done;
     }
-    const uint8_t *codes = same ? R->codes : remapped;
-    codes_t = prop_codes_transpose(codes, n, p, nt);
-    if (codes_t == NULL) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
+    if ((st = prop_tree_workspace_new(&ws, err)) != PROP_OK ||
+        (st = prop_hist_remap(&L, R->codes, n, &remapped, err)) != PROP_OK)
         goto done;
-    }
+    const uint8_t *codes = remapped != NULL ? remapped : R->codes;
+    if ((st = prop_codes_transpose(codes, n, p, nt, &codes_t, err)) != PROP_OK)
+        goto done;
     prop_tree_data D = {codes, n, &L, codes_t};
 
     double W[2] = {0.0, 0.0};
@@ -194,17 +198,9 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
             goto done;
         out->tree_start[t + 1] = out->nodes.n_nodes;
         /* rows in the sample know their leaf; the others walk the tree */
-        const prop_nodes *nd = &out->nodes;
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
-        for (int64_t i = 0; i < n; i++) {
-            int64_t k = row_leaf[i] >= 0 ? tb + row_leaf[i] : tb;
-            const uint8_t *row = codes + i * p;
-            while (nd->left[k] >= 0)
-                k = tb + (row[nd->feature[k]] <= nd->threshold[k] ? nd->left[k] : nd->right[k]);
-            f[i] += nd->value[k];
-        }
+        add_tree(&out->nodes, tb, codes, n, p, row_leaf, f, nt);
         if (E) {
-            add_tree(&out->nodes, tb, E->codes, E->n_rows, p, ef, nt);
+            add_tree(&out->nodes, tb, E->codes, E->n_rows, p, NULL, ef, nt);
             double loss = eval_logloss(E, ef);
             out->eval_history[t] = loss;
             if (loss < best_loss) {

@@ -143,7 +143,8 @@ static int bins_dtype_of(PyArrayObject *arr)
     }
 }
 
-/* bin_fit(X, max_bins, subsample, seed, n_threads=1) -> (edges (p, 255) f64, n_edges (p,) i32) */
+/* bin_fit(X, max_bins, subsample, seed, n_threads=1)
+ *   -> (edges (p, PROP_BINS_EDGE_STRIDE) f64, n_edges (p,) i32) */
 static PyObject *py_bin_fit(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"X", "max_bins", "subsample", "seed", "n_threads", NULL};
@@ -321,7 +322,8 @@ fail:
 
 #define BINNING_METHODS                                                                     \
     {"bin_fit", (PyCFunction)(void (*)(void))py_bin_fit, METH_VARARGS | METH_KEYWORDS,      \
-     "bin_fit(X, max_bins, subsample, seed, n_threads=1) -> (edges (p, 255), n_edges (p,))"}, \
+     "bin_fit(X, max_bins, subsample, seed, n_threads=1) -> (edges (p, BIN_EDGE_STRIDE), "   \
+     "n_edges (p,))"},                                                                      \
     {"bin_transform", py_bin_transform, METH_VARARGS,                                       \
      "bin_transform(X, edges, n_edges, n_threads) -> uint8 codes (n, p); NaN -> 255"},      \
     {"compress_rows", py_compress_rows, METH_VARARGS,                                       \
@@ -427,17 +429,21 @@ static int parse_rows(PyObject *codes_o, PyObject *counts_o, PyObject *weights_o
     return 0;
 }
 
-static PyObject *py_forest_fit(PyObject *self, PyObject *args)
+static PyObject *py_forest_fit(PyObject *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"codes", "counts", "weights", "class_weight", "n_estimators",
+                             "criterion", "max_depth", "min_samples_split", "min_samples_leaf",
+                             "max_features", "bootstrap", "seed", "n_threads", NULL};
     PyObject *codes_o, *counts_o, *weights_o, *res = NULL;
     PyArrayObject *codes = NULL, *counts = NULL, *weights = NULL;
     prop_forest_params P;
     memset(&P, 0, sizeof P);
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OOO(dd)iiiddipKi", &codes_o, &counts_o, &weights_o,
-                          &P.class_weight[0], &P.class_weight[1], &P.n_estimators, &P.criterion,
-                          &P.max_depth, &P.min_samples_split, &P.min_samples_leaf,
-                          &P.max_features, &P.bootstrap, &seed, &P.n_threads))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO(dd)iiiddipKi", kwlist, &codes_o, &counts_o,
+                                     &weights_o, &P.class_weight[0], &P.class_weight[1],
+                                     &P.n_estimators, &P.criterion, &P.max_depth,
+                                     &P.min_samples_split, &P.min_samples_leaf, &P.max_features,
+                                     &P.bootstrap, &seed, &P.n_threads))
         return NULL;
     P.seed = (uint64_t)seed;
     P.n_threads = resolve_threads(P.n_threads);
@@ -464,19 +470,24 @@ fail:
     return res;
 }
 
-static PyObject *py_gbdt_fit(PyObject *self, PyObject *args)
+static PyObject *py_gbdt_fit(PyObject *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"codes", "counts", "weights", "eval_codes", "eval_y", "eval_weight",
+                             "n_estimators", "learning_rate", "max_depth", "min_child_weight",
+                             "reg_lambda", "subsample", "colsample_bytree", "scale_pos_weight",
+                             "early_stopping_rounds", "seed", "n_threads", NULL};
     PyObject *codes_o, *counts_o, *weights_o, *ec_o, *ey_o, *ew_o, *res = NULL;
     PyArrayObject *codes = NULL, *counts = NULL, *weights = NULL, *ec = NULL, *ey = NULL,
                   *ew = NULL;
     prop_boost_params P;
     memset(&P, 0, sizeof P);
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OOOOOOididddddiKi", &codes_o, &counts_o, &weights_o, &ec_o,
-                          &ey_o, &ew_o, &P.n_estimators, &P.learning_rate, &P.max_depth,
-                          &P.min_child_weight, &P.reg_lambda, &P.subsample,
-                          &P.colsample_bytree, &P.scale_pos_weight, &P.early_stopping_rounds,
-                          &seed, &P.n_threads))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOididddddiKi", kwlist, &codes_o,
+                                     &counts_o, &weights_o, &ec_o, &ey_o, &ew_o, &P.n_estimators,
+                                     &P.learning_rate, &P.max_depth, &P.min_child_weight,
+                                     &P.reg_lambda, &P.subsample, &P.colsample_bytree,
+                                     &P.scale_pos_weight, &P.early_stopping_rounds, &seed,
+                                     &P.n_threads))
         return NULL;
     P.seed = (uint64_t)seed;
     P.n_threads = resolve_threads(P.n_threads);
@@ -593,11 +604,12 @@ static int parse_view(PyObject *tup, int n_features, view_arrays *va)
     return 0;
 }
 
-static PyObject *py_trees_validate(PyObject *self, PyObject *args)
+static PyObject *py_trees_validate(PyObject *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"trees", "n_features", NULL};
     PyObject *tup;
     int p;
-    if (!PyArg_ParseTuple(args, "Oi", &tup, &p))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oi", kwlist, &tup, &p))
         return NULL;
     view_arrays va;
     if (parse_view(tup, p, &va) < 0) {
@@ -616,8 +628,10 @@ static PyObject *py_trees_validate(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *py_trees_score(PyObject *self, PyObject *args)
+static PyObject *py_trees_score(PyObject *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"codes", "trees", "n_trees", "max_depth", "min_samples_split",
+                             "average", "base", "n_threads", "dedup", "reference", NULL};
     PyObject *codes_o, *tup, *out = NULL;
     PyArrayObject *codes = NULL;
     prop_score_params sp;
@@ -626,9 +640,9 @@ static PyObject *py_trees_score(PyObject *self, PyObject *args)
     int reference;
     view_arrays va;
     memset(&va, 0, sizeof va);
-    if (!PyArg_ParseTuple(args, "OOLidpdipp", &codes_o, &tup, &n_trees, &sp.max_depth,
-                          &sp.min_samples_split, &sp.average, &sp.base, &sp.n_threads, &sp.dedup,
-                          &reference))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOLidpdipp", kwlist, &codes_o, &tup, &n_trees,
+                                     &sp.max_depth, &sp.min_samples_split, &sp.average, &sp.base,
+                                     &sp.n_threads, &sp.dedup, &reference))
         return NULL;
     sp.n_trees = n_trees;
     sp.n_threads = resolve_threads(sp.n_threads);
@@ -664,12 +678,13 @@ fail:
 /* trees_dedup(X, max_unique, n_threads) -> (first int64 (u,), inverse int32 (n,)) or
  * None when more than max_unique rows are distinct. X: any 2-D array, rows compared
  * bytewise. */
-static PyObject *py_trees_dedup(PyObject *self, PyObject *args)
+static PyObject *py_trees_dedup(PyObject *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"X", "max_unique", "n_threads", NULL};
     PyObject *x_o, *res = NULL, *inv = NULL, *first = NULL;
     long long max_unique;
     int n_threads;
-    if (!PyArg_ParseTuple(args, "OLi", &x_o, &max_unique, &n_threads))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLi", kwlist, &x_o, &max_unique, &n_threads))
         return NULL;
     PyArrayObject *x = get_array(x_o, "X", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
     if (x == NULL)
@@ -722,10 +737,12 @@ fail:
 }
 
 /* trees_proba(codes (u, p), trees, n_trees, max_depth, mss, average, base, n_threads,
- * inverse or None) -> (n, 2): scores of the (unique) rows, scattered through inverse. */
-static PyObject *py_trees_proba(PyObject *self, PyObject *args)
+ * inverse=None) -> (n, 2): scores of the (unique) rows, scattered through inverse. */
+static PyObject *py_trees_proba(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *codes_o, *tup, *inv_o, *out = NULL;
+    static char *kwlist[] = {"codes", "trees", "n_trees", "max_depth", "min_samples_split",
+                             "average", "base", "n_threads", "inverse", NULL};
+    PyObject *codes_o, *tup, *inv_o = Py_None, *out = NULL;
     PyArrayObject *codes = NULL, *inv = NULL;
     double *tmp = NULL;
     prop_score_params sp;
@@ -733,8 +750,9 @@ static PyObject *py_trees_proba(PyObject *self, PyObject *args)
     long long n_trees;
     view_arrays va;
     memset(&va, 0, sizeof va);
-    if (!PyArg_ParseTuple(args, "OOLidpdiO", &codes_o, &tup, &n_trees, &sp.max_depth,
-                          &sp.min_samples_split, &sp.average, &sp.base, &sp.n_threads, &inv_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOLidpdi|O", kwlist, &codes_o, &tup, &n_trees,
+                                     &sp.max_depth, &sp.min_samples_split, &sp.average, &sp.base,
+                                     &sp.n_threads, &inv_o))
         return NULL;
     sp.n_trees = n_trees;
     sp.n_threads = resolve_threads(sp.n_threads);
@@ -777,7 +795,7 @@ static PyObject *py_trees_proba(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     st = prop_forest_score(&va.v, &sp, c, u, p, tmp, &err);
     if (st == PROP_OK)
-        prop_scores_to_proba(tmp, u, iv, n, !sp.average, o, sp.n_threads);
+        st = prop_scores_to_proba(tmp, u, iv, n, !sp.average, o, sp.n_threads, &err);
     Py_END_ALLOW_THREADS
     if (st != PROP_OK) {
         raise_status(st, &err);
@@ -791,15 +809,18 @@ fail:
     return out;
 }
 
-static PyObject *py_trees_gains(PyObject *self, PyObject *args)
+static PyObject *py_trees_gains(PyObject *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"trees", "n_features", "n_trees", "max_depth", "min_samples_split",
+                             NULL};
     PyObject *tup, *out = NULL;
     prop_score_params sp;
     memset(&sp, 0, sizeof sp);
+    sp.n_threads = 1; /* gains use no threads */
     long long n_trees;
     int p;
-    if (!PyArg_ParseTuple(args, "OiLid", &tup, &p, &n_trees, &sp.max_depth,
-                          &sp.min_samples_split))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OiLid", kwlist, &tup, &p, &n_trees,
+                                     &sp.max_depth, &sp.min_samples_split))
         return NULL;
     view_arrays va;
     if (parse_view(tup, p, &va) < 0)
@@ -829,25 +850,28 @@ fail:
     return out;
 }
 
+/* Every trees entry point takes its arguments by keyword (or in this order). */
+#define TREES_KW(fn) (PyCFunction)(void (*)(void))(fn), METH_VARARGS | METH_KEYWORDS
 #define TREES_METHODS                                                                      \
-    {"forest_fit", py_forest_fit, METH_VARARGS,                                            \
-     "forest_fit(codes, counts, weights, (cw0, cw1), n_estimators, criterion, max_depth, " \
-     "min_samples_split, min_samples_leaf, max_features, bootstrap, seed, n_threads) -> dict"}, \
-    {"gbdt_fit", py_gbdt_fit, METH_VARARGS,                                                \
-     "gbdt_fit(codes, counts, weights, eval_codes, eval_y, eval_w, n_estimators, "          \
+    {"forest_fit", TREES_KW(py_forest_fit),                                                \
+     "forest_fit(codes, counts, weights, class_weight (cw0, cw1), n_estimators, criterion, " \
+     "max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap, seed, "      \
+     "n_threads) -> dict"},                                                                \
+    {"gbdt_fit", TREES_KW(py_gbdt_fit),                                                    \
+     "gbdt_fit(codes, counts, weights, eval_codes, eval_y, eval_weight, n_estimators, "     \
      "learning_rate, max_depth, min_child_weight, reg_lambda, subsample, colsample_bytree, " \
      "scale_pos_weight, early_stopping_rounds, seed, n_threads) -> dict"},                 \
-    {"trees_score", py_trees_score, METH_VARARGS,                                          \
+    {"trees_score", TREES_KW(py_trees_score),                                              \
      "trees_score(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
      "n_threads, dedup, reference) -> float64 (n,)"},                                      \
-    {"trees_dedup", py_trees_dedup, METH_VARARGS,                                          \
+    {"trees_dedup", TREES_KW(py_trees_dedup),                                              \
      "trees_dedup(X, max_unique, n_threads) -> (first, inverse) or None"},                  \
-    {"trees_proba", py_trees_proba, METH_VARARGS,                                          \
+    {"trees_proba", TREES_KW(py_trees_proba),                                              \
      "trees_proba(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
-     "n_threads, inverse) -> float64 (n, 2)"},                                             \
-    {"trees_validate", py_trees_validate, METH_VARARGS,                                    \
+     "n_threads, inverse=None) -> float64 (n, 2)"},                                        \
+    {"trees_validate", TREES_KW(py_trees_validate),                                        \
      "trees_validate(trees, n_features): ValueError if any node array is invalid"},        \
-    {"trees_gains", py_trees_gains, METH_VARARGS,                                          \
+    {"trees_gains", TREES_KW(py_trees_gains),                                              \
      "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},
 static int trees_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION trees */

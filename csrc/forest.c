@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "propensity/forest.h"
+#include "propensity/rng.h"
 
 void prop_ensemble_free(prop_ensemble *e)
 {
@@ -52,6 +53,8 @@ prop_status prop_forest_check_params(const prop_forest_params *P, int32_t n_feat
     for (int k = 0; k < 2; k++)
         if (!isfinite(P->class_weight[k]) || P->class_weight[k] < 0.0)
             return prop_fail(err, PROP_INVALID_ARG, "class_weight must be finite and >= 0");
+    if (!PROP_THREADS_OK(P->n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, PROP_THREADS_FMT, PROP_MAX_THREADS, P->n_threads);
     return PROP_OK;
 }
 
@@ -120,23 +123,21 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
     prop_hist_layout L;
     if ((st = prop_hist_layout_init(&L, R->codes, R->n_rows, R->n_features, err)) != PROP_OK)
         return st;
-    int same = 0;
-    uint8_t *codes_t = NULL;
-    uint8_t *remapped = prop_hist_remap(&L, R->codes, R->n_rows, &same);
+    uint8_t *codes_t = NULL, *remapped = NULL;
     int32_t T = P->n_estimators;
     prop_nodes *trees = calloc((size_t)T, sizeof *trees);
     prop_status *tst = calloc((size_t)T, sizeof *tst);
     prop_error *terr = calloc((size_t)T, sizeof *terr);
-    if ((!same && remapped == NULL) || trees == NULL || tst == NULL || terr == NULL) {
+    if (trees == NULL || tst == NULL || terr == NULL) {
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting a forest");
         goto done;
     }
-    const uint8_t *codes = same ? R->codes : remapped;
-    codes_t = prop_codes_transpose(codes, R->n_rows, R->n_features, P->n_threads);
-    if (codes_t == NULL) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory fitting a forest");
+    if ((st = prop_hist_remap(&L, R->codes, R->n_rows, &remapped, err)) != PROP_OK)
         goto done;
-    }
+    const uint8_t *codes = remapped != NULL ? remapped : R->codes;
+    if ((st = prop_codes_transpose(codes, R->n_rows, R->n_features, P->n_threads, &codes_t,
+                                   err)) != PROP_OK)
+        goto done;
     prop_tree_data D = {codes, R->n_rows, &L, codes_t};
     double n_total = 0.0, w_total = 0.0;
     for (int64_t i = 0; i < R->n_rows; i++)
@@ -149,16 +150,16 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
         goto done;
     }
     forest_ctx ctx = {P, R, &D, n_total / w_total};
-    int nt = P->n_threads > 0 ? P->n_threads : 1;
-    if (nt > T)
-        nt = T;
+    /* one tree per thread at a time: more threads than trees would idle */
+    const int nt = P->n_threads < T ? P->n_threads : T;
     int nomem = 0;
 #pragma omp parallel num_threads(nt)
     {
         prop_hstat *stats = malloc((size_t)R->n_rows * sizeof *stats);
         int32_t *rows = malloc((size_t)R->n_rows * sizeof *rows);
-        prop_tree_workspace *ws = prop_tree_workspace_new();
-        if (stats == NULL || rows == NULL || ws == NULL) {
+        prop_tree_workspace *ws = NULL;
+        prop_error e2;
+        if (stats == NULL || rows == NULL || prop_tree_workspace_new(&ws, &e2) != PROP_OK) {
 #pragma omp atomic write
             nomem = 1;
         }

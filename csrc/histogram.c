@@ -69,8 +69,10 @@ void prop_hist_layout_free(prop_hist_layout *L)
     L->qgroup = NULL;
 }
 
-uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_t n, int *same)
+prop_status prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_t n,
+                            uint8_t **out, prop_error *err)
 {
+    *out = NULL;
     int32_t p = L->n_features;
     int64_t total = n * (int64_t)p;
     int64_t first = -1;
@@ -79,19 +81,17 @@ uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_
             first = k;
             break;
         }
-    if (first < 0) {
-        *same = 1;
-        return NULL;
-    }
-    *same = 0;
-    uint8_t *out = malloc(total > 0 ? (size_t)total : 1);
-    if (out == NULL)
-        return NULL;
-    memcpy(out, codes, (size_t)total);
+    if (first < 0)
+        return PROP_OK; /* no missing code: the raw codes are the slot codes */
+    uint8_t *sc = malloc(total > 0 ? (size_t)total : 1);
+    if (sc == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory for the slot codes");
+    memcpy(sc, codes, (size_t)total);
     for (int64_t k = first; k < total; k++)
-        if (out[k] == PROP_MISSING_BIN)
-            out[k] = (uint8_t)L->n_bins[k % p];
-    return out;
+        if (sc[k] == PROP_MISSING_BIN)
+            sc[k] = (uint8_t)L->n_bins[k % p];
+    *out = sc;
+    return PROP_OK;
 }
 
 /* Forest histograms: (a, b, c) doubles per slot. Rows outer, features inner
@@ -153,11 +153,15 @@ static void build_range(const prop_hist_layout *L, const uint8_t *codes, const p
 #define HIST_BLOCK 32768
 #define HIST_MAX_BLOCKS 16
 
-static int hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                      int ordered, const int32_t *rows, int64_t n, double *hist, int n_threads)
+static prop_status hist_build(const prop_hist_layout *L, const uint8_t *codes,
+                              const prop_hstat *stats, int ordered, const int32_t *rows, int64_t n,
+                              double *hist, int n_threads, prop_error *err)
 {
+    if (!PROP_THREADS_OK(n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "histogram build: " PROP_THREADS_FMT,
+                         PROP_MAX_THREADS, n_threads);
     int32_t p = L->n_features;
-    int nt = n_threads > 1 ? n_threads : 1;
+    const int nt = n_threads;
     double *scratch = NULL;
     int64_t hs = L->n_slots * 3;
     if (n >= 2 * HIST_BLOCK) {
@@ -187,9 +191,9 @@ static int hist_build(const prop_hist_layout *L, const uint8_t *codes, const pro
                 }
             }
             free(scratch);
-            return 0;
+            return PROP_OK;
         }
-        return -1; /* out of memory for the block histograms */
+        return prop_fail(err, PROP_NOMEM, "out of memory for the block histograms");
     }
     if (nt > 1 && n * (int64_t)p >= (1 << 20)) {
         /* mid-size nodes: feature chunks in parallel (each feature's sums run over
@@ -202,23 +206,24 @@ static int hist_build(const prop_hist_layout *L, const uint8_t *codes, const pro
             if (j1 > j0)
                 build_range(L, codes, stats, ordered, rows, n, hist, j0, j1);
         }
-        return 0;
+        return PROP_OK;
     }
     build_range(L, codes, stats, ordered, rows, n, hist, 0, p);
-    return 0;
+    return PROP_OK;
 }
 
-int prop_hist_build(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
-                    const int32_t *rows, int64_t n, double *hist, int n_threads)
+prop_status prop_hist_build(const prop_hist_layout *L, const uint8_t *codes,
+                            const prop_hstat *stats, const int32_t *rows, int64_t n, double *hist,
+                            int n_threads, prop_error *err)
 {
-    return hist_build(L, codes, stats, 0, rows, n, hist, n_threads);
+    return hist_build(L, codes, stats, 0, rows, n, hist, n_threads, err);
 }
 
-int prop_hist_build_ordered(const prop_hist_layout *L, const uint8_t *codes,
-                            const prop_hstat *ostats, const int32_t *rows, int64_t n,
-                            double *hist, int n_threads)
+prop_status prop_hist_build_ordered(const prop_hist_layout *L, const uint8_t *codes,
+                                    const prop_hstat *ostats, const int32_t *rows, int64_t n,
+                                    double *hist, int n_threads, prop_error *err)
 {
-    return hist_build(L, codes, ostats, 1, rows, n, hist, n_threads);
+    return hist_build(L, codes, ostats, 1, rows, n, hist, n_threads, err);
 }
 
 void prop_hist_build_ref(const prop_hist_layout *L, const uint8_t *codes, const prop_hstat *stats,
@@ -318,16 +323,20 @@ static void build_q_all(const prop_hist_layout *L, const uint8_t *codes, const u
 /* below this many row x feature updates a build stays on one thread */
 #define Q_PARALLEL_MIN (1 << 17)
 
-int prop_hist_build_q(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *ov,
-                      const int32_t *rows, int64_t n, uint64_t *hist, int n_threads)
+prop_status prop_hist_build_q(const prop_hist_layout *L, const uint8_t *codes,
+                              const uint64_t *ov, const int32_t *rows, int64_t n, uint64_t *hist,
+                              int n_threads, prop_error *err)
 {
-    int nt = n_threads > 1 ? n_threads : 1;
+    if (!PROP_THREADS_OK(n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "histogram build: " PROP_THREADS_FMT,
+                         PROP_MAX_THREADS, n_threads);
+    const int nt = n_threads;
     if (nt > 1 && n * (int64_t)L->n_features >= Q_PARALLEL_MIN && n >= 4 * nt) {
         /* row chunks into private histograms, then a slot-parallel sum */
         const int64_t hs = L->n_slots;
         uint64_t *scratch = malloc((size_t)((nt - 1) * hs) * sizeof *scratch);
         if (scratch == NULL)
-            return -1;
+            return prop_fail(err, PROP_NOMEM, "out of memory for the per-thread histograms");
 #pragma omp parallel num_threads(nt)
         {
 #pragma omp for schedule(static)
@@ -345,10 +354,10 @@ int prop_hist_build_q(const prop_hist_layout *L, const uint8_t *codes, const uin
             }
         }
         free(scratch);
-        return 0;
+        return PROP_OK;
     }
     build_q_all(L, codes, ov, rows, n, hist);
-    return 0;
+    return PROP_OK;
 }
 
 void prop_hist_build_q_ref(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *q,

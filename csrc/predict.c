@@ -70,6 +70,20 @@ static prop_status validate_trees(const prop_forest_view *v, uint8_t *has_parent
     return PROP_OK;
 }
 
+prop_status prop_score_check_params(const prop_score_params *sp, const prop_forest_view *v,
+                                    prop_error *err)
+{
+    if (sp->n_trees > v->n_trees)
+        return prop_fail(err, PROP_INVALID_ARG, "asked for %lld trees, the model has %lld",
+                         (long long)sp->n_trees, (long long)v->n_trees);
+    if (isnan(sp->min_samples_split))
+        return prop_fail(err, PROP_INVALID_ARG, "min_samples_split must not be NaN");
+    if (!PROP_THREADS_OK(sp->n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "scoring: " PROP_THREADS_FMT, PROP_MAX_THREADS,
+                         sp->n_threads);
+    return PROP_OK;
+}
+
 static prop_status check_score_args(const prop_forest_view *v, const prop_score_params *sp,
                                     const uint8_t *codes, int64_t n, int32_t p, const double *out,
                                     prop_error *err)
@@ -79,29 +93,21 @@ static prop_status check_score_args(const prop_forest_view *v, const prop_score_
                          "with %d", p, v->n_features);
     if (n < 0 || (n > 0 && (codes == NULL || out == NULL)))
         return prop_fail(err, PROP_INVALID_ARG, "invalid rows to score");
-    if (sp->n_trees > v->n_trees)
-        return prop_fail(err, PROP_INVALID_ARG, "asked for %lld trees, the model has %lld",
-                         (long long)sp->n_trees, (long long)v->n_trees);
+    prop_status st = prop_score_check_params(sp, v, err);
+    if (st != PROP_OK)
+        return st;
     return prop_forest_validate(v, err);
 }
 
+/* Value of the tree whose nodes start at s for one row, within the cut. */
 static inline double tree_value(const prop_forest_view *v, int64_t s, const uint8_t *row,
                                 int32_t max_depth, double mss)
 {
     const int32_t *left = v->left + s, *right = v->right + s, *feat = v->feature + s;
     const uint8_t *thr = v->threshold + s;
-    int64_t k = 0;
-    if (max_depth <= 0 && mss <= 0.0) {
-        while (left[k] >= 0)
-            k = row[feat[k]] <= thr[k] ? left[k] : right[k];
-    } else {
-        const double *cnt = v->count + s;
-        int32_t d = 0;
-        while (left[k] >= 0 && (max_depth <= 0 || d < max_depth) && cnt[k] >= mss) {
-            k = row[feat[k]] <= thr[k] ? left[k] : right[k];
-            d++;
-        }
-    }
+    int64_t k = max_depth <= 0 && mss <= 0.0
+                    ? prop_tree_walk(feat, thr, left, right, row, 0)
+                    : prop_tree_walk_cut(feat, thr, left, right, v->count + s, row, max_depth, mss);
     return v->value[s + k];
 }
 
@@ -130,7 +136,8 @@ prop_status prop_forest_score_ref(const prop_forest_view *v, const prop_score_pa
 
 /* Packed node for scoring: 16 bytes. Leaves (and nodes below the
  * min_samples_split cut) point to themselves, so a walk is branch-free and
- * finished rows simply stay put. */
+ * finished rows simply stay put. A step is the split rule of tree.h
+ * (prop_goes_left) on this layout. */
 typedef struct {
     int32_t left, right, feature;
     uint8_t threshold;
@@ -184,7 +191,8 @@ static prop_status score_blocks(const prop_forest_view *v, const prop_score_para
                     moving = 0;
                     for (int r = 0; r < LANES; r++) {
                         const packed_node *q = nd + k[r];
-                        int32_t nk = row[r][q->feature] <= q->threshold ? q->left : q->right;
+                        int32_t nk = prop_goes_left(row[r][q->feature], q->threshold) ? q->left
+                                                                                      : q->right;
                         moving |= nk != k[r];
                         k[r] = nk;
                     }
@@ -197,7 +205,7 @@ static prop_status score_blocks(const prop_forest_view *v, const prop_score_para
                 int32_t k = 0;
                 for (int32_t d = 0; d < max_depth; d++) {
                     const packed_node *q = nd + k;
-                    int32_t nk = rw[q->feature] <= q->threshold ? q->left : q->right;
+                    int32_t nk = prop_goes_left(rw[q->feature], q->threshold) ? q->left : q->right;
                     if (nk == k)
                         break;
                     k = nk;
@@ -311,9 +319,12 @@ prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, i
     *n_unique = -1;
     if (n < 0 || row_bytes <= 0 || n > INT32_MAX || max_unique < 0)
         return prop_fail(err, PROP_INVALID_ARG, "dedup: invalid sizes");
+    if (!PROP_THREADS_OK(n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "dedup: " PROP_THREADS_FMT, PROP_MAX_THREADS,
+                         n_threads);
     if (max_unique > n)
         max_unique = n;
-    int nt = n_threads > 0 ? n_threads : 1;
+    int nt = n_threads;
     /* several row ranges per thread, handed out dynamically, so a thread that the
      * shared machine deschedules does not hold the others up */
     int nchunk = n < 100000 ? 1 : 4 * nt;
@@ -410,7 +421,7 @@ prop_status prop_forest_score(const prop_forest_view *v, const prop_score_params
     prop_status st = check_score_args(v, sp, codes, n, p, out, err);
     if (st != PROP_OK)
         return st;
-    int nt = sp->n_threads > 0 ? sp->n_threads : 1;
+    const int nt = sp->n_threads;
     if (sp->dedup && n >= 4096 && n < INT32_MAX) {
         int64_t max_unique = n / 4, u = -1;
         int32_t *inverse = malloc((size_t)n * sizeof *inverse);
@@ -447,8 +458,10 @@ prop_status prop_forest_score(const prop_forest_view *v, const prop_score_params
 prop_status prop_forest_gains(const prop_forest_view *v, const prop_score_params *sp, double *gains,
                               prop_error *err)
 {
-    prop_status st = prop_forest_validate(v, err);
+    prop_status st = prop_score_check_params(sp, v, err);
     if (st != PROP_OK)
+        return st;
+    if ((st = prop_forest_validate(v, err)) != PROP_OK)
         return st;
     if (v->gain == NULL && v->n_nodes > 0)
         return prop_fail(err, PROP_FORMAT, "tree arrays: missing gains");
@@ -496,17 +509,24 @@ prop_status prop_forest_gains(const prop_forest_view *v, const prop_score_params
     return PROP_OK;
 }
 
-void prop_scores_to_proba(const double *scores, int64_t u, const int32_t *inverse, int64_t n,
-                          int logistic, double *out2, int n_threads)
+prop_status prop_scores_to_proba(const double *scores, int64_t u, const int32_t *inverse,
+                                 int64_t n, int logistic, double *out2, int n_threads,
+                                 prop_error *err)
 {
-    int nt = n_threads > 0 ? n_threads : 1;
+    if (!PROP_THREADS_OK(n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "probabilities: " PROP_THREADS_FMT,
+                         PROP_MAX_THREADS, n_threads);
+    if (u < 0 || n < 0)
+        return prop_fail(err, PROP_INVALID_ARG, "probabilities: invalid sizes");
+    /* the probabilities of the u scores once (p1), or of each row's score when p1
+     * cannot be allocated: the same values either way */
     double *p1 = malloc((size_t)(u > 0 ? u : 1) * sizeof *p1);
     if (p1 != NULL) {
         for (int64_t k = 0; k < u; k++)
             p1[k] = logistic ? 1.0 / (1.0 + exp(-scores[k])) : scores[k];
         scores = p1;
     }
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 65536) if (n > 100000)
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 65536) if (n > 100000)
     for (int64_t i = 0; i < n; i++) {
         int64_t k = inverse ? inverse[i] : i;
         double p = p1 ? scores[k] : (logistic ? 1.0 / (1.0 + exp(-scores[k])) : scores[k]);
@@ -514,4 +534,5 @@ void prop_scores_to_proba(const double *scores, int64_t u, const int32_t *invers
         out2[2 * i + 1] = p;
     }
     free(p1);
+    return PROP_OK;
 }

@@ -1,8 +1,18 @@
-/* tree.c - depth-first histogram tree growth into flat node arrays. */
+/* tree.c - depth-first histogram tree growth into flat node arrays.
+ *
+ * In the manner of LightGBM's serial_tree_learner / data_partition: grow_loop takes
+ * nodes off a stack and runs named steps on each -- split search (find_node_split),
+ * leaf or split nodes (make_leaf, add_children), partition of the node's rows
+ * (partition_rows), child scheduling (schedule_children: the smaller child's histogram
+ * is built, the larger one's is the parent minus it). prop_tree_grow prepares the
+ * buffers and the root (prepare_workspace, root_stats, root_hist), grows the top of the
+ * tree, then the deferred subtrees in parallel (grow_subtrees, merge_subtrees).
+ */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "propensity/rng.h"
 #include "propensity/tree.h"
 
 #ifdef _OPENMP
@@ -71,22 +81,29 @@ prop_status prop_nodes_append(prop_nodes *dst, const prop_nodes *src, prop_error
     return PROP_OK;
 }
 
-uint8_t *prop_codes_transpose(const uint8_t *codes, int64_t n, int32_t p, int n_threads)
+prop_status prop_codes_transpose(const uint8_t *codes, int64_t n, int32_t p, int n_threads,
+                                 uint8_t **out_p, prop_error *err)
 {
+    *out_p = NULL;
+    if (!PROP_THREADS_OK(n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "transpose: " PROP_THREADS_FMT, PROP_MAX_THREADS,
+                         n_threads);
+    if (n < 0 || p < 0)
+        return prop_fail(err, PROP_INVALID_ARG, "transpose: invalid sizes");
     uint8_t *out = malloc((size_t)(n * p > 0 ? n * p : 1));
     if (out == NULL)
-        return NULL;
+        return prop_fail(err, PROP_NOMEM, "out of memory for the column-major codes");
     const int64_t B = 4096;
     int64_t nb = (n + B - 1) / B;
-    int nt = n_threads > 0 ? n_threads : 1;
-#pragma omp parallel for num_threads(nt) schedule(static) if (n > 100000)
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 100000)
     for (int64_t b = 0; b < nb; b++) {
         int64_t i0 = b * B, i1 = i0 + B < n ? i0 + B : n;
         for (int32_t j = 0; j < p; j++)
             for (int64_t i = i0; i < i1; i++)
                 out[(int64_t)j * n + i] = codes[i * p + j];
     }
-    return out;
+    *out_p = out;
+    return PROP_OK;
 }
 
 /* ---- histogram pool --------------------------------------------------- */
@@ -155,9 +172,12 @@ struct prop_tree_workspace {
     int32_t thorder_p;
 };
 
-prop_tree_workspace *prop_tree_workspace_new(void)
+prop_status prop_tree_workspace_new(prop_tree_workspace **ws, prop_error *err)
 {
-    return calloc(1, sizeof(prop_tree_workspace));
+    *ws = calloc(1, sizeof(prop_tree_workspace));
+    if (*ws == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory for a tree workspace");
+    return PROP_OK;
 }
 
 void prop_tree_workspace_free(prop_tree_workspace *ws)
@@ -198,7 +218,7 @@ static int pool_reset(hist_pool *hp, size_t bytes, int64_t dec_slots)
     return 0;
 }
 
-/* ---- growth ------------------------------------------------------------ */
+/* ---- growth: the stack of nodes to split ------------------------------- */
 
 typedef struct {
     int64_t id, start, end;
@@ -263,18 +283,18 @@ typedef struct {
     int32_t n_allowed;
 } grow_ctx;
 
-/* Histogram of rows[start, end) into pool buffer h. Returns 0, or -1 when out of memory. */
-static int node_hist(const grow_ctx *C, hist_pool *hpp, int32_t h, int64_t start, int64_t end,
-                     int nt)
+/* Histogram of rows[start, end) into pool buffer h, with nt threads. */
+static prop_status node_hist(const grow_ctx *C, hist_pool *hpp, int32_t h, int64_t start,
+                             int64_t end, int nt, prop_error *err)
 {
     if (C->q == NULL)
         return prop_hist_build_ordered(C->L, C->codes, C->ost + start, C->rows + start,
-                                       end - start, hpp->buf[h], nt);
+                                       end - start, hpp->buf[h], nt, err);
     uint64_t *ov = C->ov + start;
     const int32_t *rr = C->rows + start;
     for (int64_t i = 0; i < end - start; i++)
         ov[i] = C->q[rr[i]];
-    return prop_hist_build_q(C->L, C->codes, ov, rr, end - start, hpp->buf[h], nt);
+    return prop_hist_build_q(C->L, C->codes, ov, rr, end - start, hpp->buf[h], nt, err);
 }
 
 /* Boosting: decode a packed histogram for the split search; *T = the node total it
@@ -294,167 +314,267 @@ static void decode_q(const grow_ctx *C, hist_pool *hpp, int32_t h, prop_hstat *T
     T->c = 0.0;
 }
 
-/* Depth-first growth from the items on `stack` into `out` (tree-local indices are
- * id - base). Items that have a histogram and are at depth defer_depth, or below the
- * root with at most defer_rows rows, go to `deferred` instead (defer_depth < 0: none).
- * Histograms are built with nt threads. Returns 0, or -1 when out of memory. */
-static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
-                     prop_nodes *out, int64_t base, int32_t *order, int32_t defer_depth,
-                     int64_t defer_rows, item_vec *deferred)
+/* ---- step 1: split search ---------------------------------------------- */
+
+/* Best split of a node that has a histogram. The features are tried in a node-path
+ * seeded order: a random permutation of the allowed features for a forest (always
+ * shuffled: the order also breaks ties between equal splits), the allowed features in
+ * order for boosting. */
+static void find_node_split(const grow_ctx *C, hist_pool *hpp, const stack_item *it,
+                            int32_t *order, prop_split *best)
 {
     const prop_tree_params *P = C->P;
-    const prop_hist_layout *L = C->L;
+    prop_rng rng;
+    prop_rng_seed(&rng, it->seed);
+    memcpy(order, C->allowed, (size_t)C->n_allowed * sizeof *order);
+    if (P->mode == PROP_TREE_CLASSIFY)
+        for (int32_t k = C->n_allowed - 1; k > 0; k--) {
+            int32_t m = (int32_t)prop_rng_below(&rng, (uint64_t)k + 1);
+            int32_t t = order[k];
+            order[k] = order[m];
+            order[m] = t;
+        }
+    if (C->q != NULL) {
+        prop_hstat T;
+        decode_q(C, hpp, it->hist, &T);
+        prop_split_find(P, C->L, hpp->dec, &T, order, C->n_allowed, best);
+    } else {
+        prop_split_find(P, C->L, hpp->buf[it->hist], &it->tot, order, C->n_allowed, best);
+    }
+}
+
+/* ---- step 2: the node becomes a leaf or a split ------------------------- */
+
+/* Node it->id is a leaf: its histogram goes back to the pool, its rows get its label. */
+static void make_leaf(const grow_ctx *C, hist_pool *hpp, const stack_item *it, prop_nodes *out,
+                      int64_t base)
+{
+    int64_t id = it->id;
+    out->feature[id] = -1;
+    out->threshold[id] = 0;
+    out->left[id] = out->right[id] = -1;
+    out->gain[id] = 0.0;
+    pool_put(hpp, it->hist);
+    if (C->row_leaf != NULL)
+        for (int64_t i = it->start; i < it->end; i++)
+            C->row_leaf[C->rows[i]] = (int32_t)(id - base);
+}
+
+/* Node id splits as `best`: write the split and append its two children (ids *lid and
+ * *lid + 1, linked tree-locally). */
+static prop_status add_children(prop_nodes *out, int64_t id, const prop_split *best, int64_t base,
+                                int64_t *lid, prop_error *err)
+{
+    out->feature[id] = best->feature;
+    out->threshold[id] = (uint8_t)best->threshold;
+    out->gain[id] = best->gain;
+    prop_status st = prop_nodes_reserve(out, 2, err);
+    if (st != PROP_OK)
+        return st;
+    *lid = out->n_nodes;
+    out->n_nodes += 2;
+    out->left[id] = (int32_t)(*lid - base);
+    out->right[id] = (int32_t)(*lid + 1 - base);
+    return PROP_OK;
+}
+
+/* ---- step 3: partition of the node's rows (data partition) ------------- */
+
+/* The codes of feature j for row r are col[r * stride]: the column-major copy when
+ * there is one (stride 1), the row-major codes otherwise. */
+typedef struct {
+    const uint8_t *col;
+    int64_t stride;
+    uint8_t thr;
+} split_column;
+
+static split_column column_of(const grow_ctx *C, const prop_split *best)
+{
     const prop_tree_data *D = C->D;
-    const uint8_t *codes = C->codes;
-    const int32_t p = C->p;
-    const int quant = C->q != NULL;
-    int32_t *rows = C->rows, *row_leaf = C->row_leaf;
-    prop_hstat *ost = C->ost;
-    prop_error err;
+    split_column sc;
+    sc.col = D->slot_codes_t ? D->slot_codes_t + (int64_t)best->feature * D->n_rows
+                             : C->codes + best->feature;
+    sc.stride = D->slot_codes_t ? 1 : C->p;
+    sc.thr = (uint8_t)best->threshold;
+    return sc;
+}
+
+/* Both children are leaves: label the rows (left leaf lab[1], right lab[0]) without
+ * moving them. Returns the left child's row count. */
+static int64_t label_rows(const grow_ctx *C, const stack_item *it, split_column sc,
+                          const int32_t lab[2])
+{
+    const int32_t *rows = C->rows;
+    int32_t *row_leaf = C->row_leaf;
+    int64_t nl = 0;
+    for (int64_t i = it->start; i < it->end; i++) {
+        int32_t r = rows[i];
+        int64_t go = prop_goes_left(sc.col[(int64_t)r * sc.stride], sc.thr);
+        if (row_leaf != NULL)
+            row_leaf[r] = lab[go];
+        nl += go;
+    }
+    return nl;
+}
+
+/* Stable, branch-free partition of rows[start, end) with their ordered statistics
+ * (forest). Returns the left child's row count. */
+static int64_t partition_rows_stats(const grow_ctx *C, const stack_item *it, split_column sc)
+{
+    const int64_t cnt = it->end - it->start;
+    int32_t *R = C->rows + it->start, *T = C->tmp + it->start;
+    prop_hstat *S = C->ost + it->start, *TS = C->otmp + it->start;
+    int64_t nl = 0, nr = 0;
+    for (int64_t i = 0; i < cnt; i++) {
+        int32_t r = R[i];
+        prop_hstat s = S[i];
+        int64_t go = prop_goes_left(sc.col[(int64_t)r * sc.stride], sc.thr);
+        R[nl] = r;
+        S[nl] = s;
+        T[nr] = r;
+        TS[nr] = s;
+        nl += go;
+        nr += 1 - go;
+    }
+    memcpy(R + nl, T, (size_t)nr * sizeof *R);
+    memcpy(S + nl, TS, (size_t)nr * sizeof *S);
+    return nl;
+}
+
+/* Stable, branch-free partition of the row indices alone (boosting). Returns the left
+ * child's row count. */
+static int64_t partition_row_ids(const grow_ctx *C, const stack_item *it, split_column sc)
+{
+    const int64_t cnt = it->end - it->start;
+    int32_t *R = C->rows + it->start, *T = C->tmp + it->start;
+    int64_t nl = 0, nr = 0;
+    for (int64_t i = 0; i < cnt; i++) {
+        int32_t r = R[i];
+        int64_t go = prop_goes_left(sc.col[(int64_t)r * sc.stride], sc.thr);
+        R[nl] = r;
+        T[nr] = r;
+        nl += go;
+        nr += 1 - go;
+    }
+    memcpy(R + nl, T, (size_t)nr * sizeof *R);
+    return nl;
+}
+
+/* Send the rows of node `it` to its children (left child lid) by `best`: labelled in
+ * place when both children are leaves (`leaves`), else partitioned. Returns the left
+ * child's row count. */
+static int64_t partition_rows(const grow_ctx *C, const stack_item *it, const prop_split *best,
+                              int leaves, int64_t lid, int64_t base)
+{
+    split_column sc = column_of(C, best);
+    if (leaves) {
+        int32_t lab[2] = {(int32_t)(lid + 1 - base), (int32_t)(lid - base)};
+        return label_rows(C, it, sc, lab);
+    }
+    return C->ost != NULL ? partition_rows_stats(C, it, sc) : partition_row_ids(C, it, sc);
+}
+
+/* ---- step 4: child scheduling ------------------------------------------ */
+
+/* Give the children that may split a histogram: the smaller child's is built (nt
+ * threads), the larger one's is the parent's minus it (in the parent's buffer); the
+ * buffers nobody needs go back to the pool. */
+static prop_status schedule_children(const grow_ctx *C, hist_pool *hpp, int nt,
+                                     const stack_item *it, stack_item *li, stack_item *ri,
+                                     int64_t nl, int64_t nr, prop_error *err)
+{
+    const prop_tree_params *P = C->P;
+    int sl_ok = may_split(P, &li->tot, li->depth), sr_ok = may_split(P, &ri->tot, ri->depth);
+    if (!sl_ok && !sr_ok) {
+        pool_put(hpp, it->hist);
+        return PROP_OK;
+    }
+    int left_small = nl <= nr;
+    stack_item *small = left_small ? li : ri, *large = left_small ? ri : li;
+    int s_small = left_small ? sl_ok : sr_ok, s_large = left_small ? sr_ok : sl_ok;
+    int32_t h = pool_get(hpp);
+    if (h < 0)
+        return prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+    prop_status st = node_hist(C, hpp, h, small->start, small->end, nt, err);
+    if (st != PROP_OK)
+        return st;
+    if (s_large) {
+        if (C->q != NULL)
+            prop_hist_subtract_q(hpp->buf[it->hist], hpp->buf[h], hpp->buf[it->hist],
+                                 C->L->n_slots);
+        else
+            prop_hist_subtract(hpp->buf[it->hist], hpp->buf[h], hpp->buf[it->hist],
+                               C->L->n_slots);
+        large->hist = it->hist;
+    } else {
+        pool_put(hpp, it->hist);
+    }
+    if (s_small)
+        small->hist = h;
+    else
+        pool_put(hpp, h);
+    return PROP_OK;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+/* Items that have a histogram and are at depth defer_depth, or below the root with at
+ * most defer_rows rows, are left to the subtree phase (defer_depth < 0: none). */
+static int deferred_node(const stack_item *it, int32_t defer_depth, int64_t defer_rows)
+{
+    return defer_depth >= 0 && it->hist >= 0 &&
+           (it->depth >= defer_depth || (it->depth >= 1 && it->end - it->start <= defer_rows));
+}
+
+/* Depth-first growth from the items on `stack` into `out` (tree-local indices are
+ * id - base); deferred items (deferred_node) go to `deferred`. Histograms are built
+ * with nt threads. */
+static prop_status grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
+                             prop_nodes *out, int64_t base, int32_t *order, int32_t defer_depth,
+                             int64_t defer_rows, item_vec *deferred, prop_error *err)
+{
+    const prop_tree_params *P = C->P;
+    prop_status st;
     while (stack->n > 0) {
         stack_item it = stack->a[--stack->n];
-        if (defer_depth >= 0 && it.hist >= 0 &&
-            (it.depth >= defer_depth || (it.depth >= 1 && it.end - it.start <= defer_rows))) {
+        if (deferred_node(&it, defer_depth, defer_rows)) {
             if (vec_push(deferred, it) < 0)
-                return -1;
+                return prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
             continue;
         }
-        int64_t id = it.id;
         prop_split best;
         best.found = 0;
-        if (it.hist >= 0) {
-            /* node-path seeded feature order: a random permutation of the allowed features */
-            prop_rng rng;
-            prop_rng_seed(&rng, it.seed);
-            memcpy(order, C->allowed, (size_t)C->n_allowed * sizeof *order);
-            /* always shuffled: the order also breaks ties between equal splits */
-            if (P->mode == PROP_TREE_CLASSIFY)
-                for (int32_t k = C->n_allowed - 1; k > 0; k--) {
-                    int32_t m = (int32_t)prop_rng_below(&rng, (uint64_t)k + 1);
-                    int32_t t = order[k];
-                    order[k] = order[m];
-                    order[m] = t;
-                }
-            if (quant) {
-                prop_hstat T;
-                decode_q(C, hpp, it.hist, &T);
-                prop_split_find(P, L, hpp->dec, &T, order, C->n_allowed, &best);
-            } else {
-                prop_split_find(P, L, hpp->buf[it.hist], &it.tot, order, C->n_allowed, &best);
-            }
-        }
-        out->value[id] = prop_node_value(P, &it.tot);
-        out->count[id] = it.tot.c;
+        if (it.hist >= 0)
+            find_node_split(C, hpp, &it, order, &best);
+        out->value[it.id] = prop_node_value(P, &it.tot);
+        out->count[it.id] = it.tot.c;
         if (!best.found) {
-            out->feature[id] = -1;
-            out->threshold[id] = 0;
-            out->left[id] = out->right[id] = -1;
-            out->gain[id] = 0.0;
-            pool_put(hpp, it.hist);
-            if (row_leaf != NULL)
-                for (int64_t i = it.start; i < it.end; i++)
-                    row_leaf[rows[i]] = (int32_t)(id - base);
+            make_leaf(C, hpp, &it, out, base);
             continue;
         }
-        out->feature[id] = best.feature;
-        out->threshold[id] = (uint8_t)best.threshold;
-        out->gain[id] = best.gain;
-        const uint8_t *col = D->slot_codes_t ? D->slot_codes_t + (int64_t)best.feature * D->n_rows
-                                             : codes + best.feature;
-        const int64_t stride = D->slot_codes_t ? 1 : p;
-        if (prop_nodes_reserve(out, 2, &err) != PROP_OK)
-            return -1;
-        int64_t lid = out->n_nodes, rid = lid + 1;
-        out->n_nodes += 2;
-        out->left[id] = (int32_t)(lid - base);
-        out->right[id] = (int32_t)(rid - base);
+        int64_t lid;
+        if ((st = add_children(out, it.id, &best, base, &lid, err)) != PROP_OK)
+            return st;
         /* the children's sums come from the split search (boosting replaces them with
          * exact sums once the tree is grown, see node_sums) */
-        int64_t nl = 0, nr = 0;
-        const int64_t cnt = it.end - it.start;
-        const int32_t thr = best.threshold;
-        int leaves = P->max_depth > 0 && it.depth + 1 >= P->max_depth;
-        if (leaves) {
-            /* both children are leaves: label the rows, no need to move them */
-            int32_t lab[2] = {(int32_t)(rid - base), (int32_t)(lid - base)};
-            for (int64_t i = it.start; i < it.end; i++) {
-                int32_t r = rows[i];
-                int64_t go = col[(int64_t)r * stride] <= thr;
-                if (row_leaf != NULL)
-                    row_leaf[r] = lab[go];
-                nl += go;
-            }
-            nr = cnt - nl;
-        } else if (ost != NULL) {
-            /* stable, branch-free partition of rows[start, end) with their ordered
-             * statistics */
-            int32_t *R = rows + it.start, *T = C->tmp + it.start;
-            prop_hstat *S = ost + it.start, *TS = C->otmp + it.start;
-            for (int64_t i = 0; i < cnt; i++) {
-                int32_t r = R[i];
-                prop_hstat s = S[i];
-                int64_t go = col[(int64_t)r * stride] <= thr;
-                R[nl] = r;
-                S[nl] = s;
-                T[nr] = r;
-                TS[nr] = s;
-                nl += go;
-                nr += 1 - go;
-            }
-            memcpy(R + nl, T, (size_t)nr * sizeof *rows);
-            memcpy(S + nl, TS, (size_t)nr * sizeof *ost);
-        } else {
-            /* stable, branch-free partition of the row indices alone */
-            int32_t *R = rows + it.start, *T = C->tmp + it.start;
-            for (int64_t i = 0; i < cnt; i++) {
-                int32_t r = R[i];
-                int64_t go = col[(int64_t)r * stride] <= thr;
-                R[nl] = r;
-                T[nr] = r;
-                nl += go;
-                nr += 1 - go;
-            }
-            memcpy(R + nl, T, (size_t)nr * sizeof *rows);
-        }
+        const int leaves = P->max_depth > 0 && it.depth + 1 >= P->max_depth;
+        const int64_t nl = partition_rows(C, &it, &best, leaves, lid, base);
+        const int64_t nr = it.end - it.start - nl;
         stack_item li = {lid, it.start, it.start + nl, it.depth + 1, -1, child_seed(it.seed, 0),
                          best.left};
-        stack_item ri = {rid, it.start + nl, it.end, it.depth + 1, -1, child_seed(it.seed, 1),
-                         best.right};
+        stack_item ri = {lid + 1, it.start + nl, it.end, it.depth + 1, -1,
+                         child_seed(it.seed, 1), best.right};
         if (leaves) /* rows already labelled (and not partitioned) */
             li.start = li.end = ri.start = ri.end = it.start;
-        int sl_ok = may_split(P, &li.tot, li.depth), sr_ok = may_split(P, &ri.tot, ri.depth);
-        if (sl_ok || sr_ok) {
-            int left_small = nl <= nr;
-            stack_item *small = left_small ? &li : &ri, *large = left_small ? &ri : &li;
-            int s_small = left_small ? sl_ok : sr_ok, s_large = left_small ? sr_ok : sl_ok;
-            int32_t h = pool_get(hpp);
-            if (h < 0)
-                return -1;
-            if (node_hist(C, hpp, h, small->start, small->end, nt) < 0)
-                return -1;
-            if (s_large) {
-                if (quant)
-                    prop_hist_subtract_q(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist],
-                                         L->n_slots);
-                else
-                    prop_hist_subtract(hpp->buf[it.hist], hpp->buf[h], hpp->buf[it.hist],
-                                       L->n_slots);
-                large->hist = it.hist;
-            } else {
-                pool_put(hpp, it.hist);
-            }
-            if (s_small)
-                small->hist = h;
-            else
-                pool_put(hpp, h);
-        } else {
-            pool_put(hpp, it.hist);
-        }
+        if ((st = schedule_children(C, hpp, nt, &it, &li, &ri, nl, nr, err)) != PROP_OK)
+            return st;
         if (vec_push(stack, ri) < 0 || vec_push(stack, li) < 0)
-            return -1;
+            return prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
     }
-    return 0;
+    return PROP_OK;
 }
+
+/* ---- the tree: buffers, root, subtree phase ------------------------------ */
 
 /* Nodes that still need splitting become subtrees grown in parallel (each with one
  * thread) once they hold at most half of the tree's rows, or at depth TASK_DEPTH: a
@@ -466,7 +586,7 @@ static int grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec *stack,
 #define TASK_DEPTH 2
 #define TASK_DEPTH_BOOST 3
 
-/* Per-thread buffers of the subtree phase. */
+/* Per-thread buffers of the subtree phase. Returns 0, or -1 when out of memory. */
 static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, size_t bytes,
                               int64_t dec_slots)
 {
@@ -515,16 +635,15 @@ static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, size_t
  * With K the total multiplicity, the integer sums are at most S_g * s_g + K / 2 and
  * S_h * s_h + K; the scales s_g, s_h keep them below 2^31 - 1 and 2^32 - 1. A sample
  * with K >= 2^30 is quantised row by row (K = n < 2^30). Sums run over fixed blocks
- * added in block order, so nothing depends on the thread count. Returns 0, or -1
- * when out of memory. */
+ * added in block order, so nothing depends on the thread count. */
 #define Q_BLOCK 65536
-static int quantize(const prop_hstat *stats, const int32_t *rows, int64_t n, uint64_t *q,
-                    uint64_t *ov, double unit[2], prop_hstat *tot, int nt)
+static prop_status quantize(const prop_hstat *stats, const int32_t *rows, int64_t n, uint64_t *q,
+                            uint64_t *ov, double unit[2], prop_hstat *tot, int nt, prop_error *err)
 {
     int64_t nb = (n + Q_BLOCK - 1) / Q_BLOCK;
     double *part = malloc((size_t)(nb > 0 ? nb : 1) * 5 * sizeof *part);
     if (part == NULL)
-        return -1;
+        return prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
 #pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
     for (int64_t b = 0; b < nb; b++) {
         double sg = 0.0, sh = 0.0, a = 0.0, bb = 0.0, c = 0.0;
@@ -567,16 +686,16 @@ static int quantize(const prop_hstat *stats, const int32_t *rows, int64_t n, uin
         h = y > 0.0 && h < 1 ? 1 : h;
         q[r] = ov[i] = prop_hist_pack_q(g * (int64_t)k, h * (int64_t)k);
     }
-    return 0;
+    return PROP_OK;
 }
 
 /* Boosting: exact (double) sums of every node of the tree [base, n_nodes) from the
  * rows' leaves (row_leaf[r] < 0: r is not in the tree's sample), then its values and
  * counts. Leaves sum their rows in row-id order over fixed blocks (added in block
- * order), inner nodes add their children, so nothing depends on the thread count.
- * Returns 0, or -1 when out of memory. */
-static int node_sums(const prop_tree_params *P, const prop_hstat *stats, int64_t n_rows,
-                     const int32_t *row_leaf, prop_nodes *out, int64_t base, int nt)
+ * order), inner nodes add their children, so nothing depends on the thread count. */
+static prop_status node_sums(const prop_tree_params *P, const prop_hstat *stats, int64_t n_rows,
+                             const int32_t *row_leaf, prop_nodes *out, int64_t base, int nt,
+                             prop_error *err)
 {
     const int64_t m = out->n_nodes - base;
     /* blocks capped so the partial sums stay within 2^20 (24 MB), or one block */
@@ -587,7 +706,7 @@ static int node_sums(const prop_tree_params *P, const prop_hstat *stats, int64_t
         nb = 1;
     prop_hstat *part = calloc((size_t)(nb * m), sizeof *part);
     if (part == NULL)
-        return -1;
+        return prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
 #pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
     for (int64_t b = 0; b < nb; b++) {
         prop_hstat *acc = part + b * m;
@@ -617,38 +736,30 @@ static int node_sums(const prop_tree_params *P, const prop_hstat *stats, int64_t
         out->count[base + k] = part[k].c;
     }
     free(part);
-    return 0;
+    return PROP_OK;
 }
 
-prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
-                           const prop_hstat *stats, int32_t *rows, int64_t n,
-                           const uint8_t *feature_allowed, prop_tree_workspace *ws_in,
-                           int32_t *row_leaf, prop_nodes *out, prop_error *err)
+prop_status prop_tree_check_params(const prop_tree_params *P, prop_error *err)
 {
-    const prop_hist_layout *L = D->layout;
-    int32_t p = L->n_features;
-    const uint8_t *codes = D->slot_codes;
-    prop_status st = PROP_OK;
-    int64_t base = out->n_nodes;
-    const int quant = P->mode == PROP_TREE_GRADIENT;
-    const int nt = P->n_threads > 1 ? P->n_threads : 1;
-    prop_tree_workspace *ws = ws_in ? ws_in : prop_tree_workspace_new();
-    item_vec stack = {NULL, 0, 0}, tasks = {NULL, 0, 0};
-    prop_nodes *tn = NULL;
-    int64_t n_tn = 0, *run = NULL;
-    int32_t *order = malloc((size_t)p * sizeof *order);
-    int32_t *allowed = malloc((size_t)p * sizeof *allowed);
-    if (quant && row_leaf == NULL) {
-        st = prop_fail(err, PROP_INVALID_ARG, "boosting trees need row_leaf");
-        goto done;
-    }
-    if (quant && n > 1073741823) {
-        st = prop_fail(err, PROP_INVALID_ARG,
-                       "a boosting tree can be grown on at most 2^30 - 1 distinct rows, got %lld",
-                       (long long)n);
-        goto done;
-    }
-    if (ws != NULL && ws->tmp_cap < n) {
+    if (P->mode != PROP_TREE_CLASSIFY && P->mode != PROP_TREE_GRADIENT)
+        return prop_fail(err, PROP_INVALID_ARG, "tree mode must be classify or gradient, got %d",
+                         P->mode);
+    if (P->mode == PROP_TREE_CLASSIFY && P->criterion != PROP_CRIT_GINI &&
+        P->criterion != PROP_CRIT_ENTROPY)
+        return prop_fail(err, PROP_INVALID_ARG, "criterion must be gini or entropy");
+    if (!PROP_THREADS_OK(P->n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "tree: " PROP_THREADS_FMT, PROP_MAX_THREADS,
+                         P->n_threads);
+    return PROP_OK;
+}
+
+/* Size the workspace's row buffers for a tree on n of the data's n_rows rows: tmp (and
+ * a forest's ordered statistics ost, otmp) for n rows, boosting's q for n_rows and ov
+ * for n. Buffers only grow. */
+static prop_status prepare_workspace(prop_tree_workspace *ws, int64_t n, int64_t n_rows,
+                                     int quant, prop_error *err)
+{
+    if (ws->tmp_cap < n) {
         free(ws->tmp);
         free(ws->ost);
         free(ws->otmp);
@@ -657,95 +768,75 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         ws->tmp = malloc(cap * sizeof *ws->tmp);
         ws->tmp_cap = ws->tmp ? n : 0;
     }
-    if (ws != NULL && !quant && ws->ost == NULL && ws->tmp_cap > 0) {
+    if (!quant && ws->ost == NULL && ws->tmp_cap > 0) {
         size_t cap = (size_t)ws->tmp_cap;
         ws->ost = malloc(cap * sizeof *ws->ost);
         ws->otmp = malloc(cap * sizeof *ws->otmp);
         if (ws->ost == NULL || ws->otmp == NULL)
             ws->tmp_cap = 0;
     }
-    if (ws != NULL && quant && (ws->q_cap < D->n_rows || ws->ov_cap < n)) {
+    if (quant && (ws->q_cap < n_rows || ws->ov_cap < n)) {
         free(ws->q);
         free(ws->ov);
-        ws->q = malloc((size_t)(D->n_rows > 0 ? D->n_rows : 1) * sizeof *ws->q);
+        ws->q = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof *ws->q);
         ws->ov = malloc((size_t)(n > 0 ? n : 1) * sizeof *ws->ov);
-        ws->q_cap = ws->q && ws->ov ? D->n_rows : 0;
+        ws->q_cap = ws->q && ws->ov ? n_rows : 0;
         ws->ov_cap = ws->q && ws->ov ? n : 0;
     }
-    if (ws == NULL || ws->tmp_cap < n || order == NULL || allowed == NULL ||
-        (quant && (ws->q_cap < D->n_rows || ws->ov_cap < n))) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
-        goto done;
+    if (ws->tmp_cap < n || (quant && (ws->q_cap < n_rows || ws->ov_cap < n)))
+        return prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+    return PROP_OK;
+}
+
+/* The root's statistics: boosting quantises the rows (every row's leaf starts at -1),
+ * a forest gathers them in row order into ost. *tot = their sums. */
+static prop_status root_stats(grow_ctx *C, prop_tree_workspace *ws, const prop_hstat *stats,
+                              int64_t n, int nt, prop_hstat *tot, prop_error *err)
+{
+    tot->a = tot->b = tot->c = 0.0;
+    if (C->q != NULL) {
+        memset(C->row_leaf, 0xff, (size_t)C->D->n_rows * sizeof *C->row_leaf); /* all -1 */
+        return quantize(stats, C->rows, n, ws->q, ws->ov, C->unit, tot, nt, err);
     }
+    for (int64_t i = 0; i < n; i++) {
+        prop_hstat s = stats[C->rows[i]];
+        C->ost[i] = s;
+        tot->a += s.a;
+        tot->b += s.b;
+        tot->c += s.c;
+    }
+    return PROP_OK;
+}
+
+/* The root's histogram (the statistics root_stats gathered, in row order). */
+static prop_status root_hist(const grow_ctx *C, hist_pool *hpp, int64_t n, int nt, int32_t *h,
+                             prop_error *err)
+{
+    *h = pool_get(hpp);
+    if (*h < 0)
+        return prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+    if (C->q != NULL)
+        return prop_hist_build_q(C->L, C->codes, C->ov, C->rows, n, hpp->buf[*h], nt, err);
+    return prop_hist_build_ordered(C->L, C->codes, C->ost, C->rows, n, hpp->buf[*h], nt, err);
+}
+
+/* Grow the deferred subtrees (tasks), each into its own node arrays tn[k] (node 0 = the
+ * subtree root), in parallel with one thread each: largest first (fewer idle threads
+ * at the end), which does not change what each one holds. */
+static prop_status grow_subtrees(const grow_ctx *C, prop_tree_workspace *ws, int nt,
+                                 const item_vec *tasks, prop_nodes *tn, int32_t *order,
+                                 size_t hbytes, int64_t dec_slots, prop_error *err)
+{
+    const int64_t n_tn = tasks->n;
     hist_pool *hpp = &ws->hp;
-    const size_t hbytes = quant ? (size_t)L->n_slots * sizeof(uint64_t)
-                                : (size_t)L->n_slots * 3 * sizeof(double);
-    const int64_t dec_slots = quant ? L->n_slots : 0;
-    if (pool_reset(hpp, hbytes, dec_slots) < 0) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
-        goto done;
+    int64_t *run = malloc((size_t)n_tn * sizeof *run);
+    if (run == NULL || (nt > 1 && ensure_thread_bufs(ws, nt, C->p, hbytes, dec_slots) < 0)) {
+        free(run);
+        return prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
     }
-    int32_t n_allowed = 0;
-    for (int32_t j = 0; j < p; j++)
-        if (feature_allowed == NULL || feature_allowed[j])
-            allowed[n_allowed++] = j;
-    grow_ctx C = {P, D, L, codes, p, rows, ws->tmp, row_leaf,
-                  quant ? NULL : ws->ost, quant ? NULL : ws->otmp,
-                  quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed};
-
-    prop_hstat tot = {0.0, 0.0, 0.0};
-    if (quant) {
-        memset(row_leaf, 0xff, (size_t)D->n_rows * sizeof *row_leaf); /* all -1 */
-        if (quantize(stats, rows, n, ws->q, ws->ov, C.unit, &tot, nt) < 0) {
-            st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
-            goto done;
-        }
-    } else {
-        for (int64_t i = 0; i < n; i++) {
-            prop_hstat s = stats[rows[i]];
-            ws->ost[i] = s;
-            tot.a += s.a;
-            tot.b += s.b;
-            tot.c += s.c;
-        }
-    }
-    if ((st = prop_nodes_reserve(out, 1, err)) != PROP_OK)
-        goto done;
-    out->n_nodes++;
-    stack_item root = {base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
-    if (may_split(P, &tot, 0) && n_allowed > 0) {
-        int32_t h = pool_get(hpp);
-        if (h < 0 || (quant ? prop_hist_build_q(L, codes, ws->ov, rows, n, hpp->buf[h], nt)
-                            : prop_hist_build_ordered(L, codes, ws->ost, rows, n, hpp->buf[h],
-                                                      nt)) < 0) {
-            st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
-            goto done;
-        }
-        root.hist = h;
-    }
-    if (vec_push(&stack, root) < 0 ||
-        grow_loop(&C, hpp, nt, &stack, out, base, order, quant ? TASK_DEPTH_BOOST : TASK_DEPTH,
-                  n / 2, &tasks) < 0) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
-        goto done;
-    }
-    if (tasks.n == 0)
-        goto done;
-
-    /* subtrees: each into its own node arrays (node 0 = the subtree root), then
-     * appended in task order; they are grown largest first (fewer idle threads at
-     * the end), which does not change what each one holds */
-    tn = calloc((size_t)tasks.n, sizeof *tn);
-    n_tn = tn != NULL ? tasks.n : 0;
-    run = malloc((size_t)n_tn * sizeof *run);
-    if (tn == NULL || run == NULL ||
-        (nt > 1 && ensure_thread_bufs(ws, nt, p, hbytes, dec_slots) < 0)) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
-        goto done;
-    }
-    for (int64_t k = 0; k < n_tn; k++) {
-        int64_t at = k, rk = tasks.a[k].end - tasks.a[k].start;
-        for (; at > 0 && tasks.a[run[at - 1]].end - tasks.a[run[at - 1]].start < rk; at--)
+    for (int64_t k = 0; k < n_tn; k++) { /* stable insertion sort by row count, descending */
+        int64_t at = k, rk = tasks->a[k].end - tasks->a[k].start;
+        for (; at > 0 && tasks->a[run[at - 1]].end - tasks->a[run[at - 1]].start < rk; at--)
             run[at] = run[at - 1];
         run[at] = k;
     }
@@ -757,11 +848,11 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        stack_item it = tasks.a[k];
+        stack_item it = tasks->a[k];
         hist_pool *hp = nt > 1 ? &ws->thp[t] : hpp;
         int32_t *ord = nt > 1 ? ws->thorder[t] : order;
         int ok = 1;
-        if (nt > 1) {
+        if (nt > 1) { /* the thread's own copy of the subtree root's histogram */
             int32_t h = pool_get(hp);
             if (h < 0)
                 ok = 0;
@@ -774,7 +865,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         it.id = 0;
         if (ok && prop_nodes_reserve(&tn[k], 1, &e2) == PROP_OK) {
             tn[k].n_nodes = 1;
-            ok = vec_push(&sk, it) == 0 && grow_loop(&C, hp, 1, &sk, &tn[k], 0, ord, -1, 0, NULL) == 0;
+            ok = vec_push(&sk, it) == 0 &&
+                 grow_loop(C, hp, 1, &sk, &tn[k], 0, ord, -1, 0, NULL, &e2) == PROP_OK;
         } else {
             ok = 0;
         }
@@ -784,15 +876,24 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             failed = 1;
         }
     }
-    if (failed) {
-        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
-        goto done;
-    }
-    for (int64_t k = 0; k < n_tn; k++) {
+    free(run);
+    if (failed)
+        return prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+    return PROP_OK;
+}
+
+/* Append the subtrees tn (in task order) to the tree at `base` in out: a subtree's
+ * root fills its task's node, the others follow; child indices and the rows' leaves
+ * are renumbered tree-locally. */
+static prop_status merge_subtrees(const grow_ctx *C, const item_vec *tasks, const prop_nodes *tn,
+                                  prop_nodes *out, int64_t base, prop_error *err)
+{
+    for (int64_t k = 0; k < tasks->n; k++) {
         const prop_nodes *S = &tn[k];
-        const stack_item *it = &tasks.a[k];
-        if ((st = prop_nodes_reserve(out, S->n_nodes, err)) != PROP_OK)
-            goto done;
+        const stack_item *it = &tasks->a[k];
+        prop_status st = prop_nodes_reserve(out, S->n_nodes, err);
+        if (st != PROP_OK)
+            return st;
         int64_t o = out->n_nodes - 1; /* local l >= 1 -> o + l */
 #define MAPN(l) ((l) == 0 ? it->id : o + (l))
         for (int64_t l = 0; l < S->n_nodes; l++) {
@@ -806,20 +907,96 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
             out->right[g] = S->right[l] >= 0 ? (int32_t)(MAPN(S->right[l]) - base) : -1;
         }
         out->n_nodes += S->n_nodes - 1;
-        if (row_leaf != NULL)
+        if (C->row_leaf != NULL)
             for (int64_t i = it->start; i < it->end; i++)
-                row_leaf[rows[i]] = (int32_t)(MAPN(row_leaf[rows[i]]) - base);
+                C->row_leaf[C->rows[i]] = (int32_t)(MAPN(C->row_leaf[C->rows[i]]) - base);
 #undef MAPN
     }
-done:
-    if (st == PROP_OK && quant && node_sums(P, stats, D->n_rows, row_leaf, out, base, nt) < 0)
+    return PROP_OK;
+}
+
+prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
+                           const prop_hstat *stats, int32_t *rows, int64_t n,
+                           const uint8_t *feature_allowed, prop_tree_workspace *ws_in,
+                           int32_t *row_leaf, prop_nodes *out, prop_error *err)
+{
+    prop_status st = prop_tree_check_params(P, err);
+    if (st != PROP_OK)
+        return st;
+    const prop_hist_layout *L = D->layout;
+    const int32_t p = L->n_features;
+    const int64_t base = out->n_nodes;
+    const int quant = P->mode == PROP_TREE_GRADIENT;
+    const int nt = P->n_threads;
+    if (quant && row_leaf == NULL)
+        return prop_fail(err, PROP_INVALID_ARG, "boosting trees need row_leaf");
+    if (quant && n > 1073741823)
+        return prop_fail(err, PROP_INVALID_ARG,
+                         "a boosting tree can be grown on at most 2^30 - 1 distinct rows, got %lld",
+                         (long long)n);
+    prop_tree_workspace *ws = ws_in;
+    item_vec stack = {NULL, 0, 0}, tasks = {NULL, 0, 0};
+    prop_nodes *tn = NULL;
+    int64_t n_tn = 0;
+    int32_t *order = malloc((size_t)p * sizeof *order);
+    int32_t *allowed = malloc((size_t)p * sizeof *allowed);
+    if (order == NULL || allowed == NULL) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        goto done;
+    }
+    if ((ws == NULL && (st = prop_tree_workspace_new(&ws, err)) != PROP_OK) ||
+        (st = prepare_workspace(ws, n, D->n_rows, quant, err)) != PROP_OK)
+        goto done;
+    hist_pool *hpp = &ws->hp;
+    const size_t hbytes = quant ? (size_t)L->n_slots * sizeof(uint64_t)
+                                : (size_t)L->n_slots * 3 * sizeof(double);
+    const int64_t dec_slots = quant ? L->n_slots : 0;
+    if (pool_reset(hpp, hbytes, dec_slots) < 0) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory for histograms");
+        goto done;
+    }
+    int32_t n_allowed = 0;
+    for (int32_t j = 0; j < p; j++)
+        if (feature_allowed == NULL || feature_allowed[j])
+            allowed[n_allowed++] = j;
+    grow_ctx C = {P, D, L, D->slot_codes, p, rows, ws->tmp, row_leaf,
+                  quant ? NULL : ws->ost, quant ? NULL : ws->otmp,
+                  quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed};
+
+    /* the root, then the top of the tree; deep or small nodes are deferred to tasks */
+    prop_hstat tot;
+    if ((st = root_stats(&C, ws, stats, n, nt, &tot, err)) != PROP_OK ||
+        (st = prop_nodes_reserve(out, 1, err)) != PROP_OK)
+        goto done;
+    out->n_nodes++;
+    stack_item root = {base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
+    if (may_split(P, &tot, 0) && n_allowed > 0 &&
+        (st = root_hist(&C, hpp, n, nt, &root.hist, err)) != PROP_OK)
+        goto done;
+    if (vec_push(&stack, root) < 0) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        goto done;
+    }
+    if ((st = grow_loop(&C, hpp, nt, &stack, out, base, order,
+                        quant ? TASK_DEPTH_BOOST : TASK_DEPTH, n / 2, &tasks, err)) != PROP_OK)
+        goto done;
+    if (tasks.n > 0) {
+        tn = calloc((size_t)tasks.n, sizeof *tn);
+        n_tn = tn != NULL ? tasks.n : 0;
+        if (tn == NULL)
+            st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
+        else if ((st = grow_subtrees(&C, ws, nt, &tasks, tn, order, hbytes, dec_slots, err)) ==
+                 PROP_OK)
+            st = merge_subtrees(&C, &tasks, tn, out, base, err);
+    }
+    if (st == PROP_OK && quant)
+        st = node_sums(P, stats, D->n_rows, row_leaf, out, base, nt, err);
+done:
     if (ws != ws_in)
         prop_tree_workspace_free(ws);
     for (int64_t k = 0; k < n_tn; k++)
         prop_nodes_free(&tn[k]);
     free(tn);
-    free(run);
     free(stack.a);
     free(tasks.a);
     free(order);

@@ -212,21 +212,28 @@ class TreeEnsemble(BaseEstimator):
         if n >= _DEDUP_MIN_ROWS:
             step = max(1, n // _DEDUP_SAMPLE)
             sample = np.ascontiguousarray(X[::step][:_DEDUP_SAMPLE])
-            if _core.trees_dedup(sample, sample.shape[0] // 2, 1) is not None:
-                found = _core.trees_dedup(X, n // 4, n_jobs)
+            if _core.trees_dedup(X=sample, max_unique=sample.shape[0] // 2,
+                                 n_threads=1) is not None:
+                found = _core.trees_dedup(X=X, max_unique=n // 4, n_threads=n_jobs)
                 if found is not None:
                     first, inverse = found
                     X = X[first]
         B = self._bin_mapper.transform(X, n_jobs=self.n_jobs)
-        return _core.trees_proba(B, self._tree_tuple(), int(n_trees), int(max_depth),
-                                 float(min_samples_split), self._average,
-                                 float(getattr(self, "base_score_", 0.0)), n_jobs, inverse)
+        return _core.trees_proba(codes=B, trees=self._tree_tuple(), n_trees=int(n_trees),
+                                 max_depth=int(max_depth),
+                                 min_samples_split=float(min_samples_split),
+                                 average=self._average,
+                                 base=float(getattr(self, "base_score_", 0.0)),
+                                 n_threads=n_jobs, inverse=inverse)
 
     def _raw_scores(self, B, n_trees=0, max_depth=0, min_samples_split=0.0, reference=False):
-        return _core.trees_score(B, self._tree_tuple(), int(n_trees), int(max_depth),
-                                 float(min_samples_split), self._average,
-                                 float(getattr(self, "base_score_", 0.0)),
-                                 check_n_jobs(self.n_jobs), True, bool(reference))
+        return _core.trees_score(codes=B, trees=self._tree_tuple(), n_trees=int(n_trees),
+                                 max_depth=int(max_depth),
+                                 min_samples_split=float(min_samples_split),
+                                 average=self._average,
+                                 base=float(getattr(self, "base_score_", 0.0)),
+                                 n_threads=check_n_jobs(self.n_jobs), dedup=True,
+                                 reference=bool(reference))
 
     def _proba_from_raw(self, raw):
         p1 = raw if self._average else 1.0 / (1.0 + np.exp(-raw))
@@ -241,8 +248,9 @@ class TreeEnsemble(BaseEstimator):
         return self.classes_[(proba[:, 1] > 0.5).astype(np.intp)]
 
     def _gains(self, n_trees=0, max_depth=0, min_samples_split=0.0):
-        return _core.trees_gains(self._tree_tuple(), int(self.n_features_in_), int(n_trees),
-                                 int(max_depth), float(min_samples_split))
+        return _core.trees_gains(trees=self._tree_tuple(), n_features=int(self.n_features_in_),
+                                 n_trees=int(n_trees), max_depth=int(max_depth),
+                                 min_samples_split=float(min_samples_split))
 
     # ---- persistence -----------------------------------------------------------
     def _extra_meta(self):
@@ -289,7 +297,7 @@ class TreeEnsemble(BaseEstimator):
         if trees["tree_start"].shape[0] < 2:
             raise ValueError("model document holds no trees")
         # every index, size and value is checked in C
-        _core.trees_validate(tuple(trees[k] for k in NODE_FIELDS), p)
+        _core.trees_validate(trees=tuple(trees[k] for k in NODE_FIELDS), n_features=p)
         names = meta.get("feature_names_in")
         if names is not None and (not isinstance(names, list) or len(names) != p):
             raise ValueError("model document: feature_names_in does not match n_features_in")

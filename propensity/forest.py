@@ -124,9 +124,12 @@ class RandomForestClassifier(TreeEnsemble):
         n_est, depth, mss, msl, mf, n_jobs = self._check_params(n, p)
         cw = table_class_weight(self.class_weight, classes, weights)
         seed = resolve_seed(self.random_state)
-        trees = _core.forest_fit(codes, counts, weights, (float(cw[0]), float(cw[1])), n_est,
-                                 _CRITERIA[self.criterion], depth or 0, float(mss), float(msl),
-                                 mf, bool(self.bootstrap), seed, n_jobs)
+        trees = _core.forest_fit(codes=codes, counts=counts, weights=weights,
+                                 class_weight=(float(cw[0]), float(cw[1])), n_estimators=n_est,
+                                 criterion=_CRITERIA[self.criterion], max_depth=depth or 0,
+                                 min_samples_split=float(mss), min_samples_leaf=float(msl),
+                                 max_features=mf, bootstrap=bool(self.bootstrap), seed=seed,
+                                 n_threads=n_jobs)
         self._set_fitted(mapper, trees, classes, names, p, seed)
         return self
 

@@ -110,10 +110,14 @@ class GradientBoostingClassifier(TreeEnsemble):
             if wv is not None:
                 ew = np.ascontiguousarray(wv, dtype=np.float64)
         md = prm["max_depth"] or 0
-        res = _core.gbdt_fit(codes, counts, weights, ec, ey, ew, prm["n_estimators"],
-                             prm["learning_rate"], md, prm["min_child_weight"],
-                             prm["reg_lambda"], prm["subsample"], prm["colsample_bytree"],
-                             prm["scale_pos_weight"], esr or 0, seed, prm["n_jobs"])
+        res = _core.gbdt_fit(codes=codes, counts=counts, weights=weights, eval_codes=ec,
+                             eval_y=ey, eval_weight=ew, n_estimators=prm["n_estimators"],
+                             learning_rate=prm["learning_rate"], max_depth=md,
+                             min_child_weight=prm["min_child_weight"],
+                             reg_lambda=prm["reg_lambda"], subsample=prm["subsample"],
+                             colsample_bytree=prm["colsample_bytree"],
+                             scale_pos_weight=prm["scale_pos_weight"],
+                             early_stopping_rounds=esr or 0, seed=seed, n_threads=prm["n_jobs"])
         best = res["best_iteration"]
         extra = {"base_score_": float(res["base_score"]),
                  "best_iteration_": int(best) if best >= 0 else None,

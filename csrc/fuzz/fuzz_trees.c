@@ -10,7 +10,8 @@
  * with it (refuse exactly what it refuses) and, when it accepts, the fast
  * scorer must equal the plain reference bit for bit for every cut (n_trees
  * prefix, max_depth, min_samples_split), averaging mode and dedup setting.
- * prop_dedup_rows is checked for consistency on the same rows.
+ * prop_dedup_rows is checked for consistency on the same rows, a bad thread count
+ * must be refused, and prop_scores_to_proba must map the scores.
  */
 #include <math.h>
 #include <stdint.h>
@@ -153,6 +154,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* wrong width must be refused */
     if (vs == PROP_OK && prop_forest_score(&v, &sp, codes, n, p + 1, a, &ea) == PROP_OK)
         die("scoring accepted a code matrix of the wrong width", "");
+    /* a thread count outside 1..PROP_MAX_THREADS must be refused, not clamped */
+    prop_score_params bad = sp;
+    bad.n_threads = (pb & 1) ? 0 : PROP_MAX_THREADS + 1;
+    if (prop_forest_score(&v, &bad, codes, n, p, a, &ea) != PROP_INVALID_ARG ||
+        prop_forest_score_ref(&v, &bad, codes, n, p, a, &ea) != PROP_INVALID_ARG)
+        die("scoring accepted a bad thread count", ea.msg);
+    /* probabilities of accepted scores: (1 - s, s), or the logistic function of s */
+    if (vs == PROP_OK && sa == PROP_OK && n > 0) {
+        double *pr = malloc((size_t)n * 2 * sizeof(double));
+        if (prop_scores_to_proba(b, n, NULL, n, !sp.average, pr, 2, &ea) != PROP_OK)
+            die("probabilities failed", ea.msg);
+        for (int64_t i = 0; i < n; i++) {
+            double q = sp.average ? b[i] : 1.0 / (1.0 + exp(-b[i]));
+            if (pr[2 * i + 1] != q || pr[2 * i] != 1.0 - q)
+                die("probabilities differ from the scores", "");
+        }
+        free(pr);
+    }
 
     /* dedup consistency */
     if (n > 0) {

@@ -7,6 +7,7 @@
 #include "propensity/forest.h"
 #include "propensity/hist.h"
 #include "propensity/predict.h"
+#include "propensity/rng.h"
 #include "propensity/tree.h"
 
 /* Synthetic data: p features with up to nb codes, some missing; label from a rule. */
@@ -47,7 +48,7 @@ static void check_q_build(const prop_hist_layout *L, const uint8_t *codes, const
         ov[i] = q[rows[i]];
     prop_hist_build_q_ref(L, codes, q, rows, m, q1);
     for (int nt = 1; nt <= 3; nt++) {
-        CHECK(prop_hist_build_q(L, codes, ov, rows, m, q2, nt) == 0);
+        CHECK(prop_hist_build_q(L, codes, ov, rows, m, q2, nt, NULL) == PROP_OK);
         CHECK(memcmp(q1, q2, qs) == 0);
     }
     free(ov);
@@ -64,9 +65,9 @@ static void test_hist_build_matches_reference(void)
     prop_hist_layout L;
     prop_error err;
     CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
-    int same = 0;
-    uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
-    CHECK(sc != NULL && !same);
+    uint8_t *sc = NULL;
+    CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
+    CHECK(sc != NULL);
     prop_hstat *stats = malloc((size_t)n * sizeof *stats);
     int32_t *rows = malloc((size_t)n * sizeof *rows);
     int64_t m = 0;
@@ -78,8 +79,8 @@ static void test_hist_build_matches_reference(void)
     size_t hs = (size_t)L.n_slots * 3 * sizeof(double);
     double *h1 = malloc(hs), *h2 = malloc(hs), *h3 = malloc(hs);
     prop_hist_build_ref(&L, sc, stats, rows, m, h1, 3);
-    prop_hist_build(&L, sc, stats, rows, m, h2, 1);
-    prop_hist_build(&L, sc, stats, rows, m, h3, 2);
+    CHECK(prop_hist_build(&L, sc, stats, rows, m, h2, 1, &err) == PROP_OK);
+    CHECK(prop_hist_build(&L, sc, stats, rows, m, h3, 2, &err) == PROP_OK);
     CHECK(memcmp(h2, h3, hs) == 0);
     for (int64_t s = 0; s < L.n_slots * 3; s++)
         CHECK_CLOSE(h2[s], h1[s], 1e-12);
@@ -148,10 +149,10 @@ static void test_hist_build_matches_reference(void)
             pack_all(stats, n, q);
             for (int64_t i = 0; i < m; i++)
                 ov[i] = q[rows[i]];
-            CHECK(prop_hist_build_q(&L, sc, ov, rows, m, q1, 2) == 0);
+            CHECK(prop_hist_build_q(&L, sc, ov, rows, m, q1, 2, &err) == PROP_OK);
             prop_hist_decode_q(q1, L.n_slots, 1.0 / Q_SCALE, 1.0 / Q_SCALE, h2);
         } else {
-            prop_hist_build(&L, sc, stats, rows, m, h2, 2);
+            CHECK(prop_hist_build(&L, sc, stats, rows, m, h2, 2, &err) == PROP_OK);
         }
         prop_split a, b;
         prop_split_find(&P, &L, h2, &tot, order, p, &a);
@@ -365,9 +366,9 @@ static void test_hist_paths_thread_independent(void)
         prop_hist_layout L;
         prop_error err;
         CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
-        int same = 0;
-        uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
-        const uint8_t *use = same ? codes : sc;
+        uint8_t *sc = NULL;
+        CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
+        const uint8_t *use = sc != NULL ? sc : codes;
         prop_hstat *stats = malloc((size_t)n * sizeof *stats);
         int32_t *rows = malloc((size_t)n * sizeof *rows), *sub = malloc((size_t)n * sizeof *sub);
         prop_hstat *ost = malloc((size_t)n * sizeof *ost);
@@ -377,9 +378,9 @@ static void test_hist_paths_thread_independent(void)
         }
         size_t hs = (size_t)L.n_slots * 3 * sizeof(double);
         double *h1 = malloc(hs), *h2 = malloc(hs), *h3 = malloc(hs);
-        CHECK(prop_hist_build(&L, use, stats, rows, n, h1, 1) == 0);
-        CHECK(prop_hist_build(&L, use, stats, rows, n, h2, 2) == 0);
-        CHECK(prop_hist_build(&L, use, stats, rows, n, h3, 3) == 0);
+        CHECK(prop_hist_build(&L, use, stats, rows, n, h1, 1, &err) == PROP_OK);
+        CHECK(prop_hist_build(&L, use, stats, rows, n, h2, 2, &err) == PROP_OK);
+        CHECK(prop_hist_build(&L, use, stats, rows, n, h3, 3, &err) == PROP_OK);
         CHECK(memcmp(h1, h2, hs) == 0);
         CHECK(memcmp(h1, h3, hs) == 0);
         /* ordered statistics (stats gathered in row order) give the same bits, on
@@ -387,7 +388,7 @@ static void test_hist_paths_thread_independent(void)
         for (int64_t i = 0; i < n; i++)
             ost[i] = stats[rows[i]];
         for (int nt = 1; nt <= 3; nt++) {
-            CHECK(prop_hist_build_ordered(&L, use, ost, rows, n, h2, nt) == 0);
+            CHECK(prop_hist_build_ordered(&L, use, ost, rows, n, h2, nt, &err) == PROP_OK);
             CHECK(memcmp(h1, h2, hs) == 0);
         }
         int64_t ms = 0;
@@ -396,13 +397,13 @@ static void test_hist_paths_thread_independent(void)
                 sub[ms] = rows[i];
                 ost[ms++] = stats[rows[i]];
             }
-        CHECK(prop_hist_build(&L, use, stats, sub, ms, h1, 2) == 0);
-        CHECK(prop_hist_build_ordered(&L, use, ost, sub, ms, h2, 2) == 0);
+        CHECK(prop_hist_build(&L, use, stats, sub, ms, h1, 2, &err) == PROP_OK);
+        CHECK(prop_hist_build_ordered(&L, use, ost, sub, ms, h2, 2, &err) == PROP_OK);
         CHECK(memcmp(h1, h2, hs) == 0);
         prop_hist_build_ref(&L, use, stats, sub, ms, h2, 3);
         for (int64_t s = 0; s < L.n_slots * 3; s++)
             CHECK_CLOSE(h1[s], h2[s], 1e-9);
-        CHECK(prop_hist_build(&L, use, stats, rows, n, h1, 1) == 0);
+        CHECK(prop_hist_build(&L, use, stats, rows, n, h1, 1, &err) == PROP_OK);
         prop_hist_build_ref(&L, use, stats, rows, n, h2, 3);
         for (int64_t s = 0; s < L.n_slots * 3; s++)
             CHECK_CLOSE(h1[s], h2[s], 1e-9);
@@ -440,9 +441,9 @@ static void test_hist_q_feature_groups(void)
     CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
     CHECK(L.n_qgroups == 2);
     CHECK(L.qgroup[0] == 0 && L.qgroup[1] > 0 && L.qgroup[1] < p && L.qgroup[2] == p);
-    int same = 0;
-    uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
-    const uint8_t *use = same ? codes : sc;
+    uint8_t *sc = NULL;
+    CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
+    const uint8_t *use = sc != NULL ? sc : codes;
     prop_hstat *stats = malloc((size_t)n * sizeof *stats);
     int32_t *rows = malloc((size_t)n * sizeof *rows);
     uint64_t *q = malloc((size_t)n * sizeof *q);
@@ -530,11 +531,9 @@ static double raw_score(const prop_ensemble *e, const uint8_t *row)
 {
     double f = 0.0;
     for (int32_t t = 0; t < e->n_trees; t++) {
-        int64_t base = e->tree_start[t], k = base;
-        while (e->nodes.left[k] >= 0)
-            k = base + (row[e->nodes.feature[k]] <= e->nodes.threshold[k] ? e->nodes.left[k]
-                                                                             : e->nodes.right[k]);
-        f += e->nodes.value[k];
+        int64_t b = e->tree_start[t];
+        f += e->nodes.value[b + prop_tree_walk(e->nodes.feature + b, e->nodes.threshold + b,
+                                               e->nodes.left + b, e->nodes.right + b, row, 0)];
     }
     return f;
 }
@@ -605,7 +604,9 @@ static void test_boost_compressed_ties(void)
 /* one workspace reused with different thread counts and feature counts */
 static void test_workspace_reuse(void)
 {
-    prop_tree_workspace *ws = prop_tree_workspace_new();
+    prop_tree_workspace *ws = NULL;
+    prop_error werr;
+    CHECK(prop_tree_workspace_new(&ws, &werr) == PROP_OK);
     const int cfg[3][2] = {{4, 10}, {2, 20}, {4, 20}};
     for (int mode = 0; mode < 2; mode++)
         for (int k = 0; k < 3; k++) {
@@ -616,9 +617,9 @@ static void test_workspace_reuse(void)
             prop_hist_layout L;
             prop_error err;
             CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
-            int same = 0;
-            uint8_t *sc = prop_hist_remap(&L, codes, n, &same);
-            prop_tree_data D = {same ? codes : sc, n, &L, NULL};
+            uint8_t *sc = NULL;
+            CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
+            prop_tree_data D = {sc != NULL ? sc : codes, n, &L, NULL};
             prop_hstat *st = malloc((size_t)n * sizeof *st);
             int32_t *rows = malloc((size_t)n * sizeof *rows), *leaf = malloc((size_t)n * sizeof *leaf);
             for (int64_t i = 0; i < n; i++) {
@@ -674,6 +675,193 @@ static void test_rng(void)
     CHECK_CLOSE(s / 20000, 2.0, 0.02);
 }
 
+/* The random streams are pinned: the values of HEAD before the RNG moved to rng.c. */
+static void test_rng_streams_pinned(void)
+{
+    prop_rng r;
+    prop_rng_seed(&r, 5);
+    CHECK(prop_mix64(0) == 0xe220a8397b1dcdafULL);
+    CHECK(prop_mix64(42) == 0xbdd732262feb6e95ULL);
+    CHECK(prop_rng_next(&r) == 0xe2e330f1c651ac8bULL);
+    CHECK(prop_rng_next(&r) == 0x449fc7e55b6d49fcULL);
+    CHECK(prop_rng_next(&r) == 0x7de4668ed9053683ULL);
+    CHECK(prop_rng_below(&r, 1000) == 728);
+    CHECK(prop_rng_poisson(&r, 2.0) == 1);
+    CHECK(prop_rng_poisson(&r, 50.0) == 43);
+    CHECK(prop_rng_binomial(&r, 20, 0.3) == 5);
+    CHECK(prop_rng_binomial(&r, 1000, 0.01) == 10);
+    CHECK(prop_rng_binomial(&r, 1000, 0.8) == 801);
+    CHECK(prop_rng_uniform(&r) == 0x1.4b36e1f758294p-3);
+}
+
+/* The one tree walk: code <= threshold goes left, the missing code 255 goes right;
+ * the cut walk stops at max_depth or below min_samples_split. */
+static void test_tree_walk(void)
+{
+    /* 0: f0 <= 2 ? 1 : 2;  1: f1 <= 0 ? 3 : 4;  2, 3, 4: leaves */
+    const int32_t feature[5] = {0, 1, -1, -1, -1}, left[5] = {1, 3, -1, -1, -1},
+                  right[5] = {2, 4, -1, -1, -1};
+    const uint8_t threshold[5] = {2, 0, 0, 0, 0};
+    const double count[5] = {10, 6, 4, 3, 3};
+    const uint8_t rows[5][2] = {{0, 0}, {2, 1}, {3, 0}, {PROP_MISSING_BIN, 0}, {1, PROP_MISSING_BIN}};
+    const int64_t leaf[5] = {3, 4, 2, 2, 4};
+    CHECK(prop_goes_left(0, 0) && prop_goes_left(254, 254) && !prop_goes_left(PROP_MISSING_BIN, 254));
+    for (int i = 0; i < 5; i++) {
+        CHECK(prop_tree_walk(feature, threshold, left, right, rows[i], 0) == leaf[i]);
+        CHECK(prop_tree_walk_cut(feature, threshold, left, right, count, rows[i], 0, 0.0) == leaf[i]);
+        int64_t d1 = prop_tree_walk_cut(feature, threshold, left, right, count, rows[i], 1, 0.0);
+        CHECK(d1 == (leaf[i] == 2 ? 2 : 1));
+        CHECK(prop_tree_walk_cut(feature, threshold, left, right, count, rows[i], 0, 7.0) ==
+              (leaf[i] == 2 ? 2 : 1));
+        CHECK(prop_tree_walk_cut(feature, threshold, left, right, count, rows[i], 0, 11.0) == 0);
+    }
+    /* from an inner node, and from a leaf (boosting's rows that know their leaf) */
+    CHECK(prop_tree_walk(feature, threshold, left, right, rows[1], 1) == 4);
+    CHECK(prop_tree_walk(feature, threshold, left, right, rows[0], 2) == 2);
+}
+
+static int msg_has(const prop_error *err, const char *what)
+{
+    return strstr(err->msg, what) != NULL;
+}
+
+/* Thread counts outside 1..PROP_MAX_THREADS are refused with a message (they used to
+ * be clamped silently); 1 and PROP_MAX_THREADS are accepted. */
+static void test_bad_thread_counts(void)
+{
+    int64_t n = 400;
+    int32_t p = 4;
+    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    make_data(n, p, 4, 9, codes, y);
+    int64_t *cnt = malloc((size_t)n * 2 * sizeof *cnt);
+    double *w = malloc((size_t)n * 2 * sizeof *w);
+    for (int64_t i = 0; i < n; i++) {
+        cnt[2 * i] = w[2 * i] = y[i] == 0;
+        cnt[2 * i + 1] = w[2 * i + 1] = y[i] == 1;
+    }
+    prop_rows R = {codes, n, p, cnt, w};
+    const int bad[3] = {0, -3, PROP_MAX_THREADS + 1};
+    prop_error err;
+    prop_ensemble e;
+    prop_forest_params F = {3, PROP_CRIT_GINI, 4, 2.0, 1.0, 2, 1, {1.0, 1.0}, 1, 1};
+    prop_boost_params B = {3, 0.3, 3, 1.0, 1.0, 1.0, 1.0, 1.0, 0, 1, 1};
+    for (int k = 0; k < 3; k++) {
+        char want[64];
+        snprintf(want, sizeof want, "n_threads must be in [1, %d], got %d", PROP_MAX_THREADS,
+                 bad[k]);
+        F.n_threads = bad[k];
+        CHECK(prop_forest_check_params(&F, p, &err) == PROP_INVALID_ARG && msg_has(&err, want));
+        CHECK(prop_forest_fit(&F, &R, &e, &err) == PROP_INVALID_ARG && msg_has(&err, want));
+        CHECK(e.nodes.n_nodes == 0 && e.tree_start == NULL);
+        B.n_threads = bad[k];
+        CHECK(prop_boost_check_params(&B, &err) == PROP_INVALID_ARG && msg_has(&err, want));
+        CHECK(prop_boost_fit(&B, &R, NULL, &e, &err) == PROP_INVALID_ARG && msg_has(&err, want));
+    }
+    F.n_threads = PROP_MAX_THREADS; /* accepted (one thread per tree is used at most) */
+    CHECK(prop_forest_check_params(&F, p, &err) == PROP_OK);
+    F.n_threads = 1;
+    CHECK(prop_forest_fit(&F, &R, &e, &err) == PROP_OK);
+
+    /* scoring, gains, dedup, probabilities */
+    prop_forest_view v = view_of(&e, p);
+    double *out = malloc((size_t)n * sizeof *out), *out2 = malloc((size_t)n * 2 * sizeof *out2);
+    double g[3 * 4];
+    int32_t *inv = malloc((size_t)n * sizeof *inv);
+    int64_t *first = malloc((size_t)n * sizeof *first), u = 0;
+    for (int k = 0; k < 3; k++) {
+        prop_score_params sp = {0, 0, 0.0, 1, 0.0, bad[k], 0};
+        CHECK(prop_score_check_params(&sp, &v, &err) == PROP_INVALID_ARG &&
+              msg_has(&err, "n_threads must be in"));
+        CHECK(prop_forest_score(&v, &sp, codes, n, p, out, &err) == PROP_INVALID_ARG);
+        CHECK(prop_forest_score_ref(&v, &sp, codes, n, p, out, &err) == PROP_INVALID_ARG);
+        CHECK(prop_forest_gains(&v, &sp, g, &err) == PROP_INVALID_ARG);
+        CHECK(prop_dedup_rows(codes, n, p, n, bad[k], inv, first, &u, &err) == PROP_INVALID_ARG &&
+              msg_has(&err, "dedup: n_threads must be in"));
+        CHECK(prop_scores_to_proba(out, n, NULL, n, 0, out2, bad[k], &err) == PROP_INVALID_ARG);
+    }
+    prop_score_params sp = {0, 0, 0.0, 1, 0.0, 2, 1};
+    CHECK(prop_forest_score(&v, &sp, codes, n, p, out, &err) == PROP_OK);
+    CHECK(prop_scores_to_proba(out, n, NULL, n, 0, out2, 2, &err) == PROP_OK);
+    CHECK(out2[1] == out[0] && out2[0] == 1.0 - out[0]);
+    CHECK(prop_dedup_rows(codes, n, p, n, 2, inv, first, &u, &err) == PROP_OK && u > 0);
+    sp.min_samples_split = NAN;
+    CHECK(prop_forest_score(&v, &sp, codes, n, p, out, &err) == PROP_INVALID_ARG &&
+          msg_has(&err, "NaN"));
+    /* gains of more trees than the model has: refused (it read past tree_start) */
+    prop_score_params sg = {4, 0, 0.0, 1, 0.0, 1, 0};
+    CHECK(prop_forest_gains(&v, &sg, g, &err) == PROP_INVALID_ARG &&
+          msg_has(&err, "asked for 4 trees, the model has 3"));
+    sg.n_trees = 3;
+    CHECK(prop_forest_gains(&v, &sg, g, &err) == PROP_OK);
+
+    /* kernels: transpose, histogram builds, tree growth */
+    prop_hist_layout L;
+    CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+    uint8_t *sc = NULL, *ct = (uint8_t *)&sc;
+    CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK && sc != NULL);
+    CHECK(prop_codes_transpose(sc, n, p, 0, &ct, &err) == PROP_INVALID_ARG && ct == NULL &&
+          msg_has(&err, "transpose: n_threads"));
+    CHECK(prop_codes_transpose(sc, n, p, 2, &ct, &err) == PROP_OK && ct != NULL);
+    CHECK(ct[(int64_t)2 * n + 5] == sc[5 * p + 2]);
+    prop_hstat *st = malloc((size_t)n * sizeof *st);
+    int32_t *rows = malloc((size_t)n * sizeof *rows), *leaf = malloc((size_t)n * sizeof *leaf);
+    uint64_t *ov = calloc((size_t)n, sizeof *ov), *hq = malloc((size_t)L.n_slots * sizeof *hq);
+    double *h = malloc((size_t)L.n_slots * 3 * sizeof *h);
+    for (int64_t i = 0; i < n; i++) {
+        st[i] = (prop_hstat){(double)!y[i], (double)y[i], 1.0};
+        rows[i] = (int32_t)i;
+    }
+    for (int k = 0; k < 3; k++) {
+        CHECK(prop_hist_build(&L, sc, st, rows, n, h, bad[k], &err) == PROP_INVALID_ARG &&
+              msg_has(&err, "histogram build: n_threads"));
+        CHECK(prop_hist_build_ordered(&L, sc, st, rows, n, h, bad[k], &err) == PROP_INVALID_ARG);
+        CHECK(prop_hist_build_q(&L, sc, ov, rows, n, hq, bad[k], &err) == PROP_INVALID_ARG);
+    }
+    prop_tree_data D = {sc, n, &L, ct};
+    prop_tree_params P;
+    memset(&P, 0, sizeof P);
+    P.mode = PROP_TREE_CLASSIFY;
+    P.min_samples_split = 2;
+    P.min_samples_leaf = 1;
+    prop_nodes nd;
+    memset(&nd, 0, sizeof nd);
+    CHECK(prop_tree_grow(&P, &D, st, rows, n, NULL, NULL, NULL, &nd, &err) == PROP_INVALID_ARG &&
+          msg_has(&err, "tree: n_threads must be in") && msg_has(&err, "got 0") && nd.n_nodes == 0);
+    P.n_threads = 1;
+    P.mode = 7;
+    CHECK(prop_tree_grow(&P, &D, st, rows, n, NULL, NULL, NULL, &nd, &err) == PROP_INVALID_ARG &&
+          msg_has(&err, "mode"));
+    P.mode = PROP_TREE_GRADIENT; /* boosting trees need row_leaf */
+    CHECK(prop_tree_grow(&P, &D, st, rows, n, NULL, NULL, NULL, &nd, &err) == PROP_INVALID_ARG);
+    P.mode = PROP_TREE_CLASSIFY;
+    CHECK(prop_tree_grow(&P, &D, st, rows, n, NULL, NULL, leaf, &nd, &err) == PROP_OK);
+    CHECK(nd.n_nodes > 1);
+    prop_nodes_free(&nd);
+
+    /* no missing code: remap allocates nothing, the raw codes are the slot codes */
+    uint8_t *sc2 = (uint8_t *)&sc;
+    CHECK(prop_hist_remap(&L, sc, n, &sc2, &err) == PROP_OK && sc2 == NULL);
+
+    prop_hist_layout_free(&L);
+    prop_ensemble_free(&e);
+    free(sc);
+    free(ct);
+    free(st);
+    free(rows);
+    free(leaf);
+    free(ov);
+    free(hq);
+    free(h);
+    free(out);
+    free(out2);
+    free(inv);
+    free(first);
+    free(codes);
+    free(y);
+    free(cnt);
+    free(w);
+}
+
 int main(void)
 {
     RUN(test_hist_build_matches_reference);
@@ -684,5 +872,8 @@ int main(void)
     RUN(test_boost_compressed_ties);
     RUN(test_workspace_reuse);
     RUN(test_rng);
+    RUN(test_rng_streams_pinned);
+    RUN(test_tree_walk);
+    RUN(test_bad_thread_counts);
     return check_summary("tree");
 }

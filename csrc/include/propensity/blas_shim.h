@@ -9,6 +9,10 @@
 
 #include <cblas.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #ifndef BLAS_SYMBOL_PREFIX
 #define BLAS_SYMBOL_PREFIX
 #endif
@@ -24,4 +28,7 @@
 #define prop_openblas_get_num_threads PROP_BLAS_NAME(openblas_get_num_threads)
 #define prop_openblas_set_num_threads PROP_BLAS_NAME(openblas_set_num_threads)
 
+#ifdef __cplusplus
+}
+#endif
 #endif

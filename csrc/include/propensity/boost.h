@@ -16,6 +16,10 @@
 #include "propensity/forest.h"
 #include "propensity/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int32_t n_estimators;
     double learning_rate;
@@ -27,7 +31,7 @@ typedef struct {
     double scale_pos_weight;  /* > 0 */
     int32_t early_stopping_rounds; /* <= 0: none */
     uint64_t seed;
-    int n_threads;
+    int n_threads;            /* 1 .. PROP_MAX_THREADS */
 } prop_boost_params;
 
 typedef struct {
@@ -37,9 +41,13 @@ typedef struct {
     const double *weight;   /* m weights or NULL */
 } prop_eval_set;
 
+/* Every field, n_threads included (1 .. PROP_MAX_THREADS); prop_boost_fit calls it. */
 prop_status prop_boost_check_params(const prop_boost_params *P, prop_error *err);
 /* eval may be NULL. */
 prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const prop_eval_set *eval,
                            prop_ensemble *out, prop_error *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

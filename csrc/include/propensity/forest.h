@@ -15,6 +15,10 @@
 #include "propensity/status.h"
 #include "propensity/tree.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int32_t n_estimators;
     int criterion;            /* PROP_CRIT_GINI / PROP_CRIT_ENTROPY */
@@ -25,7 +29,7 @@ typedef struct {
     int bootstrap;
     double class_weight[2];
     uint64_t seed;
-    int n_threads;
+    int n_threads;            /* 1 .. PROP_MAX_THREADS (trees are grown in parallel) */
 } prop_forest_params;
 
 typedef struct {
@@ -50,9 +54,13 @@ typedef struct {
 void prop_ensemble_free(prop_ensemble *e);
 
 prop_status prop_rows_check(const prop_rows *R, prop_error *err);
+/* Every field, n_threads included (1 .. PROP_MAX_THREADS); prop_forest_fit calls it. */
 prop_status prop_forest_check_params(const prop_forest_params *P, int32_t n_features,
                                      prop_error *err);
 prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, prop_ensemble *out,
                             prop_error *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -21,6 +21,10 @@
 #include "propensity/status.h"
 #include "propensity/types.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     double a, b, c;
 } prop_hstat;
@@ -40,24 +44,26 @@ prop_status prop_hist_layout_init(prop_hist_layout *L, const uint8_t *codes, int
                                   prop_error *err);
 void prop_hist_layout_free(prop_hist_layout *L);
 
-/* Slot codes from raw codes: 255 -> n_bins[j]. Returns a malloc'ed n x p
- * array, or NULL when out of memory. *same is set to 1 (and NULL returned,
- * no allocation) when no code needs changing, so the raw codes can be used. */
-uint8_t *prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_t n, int *same);
+/* Slot codes from raw codes: 255 -> n_bins[j]. *out receives a malloc'ed n x p array,
+ * or NULL (no allocation) when no code needs changing, so the raw codes can be used. */
+prop_status prop_hist_remap(const prop_hist_layout *L, const uint8_t *codes, int64_t n,
+                            uint8_t **out, prop_error *err);
 
 /* ---- forest: double histograms --------------------------------------------
  * A forest histogram is n_slots x 3 doubles (a, b, c) (an empty slot is all zero).
  * hist[s] = sum over rows[0..n) of stats[row] for the row's slot s of every
  * feature (overwritten). Sums run over rows in the given order for every slot,
  * and large nodes are summed in fixed row blocks, so the result does not depend on
- * n_threads. Returns 0, or -1 when out of memory. */
-int prop_hist_build(const prop_hist_layout *L, const uint8_t *slot_codes, const prop_hstat *stats,
-                    const int32_t *rows, int64_t n, double *hist, int n_threads);
+ * n_threads (1 .. PROP_MAX_THREADS). PROP_NOMEM when the block histograms cannot be
+ * allocated. */
+prop_status prop_hist_build(const prop_hist_layout *L, const uint8_t *slot_codes,
+                            const prop_hstat *stats, const int32_t *rows, int64_t n, double *hist,
+                            int n_threads, prop_error *err);
 /* Same sums (bit for bit) with "ordered" statistics: ostats[i] belongs to rows[i],
  * so the statistics stream through memory in the node's row order. */
-int prop_hist_build_ordered(const prop_hist_layout *L, const uint8_t *slot_codes,
-                            const prop_hstat *ostats, const int32_t *rows, int64_t n,
-                            double *hist, int n_threads);
+prop_status prop_hist_build_ordered(const prop_hist_layout *L, const uint8_t *slot_codes,
+                                    const prop_hstat *ostats, const int32_t *rows, int64_t n,
+                                    double *hist, int n_threads, prop_error *err);
 /* Plain reference of both kinds, in doubles: feature by feature, row by row;
  * width 3 = (a, b, c), width 2 = (a, b) (the exact sums a boosting histogram
  * approximates). */
@@ -87,9 +93,11 @@ static inline void prop_hist_unpack_q(uint64_t v, int64_t *g, int64_t *h)
     *g = (int64_t)(int32_t)(uint32_t)(v >> 32);
 }
 /* hist = packed sums over rows[0..n) where ov[i] is the packed value of rows[i]
- * (gathered in row order). Returns 0, or -1 when out of memory. */
-int prop_hist_build_q(const prop_hist_layout *L, const uint8_t *slot_codes, const uint64_t *ov,
-                      const int32_t *rows, int64_t n, uint64_t *hist, int n_threads);
+ * (gathered in row order), with n_threads (1 .. PROP_MAX_THREADS). PROP_NOMEM when the
+ * per-thread histograms cannot be allocated. */
+prop_status prop_hist_build_q(const prop_hist_layout *L, const uint8_t *slot_codes,
+                              const uint64_t *ov, const int32_t *rows, int64_t n, uint64_t *hist,
+                              int n_threads, prop_error *err);
 /* Plain reference: q indexed by row (q[rows[i]]), feature by feature, unpacked sums. */
 void prop_hist_build_q_ref(const prop_hist_layout *L, const uint8_t *slot_codes,
                            const uint64_t *q, const int32_t *rows, int64_t n, uint64_t *hist);
@@ -100,4 +108,7 @@ void prop_hist_subtract_q(const uint64_t *parent, const uint64_t *child, uint64_
 void prop_hist_decode_q(const uint64_t *hist, int64_t n_slots, double g_unit, double h_unit,
                         double *out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,9 +1,10 @@
 /* predict.h - scoring flat tree ensembles on raw bin codes, and their validation.
  *
  * A node sends a row left when code <= threshold (the missing code 255 goes
- * right). Scoring can stop early: only the first n_trees trees, and a node at
- * depth max_depth or with count < min_samples_split acts as a leaf with its
- * stored value (the prefix scoring the grid search uses).
+ * right): the walk of tree.h (prop_tree_walk, prop_tree_walk_cut). Scoring can stop
+ * early: only the first n_trees trees, and a node at depth max_depth or with
+ * count < min_samples_split acts as a leaf with its stored value (the prefix scoring
+ * the grid search uses).
  */
 #ifndef PROPENSITY_PREDICT_H
 #define PROPENSITY_PREDICT_H
@@ -11,6 +12,11 @@
 #include <stdint.h>
 
 #include "propensity/status.h"
+#include "propensity/tree.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
     int64_t n_trees;
@@ -29,14 +35,21 @@ typedef struct {
     double min_samples_split;  /* <= 0: no cut */
     int average;               /* 1: mean of values (forest); 0: base + sum (boosting) */
     double base;
-    int n_threads;
+    int n_threads;             /* 1 .. PROP_MAX_THREADS */
     int dedup;                 /* 1: score identical rows once (when it pays) */
 } prop_score_params;
 
 /* Check every index, size and value: PROP_FORMAT with a message on failure. */
 prop_status prop_forest_validate(const prop_forest_view *v, prop_error *err);
 
-/* out[i] = score of row i of codes (n x p, p == v->n_features). Validates first. */
+/* Check the scoring parameters against the model v: n_trees <= v->n_trees, a
+ * min_samples_split that is not NaN, n_threads in 1 .. PROP_MAX_THREADS
+ * (PROP_INVALID_ARG). Scoring and prop_forest_gains call it first. */
+prop_status prop_score_check_params(const prop_score_params *sp, const prop_forest_view *v,
+                                    prop_error *err);
+
+/* out[i] = score of row i of codes (n x p, p == v->n_features). Checks sp and
+ * validates v first. */
 prop_status prop_forest_score(const prop_forest_view *v, const prop_score_params *sp,
                               const uint8_t *codes, int64_t n, int32_t p, double *out,
                               prop_error *err);
@@ -46,7 +59,8 @@ prop_status prop_forest_score_ref(const prop_forest_view *v, const prop_score_pa
                                   prop_error *err);
 
 /* gains[t * p + j] = summed gain of feature j's splits in tree t within the cut
- * (n_trees, max_depth, min_samples_split as in scoring). gains: n_trees x p. */
+ * (n_trees, max_depth, min_samples_split as in scoring; sp is checked as for scoring,
+ * though no threads are used). gains: n_trees x p. */
 prop_status prop_forest_gains(const prop_forest_view *v, const prop_score_params *sp, double *gains,
                               prop_error *err);
 
@@ -54,14 +68,20 @@ prop_status prop_forest_gains(const prop_forest_view *v, const prop_score_params
  * On success *n_unique = u, first[0..u) holds the first row index of each unique
  * row and inverse[i] its id; *n_unique = -1 when more than max_unique rows are
  * distinct (dedup does not pay). first must hold max_unique entries. Threads
- * split the rows; the result does not depend on n_threads up to the numbering. */
+ * (1 .. PROP_MAX_THREADS) split the rows; the result does not depend on n_threads up
+ * to the numbering. */
 prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, int64_t max_unique,
                             int n_threads, int32_t *inverse, int64_t *first, int64_t *n_unique,
                             prop_error *err);
 
 /* out2 (n x 2) = (1 - p, p) with p = scores[inverse[i]] (inverse NULL: scores[i]),
- * passed through the logistic function when `logistic`. inverse values must be < u. */
-void prop_scores_to_proba(const double *scores, int64_t u, const int32_t *inverse, int64_t n,
-                          int logistic, double *out2, int n_threads);
+ * passed through the logistic function when `logistic`, with n_threads
+ * (1 .. PROP_MAX_THREADS). inverse values must be in [0, u) (not checked here). */
+prop_status prop_scores_to_proba(const double *scores, int64_t u, const int32_t *inverse,
+                                 int64_t n, int logistic, double *out2, int n_threads,
+                                 prop_error *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -20,6 +20,11 @@
 
 #include "propensity/hist.h"
 #include "propensity/status.h"
+#include "propensity/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 enum { PROP_TREE_CLASSIFY = 0, PROP_TREE_GRADIENT = 1 };
 enum { PROP_CRIT_GINI = 0, PROP_CRIT_ENTROPY = 1 };
@@ -35,8 +40,11 @@ typedef struct {
     double reg_lambda;        /* boosting: L2 on leaf values */
     double learning_rate;     /* boosting: leaf values are scaled by it */
     uint64_t seed;            /* tree seed */
-    int n_threads;            /* threads for histogram builds inside the tree */
+    int n_threads;            /* threads inside the tree, 1 .. PROP_MAX_THREADS */
 } prop_tree_params;
+
+/* Check mode, criterion and n_threads (prop_tree_grow calls it first). */
+prop_status prop_tree_check_params(const prop_tree_params *P, prop_error *err);
 
 /* Growable flat node arrays; one or several trees (the caller keeps the starts). */
 typedef struct {
@@ -53,6 +61,42 @@ prop_status prop_nodes_reserve(prop_nodes *nd, int64_t extra, prop_error *err);
 /* Append all nodes of src (child indices are tree-local, so they copy as is). */
 prop_status prop_nodes_append(prop_nodes *dst, const prop_nodes *src, prop_error *err);
 
+/* ---- the tree walk, written once -------------------------------------------
+ * The split rule: a row goes left when its code <= the node's threshold. The missing
+ * code 255 (and a slot code's missing slot, see hist.h) is above every threshold, so
+ * missing values go right. Growth (partitioning rows), boosting (its training scores)
+ * and scoring (predict.c) all use these. The arrays are those of ONE tree (pointers
+ * offset to its first node), so node and child indices are tree-local. */
+static inline int prop_goes_left(uint8_t code, uint8_t threshold)
+{
+    return code <= threshold;
+}
+
+/* The leaf reached from local node k by the row `row` (p codes). */
+static inline int64_t prop_tree_walk(const int32_t *feature, const uint8_t *threshold,
+                                     const int32_t *left, const int32_t *right,
+                                     const uint8_t *row, int64_t k)
+{
+    while (left[k] >= 0)
+        k = prop_goes_left(row[feature[k]], threshold[k]) ? left[k] : right[k];
+    return k;
+}
+
+/* The node reached from the root when a node at depth max_depth (<= 0: no cut) or with
+ * count < min_samples_split acts as a leaf (prefix scoring, predict.h). */
+static inline int64_t prop_tree_walk_cut(const int32_t *feature, const uint8_t *threshold,
+                                         const int32_t *left, const int32_t *right,
+                                         const double *count, const uint8_t *row,
+                                         int32_t max_depth, double min_samples_split)
+{
+    int64_t k = 0;
+    for (int32_t d = 0; left[k] >= 0 && (max_depth <= 0 || d < max_depth) &&
+                        count[k] >= min_samples_split;
+         d++)
+        k = prop_goes_left(row[feature[k]], threshold[k]) ? left[k] : right[k];
+    return k;
+}
+
 typedef struct {
     const uint8_t *slot_codes;     /* n x p slot codes (see hist.h) */
     int64_t n_rows;
@@ -60,8 +104,10 @@ typedef struct {
     const uint8_t *slot_codes_t;   /* optional p x n copy (column-major) for partitioning */
 } prop_tree_data;
 
-/* Column-major copy of n x p codes (malloc'ed; NULL when out of memory). */
-uint8_t *prop_codes_transpose(const uint8_t *codes, int64_t n, int32_t p, int n_threads);
+/* *out = a malloc'ed column-major (p x n) copy of n x p codes, made with n_threads
+ * (1 .. PROP_MAX_THREADS). */
+prop_status prop_codes_transpose(const uint8_t *codes, int64_t n, int32_t p, int n_threads,
+                                 uint8_t **out, prop_error *err);
 
 /* Split search result. */
 typedef struct {
@@ -89,9 +135,11 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
 double prop_node_value(const prop_tree_params *P, const prop_hstat *s);
 int prop_node_pure(const prop_tree_params *P, const prop_hstat *s);
 
-/* Buffers (histogram pool, partition scratch) reused across trees; one per thread. */
+/* Buffers (histogram pool, partition scratch) reused across trees; one per thread.
+ * prop_tree_workspace_new sets *ws (NULL on failure); prop_tree_workspace_free(NULL)
+ * is a no-op. */
 typedef struct prop_tree_workspace prop_tree_workspace;
-prop_tree_workspace *prop_tree_workspace_new(void);
+prop_status prop_tree_workspace_new(prop_tree_workspace **ws, prop_error *err);
 void prop_tree_workspace_free(prop_tree_workspace *ws);
 
 /* Grow one tree on rows[0..n) (the array is reordered) and append its nodes to
@@ -100,23 +148,14 @@ void prop_tree_workspace_free(prop_tree_workspace *ws);
  * forest; boosting needs it, with D->n_rows entries, and sets those of rows outside
  * `rows` to -1). Boosting (PROP_TREE_GRADIENT) searches splits on packed
  * integer histograms of the quantised (gradient, hessian) (hist.h; at most 2^30 - 1
- * rows), and takes node values and counts from exact sums of the rows in each node. */
+ * rows), and takes node values and counts from exact sums of the rows in each node.
+ * Checks P with prop_tree_check_params first. */
 prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                            const prop_hstat *stats, int32_t *rows, int64_t n,
                            const uint8_t *feature_allowed, prop_tree_workspace *ws,
                            int32_t *row_leaf, prop_nodes *out, prop_error *err);
 
-/* Small deterministic RNG (splitmix64 seeding, xoshiro256**). */
-typedef struct {
-    uint64_t s[4];
-} prop_rng;
-
-uint64_t prop_mix64(uint64_t x);
-void prop_rng_seed(prop_rng *r, uint64_t seed);
-uint64_t prop_rng_next(prop_rng *r);
-double prop_rng_uniform(prop_rng *r);             /* [0, 1) */
-uint64_t prop_rng_below(prop_rng *r, uint64_t n); /* [0, n) */
-int64_t prop_rng_poisson(prop_rng *r, double lam);
-int64_t prop_rng_binomial(prop_rng *r, int64_t n, double p);
-
+#ifdef __cplusplus
+}
+#endif
 #endif

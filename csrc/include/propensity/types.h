@@ -10,6 +10,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef uint8_t prop_bin_t;
 
 #define PROP_MAX_BINS 256         /* codes per feature, the missing bin included */
@@ -19,5 +23,13 @@ typedef uint8_t prop_bin_t;
 /* Upper bound on any n_threads parameter: libgomp exits the process when it cannot
  * create the threads asked for, so larger requests are rejected up front. */
 #define PROP_MAX_THREADS 1024
+/* A valid n_threads: 1 .. PROP_MAX_THREADS. Entry points reject any other value with
+ * PROP_INVALID_ARG and a message (PROP_THREADS_FMT) instead of clamping it; callers
+ * that mean "all processors" resolve that before calling (the Python binding does). */
+#define PROP_THREADS_OK(n) ((n) >= 1 && (n) <= PROP_MAX_THREADS)
+#define PROP_THREADS_FMT "n_threads must be in [1, %d], got %d"
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,0 +1,124 @@
+/* rng.c - the deterministic RNG of the tree learners (rng.h). */
+#include <math.h>
+#include <stdint.h>
+
+#include "propensity/rng.h"
+
+uint64_t prop_mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+void prop_rng_seed(prop_rng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) {
+        x = prop_mix64(x);
+        r->s[i] = x;
+    }
+    if ((r->s[0] | r->s[1] | r->s[2] | r->s[3]) == 0)
+        r->s[0] = 1;
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t prop_rng_next(prop_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+double prop_rng_uniform(prop_rng *r) { return (double)(prop_rng_next(r) >> 11) * 0x1.0p-53; }
+
+uint64_t prop_rng_below(prop_rng *r, uint64_t n)
+{
+    if (n <= 1)
+        return 0;
+    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do
+        x = prop_rng_next(r);
+    while (x >= lim);
+    return x % n;
+}
+
+/* Poisson: multiplication method for small means, the transformed rejection
+ * method PTRS (Hormann 1993) otherwise. */
+int64_t prop_rng_poisson(prop_rng *r, double lam)
+{
+    if (!(lam > 0.0))
+        return 0;
+    if (lam < 10.0) {
+        double lim = exp(-lam), prod = prop_rng_uniform(r);
+        int64_t k = 0;
+        while (prod > lim) {
+            k++;
+            prod *= prop_rng_uniform(r);
+        }
+        return k;
+    }
+    double slam = sqrt(lam), loglam = log(lam);
+    double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
+    double inv_alpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2.0);
+    for (;;) {
+        double u = prop_rng_uniform(r) - 0.5, v = prop_rng_uniform(r);
+        double us = 0.5 - fabs(u);
+        double k = floor((2.0 * a / us + b) * u + lam + 0.43);
+        if (us >= 0.07 && v <= vr)
+            return (int64_t)k;
+        if (k < 0.0 || (us < 0.013 && v > us))
+            continue;
+        if (log(v) + log(inv_alpha) - log(a / (us * us) + b) <= -lam + k * loglam - lgamma(k + 1.0))
+            return (int64_t)k;
+    }
+}
+
+/* Binomial: Bernoulli trials for small n, inversion for a small mean, and a
+ * rounded normal approximation (clamped to [0, n]) for large n * p * (1 - p). */
+int64_t prop_rng_binomial(prop_rng *r, int64_t n, double p)
+{
+    if (n <= 0 || p <= 0.0)
+        return 0;
+    if (p >= 1.0)
+        return n;
+    if (n <= 32) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            k += prop_rng_uniform(r) < p;
+        return k;
+    }
+    double q = p < 0.5 ? p : 1.0 - p;
+    double mean = (double)n * q;
+    int64_t k;
+    if (mean < 30.0) {
+        /* inversion on the pmf of Binomial(n, q) */
+        double s = q / (1.0 - q), f = pow(1.0 - q, (double)n), u = prop_rng_uniform(r);
+        k = 0;
+        while (u > f && k < n) {
+            u -= f;
+            f *= s * (double)(n - k) / (double)(k + 1);
+            k++;
+        }
+    } else {
+        double u1 = prop_rng_uniform(r), u2 = prop_rng_uniform(r);
+        double z = sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
+        double x = floor(mean + z * sqrt(mean * (1.0 - q)) + 0.5);
+        if (x < 0.0)
+            x = 0.0;
+        if (x > (double)n)
+            x = (double)n;
+        k = (int64_t)x;
+    }
+    return p < 0.5 ? k : n - k;
+}
