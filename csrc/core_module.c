@@ -631,7 +631,7 @@ static PyObject *py_trees_validate(PyObject *self, PyObject *args, PyObject *kwd
 static PyObject *py_trees_score(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"codes", "trees", "n_trees", "max_depth", "min_samples_split",
-                             "average", "base", "n_threads", "dedup", "reference", NULL};
+                             "average", "base", "n_threads", "reference", NULL};
     PyObject *codes_o, *tup, *out = NULL;
     PyArrayObject *codes = NULL;
     prop_score_params sp;
@@ -640,9 +640,9 @@ static PyObject *py_trees_score(PyObject *self, PyObject *args, PyObject *kwds)
     int reference;
     view_arrays va;
     memset(&va, 0, sizeof va);
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOLidpdipp", kwlist, &codes_o, &tup, &n_trees,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOLidpdip", kwlist, &codes_o, &tup, &n_trees,
                                      &sp.max_depth, &sp.min_samples_split, &sp.average, &sp.base,
-                                     &sp.n_threads, &sp.dedup, &reference))
+                                     &sp.n_threads, &reference))
         return NULL;
     sp.n_trees = n_trees;
     sp.n_threads = resolve_threads(sp.n_threads);
@@ -675,67 +675,6 @@ fail:
     return out;
 }
 
-/* trees_dedup(X, max_unique, n_threads) -> (first int64 (u,), inverse int32 (n,)) or
- * None when more than max_unique rows are distinct. X: any 2-D array, rows compared
- * bytewise. */
-static PyObject *py_trees_dedup(PyObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"X", "max_unique", "n_threads", NULL};
-    PyObject *x_o, *res = NULL, *inv = NULL, *first = NULL;
-    long long max_unique;
-    int n_threads;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OLi", kwlist, &x_o, &max_unique, &n_threads))
-        return NULL;
-    PyArrayObject *x = get_array(x_o, "X", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
-    if (x == NULL)
-        return NULL;
-    npy_intp n = PyArray_DIM(x, 0);
-    int64_t rb = (int64_t)PyArray_DIM(x, 1) * (int64_t)PyArray_ITEMSIZE(x);
-    if (max_unique < 0)
-        max_unique = 0;
-    if (max_unique > n)
-        max_unique = n;
-    if (n > INT32_MAX || rb <= 0) {
-        Py_INCREF(Py_None);
-        res = Py_None;
-        goto fail;
-    }
-    inv = PyArray_SimpleNew(1, &n, NPY_INT32);
-    npy_intp mu = (npy_intp)(max_unique > 0 ? max_unique : 1);
-    first = PyArray_SimpleNew(1, &mu, NPY_INT64);
-    if (inv == NULL || first == NULL)
-        goto fail;
-    prop_error err;
-    prop_error_clear(&err);
-    prop_status st;
-    int64_t u = -1;
-    const uint8_t *rows = PyArray_DATA(x);
-    int32_t *iv = PyArray_DATA((PyArrayObject *)inv);
-    int64_t *fv = PyArray_DATA((PyArrayObject *)first);
-    int nt = resolve_threads(n_threads);
-    Py_BEGIN_ALLOW_THREADS
-    st = prop_dedup_rows(rows, n, rb, max_unique, nt, iv, fv, &u, &err);
-    Py_END_ALLOW_THREADS
-    if (st != PROP_OK) {
-        raise_status(st, &err);
-        goto fail;
-    }
-    if (u < 0) {
-        Py_INCREF(Py_None);
-        res = Py_None;
-        goto fail;
-    }
-    PyObject *fu = PySequence_GetSlice(first, 0, (Py_ssize_t)u);
-    if (fu == NULL)
-        goto fail;
-    res = Py_BuildValue("(NO)", fu, inv);
-fail:
-    Py_XDECREF(inv);
-    Py_XDECREF(first);
-    Py_DECREF(x);
-    return res;
-}
-
 /* trees_proba(codes (u, p), trees, n_trees, max_depth, mss, average, base, n_threads,
  * inverse=None) -> (n, 2): scores of the (unique) rows, scattered through inverse. */
 static PyObject *py_trees_proba(PyObject *self, PyObject *args, PyObject *kwds)
@@ -763,15 +702,15 @@ static PyObject *py_trees_proba(PyObject *self, PyObject *args, PyObject *kwds)
         goto fail;
     npy_intp u = PyArray_DIM(codes, 0), n = u;
     if (inv_o != Py_None) {
-        inv = get_array(inv_o, "inverse", 1, ACCEPT_I32);
+        inv = get_array(inv_o, "inverse", 1, ACCEPT_I64);
         if (inv == NULL)
             goto fail;
         n = PyArray_DIM(inv, 0);
-        const int32_t *iv = PyArray_DATA(inv);
+        const int64_t *iv = PyArray_DATA(inv);
         for (npy_intp i = 0; i < n; i++)
             if (iv[i] < 0 || iv[i] >= u) {
-                PyErr_Format(PyExc_ValueError, "inverse[%zd] = %d is outside [0, %zd)",
-                             (Py_ssize_t)i, iv[i], (Py_ssize_t)u);
+                PyErr_Format(PyExc_ValueError, "inverse[%zd] = %lld is outside [0, %zd)",
+                             (Py_ssize_t)i, (long long)iv[i], (Py_ssize_t)u);
                 goto fail;
             }
     }
@@ -789,9 +728,8 @@ static PyObject *py_trees_proba(PyObject *self, PyObject *args, PyObject *kwds)
     prop_status st;
     int32_t p = (int32_t)PyArray_DIM(codes, 1);
     const uint8_t *c = PyArray_DATA(codes);
-    const int32_t *iv = inv ? PyArray_DATA(inv) : NULL;
+    const int64_t *iv = inv ? PyArray_DATA(inv) : NULL;
     double *o = PyArray_DATA((PyArrayObject *)out);
-    sp.dedup = iv == NULL;
     Py_BEGIN_ALLOW_THREADS
     st = prop_forest_score(&va.v, &sp, c, u, p, tmp, &err);
     if (st == PROP_OK)
@@ -863,9 +801,7 @@ fail:
      "scale_pos_weight, early_stopping_rounds, seed, n_threads) -> dict"},                 \
     {"trees_score", TREES_KW(py_trees_score),                                              \
      "trees_score(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
-     "n_threads, dedup, reference) -> float64 (n,)"},                                      \
-    {"trees_dedup", TREES_KW(py_trees_dedup),                                              \
-     "trees_dedup(X, max_unique, n_threads) -> (first, inverse) or None"},                  \
+     "n_threads, reference) -> float64 (n,)"},                                             \
     {"trees_proba", TREES_KW(py_trees_proba),                                              \
      "trees_proba(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
      "n_threads, inverse=None) -> float64 (n, 2)"},                                        \

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._base import BaseEstimator, set_fitted_names
 from ._binning import BinMapper
-from ._compress import compress_rows
+from ._compress import compress_rows, distinct_rows
 from ._core_loader import _core
 from ._validation import (check_n_jobs, check_sample_weight, check_X, check_y,
                           resolve_class_weight)
@@ -28,9 +28,6 @@ NODE_DTYPES = {"tree_start": np.int64, "feature": np.int32, "threshold": np.uint
 # Compress when a sample of rows has at most this fraction of distinct rows.
 _COMPRESS_SAMPLE = 20_000
 _COMPRESS_MAX_RATIO = 0.5
-# Scoring dedups repeated rows when a sample of _DEDUP_SAMPLE rows is at most half distinct.
-_DEDUP_MIN_ROWS = 8192
-_DEDUP_SAMPLE = 4096
 
 
 def check_int(value, name, low=None, high=None, allow_none=False):
@@ -204,27 +201,18 @@ class TreeEnsemble(BaseEstimator):
 
     def _proba(self, X, n_trees=0, max_depth=0, min_samples_split=0.0):
         """(n, 2) probabilities. Repeated rows (typical of binary session data) are
-        found on the raw input, binned and scored once, and scattered back."""
+        found on the raw input (the C core's distinct rows), binned and scored once, and
+        scattered back by the core."""
         X = self._checked_X(X)
-        n_jobs = check_n_jobs(self.n_jobs)
-        inverse = None
-        n = X.shape[0]
-        if n >= _DEDUP_MIN_ROWS:
-            step = max(1, n // _DEDUP_SAMPLE)
-            sample = np.ascontiguousarray(X[::step][:_DEDUP_SAMPLE])
-            if _core.trees_dedup(X=sample, max_unique=sample.shape[0] // 2,
-                                 n_threads=1) is not None:
-                found = _core.trees_dedup(X=X, max_unique=n // 4, n_threads=n_jobs)
-                if found is not None:
-                    first, inverse = found
-                    X = X[first]
-        B = self._bin_mapper.transform(X, n_jobs=self.n_jobs)
+        found = distinct_rows(X, max_fraction=0.25, n_jobs=self.n_jobs)
+        B = self._bin_mapper.transform(X if found is None else found[0], n_jobs=self.n_jobs)
         return _core.trees_proba(codes=B, trees=self._tree_tuple(), n_trees=int(n_trees),
                                  max_depth=int(max_depth),
                                  min_samples_split=float(min_samples_split),
                                  average=self._average,
                                  base=float(getattr(self, "base_score_", 0.0)),
-                                 n_threads=n_jobs, inverse=inverse)
+                                 n_threads=check_n_jobs(self.n_jobs),
+                                 inverse=None if found is None else found[1])
 
     def _raw_scores(self, B, n_trees=0, max_depth=0, min_samples_split=0.0, reference=False):
         return _core.trees_score(codes=B, trees=self._tree_tuple(), n_trees=int(n_trees),
@@ -232,7 +220,7 @@ class TreeEnsemble(BaseEstimator):
                                  min_samples_split=float(min_samples_split),
                                  average=self._average,
                                  base=float(getattr(self, "base_score_", 0.0)),
-                                 n_threads=check_n_jobs(self.n_jobs), dedup=True,
+                                 n_threads=check_n_jobs(self.n_jobs),
                                  reference=bool(reference))
 
     def _proba_from_raw(self, raw):

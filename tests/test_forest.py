@@ -35,7 +35,7 @@ def _score(trees, B, **kw):
     t = tuple(trees[k] for k in NODE_FIELDS)
     return _core.trees_score(B, t, kw.get("n_trees", 0), kw.get("max_depth", 0),
                              float(kw.get("mss", 0)), True, 0.0, kw.get("n_jobs", 2),
-                             kw.get("dedup", True), kw.get("reference", False))
+                             kw.get("reference", False))
 
 
 @pytest.mark.parametrize("cw", [(1.0, 1.0), (0.5, 7.0)])
@@ -62,10 +62,10 @@ def test_fast_scoring_equals_reference_and_threads_agree():
     for k in NODE_FIELDS:
         np.testing.assert_array_equal(rf1._trees[k], rf2._trees[k])
     B = rf1._bin_mapper.transform(X)
-    Bdup = np.ascontiguousarray(np.repeat(B[:50], 2500, axis=0))  # dedup path, chunked
+    Bdup = np.ascontiguousarray(np.repeat(B[:50], 2500, axis=0))  # repeated rows, chunked
     for data in (B, Bdup):
         ref = _score(rf1._trees, data, reference=True)
-        for kw in ({"n_jobs": 1, "dedup": False}, {"n_jobs": 2, "dedup": True}):
+        for kw in ({"n_jobs": 1}, {"n_jobs": 2}):
             np.testing.assert_array_equal(_score(rf1._trees, data, **kw), ref)
         np.testing.assert_array_equal(_score(rf1._trees, data, n_trees=5, max_depth=3, mss=20),
                                       _score(rf1._trees, data, n_trees=5, max_depth=3, mss=20,

@@ -29,7 +29,7 @@ def _fit(codes, counts, weights, n=20, **kw):
 
 def _score(res, B):
     t = tuple(res[k] for k in NODE_FIELDS)
-    return _core.trees_score(B, t, 0, 0, 0.0, False, res["base_score"], 2, True, False)
+    return _core.trees_score(B, t, 0, 0, 0.0, False, res["base_score"], 2, False)
 
 
 def test_compressed_training_equals_plain_rows():

@@ -36,8 +36,7 @@ def _score(trees, B, **kw):
     t = tuple(trees[k] for k in NODE_FIELDS)
     return _core.trees_score(B, t, kw.get("n_trees", 0), kw.get("max_depth", 0),
                              float(kw.get("mss", 0)), kw.get("average", True),
-                             trees.get("base_score", 0.0), 2, kw.get("dedup", False),
-                             kw.get("reference", False))
+                             trees.get("base_score", 0.0), 2, kw.get("reference", False))
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -66,5 +65,5 @@ def test_gbdt_compressed_equals_plain_and_scoring_matches_reference(data, depth,
     kw = dict(n_trees=max(1, cut), max_depth=cut, mss=mss, average=False)
     ref = _score(a, B, reference=True, **kw)
     np.testing.assert_array_equal(_score(a, B, **kw), ref)
-    np.testing.assert_array_equal(_score(a, np.ascontiguousarray(np.tile(B, (40, 1))),
-                                         dedup=True, **kw), np.tile(ref, 40))
+    np.testing.assert_array_equal(_score(a, np.ascontiguousarray(np.tile(B, (40, 1))), **kw),
+                                  np.tile(ref, 40))

@@ -9,8 +9,8 @@
  * count, a broken tree_start). prop_forest_validate decides; scoring must agree
  * with it (refuse exactly what it refuses) and, when it accepts, the fast
  * scorer must equal the plain reference bit for bit for every cut (n_trees
- * prefix, max_depth, min_samples_split), averaging mode and dedup setting.
- * prop_dedup_rows is checked for consistency on the same rows, a bad thread count
+ * prefix, max_depth, min_samples_split), averaging mode and thread count.
+ * A bad thread count
  * must be refused, and prop_scores_to_proba must map the scores.
  */
 #include <math.h>
@@ -124,8 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     prop_score_params sp = {.n_trees = (pb & 3) == 0 ? 0 : (int64_t)(pb % (MAX_TREES + 2)),
                             .max_depth = (pb >> 2) & 3 ? (int32_t)((pb >> 2) & 7) : 0,
                             .min_samples_split = (pb >> 5) & 1 ? 10.0 : 0.0,
-                            .average = (pb >> 6) & 1, .base = -0.25, .n_threads = 2,
-                            .dedup = (pb >> 7) & 1};
+                            .average = (pb >> 6) & 1, .base = -0.25,
+                            .n_threads = 1 + ((pb >> 7) & 1)};
     prop_error ea, eb;
     prop_status sa = prop_forest_score(&v, &sp, codes, n, p, a, &ea);
     prop_status sb = prop_forest_score_ref(&v, &sp, codes, n, p, b, &eb);
@@ -173,25 +173,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(pr);
     }
 
-    /* dedup consistency */
-    if (n > 0) {
-        int32_t *inv = malloc((size_t)n * sizeof(int32_t));
-        int64_t *first = malloc((size_t)n * sizeof(int64_t));
-        int64_t u = 0;
-        prop_status sd = prop_dedup_rows(codes, n, p, n, 2, inv, first, &u, &err);
-        if (sd != PROP_OK)
-            die("dedup failed", err.msg);
-        if (u < 1 || u > n)
-            die("dedup unique count out of range", "");
-        for (int64_t i = 0; i < n; i++) {
-            if (inv[i] < 0 || inv[i] >= u)
-                die("dedup inverse out of range", "");
-            if (memcmp(codes + i * p, codes + first[inv[i]] * p, (size_t)p) != 0)
-                die("dedup merged different rows", "");
-        }
-        free(inv);
-        free(first);
-    }
     free(codes);
     free(a);
     free(b);

@@ -762,33 +762,28 @@ static void test_bad_thread_counts(void)
     F.n_threads = 1;
     CHECK(prop_forest_fit(&F, &R, &e, &err) == PROP_OK);
 
-    /* scoring, gains, dedup, probabilities */
+    /* scoring, gains, probabilities */
     prop_forest_view v = view_of(&e, p);
     double *out = malloc((size_t)n * sizeof *out), *out2 = malloc((size_t)n * 2 * sizeof *out2);
     double g[3 * 4];
-    int32_t *inv = malloc((size_t)n * sizeof *inv);
-    int64_t *first = malloc((size_t)n * sizeof *first), u = 0;
     for (int k = 0; k < 3; k++) {
-        prop_score_params sp = {0, 0, 0.0, 1, 0.0, bad[k], 0};
+        prop_score_params sp = {0, 0, 0.0, 1, 0.0, bad[k]};
         CHECK(prop_score_check_params(&sp, &v, &err) == PROP_INVALID_ARG &&
               msg_has(&err, "n_threads must be in"));
         CHECK(prop_forest_score(&v, &sp, codes, n, p, out, &err) == PROP_INVALID_ARG);
         CHECK(prop_forest_score_ref(&v, &sp, codes, n, p, out, &err) == PROP_INVALID_ARG);
         CHECK(prop_forest_gains(&v, &sp, g, &err) == PROP_INVALID_ARG);
-        CHECK(prop_dedup_rows(codes, n, p, n, bad[k], inv, first, &u, &err) == PROP_INVALID_ARG &&
-              msg_has(&err, "dedup: n_threads must be in"));
         CHECK(prop_scores_to_proba(out, n, NULL, n, 0, out2, bad[k], &err) == PROP_INVALID_ARG);
     }
-    prop_score_params sp = {0, 0, 0.0, 1, 0.0, 2, 1};
+    prop_score_params sp = {0, 0, 0.0, 1, 0.0, 2};
     CHECK(prop_forest_score(&v, &sp, codes, n, p, out, &err) == PROP_OK);
     CHECK(prop_scores_to_proba(out, n, NULL, n, 0, out2, 2, &err) == PROP_OK);
     CHECK(out2[1] == out[0] && out2[0] == 1.0 - out[0]);
-    CHECK(prop_dedup_rows(codes, n, p, n, 2, inv, first, &u, &err) == PROP_OK && u > 0);
     sp.min_samples_split = NAN;
     CHECK(prop_forest_score(&v, &sp, codes, n, p, out, &err) == PROP_INVALID_ARG &&
           msg_has(&err, "NaN"));
     /* gains of more trees than the model has: refused (it read past tree_start) */
-    prop_score_params sg = {4, 0, 0.0, 1, 0.0, 1, 0};
+    prop_score_params sg = {4, 0, 0.0, 1, 0.0, 1};
     CHECK(prop_forest_gains(&v, &sg, g, &err) == PROP_INVALID_ARG &&
           msg_has(&err, "asked for 4 trees, the model has 3"));
     sg.n_trees = 3;
@@ -854,8 +849,6 @@ static void test_bad_thread_counts(void)
     free(h);
     free(out);
     free(out2);
-    free(inv);
-    free(first);
     free(codes);
     free(y);
     free(cnt);

@@ -36,7 +36,6 @@ typedef struct {
     int average;               /* 1: mean of values (forest); 0: base + sum (boosting) */
     double base;
     int n_threads;             /* 1 .. PROP_MAX_THREADS */
-    int dedup;                 /* 1: score identical rows once (when it pays) */
 } prop_score_params;
 
 /* Check every index, size and value: PROP_FORMAT with a message on failure. */
@@ -53,7 +52,7 @@ prop_status prop_score_check_params(const prop_score_params *sp, const prop_fore
 prop_status prop_forest_score(const prop_forest_view *v, const prop_score_params *sp,
                               const uint8_t *codes, int64_t n, int32_t p, double *out,
                               prop_error *err);
-/* Plain reference: row by row, tree by tree, no threads, no dedup. */
+/* Plain reference: row by row, tree by tree, no threads. */
 prop_status prop_forest_score_ref(const prop_forest_view *v, const prop_score_params *sp,
                                   const uint8_t *codes, int64_t n, int32_t p, double *out,
                                   prop_error *err);
@@ -64,20 +63,10 @@ prop_status prop_forest_score_ref(const prop_forest_view *v, const prop_score_pa
 prop_status prop_forest_gains(const prop_forest_view *v, const prop_score_params *sp, double *gains,
                               prop_error *err);
 
-/* Deduplicate n rows of row_bytes bytes each (any dtype, compared bytewise).
- * On success *n_unique = u, first[0..u) holds the first row index of each unique
- * row and inverse[i] its id; *n_unique = -1 when more than max_unique rows are
- * distinct (dedup does not pay). first must hold max_unique entries. Threads
- * (1 .. PROP_MAX_THREADS) split the rows; the result does not depend on n_threads up
- * to the numbering. */
-prop_status prop_dedup_rows(const uint8_t *rows, int64_t n, int64_t row_bytes, int64_t max_unique,
-                            int n_threads, int32_t *inverse, int64_t *first, int64_t *n_unique,
-                            prop_error *err);
-
 /* out2 (n x 2) = (1 - p, p) with p = scores[inverse[i]] (inverse NULL: scores[i]),
  * passed through the logistic function when `logistic`, with n_threads
  * (1 .. PROP_MAX_THREADS). inverse values must be in [0, u) (not checked here). */
-prop_status prop_scores_to_proba(const double *scores, int64_t u, const int32_t *inverse,
+prop_status prop_scores_to_proba(const double *scores, int64_t u, const int64_t *inverse,
                                  int64_t n, int logistic, double *out2, int n_threads,
                                  prop_error *err);
 
