@@ -145,7 +145,7 @@ def session_matrix(n_rows=455401, seed=0):
     import numpy as np
 
     from propensity.datasets import FEATURES, TARGET, make_sessions
-    from propensity.features import InteractionFeatureTransformer
+    from propensity.learn.features import InteractionFeatureTransformer
 
     df = make_sessions(n_rows=n_rows, seed=seed)
     tr = InteractionFeatureTransformer().fit(df[FEATURES])

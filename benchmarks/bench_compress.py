@@ -19,8 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import best_of, print_table, save_results, session_matrix, versions  # noqa: E402
 
-from propensity._binning import BinMapper  # noqa: E402
-from propensity._compress import compress_rows  # noqa: E402
+from propensity.learn.binning import BinMapper  # noqa: E402
+from propensity.learn.compress import compress_rows  # noqa: E402
 
 def run_numpy(B):
     return np.unique(B, axis=0, return_inverse=True, return_counts=True)

@@ -58,7 +58,7 @@ def _frame(n_rows, part_rows):
 
 
 def _model_dir(folder):
-    from propensity.pipeline import run_training
+    from propensity.training.pipeline import run_training
     run_training(None, None, folder, models=["random_forest"], cv_folds=2,
                  grid={"random_forest": {"n_estimators": [100], "max_depth": [None],
                                          "min_samples_split": [2]}},
@@ -70,10 +70,10 @@ def run(n_workers, n_rows, part_rows, model_dir, holdout):
     from distributed import Client, LocalCluster
 
     from propensity import dask as pdask
-    from propensity.forest import RandomForestClassifier
-    from propensity.gbdt import GradientBoostingClassifier
-    from propensity.linear import LogisticRegression
-    from propensity.metrics import roc_auc_score
+    from propensity.learn.forest import RandomForestClassifier
+    from propensity.learn.gbdt import GradientBoostingClassifier
+    from propensity.learn.linear import LogisticRegression
+    from propensity.learn.metrics import roc_auc_score
 
     res = {"workers": n_workers}
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
@@ -118,8 +118,8 @@ def local_reference(n_rows, holdout):
     """One process, no Dask: the same estimators on n_rows rows in memory."""
     import pandas as pd
 
-    from propensity.forest import RandomForestClassifier
-    from propensity.metrics import roc_auc_score
+    from propensity.learn.forest import RandomForestClassifier
+    from propensity.learn.metrics import roc_auc_score
     parts = [make_partition(i, 1_000_000) for i in range(max(1, n_rows // 1_000_000))]
     df = pd.concat(parts, ignore_index=True)
     feats = [c for c in df.columns if c not in ("UserID", "ordered")]

@@ -242,7 +242,7 @@ def fit_lightgbm(model_path, mixed, train_csv=None):
         y = table["ordered"].to_numpy()
         cat = [TEXT]
     else:
-        from propensity.pipeline import EMBEDDED_ROWS, EMBEDDED_SEED
+        from propensity.training.pipeline import EMBEDDED_ROWS, EMBEDDED_SEED
         frame = _sessions(EMBEDDED_ROWS, seed=EMBEDDED_SEED, testing=False)
         names = list(FEATURES)
         X, y, cat = frame[names].to_numpy(np.float64), frame["ordered"].to_numpy(), []

@@ -21,7 +21,7 @@ from _common import print_table, run_isolated, save_results, versions  # noqa: E
 
 
 def ours(n_jobs):
-    from propensity.pipeline import run_training
+    from propensity.training.pipeline import run_training
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         res = run_training(output_dir=os.path.join(d, "ml_outputs"), n_jobs=n_jobs)
@@ -40,8 +40,8 @@ def old(n_jobs, subsample):
     from xgboost import XGBClassifier
 
     from propensity.datasets import make_sessions
-    from propensity.features import SESSION_FEATURES, InteractionFeatureTransformer
-    from propensity.model_selection import stratified_split
+    from propensity.learn.features import SESSION_FEATURES, InteractionFeatureTransformer
+    from propensity.learn.model_selection import stratified_split
 
     t0 = time.perf_counter()
     df = make_sessions(455401, seed=0)

@@ -1,4 +1,4 @@
-"""Atheris harness of the model-document loader (propensity._modelio.loads +
+"""Atheris harness of the model-document loader (propensity.io.modelio.loads +
 BaseEstimator.from_bytes, then predict_proba) on mutated real model documents.
 
     python fuzz/fuzz_modelio.py -runs=100000          # a fixed number of inputs
@@ -25,8 +25,8 @@ import atheris  # noqa: E402
 
 with atheris.instrument_imports(include=["propensity"]):
     import propensity  # noqa: F401,E402
-    import propensity._base  # noqa: F401,E402
-    import propensity._modelio  # noqa: F401,E402
+    import propensity.learn.base  # noqa: F401,E402
+    import propensity.io.modelio  # noqa: F401,E402
 
 import modelio_mutator as mm  # noqa: E402
 

@@ -3,7 +3,7 @@
 A model document ends in a sha256 of everything before it, so a plain byte mutator
 stops at the checksum. Every mutation here rebuilds the document (header length,
 padding) and recomputes the checksum, so it reaches the header parser, the array
-checks of :func:`propensity._modelio.loads` and each estimator's ``_from_document``
+checks of :func:`propensity.io.modelio.loads` and each estimator's ``_from_document``
 validation, and then scoring.
 
 ``mutate(doc, fdp)`` takes a ``FuzzedDataProvider``-like object (atheris's, or
@@ -169,8 +169,8 @@ def mutate(doc, fdp):
 
 def check_one(data, X):
     """Load ``data`` and score ``X``; only ValueError may escape. Returns what happened."""
-    from propensity import _modelio
-    from propensity._base import BaseEstimator
+    from propensity.io import modelio as _modelio
+    from propensity.learn.base import BaseEstimator
 
     try:
         _modelio.loads(data)

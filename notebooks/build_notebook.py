@@ -247,8 +247,8 @@ of precision and recall (F1), estimated by cross-validation on the training sess
     (CODE, """\
 from propensity import (GradientBoostingClassifier, LogisticRegression, PropensityModel,
                         RandomForestClassifier)
-from propensity import metrics
-from propensity.model_selection import stratified_split
+from propensity.learn import metrics
+from propensity.learn.model_selection import stratified_split
 
 train_idx, val_idx = stratified_split(y, test_size=0.2, seed=SEED)
 X_train, y_train = sessions[features].iloc[train_idx], y[train_idx]
@@ -465,7 +465,7 @@ of ordering: **High** (above 50 %), **Medium** (10 % to 50 %) and **Low** (below
 table shows, for the validation sessions, how big each group is, how often its sessions
 really ordered, and which share of all orders it holds."""),
     (CODE, """\
-from propensity.predictor import segment_of
+from propensity.scoring.predictor import segment_of
 
 seg = pd.DataFrame({"segment": segment_of(p_best), "ordered": y_val})
 segments = seg.groupby("segment")["ordered"].agg(sessions="size", orders="sum")
@@ -548,7 +548,7 @@ saves them (with a manifest naming the best one) in an output folder, and
 Here we run the same training library on our sample (with a reduced search grid so that
 it is quick) into a temporary folder."""),
     (CODE, """\
-from propensity.pipeline import run_training
+from propensity.training.pipeline import run_training
 
 workdir = tempfile.mkdtemp(prefix="propensity_notebook_")
 train_csv = os.path.join(workdir, "training_sample.csv")

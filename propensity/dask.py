@@ -101,7 +101,7 @@ def _cached_model(token, doc):
     with _MODEL_LOCK:
         model = _MODEL_CACHE.get(token)
         if model is None:
-            from ._base import BaseEstimator
+            from .learn.base import BaseEstimator
             model = BaseEstimator.from_bytes(bytes(doc))
             if len(_MODEL_CACHE) >= 4:
                 _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
@@ -112,8 +112,8 @@ def _cached_model(token, doc):
 def _resolve_model(obj):
     """A fitted PropensityModel from what a user has: a predictor, a model folder, a
     PropensityModel or a fitted estimator (what :func:`fit_dask` returns)."""
-    from .model import PropensityModel
-    from .predictor import CustomerPropensityPredictor
+    from .scoring.model import PropensityModel
+    from .scoring.predictor import CustomerPropensityPredictor
     if isinstance(obj, CustomerPropensityPredictor):
         return obj.require_model()
     if isinstance(obj, str) or hasattr(obj, "__fspath__"):
@@ -128,7 +128,7 @@ def _resolve_model(obj):
 
 
 def _score_partition(part, doc, token, spec, partition_info=None):
-    from .predictor import CustomerPropensityPredictor, PredictorError
+    from .scoring.predictor import CustomerPropensityPredictor, PredictorError
     i = _part_number(partition_info, -1)
     _check_columns(part, spec["columns"], i)
     if len(part) == 0 and not spec["allow_empty"]:
@@ -165,7 +165,7 @@ def predict_dask(model_or_predictor, ddf, *, threshold=None, segments=False, coe
     predictor.
     """
     dask = _require_dask()
-    from .predictor import CustomerPropensityPredictor, _now_iso
+    from .scoring.predictor import CustomerPropensityPredictor, _now_iso
 
     if not hasattr(ddf, "map_partitions") or not hasattr(ddf, "npartitions"):
         raise TypeError(f"ddf must be a dask.dataframe.DataFrame, got {type(ddf).__name__}")
@@ -197,7 +197,7 @@ def predict_dask(model_or_predictor, ddf, *, threshold=None, segments=False, coe
 # =========================================================================== training
 def _scan_partition(part, i, spec):
     """Checks one partition; returns its rows, target values and per-column distinct values."""
-    from ._validation import check_X
+    from .learn.validation import check_X
     _check_columns(part, spec["columns"], i)
     n = len(part)
     if n == 0:
@@ -255,7 +255,7 @@ def _check_weights(part, spec, i):
 
 def _sample_partition(part, i, n_total, spec, seed):
     """A seeded sample of this partition's rows, in proportion to its size."""
-    from ._validation import check_X
+    from .learn.validation import check_X
     X, _ = check_X(part[spec["features"]])
     k = min(X.shape[0], int(np.ceil(_SAMPLE_ROWS * X.shape[0] / max(n_total, 1))))
     idx = np.sort(np.random.default_rng([seed, i]).choice(X.shape[0], k, replace=False))
@@ -264,8 +264,8 @@ def _sample_partition(part, i, n_total, spec, seed):
 
 def _reduce_partition(part, i, spec, mapper):
     """One partition -> (rows, counts (u, 2) int64, weights (u, 2) float64)."""
-    from ._compress import compress_rows
-    from ._validation import check_X
+    from .learn.compress import compress_rows
+    from .learn.validation import check_X
     X, _ = check_X(part[spec["features"]])
     y = part[spec["target"]].to_numpy()
     classes = spec["classes"]
@@ -296,7 +296,7 @@ def _reduce_partition(part, i, spec, mapper):
 def combine_tables(*tables, compress=True):
     """Concatenate weighted unique-row tables and merge identical rows (counts and
     weights summed); the rows come out sorted, as from ``compress_rows``."""
-    from ._compress import compress_rows
+    from .learn.compress import compress_rows
     rows = np.concatenate([t[0] for t in tables])
     counts = np.concatenate([t[1] for t in tables])
     weights = np.concatenate([t[2] for t in tables])
@@ -317,7 +317,7 @@ def _agree_edges(scans, features, max_bins, sample):
     """The BinMapper a local fit would build: exact edges for columns with at most
     max_bins distinct values (from the union of the partitions' values), sample quantile
     edges for the others."""
-    from ._binning import BinMapper
+    from .learn.binning import BinMapper
     p = len(features)
     exact_cols, values = [], []
     for j in range(p):
@@ -376,13 +376,13 @@ def fit_dask(estimator, ddf, target, *, feature_columns=None, id_column="UserID"
     target values; otherwise a :class:`PartitionError` names the partition.
     """
     dask = _require_dask()
-    from ._trees import TreeEnsemble
-    from .linear import LogisticRegression
+    from .learn.trees import TreeEnsemble
+    from .learn.linear import LogisticRegression
 
     if not hasattr(ddf, "to_delayed") or not hasattr(ddf, "npartitions"):
         raise TypeError(f"ddf must be a dask.dataframe.DataFrame, got {type(ddf).__name__}")
     if isinstance(estimator, TreeEnsemble):
-        from ._trees import check_int
+        from .learn.trees import check_int
         max_bins = check_int(estimator.max_bins, "max_bins", low=2, high=255)
         is_trees = True
     elif isinstance(estimator, LogisticRegression):
@@ -499,8 +499,8 @@ def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64
     import dask.dataframe as dd
     import os
 
-    from ._fileio import AtomicOutput
-    from .predictor import (ID_COLUMN, OUTPUT_COLUMNS, CustomerPropensityPredictor,
+    from .io.fileio import AtomicOutput
+    from .scoring.predictor import (ID_COLUMN, OUTPUT_COLUMNS, CustomerPropensityPredictor,
                             InputDataError, format_predictions)
     if not os.path.isfile(input_path):
         raise InputDataError(f"input file {input_path!r} not found")
@@ -529,8 +529,8 @@ def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64
 def _training_partition(part, i, spec):
     """One partition of a training CSV -> (distinct 0/1 feature rows, row -> distinct row
     (uint32), raw target values); the features must all be 0/1. Ids stay on the worker."""
-    from ._compress import compress_rows
-    from .data import DataError
+    from .learn.compress import compress_rows
+    from .io.data import DataError
     from .schema import BINARY, Column, Schema
     _check_columns(part, spec["columns"], i)
     if len(part) == 0:
@@ -559,8 +559,8 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
     import dask.dataframe as dd
     import pandas as pd
 
-    from ._compress import compress_rows
-    from .data import DataError, TrainingData, checked_header, encode_target
+    from .learn.compress import compress_rows
+    from .io.data import DataError, TrainingData, checked_header, encode_target
     from .schema import BINARY, Column, Schema
     path = os.fspath(path)
     head = checked_header(path)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from . import _layout
 from ._cli import bounded_int
-from ._fileio import atomic_open
+from .io.fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 

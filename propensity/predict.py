@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from ._cli import bounded_int
-from .predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
+from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MODEL_MISSING, EXIT_MODEL_BAD, EXIT_INPUT = 0, 1, 2, 3, 4, 5

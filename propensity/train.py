@@ -13,7 +13,7 @@ import os
 import sys
 
 from ._cli import bounded_int, n_jobs
-from ._estimators import FAMILIES
+from .learn.estimators import FAMILIES
 
 _ALIASES = {"lr": "logistic_regression", "logreg": "logistic_regression",
             "rf": "random_forest", "gb": "gradient_boosting", "gbdt": "gradient_boosting",
@@ -73,8 +73,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from .data import DataError
-    from .pipeline import TrainingError, run_training
+    from .io.data import DataError
+    from .training.pipeline import TrainingError, run_training
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -417,7 +417,7 @@ def test_api_save_to_unwritable_path(tmp_path):
     (lambda: pd.DataFrame(np.full((2, 23), "x"), columns=FEATURES), "basket_icon_click"),
 ])
 def test_api_predictor_bad_frame(model_dir, frame, fragment):
-    from propensity.predictor import CustomerPropensityPredictor, InputDataError
+    from propensity.scoring.predictor import CustomerPropensityPredictor, InputDataError
 
     pred = CustomerPropensityPredictor(model_dir)
     pred.load_best_model()

@@ -5,8 +5,8 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from propensity import _core
-from propensity._base import NotFittedError
-from propensity._binning import BinMapper
+from propensity.learn.base import NotFittedError
+from propensity.learn.binning import BinMapper
 
 
 def _reference_codes(X, edges, n_edges):

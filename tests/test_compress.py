@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from propensity import _core
-from propensity._compress import CompressedRows, compress_rows
+from propensity.learn.compress import CompressedRows, compress_rows
 
 
 def _funnel(n, seed):

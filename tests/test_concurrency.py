@@ -74,7 +74,7 @@ def test_pipeline_models_threads_equal_single_thread(model_dir):
 
 
 def test_predictor_threads_equal_single_thread(model_dir):
-    from propensity.predictor import CustomerPropensityPredictor
+    from propensity.scoring.predictor import CustomerPropensityPredictor
 
     pred = CustomerPropensityPredictor(model_dir)
     pred.load_best_model()

@@ -19,10 +19,10 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from propensity import dask as pdask  # noqa: E402
 from propensity.datasets import make_sessions  # noqa: E402
-from propensity.forest import RandomForestClassifier  # noqa: E402
-from propensity.gbdt import GradientBoostingClassifier  # noqa: E402
-from propensity.linear import LogisticRegression  # noqa: E402
-from propensity.predictor import CustomerPropensityPredictor  # noqa: E402
+from propensity.learn.forest import RandomForestClassifier  # noqa: E402
+from propensity.learn.gbdt import GradientBoostingClassifier  # noqa: E402
+from propensity.learn.linear import LogisticRegression  # noqa: E402
+from propensity.scoring.predictor import CustomerPropensityPredictor  # noqa: E402
 
 from conftest import package_env  # noqa: E402
 

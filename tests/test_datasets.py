@@ -175,7 +175,7 @@ def test_module_entry_point(tmp_path):
 def _old_protocol_features(frame):
     """The 23 features plus the 10 interaction features of the previous pipeline (SPEC.md;
     the transformer is checked against a hand-written reference in test_features.py)."""
-    from propensity.features import InteractionFeatureTransformer
+    from propensity.learn.features import InteractionFeatureTransformer
 
     X = InteractionFeatureTransformer().fit_transform(frame[FEATURES])
     assert X.shape[1] == 33

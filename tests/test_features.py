@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from propensity.calibration import IsotonicCalibrator, PlattCalibrator, pav
-from propensity.features import SESSION_FEATURES, InteractionFeatureTransformer
-from propensity.model_selection import stratified_kfold, stratified_split
+from propensity.learn.calibration import IsotonicCalibrator, PlattCalibrator, pav
+from propensity.learn.features import SESSION_FEATURES, InteractionFeatureTransformer
+from propensity.learn.model_selection import stratified_kfold, stratified_split
 
 DERIVED = ["sign_in_x_saw_checkout", "basket_icon_click_x_basket_add_detail",
            "basket_add_list_x_basket_add_detail", "checked_delivery_detail_x_sign_in",

@@ -13,11 +13,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 import propensity
-from propensity import RandomForestClassifier, _modelio
-from propensity._binning import BinMapper
-from propensity._compress import compress_rows
+from propensity import RandomForestClassifier
+from propensity.io import modelio as _modelio
+from propensity.learn.binning import BinMapper
+from propensity.learn.compress import compress_rows
 from propensity._core_loader import _core
-from propensity._trees import NODE_FIELDS
+from propensity.learn.trees import NODE_FIELDS
 
 from _tree_data import continuous, funnel
 
@@ -144,7 +145,7 @@ def test_save_load_pickle_identical(tmp_path):
     want = rf.predict_proba(X)
     path = tmp_path / "rf.model"
     rf.save(path)
-    got = propensity._base.load_model(path)
+    got = propensity.learn.base.load_model(path)
     assert isinstance(got, RandomForestClassifier) and got.max_depth == 7
     np.testing.assert_array_equal(got.predict_proba(X), want)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(rf)).predict_proba(X), want)
@@ -201,7 +202,7 @@ def test_bad_input():
     rf.fit(X, y)
     with pytest.raises(ValueError, match="features"):
         rf.predict_proba(X[:, :4])
-    with pytest.raises(propensity._base.NotFittedError):
+    with pytest.raises(propensity.learn.base.NotFittedError):
         RandomForestClassifier().predict(X)
     # NaN is a missing value
     Xn = X.copy()

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 import propensity
-from propensity import _modelio
-from propensity._fileio import atomic_write_bytes, file_sha256
-from propensity._base import BaseEstimator, register_estimator, load_model
-from propensity._validation import (check_X, check_y, check_sample_weight,
+from propensity.io import modelio as _modelio
+from propensity.io.fileio import atomic_write_bytes, file_sha256
+from propensity.learn.base import BaseEstimator, register_estimator, load_model
+from propensity.learn.validation import (check_X, check_y, check_sample_weight,
                                     resolve_class_weight, check_n_jobs)
 
 
@@ -81,7 +81,7 @@ def test_file_sha256_matches_hashlib(tmp_path):
 
 
 def test_atomic_open_names_an_unwritable_folder(tmp_path):
-    from propensity._fileio import atomic_open
+    from propensity.io.fileio import atomic_open
     with pytest.raises(OSError, match="cannot write .*missing"):
         with atomic_open(tmp_path / "missing" / "x.csv", "w") as f:
             f.write("never")

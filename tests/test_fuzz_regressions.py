@@ -7,8 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from propensity import LogisticRegression, _modelio
-from propensity._base import BaseEstimator
+from propensity import LogisticRegression
+
+from propensity.io import modelio as _modelio
+from propensity.learn.base import BaseEstimator
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fuzz"))
 import modelio_mutator as mm  # noqa: E402
@@ -132,7 +134,7 @@ def test_forest_values_outside_unit_interval_refused(tree_docs):
 
 
 def test_check_n_jobs_bounds_huge_values():
-    from propensity._validation import check_n_jobs
+    from propensity.learn.validation import check_n_jobs
 
     with pytest.raises(ValueError, match="at most 1024"):
         check_n_jobs(2**40)
@@ -140,7 +142,7 @@ def test_check_n_jobs_bounds_huge_values():
 
 
 def test_backstop_turns_unexpected_loader_errors_into_value_error(lr_doc, monkeypatch):
-    from propensity import linear
+    from propensity.learn import linear
 
     def broken(cls, params, meta, arrays):
         raise KeyError("x")

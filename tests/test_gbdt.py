@@ -10,10 +10,10 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 
 import propensity
 from propensity import GradientBoostingClassifier
-from propensity._binning import BinMapper
-from propensity._compress import compress_rows
+from propensity.learn.binning import BinMapper
+from propensity.learn.compress import compress_rows
 from propensity._core_loader import _core
-from propensity._trees import NODE_FIELDS
+from propensity.learn.trees import NODE_FIELDS
 
 from _tree_data import continuous, funnel
 
@@ -127,7 +127,7 @@ def test_sklearn_integration_and_persistence(tmp_path):
     np.testing.assert_allclose(gb.feature_importances_.sum(), 1.0)
     path = tmp_path / "gb.model"
     gb.save(path)
-    got = propensity._base.load_model(path)
+    got = propensity.learn.base.load_model(path)
     assert isinstance(got, GradientBoostingClassifier)
     np.testing.assert_array_equal(got.predict_proba(X), want)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(gb)).predict_proba(X), want)

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
 import propensity
 from propensity import LogisticRegression
-from propensity.linear import ConvergenceWarning
+from propensity.learn.linear import ConvergenceWarning
 
 
 # ---- data ------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def test_api_shapes_and_labels():
     np.testing.assert_array_equal(m.predict(df), np.where(proba[:, 1] > 0.5, "buy", "browse"))
     with pytest.raises(ValueError, match="features"):
         m.predict(X[:, :3])
-    with pytest.raises(propensity._base.NotFittedError):
+    with pytest.raises(propensity.learn.base.NotFittedError):
         LogisticRegression().predict(X)
 
 
@@ -253,7 +253,7 @@ def test_save_load_pickle_identical(tmp_path, labels):
     m = LogisticRegression(C=0.5, l1_ratio=0.5, class_weight={yy[y == 1][0]: 5.0}).fit(B, yy)
     path = tmp_path / "lr.model"
     m.save(path)
-    for other in (propensity._base.load_model(path), pickle.loads(pickle.dumps(m)),
+    for other in (propensity.learn.base.load_model(path), pickle.loads(pickle.dumps(m)),
                   LogisticRegression.from_bytes(m.to_bytes())):
         assert isinstance(other, LogisticRegression)
         assert np.array_equal(other.predict_proba(B), m.predict_proba(B))
@@ -311,5 +311,5 @@ def test_bad_data():
 
 
 def test_doc_string_objective_in_module():
-    assert "sum_i s_i" in propensity.linear.__doc__
+    assert "sum_i s_i" in propensity.learn.linear.__doc__
     assert io is not None

@@ -1,10 +1,10 @@
-"""propensity.metrics against sklearn.metrics (the reference), with and without weights,
+"""propensity.learn.metrics against sklearn.metrics (the reference), with and without weights,
 on tied (discrete) and continuous scores."""
 import numpy as np
 import pytest
 
 sk = pytest.importorskip("sklearn.metrics")
-from propensity import metrics as M  # noqa: E402
+from propensity.learn import metrics as M  # noqa: E402
 
 
 def _data(seed, n, tied):

@@ -16,8 +16,8 @@ import pytest
 
 from conftest import FEATURES, session_rows, write_sessions_csv
 from propensity import CustomerPropensityPredictor
-from propensity import predictor as predictor_mod
-from propensity.predictor import InputDataError, ModelIntegrityError, ModelNotFoundError
+from propensity.scoring import predictor as predictor_mod
+from propensity.scoring.predictor import InputDataError, ModelIntegrityError, ModelNotFoundError
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 
 from propensity import load_model
 from propensity.datasets import make_sessions
-from propensity.features import SESSION_FEATURES
-from propensity.model import PropensityModel
+from propensity.learn.features import SESSION_FEATURES
+from propensity.scoring.model import PropensityModel
 from propensity.train import main
 
 SMALL_GRID = """
@@ -265,8 +265,8 @@ def _dead_pid():
 
 
 def test_folders_of_interrupted_runs_are_cleaned_or_restored(tmp_path):
-    from propensity._fileio import clean_stale as _clean_stale
-    from propensity._fileio import prepare_output_folder as _prepare_tmp
+    from propensity.io.fileio import clean_stale as _clean_stale
+    from propensity.io.fileio import prepare_output_folder as _prepare_tmp
 
     out = tmp_path / "ml_outputs"
     dead, alive = _dead_pid(), os.getpid()

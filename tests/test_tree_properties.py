@@ -5,9 +5,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from propensity._compress import compress_rows
+from propensity.learn.compress import compress_rows
 from propensity._core_loader import _core
-from propensity._trees import NODE_FIELDS
+from propensity.learn.trees import NODE_FIELDS
 
 
 def _plain(B, y):

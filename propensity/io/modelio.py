@@ -32,7 +32,7 @@ _ALLOWED_DTYPES = {"<f8", "<f4", "<i8", "<i4", "|u1", "<u4", "<u8", "|i1", "<u2"
 _MAX_HEADER = 64 << 20
 
 
-from .errors import ModelFormatError  # noqa: E402,F401
+from ..errors import ModelFormatError  # noqa: E402,F401
 
 
 @dataclass

@@ -13,8 +13,8 @@ import inspect
 
 import numpy as np
 
-from . import _modelio
-from ._fileio import atomic_write_bytes
+from ..io import modelio as _modelio
+from ..io.fileio import atomic_write_bytes
 
 _REGISTRY = {}
 
@@ -32,7 +32,7 @@ def estimator_class(name):
         raise ValueError(f"model document names an unknown estimator type {name!r}") from None
 
 
-from .errors import NotFittedError  # noqa: E402,F401  (re-exported: estimators import it here)
+from ..errors import NotFittedError  # noqa: E402,F401  (re-exported: estimators import it here)
 
 
 class BaseEstimator:

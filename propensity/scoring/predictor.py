@@ -24,12 +24,12 @@ import warnings
 
 import numpy as np
 
-from . import _core
-from . import manifest as _manifest
-from ._base import load_model as _load_document
-from ._fileio import AtomicOutput, atomic_write_bytes
-from ._validation import check_n_jobs
-from .errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
+from .. import _core
+from ..io import manifest as _manifest
+from ..learn.base import load_model as _load_document
+from ..io.fileio import AtomicOutput, atomic_write_bytes
+from ..learn.validation import check_n_jobs
+from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
                      ModelNotFoundError, PredictorError)
 
 logger = logging.getLogger(__name__)

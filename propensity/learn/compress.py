@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core_loader import _core
-from ._validation import check_n_jobs
+from .._core_loader import _core
+from .validation import check_n_jobs
 
 
 @dataclass

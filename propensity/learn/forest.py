@@ -13,11 +13,11 @@ import numbers
 
 import numpy as np
 
-from ._base import register_estimator
-from ._core_loader import _core
-from ._trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
+from .base import register_estimator
+from .._core_loader import _core
+from .trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
                      resolve_seed, table_class_weight)
-from ._validation import check_n_jobs, resolve_class_weight
+from .validation import check_n_jobs, resolve_class_weight
 
 __all__ = ["RandomForestClassifier"]
 

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from . import metrics as M
+from ..learn import metrics as M
 
 LABELS = {"logistic_regression": "Logistic regression", "random_forest": "Random forest",
           "gradient_boosting": "Gradient boosting"}

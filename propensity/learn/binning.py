@@ -10,8 +10,8 @@ code is ``<= c``. The work is done by the C core (csrc/bins.c).
 import numpy as np
 
 from . import _types
-from ._core_loader import _core
-from ._validation import check_X, check_n_jobs
+from .._core_loader import _core
+from .validation import check_X, check_n_jobs
 
 EDGE_STRIDE = 255  # edge slots per column (csrc/include/propensity/bins.h)
 
@@ -73,7 +73,7 @@ class BinMapper:
 
     def _check_fitted(self):
         if not hasattr(self, "edges_"):
-            from ._base import NotFittedError
+            from .base import NotFittedError
             raise NotFittedError("this BinMapper is not fitted yet; call fit first")
 
     def transform(self, X, n_jobs=None):

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import metrics as M
-from ._compress import distinct_rows
-from ._estimators import FAMILIES, prefix_params
-from .calibration import make_calibrator
-from .errors import DataError
-from .model_selection import stratified_kfold
+from ..learn import metrics as M
+from ..learn.compress import distinct_rows
+from ..learn.estimators import FAMILIES, prefix_params
+from ..learn.calibration import make_calibrator
+from ..errors import DataError
+from ..learn.model_selection import stratified_kfold
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 
-from .errors import TrainingError
+from ..errors import TrainingError
 
 logger = logging.getLogger(__name__)
 

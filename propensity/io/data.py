@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .features import SESSION_FEATURES
-from .schema import Schema
+from ..errors import DataError
+from ..learn.features import SESSION_FEATURES
+from ..schema import Schema
 
 logger = logging.getLogger(__name__)
 

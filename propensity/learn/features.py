@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 
-from ._base import BaseEstimator, NotFittedError, register_estimator
-from ._validation import check_X
-from ._layout import FEATURES
+from .base import BaseEstimator, NotFittedError, register_estimator
+from .validation import check_X
+from .._layout import FEATURES
 
 logger = logging.getLogger(__name__)
 

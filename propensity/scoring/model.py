@@ -11,10 +11,10 @@ import logging
 
 import numpy as np
 
-from ._base import BaseEstimator, NotFittedError, register_estimator
-from .calibration import calibrator_from_state
-from .features import InteractionFeatureTransformer
-from .schema import Schema
+from ..learn.base import BaseEstimator, NotFittedError, register_estimator
+from ..learn.calibration import calibrator_from_state
+from ..learn.features import InteractionFeatureTransformer
+from ..schema import Schema
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def score_distinct(fn, Z):
     """``fn(Z)`` (a 1-D score per row) evaluated once per distinct row of a uint8 ``Z``
     (the C core's distinct rows, :func:`propensity._compress.compress_rows`), when the
     rows repeat enough for it to pay; other matrices are scored as they are."""
-    from ._compress import distinct_rows
+    from ..learn.compress import distinct_rows
     found = distinct_rows(Z)
     if found is None:
         return np.asarray(fn(Z), dtype=np.float64)
@@ -41,7 +41,7 @@ def build_profile(schema, E, scores, n_score_bins=10):
     """Training distribution for drift reports: per binary or numeric input column its
     bins and fractions (from the encoded inputs E), and the distribution of the
     calibrated score over ``n_score_bins`` equal-width bins."""
-    from .schema import BINARY, NUMERIC
+    from ..schema import BINARY, NUMERIC
     feats = {}
     for j, c in enumerate(schema.columns):
         if c.kind not in (BINARY, NUMERIC):
@@ -75,7 +75,7 @@ def _as_frame(X, names=None):
     if arr.ndim != 2:
         raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
     if names is None:
-        from .features import SESSION_FEATURES
+        from ..learn.features import SESSION_FEATURES
         names = SESSION_FEATURES if arr.shape[1] == len(SESSION_FEATURES) \
             else [f"x{j}" for j in range(arr.shape[1])]
     return pd.DataFrame(arr, columns=list(names), copy=False)
@@ -128,10 +128,10 @@ class PropensityModel(BaseEstimator):
     def fit(self, X, y):
         """Fit everything on raw data (a DataFrame, or an array of the 23 session
         features): the folds give out-of-fold scores for calibration and threshold."""
-        from ._estimators import estimator_class
-        from ._validation import check_y
-        from .data import frame_schema
-        from .tuning import fit_with_oof
+        from ..learn.estimators import estimator_class
+        from ..learn.validation import check_y
+        from ..io.data import frame_schema
+        from ..training.tuning import fit_with_oof
 
         X = _as_frame(X)
         y01, classes = check_y(y, X.shape[0])
@@ -189,7 +189,7 @@ class PropensityModel(BaseEstimator):
         """A fitted estimator (e.g. what ``propensity.dask.fit_dask`` returns) as a model
         the predictor scores: its input columns read as numbers (an empty cell is an
         error), no interaction features, no calibration, the given threshold."""
-        from .schema import NUMERIC, Column
+        from ..schema import NUMERIC, Column
 
         names = getattr(estimator, "feature_names_in_", None)
         if names is None:

@@ -14,11 +14,11 @@ are the k-round model: :meth:`GradientBoostingClassifier.predict_proba_prefix` a
 """
 import numpy as np
 
-from ._base import register_estimator
-from ._core_loader import _core
-from ._trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
+from .base import register_estimator
+from .._core_loader import _core
+from .trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
                      resolve_seed)
-from ._validation import check_n_jobs, check_X
+from .validation import check_n_jobs, check_X
 
 __all__ = ["GradientBoostingClassifier"]
 

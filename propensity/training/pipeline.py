@@ -27,16 +27,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import manifest as _manifest
-from . import metrics as M
-from ._estimators import FAMILIES, estimator_class
-from ._fileio import prepare_output_folder, swap_in_folder
-from .data import DataError, TrainingData, from_frame, load_training_csv
-from .datasets import make_sessions
-from .errors import TrainingError  # noqa: F401  (part of this module's interface)
-from .features import InteractionFeatureTransformer
-from .model import PropensityModel, build_profile
-from .model_selection import stratified_split
+from ..io import manifest as _manifest
+from ..learn import metrics as M
+from ..learn.estimators import FAMILIES, estimator_class
+from ..io.fileio import prepare_output_folder, swap_in_folder
+from ..io.data import DataError, TrainingData, from_frame, load_training_csv
+from ..datasets import make_sessions
+from ..errors import TrainingError  # noqa: F401  (part of this module's interface)
+from ..learn.features import InteractionFeatureTransformer
+from ..scoring.model import PropensityModel, build_profile
+from ..learn.model_selection import stratified_split
 from .tuning import (DEFAULT_GRIDS, base_params, count_fits,  # noqa: F401  (DEFAULT_GRIDS: interface)
                      grid_search, load_grid_file, make_folds, make_patterns, merge_grids,
                      training_rows, tune_on_oof)
@@ -266,7 +266,7 @@ def _prepare(cfg, data):
         raise DataError(f"{data.source}: the training split has {int(y[train_rows].sum())} "
                         f"positive row(s); every one of the {cfg.cv_folds} folds needs "
                         f"positives and negatives")
-    from ._validation import check_X
+    from ..learn.validation import check_X
     X_raw, _ = check_X(data.X)
     with warnings.catch_warnings():  # skipped features are logged by the transformer
         warnings.simplefilter("ignore", UserWarning)
@@ -350,7 +350,7 @@ def _write_models(folder, fitted):
 
 
 def _write_plots(folder, fitted):
-    from ._plots import write_plots
+    from .plots import write_plots
     write_plots(folder, {fam: f.details for fam, f in fitted.items()},
                 {fam: f.record for fam, f in fitted.items()})
 
@@ -358,7 +358,7 @@ def _write_plots(folder, fitted):
 def _predict_test(model, name, test_file, folder, embedded_test_rows):
     """test_predictions.csv through the predictor's own file path (same reader, value
     rules, id handling and writer as ``propensity.predict``)."""
-    from .predictor import CustomerPropensityPredictor, InputDataError
+    from ..scoring.predictor import CustomerPropensityPredictor, InputDataError
 
     predictor = CustomerPropensityPredictor.from_model(model, name)
     out = os.path.join(folder, "test_predictions.csv")
@@ -389,5 +389,5 @@ def _predict_test(model, name, test_file, folder, embedded_test_rows):
 
 
 def _jsonable(v):
-    from ._modelio import jsonable
+    from ..io.modelio import jsonable
     return jsonable(v)

@@ -22,9 +22,9 @@ import warnings
 
 import numpy as np
 
-from ._base import BaseEstimator, register_estimator, set_fitted_names
-from ._core_loader import _core
-from ._validation import (check_n_jobs, check_sample_weight, check_X, check_y,
+from .base import BaseEstimator, register_estimator, set_fitted_names
+from .._core_loader import _core
+from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
                           resolve_class_weight)
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class LogisticRegression(BaseEstimator):
         """(rows to train on, (rows, 2) sample weight per label without class weights)."""
         if X.dtype == np.uint8:
             try:
-                from ._compress import compress_rows
+                from .compress import compress_rows
             except ImportError:  # the compression module is not available: train row by row
                 compress_rows = None
             if compress_rows is not None:

@@ -11,11 +11,11 @@ import numbers
 
 import numpy as np
 
-from ._base import BaseEstimator, set_fitted_names
-from ._binning import BinMapper
-from ._compress import compress_rows, distinct_rows
-from ._core_loader import _core
-from ._validation import (check_n_jobs, check_sample_weight, check_X, check_y,
+from .base import BaseEstimator, set_fitted_names
+from .binning import BinMapper
+from .compress import compress_rows, distinct_rows
+from .._core_loader import _core
+from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
                           resolve_class_weight)
 
 logger = logging.getLogger(__name__)

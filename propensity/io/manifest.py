@@ -9,8 +9,8 @@ import datetime
 import json
 import os
 
-from ._fileio import atomic_write_bytes, file_sha256
-from .errors import ModelIntegrityError, ModelNotFoundError
+from .fileio import atomic_write_bytes, file_sha256
+from ..errors import ModelIntegrityError, ModelNotFoundError
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "propensity-manifest"
@@ -26,7 +26,7 @@ def model_files(family):
 def build(folder, *, best_model, models, training_data, created=None):
     """The manifest of the files now in ``folder``. ``models`` maps each family to its
     validation figures (f1, roc_auc, threshold); ``training_data`` describes the data."""
-    from . import __version__
+    from .. import __version__
 
     created = created or datetime.datetime.now(datetime.timezone.utc)
     return {
