@@ -809,7 +809,6 @@ fail:
      "trees_validate(trees, n_features): ValueError if any node array is invalid"},        \
     {"trees_gains", TREES_KW(py_trees_gains),                                              \
      "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},
-static int trees_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION trees */
 
 /* ------------------------------------------------------------------ */
@@ -911,7 +910,6 @@ fail:
     {"logreg_fit", (PyCFunction)(void (*)(void))py_logreg_fit, METH_VARARGS | METH_KEYWORDS, \
      "logreg_fit(X, weights, scale_weights, C, l1_ratio, fit_intercept, max_iter, tol, "    \
      "n_threads) -> dict: penalised logistic regression on weighted rows (logreg.h)."},
-static int logreg_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION logreg */
 
 /* ------------------------------------------------------------------ */
@@ -1315,7 +1313,6 @@ fail:
      "first_row_number=0, n_threads=1, out=None) -> bytes of CSV rows "                     \
      "id,pred,proba,timestamp[,segment]; with out (a writeable buffer of at least the "      \
      "bound) the number of bytes written into it."},
-static int io_init(PyObject *module) { (void)module; return 0; }
 /* END SECTION io */
 
 /* ------------------------------------------------------------------ */
@@ -1343,7 +1340,7 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL)
         return NULL;
-    if (binning_init(m) < 0 || trees_init(m) < 0 || logreg_init(m) < 0 || io_init(m) < 0) {
+    if (binning_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

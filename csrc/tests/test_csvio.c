@@ -790,6 +790,29 @@ static void test_format_matches_reference(void)
     CHECK(prop_csv_format(&fp, 3, ids, span, pred, proba, a, 10, &w, &err) == PROP_INVALID_ARG);
 }
 
+/* A probability of -0.0 passes the [0, 1] check; the fast formatter wrote "0.0000" for
+ * digits <= 9 but "-0.000000000000" for digits >= 10, and the reference always wrote
+ * the sign. Both now write it as 0, and agree for every digits. */
+static void test_format_negative_zero(void)
+{
+    double proba[2] = {-0.0, 0.0};
+    uint8_t pred[2] = {0, 0};
+    char a[256], b[256], want[256];
+    for (int digits = 0; digits <= 15; digits++) {
+        prop_csv_format_params fp = {digits, "T", 1, 1, 7, 1};
+        int64_t wa = -1, wb = -2;
+        prop_error err;
+        int64_t bound = prop_csv_format_bound(&fp, 2, NULL);
+        CHECK(prop_csv_format(&fp, 2, NULL, NULL, pred, proba, a, bound, &wa, &err) == PROP_OK);
+        CHECK(prop_csv_format_ref(&fp, 2, NULL, NULL, pred, proba, b, sizeof b, &wb, &err) ==
+              PROP_OK);
+        int k = snprintf(want, sizeof want, "7,0,%.*f,T,Low\n8,0,%.*f,T,Low\n", digits, 0.0,
+                         digits, 0.0);
+        CHECK(wa == k && memcmp(a, want, (size_t)k) == 0);
+        CHECK(wb == k && memcmp(b, want, (size_t)k) == 0);
+    }
+}
+
 int main(void)
 {
     BIN3 = binary_schema(NULL);
@@ -805,5 +828,6 @@ int main(void)
     RUN(test_blocks_equal_whole);
     RUN(test_format_matches_reference);
     prop_schema_free(BIN3);
+    RUN(test_format_negative_zero);
     return check_summary("csvio");
 }
