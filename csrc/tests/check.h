@@ -8,6 +8,7 @@
 #ifndef PROPENSITY_CHECK_H
 #define PROPENSITY_CHECK_H
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 static int check_failures_ = 0;
@@ -39,6 +40,20 @@ static int check_tests_failed_ = 0;
         if (check_failures_ == before_) check_tests_passed_++;                   \
         else { check_tests_failed_++; fprintf(stderr, "FAILED: %s\n", #fn); }    \
     } while (0)
+
+/* The tests' random numbers: xorshift64 from a seed (assign check_rng_state to reseed). */
+static uint64_t check_rng_state = 88172645463325252ull;
+
+static inline uint64_t check_rand(void)
+{
+    check_rng_state ^= check_rng_state << 13;
+    check_rng_state ^= check_rng_state >> 7;
+    check_rng_state ^= check_rng_state << 17;
+    return check_rng_state;
+}
+
+/* Uniform in [0, 1). */
+static inline double check_uniform(void) { return (double)(check_rand() >> 11) / 9007199254740992.0; }
 
 static int check_summary(const char *suite)
 {

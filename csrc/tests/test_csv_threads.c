@@ -13,14 +13,6 @@
 #include "check.h"
 #include "propensity/csvio.h"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 /* fields: id, flag (binary), amount (numeric), colour (category), seen (binary) */
 static const int64_t FF[4] = {1, 2, 3, 4};
@@ -67,7 +59,7 @@ static void make_records(text *t, int64_t n, int64_t bad_at, int literal_quote_a
     char tmp[96];
     t->len = 0;
     for (int64_t i = 0; i < n; i++) {
-        uint64_t r = rnd();
+        uint64_t r = check_rand();
         if (r % 97 == 0)
             put(t, "\n");                       /* a blank line */
         if (i == literal_quote_at)
@@ -171,7 +163,7 @@ static void test_parse_threads_equal_one_thread(void)
     CHECK(one.st == PROP_OK && one.res.n_rows == 90000 && one.res.consumed == t.len);
     release(&one);
     for (int k = 0; k < 6; k++) /* a block that ends anywhere, not final */
-        compare(&t, t.len / 2 + (int64_t)(rnd() % (uint64_t)(t.len / 2)), 0);
+        compare(&t, t.len / 2 + (int64_t)(check_rand() % (uint64_t)(t.len / 2)), 0);
     compare(&t, t.len - 7, 1); /* final and cut short: truncated last line */
     free(t.buf);
 }
@@ -180,7 +172,7 @@ static void test_parse_threads_report_the_first_bad_row(void)
 {
     text t = {0};
     for (int k = 0; k < 4; k++) {
-        int64_t bad = 1000 + (int64_t)(rnd() % 58000);
+        int64_t bad = 1000 + (int64_t)(check_rand() % 58000);
         make_records(&t, 60000, bad, -1);
         parsed one, many;
         parse(&t, t.len, 1, 1, &one);
@@ -214,7 +206,7 @@ static void test_format_threads_equal_one_thread(void)
     char *ids = malloc((size_t)(n * 12));
     int64_t at = 0;
     for (int64_t i = 0; i < n; i++) {
-        proba[i] = (double)(rnd() % 1000001) / 1e6;
+        proba[i] = (double)(check_rand() % 1000001) / 1e6;
         pred[i] = proba[i] >= 0.4;
         int k = snprintf(ids + at, 12, i % 7 ? "c%lld" : "a,%lld", (long long)i);
         span[2 * i] = at;
@@ -262,6 +254,7 @@ static void test_thread_count_is_checked(void)
 
 int main(void)
 {
+    check_rng_state = 0x9e3779b97f4a7c15ull;
     make_schema();
     RUN(test_parse_threads_equal_one_thread);
     RUN(test_parse_threads_report_the_first_bad_row);

@@ -398,14 +398,6 @@ static void test_bad_params(void)
 /* Random text and random schemas: both parsers agree on status, message, counters and
  * outputs, and parsing in two blocks (non-final + carried-over final) equals parsing at
  * once. */
-static uint64_t rng_state = 88172645463325252ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 static int same(const parsed *a, const parsed *b, int64_t nf)
 {
@@ -468,17 +460,17 @@ static prop_csv_params random_case(rcase *rc, int mixed)
 {
     prop_csv_params p;
     memset(&p, 0, sizeof p);
-    int r = (int)(rnd() % 8);
+    int r = (int)(check_rand() % 8);
     p.delimiter = r == 0 ? '0' : r == 1 ? ' ' : ',';
-    p.n_fields = 1 + (int64_t)(rnd() % 5);
-    p.id_field = (int64_t)(rnd() % (uint64_t)(p.n_fields + 1)) - 1;
-    int64_t nf = 1 + (int64_t)(rnd() % 5);
+    p.n_fields = 1 + (int64_t)(check_rand() % 5);
+    p.id_field = (int64_t)(check_rand() % (uint64_t)(p.n_fields + 1)) - 1;
+    int64_t nf = 1 + (int64_t)(check_rand() % 5);
     int64_t free_fields[8], nfree = 0;
     for (int64_t k = 0; k < p.n_fields; k++)
         if (k != p.id_field)
             free_fields[nfree++] = k;
     for (int64_t i = nfree - 1; i > 0; i--) { /* shuffle */
-        int64_t s = (int64_t)(rnd() % (uint64_t)(i + 1)), t = free_fields[i];
+        int64_t s = (int64_t)(check_rand() % (uint64_t)(i + 1)), t = free_fields[i];
         free_fields[i] = free_fields[s];
         free_fields[s] = t;
     }
@@ -487,18 +479,18 @@ static prop_csv_params random_case(rcase *rc, int mixed)
     char cats[MAXF * N_POOL * 4];
     int64_t cats_len = 0, used = 0;
     for (int64_t j = 0; j < nf; j++) {
-        rc->ff[j] = (used < nfree && rnd() % 5 != 0) ? free_fields[used++] : -1;
-        kind[j] = mixed ? (int32_t)(rnd() % 3) : PROP_KIND_BINARY;
+        rc->ff[j] = (used < nfree && check_rand() % 5 != 0) ? free_fields[used++] : -1;
+        kind[j] = mixed ? (int32_t)(check_rand() % 3) : PROP_KIND_BINARY;
         rc->ncat[j] = 0;
         fill[j] = NAN;
-        int f = (int)(rnd() % 4);
+        int f = (int)(check_rand() % 4);
         if (kind[j] == PROP_KIND_BINARY && f >= 2)
             fill[j] = (double)(f - 2);
         if (kind[j] == PROP_KIND_NUMERIC && f >= 1)
             fill[j] = (double)f - 2.5;
         if (kind[j] == PROP_KIND_CATEGORY)
             for (int c = 0; c < N_POOL; c++)
-                if (rnd() % 3 == 0) {
+                if (check_rand() % 3 == 0) {
                     size_t n = strlen(CAT_POOL[c]);
                     memcpy(cats + cats_len, CAT_POOL[c], n + 1);
                     cats_len += (int64_t)n + 1;
@@ -510,15 +502,15 @@ static prop_csv_params random_case(rcase *rc, int mixed)
     for (int64_t j = 0; j < nf; j++)
         names_len += snprintf(names + names_len, sizeof names - (size_t)names_len, "c%lld",
                               (long long)j) + 1;
-    names_len = (int64_t)(rnd() % (uint64_t)(names_len + 1)); /* sometimes cut short */
+    names_len = (int64_t)(check_rand() % (uint64_t)(names_len + 1)); /* sometimes cut short */
     rc->S = schema_of(nf, kind, fill, names, names_len, rc->ncat, cats, cats_len);
     rc->all_binary = rc->S != NULL && prop_schema_all_binary(rc->S);
     p.schema = rc->S;
     p.n_features = nf;
     p.feature_field = rc->ff;
-    p.fill_missing = (int)(rnd() % 3) - 1;
-    p.coerce = (int)(rnd() % 2);
-    p.final_block = (int)(rnd() % 2);
+    p.fill_missing = (int)(check_rand() % 3) - 1;
+    p.coerce = (int)(check_rand() % 2);
+    p.final_block = (int)(check_rand() % 2);
     p.first_line = 2;
     p.first_row = 1;
     p.n_threads = 1;
@@ -533,7 +525,7 @@ static const char *GOOD_NUMERIC[] = {"0", "1", "2", "-3", "0.5", "1e0", " 1 ", "
 static const char *GOOD_CATEGORY[] = {"a", "b", "ab", "0", "1", "2", "\" a\"", "\"\"\"\"",
                                       "yes", "1.0", "", "a b", ".", "nan", "0.5", "zz",
                                       "\"a,b\"", "\"1\""};
-#define PICK(arr) arr[rnd() % (sizeof arr / sizeof *arr)]
+#define PICK(arr) arr[check_rand() % (sizeof arr / sizeof *arr)]
 
 /* Random text. Modes 0 and 1: characters of a small alphabet (clean / noisy). Mode 2:
  * records of tokens, mostly n_fields of them; the cells a schema column reads are drawn
@@ -551,7 +543,7 @@ static void make_text(char *buf, int64_t len, int mode, const prop_csv_params *p
         const char *al = mode ? noise : clean;
         size_t n = mode ? sizeof noise - 1 : sizeof clean - 1;
         for (int64_t i = 0; i < len; i++)
-            buf[i] = al[rnd() % n];
+            buf[i] = al[check_rand() % n];
         return;
     }
     int kind_of[8]; /* per field: the kind of the column reading it, or -1 */
@@ -562,11 +554,11 @@ static void make_text(char *buf, int64_t len, int mode, const prop_csv_params *p
             kind_of[p->feature_field[j]] = (int)prop_schema_kind(p->schema, j);
     int64_t i = 0;
     while (i < len) {
-        int64_t nt = p->n_fields + (rnd() % 8 == 0 ? (int64_t)(rnd() % 3) - 1 : 0);
+        int64_t nt = p->n_fields + (check_rand() % 8 == 0 ? (int64_t)(check_rand() % 3) - 1 : 0);
         for (int64_t k = 0; k < nt && i < len; k++) {
             const char *t = PICK(tokens);
             int kd = k < p->n_fields && k < 8 ? kind_of[k] : -1;
-            if (kd >= 0 && rnd() % 4 != 0)
+            if (kd >= 0 && check_rand() % 4 != 0)
                 t = kd == PROP_KIND_BINARY    ? PICK(GOOD_BINARY)
                     : kd == PROP_KIND_NUMERIC ? PICK(GOOD_NUMERIC)
                                               : PICK(GOOD_CATEGORY);
@@ -575,7 +567,7 @@ static void make_text(char *buf, int64_t len, int mode, const prop_csv_params *p
             if (k + 1 < nt && i < len)
                 buf[i++] = p->delimiter;
         }
-        int r = (int)(rnd() % 8);
+        int r = (int)(check_rand() % 8);
         const char *end = r < 5 ? "\n" : r == 5 ? "\r\n" : r == 6 ? "\n\n" : "\r\n\r\n";
         for (; *end && i < len; end++)
             buf[i++] = *end;
@@ -589,15 +581,15 @@ static void test_fast_equals_reference_random(void)
     int mismatches = 0, ok = 0, ok_mixed = 0, split_bad = 0;
     int64_t rows_mixed = 0, unseen = 0, filled = 0, coerced = 0;
     for (int t = 0; t < N_TRIALS; t++) {
-        int64_t len = (int64_t)(rnd() % 120);
+        int64_t len = (int64_t)(check_rand() % 120);
         rcase rc;
         /* one trial in four the fixed layout of the old test (b, a, z all binary) */
         int fixed = t % 4 == 0;
         prop_csv_params p;
         if (fixed) {
-            p = params((int)(rnd() % 2));
-            p.fill_missing = (int)(rnd() % 2) - 1;
-            p.coerce = (int)(rnd() % 2);
+            p = params((int)(check_rand() % 2));
+            p.fill_missing = (int)(check_rand() % 2) - 1;
+            p.coerce = (int)(check_rand() % 2);
             rc.S = NULL;
             rc.all_binary = 1;
             for (int j = 0; j < 3; j++) {
@@ -650,7 +642,7 @@ static void test_fast_equals_reference_random(void)
             for (int ref = 0; ref < 2; ref++) {
                 prop_csv_params p1 = p;
                 p1.final_block = 0;
-                int64_t cut = (int64_t)(rnd() % (uint64_t)len);
+                int64_t cut = (int64_t)(check_rand() % (uint64_t)len);
                 parsed c, e;
                 run(&p1, buf, cut, ref, out, &c);
                 CHECK(c.st == PROP_OK);
@@ -755,9 +747,9 @@ static void test_format_matches_reference(void)
     int64_t spans[5][2] = {{0, 5}, {5, 10}, {15, 3}, {18, 3}, {0, 0}};
     for (int i = 0; i < N; i++) {
         double ties[] = {0.5, 0.25, 0.125, 0.0625, 0.375, 1.0, 0.0, 0.1, 0.05, 0.9999995};
-        proba[i] = i < 10 ? ties[i] : (double)(rnd() >> 11) / 9007199254740992.0;
+        proba[i] = i < 10 ? ties[i] : (double)(check_rand() >> 11) / 9007199254740992.0;
         if (i % 7 == 0 && i >= 10)
-            proba[i] = (double)(rnd() % 2001) / 2000.0;
+            proba[i] = (double)(check_rand() % 2001) / 2000.0;
         pred[i] = (uint8_t)(proba[i] >= 0.3);
         span[2 * i] = spans[i % 5][0];
         span[2 * i + 1] = spans[i % 5][1];

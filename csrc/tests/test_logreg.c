@@ -9,14 +9,6 @@
 #include "check.h"
 #include "propensity/logreg.h"
 
-static uint64_t rng_state = 88172645463325252ull;
-static double urand(void) /* xorshift64, in [0, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
 
 static prop_logreg_params default_params(void)
 {
@@ -39,13 +31,13 @@ static problem make_problem(int64_t n, int64_t p, double wscale)
     for (int64_t i = 0; i < n; i++) {
         double e = -1.0;
         for (int64_t j = 0; j < p; j++) {
-            double x = urand() < 0.3 + 0.05 * (double)j ? 1.0 : 0.0;
+            double x = check_uniform() < 0.3 + 0.05 * (double)j ? 1.0 : 0.0;
             pr.X[i * p + j] = x;
             pr.Xu[i * p + j] = (uint8_t)x;
             e += (j % 2 ? 0.8 : -0.6) * x;
         }
-        int y = urand() < 1.0 / (1.0 + exp(-e));
-        double s = wscale > 0 ? wscale * (0.5 + urand()) : 1.0;
+        int y = check_uniform() < 1.0 / (1.0 + exp(-e));
+        double s = wscale > 0 ? wscale * (0.5 + check_uniform()) : 1.0;
         pr.w[2 * i] = y ? 0.0 : s;
         pr.w[2 * i + 1] = y ? s : 0.0;
     }
@@ -109,13 +101,13 @@ static void check_kernels(int64_t n, double tol_loss, double tol_grad)
     }
     double beta[7], b = 0.3;
     for (int64_t i = 0; i < n * q; i++)
-        Z[i] = 2.0 * urand() - 1.0;
+        Z[i] = 2.0 * check_uniform() - 1.0;
     for (int64_t i = 0; i < n; i++) {
-        w[2 * i] = urand();
-        w[2 * i + 1] = urand() < 0.3 ? urand() : 0.0;
+        w[2 * i] = check_uniform();
+        w[2 * i + 1] = check_uniform() < 0.3 ? check_uniform() : 0.0;
     }
     for (int j = 0; j < q; j++)
-        beta[j] = urand() - 0.5;
+        beta[j] = check_uniform() - 0.5;
     double l_ref, g_ref[8], h_ref[64], l1, g1[8], h1[64], l2, g2[8], h2[64];
     prop_error err;
     CHECK(prop_logreg_loss_grad_hess_ref(Z, n, q, w, beta, b, &l_ref, g_ref, h_ref, &err) == PROP_OK);
@@ -225,7 +217,7 @@ static void test_compressed_equals_expanded(void)
     for (int64_t i = 0; i < n; i++) {
         int64_t k = i % u;
         memcpy(big.X + i * p, small.X + k * p, sizeof(double) * p);
-        int y = urand() < 0.2 + 0.08 * (double)k;
+        int y = check_uniform() < 0.2 + 0.08 * (double)k;
         if (i < 2 * u) y = (int)(i / u); /* every row has both labels at least once */
         big.w[2 * i] = y ? 0.0 : 1.0;
         big.w[2 * i + 1] = y ? 1.0 : 0.0;
@@ -263,8 +255,8 @@ static void test_separable_is_finite(void)
     problem pr = {n, p, malloc(sizeof(double) * n * p), malloc(sizeof(double) * n * 2), NULL};
     for (int64_t i = 0; i < n; i++) {
         int y = i % 2;
-        pr.X[i * p] = y ? 1.0 + urand() : -1.0 - urand();
-        pr.X[i * p + 1] = urand();
+        pr.X[i * p] = y ? 1.0 + check_uniform() : -1.0 - check_uniform();
+        pr.X[i * p + 1] = check_uniform();
         pr.w[2 * i] = y ? 0.0 : 1.0;
         pr.w[2 * i + 1] = y ? 1.0 : 0.0;
     }
@@ -361,10 +353,10 @@ static void test_extreme_magnitudes(void)
     problem base = {n, p, malloc(sizeof(double) * n * p), malloc(sizeof(double) * n * 2), NULL};
     problem big = {n, p, malloc(sizeof(double) * n * p), base.w, NULL};
     for (int64_t i = 0; i < n; i++) {
-        double x0 = 3.5 * urand() - 1.75, x1 = urand() < 0.5 ? 1.0 : 0.0; /* max |x0| in [1, 2) */
+        double x0 = 3.5 * check_uniform() - 1.75, x1 = check_uniform() < 0.5 ? 1.0 : 0.0; /* max |x0| in [1, 2) */
         base.X[i * p] = x0;
         base.X[i * p + 1] = x1;
-        int y = urand() < 1.0 / (1.0 + exp(-(0.3 + 1.2 * x0 - 0.7 * x1)));
+        int y = check_uniform() < 1.0 / (1.0 + exp(-(0.3 + 1.2 * x0 - 0.7 * x1)));
         base.w[2 * i] = y ? 0.0 : 1.0;
         base.w[2 * i + 1] = y ? 1.0 : 0.0;
     }
@@ -472,14 +464,6 @@ static void test_invalid_arguments(void)
     free_problem(&pr);
 }
 
-static uint64_t two_thread_rng = 0x243F6A8885A308D3ull;
-static double two_thread_urand(void) /* xorshift64, in [0, 1) */
-{
-    two_thread_rng ^= two_thread_rng << 13;
-    two_thread_rng ^= two_thread_rng >> 7;
-    two_thread_rng ^= two_thread_rng << 17;
-    return (double)(two_thread_rng >> 11) / 9007199254740992.0;
-}
 
 /* The logreg solver uses a second thread only past 65536 rows per thread: 1 and 2 threads
  * on 140000 rows, L2 and elastic net, give the same bits. */
@@ -497,10 +481,10 @@ static void test_logreg_fit_two_threads_really_used(void)
     for (int64_t i = 0; i < n; i++) {
         double e = -0.5;
         for (int64_t j = 0; j < p; j++) {
-            X[i * p + j] = two_thread_urand() < 0.4 ? 1.0 : 0.0;
+            X[i * p + j] = check_uniform() < 0.4 ? 1.0 : 0.0;
             e += (j % 2 ? 0.8 : -0.6) * X[i * p + j];
         }
-        int y = two_thread_urand() < 1.0 / (1.0 + exp(-e));
+        int y = check_uniform() < 1.0 / (1.0 + exp(-e));
         w[2 * i] = y ? 0.0 : 1.0;
         w[2 * i + 1] = y ? 1.0 : 0.0;
     }

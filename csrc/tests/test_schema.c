@@ -624,14 +624,6 @@ static void test_convert_column(void)
 
 /* Random cells from a small alphabet: convert_column over text and convert_text cell by
  * cell agree; so do convert_column over numbers and convert_number. */
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 static void test_column_equals_cells_random(void)
 {
@@ -643,19 +635,19 @@ static void test_column_equals_cells_random(void)
     enum { N = 12 };
     int wrong = 0;
     for (int t = 0; t < 5000; t++) {
-        int64_t col = (int64_t)(rnd() % NCOL);
-        prop_convert_opts o = {(int)(rnd() % 3) - 1, (int)(rnd() % 2)};
+        int64_t col = (int64_t)(check_rand() % NCOL);
+        prop_convert_opts o = {(int)(check_rand() % 3) - 1, (int)(check_rand() % 2)};
         char blob[N * 8];
         int64_t off[N + 1];
         uint8_t miss[N];
         off[0] = 0;
         for (int i = 0; i < N; i++) {
-            const char *s = tok[rnd() % (sizeof tok / sizeof *tok)];
+            const char *s = tok[check_rand() % (sizeof tok / sizeof *tok)];
             memcpy(blob + off[i], s, strlen(s));
             off[i + 1] = off[i] + (int64_t)strlen(s);
-            miss[i] = rnd() % 8 == 0;
+            miss[i] = check_rand() % 8 == 0;
         }
-        int64_t n = (int64_t)(rnd() % (N + 1));
+        int64_t n = (int64_t)(check_rand() % (N + 1));
         double out[N];
         prop_convert_counts cc = {0, 0, 0}, ce = {0, 0, 0};
         int64_t bad = -7;
@@ -688,6 +680,7 @@ static void test_column_equals_cells_random(void)
 
 int main(void)
 {
+    check_rng_state = 0x9E3779B97F4A7C15ull;
     RUN(test_create_and_accessors);
     RUN(test_create_refuses);
     RUN(test_binary_text);

@@ -214,7 +214,7 @@ static void score(const prop_ensemble *e, int32_t p, const uint8_t *codes, int64
                   int64_t n_trees, int32_t max_depth, double mss, int average, int ref)
 {
     prop_forest_view v = view_of(e, p);
-    prop_score_params sp = {n_trees, max_depth, mss, average, e->base_score, 2, 1};
+    prop_score_params sp = {n_trees, max_depth, mss, average, e->base_score, 2};
     prop_error err;
     prop_status st = ref ? prop_forest_score_ref(&v, &sp, codes, n, p, out, &err)
                          : prop_forest_score(&v, &sp, codes, n, p, out, &err);
@@ -284,7 +284,7 @@ static void test_forest(void)
     /* importances within the cut */
     double *g = calloc((size_t)(20 * p), sizeof *g);
     prop_forest_view v = view_of(&b, p);
-    prop_score_params sp = {0, 0, 0, 1, 0, 1, 0};
+    prop_score_params sp = {0, 0, 0, 1, 0, 1};
     CHECK(prop_forest_gains(&v, &sp, g, &err) == PROP_OK);
     CHECK(g[0] > g[3 * 0 + 2]);
     /* corrupted arrays are rejected */
