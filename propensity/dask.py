@@ -18,7 +18,7 @@ driver:
    counts and summed sample weights);
 4. the tables are combined in a tree reduction (concatenate, compress again, sum the
    counts and weights), and the estimator trains on the final table through the same
-   ``_fit_compressed`` entry point its ``fit`` ends in.
+   ``fit_table`` entry point its ``fit`` ends in.
 
 The unique-row table is sorted lexicographically and its counts are integers, so the
 driver sees exactly the table a local fit builds: same data and seed give the same
@@ -386,7 +386,7 @@ def fit_dask(estimator, ddf, target, *, feature_columns=None, id_column="UserID"
         max_bins = check_int(estimator.max_bins, "max_bins", low=2, high=255)
         is_trees = True
     elif isinstance(estimator, LogisticRegression):
-        estimator._validated_params()
+        estimator.validated_params()
         max_bins, is_trees = 255, False
     else:
         raise TypeError(f"fit_dask trains RandomForestClassifier, GradientBoostingClassifier "
@@ -458,7 +458,7 @@ def fit_dask(estimator, ddf, target, *, feature_columns=None, id_column="UserID"
                 len(parts), rows.shape[0], "unique" if compress else "")
     if not is_trees and not all_uint8:
         rows = np.ascontiguousarray(rows, dtype=np.float64)
-    return estimator._fit_compressed(mapper, rows, counts, weights, classes, features)
+    return estimator.fit_table(mapper, rows, counts, weights, classes, features)
 
 
 # =========================================================================== CLI helpers

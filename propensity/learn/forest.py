@@ -115,9 +115,9 @@ class RandomForestClassifier(TreeEnsemble):
         self._check_params(n, p)
         resolve_class_weight(self.class_weight, classes, y01, sw)  # fail before binning
         mapper, codes, counts, weights = bin_and_compress(X, y01, sw, self.max_bins, self.n_jobs)
-        return self._fit_compressed(mapper, codes, counts, weights, classes, names)
+        return self.fit_table(mapper, codes, counts, weights, classes, names)
 
-    def _fit_compressed(self, mapper, codes, counts, weights, classes, names):
+    def fit_table(self, mapper, codes, counts, weights, classes, names):
         """Fit on a binned, compressed table (see ``_trees.table_class_weight``); ``fit``
         and ``propensity.dask.fit_dask`` both end here, so equal tables give equal models."""
         n, p = int(counts.sum()), codes.shape[1]

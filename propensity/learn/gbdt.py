@@ -74,10 +74,10 @@ class GradientBoostingClassifier(TreeEnsemble):
             raise ValueError("early_stopping_rounds needs an eval_set")
         mapper, codes, counts, weights = bin_and_compress(X, y01, sw, prm["max_bins"],
                                                           self.n_jobs)
-        return self._fit_compressed(mapper, codes, counts, weights, classes, names,
+        return self.fit_table(mapper, codes, counts, weights, classes, names,
                                     eval_set=eval_set, early_stopping_rounds=esr)
 
-    def _fit_compressed(self, mapper, codes, counts, weights, classes, names, eval_set=None,
+    def fit_table(self, mapper, codes, counts, weights, classes, names, eval_set=None,
                         early_stopping_rounds=None):
         """Fit on a binned, compressed table; ``fit`` and ``propensity.dask.fit_dask`` both
         end here, so equal tables give equal models."""

@@ -86,7 +86,7 @@ class LogisticRegression(BaseEstimator):
         self.n_jobs = n_jobs
 
     # ---- validation ------------------------------------------------------
-    def _validated_params(self):
+    def validated_params(self):
         C = self.C
         if not _is_real(C) or not np.isfinite(C) or C <= 0:
             raise ValueError(f"C must be a finite number > 0, got {C!r}")
@@ -112,7 +112,7 @@ class LogisticRegression(BaseEstimator):
     # ---- fit -----------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
         """Fit on X (n, p) and binary y; returns self."""
-        C, l1, max_iter, tol, n_threads = self._validated_params()
+        C, l1, max_iter, tol, n_threads = self.validated_params()
         X, names = check_X(X)
         _reject_nan(X, names)
         n, p = X.shape
@@ -120,13 +120,13 @@ class LogisticRegression(BaseEstimator):
         sw = check_sample_weight(sample_weight, n)
         resolve_class_weight(self.class_weight, classes, y01, sw)  # fail before compressing
         Xfit, base = self._training_rows(X, y01, sw, n_threads)
-        return self._fit_compressed(None, Xfit, None, base, classes, names)
+        return self.fit_table(None, Xfit, None, base, classes, names)
 
-    def _fit_compressed(self, mapper, Xfit, counts, base, classes, names):
+    def fit_table(self, mapper, Xfit, counts, base, classes, names):
         """Fit on (unique) rows ``Xfit`` with per-label sample weights ``base`` (rows, 2)
         (``mapper`` and ``counts`` are unused: the signature matches the tree ensembles').
         ``fit`` and ``propensity.dask.fit_dask`` both end here."""
-        C, l1, max_iter, tol, n_threads = self._validated_params()
+        C, l1, max_iter, tol, n_threads = self.validated_params()
         p = Xfit.shape[1]
         cw = resolve_class_weight(self.class_weight, classes, np.array([0, 1], dtype=np.uint8),
                                   np.asarray(base, dtype=np.float64).sum(axis=0))
