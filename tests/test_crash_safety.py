@@ -108,16 +108,23 @@ def test_predict_killed_midway_keeps_previous_output(model_dir, tmp_path):
     before = out.read_bytes()
     models_before = _snapshot(model_dir)
 
+    # the input comes through a pipe of which only the first half is written before the
+    # kill, so the run is midway however fast it scores
+    data = open(inp, "rb").read()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "propensity.predict", "--input_file", str(inp), "--output_file",
+        [sys.executable, "-m", "propensity.predict", "--input_file", "-", "--output_file",
          str(out), "--model_dir", model_dir, "--chunksize", "5000", "--quiet"],
-        cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=tmp_path, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    proc.stdin.write(data[:len(data) // 2])
+    proc.stdin.flush()
 
     def midway():  # the temporary output has rows in it
         tmps = [f for f in os.listdir(out_dir) if f != "predictions.csv"]
         return any(os.path.getsize(out_dir / f) > 0 for f in tmps if (out_dir / f).exists())
 
     killed = _kill_when(proc, midway)
+    proc.stdin.close()
     assert killed, "the prediction run finished before it could be killed"
     assert out.read_bytes() == before
     assert _snapshot(model_dir) == models_before
