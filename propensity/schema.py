@@ -311,15 +311,14 @@ class Schema:
         widths = [len(c.categories) if c.kind == CATEGORY else 1 for c in self.columns]
         binary = not any(c.kind == NUMERIC for c in self.columns)
         out = np.zeros((n, sum(widths)), dtype=np.uint8 if binary else np.float64)
-        at = 0
-        for j, (col, w) in enumerate(zip(self.columns, widths)):
+        starts = np.cumsum([0] + widths[:-1])
+        plain = [j for j, c in enumerate(self.columns) if c.kind != CATEGORY]
+        out[:, starts[plain]] = E[:, plain]        # one gather for every non-category column
+        for j, col in enumerate(self.columns):
             if col.kind == CATEGORY:
                 codes = E[:, j].astype(np.int64)
                 hit = np.flatnonzero(codes >= 0)
-                out[hit, at + codes[hit]] = 1
-            else:
-                out[:, at] = E[:, j]
-            at += w
+                out[hit, starts[j] + codes[hit]] = 1
         return out
 
     # ---- fitting -----------------------------------------------------------------------

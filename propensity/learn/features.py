@@ -46,6 +46,9 @@ def _is_binary(arr):
     if arr.dtype == np.uint8:
         return bool(arr.max(initial=0) <= 1)
     if arr.dtype.kind == "f":
+        head = arr[:1024]  # numeric data shows itself in the first rows: no full pass then
+        if not ((head == 0) | (head == 1)).all():
+            return False
         return bool(((arr == 0) | (arr == 1)).all())
     return False
 
@@ -139,14 +142,22 @@ class InteractionFeatureTransformer(BaseEstimator):
         n, p = arr.shape
         out = np.empty((n, p + len(self.derived_)), dtype=dtype)
         out[:, :p] = arr
-        for k, ((_, op, _), cols) in enumerate(zip(self.derived_, self._index)):
-            col = out[:, p + k]
-            if op == "prod":
-                np.multiply(arr[:, cols[0]], arr[:, cols[1]], out=col)
-            else:
-                col[:] = arr[:, cols[0]]
-                for c in cols[1:]:
-                    col += arr[:, c]
+        if self.derived_:
+            # the source columns once as contiguous rows (a column of a row-major matrix
+            # is strided), the derived features computed on them, written back at once
+            used = sorted({c for cols in self._index for c in cols})
+            at = {c: i for i, c in enumerate(used)}
+            src = np.ascontiguousarray(arr[:, used].T)
+            derived = np.empty((len(self.derived_), n), dtype=dtype)
+            for k, ((_, op, _), cols) in enumerate(zip(self.derived_, self._index)):
+                row = derived[k]
+                if op == "prod":
+                    np.multiply(src[at[cols[0]]], src[at[cols[1]]], out=row)
+                else:
+                    row[:] = src[at[cols[0]]]
+                    for c in cols[1:]:
+                        row += src[at[c]]
+            out[:, p:] = derived.T
         return out
 
     def fit_transform(self, X, y=None):

@@ -27,10 +27,11 @@ MODEL_NAMES = {"RandomForestClassifier": "random_forest",
 
 def score_distinct(fn, Z):
     """``fn(Z)`` (a 1-D score per row) evaluated once per distinct row of a uint8 ``Z``
-    (the C core's distinct rows, :func:`propensity._compress.compress_rows`), when the
-    rows repeat enough for it to pay; other matrices are scored as they are."""
+    (the C core's distinct rows, :func:`propensity.learn.compress.distinct_rows`), when the
+    rows repeat enough for it to pay; rows with numeric columns rarely repeat and are
+    scored as they are."""
     from ..learn.compress import distinct_rows
-    found = distinct_rows(Z)
+    found = distinct_rows(Z) if np.asarray(Z).dtype == np.uint8 else None
     if found is None:
         return np.asarray(fn(Z), dtype=np.float64)
     rows, inverse = found
