@@ -354,6 +354,44 @@ static int bool_word(const char *s, size_t n)
 
 #define NUMBER_MAX 64 /* longer text is not a number these rules accept */
 
+/* A plain decimal ([+-]digits[.digits], at most 15 significant digits and 22 decimals) as
+ * a double without strtod: the digits are an exact integer m < 2^53 and 10^k is exact, so
+ * m / 10^k is the correctly rounded value, the one strtod returns (Clinger's fast path).
+ * Returns 0 for any other text, which strtod then reads. */
+static int simple_decimal(const char *s, size_t n, double *out)
+{
+    static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    uint64_t m = 0;
+    int digits = 0, frac = 0, dot = 0;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (m > 0 || c != '0')
+                digits++;
+            if (digits > 15)
+                return 0;
+            m = m * 10 + (uint64_t)(c - '0');
+            frac += dot;
+        } else if (c == '.' && !dot) {
+            dot = 1;
+        } else {
+            return 0;
+        }
+    }
+    /* at least one digit, not a lone dot, and no more decimals than exact powers of ten */
+    if (n == 0 || frac > 22 || (n == (size_t)(dot + (s[0] == '-' || s[0] == '+'))))
+        return 0;
+    double v = (double)m / POW10[frac];
+    *out = neg ? -v : v;
+    return 1;
+}
+
 prop_status prop_schema_convert_text(const prop_schema *S, int64_t col, const char *s, size_t n,
                                      const prop_convert_opts *o, double *out,
                                      prop_convert_counts *cnt, prop_error *err)
@@ -389,13 +427,16 @@ prop_status prop_schema_convert_text(const prop_schema *S, int64_t col, const ch
     const char *why = k == PROP_KIND_BINARY ? NOT_BINARY_TEXT : NOT_NUMBER;
     if (b - a >= NUMBER_MAX)
         return value_error(S, col, s, n, why, err);
-    char tmp[NUMBER_MAX];
-    char *endp = NULL;
-    memcpy(tmp, s + a, b - a);
-    tmp[b - a] = '\0';
-    double v = strtod(tmp, &endp);
-    if (endp != tmp + (b - a))
-        return value_error(S, col, s, n, why, err);
+    double v;
+    if (!simple_decimal(s + a, b - a, &v)) {
+        char tmp[NUMBER_MAX];
+        char *endp = NULL;
+        memcpy(tmp, s + a, b - a);
+        tmp[b - a] = '\0';
+        v = strtod(tmp, &endp);
+        if (endp != tmp + (b - a))
+            return value_error(S, col, s, n, why, err);
+    }
     if (isnan(v))
         return missing_value(S, col, o, out, cnt, err);
     return number_value(S, col, v, s, n, o, out, cnt, err);

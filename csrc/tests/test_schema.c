@@ -678,6 +678,55 @@ static void test_column_equals_cells_random(void)
     prop_schema_free(S);
 }
 
+/* Plain decimals take a fast path (an exact integer over an exact power of ten): the
+ * value is bit for bit strtod's, for random decimals of every length and sign, and text
+ * just outside the fast path (16+ digits, 23+ decimals, exponents, lone signs and dots)
+ * gets strtod's verdict too. */
+static void test_decimals_equal_strtod(void)
+{
+    prop_schema *S = fixed_schema();
+    if (S == NULL)
+        return;
+    char txt[64];
+    int bad = 0;
+    for (int t = 0; t < 200000; t++) {
+        uint64_t r = check_rand();
+        int len = 1 + (int)(r % 19), point = (int)((r >> 8) % (uint64_t)(len + 2)) - 1;
+        int k = 0;
+        if ((r >> 16) % 3 == 0)
+            txt[k++] = (r >> 18) % 2 ? '-' : '+';
+        for (int d = 0; d < len; d++) {
+            if (d == point)
+                txt[k++] = '.';
+            txt[k++] = (char)('0' + (check_rand() % 10));
+        }
+        if (point == len)
+            txt[k++] = '.';
+        txt[k] = '\0';
+        conv c = text(S, X, txt, STRICT);
+        char *end = NULL;
+        double want = strtod(txt, &end);
+        if (c.st != PROP_OK || memcmp(&c.v, &want, sizeof want) != 0 || *end != '\0') {
+            if (bad++ < 5)
+                fprintf(stderr, "decimal '%s': %.17g (status %d) vs strtod %.17g\n", txt, c.v,
+                        (int)c.st, want);
+        }
+    }
+    CHECK(bad == 0);
+    static const char *edge[] = {"1234567890123456", "0.00000000000000000000001", "-0",
+                                 "-0.0", "007", "5.", "-.5", "9007199254740993",
+                                 "123456789012345.6", "1e5", "0x1p3"};
+    for (size_t e = 0; e < sizeof edge / sizeof *edge; e++) {
+        conv c = text(S, X, edge[e], STRICT);
+        double want = strtod(edge[e], NULL);
+        CHECK(c.st == PROP_OK && memcmp(&c.v, &want, sizeof want) == 0);
+    }
+    static const char *junk[] = {".", "-", "+.", "1.2.3", "--1", "1-"};
+    for (size_t e = 0; e < sizeof junk / sizeof *junk; e++)
+        CHECK(text(S, X, junk[e], STRICT).st == PROP_FORMAT);
+    prop_schema_free(S);
+}
+
 int main(void)
 {
     check_rng_state = 0x9E3779B97F4A7C15ull;
@@ -691,5 +740,6 @@ int main(void)
     RUN(test_text_and_number_agree);
     RUN(test_convert_column);
     RUN(test_column_equals_cells_random);
+    RUN(test_decimals_equal_strtod);
     return check_summary("schema");
 }
