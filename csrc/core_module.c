@@ -1199,16 +1199,20 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"pred", "proba", "digits", "timestamp", "segments", "id_buf",
                              "id_span", "first_row_number", "n_threads", "out", NULL};
-    PyObject *pred_obj, *proba_obj, *span_obj = Py_None;
+    PyObject *pred_obj, *proba_obj, *span_obj = Py_None, *out_obj = Py_None;
     Py_buffer ts = {0}, ids = {0}, ob = {0};
     int digits, segments, n_threads = 1;
     long long first_row_number = 0;
     PyArrayObject *pred = NULL, *proba = NULL, *span = NULL;
     PyObject *bytes = NULL, *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OLiw*", kwlist, &pred_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OLiO", kwlist, &pred_obj,
                                      &proba_obj, &digits, &ts, &segments, &ids, &span_obj,
-                                     &first_row_number, &n_threads, &ob))
+                                     &first_row_number, &n_threads, &out_obj))
         return NULL;
+    if (out_obj != Py_None && !PyByteArray_Check(out_obj)) {
+        PyErr_SetString(PyExc_TypeError, "out must be a bytearray");
+        goto fail;
+    }
     pred = get_array(pred_obj, "pred", 1, ACCEPT_U8);
     proba = pred ? get_array(proba_obj, "proba", 1, ACCEPT_F64) : NULL;
     if (pred == NULL || proba == NULL)
@@ -1253,12 +1257,15 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
         bound = prop_csv_format_bound(&fp, n, sp);
         Py_END_ALLOW_THREADS
         char *dst;
-        if (ob.buf != NULL) { /* the caller's buffer: the number of bytes written is returned */
-            if ((int64_t)ob.len < bound) {
-                PyErr_Format(PyExc_ValueError, "out holds %zd bytes; %lld are needed",
-                             ob.len, (long long)bound);
+        if (out_obj != Py_None) {
+            /* the caller's bytearray, grown to the bound when smaller, then held as a
+             * buffer (so it cannot be resized while the rows are written without the GIL);
+             * the number of bytes written is returned */
+            if (PyByteArray_GET_SIZE(out_obj) < (Py_ssize_t)bound &&
+                PyByteArray_Resize(out_obj, (Py_ssize_t)bound) < 0)
                 goto fail;
-            }
+            if (PyObject_GetBuffer(out_obj, &ob, PyBUF_WRITABLE) < 0)
+                goto fail;
             dst = (char *)ob.buf;
         } else {
             bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)bound);
@@ -1311,8 +1318,8 @@ fail:
     {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
      "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
      "first_row_number=0, n_threads=1, out=None) -> bytes of CSV rows "                     \
-     "id,pred,proba,timestamp[,segment]; with out (a writeable buffer of at least the "      \
-     "bound) the number of bytes written into it."},
+     "id,pred,proba,timestamp[,segment]; with out (a bytearray, grown to the rows' bound "   \
+     "when smaller) the number of bytes written into it."},
 /* END SECTION io */
 
 /* ------------------------------------------------------------------ */

@@ -80,3 +80,20 @@ def test_small_thread_counts_still_agree():
     X = np.arange(12.0).reshape(6, 2) % 3
     e, k = _core.bin_fit(X, 255, 100, 0, 1)
     assert np.array_equal(_core.bin_transform(X, e, k, 1), _core.bin_transform(X, e, k, 2))
+
+
+def test_csv_format_into_a_bytearray_grows_it_and_returns_the_length():
+    pred = np.array([0, 1], dtype=np.uint8)
+    proba = np.array([0.25, 0.75])
+    want = _core.csv_format(pred, proba, 6, b"T", False)
+    buf = bytearray(3)
+    n = _core.csv_format(pred, proba, 6, b"T", False, out=buf)
+    assert bytes(buf[:n]) == want and len(buf) >= n
+    again = _core.csv_format(pred, proba, 6, b"T", False, out=buf)   # large enough now
+    assert again == n and bytes(buf[:n]) == want
+    with pytest.raises(TypeError, match="bytearray"):
+        _core.csv_format(pred, proba, 6, b"T", False, out=memoryview(bytearray(100)))
+    view = memoryview(buf)                          # exported: cannot be resized
+    with pytest.raises(BufferError):
+        _core.csv_format(np.zeros(1000, np.uint8), np.zeros(1000), 6, b"T", False, out=buf)
+    view.release()

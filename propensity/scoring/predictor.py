@@ -287,11 +287,8 @@ class CustomerPropensityPredictor:
                     E = X[:n]
                     proba = model.proba_encoded(E)
                     pred = (proba >= thr).astype(np.uint8)
-                    buf = texts[n_blocks % len(texts)]
+                    buf = texts[n_blocks % len(texts)]  # the core grows it as needed
                     n_blocks += 1
-                    need = n * (64 + len(ts)) + (int(span[:n, 1].sum()) * 2 if id_field >= 0 else 0)
-                    if len(buf) < need:
-                        buf.extend(bytes(need - len(buf)))
                     if id_field >= 0:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
                                                 span[:n], n_threads=self.n_jobs, out=buf)
