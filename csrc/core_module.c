@@ -978,6 +978,23 @@ fail:
     return out;
 }
 
+/* schema_absent(schema) -> float64 (n_columns,): what a column absent from the input
+ * becomes (prop_schema_absent_value). */
+static PyObject *py_schema_absent(PyObject *self, PyObject *cap)
+{
+    const prop_schema *S = get_schema(cap);
+    if (S == NULL)
+        return NULL;
+    npy_intp m = (npy_intp)prop_schema_n_columns(S);
+    PyObject *out = PyArray_SimpleNew(1, &m, NPY_FLOAT64);
+    if (out == NULL)
+        return NULL;
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    for (npy_intp j = 0; j < m; j++)
+        o[j] = prop_schema_absent_value(S, j);
+    return out;
+}
+
 static PyObject *counts_dict(const prop_convert_counts *c)
 {
     return Py_BuildValue("{s:L,s:L,s:L}", "n_coerced", (long long)c->n_coerced, "n_filled",
@@ -1306,6 +1323,8 @@ fail:
 #define IO_METHODS                                                                        \
     {"schema_new", (PyCFunction)(void (*)(void))py_schema_new, METH_VARARGS | METH_KEYWORDS, \
      "schema_new(kind, fill, names, n_categories, categories) -> schema capsule."},           \
+    {"schema_absent", py_schema_absent, METH_O,                                               \
+     "schema_absent(schema) -> float64 (n_columns,): what an absent column becomes."},        \
     {"schema_convert", (PyCFunction)(void (*)(void))py_schema_convert,                        \
      METH_VARARGS | METH_KEYWORDS,                                                            \
      "schema_convert(schema, col, out, values=None, blob=None, offsets=None, missing=None, "  \

@@ -275,20 +275,17 @@ class Schema:
         E = np.empty((n, len(self.columns)), dtype=np.float64)
         stats = EncodeStats(missing_columns=missing)
         fm = -1 if fill_missing is None else int(fill_missing)
-        for j, (col, k) in enumerate(zip(self.columns, index)):
+        absent = _core.schema_absent(self.capsule)
+        for j, k in enumerate(index):
             if k < 0:
-                E[:, j] = -1.0 if col.kind == CATEGORY else (col.fill or 0.0)
+                E[:, j] = absent[j]
                 continue
             series = df.iloc[:, int(k)]
+            numeric = self.columns[j].kind != CATEGORY and _is_numeric_dtype(series.dtype)
             try:
-                if col.kind != CATEGORY and _is_numeric_dtype(series.dtype):
-                    counts = _core.schema_convert(self.capsule, j, E, values=_numbers(series),
-                                                  fill_missing=fm, coerce=coerce)
-                else:
-                    blob, offsets, miss = _text_cells(series.to_numpy(dtype=object))
-                    counts = _core.schema_convert(self.capsule, j, E, blob=blob,
-                                                  offsets=offsets, missing=miss,
-                                                  fill_missing=fm, coerce=coerce)
+                counts = self._convert(j, _numbers(series) if numeric
+                                       else series.to_numpy(dtype=object), numeric, E, fm,
+                                       coerce)
             except ValueError as exc:
                 if len(exc.args) == 2:
                     msg, row = exc.args
@@ -299,6 +296,17 @@ class Schema:
         if self.all_binary:
             E = E.astype(np.uint8)
         return E, stats
+
+    def _convert(self, j, values, numeric, E, fill_missing=-1, coerce=False):
+        """Column j of E from ``values``: numbers (float64, NaN missing) when ``numeric``
+        (never for a category column), else any objects, read as text. ValueError
+        (message, row) on a bad value."""
+        if numeric:
+            return _core.schema_convert(self.capsule, j, E, values=values,
+                                        fill_missing=fill_missing, coerce=coerce)
+        blob, offsets, miss = _text_cells(values)
+        return _core.schema_convert(self.capsule, j, E, blob=blob, offsets=offsets,
+                                    missing=miss, fill_missing=fill_missing, coerce=coerce)
 
     # ---- from encoded inputs to model features ---------------------------------------
     def expand(self, E):
@@ -369,14 +377,8 @@ class Schema:
 
 def _convert_one(col, values, numeric):
     """Convert one column with a one-column schema: (E column, counts) or ValueError."""
-    schema = Schema([col])
     E = np.empty((len(values), 1))
-    if numeric and col.kind != CATEGORY:
-        counts = _core.schema_convert(schema.capsule, 0, E, values=values)
-    else:
-        blob, offsets, miss = _text_cells(values)
-        counts = _core.schema_convert(schema.capsule, 0, E, blob=blob, offsets=offsets,
-                                      missing=miss)
+    counts = Schema([col])._convert(0, values, numeric, E)
     return E[:, 0], counts
 
 
