@@ -382,6 +382,14 @@ def _convert_one(col, values, numeric):
     return E[:, 0], counts
 
 
+def _missing_cells(col, values):
+    """Which cells of a text column the C rules read as missing (empty, blank, 'nan'):
+    converted once with two different fills, they are the cells that differ."""
+    a, _ = _convert_one(Column(col.name, col.kind, 0.0), values, False)
+    b, _ = _convert_one(Column(col.name, col.kind, 1.0), values, False)
+    return a != b
+
+
 def _training_error(exc, where, name):
     if len(exc.args) == 2:
         msg, row = exc.args
@@ -406,10 +414,12 @@ def _infer_column(name, v, numeric, nan, must_be_binary, where):
         except ValueError as exc:
             raise _training_error(exc, where, name) from None
         return col, E, counts
-    # text: binary words or 0/1, then numbers, then categories
+    # text: binary words or 0/1, then numbers, then categories. The kind is judged on the
+    # cells that hold a value (empty cells get a stand-in 0 while judging), as for numbers
+    # above; a column with empty cells then gets its median as the fill.
     first_error = None
     for kind in (BINARY, NUMERIC):
-        col = Column(name, kind, None)
+        col = Column(name, kind, None if must_be_binary else 0.0)
         try:
             E, counts = _convert_one(col, v, False)
         except ValueError as exc:
@@ -418,11 +428,15 @@ def _infer_column(name, v, numeric, nan, must_be_binary, where):
             if must_be_binary:
                 break
             continue
-        if nan.any() and not must_be_binary:
-            good = E[present]
+        if must_be_binary:
+            return col, E, counts
+        if counts["n_filled"]:
+            good = np.delete(E, np.flatnonzero(_missing_cells(col, v)))
             fill = float(np.median(good) >= 0.5) if kind == BINARY else float(np.median(good))
-            col = Column(name, kind, fill)
-            E, counts = _convert_one(col, v, False)
+        else:
+            fill = None if kind == BINARY else float(np.median(E))
+        col = Column(name, kind, fill)
+        E, counts = _convert_one(col, v, False)
         return col, E, counts
     if must_be_binary:
         raise _training_error(first_error, where, name)

@@ -199,3 +199,16 @@ def test_predict_dask_scores_what_fit_dask_returns():
     local = est.predict_proba(df[FEATURES])[:, 1]
     np.testing.assert_allclose(out["purchase_probability"].to_numpy(), local)
     np.testing.assert_array_equal(out["predicted_ordered"].to_numpy(), (local >= 0.5).astype(int))
+
+
+def test_text_columns_with_empty_cells_keep_their_kind():
+    """Empty cells do not decide a text column's kind (as for numbers): yes/no with a
+    gap is binary and numbers written as text with a gap are numeric, each with its
+    median as the fill; text stays a category column."""
+    df = pd.DataFrame({"member": ["yes", None, "no", "yes"], "spend": ["1.5", None, " 2", " 3"],
+                       "channel": ["a", None, "b", "a"]})
+    schema, E, stats = Schema.infer(df, "t.csv")
+    got = {c.name: (c.kind, c.fill) for c in schema.columns}
+    assert got == {"member": (BINARY, 1.0), "spend": (NUMERIC, 2.0), "channel": (CATEGORY, None)}
+    np.testing.assert_array_equal(E[:, :2], [[1, 1.5], [1, 2], [0, 2], [1, 3]])
+    assert stats.n_filled == 2
