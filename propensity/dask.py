@@ -500,8 +500,8 @@ def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64
     import os
 
     from .io.fileio import AtomicOutput
-    from .scoring.predictor import (ID_COLUMN, OUTPUT_COLUMNS, CustomerPropensityPredictor,
-                            InputDataError, format_predictions)
+    from .scoring.predictor import (ID_COLUMN, CustomerPropensityPredictor, InputDataError,
+                                    format_predictions, header_line)
     if not os.path.isfile(input_path):
         raise InputDataError(f"input file {input_path!r} not found")
     try:
@@ -514,10 +514,9 @@ def score_csv_dask(model_or_predictor, input_path, output_path, *, blocksize="64
     thr = CustomerPropensityPredictor.from_model(model).decision_threshold(threshold)
     out = predict_dask(model, ddf, threshold=threshold, segments=segments,
                        coerce=coerce, fill_missing=fill_missing, allow_empty_partitions=True)
-    header = list(OUTPUT_COLUMNS) + (["segment"] if segments else [])
     rows = 0
     with AtomicOutput(output_path) as sink:
-        sink.write((",".join(header) + "\n").encode())
+        sink.write(header_line(segments))
         for part in _compute_in_order(dask, out.to_delayed()):
             if not has_id:
                 part["UserID"] = np.arange(rows, rows + len(part))

@@ -182,6 +182,16 @@ class CustomerPropensityPredictor:
         return out
 
     # ------------------------------------------------------------------ files
+    def predict_to_file(self, df, output_path, threshold=None, segments=False, **kwargs):
+        """Score a DataFrame into a predictions CSV: :meth:`predict`, then the same
+        header, writer and temporary-file-and-rename as :meth:`predict_from_file`.
+        Returns the number of rows."""
+        out = self.predict(df, threshold, segments, **kwargs)
+        with AtomicOutput(output_path) as f:
+            f.write(header_line(segments))
+            f.write(format_predictions(out))
+        return len(out)
+
     def predict_from_file(self, input_path, output_path, chunksize=100_000, threshold=None,
                           segments=False, coerce=False, fill_missing=None, drift_report=None,
                           progress=None, sep=","):
@@ -209,7 +219,6 @@ class CustomerPropensityPredictor:
             if not os.path.isdir(folder):
                 raise InputDataError(f"output folder {folder!r} does not exist")
         drift = _DriftAccumulator(model) if drift_report is not None else None
-        header = list(OUTPUT_COLUMNS) + (["segment"] if segments else [])
         timestamp = _now_iso()
 
         if hasattr(input_path, "read"):
@@ -228,7 +237,7 @@ class CustomerPropensityPredictor:
                    "model": self.model_name, "threshold": thr}
         try:
             with AtomicOutput(output_path, background=True) as out:
-                out.write((",".join(header) + "\n").encode())
+                out.write(header_line(segments))
                 self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
                              timestamp, drift, progress, summary, where)
                 if drift is not None:
@@ -324,6 +333,11 @@ def _frame_rows(df):
         label = label.item() if isinstance(label, np.generic) else label
         return f"row {pos} (0-based position; index label {label!r})"
     return describe
+
+
+def header_line(segments):
+    """The header of a predictions CSV."""
+    return (",".join(OUTPUT_COLUMNS + (["segment"] if segments else [])) + "\n").encode()
 
 
 def format_predictions(frame):

@@ -13,7 +13,6 @@ threshold) lives in :mod:`propensity.tuning`; the output folder's temporary-and-
 :mod:`propensity._fileio`.
 """
 import datetime
-import io
 import json
 import logging
 import os
@@ -356,36 +355,36 @@ def _write_plots(folder, fitted):
 
 
 def _predict_test(model, name, test_file, folder, embedded_test_rows):
-    """test_predictions.csv through the predictor's own file path (same reader, value
-    rules, id handling and writer as ``propensity.predict``)."""
+    """test_predictions.csv through the predictor: a test file on its file path (same
+    reader, value rules, id handling and writer as ``propensity.predict``), the embedded
+    testing-style frame on its DataFrame path (the same value rules and writer)."""
+    import pandas as pd
+
     from ..scoring.predictor import CustomerPropensityPredictor, InputDataError
 
     predictor = CustomerPropensityPredictor.from_model(model, name)
     out = os.path.join(folder, "test_predictions.csv")
-    if test_file is None:
-        frame = make_sessions(embedded_test_rows, seed=EMBEDDED_SEED, testing=True)
-        missing = [c for c in model.input_columns_ if c not in frame.columns]
-        if len(missing) == len(model.input_columns_):
-            # a generic training file without a test file: nothing to score
-            logger.warning("no --test-file given and the embedded test data has none of the "
-                           "model's columns; test_predictions.csv holds no rows")
-            src = io.BytesIO(b"")
-        else:
-            src = io.BytesIO(frame.to_csv(index=False).encode("utf-8"))
-        source = "embedded testing-style data"
-    else:
-        source, src = test_file, test_file
+    source = "embedded testing-style data" if test_file is None else test_file
     try:
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
-            summary = predictor.predict_from_file(src, out)
+            if test_file is not None:
+                rows = predictor.predict_from_file(test_file, out)["rows"]
+            else:
+                frame = make_sessions(embedded_test_rows, seed=EMBEDDED_SEED, testing=True)
+                if not set(model.input_columns_) & set(frame.columns):
+                    # a generic training file without a test file: nothing to score
+                    logger.warning("no --test-file given and the embedded test data has none "
+                                   "of the model's columns; test_predictions.csv holds no rows")
+                    frame = pd.DataFrame(columns=model.input_columns_)
+                rows = predictor.predict_to_file(frame, out)
         for w in seen:
             logger.warning("%s: %s", source, w.message)
     except InputDataError as exc:
         msg = str(exc)
         raise DataError(msg if test_file is not None and os.fspath(test_file) in msg
                         else f"{source}: {msg}") from None
-    logger.info("predicted %d rows of %s with %s", summary["rows"], source, name)
+    logger.info("predicted %d rows of %s with %s", rows, source, name)
 
 
 def _jsonable(v):
