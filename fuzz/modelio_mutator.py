@@ -12,6 +12,7 @@ validation, and then scoring.
 either succeeds with probabilities in [0, 1] or raises ValueError) or raises
 ValueError (ModelFormatError is one) - never another exception, a crash or a hang.
 """
+import copy
 import hashlib
 import json
 import random
@@ -88,7 +89,9 @@ def _hostile_value(fdp, old):
         return d
     if choice == 4 and isinstance(old, str):
         return old[:fdp.ConsumeIntInRange(0, len(old))] + fdp.ConsumeUnicodeNoSurrogates(4)
-    return HOSTILE_JSON[fdp.ConsumeIntInRange(0, len(HOSTILE_JSON) - 1)]
+    # a copy: a later mutation may write into the value it placed, and a shared list or
+    # dict of HOSTILE_JSON would then change for every later input (or contain itself)
+    return copy.deepcopy(HOSTILE_JSON[fdp.ConsumeIntInRange(0, len(HOSTILE_JSON) - 1)])
 
 
 _HOSTILE_F64 = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1e308, 5e-324, 2.0**53, -2.0**63]
