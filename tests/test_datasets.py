@@ -201,3 +201,120 @@ def test_difficulty_matches_the_real_task(sessions, cal):
     real = cal["model_evaluation"]["random_forest"]
     assert 0.89 <= f1 <= 0.94, (f1, real["f1"])
     assert auc >= 0.99, (auc, real["roc_auc"])
+
+
+# ---------------------------------------------------------------------- chunked CSV writer
+BINARY_DTYPES = {ID_COLUMN: str, **{c: np.uint8 for c in [*FEATURES, TARGET]}}
+
+
+def _chunks(n, chunk_rows, seed, testing=False):
+    """The frame the chunked writer promises: chunk i is make_sessions(..., chunk=i,
+    row_offset=i * chunk_rows)."""
+    return pd.concat([make_sessions(min(chunk_rows, n - start), seed, testing, chunk=i,
+                                    row_offset=start)
+                      for i, start in enumerate(range(0, n, chunk_rows))], ignore_index=True)
+
+
+def _serials(ids, testing=False):
+    """Undo the UserID scramble: the row serials the ids were made from."""
+    space = datasets._ID_SERIAL_SPACE
+    inverse = pow(datasets._ID_SERIAL_MUL, -1, space)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = []
+    for s in ids:
+        v = 0
+        for ch in s.split("-")[datasets._ID_SERIAL_GROUP]:
+            v = v * 36 + digits.index(ch)
+        out.append((v - datasets._ID_SERIAL_ADD) * inverse % space
+                   - (datasets._ID_TESTING_OFFSET if testing else 0))
+    return out
+
+
+@pytest.mark.parametrize("n,seed,testing", [(1, 0, False), (1234, 5, False), (700, 2, True)])
+def test_cli_file_is_todays_file_up_to_a_chunk(tmp_path, n, seed, testing):
+    # before chunking, the CLI wrote make_sessions(n, seed, testing).to_csv(index=False)
+    out = tmp_path / "s.csv"
+    argv = ["--rows", str(n), "--seed", str(seed), "--out", str(out)]
+    assert datasets.main(argv + (["--testing"] if testing else [])) == 0
+    expected = make_sessions(n, seed=seed, testing=testing)
+    assert out.read_bytes() == expected.to_csv(index=False).encode()
+    got = pd.read_csv(out, dtype={ID_COLUMN: str})
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+@pytest.mark.parametrize("testing", [False, True])
+def test_chunked_file_equals_the_chunks_of_make_sessions(tmp_path, testing):
+    out = tmp_path / "c.csv"
+    n, chunk = 2500, 1000                      # two chunk boundaries, a short last chunk
+    assert datasets.write_sessions_csv(out, n, seed=3, testing=testing, chunk_rows=chunk) == n
+    expected = _chunks(n, chunk, 3, testing)
+    got = pd.read_csv(out, dtype=BINARY_DTYPES)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert out.read_bytes() == expected.to_csv(index=False).encode()
+    # the first chunk is the library's frame of the same seed; later chunks are other rows
+    pd.testing.assert_frame_equal(got.iloc[:chunk], make_sessions(chunk, 3, testing))
+    assert not np.array_equal(got[FEATURES].to_numpy()[:500],
+                              got[FEATURES].to_numpy()[chunk:chunk + 500])
+    assert os.listdir(tmp_path) == ["c.csv"]
+    if testing:
+        assert (got[TARGET] == 0).all()
+
+
+def test_chunked_user_ids_unique_over_the_file(tmp_path):
+    out = tmp_path / "u.csv"
+    n = 2345
+    datasets.write_sessions_csv(out, n, seed=1, chunk_rows=100)
+    ids = pd.read_csv(out, dtype={ID_COLUMN: str})[ID_COLUMN]
+    assert ids.is_unique and ids.map(lambda s: bool(ID_PATTERN.match(s))).all()
+    # each chunk's serials are a permutation of its own rows: all rows once over the file
+    serials = _serials(ids)
+    assert sorted(serials) == list(range(n))
+    assert all(100 * (r // 100) <= s < 100 * (r // 100 + 100) for r, s in enumerate(serials))
+    # a testing file of the same seed and size shares no UserID with it
+    test = tmp_path / "t.csv"
+    datasets.write_sessions_csv(test, n, seed=1, testing=True, chunk_rows=100)
+    test_ids = pd.read_csv(test, dtype={ID_COLUMN: str})[ID_COLUMN]
+    assert sorted(_serials(test_ids, testing=True)) == list(range(n))
+    assert not set(ids) & set(test_ids)
+
+
+def test_make_sessions_chunk_arguments():
+    base = make_sessions(300, seed=4)
+    pd.testing.assert_frame_equal(make_sessions(300, 4, chunk=0, row_offset=0), base)
+    moved = make_sessions(300, seed=4, row_offset=10_000)
+    # the same random draws, other serials: same values, other UserIDs
+    pd.testing.assert_frame_equal(moved[FEATURES], base[FEATURES])
+    assert not set(moved[ID_COLUMN]) & set(base[ID_COLUMN])
+    assert sorted(_serials(moved[ID_COLUMN])) == list(range(10_000, 10_300))
+    other = make_sessions(300, seed=4, chunk=1)
+    assert not other[FEATURES].equals(base[FEATURES])
+    with pytest.raises(ValueError, match="row_offset"):
+        make_sessions(10, row_offset=-1)
+    with pytest.raises(ValueError, match="n_rows"):
+        make_sessions(10, row_offset=datasets._MAX_ROWS - 5)
+    with pytest.raises(TypeError, match="chunk"):
+        make_sessions(10, chunk=1.0)
+
+
+def test_chunked_write_failure_leaves_no_file(tmp_path, monkeypatch):
+    out = tmp_path / "f.csv"
+    real = datasets._session_arrays
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("boom")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(datasets, "_session_arrays", failing)
+    with pytest.raises(MemoryError):
+        datasets.write_sessions_csv(out, 500, seed=0, chunk_rows=100)
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_help_documents_chunks(capsys):
+    with pytest.raises(SystemExit):
+        datasets.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "SeedSequence([seed, testing, i])" in text and "1,000,000" in text
