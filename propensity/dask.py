@@ -550,8 +550,8 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
     """Read and validate a training CSV of 0/1 feature columns on the cluster; the client
     receives the distinct feature rows, one uint32 row index and the target per row (5
     bytes a row instead of the parsed CSV) and rebuilds the uint8 matrix the pipeline
-    trains on. Returns :class:`propensity.data.TrainingData` equal to
-    :func:`propensity.data.load_training_csv` for such a file."""
+    trains on. Returns :class:`propensity.io.data.TrainingData`; the training run makes
+    of it the table :func:`propensity.io.table.read_training_file` makes of the file."""
     dask = _require_dask()
     import os
 
@@ -559,7 +559,8 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
     import pandas as pd
 
     from .learn.compress import compress_rows
-    from .io.data import DataError, TrainingData, checked_header, encode_target
+    from .io.data import DataError, TrainingData, checked_header
+    from .io.table import encode_target
     from .schema import BINARY, Column, Schema
     path = os.fspath(path)
     head = checked_header(path)
@@ -590,12 +591,11 @@ def load_training_dask(path, target="ordered", id_column="UserID", blocksize="64
     y_raw = pd.Series(np.concatenate([p[2] for p in parts]))
     y, labels = encode_target(y_raw, path, target)
     E = cr.rows[inv]
-    X = pd.DataFrame(E, columns=features)
     logger.info("loaded %s on the cluster: %d rows in %d partitions, %d distinct rows",
                 path, len(y), len(parts), cr.rows.shape[0])
     # ids stay on the workers: the pipeline does not use training ids
     schema = Schema([Column(c, BINARY) for c in features], id_column=id_col)
-    return TrainingData(X=X, y=y, ids=None, schema=schema, E=E,
-                        source=os.path.abspath(path), classes=labels)
+    return TrainingData(E=E, y=y, schema=schema, source=os.path.abspath(path),
+                        classes=labels)
 
 

@@ -73,7 +73,10 @@ def test_every_output_is_present_and_well_formed(run, small):
         for k in ("f1", "precision", "recall", "roc_auc", "avg_precision", "brier", "threshold"):
             assert 0.0 <= m[k] <= 1.0, (fam, k)
         (tn, fp), (fn, tp) = m["confusion_matrix"]
-        assert tn + fp + fn + tp == 800 and fn + tp == int(round(0.2 * train.ordered.sum()))
+        # 20% of every class, dealt in groups of 15 rows per class: k of every 15 (the last,
+        # partial group deals at most k more)
+        assert tn + fp + fn + tp in range(800 - 6, 800 + 7)
+        assert abs((fn + tp) - 0.2 * train.ordered.sum()) <= 3
         assert m["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
     man = json.loads((run / "manifest.json").read_text())
     assert man["format"] == "propensity-manifest" and man["format_version"] == 1

@@ -144,20 +144,23 @@ def best_f1_threshold(y_true, y_score, sample_weight=None):
     return float((thr[i] + lower) / 2.0), float(f1[i])
 
 
-def classification_report(y_true, y_pred, target_names=("0", "1"), digits=4):
-    """A text report like sklearn's (precision, recall, f1, support per class)."""
-    t = np.asarray(y_true).astype(bool).ravel()
-    p = np.asarray(y_pred).astype(bool).ravel()
+def classification_report(y_true, y_pred, target_names=("0", "1"), digits=4,
+                          sample_weight=None):
+    """A text report like sklearn's (precision, recall, f1, support per class); with
+    integer ``sample_weight`` (row counts of weighted distinct rows) the supports are the
+    row counts."""
+    t, p, w = _prepare(y_true, y_pred, sample_weight, "y_pred")
+    p = p > 0.5
     rows = []
     for cls, name in ((False, target_names[0]), (True, target_names[1])):
         tt, pp = t == cls, p == cls
-        tp = float(np.sum(tt & pp))
-        prec = tp / pp.sum() if pp.sum() else 0.0
-        rec = tp / tt.sum() if tt.sum() else 0.0
+        tp = float(w[tt & pp].sum())
+        prec = tp / w[pp].sum() if w[pp].sum() else 0.0
+        rec = tp / w[tt].sum() if w[tt].sum() else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        rows.append((name, prec, rec, f1, int(tt.sum())))
-    n = t.size
-    acc = float(np.mean(t == p))
+        rows.append((name, prec, rec, f1, int(round(w[tt].sum()))))
+    n = int(round(w.sum()))
+    acc = float(w[t == p].sum() / w.sum())
     macro = [np.mean([r[i] for r in rows]) for i in (1, 2, 3)]
     weighted = [sum(r[i] * r[4] for r in rows) / n for i in (1, 2, 3)]
     width = max(12, *(len(r[0]) for r in rows))
@@ -173,16 +176,19 @@ def classification_report(y_true, y_pred, target_names=("0", "1"), digits=4):
     return "\n".join(lines) + "\n"
 
 
-def binary_metrics(y_true, proba, threshold):
+def binary_metrics(y_true, proba, threshold, sample_weight=None):
     """The evaluation record of one model: f1, precision, recall, roc_auc, avg_precision,
-    brier, threshold, confusion matrix (predict 1 when proba >= threshold)."""
+    brier, threshold, confusion matrix (predict 1 when proba >= threshold). With
+    ``sample_weight`` (row counts of weighted distinct rows) every figure equals the one
+    of the rows the weights count; the confusion matrix then holds those row counts."""
     pred = (np.asarray(proba) >= threshold).astype(np.uint8)
-    precision, recall, f1 = _prf(y_true, pred, None)
+    precision, recall, f1 = _prf(y_true, pred, sample_weight)
+    cm = confusion_matrix(y_true, pred, sample_weight)
     return {
         "f1": f1, "precision": precision, "recall": recall,
-        "roc_auc": roc_auc_score(y_true, proba),
-        "avg_precision": average_precision_score(y_true, proba),
-        "brier": brier_score_loss(y_true, proba),
+        "roc_auc": roc_auc_score(y_true, proba, sample_weight),
+        "avg_precision": average_precision_score(y_true, proba, sample_weight),
+        "brier": brier_score_loss(y_true, proba, sample_weight),
         "threshold": float(threshold),
-        "confusion_matrix": confusion_matrix(y_true, pred).tolist(),
+        "confusion_matrix": np.rint(cm).astype(np.int64).tolist(),
     }

@@ -38,11 +38,22 @@ def score_distinct(fn, Z):
     return np.asarray(fn(rows), dtype=np.float64)[inverse]
 
 
-def build_profile(schema, E, scores, n_score_bins=10):
+def _weighted_quantiles(v, w, q):
+    order = np.argsort(v, kind="mergesort")
+    v, cw = v[order], np.cumsum(w[order])
+    at = np.searchsorted(cw, np.asarray(q) * cw[-1], side="left")
+    return v[np.minimum(at, v.size - 1)]
+
+
+def build_profile(schema, E, scores, n_score_bins=10, weights=None):
     """Training distribution for drift reports: per binary or numeric input column its
     bins and fractions (from the encoded inputs E), and the distribution of the
-    calibrated score over ``n_score_bins`` equal-width bins."""
+    calibrated score over ``n_score_bins`` equal-width bins. ``weights``: how many rows
+    each row of E stands for (distinct rows of a training table)."""
     from ..schema import BINARY, NUMERIC
+    E = np.asarray(E)
+    w = np.ones(E.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = max(float(w.sum()), 1e-300)
     feats = {}
     for j, c in enumerate(schema.columns):
         if c.kind not in (BINARY, NUMERIC):
@@ -50,19 +61,19 @@ def build_profile(schema, E, scores, n_score_bins=10):
         col = c.name
         v = np.asarray(E[:, j])
         if c.kind == BINARY:
-            ones = float(np.mean(v == 1))
+            ones = float(w[v == 1].sum() / total)
             feats[col] = {"edges": [-0.5, 0.5, 1.5], "fractions": [1.0 - ones, ones]}
         else:
             v = v.astype(np.float64)
-            edges = np.unique(np.quantile(v, np.linspace(0, 1, 11)))
+            edges = np.unique(_weighted_quantiles(v, w, np.linspace(0, 1, 11)))
             if edges.size < 2:
                 edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
-            counts, _ = np.histogram(v, bins=edges)
-            feats[col] = {"edges": edges.tolist(), "fractions": (counts / v.size).tolist()}
+            counts, _ = np.histogram(v, bins=edges, weights=w)
+            feats[col] = {"edges": edges.tolist(), "fractions": (counts / total).tolist()}
     edges = np.linspace(0.0, 1.0, n_score_bins + 1)
-    counts, _ = np.histogram(np.clip(scores, 0, 1), bins=edges)
+    counts, _ = np.histogram(np.clip(scores, 0, 1), bins=edges, weights=w)
     return {"features": feats,
-            "score": {"edges": edges.tolist(), "fractions": (counts / max(1, len(scores))).tolist()}}
+            "score": {"edges": edges.tolist(), "fractions": (counts / total).tolist()}}
 
 
 def _as_frame(X, names=None):
@@ -129,21 +140,24 @@ class PropensityModel(BaseEstimator):
     def fit(self, X, y):
         """Fit everything on raw data (a DataFrame, or an array of the 23 session
         features): the folds give out-of-fold scores for calibration and threshold."""
+        from ..io.table import table_from_encoded
         from ..learn.estimators import estimator_class
         from ..learn.validation import check_y
-        from ..io.data import frame_schema
         from ..training.tuning import fit_with_oof
 
         X = _as_frame(X)
         y01, classes = check_y(y, X.shape[0])
-        schema, E, X_enc = frame_schema(X, "X")
+        from ..learn.features import SESSION_FEATURES
+        schema, E, _ = Schema.infer(X, "X", known_binary=SESSION_FEATURES)
         est = self.estimator if self.estimator is not None \
             else estimator_class("random_forest")()
-        transformer = InteractionFeatureTransformer(interactions=self.interactions).fit(X_enc)
-        X_raw = np.ascontiguousarray(X_enc.to_numpy())
-        final, calibrator, threshold = fit_with_oof(est, X_raw, transformer, y01, self.cv,
-                                                    self.random_state, self.calibration)
-        self._set_parts(schema, transformer, final, calibrator, threshold, classes)
+        from ..learn.trees import resolve_seed
+        table = table_from_encoded(schema, E, y01, list(classes), source="X", target="y",
+                                   n_folds=self.cv, seed=resolve_seed(self.random_state),
+                                   validation=False)
+        final, calibrator, threshold, features = fit_with_oof(
+            est, table, self.interactions, self.calibration)
+        self._set_parts(schema, features.transformer, final, calibrator, threshold, classes)
         self.training_profile_ = build_profile(schema, E, self.proba_encoded(E))
         return self
 

@@ -12,7 +12,6 @@ distinct row once) and the C core formats the output rows. Memory stays bounded,
 output goes to a temporary file in the target folder that is renamed on success, and
 no partial output is left behind after an error.
 """
-import csv
 import datetime
 import json
 import logging
@@ -27,6 +26,7 @@ import numpy as np
 from .. import _core
 from ..io import manifest as _manifest
 from ..learn.base import load_model as _load_document
+from ..io.blocks import BlockReader, parse_header
 from ..io.fileio import AtomicOutput, atomic_write_bytes
 from ..learn.validation import check_n_jobs
 from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
@@ -260,13 +260,16 @@ class CustomerPropensityPredictor:
 
     def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, timestamp,
                 drift, progress, summary, where):
-        reader = _BlockReader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
+        reader = BlockReader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
         head = reader.header_line()
         if head is None:
             warnings.warn(f"{where} is empty: the output holds only the header", UserWarning,
                           stacklevel=3)
             return
-        names = _parse_header(head, sep, where)
+        try:
+            names = parse_header(head, sep, where)
+        except DataError as exc:
+            raise InputDataError(str(exc)) from None
         schema = model.schema_
         try:
             feature_field, missing = schema.locate(names, where)
@@ -370,75 +373,6 @@ def _warn_coerced(n):
     if n:
         warnings.warn(f"coerce: {n} value(s) other than 0/1 were clipped to 0/1", UserWarning,
                       stacklevel=3)
-
-
-class _BlockReader:
-    """Reads a binary stream into one reusable buffer: blocks of about ``size`` bytes
-    whose unconsumed tail (a partial record) is moved to the front for the next read."""
-
-    def __init__(self, src, size):
-        self.src = src
-        self.buf = bytearray(size)
-        self.filled = 0
-        self.eof = False
-
-    def _fill(self):
-        if self.eof:
-            return
-        if self.filled == len(self.buf):           # a record longer than the buffer
-            self.buf.extend(bytes(len(self.buf)))
-        with memoryview(self.buf) as mv:
-            n = self.src.readinto(mv[self.filled:]) if hasattr(self.src, "readinto") else None
-            if n is None:                          # streams without readinto
-                more = self.src.read(len(self.buf) - self.filled)
-                n = len(more)
-                mv[self.filled:self.filled + n] = more
-        if n == 0:
-            self.eof = True
-        self.filled += n
-
-    def header_line(self):
-        """The first line (without its line end), or None for an empty input."""
-        self._fill()
-        while True:
-            nl = self.buf.find(b"\n", 0, self.filled)
-            if nl >= 0 or self.eof:
-                break
-            self._fill()
-        if not bytes(self.buf[:self.filled]).strip():
-            return None
-        end = nl if nl >= 0 else self.filled
-        head = bytes(self.buf[:end])
-        self.consume(end + 1 if nl >= 0 else self.filled)
-        return head
-
-    def next_block(self):
-        """A memoryview of the buffered bytes (release it) and whether the input ended."""
-        self._fill()
-        return memoryview(self.buf)[:self.filled], self.eof
-
-    def consume(self, n):
-        rest = self.filled - n
-        if rest:
-            self.buf[:rest] = self.buf[n:self.filled]
-        self.filled = rest
-
-
-def _parse_header(head, sep, where):
-    if head.endswith(b"\r"):
-        head = head[:-1]
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
-    if b"\0" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputDataError(f"{where} is not UTF-8 text (it looks like UTF-16); save it as "
-                             f"UTF-8 CSV")
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputDataError(f"{where}: the header is not UTF-8 text ({exc}); wrong encoding?") from None
-    if text.count('"') % 2:
-        raise InputDataError(f"{where}: the header line has an unclosed quote")
-    return [c for c in next(csv.reader([text], delimiter=sep))]
 
 
 def _bin_index(values, edges):

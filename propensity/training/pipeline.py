@@ -30,15 +30,14 @@ from ..io import manifest as _manifest
 from ..learn import metrics as M
 from ..learn.estimators import FAMILIES, estimator_class
 from ..io.fileio import prepare_output_folder, swap_in_folder
-from ..io.data import DataError, TrainingData, from_frame, load_training_csv
+from ..io.data import DataError, TrainingData
+from ..io.table import TrainingTable, read_training_file, table_from_encoded, table_from_frame
 from ..datasets import make_sessions
 from ..errors import TrainingError  # noqa: F401  (part of this module's interface)
-from ..learn.features import InteractionFeatureTransformer
 from ..scoring.model import PropensityModel, build_profile
-from ..learn.model_selection import stratified_split
-from .tuning import (DEFAULT_GRIDS, base_params, count_fits,  # noqa: F401  (DEFAULT_GRIDS: interface)
-                     grid_search, load_grid_file, make_folds, make_patterns, merge_grids,
-                     training_rows, tune_on_oof)
+from .tuning import (DEFAULT_GRIDS, TableFeatures, TableFolds,  # noqa: F401  (DEFAULT_GRIDS: interface)
+                     base_params, check_parts, count_fits, grid_search, load_grid_file,
+                     merge_grids, tune_on_oof)
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ def _progress_bar(enabled, total, desc):
 @dataclass
 class TrainingConfig:
     """What a training run is asked to do (the arguments of :func:`run_training`)."""
-    train_file: object = None           # path, TrainingData, or None for the stand-in
+    train_file: object = None           # path, TrainingTable, TrainingData, or None: the stand-in
     test_file: object = None
     output_dir: str = "ml_outputs"
     target: str = "ordered"
@@ -138,15 +137,11 @@ class TrainingConfig:
 
 @dataclass
 class _Prepared:
-    """The data of a run once loaded, split and featurised."""
-    data: TrainingData
+    """The data of a run once read into its table and featurised."""
+    table: TrainingTable
     fingerprint: str
-    train_rows: np.ndarray
-    val_rows: np.ndarray
-    transformer: InteractionFeatureTransformer
-    patterns: object
-    folds: list
-    training: tuple                      # (Z, y, w) of the training split
+    features: TableFeatures
+    folds: TableFolds
 
 
 @dataclass
@@ -208,8 +203,8 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
         timings[name] = time.perf_counter() - t0
         return out
 
-    data = timed("load", _load, cfg)
-    prep = timed("prepare", _prepare, cfg, data)
+    table = timed("load", _load, cfg)
+    prep = timed("prepare", _prepare, cfg, table)
     total_fits = sum(count_fits(estimator_class(f), grids[f], cfg.cv_folds) + 1 for f in models)
     bar = _progress_bar(cfg.progress, total_fits, "training")
     fitted = {}
@@ -229,7 +224,7 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     timed("plots", _write_plots, tmp, fitted)
     manifest = _manifest.build(
         tmp, best_model=best, models=evaluation, created=now,
-        training_data={"source": prep.data.source, "n_rows": prep.data.n_rows,
+        training_data={"source": prep.table.source, "n_rows": prep.table.n_rows,
                        "fingerprint": prep.fingerprint, "target": cfg.target,
                        "id_column": cfg.id_column})
     _manifest.write(tmp, manifest)
@@ -243,83 +238,109 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
 
 
 def _load(cfg):
-    """The training data: already loaded (e.g. on a Dask cluster), the embedded
-    stand-in, or a CSV file."""
-    if isinstance(cfg.train_file, TrainingData):
+    """The training table: given, from rows already loaded (e.g. on a Dask cluster), the
+    embedded stand-in, or a CSV file read once in blocks."""
+    kw = dict(n_folds=cfg.cv_folds, seed=cfg.seed, n_jobs=cfg.n_jobs)
+    if isinstance(cfg.train_file, TrainingTable):
         return cfg.train_file
+    if isinstance(cfg.train_file, TrainingData):
+        d = cfg.train_file
+        return table_from_encoded(d.schema, d.E, d.y, d.classes, source=d.source,
+                                  target=cfg.target, **kw)
     if cfg.train_file is None:
         frame = make_sessions(cfg.embedded_rows, seed=EMBEDDED_SEED)
-        data = from_frame(frame, target=cfg.target, id_column=cfg.id_column,
-                          source="embedded stand-in")
-        logger.info("training on the embedded stand-in: %d sessions (seed %d), %.2f%% positive",
-                    data.n_rows, EMBEDDED_SEED, 100 * data.y.mean())
-        return data
-    return load_training_csv(cfg.train_file, target=cfg.target, id_column=cfg.id_column)
+        table = table_from_frame(frame, target=cfg.target, id_column=cfg.id_column,
+                                 source="embedded stand-in", **kw)
+        logger.info("training on the embedded stand-in: %d sessions (seed %d)",
+                    table.n_rows, EMBEDDED_SEED)
+        return table
+    progress = _read_progress(cfg.train_file) if cfg.progress else None
+    try:
+        return read_training_file(cfg.train_file, target=cfg.target, id_column=cfg.id_column,
+                                  progress=progress, **kw)
+    finally:
+        if progress is not None:
+            progress.close()
 
 
-def _prepare(cfg, data):
-    """Stratified 80/20 split, interaction features, distinct patterns, the folds."""
-    y = data.y
-    train_rows, val_rows = stratified_split(y, 0.2, cfg.seed)
-    if min(y[train_rows].sum(), (1 - y[train_rows]).sum()) < cfg.cv_folds:
-        raise DataError(f"{data.source}: the training split has {int(y[train_rows].sum())} "
-                        f"positive row(s); every one of the {cfg.cv_folds} folds needs "
-                        f"positives and negatives")
-    from ..learn.validation import check_X
-    X_raw, _ = check_X(data.X)
-    with warnings.catch_warnings():  # skipped features are logged by the transformer
-        warnings.simplefilter("ignore", UserWarning)
-        transformer = InteractionFeatureTransformer().fit(data.X)
-    patterns = make_patterns(X_raw, transformer)
-    logger.info("split: %d training rows, %d validation rows; %d features; %d distinct rows",
-                len(train_rows), len(val_rows), len(transformer.get_feature_names_out()),
-                patterns.Z.shape[0])
-    return _Prepared(data=data, fingerprint=data.fingerprint(), train_rows=train_rows,
-                     val_rows=val_rows, transformer=transformer, patterns=patterns,
-                     folds=make_folds(patterns, train_rows, y, cfg.cv_folds, cfg.seed),
-                     training=training_rows(patterns, train_rows, y))
+class _read_progress:
+    """Progress of reading the training file on stderr: bytes read, rows, rows/s."""
+
+    def __init__(self, path):
+        from tqdm.auto import tqdm
+        try:
+            total = os.path.getsize(path)
+        except OSError:
+            total = None
+        self.bar = tqdm(total=total, desc="reading", file=sys.stderr, leave=False,
+                        unit="B", unit_scale=True, unit_divisor=1024)
+        self.rows = 0
+        self.t0 = time.perf_counter()
+
+    def __call__(self, rows, bytes_read):
+        self.rows += rows
+        rate = self.rows / max(time.perf_counter() - self.t0, 1e-9)
+        self.bar.set_postfix_str(f"{self.rows:,} rows, {rate / 1e6:.2f} M rows/s")
+        self.bar.update(bytes_read - self.bar.n)
+
+    def close(self):
+        self.bar.close()
+
+
+def _prepare(cfg, table):
+    """The folds, the training and validation splits, the model features."""
+    check_parts(table)
+    features = TableFeatures(table, n_jobs=cfg.n_jobs)
+    folds = TableFolds(table, features)
+    plc = table.part_label_counts()
+    logger.info("split: %d training rows, %d validation rows; %d features; %d %s",
+                int(plc[:table.n_folds].sum()), int(plc[table.n_folds:].sum()),
+                len(features.feature_names), table.n_stored,
+                "distinct rows" if table.distinct else "rows")
+    return _Prepared(table=table, fingerprint=table.fingerprint(), features=features,
+                     folds=folds)
 
 
 def _fit_family(cfg, prep, fam, grid, bar):
     """Grid search, calibration and threshold on out-of-fold scores, refit, evaluation."""
     t0 = time.perf_counter()
     cls = estimator_class(fam)
-    data, patterns, (Zt, yt, wt) = prep.data, prep.patterns, prep.training
+    table, folds = prep.table, prep.folds
+    train, val = folds.training, folds.validation
     if bar is not None:
         bar.set_description(fam.replace("_", " "))
-    base = base_params(fam, cls, yt, wt, cfg.seed, cfg.n_jobs, patterns.Z.shape[0])
-    gs = grid_search(cls, prep.folds, grid, base, family=fam, progress=bar)
+    base = base_params(fam, cls, train.counts.sum(axis=0), cfg.seed, cfg.n_jobs,
+                       table.n_stored)
+    gs = grid_search(cls, folds, grid, base, family=fam, progress=bar)
     oof, y_oof, w_oof = gs["oof"]
     calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
-    est = cls(**base, **gs["best_params"]).fit(Zt, yt, sample_weight=wt)
+    est = folds.fit(cls(**base, **gs["best_params"]), train)
     if bar is not None:
         bar.update(1)
-    # score every pattern once: training profile + validation
-    raw_pat = np.asarray(est.predict_proba(patterns.Z))[:, 1]
-    cal_pat = raw_pat if calibrator is None else np.clip(calibrator.transform(raw_pat), 0, 1)
-    profile = build_profile(data.schema, data.E[prep.train_rows],
-                            cal_pat[patterns.inv[prep.train_rows]])
     model = PropensityModel.from_parts(
-        schema=data.schema, transformer=prep.transformer, estimator=est,
-        calibrator=calibrator, threshold=threshold, training_profile=profile,
+        schema=table.schema, transformer=prep.features.transformer, estimator=est,
+        calibrator=calibrator, threshold=threshold, training_profile=None,
         calibration=cfg.calibration, cv=cfg.cv_folds, random_state=cfg.seed,
-        classes=data.classes)
-    raw_val = raw_pat[patterns.inv[prep.val_rows]]
-    proba_val = cal_pat[patterns.inv[prep.val_rows]]
-    y_val = data.y[prep.val_rows]
-    rec = M.binary_metrics(y_val, proba_val, threshold)
-    rec["brier_uncalibrated"] = M.brier_score_loss(y_val, raw_val)
-    rec["f1_uncalibrated_at_0.5"] = M.f1_score(y_val, raw_val >= 0.5)
+        classes=table.classes)
+    model.training_profile_ = _training_profile(model, folds, train)
+    raw_val = folds.scores(est, val)
+    proba_val = model.calibrate(raw_val)
+    y_val, w_val = val.y, val.w
+    rec = M.binary_metrics(y_val, proba_val, threshold, w_val)
+    rec["brier_uncalibrated"] = M.brier_score_loss(y_val, raw_val, w_val)
+    rec["f1_uncalibrated_at_0.5"] = M.f1_score(y_val, raw_val >= 0.5, w_val)
     rec["oof_f1"] = oof_f1
     rec["best_params"] = dict(gs["best_params"])
     rec["n_configurations"] = len(gs["cv_results"])
     rec["seconds"] = time.perf_counter() - t0
     pred_val = (proba_val >= threshold).astype(np.uint8)
     details = {
+        # the validation split as (distinct row, label) pairs: sample_weight is how many
+        # validation rows each pair stands for (np.repeat(x, sample_weight) gives rows)
         "metrics": rec, "predictions": pred_val, "probabilities": proba_val,
-        "raw_scores": raw_val, "y_true": y_val, "validation_index": prep.val_rows,
+        "raw_scores": raw_val, "y_true": y_val, "sample_weight": w_val,
         "classification_report": M.classification_report(
-            y_val, pred_val, target_names=("not ordered", "ordered")),
+            y_val, pred_val, target_names=("not ordered", "ordered"), sample_weight=w_val),
         "cv_results": gs["cv_results"], "best_params": gs["best_params"],
         "oof_scores": oof, "oof_calibrated": oof_cal, "oof_labels": y_oof,
         "oof_weights": w_oof,
@@ -330,6 +351,20 @@ def _fit_family(cfg, prep, fam, grid, bar):
                 rec["roc_auc"], threshold, rec["brier_uncalibrated"], rec["brier"],
                 rec["seconds"])
     return _Fitted(model=model, record=rec, details=details, search=gs)
+
+
+PROFILE_ROWS = 1_000_000   # rows mode: training rows the drift profile is drawn from
+
+
+def _training_profile(model, folds, train):
+    """The drift profile of the training split: its inputs and calibrated scores, each
+    stored row weighted by the training rows it stands for."""
+    index, w = train.index, train.counts.sum(axis=1).astype(np.float64)
+    if index.size > PROFILE_ROWS:
+        pick = np.linspace(0, index.size - 1, PROFILE_ROWS).astype(np.int64)
+        index, w = index[pick], w[pick]
+    scores = model.calibrate(folds.row_scores(model.estimator_, index))
+    return build_profile(folds.table.schema, folds.table.decode(index), scores, weights=w)
 
 
 def _write_models(folder, fitted):

@@ -55,7 +55,7 @@ def roc_curves(folder, detailed):
     fig = _figure(6, 6)
     ax = fig.add_subplot()
     for fam, d in detailed.items():
-        fpr, tpr, _ = M.roc_curve(d["y_true"], d["probabilities"])
+        fpr, tpr, _ = M.roc_curve(d["y_true"], d["probabilities"], d.get("sample_weight"))
         ax.plot(fpr, tpr, color=COLORS.get(fam), lw=1.8,
                 label=f"{LABELS.get(fam, fam)} (AUC {d['metrics']['roc_auc']:.4f})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="Chance")
@@ -73,12 +73,14 @@ def pr_curves(folder, detailed):
     fig = _figure(6, 6)
     ax = fig.add_subplot()
     for fam, d in detailed.items():
-        prec, rec, _ = M.precision_recall_curve(d["y_true"], d["probabilities"])
+        prec, rec, _ = M.precision_recall_curve(d["y_true"], d["probabilities"],
+                                                d.get("sample_weight"))
         ax.step(rec, prec, where="post", color=COLORS.get(fam), lw=1.8,
                 label=f"{LABELS.get(fam, fam)} (AP {d['metrics']['avg_precision']:.4f})")
         m = d["metrics"]
         ax.plot([m["recall"]], [m["precision"]], "o", color=COLORS.get(fam), ms=6)
-    base = float(np.mean(next(iter(detailed.values()))["y_true"]))
+    first = next(iter(detailed.values()))
+    base = float(np.average(first["y_true"], weights=first.get("sample_weight")))
     ax.axhline(base, ls="--", color="grey", lw=1, label=f"Positive rate ({base:.3f})")
     ax.set_xlabel("Recall")
     ax.set_ylabel("Precision")
@@ -90,12 +92,13 @@ def pr_curves(folder, detailed):
     _save(fig, folder, "precision_recall_curves.png")
 
 
-def _reliability(y, p, n_bins=10):
+def _reliability(y, p, w=None, n_bins=10):
+    w = np.ones(p.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
     edges = np.linspace(0, 1, n_bins + 1)
     idx = np.clip(np.digitize(p, edges[1:-1]), 0, n_bins - 1)
-    cnt = np.bincount(idx, minlength=n_bins)
-    mean_p = np.bincount(idx, weights=p, minlength=n_bins)
-    frac = np.bincount(idx, weights=y, minlength=n_bins)
+    cnt = np.bincount(idx, weights=w, minlength=n_bins)
+    mean_p = np.bincount(idx, weights=p * w, minlength=n_bins)
+    frac = np.bincount(idx, weights=y * w, minlength=n_bins)
     keep = cnt > 0
     return mean_p[keep] / cnt[keep], frac[keep] / cnt[keep]
 
@@ -106,8 +109,9 @@ def calibration(folder, detailed):
     for ax, key, title in ((axes[0], "raw_scores", "Before calibration (model score)"),
                            (axes[1], "probabilities", "After calibration")):
         for fam, d in detailed.items():
-            mp, fp = _reliability(d["y_true"].astype(float), np.asarray(d[key], float))
-            brier = M.brier_score_loss(d["y_true"], np.clip(d[key], 0, 1))
+            w = d.get("sample_weight")
+            mp, fp = _reliability(d["y_true"].astype(float), np.asarray(d[key], float), w)
+            brier = M.brier_score_loss(d["y_true"], np.clip(d[key], 0, 1), w)
             ax.plot(mp, fp, "o-", color=COLORS.get(fam), lw=1.5, ms=4,
                     label=f"{LABELS.get(fam, fam)} (Brier {brier:.4f})")
         ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="Perfectly calibrated")

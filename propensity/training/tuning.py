@@ -1,12 +1,12 @@
-"""Model selection on weighted distinct rows: grids, folds, grid search, and the
-calibration and threshold tuned on out-of-fold scores.
+"""Model selection on a training table: grids, folds, grid search, and the calibration
+and threshold tuned on out-of-fold scores.
 
-Binary session data has few distinct rows (thousands among 455k), so the rows are
-compressed once into distinct patterns; every fold trains on (pattern, class) rows
-weighted by their counts and scores each pattern once. Inside a grid, one fit of the
+The training rows arrive as a :class:`propensity.io.table.TrainingTable` (distinct rows
+with their counts per label and part), so every fold trains on weighted distinct rows
+and scores each distinct row once (:class:`TableFolds`). Inside a grid, one fit of the
 largest forest / the longest boosting run per fold scores every smaller configuration
-through ``predict_proba_prefix``. The training run (:mod:`propensity.pipeline`) and
-:meth:`PropensityModel.fit` both use the one recipe here (:func:`fit_with_oof`,
+through ``predict_proba_prefix``. The training run (:mod:`propensity.training.pipeline`)
+and :meth:`PropensityModel.fit` both use the one recipe here (:func:`fit_with_oof`,
 :func:`tune_on_oof`).
 """
 import itertools
@@ -14,16 +14,17 @@ import json
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..learn import metrics as M
-from ..learn.compress import distinct_rows
+from ..learn.compress import compress_rows
 from ..learn.estimators import FAMILIES, prefix_params
 from ..learn.calibration import make_calibrator
 from ..errors import DataError
-from ..learn.model_selection import stratified_kfold
+from ..schema import CATEGORY
 
 logger = logging.getLogger(__name__)
 
@@ -91,58 +92,161 @@ def expand_grid(grid):
 
 
 # ---------------------------------------------------------------------------------------
-# compressed folds
+# folds on a training table
 # ---------------------------------------------------------------------------------------
+SCORE_CHUNK = 1 << 20        # stored rows featurised and scored at once
+MAPPER_ROWS = 200_000        # stored rows the trees' bin edges are fitted on
+LINEAR_MAX_ROWS = 1_000_000  # rows mode: rows logistic regression trains on (a sample)
+CLASSES = np.array([0, 1], dtype=np.uint8)
+
+
+class TableFeatures:
+    """The model features of a :class:`propensity.io.table.TrainingTable`'s stored rows.
+
+    ``transformer``: the interaction features; ``mapper``: the trees' bin edges (fitted
+    on the stored rows, with every numeric input column's edges the table's own, so the
+    trees see the raw values' bins); ``codes``: every stored row's bin codes.
+    """
+
+    def __init__(self, table, interactions=True, n_jobs=None):
+        import pandas as pd
+
+        from ..learn.binning import BinMapper
+        from ..learn.features import InteractionFeatureTransformer
+        self.table = table
+        self.n_jobs = n_jobs
+        schema = table.schema
+        first = schema.expand(table.decode(np.arange(min(1, table.n_stored))))
+        with warnings.catch_warnings():  # skipped features are logged by the transformer
+            warnings.simplefilter("ignore", UserWarning)
+            self.transformer = InteractionFeatureTransformer(interactions=interactions).fit(
+                pd.DataFrame(first, columns=schema.feature_names))
+        self.feature_names = [str(c) for c in self.transformer.get_feature_names_out()]
+        n = table.n_stored
+        pick = np.arange(n) if n <= MAPPER_ROWS else \
+            np.linspace(0, n - 1, MAPPER_ROWS).astype(np.int64)
+        self.mapper = BinMapper(max_bins=255).fit(self.Z(pick))
+        q = table.quantiser
+        if q.numeric:
+            widths = [len(c.categories) if c.kind == CATEGORY else 1 for c in schema.columns]
+            start = np.cumsum([0] + widths[:-1])
+            for j in q.numeric:
+                e = q.edges(j)
+                f = int(start[j])
+                self.mapper.edges_[f, :] = np.nan
+                self.mapper.edges_[f, :e.size] = e
+                self.mapper.n_edges_[f] = e.size
+            self.mapper.n_bins_ = (self.mapper.n_edges_ + 1).astype(np.int32)
+        self._mappers = {255: self.mapper}
+        self.codes = np.empty((n, len(self.feature_names)), dtype=np.uint8)
+        for a in range(0, n, SCORE_CHUNK):
+            idx = np.arange(a, min(n, a + SCORE_CHUNK))
+            self.codes[idx] = self.mapper.transform(self.Z(idx), n_jobs=n_jobs)
+
+    def Z(self, index):
+        """Model features (interactions included) of the stored rows ``index``."""
+        E = self.table.decode(index)
+        return self.transformer.transform(self.table.schema.expand(E))
+
+    def mapper_for(self, max_bins):
+        """Bin edges for trees of ``max_bins`` bins (255: the table's own)."""
+        if max_bins not in self._mappers:
+            from ..learn.binning import BinMapper
+            n = self.table.n_stored
+            pick = np.arange(n) if n <= MAPPER_ROWS else \
+                np.linspace(0, n - 1, MAPPER_ROWS).astype(np.int64)
+            self._mappers[max_bins] = BinMapper(max_bins=max_bins).fit(self.Z(pick))
+        return self._mappers[max_bins]
+
+
 @dataclass
-class Patterns:
-    """Rows of the (feature-engineered) matrix as distinct patterns."""
-    Z: np.ndarray          # distinct rows (or all rows when not compressible)
-    inv: np.ndarray        # row -> pattern
-
-    def weighted(self, rows, y):
-        """(pattern, class) rows of ``rows`` with their counts: (Z, y, w, pattern_ids)."""
-        n_pat = self.Z.shape[0]
-        key = self.inv[rows] * 2 + y[rows]
-        counts = np.bincount(key, minlength=2 * n_pat)
-        nz = np.flatnonzero(counts)
-        pat = nz // 2
-        return self.Z[pat], (nz % 2).astype(np.uint8), counts[nz].astype(np.float64), pat
+class Part:
+    """Rows of some parts of the table: to train on (``index`` (m,) stored rows with
+    ``counts`` (m, 2)) and, as (row, label) pairs, to score: ``pair_row`` (position in
+    ``index``), ``y`` and ``w`` (rows the pair stands for)."""
+    index: np.ndarray
+    counts: np.ndarray
+    pair_row: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
 
 
-def make_patterns(X_raw, transformer):
-    comp = distinct_rows(X_raw)
-    if comp is None:
-        Z = transformer.transform(X_raw)
-        return Patterns(Z, np.arange(Z.shape[0], dtype=np.int64))
-    uniq, inv = comp
-    return Patterns(transformer.transform(uniq), inv)
+def _part(table, parts):
+    index, counts = table.select(parts)
+    r, label = np.nonzero(counts)            # (row, label) pairs in row order
+    return Part(index, counts, r, label.astype(np.uint8), counts[r, label].astype(np.float64))
 
 
-@dataclass
-class Fold:
-    Z_train: np.ndarray
-    y_train: np.ndarray
-    w_train: np.ndarray
-    Z_val: np.ndarray
-    y_val: np.ndarray
-    w_val: np.ndarray
+class TableFolds:
+    """The cross-validation folds, the training split and the validation split of a
+    table, and the one way estimators are fitted and scored on them."""
+
+    def __init__(self, table, features):
+        self.table = table
+        self.features = features
+        k = table.n_folds
+        self.folds = []
+        for f in range(k):
+            train = _part(table, [p for p in range(k) if p != f])
+            val = _part(table, [f])
+            self.folds.append((train, val))
+        self.training = _part(table, range(k))
+        self.validation = (_part(table, [table.validation_part])
+                           if table.validation_part is not None else None)
+
+    def fit(self, est, part):
+        """Fit ``est`` on the rows of ``part``."""
+        from ..learn.trees import TreeEnsemble
+        feats, table = self.features, self.table
+        index, counts = part.index, part.counts
+        if isinstance(est, TreeEnsemble):
+            codes = feats.codes[index] if est.max_bins == 255 else \
+                feats.mapper_for(est.max_bins).transform(feats.Z(index))
+            if table.distinct:     # the canonical order: the rows as compress_rows sorts them
+                cr = compress_rows(codes)
+                if cr.n_unique < codes.shape[0] or not np.array_equal(cr.rows, codes):
+                    merged = np.stack([np.bincount(cr.inverse, weights=counts[:, c],
+                                                   minlength=cr.n_unique) for c in (0, 1)], 1)
+                    codes, counts = cr.rows, merged.astype(np.int64)
+            return est.fit_table(feats.mapper_for(est.max_bins), np.ascontiguousarray(codes),
+                                 np.ascontiguousarray(counts, dtype=np.int64),
+                                 counts.astype(np.float64), CLASSES, None)
+        if not table.distinct and index.size > LINEAR_MAX_ROWS:
+            pick = np.linspace(0, index.size - 1, LINEAR_MAX_ROWS).astype(np.int64)
+            logger.info("%s: trained on %d evenly spaced rows of %d (rows that do not "
+                        "compress)", type(est).__name__, LINEAR_MAX_ROWS, index.size)
+            index, counts = index[pick], counts[pick]
+        return est.fit_table(None, np.ascontiguousarray(feats.Z(index)), None,
+                             counts.astype(np.float64), CLASSES, None)
+
+    def row_scores(self, est, index, **prefix):
+        """Positive-class scores of the stored rows ``index`` (each scored once)."""
+        out = np.empty(index.shape[0])
+        for a in range(0, index.shape[0], SCORE_CHUNK):
+            Z = self.features.Z(index[a:a + SCORE_CHUNK])
+            proba = est.predict_proba_prefix(Z, **prefix) if prefix else est.predict_proba(Z)
+            out[a:a + SCORE_CHUNK] = np.asarray(proba)[:, 1]
+        return out
+
+    def scores(self, est, part, **prefix):
+        """Scores of the (row, label) pairs of ``part``."""
+        return self.row_scores(est, part.index, **prefix)[part.pair_row]
 
 
-def make_folds(patterns, rows, y, n_splits, seed):
-    """Stratified k folds of ``rows`` (indices into y). Validation parts are weighted
-    patterns (each distinct row scored once); training parts are the plain rows (our
-    estimators compress internally and keep the per-row counts the random forest's
-    bootstrap needs)."""
-    folds = []
-    for tr, va in stratified_kfold(y[rows], n_splits, seed):
-        Zt, yt, wt = training_rows(patterns, rows[tr], y)
-        Zv, yv, wv, _ = patterns.weighted(rows[va], y)
-        folds.append(Fold(Zt, yt, wt, Zv, yv, wv))
-    return folds
-
-
-def training_rows(patterns, rows, y):
-    return np.ascontiguousarray(patterns.Z[patterns.inv[rows]]), y[rows], None
+def check_parts(table):
+    """DataError unless every fold's training and validation parts hold both classes."""
+    plc = table.part_label_counts()
+    k = table.n_folds
+    for f in range(k):
+        train = plc[[p for p in range(k) if p != f]].sum(axis=0)
+        if min(plc[f].min(), train.min()) < 1:
+            raise DataError(f"{table.source}: the training split has "
+                            f"{int(plc[:k, 1].sum())} positive and {int(plc[:k, 0].sum())} "
+                            f"negative row(s); every one of the {k} folds needs positives "
+                            f"and negatives")
+    if table.validation_part is not None and plc[k].min() < 1:
+        raise DataError(f"{table.source}: the validation split has {int(plc[k, 1])} positive "
+                        f"and {int(plc[k, 0])} negative row(s); it needs both classes")
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,14 +262,13 @@ def _largest(param, values):
     raise ValueError(param)
 
 
-def base_params(family, cls, y, w, seed, n_jobs, n_distinct=None):
+def base_params(family, cls, label_counts, seed, n_jobs, n_distinct=None):
+    """The parameters every configuration of a family shares: class balancing from the
+    training rows' ``label_counts`` (negatives, positives), seed, threads."""
     names = set(cls._get_param_names())
-    if w is None:
-        w = np.ones(y.shape[0])
     params = {}
     if family == "gradient_boosting":
-        pos = float(w[y == 1].sum())
-        params["scale_pos_weight"] = float(w[y == 0].sum()) / pos
+        params["scale_pos_weight"] = float(label_counts[0]) / float(label_counts[1])
     else:
         params["class_weight"] = "balanced"
     if family == "logistic_regression":
@@ -182,7 +285,8 @@ def base_params(family, cls, y, w, seed, n_jobs, n_distinct=None):
 
 
 def grid_search(estimator_cls, folds, grid, base_params, *, family="model", progress=None):
-    """Stratified k-fold grid search scored by F1 over weighted (compressed) folds.
+    """Stratified k-fold grid search scored by F1 over the folds of a table
+    (:class:`TableFolds`: weighted distinct rows, each scored once).
 
     Configurations that differ only in prefix parameters (``prefix_params(cls)``, e.g.
     n_estimators, max_depth) share one fit per fold of the largest of them and are scored
@@ -201,31 +305,27 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
     for ci, cfg in enumerate(configs):
         key = tuple((k, repr(v)) for k, v in sorted(cfg.items()) if k not in prefix)
         groups.setdefault(key, []).append(ci)
-    scores = [[None] * len(folds) for _ in configs]
-    for fi, fold in enumerate(folds):
+    scores = [[None] * len(folds.folds) for _ in configs]
+    for fi, (train, val) in enumerate(folds.folds):
         for members in groups.values():
             fit_params = dict(configs[members[0]])
             for p in prefix:
                 fit_params[p] = _largest(p, [configs[ci][p] for ci in members])
             t0 = time.perf_counter()
-            est = estimator_cls(**base_params, **fit_params)
-            est.fit(fold.Z_train, fold.y_train, sample_weight=fold.w_train)
+            est = folds.fit(estimator_cls(**base_params, **fit_params), train)
             for ci in members:
-                if prefix:
-                    kw = {p: configs[ci][p] for p in prefix}
-                    proba = est.predict_proba_prefix(fold.Z_val, **kw)
-                else:
-                    proba = est.predict_proba(fold.Z_val)
-                scores[ci][fi] = np.asarray(proba)[:, 1]
+                kw = {p: configs[ci][p] for p in prefix}
+                scores[ci][fi] = folds.scores(est, val, **kw)
             logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
                          family, fi, fit_params, time.perf_counter() - t0, len(members))
             if progress is not None:
                 progress.update(1)
-    y_oof = np.concatenate([f.y_val for f in folds])
-    w_oof = np.concatenate([f.w_val for f in folds])
+    y_oof = np.concatenate([val.y for _, val in folds.folds])
+    w_oof = np.concatenate([val.w for _, val in folds.folds])
     results = []
     for ci, cfg in enumerate(configs):
-        f1_05 = [M.f1_score(f.y_val, s >= 0.5, f.w_val) for f, s in zip(folds, scores[ci])]
+        f1_05 = [M.f1_score(val.y, s >= 0.5, val.w)
+                 for (_, val), s in zip(folds.folds, scores[ci])]
         oof = np.concatenate(scores[ci])
         thr, f1_best = M.best_f1_threshold(y_oof, oof, w_oof)
         results.append({"params": cfg, "mean_f1_at_0.5": float(np.mean(f1_05)),
@@ -254,18 +354,18 @@ def tune_on_oof(oof, y, w, calibration):
     return calibrator, threshold, f1, oof_cal
 
 
-def fit_with_oof(estimator, X_raw, transformer, y, cv, seed, calibration):
-    """The recipe of one model: out-of-fold scores over ``cv`` stratified folds, the
-    calibration and threshold tuned on them, the refit on all rows. Returns
-    ``(fitted estimator, calibrator, threshold)``."""
+def fit_with_oof(estimator, table, interactions=True, calibration="isotonic", n_jobs=None):
+    """The recipe of one model on a table without a validation split: out-of-fold scores
+    over its folds, the calibration and threshold tuned on them, the refit on all rows.
+    Returns ``(fitted estimator, calibrator, threshold, features)``."""
     cls = type(estimator)
     params = estimator.get_params(deep=False)
-    patterns = make_patterns(X_raw, transformer)
-    rows = np.arange(y.shape[0])
-    gs = grid_search(cls, make_folds(patterns, rows, y, cv, seed), {}, params)
+    features = TableFeatures(table, interactions, n_jobs)
+    check_parts(table)
+    folds = TableFolds(table, features)
+    gs = grid_search(cls, folds, {}, params)
     calibrator, threshold, _, _ = tune_on_oof(*gs["oof"], calibration)
-    Zt, yt, wt = training_rows(patterns, rows, y)
-    return cls(**params).fit(Zt, yt, sample_weight=wt), calibrator, threshold
+    return folds.fit(cls(**params), folds.training), calibrator, threshold, features
 
 
 def count_fits(estimator_cls, grid, n_folds):

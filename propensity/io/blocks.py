@@ -1,0 +1,85 @@
+"""The one way a CSV file is read: blocks of bytes for the C reader.
+
+:class:`BlockReader` fills one reusable buffer from a binary stream; the C reader
+(``_core.csv_parse``) parses the whole records of a block and says how many bytes it
+consumed, and the unconsumed tail (a partial record) moves to the front for the next
+read. The predictor and the training run both read this way, so a file gets the same
+verdict (the same rows, the same error naming the same line) from either.
+"""
+import csv
+
+from ..errors import DataError
+
+
+class BlockReader:
+    """Reads a binary stream into one reusable buffer: blocks of about ``size`` bytes
+    whose unconsumed tail (a partial record) is moved to the front for the next read.
+    ``bytes_read`` counts the bytes taken from the stream so far."""
+
+    def __init__(self, src, size):
+        self.src = src
+        self.buf = bytearray(size)
+        self.filled = 0
+        self.eof = False
+        self.bytes_read = 0
+
+    def _fill(self):
+        if self.eof:
+            return
+        if self.filled == len(self.buf):           # a record longer than the buffer
+            self.buf.extend(bytes(len(self.buf)))
+        with memoryview(self.buf) as mv:
+            n = self.src.readinto(mv[self.filled:]) if hasattr(self.src, "readinto") else None
+            if n is None:                          # streams without readinto
+                more = self.src.read(len(self.buf) - self.filled)
+                n = len(more)
+                mv[self.filled:self.filled + n] = more
+        if n == 0:
+            self.eof = True
+        self.filled += n
+        self.bytes_read += n
+
+    def header_line(self):
+        """The first line (without its line end), or None for an empty input."""
+        self._fill()
+        while True:
+            nl = self.buf.find(b"\n", 0, self.filled)
+            if nl >= 0 or self.eof:
+                break
+            self._fill()
+        if not bytes(self.buf[:self.filled]).strip():
+            return None
+        end = nl if nl >= 0 else self.filled
+        head = bytes(self.buf[:end])
+        self.consume(end + 1 if nl >= 0 else self.filled)
+        return head
+
+    def next_block(self):
+        """A memoryview of the buffered bytes (release it) and whether the input ended."""
+        self._fill()
+        return memoryview(self.buf)[:self.filled], self.eof
+
+    def consume(self, n):
+        rest = self.filled - n
+        if rest:
+            self.buf[:rest] = self.buf[n:self.filled]
+        self.filled = rest
+
+
+def parse_header(head, sep, where):
+    """The column names of a header line (bytes, without its line end); DataError naming
+    ``where`` for text that is not UTF-8 or an unclosed quote."""
+    if head.endswith(b"\r"):
+        head = head[:-1]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    if b"\0" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{where} is not UTF-8 text (it looks like UTF-16); save it as "
+                        f"UTF-8 CSV")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: the header is not UTF-8 text ({exc}); wrong encoding?") from None
+    if text.count('"') % 2:
+        raise DataError(f"{where}: the header line has an unclosed quote")
+    return [c for c in next(csv.reader([text], delimiter=sep))]
