@@ -14,26 +14,35 @@ from ..errors import DataError
 class BlockReader:
     """Reads a binary stream into one reusable buffer: blocks of about ``size`` bytes
     whose unconsumed tail (a partial record) is moved to the front for the next read.
-    ``bytes_read`` counts the bytes taken from the stream so far."""
+    ``bytes_read`` counts the bytes taken from the stream so far; ``limit`` (optional)
+    is the most it reads (a file's size when it was opened: a file that keeps growing
+    is then read to that size, not forever)."""
 
-    def __init__(self, src, size):
+    def __init__(self, src, size, limit=None):
         self.src = src
         self.buf = bytearray(size)
         self.filled = 0
         self.eof = False
         self.bytes_read = 0
+        self.limit = limit
 
     def _fill(self):
         if self.eof:
             return
         if self.filled == len(self.buf):           # a record longer than the buffer
             self.buf.extend(bytes(len(self.buf)))
+        room = len(self.buf) - self.filled
+        if self.limit is not None:
+            room = min(room, self.limit - self.bytes_read)
         with memoryview(self.buf) as mv:
-            n = self.src.readinto(mv[self.filled:]) if hasattr(self.src, "readinto") else None
-            if n is None:                          # streams without readinto
-                more = self.src.read(len(self.buf) - self.filled)
+            window = mv[self.filled:self.filled + room]
+            n = self.src.readinto(window) if room and hasattr(self.src, "readinto") else None
+            if n is None and room:                 # streams without readinto
+                more = self.src.read(room)
                 n = len(more)
-                mv[self.filled:self.filled + n] = more
+                window[:n] = more
+            window.release()
+        n = n or 0
         if n == 0:
             self.eof = True
         self.filled += n
@@ -53,6 +62,15 @@ class BlockReader:
         head = bytes(self.buf[:end])
         self.consume(end + 1 if nl >= 0 else self.filled)
         return head
+
+    def fill_to(self, size):
+        """Buffer at least ``size`` bytes (fewer at the end of the input); returns the
+        buffered bytes as a memoryview (release it) and whether the input ended."""
+        if len(self.buf) < size:
+            self.buf.extend(bytes(size - len(self.buf)))
+        while self.filled < size and not self.eof:
+            self._fill()
+        return memoryview(self.buf)[:self.filled], self.eof
 
     def next_block(self):
         """A memoryview of the buffered bytes (release it) and whether the input ended."""

@@ -587,7 +587,7 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
     with src:
         try:
             size0 = os.fstat(src.fileno()).st_size
-            reader = BlockReader(src, block_bytes)
+            reader = BlockReader(src, block_bytes, limit=size0)
             head = reader.header_line()
             if head is None:
                 raise DataError(f"{path}: the file is empty (no header row)")
@@ -598,7 +598,7 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
                     hint = " (the header is one column holding ';', tab or '|': another delimiter?)"
                 raise DataError(f"{path}: target column {target!r} not found; columns are "
                                 f"{names[:30]} (choose one with --target){hint}")
-            data, eof = reader.next_block()
+            data, eof = reader.fill_to(SAMPLE_BYTES)   # the sample does not depend on blocks
             try:
                 cut = _sample_end(data, len(head), eof)
                 sample_bytes = bytes(data[:cut])
@@ -630,7 +630,7 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
             raise DataError(f"{path}: cannot read the file after {reader.bytes_read} bytes "
                             f"({exc.strerror or exc})") from None
     read = reader.bytes_read
-    if size1 != size0 or read != size0:
+    if size1 != size0 or read != size0:   # read stops at the size the file had when opened
         raise DataError(f"{path}: the file changed while it was read ({size0} bytes at the "
                         f"start, {read} read, {size1} at the end); train on a finished file")
     _check_classes(builder.assigner.seen, where, target, labels)
