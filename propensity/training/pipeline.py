@@ -12,6 +12,7 @@ Model selection (grids, folds on weighted distinct rows, grid search, calibratio
 threshold) lives in :mod:`propensity.tuning`; the output folder's temporary-and-swap in
 :mod:`propensity._fileio`.
 """
+import copyreg
 import datetime
 import json
 import logging
@@ -367,13 +368,30 @@ def _training_profile(model, folds, train):
     return build_profile(folds.table.schema, folds.table.decode(index), scores, weights=w)
 
 
+class _DocumentPickler(pickle.Pickler):
+    """Pickles ``model`` from its model document already made (the bytes of the
+    .propmodel file) instead of serialising it a second time: the same pickle as
+    ``pickle.dump(model)`` (its state is that document), one copy of it in memory."""
+
+    def __init__(self, file, model, doc):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._model, self._doc = model, doc
+
+    def reducer_override(self, obj):
+        if obj is self._model:
+            return (copyreg.__newobj__, (type(obj),), {"__propensity_document__": self._doc})
+        return NotImplemented
+
+
 def _write_models(folder, fitted):
     """Model documents, pickles, importances, the evaluation JSON and details pickle."""
     for fam, f in fitted.items():
+        doc = f.model.to_bytes()
         with open(os.path.join(folder, f"{fam}_model.propmodel"), "wb") as out:
-            out.write(f.model.to_bytes())
+            out.write(doc)
         with open(os.path.join(folder, f"{fam}_model.pkl"), "wb") as out:
-            pickle.dump(f.model, out, protocol=pickle.HIGHEST_PROTOCOL)
+            _DocumentPickler(out, f.model, doc).dump(f.model)
+        del doc
         _write_importances(folder, fam, f.model)
     with open(os.path.join(folder, "model_evaluation_results.json"), "w") as out:
         json.dump(_jsonable({fam: f.record for fam, f in fitted.items()}), out, indent=2)

@@ -316,6 +316,7 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
             for ci in members:
                 kw = {p: configs[ci][p] for p in prefix}
                 scores[ci][fi] = folds.scores(est, val, **kw)
+            del est   # a deep forest holds hundreds of MB: free it before the next fit
             logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
                          family, fi, fit_params, time.perf_counter() - t0, len(members))
             if progress is not None:
