@@ -25,12 +25,16 @@ class BlockReader:
         self.eof = False
         self.bytes_read = 0
         self.limit = limit
+        self._stalled = False      # the last parse consumed nothing of a full buffer
 
     def _fill(self):
         if self.eof:
             return
-        if self.filled == len(self.buf):           # a record longer than the buffer
-            self.buf.extend(bytes(len(self.buf)))
+        if self.filled == len(self.buf):
+            if not self._stalled:                  # full, and not parsed yet: read later
+                return
+            self.buf.extend(bytes(len(self.buf)))  # a record longer than the buffer
+        self._stalled = False
         room = len(self.buf) - self.filled
         if self.limit is not None:
             room = min(room, self.limit - self.bytes_read)
@@ -55,6 +59,7 @@ class BlockReader:
             nl = self.buf.find(b"\n", 0, self.filled)
             if nl >= 0 or self.eof:
                 break
+            self._stalled = True                   # a header longer than the buffer
             self._fill()
         if not bytes(self.buf[:self.filled]).strip():
             return None
@@ -69,6 +74,7 @@ class BlockReader:
         if len(self.buf) < size:
             self.buf.extend(bytes(size - len(self.buf)))
         while self.filled < size and not self.eof:
+            self._stalled = True
             self._fill()
         return memoryview(self.buf)[:self.filled], self.eof
 
@@ -78,6 +84,7 @@ class BlockReader:
         return memoryview(self.buf)[:self.filled], self.eof
 
     def consume(self, n):
+        self._stalled = n == 0
         rest = self.filled - n
         if rest:
             self.buf[:rest] = self.buf[n:self.filled]

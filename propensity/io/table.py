@@ -555,8 +555,9 @@ def _sample_end(data, header_len, eof):
     if nl.size == 0:
         return len(data) if eof else 0
     k = min(SAMPLE_ROWS, nl.size) - 1
-    quotes = np.cumsum(arr == 34)
-    while k < nl.size - 1 and quotes[nl[k]] % 2:
+    quotes = int(np.count_nonzero(arr[:nl[k] + 1] == 34))
+    while k < nl.size - 1 and quotes % 2:      # a line end inside a quoted field
+        quotes += int(np.count_nonzero(arr[nl[k] + 1:nl[k + 1] + 1] == 34))
         k += 1
     return int(nl[k]) + 1
 

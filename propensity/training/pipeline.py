@@ -202,6 +202,8 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
         t0 = time.perf_counter()
         out = step(*args)
         timings[name] = time.perf_counter() - t0
+        logger.debug("step %s: %.2fs, peak memory so far %s MB", name, timings[name],
+                     _peak_rss_mb())
         return out
 
     table = timed("load", _load, cfg)
@@ -231,6 +233,9 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     _manifest.write(tmp, manifest)
     timings["total"] = time.perf_counter() - t_start
     logger.info("timings: %s", {k: round(v, 3) for k, v in timings.items()})
+    peak = _peak_rss_mb()
+    if peak is not None:
+        logger.info("peak memory (resident): %d MB", peak)
     return TrainingResults(output_dir=output_dir, best_model=best, metrics=evaluation,
                            models={fam: f.model for fam, f in fitted.items()},
                            best_params={fam: f.search["best_params"] for fam, f in fitted.items()},
@@ -262,6 +267,18 @@ def _load(cfg):
     finally:
         if progress is not None:
             progress.close()
+
+
+def _peak_rss_mb():
+    """The process's peak resident memory in MB (Linux), else None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
 
 
 class _read_progress:
