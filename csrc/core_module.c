@@ -344,8 +344,9 @@ static int binning_init(PyObject *module)
 #include "propensity/forest.h"
 #include "propensity/predict.h"
 
-/* Copy a prop_ensemble into a dict of NumPy arrays (the ensemble is left untouched). */
-static PyObject *ensemble_to_dict(const prop_ensemble *e)
+/* Move a prop_ensemble into a dict of NumPy arrays: each node array is freed once it
+ * is copied, so a deep forest is never held twice (the caller still frees e). */
+static PyObject *ensemble_to_dict(prop_ensemble *e)
 {
     npy_intp nn = (npy_intp)e->nodes.n_nodes, nt1 = (npy_intp)e->n_trees + 1;
     PyObject *d = PyDict_New();
@@ -355,25 +356,28 @@ static PyObject *ensemble_to_dict(const prop_ensemble *e)
         const char *name;
         int typenum;
         npy_intp n;
-        const void *src;
+        void **src;
         size_t item;
     } f[] = {
-        {"tree_start", NPY_INT64, nt1, e->tree_start, sizeof(int64_t)},
-        {"feature", NPY_INT32, nn, e->nodes.feature, sizeof(int32_t)},
-        {"threshold", NPY_UINT8, nn, e->nodes.threshold, 1},
-        {"left", NPY_INT32, nn, e->nodes.left, sizeof(int32_t)},
-        {"right", NPY_INT32, nn, e->nodes.right, sizeof(int32_t)},
-        {"value", NPY_FLOAT64, nn, e->nodes.value, sizeof(double)},
-        {"count", NPY_FLOAT64, nn, e->nodes.count, sizeof(double)},
-        {"gain", NPY_FLOAT64, nn, e->nodes.gain, sizeof(double)},
-        {"eval_history", NPY_FLOAT64, (npy_intp)e->n_history, e->eval_history, sizeof(double)},
+        {"tree_start", NPY_INT64, nt1, (void **)&e->tree_start, sizeof(int64_t)},
+        {"feature", NPY_INT32, nn, (void **)&e->nodes.feature, sizeof(int32_t)},
+        {"threshold", NPY_UINT8, nn, (void **)&e->nodes.threshold, 1},
+        {"left", NPY_INT32, nn, (void **)&e->nodes.left, sizeof(int32_t)},
+        {"right", NPY_INT32, nn, (void **)&e->nodes.right, sizeof(int32_t)},
+        {"value", NPY_FLOAT64, nn, (void **)&e->nodes.value, sizeof(double)},
+        {"count", NPY_FLOAT64, nn, (void **)&e->nodes.count, sizeof(double)},
+        {"gain", NPY_FLOAT64, nn, (void **)&e->nodes.gain, sizeof(double)},
+        {"eval_history", NPY_FLOAT64, (npy_intp)e->n_history, (void **)&e->eval_history,
+         sizeof(double)},
     };
     for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
         PyObject *a = PyArray_SimpleNew(1, &f[k].n, f[k].typenum);
         if (a == NULL)
             goto fail;
-        if (f[k].n > 0 && f[k].src != NULL)
-            memcpy(PyArray_DATA((PyArrayObject *)a), f[k].src, (size_t)f[k].n * f[k].item);
+        if (f[k].n > 0 && *f[k].src != NULL)
+            memcpy(PyArray_DATA((PyArrayObject *)a), *f[k].src, (size_t)f[k].n * f[k].item);
+        free(*f[k].src);
+        *f[k].src = NULL;
         int rc = PyDict_SetItemString(d, f[k].name, a);
         Py_DECREF(a);
         if (rc < 0)
