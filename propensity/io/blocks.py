@@ -61,9 +61,9 @@ class BlockReader:
                 break
             self._stalled = True                   # a header longer than the buffer
             self._fill()
-        if not bytes(self.buf[:self.filled]).strip():
-            return None
         end = nl if nl >= 0 else self.filled
+        if not bytes(self.buf[:end]).strip() and (nl < 0 or not bytes(self.buf[:self.filled]).strip()):
+            return None
         head = bytes(self.buf[:end])
         self.consume(end + 1 if nl >= 0 else self.filled)
         return head

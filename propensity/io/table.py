@@ -102,16 +102,22 @@ class PartAssigner:
     def __call__(self, y):
         y = np.asarray(y, dtype=np.uint8)
         part = np.empty(y.shape[0], dtype=np.uint8)
+        G = self.group
         for c in (0, 1):
             at = np.flatnonzero(y == c)
-            if not at.size:
+            m = at.size
+            if not m:
                 continue
-            pos = np.arange(self.seen[c], self.seen[c] + at.size, dtype=np.uint64)
-            g = pos // np.uint64(self.group)
-            key = _mix64(g ^ self._salt[c])
-            perm = (key % np.uint64(N_PERMUTATIONS)).astype(np.int64)
-            part[at] = self._table[perm, (pos % np.uint64(self.group)).astype(np.int64)]
-            self.seen[c] += at.size
+            # the rows of class c are positions seen .. seen+m-1 of its sequence; each
+            # group of G positions takes its row of the permutation table, chosen by a
+            # hash of the group's number: one hash per group, one gather per row
+            first = self.seen[c]
+            g0, g1 = first // G, (first + m - 1) // G
+            groups = np.arange(g0, g1 + 1, dtype=np.uint64)
+            perm = (_mix64(groups ^ self._salt[c]) % np.uint64(N_PERMUTATIONS)).astype(np.int64)
+            off = first - g0 * G
+            part[at] = self._table[perm].ravel()[off:off + m]
+            self.seen[c] += m
         return part
 
 
