@@ -91,7 +91,7 @@ def test_a_fit_on_the_table_equals_the_fit_on_the_rows(sessions_csv, family):
     table = read_training_file(path)
     feats = TableFeatures(table)
     folds = TableFolds(table, feats)
-    train, _ = folds.folds[1]
+    train, _ = folds.fold(1)
     cls = estimator_class(family)
     params = {"random_forest": {"n_estimators": 20, "max_depth": 6},
               "gradient_boosting": {"n_estimators": 20, "max_depth": 3},

@@ -324,14 +324,14 @@ def _fit_family(cfg, prep, fam, grid, bar):
     t0 = time.perf_counter()
     cls = estimator_class(fam)
     table, folds = prep.table, prep.folds
-    train, val = folds.training, folds.validation
     if bar is not None:
         bar.set_description(fam.replace("_", " "))
-    base = base_params(fam, cls, train.counts.sum(axis=0), cfg.seed, cfg.n_jobs,
-                       table.n_stored)
+    base = base_params(fam, cls, table.part_label_counts()[:table.n_folds].sum(axis=0),
+                       cfg.seed, cfg.n_jobs, table.n_stored)
     gs = grid_search(cls, folds, grid, base, family=fam, progress=bar)
     oof, y_oof, w_oof = gs["oof"]
     calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
+    train = folds.training
     est = folds.fit(cls(**base, **gs["best_params"]), train)
     if bar is not None:
         bar.update(1)
@@ -341,6 +341,8 @@ def _fit_family(cfg, prep, fam, grid, bar):
         calibration=cfg.calibration, cv=cfg.cv_folds, random_state=cfg.seed,
         classes=table.classes)
     model.training_profile_ = _training_profile(model, folds, train)
+    del train
+    val = folds.validation
     raw_val = folds.scores(est, val)
     proba_val = model.calibrate(raw_val)
     y_val, w_val = val.y, val.w

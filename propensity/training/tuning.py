@@ -179,20 +179,29 @@ def _part(table, parts):
 
 class TableFolds:
     """The cross-validation folds, the training split and the validation split of a
-    table, and the one way estimators are fitted and scored on them."""
+    table, and the one way estimators are fitted and scored on them. Parts are made
+    when asked for (a table kept row by row would hold every row several times over)."""
 
     def __init__(self, table, features):
         self.table = table
         self.features = features
-        k = table.n_folds
-        self.folds = []
-        for f in range(k):
-            train = _part(table, [p for p in range(k) if p != f])
-            val = _part(table, [f])
-            self.folds.append((train, val))
-        self.training = _part(table, range(k))
-        self.validation = (_part(table, [table.validation_part])
-                           if table.validation_part is not None else None)
+        self.n_folds = table.n_folds
+
+    def fold(self, f):
+        """(training part, validation part) of fold f."""
+        k = self.n_folds
+        return _part(self.table, [p for p in range(k) if p != f]), _part(self.table, [f])
+
+    @property
+    def training(self):
+        """Every fold: the training split."""
+        return _part(self.table, range(self.n_folds))
+
+    @property
+    def validation(self):
+        """The validation split (None for a table without one)."""
+        vp = self.table.validation_part
+        return None if vp is None else _part(self.table, [vp])
 
     def fit(self, est, part):
         """Fit ``est`` on the rows of ``part``."""
@@ -305,8 +314,11 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
     for ci, cfg in enumerate(configs):
         key = tuple((k, repr(v)) for k, v in sorted(cfg.items()) if k not in prefix)
         groups.setdefault(key, []).append(ci)
-    scores = [[None] * len(folds.folds) for _ in configs]
-    for fi, (train, val) in enumerate(folds.folds):
+    scores = [[None] * folds.n_folds for _ in configs]
+    vals = []
+    for fi in range(folds.n_folds):
+        train, val = folds.fold(fi)
+        vals.append((val.y, val.w))
         for members in groups.values():
             fit_params = dict(configs[members[0]])
             for p in prefix:
@@ -321,12 +333,12 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
                          family, fi, fit_params, time.perf_counter() - t0, len(members))
             if progress is not None:
                 progress.update(1)
-    y_oof = np.concatenate([val.y for _, val in folds.folds])
-    w_oof = np.concatenate([val.w for _, val in folds.folds])
+        del train, val
+    y_oof = np.concatenate([y for y, _ in vals])
+    w_oof = np.concatenate([w for _, w in vals])
     results = []
     for ci, cfg in enumerate(configs):
-        f1_05 = [M.f1_score(val.y, s >= 0.5, val.w)
-                 for (_, val), s in zip(folds.folds, scores[ci])]
+        f1_05 = [M.f1_score(y, s >= 0.5, w) for (y, w), s in zip(vals, scores[ci])]
         oof = np.concatenate(scores[ci])
         thr, f1_best = M.best_f1_threshold(y_oof, oof, w_oof)
         results.append({"params": cfg, "mean_f1_at_0.5": float(np.mean(f1_05)),
