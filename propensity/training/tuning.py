@@ -94,7 +94,7 @@ def expand_grid(grid):
 # ---------------------------------------------------------------------------------------
 # folds on a training table
 # ---------------------------------------------------------------------------------------
-SCORE_CHUNK = 1 << 20        # stored rows featurised and scored at once
+SCORE_CELLS = 1 << 22        # values featurised and scored at once (32 MB of float64)
 MAPPER_ROWS = 200_000        # stored rows the trees' bin edges are fitted on
 LINEAR_MAX_ROWS = 1_000_000  # rows mode: rows logistic regression trains on (a sample)
 CLASSES = np.array([0, 1], dtype=np.uint8)
@@ -139,8 +139,9 @@ class TableFeatures:
             self.mapper.n_bins_ = (self.mapper.n_edges_ + 1).astype(np.int32)
         self._mappers = {255: self.mapper}
         self.codes = np.empty((n, len(self.feature_names)), dtype=np.uint8)
-        for a in range(0, n, SCORE_CHUNK):
-            idx = np.arange(a, min(n, a + SCORE_CHUNK))
+        self.chunk = max(1024, SCORE_CELLS // max(1, len(self.feature_names)))
+        for a in range(0, n, self.chunk):
+            idx = np.arange(a, min(n, a + self.chunk))
             self.codes[idx] = self.mapper.transform(self.Z(idx), n_jobs=n_jobs)
 
     def Z(self, index):
@@ -231,10 +232,11 @@ class TableFolds:
     def row_scores(self, est, index, **prefix):
         """Positive-class scores of the stored rows ``index`` (each scored once)."""
         out = np.empty(index.shape[0])
-        for a in range(0, index.shape[0], SCORE_CHUNK):
-            Z = self.features.Z(index[a:a + SCORE_CHUNK])
+        step = self.features.chunk
+        for a in range(0, index.shape[0], step):
+            Z = self.features.Z(index[a:a + step])
             proba = est.predict_proba_prefix(Z, **prefix) if prefix else est.predict_proba(Z)
-            out[a:a + SCORE_CHUNK] = np.asarray(proba)[:, 1]
+            out[a:a + step] = np.asarray(proba)[:, 1]
         return out
 
     def scores(self, est, part, **prefix):
