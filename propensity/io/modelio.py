@@ -70,23 +70,22 @@ def _unjson(value):
 
 
 def dumps(estimator, params, meta, arrays):
-    """Serialise to bytes. ``arrays`` maps names to NumPy arrays of whitelisted dtypes."""
-    entries, chunks, offset = [], [], 0
+    """Serialise to bytes. ``arrays`` maps names to NumPy arrays of whitelisted dtypes.
+
+    The document is assembled in one buffer of its final size (each array copied into it
+    once, the checksum computed over it), so a deep forest is not held several times."""
+    entries, views, offset = [], [], 0
     for name, arr in arrays.items():
         arr = np.ascontiguousarray(arr)
         dt = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
         arr = arr.astype(dt, copy=False)
         if dt.str not in _ALLOWED_DTYPES:
             raise TypeError(f"array {name!r} has dtype {arr.dtype}, which a model document cannot hold")
-        data = arr.tobytes()
-        pad = (-offset) % 8
-        if pad:
-            chunks.append(b"\0" * pad)
-            offset += pad
+        offset += (-offset) % 8
         entries.append({"name": str(name), "dtype": dt.str, "shape": list(arr.shape),
-                        "offset": offset, "nbytes": len(data)})
-        chunks.append(data)
-        offset += len(data)
+                        "offset": offset, "nbytes": int(arr.nbytes)})
+        views.append((offset, arr))
+        offset += arr.nbytes
     header = json.dumps({
         "format": FORMAT_NAME, "format_version": list(FORMAT_VERSION),
         "estimator": estimator, "params": jsonable(params), "meta": jsonable(meta),
@@ -94,8 +93,15 @@ def dumps(estimator, params, meta, arrays):
     }, allow_nan=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
     head = _PREFIX.pack(MAGIC, FORMAT_VERSION[0], FORMAT_VERSION[1], len(header)) + header
     head += b"\0" * ((-len(head)) % 8)
-    body = head + b"".join(chunks)
-    return body + hashlib.sha256(body).digest()
+    size = len(head) + offset
+    buf = bytearray(size + 32)
+    buf[:len(head)] = head
+    for at, arr in views:
+        start = len(head) + at
+        buf[start:start + arr.nbytes] = arr.reshape(-1).view(np.uint8).data
+    with memoryview(buf) as mv:
+        buf[size:] = hashlib.sha256(mv[:size]).digest()
+    return bytes(buf)
 
 
 def _fail(msg):
