@@ -23,21 +23,7 @@ void prop_rng_seed(prop_rng *r, uint64_t seed)
         r->s[0] = 1;
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t prop_rng_next(prop_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
+uint64_t prop_rng_next(prop_rng *r) { return prop_rng_step(r); }
 
 double prop_rng_uniform(prop_rng *r) { return (double)(prop_rng_next(r) >> 11) * 0x1.0p-53; }
 
@@ -51,6 +37,16 @@ uint64_t prop_rng_below(prop_rng *r, uint64_t n)
         x = prop_rng_next(r);
     while (x >= lim);
     return x % n;
+}
+
+void prop_below_init(prop_below_n *b, uint64_t n)
+{
+    b->n = n;
+    b->lim = n <= 1 ? UINT64_MAX : UINT64_MAX - UINT64_MAX % n;
+#ifdef __SIZEOF_INT128__
+    /* M = floor((2^128 - 1) / n) + 1 = ceil(2^128 / n) */
+    b->m = n <= 1 ? 0 : (~(unsigned __int128)0) / n + 1;
+#endif
 }
 
 /* Poisson: multiplication method for small means, the transformed rejection

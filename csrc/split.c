@@ -103,6 +103,35 @@ static inline int slot_nonempty(const double *h, int width)
     return width == 3 ? h[2] > 0.0 : (h[0] != 0.0 || h[1] != 0.0);
 }
 
+/* The candidates of feature j from its ns slots h (W doubles each): every threshold
+ * below the last non-empty slot that has rows. Returns the number of non-empty slots
+ * (a feature with fewer than 2 is constant in the node and offers nothing). */
+static inline int32_t scan_feature(const prop_tree_params *P, const double *h, int32_t ns,
+                                   const int W, const prop_hstat *total, int32_t j,
+                                   prop_split *best)
+{
+    int32_t nonempty = 0, last = -1;
+    for (int32_t s = 0; s < ns; s++)
+        if (slot_nonempty(h + W * s, W)) {
+            nonempty++;
+            last = s;
+        }
+    if (nonempty < 2)
+        return nonempty;
+    prop_hstat acc = {0.0, 0.0, 0.0};
+    for (int32_t s = 0; s < last; s++) {
+        const double *q = h + W * s;
+        if (!slot_nonempty(q, W))
+            continue;
+        acc.a += q[0];
+        acc.b += q[1];
+        if (W == 3)
+            acc.c += q[2];
+        consider(P, total, &acc, j, s, best);
+    }
+    return nonempty;
+}
+
 void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const double *hist,
                      const prop_hstat *total, const int32_t *order, int32_t n_order,
                      prop_split *best)
@@ -114,12 +143,8 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
         int32_t j = order[k];
         const double *h = hist + (int64_t)W * L->offset[j];
         int32_t ns = L->offset[j + 1] - L->offset[j];
-        int32_t nonempty = 0, last = -1;
-        for (int32_t s = 0; s < ns; s++)
-            if (slot_nonempty(h + W * s, W)) {
-                nonempty++;
-                last = s;
-            }
+        int32_t nonempty = W == 3 ? scan_feature(P, h, ns, 3, total, j, best)
+                                  : scan_feature(P, h, ns, 2, total, j, best);
         /* like scikit-learn, constant features count as visited, but at least one
          * non-constant feature must be visited */
         tried++;
@@ -129,17 +154,69 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
             continue;
         }
         nonconst++;
-        prop_hstat acc = {0.0, 0.0, 0.0};
-        for (int32_t s = 0; s < last; s++) {
-            const double *q = h + W * s;
-            if (!slot_nonempty(q, W))
-                continue;
-            acc.a += q[0];
-            acc.b += q[1];
-            if (W == 3)
-                acc.c += q[2];
-            consider(P, total, &acc, j, s, best);
+        if (P->max_features > 0 && tried >= P->max_features)
+            break;
+    }
+}
+
+/* One feature's histogram (3 doubles per slot, ns slots) of n rows into h. Rows
+ * that share a slot would chain their adds, so a node with enough rows per slot sums
+ * into 4 interleaved copies (added at the end): exact sums do not depend on the order.
+ * h holds 4 * 3 * ns doubles. */
+static void feature_hist_rows(const uint8_t *col, int64_t row_stride, const prop_hstat *ostats,
+                              const int32_t *rows, int64_t n, int32_t ns, double *h)
+{
+    const int64_t w = 3 * (int64_t)ns;
+    if (n < 16 || n < 2 * (int64_t)ns) {
+        memset(h, 0, (size_t)w * sizeof *h);
+        for (int64_t i = 0; i < n; i++) {
+            double *q = h + 3 * (int64_t)col[(int64_t)rows[i] * row_stride];
+            q[0] += ostats[i].a;
+            q[1] += ostats[i].b;
+            q[2] += ostats[i].c;
         }
+        return;
+    }
+    memset(h, 0, (size_t)(4 * w) * sizeof *h);
+    int64_t i = 0;
+    for (; i + 3 < n; i += 4)
+        for (int u = 0; u < 4; u++) {
+            double *q = h + u * w + 3 * (int64_t)col[(int64_t)rows[i + u] * row_stride];
+            q[0] += ostats[i + u].a;
+            q[1] += ostats[i + u].b;
+            q[2] += ostats[i + u].c;
+        }
+    for (; i < n; i++) {
+        double *q = h + 3 * (int64_t)col[(int64_t)rows[i] * row_stride];
+        q[0] += ostats[i].a;
+        q[1] += ostats[i].b;
+        q[2] += ostats[i].c;
+    }
+    for (int64_t s = 0; s < w; s++)
+        h[s] = (h[s] + h[w + s]) + (h[2 * w + s] + h[3 * w + s]);
+}
+
+void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
+                          const uint8_t *codes, int64_t row_stride, int64_t col_stride,
+                          const prop_hstat *ostats, const int32_t *rows, int64_t n,
+                          const prop_hstat *total, const int32_t *order, int32_t n_order,
+                          double *scratch, prop_split *best)
+{
+    memset(best, 0, sizeof *best);
+    int32_t tried = 0, nonconst = 0;
+    for (int32_t k = 0; k < n_order; k++) {
+        int32_t j = order[k];
+        int32_t ns = L->offset[j + 1] - L->offset[j];
+        feature_hist_rows(codes + (int64_t)j * col_stride, row_stride, ostats, rows, n, ns,
+                          scratch);
+        int32_t nonempty = scan_feature(P, scratch, ns, 3, total, j, best);
+        tried++;
+        if (nonempty < 2) {
+            if (P->max_features > 0 && tried >= P->max_features && nonconst > 0)
+                break;
+            continue;
+        }
+        nonconst++;
         if (P->max_features > 0 && tried >= P->max_features)
             break;
     }

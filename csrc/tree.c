@@ -220,6 +220,11 @@ static int pool_reset(hist_pool *hp, size_t bytes, int64_t dec_slots)
 
 /* ---- growth: the stack of nodes to split ------------------------------- */
 
+
+/* stack_item.hist: a pool buffer, or one of these */
+#define HIST_NONE (-1) /* the node is a leaf (no split is searched) */
+#define HIST_ROWS (-2) /* forest, exact sums: the split search sums the node's rows */
+
 typedef struct {
     int64_t id, start, end;
     int32_t depth, hist;
@@ -281,6 +286,8 @@ typedef struct {
     double unit[2];
     const int32_t *allowed;
     int32_t n_allowed;
+    int64_t rows_max; /* > 0: nodes of at most this many rows search splits on rows */
+    const prop_below_n *below; /* forest: below[m] draws in [0, m), m = 2 .. n_allowed */
 } grow_ctx;
 
 /* Histogram of rows[start, end) into pool buffer h, with nt threads. */
@@ -329,12 +336,19 @@ static void find_node_split(const grow_ctx *C, hist_pool *hpp, const stack_item 
     memcpy(order, C->allowed, (size_t)C->n_allowed * sizeof *order);
     if (P->mode == PROP_TREE_CLASSIFY)
         for (int32_t k = C->n_allowed - 1; k > 0; k--) {
-            int32_t m = (int32_t)prop_rng_below(&rng, (uint64_t)k + 1);
+            int32_t m = (int32_t)prop_rng_below_n(&rng, &C->below[k + 1]);
             int32_t t = order[k];
             order[k] = order[m];
             order[m] = t;
         }
-    if (C->q != NULL) {
+    if (it->hist == HIST_ROWS) {
+        const prop_tree_data *D = C->D;
+        double scratch[4 * 3 * 257]; /* a feature has at most 256 slots */
+        const uint8_t *codes = D->slot_codes_t ? D->slot_codes_t : C->codes;
+        int64_t rs = D->slot_codes_t ? 1 : C->p, cs = D->slot_codes_t ? D->n_rows : 1;
+        prop_split_find_rows(P, C->L, codes, rs, cs, C->ost + it->start, C->rows + it->start,
+                             it->end - it->start, &it->tot, order, C->n_allowed, scratch, best);
+    } else if (C->q != NULL) {
         prop_hstat T;
         decode_q(C, hpp, it->hist, &T);
         prop_split_find(P, C->L, hpp->dec, &T, order, C->n_allowed, best);
@@ -484,7 +498,18 @@ static prop_status schedule_children(const grow_ctx *C, hist_pool *hpp, int nt,
                                      int64_t nl, int64_t nr, prop_error *err)
 {
     const prop_tree_params *P = C->P;
-    int sl_ok = may_split(P, &li->tot, li->depth), sr_ok = may_split(P, &ri->tot, ri->depth);
+    /* a child of one row has no split (every feature is constant in it) */
+    int sl_ok = nl > 1 && may_split(P, &li->tot, li->depth);
+    int sr_ok = nr > 1 && may_split(P, &ri->tot, ri->depth);
+    /* small children search their splits on their rows (no histogram) */
+    if (sl_ok && C->rows_max > 0 && nl <= C->rows_max) {
+        li->hist = HIST_ROWS;
+        sl_ok = 0;
+    }
+    if (sr_ok && C->rows_max > 0 && nr <= C->rows_max) {
+        ri->hist = HIST_ROWS;
+        sr_ok = 0;
+    }
     if (!sl_ok && !sr_ok) {
         pool_put(hpp, it->hist);
         return PROP_OK;
@@ -522,7 +547,7 @@ static prop_status schedule_children(const grow_ctx *C, hist_pool *hpp, int nt,
  * most defer_rows rows, are left to the subtree phase (defer_depth < 0: none). */
 static int deferred_node(const stack_item *it, int32_t defer_depth, int64_t defer_rows)
 {
-    return defer_depth >= 0 && it->hist >= 0 &&
+    return defer_depth >= 0 && it->hist != HIST_NONE &&
            (it->depth >= defer_depth || (it->depth >= 1 && it->end - it->start <= defer_rows));
 }
 
@@ -544,7 +569,7 @@ static prop_status grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec
         }
         prop_split best;
         best.found = 0;
-        if (it.hist >= 0)
+        if (it.hist != HIST_NONE)
             find_node_split(C, hpp, &it, order, &best);
         out->value[it.id] = prop_node_value(P, &it.tot);
         out->count[it.id] = it.tot.c;
@@ -798,13 +823,31 @@ static prop_status root_stats(grow_ctx *C, prop_tree_workspace *ws, const prop_h
         memset(C->row_leaf, 0xff, (size_t)C->D->n_rows * sizeof *C->row_leaf); /* all -1 */
         return quantize(stats, C->rows, n, ws->q, ws->ov, C->unit, tot, nt, err);
     }
+    int integral = 1;
     for (int64_t i = 0; i < n; i++) {
         prop_hstat s = stats[C->rows[i]];
         C->ost[i] = s;
         tot->a += s.a;
         tot->b += s.b;
         tot->c += s.c;
+        integral &= s.a >= 0.0 && s.b >= 0.0 && s.a == floor(s.a) && s.b == floor(s.b) &&
+                    s.c == floor(s.c);
     }
+    /* Non-negative integer statistics (a bootstrap's multiplicities, unit weights) with
+     * totals below 2^53 make every sum exact, whatever its order: a histogram summed
+     * from a node's rows equals the parent-minus-sibling one bit for bit, so small
+     * nodes can skip histograms. */
+    const double exact_max = 9007199254740992.0; /* 2^53 */
+    /* Searching on rows sums the histograms of the features visited (about max_features)
+     * from the node's rows; a histogram sums all features of the smaller child and
+     * subtracts for the other. With max_features <= a third of the features (e.g.
+     * sqrt) rows win at every node size (200 trees of a 25k-row table, 33 binary
+     * features, max_features 5: 1.3 s against 2.0 s); with all features histograms do. */
+    const prop_tree_params *P = C->P;
+    if (integral && tot->a < exact_max && tot->b < exact_max && tot->c < exact_max &&
+        !P->histograms_only && P->max_features > 0 &&
+        3 * (int64_t)P->max_features <= C->n_allowed)
+        C->rows_max = INT64_MAX;
     return PROP_OK;
 }
 
@@ -852,7 +895,7 @@ static prop_status grow_subtrees(const grow_ctx *C, prop_tree_workspace *ws, int
         hist_pool *hp = nt > 1 ? &ws->thp[t] : hpp;
         int32_t *ord = nt > 1 ? ws->thorder[t] : order;
         int ok = 1;
-        if (nt > 1) { /* the thread's own copy of the subtree root's histogram */
+        if (nt > 1 && it.hist >= 0) { /* the thread's own copy of the subtree root's histogram */
             int32_t h = pool_get(hp);
             if (h < 0)
                 ok = 0;
@@ -940,7 +983,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     int64_t n_tn = 0;
     int32_t *order = malloc((size_t)p * sizeof *order);
     int32_t *allowed = malloc((size_t)p * sizeof *allowed);
-    if (order == NULL || allowed == NULL) {
+    prop_below_n *below = malloc(((size_t)p + 1) * sizeof *below);
+    if (order == NULL || allowed == NULL || below == NULL) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
     }
@@ -959,9 +1003,11 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
     for (int32_t j = 0; j < p; j++)
         if (feature_allowed == NULL || feature_allowed[j])
             allowed[n_allowed++] = j;
+    for (int32_t m = 0; m <= n_allowed; m++)
+        prop_below_init(&below[m], (uint64_t)m);
     grow_ctx C = {P, D, L, D->slot_codes, p, rows, ws->tmp, row_leaf,
                   quant ? NULL : ws->ost, quant ? NULL : ws->otmp,
-                  quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed};
+                  quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed, 0, below};
 
     /* the root, then the top of the tree; deep or small nodes are deferred to tasks */
     prop_hstat tot;
@@ -970,9 +1016,12 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         goto done;
     out->n_nodes++;
     stack_item root = {base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
-    if (may_split(P, &tot, 0) && n_allowed > 0 &&
-        (st = root_hist(&C, hpp, n, nt, &root.hist, err)) != PROP_OK)
-        goto done;
+    if (n > 1 && may_split(P, &tot, 0) && n_allowed > 0) {
+        if (C.rows_max > 0 && n <= C.rows_max)
+            root.hist = HIST_ROWS;
+        else if ((st = root_hist(&C, hpp, n, nt, &root.hist, err)) != PROP_OK)
+            goto done;
+    }
     if (vec_push(&stack, root) < 0) {
         st = prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
         goto done;
@@ -1001,5 +1050,6 @@ done:
     free(tasks.a);
     free(order);
     free(allowed);
+    free(below);
     return st;
 }

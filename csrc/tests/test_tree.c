@@ -161,6 +161,20 @@ static void test_hist_build_matches_reference(void)
         CHECK(a.feature == b.feature && a.threshold == b.threshold);
         CHECK_CLOSE(a.gain, b.gain, 1e-9);
         CHECK_CLOSE(a.left.a, b.left.a, 1e-9);
+        if (crit < 2) { /* integer statistics: the search on rows finds the same split */
+            prop_hstat *os = malloc((size_t)m * sizeof *os);
+            double *scratch = malloc(4 * 3 * 257 * sizeof *scratch);
+            for (int64_t i = 0; i < m; i++)
+                os[i] = stats[rows[i]];
+            prop_split c;
+            prop_split_find_rows(&P, &L, sc, p, 1, os, rows, m, &tot, order, p, scratch, &c);
+            CHECK(c.found && c.feature == a.feature && c.threshold == a.threshold);
+            CHECK(c.gain == a.gain && c.score == a.score);
+            CHECK(memcmp(&c.left, &a.left, sizeof c.left) == 0);
+            CHECK(memcmp(&c.right, &a.right, sizeof c.right) == 0);
+            free(os);
+            free(scratch);
+        }
     }
     free(r1);
     free(r2);
@@ -675,6 +689,112 @@ static void test_rng(void)
     CHECK_CLOSE(s / 20000, 2.0, 0.02);
 }
 
+/* prop_rng_below_n draws what prop_rng_below draws (value and stream) for small,
+ * power-of-2, huge (often rejected) and random bounds. */
+static void test_rng_below_n(void)
+{
+    prop_rng a, b, g;
+    prop_rng_seed(&a, 11);
+    prop_rng_seed(&g, 12);
+    b = a;
+    uint64_t ns[] = {0, 1, 2, 3, 5, 7, 32, 33, 64, 255, 1000, 1ULL << 32, (1ULL << 32) + 1,
+                     (1ULL << 63) - 1, 1ULL << 63, (1ULL << 63) + 1, UINT64_MAX - 1, UINT64_MAX};
+    int differ = 0;
+    for (int t = 0; t < 200000; t++) {
+        uint64_t n = t < 18 * 200 ? ns[t % 18] : t % 3 == 0 ? 2 + (uint64_t)t % 300
+                                               : prop_rng_next(&g) >> (prop_rng_next(&g) % 64);
+        prop_below_n bn;
+        prop_below_init(&bn, n);
+        differ += prop_rng_below(&a, n) != prop_rng_below_n(&b, &bn);
+        differ += memcmp(&a, &b, sizeof a) != 0;
+    }
+    CHECK(differ == 0);
+}
+
+/* A forest on integer statistics (multiplicities, as a bootstrap gives) grows the same
+ * trees, bit for bit, whether its nodes search splits on rows or on histograms, for
+ * several max_features, depths, row minimums, thread counts, feature masks, with and
+ * without duplicate code rows and missing values. */
+static void test_row_search_same_trees(void)
+{
+    const int64_t n = 6000;
+    const int32_t p = 24;
+    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    prop_hstat *st = malloc((size_t)n * sizeof *st);
+    int32_t *rows = malloc((size_t)n * sizeof *rows);
+    uint8_t allowed[24];
+    prop_tree_workspace *ws = NULL;
+    prop_error err;
+    CHECK(prop_tree_workspace_new(&ws, &err) == PROP_OK);
+    int differ = 0, grown = 0;
+    for (int nb = 2; nb <= 40; nb += 38) {
+        make_data(n, p, nb, (uint64_t)nb, codes, y);
+        for (int64_t i = 0; i < n; i += 7) /* duplicate code rows */
+            memcpy(codes + i * p, codes + (i / 2) * p, (size_t)p);
+        prop_hist_layout L;
+        CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+        uint8_t *sc = NULL, *sct = NULL;
+        CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
+        const uint8_t *use = sc != NULL ? sc : codes;
+        CHECK(prop_codes_transpose(use, n, p, 1, &sct, &err) == PROP_OK);
+        prop_rng r;
+        prop_rng_seed(&r, 99);
+        for (int64_t i = 0; i < n; i++) {
+            double m0 = (double)prop_rng_poisson(&r, y[i] ? 0.7 : 30.0);
+            double m1 = (double)prop_rng_poisson(&r, y[i] ? 3.0 : 0.4);
+            st[i] = (prop_hstat){m0, m1, m0 + m1};
+        }
+        for (int cfg = 0; cfg < 12; cfg++) {
+            prop_tree_params P;
+            memset(&P, 0, sizeof P);
+            P.mode = PROP_TREE_CLASSIFY;
+            P.criterion = cfg % 4 == 3 ? PROP_CRIT_ENTROPY : PROP_CRIT_GINI;
+            P.max_depth = cfg % 3 == 0 ? 0 : cfg % 3 == 1 ? 12 : 4;
+            P.min_samples_split = cfg % 2 ? 2 : 9;
+            P.min_samples_leaf = cfg % 5 == 4 ? 3 : 1;
+            P.max_features = cfg < 6 ? 4 : cfg < 10 ? 8 : 13;
+            P.seed = (uint64_t)cfg + 1;
+            P.n_threads = cfg % 2 + 1;
+            for (int32_t j = 0; j < p; j++)
+                allowed[j] = cfg % 4 != 1 || j % 5 != 0;
+            prop_tree_data D = {use, n, &L, cfg % 3 == 2 ? NULL : sct};
+            prop_nodes t[2];
+            for (int h = 0; h < 2; h++) {
+                memset(&t[h], 0, sizeof t[h]);
+                int64_t m = 0;
+                for (int64_t i = 0; i < n; i++)
+                    if (st[i].c > 0.0)
+                        rows[m++] = (int32_t)i;
+                P.histograms_only = h;
+                CHECK(prop_tree_grow(&P, &D, st, rows, m, allowed, h ? NULL : ws, NULL, &t[h],
+                                     &err) == PROP_OK);
+            }
+            grown += t[0].n_nodes > 10;
+            int64_t k = t[0].n_nodes;
+            differ += k != t[1].n_nodes ||
+                      memcmp(t[0].feature, t[1].feature, (size_t)k * sizeof *t[0].feature) ||
+                      memcmp(t[0].threshold, t[1].threshold, (size_t)k) ||
+                      memcmp(t[0].left, t[1].left, (size_t)k * sizeof *t[0].left) ||
+                      memcmp(t[0].right, t[1].right, (size_t)k * sizeof *t[0].right) ||
+                      memcmp(t[0].value, t[1].value, (size_t)k * sizeof *t[0].value) ||
+                      memcmp(t[0].count, t[1].count, (size_t)k * sizeof *t[0].count) ||
+                      memcmp(t[0].gain, t[1].gain, (size_t)k * sizeof *t[0].gain);
+            prop_nodes_free(&t[0]);
+            prop_nodes_free(&t[1]);
+        }
+        prop_hist_layout_free(&L);
+        free(sc);
+        free(sct);
+    }
+    CHECK(differ == 0);
+    CHECK(grown == 24);
+    prop_tree_workspace_free(ws);
+    free(codes);
+    free(y);
+    free(st);
+    free(rows);
+}
+
 /* The random streams are pinned: the values of HEAD before the RNG moved to rng.c. */
 static void test_rng_streams_pinned(void)
 {
@@ -866,6 +986,8 @@ int main(void)
     RUN(test_workspace_reuse);
     RUN(test_rng);
     RUN(test_rng_streams_pinned);
+    RUN(test_rng_below_n);
+    RUN(test_row_search_same_trees);
     RUN(test_tree_walk);
     RUN(test_bad_thread_counts);
     return check_summary("tree");
