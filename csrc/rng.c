@@ -1,6 +1,7 @@
 /* rng.c - the deterministic RNG of the tree learners (rng.h). */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "propensity/rng.h"
 
@@ -25,7 +26,7 @@ void prop_rng_seed(prop_rng *r, uint64_t seed)
 
 uint64_t prop_rng_next(prop_rng *r) { return prop_rng_step(r); }
 
-double prop_rng_uniform(prop_rng *r) { return (double)(prop_rng_next(r) >> 11) * 0x1.0p-53; }
+double prop_rng_uniform(prop_rng *r) { return (double)(prop_rng_step(r) >> 11) * 0x1.0p-53; }
 
 uint64_t prop_rng_below(prop_rng *r, uint64_t n)
 {
@@ -34,7 +35,7 @@ uint64_t prop_rng_below(prop_rng *r, uint64_t n)
     uint64_t lim = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
     do
-        x = prop_rng_next(r);
+        x = prop_rng_step(r);
     while (x >= lim);
     return x % n;
 }
@@ -51,12 +52,31 @@ void prop_below_init(prop_below_n *b, uint64_t n)
 
 /* Poisson: multiplication method for small means, the transformed rejection
  * method PTRS (Hormann 1993) otherwise. */
-int64_t prop_rng_poisson(prop_rng *r, double lam)
+void prop_poisson_init(prop_poisson *c, double lam)
 {
+    memset(c, 0, sizeof *c);
+    c->lam = lam;
+    if (!(lam > 0.0))
+        return;
+    if (lam < 10.0) {
+        c->lim = exp(-lam);
+        return;
+    }
+    double slam = sqrt(lam);
+    c->loglam = log(lam);
+    c->b = 0.931 + 2.53 * slam;
+    c->a = -0.059 + 0.02483 * c->b;
+    c->log_inv_alpha = log(1.1239 + 1.1328 / (c->b - 3.4));
+    c->vr = 0.9277 - 3.6224 / (c->b - 2.0);
+}
+
+int64_t prop_rng_poisson_c(prop_rng *r, const prop_poisson *c)
+{
+    const double lam = c->lam;
     if (!(lam > 0.0))
         return 0;
     if (lam < 10.0) {
-        double lim = exp(-lam), prod = prop_rng_uniform(r);
+        double lim = c->lim, prod = prop_rng_uniform(r);
         int64_t k = 0;
         while (prod > lim) {
             k++;
@@ -64,9 +84,7 @@ int64_t prop_rng_poisson(prop_rng *r, double lam)
         }
         return k;
     }
-    double slam = sqrt(lam), loglam = log(lam);
-    double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
-    double inv_alpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2.0);
+    const double a = c->a, b = c->b, vr = c->vr, loglam = c->loglam;
     for (;;) {
         double u = prop_rng_uniform(r) - 0.5, v = prop_rng_uniform(r);
         double us = 0.5 - fabs(u);
@@ -75,9 +93,17 @@ int64_t prop_rng_poisson(prop_rng *r, double lam)
             return (int64_t)k;
         if (k < 0.0 || (us < 0.013 && v > us))
             continue;
-        if (log(v) + log(inv_alpha) - log(a / (us * us) + b) <= -lam + k * loglam - lgamma(k + 1.0))
+        if (log(v) + c->log_inv_alpha - log(a / (us * us) + b) <=
+            -lam + k * loglam - lgamma(k + 1.0))
             return (int64_t)k;
     }
+}
+
+int64_t prop_rng_poisson(prop_rng *r, double lam)
+{
+    prop_poisson c;
+    prop_poisson_init(&c, lam);
+    return prop_rng_poisson_c(r, &c);
 }
 
 /* Binomial: Bernoulli trials for small n, inversion for a small mean, and a

@@ -711,6 +711,26 @@ static void test_rng_below_n(void)
     CHECK(differ == 0);
 }
 
+/* prop_rng_poisson_c with prop_poisson_init's constants draws what prop_rng_poisson
+ * draws (value and stream), across both methods' means. */
+static void test_rng_poisson_constants(void)
+{
+    prop_rng a, b, g;
+    prop_rng_seed(&a, 21);
+    prop_rng_seed(&g, 22);
+    b = a;
+    const double lams[] = {0.0, -1.0, 1e-300, 0.3, 9.999, 10.0, 10.5, 57.0, 3000.0, 1e6};
+    int differ = 0;
+    for (int t = 0; t < 100000; t++) {
+        double lam = t < 10 * 500 ? lams[t % 10] : 40.0 * prop_rng_uniform(&g);
+        prop_poisson c;
+        prop_poisson_init(&c, lam);
+        differ += prop_rng_poisson(&a, lam) != prop_rng_poisson_c(&b, &c);
+        differ += memcmp(&a, &b, sizeof a) != 0;
+    }
+    CHECK(differ == 0);
+}
+
 /* A forest on integer statistics (multiplicities, as a bootstrap gives) grows the same
  * trees, bit for bit, whether its nodes search splits on rows or on histograms, for
  * several max_features, depths, row minimums, thread counts, feature masks, with and
@@ -987,6 +1007,7 @@ int main(void)
     RUN(test_rng);
     RUN(test_rng_streams_pinned);
     RUN(test_rng_below_n);
+    RUN(test_rng_poisson_constants);
     RUN(test_row_search_same_trees);
     RUN(test_tree_walk);
     RUN(test_bad_thread_counts);

@@ -73,6 +73,13 @@ uint64_t prop_rng_next(prop_rng *r);
 double prop_rng_uniform(prop_rng *r);             /* [0, 1) */
 uint64_t prop_rng_below(prop_rng *r, uint64_t n); /* [0, n); 0 when n <= 1 */
 int64_t prop_rng_poisson(prop_rng *r, double lam);
+/* The constants of Poisson(lam) (prop_poisson_init), for drawing one mean many times:
+ * prop_rng_poisson_c(r, &c) draws what prop_rng_poisson(r, lam) draws. */
+typedef struct {
+    double lam, lim, loglam, a, b, vr, log_inv_alpha;
+} prop_poisson;
+void prop_poisson_init(prop_poisson *c, double lam);
+int64_t prop_rng_poisson_c(prop_rng *r, const prop_poisson *c);
 int64_t prop_rng_binomial(prop_rng *r, int64_t n, double p);
 
 #ifdef __cplusplus
