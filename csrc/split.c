@@ -74,14 +74,15 @@ static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_h
     return 1;
 }
 
-static void consider(const prop_tree_params *P, const prop_hstat *T, const prop_hstat *Ls,
-                     int32_t feature, int32_t threshold, prop_split *best)
+/* Returns 1 when the candidate became the best. */
+static int consider(const prop_tree_params *P, const prop_hstat *T, const prop_hstat *Ls,
+                    int32_t feature, int32_t threshold, prop_split *best)
 {
     double score, gain;
     if (!evaluate(P, T, Ls, &score, &gain))
-        return;
+        return 0;
     if (P->mode == PROP_TREE_GRADIENT && !(gain > 1e-12))
-        return;
+        return 0;
     /* near-ties (rounding noise of weighted sums) go to the first candidate visited,
      * so the random feature order breaks them, as it breaks exact ties (boosting's
      * quantised sums are exact integers; its ties are exact) */
@@ -95,7 +96,9 @@ static void consider(const prop_tree_params *P, const prop_hstat *T, const prop_
         best->right.a = T->a - Ls->a;
         best->right.b = T->b - Ls->b;
         best->right.c = T->c - Ls->c;
+        return 1;
     }
+    return 0;
 }
 
 static inline int slot_nonempty(const double *h, int width)
@@ -119,15 +122,20 @@ static inline int32_t scan_feature(const prop_tree_params *P, const double *h, i
     if (nonempty < 2)
         return nonempty;
     prop_hstat acc = {0.0, 0.0, 0.0};
+    int32_t seen = 0;
     for (int32_t s = 0; s < last; s++) {
         const double *q = h + W * s;
         if (!slot_nonempty(q, W))
             continue;
+        seen++;
         acc.a += q[0];
         acc.b += q[1];
         if (W == 3)
             acc.c += q[2];
-        consider(P, total, &acc, j, s, best);
+        if (consider(P, total, &acc, j, s, best)) {
+            best->left_slots = seen;
+            best->right_slots = nonempty - seen;
+        }
     }
     return nonempty;
 }
@@ -200,16 +208,23 @@ void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
                           const uint8_t *codes, int64_t row_stride, int64_t col_stride,
                           const prop_hstat *ostats, const int32_t *rows, int64_t n,
                           const prop_hstat *total, const int32_t *order, int32_t n_order,
-                          double *scratch, prop_split *best)
+                          uint64_t known_const, uint64_t *is_const, double *scratch,
+                          prop_split *best)
 {
     memset(best, 0, sizeof *best);
     int32_t tried = 0, nonconst = 0;
+    uint64_t konst = known_const;
     for (int32_t k = 0; k < n_order; k++) {
         int32_t j = order[k];
         int32_t ns = L->offset[j + 1] - L->offset[j];
-        feature_hist_rows(codes + (int64_t)j * col_stride, row_stride, ostats, rows, n, ns,
-                          scratch);
-        int32_t nonempty = scan_feature(P, scratch, ns, 3, total, j, best);
+        int32_t nonempty = 1; /* a feature known to be constant is not summed */
+        if (j >= 64 || !((konst >> j) & 1)) {
+            feature_hist_rows(codes + (int64_t)j * col_stride, row_stride, ostats, rows, n, ns,
+                              scratch);
+            nonempty = scan_feature(P, scratch, ns, 3, total, j, best);
+            if (nonempty < 2 && j < 64)
+                konst |= (uint64_t)1 << j;
+        }
         tried++;
         if (nonempty < 2) {
             if (P->max_features > 0 && tried >= P->max_features && nonconst > 0)
@@ -220,6 +235,7 @@ void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
         if (P->max_features > 0 && tried >= P->max_features)
             break;
     }
+    *is_const = konst;
 }
 
 void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,

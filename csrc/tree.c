@@ -230,6 +230,7 @@ typedef struct {
     int32_t depth, hist;
     uint64_t seed;
     prop_hstat tot;
+    uint64_t konst; /* bit j (j < 64): feature j is known to be constant in the node */
 } stack_item;
 
 static int may_split(const prop_tree_params *P, const prop_hstat *s, int32_t depth)
@@ -328,8 +329,9 @@ static void decode_q(const grow_ctx *C, hist_pool *hpp, int32_t h, prop_hstat *T
  * shuffled: the order also breaks ties between equal splits), the allowed features in
  * order for boosting. */
 static void find_node_split(const grow_ctx *C, hist_pool *hpp, const stack_item *it,
-                            int32_t *order, prop_split *best)
+                            int32_t *order, prop_split *best, uint64_t *konst)
 {
+    *konst = it->konst;
     const prop_tree_params *P = C->P;
     prop_rng rng;
     prop_rng_seed(&rng, it->seed);
@@ -347,7 +349,8 @@ static void find_node_split(const grow_ctx *C, hist_pool *hpp, const stack_item 
         const uint8_t *codes = D->slot_codes_t ? D->slot_codes_t : C->codes;
         int64_t rs = D->slot_codes_t ? 1 : C->p, cs = D->slot_codes_t ? D->n_rows : 1;
         prop_split_find_rows(P, C->L, codes, rs, cs, C->ost + it->start, C->rows + it->start,
-                             it->end - it->start, &it->tot, order, C->n_allowed, scratch, best);
+                             it->end - it->start, &it->tot, order, C->n_allowed, it->konst,
+                             konst, scratch, best);
     } else if (C->q != NULL) {
         prop_hstat T;
         decode_q(C, hpp, it->hist, &T);
@@ -569,8 +572,9 @@ static prop_status grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec
         }
         prop_split best;
         best.found = 0;
+        uint64_t konst = it.konst;
         if (it.hist != HIST_NONE)
-            find_node_split(C, hpp, &it, order, &best);
+            find_node_split(C, hpp, &it, order, &best, &konst);
         out->value[it.id] = prop_node_value(P, &it.tot);
         out->count[it.id] = it.tot.c;
         if (!best.found) {
@@ -586,9 +590,14 @@ static prop_status grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec
         const int64_t nl = partition_rows(C, &it, &best, leaves, lid, base);
         const int64_t nr = it.end - it.start - nl;
         stack_item li = {lid, it.start, it.start + nl, it.depth + 1, -1, child_seed(it.seed, 0),
-                         best.left};
+                         best.left, 0};
         stack_item ri = {lid + 1, it.start + nl, it.end, it.depth + 1, -1,
-                         child_seed(it.seed, 1), best.right};
+                         child_seed(it.seed, 1), best.right, 0};
+        /* what is constant in the node is in its children; so is the split feature on
+         * a side that holds one of its slots */
+        const uint64_t fbit = best.feature < 64 ? (uint64_t)1 << best.feature : 0;
+        li.konst = konst | (best.left_slots == 1 ? fbit : 0);
+        ri.konst = konst | (best.right_slots == 1 ? fbit : 0);
         if (leaves) /* rows already labelled (and not partitioned) */
             li.start = li.end = ri.start = ri.end = it.start;
         if ((st = schedule_children(C, hpp, nt, &it, &li, &ri, nl, nr, err)) != PROP_OK)
@@ -1015,7 +1024,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         (st = prop_nodes_reserve(out, 1, err)) != PROP_OK)
         goto done;
     out->n_nodes++;
-    stack_item root = {base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot};
+    stack_item root = {base, 0, n, 0, -1, prop_mix64(P->seed ^ 0x5EEDULL), tot, 0};
     if (n > 1 && may_split(P, &tot, 0) && n_allowed > 0) {
         if (C.rows_max > 0 && n <= C.rows_max)
             root.hist = HIST_ROWS;

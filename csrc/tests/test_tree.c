@@ -167,8 +167,22 @@ static void test_hist_build_matches_reference(void)
             for (int64_t i = 0; i < m; i++)
                 os[i] = stats[rows[i]];
             prop_split c;
-            prop_split_find_rows(&P, &L, sc, p, 1, os, rows, m, &tot, order, p, scratch, &c);
+            uint64_t kc, kc2 = 0, truth = 0;
+            prop_split_find_rows(&P, &L, sc, p, 1, os, rows, m, &tot, order, p, 0, &kc, scratch,
+                                 &c);
             CHECK(c.found && c.feature == a.feature && c.threshold == a.threshold);
+            for (int32_t j = 0; j < p && j < 64; j++) { /* the features constant in the node */
+                int k = 1;
+                for (int64_t i = 1; i < m && k; i++)
+                    k = sc[(int64_t)rows[i] * p + j] == sc[(int64_t)rows[0] * p + j];
+                truth |= (uint64_t)k << j;
+            }
+            CHECK((kc & ~truth) == 0); /* only constant features are reported */
+            prop_split c2; /* told what is constant, the search finds the same split */
+            prop_split_find_rows(&P, &L, sc, p, 1, os, rows, m, &tot, order, p, truth, &kc2,
+                                 scratch, &c2);
+            CHECK(c2.found && c2.feature == c.feature && c2.threshold == c.threshold &&
+                  c2.gain == c.gain && (kc2 & ~truth) == 0 && (kc2 & truth) == truth);
             CHECK(c.gain == a.gain && c.score == a.score);
             CHECK(memcmp(&c.left, &a.left, sizeof c.left) == 0);
             CHECK(memcmp(&c.right, &a.right, sizeof c.right) == 0);
@@ -738,16 +752,19 @@ static void test_rng_poisson_constants(void)
 static void test_row_search_same_trees(void)
 {
     const int64_t n = 6000;
-    const int32_t p = 24;
-    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    uint8_t *codes = malloc((size_t)(n * 70)), *y = malloc((size_t)n);
     prop_hstat *st = malloc((size_t)n * sizeof *st);
     int32_t *rows = malloc((size_t)n * sizeof *rows);
-    uint8_t allowed[24];
+    uint8_t allowed[70];
     prop_tree_workspace *ws = NULL;
     prop_error err;
     CHECK(prop_tree_workspace_new(&ws, &err) == PROP_OK);
     int differ = 0, grown = 0;
-    for (int nb = 2; nb <= 40; nb += 38) {
+    for (int v = 0; v < 3; v++) {
+        /* binary and 40-code features; 70 features: constant features above 64 are not
+         * remembered (see prop_split_find_rows) */
+        const int nb = v == 1 ? 40 : 2;
+        const int32_t p = v == 2 ? 70 : 24;
         make_data(n, p, nb, (uint64_t)nb, codes, y);
         for (int64_t i = 0; i < n; i += 7) /* duplicate code rows */
             memcpy(codes + i * p, codes + (i / 2) * p, (size_t)p);
@@ -807,7 +824,7 @@ static void test_row_search_same_trees(void)
         free(sct);
     }
     CHECK(differ == 0);
-    CHECK(grown == 24);
+    CHECK(grown == 36);
     prop_tree_workspace_free(ws);
     free(codes);
     free(y);

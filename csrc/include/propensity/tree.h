@@ -119,6 +119,7 @@ typedef struct {
     double score;      /* criterion-specific proxy, larger is better */
     double gain;       /* impurity decrease / loss reduction */
     prop_hstat left, right; /* boosting: the row counts (c) are not known here */
+    int32_t left_slots, right_slots; /* non-empty slots of the feature on each side */
 } prop_split;
 
 /* Best split of a node from its histogram, trying features in `order` (length
@@ -131,12 +132,16 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
  * widest feature). Code (row r, feature j) is codes[r * row_stride + j *
  * col_stride]; ostats[i] belongs to rows[i]. When the statistics are non-negative
  * integers with sums below 2^53 (every histogram is then exact, however it was summed),
- * it finds the split prop_split_find finds on any histogram of the node. */
+ * it finds the split prop_split_find finds on any histogram of the node.
+ * known_const: bit j (j < 64) set when feature j is known to be constant in the node
+ * (e.g. it was in an ancestor): it is counted as visited without being summed.
+ * *is_const = known_const plus the features (j < 64) this search found constant. */
 void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
                           const uint8_t *codes, int64_t row_stride, int64_t col_stride,
                           const prop_hstat *ostats, const int32_t *rows, int64_t n,
                           const prop_hstat *total, const int32_t *order, int32_t n_order,
-                          double *scratch, prop_split *best);
+                          uint64_t known_const, uint64_t *is_const, double *scratch,
+                          prop_split *best);
 /* Plain reference: same search, but every candidate's left sums come from a
  * scan of the node's rows instead of a histogram. */
 void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
