@@ -26,7 +26,9 @@ void prop_rng_seed(prop_rng *r, uint64_t seed)
 
 uint64_t prop_rng_next(prop_rng *r) { return prop_rng_step(r); }
 
-double prop_rng_uniform(prop_rng *r) { return (double)(prop_rng_step(r) >> 11) * 0x1.0p-53; }
+static inline double uniform01(prop_rng *r) { return (double)(prop_rng_step(r) >> 11) * 0x1.0p-53; }
+
+double prop_rng_uniform(prop_rng *r) { return uniform01(r); }
 
 uint64_t prop_rng_below(prop_rng *r, uint64_t n)
 {
@@ -76,19 +78,20 @@ int64_t prop_rng_poisson_c(prop_rng *r, const prop_poisson *c)
     if (!(lam > 0.0))
         return 0;
     if (lam < 10.0) {
-        double lim = c->lim, prod = prop_rng_uniform(r);
+        double lim = c->lim, prod = uniform01(r);
         int64_t k = 0;
         while (prod > lim) {
             k++;
-            prod *= prop_rng_uniform(r);
+            prod *= uniform01(r);
         }
         return k;
     }
     const double a = c->a, b = c->b, vr = c->vr, loglam = c->loglam;
+    const double a2 = 2.0 * a; /* exact: what 2.0 * a / us computes first */
     for (;;) {
-        double u = prop_rng_uniform(r) - 0.5, v = prop_rng_uniform(r);
+        double u = uniform01(r) - 0.5, v = uniform01(r);
         double us = 0.5 - fabs(u);
-        double k = floor((2.0 * a / us + b) * u + lam + 0.43);
+        double k = floor((a2 / us + b) * u + lam + 0.43);
         if (us >= 0.07 && v <= vr)
             return (int64_t)k;
         if (k < 0.0 || (us < 0.013 && v > us))
