@@ -153,7 +153,7 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
     if ((st = prop_codes_transpose(codes, R->n_rows, R->n_features, P->n_threads, &codes_t,
                                    err)) != PROP_OK)
         goto done;
-    prop_tree_data D = {codes, R->n_rows, &L, codes_t};
+    prop_tree_data D = {codes, R->n_rows, &L, codes_t, NULL};
     double n_total = 0.0, w_total = 0.0;
     for (int64_t i = 0; i < R->n_rows; i++)
         for (int k = 0; k < 2; k++) {

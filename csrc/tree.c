@@ -116,6 +116,8 @@ typedef struct {
     int32_t n_buf, n_free, cap;
     size_t bytes;
     double *dec; /* boosting: 2 doubles per slot */
+    uint64_t *marg; /* boosting with feature bundles: the features' packed histogram */
+    int64_t dec_slots;
 } hist_pool;
 
 static int32_t pool_get(hist_pool *hp)
@@ -154,6 +156,7 @@ static void pool_free(hist_pool *hp)
     free(hp->buf);
     free(hp->free_list);
     free(hp->dec);
+    free(hp->marg);
 }
 
 /* ---- workspace: buffers reused from tree to tree ---------------------- */
@@ -208,10 +211,15 @@ static int pool_reset(hist_pool *hp, size_t bytes, int64_t dec_slots)
         memset(hp, 0, sizeof *hp);
         hp->bytes = bytes;
     }
-    /* a boosting pool's bytes fix its slot count, hence the decode buffer's size */
-    if (dec_slots > 0 && hp->dec == NULL &&
-        (hp->dec = malloc((size_t)dec_slots * 2 * sizeof *hp->dec)) == NULL)
-        return -1;
+    if (dec_slots > 0 && hp->dec_slots != dec_slots) {
+        free(hp->dec);
+        free(hp->marg);
+        hp->dec = malloc((size_t)dec_slots * 2 * sizeof *hp->dec);
+        hp->marg = malloc((size_t)dec_slots * sizeof *hp->marg);
+        hp->dec_slots = hp->dec && hp->marg ? dec_slots : 0;
+        if (hp->dec_slots == 0)
+            return -1;
+    }
     hp->n_free = 0;
     for (int32_t i = hp->n_buf - 1; i >= 0; i--)
         hp->free_list[hp->n_free++] = i;
@@ -288,6 +296,8 @@ typedef struct {
     const int32_t *allowed;
     int32_t n_allowed;
     int64_t rows_max; /* > 0: nodes of at most this many rows search splits on rows */
+    const prop_hist_layout *HL; /* boosting: the histograms' layout (L or the bundles') */
+    const uint8_t *hcodes;      /* ... and their codes */
     const prop_below_n *below; /* forest: below[m] draws in [0, m), m = 2 .. n_allowed */
 } grow_ctx;
 
@@ -302,7 +312,7 @@ static prop_status node_hist(const grow_ctx *C, hist_pool *hpp, int32_t h, int64
     const int32_t *rr = C->rows + start;
     for (int64_t i = 0; i < end - start; i++)
         ov[i] = C->q[rr[i]];
-    return prop_hist_build_q(C->L, C->codes, ov, rr, end - start, hpp->buf[h], nt, err);
+    return prop_hist_build_q(C->HL, C->hcodes, ov, rr, end - start, hpp->buf[h], nt, err);
 }
 
 /* Boosting: decode a packed histogram for the split search; *T = the node total it
@@ -311,6 +321,10 @@ static void decode_q(const grow_ctx *C, hist_pool *hpp, int32_t h, prop_hstat *T
 {
     const prop_hist_layout *L = C->L;
     const uint64_t *hq = hpp->buf[h];
+    if (C->D->bundles != NULL) { /* the features' histogram from the bundles' */
+        prop_hist_marginal_q(C->D->bundles, hq, hpp->marg, L->n_slots);
+        hq = hpp->marg;
+    }
     prop_hist_decode_q(hq, L->n_slots, C->unit[0], C->unit[1], hpp->dec);
     uint64_t acc = 0;
     for (int32_t s = L->offset[0]; s < L->offset[1]; s++)
@@ -529,7 +543,7 @@ static prop_status schedule_children(const grow_ctx *C, hist_pool *hpp, int nt,
     if (s_large) {
         if (C->q != NULL)
             prop_hist_subtract_q(hpp->buf[it->hist], hpp->buf[h], hpp->buf[it->hist],
-                                 C->L->n_slots);
+                                 C->HL->n_slots);
         else
             prop_hist_subtract(hpp->buf[it->hist], hpp->buf[h], hpp->buf[it->hist],
                                C->L->n_slots);
@@ -868,7 +882,7 @@ static prop_status root_hist(const grow_ctx *C, hist_pool *hpp, int64_t n, int n
     if (*h < 0)
         return prop_fail(err, PROP_NOMEM, "out of memory for histograms");
     if (C->q != NULL)
-        return prop_hist_build_q(C->L, C->codes, C->ov, C->rows, n, hpp->buf[*h], nt, err);
+        return prop_hist_build_q(C->HL, C->hcodes, C->ov, C->rows, n, hpp->buf[*h], nt, err);
     return prop_hist_build_ordered(C->L, C->codes, C->ost, C->rows, n, hpp->buf[*h], nt, err);
 }
 
@@ -1001,7 +1015,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         (st = prepare_workspace(ws, n, D->n_rows, quant, err)) != PROP_OK)
         goto done;
     hist_pool *hpp = &ws->hp;
-    const size_t hbytes = quant ? (size_t)L->n_slots * sizeof(uint64_t)
+    const prop_hist_layout *HL = quant && D->bundles != NULL ? &D->bundles->layout : L;
+    const size_t hbytes = quant ? (size_t)HL->n_slots * sizeof(uint64_t)
                                 : (size_t)L->n_slots * 3 * sizeof(double);
     const int64_t dec_slots = quant ? L->n_slots : 0;
     if (pool_reset(hpp, hbytes, dec_slots) < 0) {
@@ -1016,7 +1031,8 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         prop_below_init(&below[m], (uint64_t)m);
     grow_ctx C = {P, D, L, D->slot_codes, p, rows, ws->tmp, row_leaf,
                   quant ? NULL : ws->ost, quant ? NULL : ws->otmp,
-                  quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed, 0, below};
+                  quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed, 0, HL,
+                  HL != L ? D->bundles->codes : D->slot_codes, below};
 
     /* the root, then the top of the tree; deep or small nodes are deferred to tasks */
     prop_hstat tot;

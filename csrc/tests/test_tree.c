@@ -554,6 +554,112 @@ static void test_boost_threads_identical(void)
     free_rows(&R);
 }
 
+/* Packed histograms built on feature bundles (prop_hist_bundles_init), marginalised,
+ * equal the plain reference built feature by feature: binary, 5-code and 40-code
+ * features with missing values (the latter stay alone), nodes of fewer and more rows
+ * than slots (the copies path), 1 and 2 threads. Boosting trees grown on bundles are
+ * the trees grown without them, bit for bit. */
+static void test_bundles(void)
+{
+    const int64_t n = 5000;
+    const int32_t p = 17;
+    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    make_data(n, p, 2, 5, codes, y);
+    for (int64_t i = 0; i < n; i++) { /* features 6..8: 5 codes, 12: 40 codes */
+        for (int32_t j = 6; j < 9; j++)
+            if (codes[i * p + j] != PROP_MISSING_BIN)
+                codes[i * p + j] = (uint8_t)((i * (j + 3)) % 5);
+        codes[i * p + 12] = (uint8_t)((i * 7) % 40);
+    }
+    prop_hist_layout L;
+    prop_error err;
+    CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+    uint8_t *sc = NULL;
+    CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
+    const uint8_t *use = sc != NULL ? sc : codes;
+    prop_hist_bundles B;
+    int made = 0;
+    CHECK(prop_hist_bundles_init(&L, use, n, &B, &made, &err) == PROP_OK);
+    CHECK(made == 1 && B.layout.n_features < p);
+    prop_hstat *st = malloc((size_t)n * sizeof *st);
+    uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)n * sizeof *ov);
+    int32_t *rows = malloc((size_t)n * sizeof *rows);
+    uint64_t *ref = malloc((size_t)L.n_slots * sizeof *ref);
+    uint64_t *got = malloc((size_t)L.n_slots * sizeof *got);
+    uint64_t *gh = malloc((size_t)B.layout.n_slots * sizeof *gh);
+    for (int64_t i = 0; i < n; i++)
+        st[i] = (prop_hstat){y[i] ? -0.625 : 0.375 + 0.001 * (double)(i % 13), 0.25, 1.0};
+    pack_all(st, n, q);
+    int differ = 0;
+    const int64_t sizes[] = {3, 50, 400, 2000, 5000};
+    for (int k = 0; k < 5; k++)
+        for (int nt = 1; nt <= 2; nt++) {
+            int64_t m = 0;
+            for (int64_t i = 0; i < n && m < sizes[k]; i += (k == 4 ? 1 : 2))
+                rows[m++] = (int32_t)i;
+            for (int64_t i = 0; i < m; i++)
+                ov[i] = q[rows[i]];
+            prop_hist_build_q_ref(&L, use, q, rows, m, ref);
+            CHECK(prop_hist_build_q(&B.layout, B.codes, ov, rows, m, gh, nt, &err) == PROP_OK);
+            prop_hist_marginal_q(&B, gh, got, L.n_slots);
+            differ += memcmp(ref, got, (size_t)L.n_slots * sizeof *ref) != 0;
+            /* the copies path of the plain build too */
+            CHECK(prop_hist_build_q(&L, use, ov, rows, m, got, nt, &err) == PROP_OK);
+            differ += memcmp(ref, got, (size_t)L.n_slots * sizeof *ref) != 0;
+        }
+    CHECK(differ == 0);
+    /* trees */
+    int32_t *leaf[2] = {malloc((size_t)n * sizeof(int32_t)), malloc((size_t)n * sizeof(int32_t))};
+    uint8_t allowed[17];
+    for (int cfg = 0; cfg < 6; cfg++) {
+        prop_tree_params P;
+        memset(&P, 0, sizeof P);
+        P.mode = PROP_TREE_GRADIENT;
+        P.max_depth = cfg % 3 == 0 ? 3 : cfg % 3 == 1 ? 7 : 0;
+        P.min_child_weight = cfg % 2 ? 0.0 : 1.0;
+        P.reg_lambda = 1.0;
+        P.learning_rate = 0.1;
+        P.n_threads = cfg % 2 + 1;
+        for (int32_t j = 0; j < p; j++)
+            allowed[j] = cfg < 4 || j % 3 != 0;
+        prop_nodes t[2];
+        for (int b = 0; b < 2; b++) {
+            prop_tree_data D = {use, n, &L, NULL, b ? &B : NULL};
+            memset(&t[b], 0, sizeof t[b]);
+            int64_t m = 0;
+            for (int64_t i = 0; i < n; i++)
+                if (i % 7 != 3)
+                    rows[m++] = (int32_t)i;
+            CHECK(prop_tree_grow(&P, &D, st, rows, m, allowed, NULL, leaf[b], &t[b], &err) ==
+                  PROP_OK);
+        }
+        int64_t k = t[0].n_nodes;
+        CHECK(k > 7);
+        CHECK(k == t[1].n_nodes && !memcmp(t[0].feature, t[1].feature, (size_t)k * 4) &&
+              !memcmp(t[0].threshold, t[1].threshold, (size_t)k) &&
+              !memcmp(t[0].left, t[1].left, (size_t)k * 4) &&
+              !memcmp(t[0].value, t[1].value, (size_t)k * 8) &&
+              !memcmp(t[0].gain, t[1].gain, (size_t)k * 8) &&
+              !memcmp(leaf[0], leaf[1], (size_t)n * sizeof(int32_t)));
+        prop_nodes_free(&t[0]);
+        prop_nodes_free(&t[1]);
+    }
+    free(leaf[0]);
+    free(leaf[1]);
+    prop_hist_bundles_free(&B);
+    prop_hist_layout_free(&L);
+    free(sc);
+    free(codes);
+    free(y);
+    free(st);
+    free(q);
+    free(ov);
+    free(rows);
+    free(ref);
+    free(got);
+    free(gh);
+}
+
 /* Sum of the leaf values of one row (raw codes) over an ensemble's trees. */
 static double raw_score(const prop_ensemble *e, const uint8_t *row)
 {
@@ -647,7 +753,7 @@ static void test_workspace_reuse(void)
             CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
             uint8_t *sc = NULL;
             CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
-            prop_tree_data D = {sc != NULL ? sc : codes, n, &L, NULL};
+            prop_tree_data D = {sc != NULL ? sc : codes, n, &L, NULL, NULL};
             prop_hstat *st = malloc((size_t)n * sizeof *st);
             int32_t *rows = malloc((size_t)n * sizeof *rows), *leaf = malloc((size_t)n * sizeof *leaf);
             for (int64_t i = 0; i < n; i++) {
@@ -794,7 +900,7 @@ static void test_row_search_same_trees(void)
             P.n_threads = cfg % 2 + 1;
             for (int32_t j = 0; j < p; j++)
                 allowed[j] = cfg % 4 != 1 || j % 5 != 0;
-            prop_tree_data D = {use, n, &L, cfg % 3 == 2 ? NULL : sct};
+            prop_tree_data D = {use, n, &L, cfg % 3 == 2 ? NULL : sct, NULL};
             prop_nodes t[2];
             for (int h = 0; h < 2; h++) {
                 memset(&t[h], 0, sizeof t[h]);
@@ -969,7 +1075,7 @@ static void test_bad_thread_counts(void)
         CHECK(prop_hist_build_ordered(&L, sc, st, rows, n, h, bad[k], &err) == PROP_INVALID_ARG);
         CHECK(prop_hist_build_q(&L, sc, ov, rows, n, hq, bad[k], &err) == PROP_INVALID_ARG);
     }
-    prop_tree_data D = {sc, n, &L, ct};
+    prop_tree_data D = {sc, n, &L, ct, NULL};
     prop_tree_params P;
     memset(&P, 0, sizeof P);
     P.mode = PROP_TREE_CLASSIFY;
@@ -1026,6 +1132,7 @@ int main(void)
     RUN(test_rng_below_n);
     RUN(test_rng_poisson_constants);
     RUN(test_row_search_same_trees);
+    RUN(test_bundles);
     RUN(test_tree_walk);
     RUN(test_bad_thread_counts);
     return check_summary("tree");

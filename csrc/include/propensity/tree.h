@@ -104,6 +104,8 @@ typedef struct {
     int64_t n_rows;
     const prop_hist_layout *layout;
     const uint8_t *slot_codes_t;   /* optional p x n copy (column-major) for partitioning */
+    const prop_hist_bundles *bundles; /* optional (boosting): histograms are built per
+                                     * feature bundle (hist.h); the same trees */
 } prop_tree_data;
 
 /* *out = a malloc'ed column-major (p x n) copy of n x p codes, made with n_threads
