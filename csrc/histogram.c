@@ -551,6 +551,8 @@ void prop_hist_marginal_q(const prop_hist_bundles *G, const uint64_t *gh, uint64
     const int64_t gs = G->layout.n_slots;
     for (int64_t s = 0; s < gs; s++) {
         const uint64_t v = gh[s];
+        if (v == 0) /* adds nothing (most combinations hold no row) */
+            continue;
         const int32_t *m = G->map + s * w;
         for (int32_t u = 0; u < w; u++)
             if (m[u] >= 0)

@@ -47,9 +47,19 @@ int prop_node_pure(const prop_tree_params *P, const prop_hstat *s)
     return fmin(s->a, s->b) <= 1e-9 * w;
 }
 
-/* Score of a candidate (larger is better) and its gain; returns 0 if not allowed. */
-static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_hstat *Ls,
-                    double *score, double *gain)
+/* The node's own term of every candidate's score: boosting's T.a^2 / (T.b + lambda),
+ * a forest's weighted impurity (computed once per node search, the same value). */
+static double node_term(const prop_tree_params *P, const prop_hstat *T)
+{
+    if (P->mode == PROP_TREE_GRADIENT)
+        return T->a * T->a / (T->b + P->reg_lambda);
+    return weighted_impurity(P->criterion, T);
+}
+
+/* Score of a candidate (larger is better) and its gain; returns 0 if not allowed.
+ * tt = node_term(P, T). */
+static int evaluate(const prop_tree_params *P, const prop_hstat *T, double tt,
+                    const prop_hstat *Ls, double *score, double *gain)
 {
     prop_hstat R = {T->a - Ls->a, T->b - Ls->b, T->c - Ls->c};
     if (P->mode == PROP_TREE_GRADIENT) {
@@ -58,8 +68,7 @@ static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_h
         if (Ls->b < P->min_child_weight || R.b < P->min_child_weight)
             return 0;
         double lam = P->reg_lambda;
-        double g = Ls->a * Ls->a / (Ls->b + lam) + R.a * R.a / (R.b + lam) -
-                   T->a * T->a / (T->b + lam);
+        double g = Ls->a * Ls->a / (Ls->b + lam) + R.a * R.a / (R.b + lam) - tt;
         *score = g;
         *gain = 0.5 * g;
         return 1;
@@ -70,16 +79,16 @@ static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_h
         return 0;
     double il = weighted_impurity(P->criterion, Ls), ir = weighted_impurity(P->criterion, &R);
     *score = -(il + ir);
-    *gain = weighted_impurity(P->criterion, T) - il - ir;
+    *gain = tt - il - ir;
     return 1;
 }
 
 /* Returns 1 when the candidate became the best. */
-static int consider(const prop_tree_params *P, const prop_hstat *T, const prop_hstat *Ls,
-                    int32_t feature, int32_t threshold, prop_split *best)
+static int consider(const prop_tree_params *P, const prop_hstat *T, double tt,
+                    const prop_hstat *Ls, int32_t feature, int32_t threshold, prop_split *best)
 {
     double score, gain;
-    if (!evaluate(P, T, Ls, &score, &gain))
+    if (!evaluate(P, T, tt, Ls, &score, &gain))
         return 0;
     if (P->mode == PROP_TREE_GRADIENT && !(gain > 1e-12))
         return 0;
@@ -110,7 +119,7 @@ static inline int slot_nonempty(const double *h, int width)
  * below the last non-empty slot that has rows. Returns the number of non-empty slots
  * (a feature with fewer than 2 is constant in the node and offers nothing). */
 static inline int32_t scan_feature(const prop_tree_params *P, const double *h, int32_t ns,
-                                   const int W, const prop_hstat *total, int32_t j,
+                                   const int W, const prop_hstat *total, double tt, int32_t j,
                                    prop_split *best)
 {
     int32_t nonempty = 0, last = -1;
@@ -132,7 +141,7 @@ static inline int32_t scan_feature(const prop_tree_params *P, const double *h, i
         acc.b += q[1];
         if (W == 3)
             acc.c += q[2];
-        if (consider(P, total, &acc, j, s, best)) {
+        if (consider(P, total, tt, &acc, j, s, best)) {
             best->left_slots = seen;
             best->right_slots = nonempty - seen;
         }
@@ -145,14 +154,15 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
                      prop_split *best)
 {
     memset(best, 0, sizeof *best);
+    const double tt = node_term(P, total);
     const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
     int32_t tried = 0, nonconst = 0;
     for (int32_t k = 0; k < n_order; k++) {
         int32_t j = order[k];
         const double *h = hist + (int64_t)W * L->offset[j];
         int32_t ns = L->offset[j + 1] - L->offset[j];
-        int32_t nonempty = W == 3 ? scan_feature(P, h, ns, 3, total, j, best)
-                                  : scan_feature(P, h, ns, 2, total, j, best);
+        int32_t nonempty = W == 3 ? scan_feature(P, h, ns, 3, total, tt, j, best)
+                                  : scan_feature(P, h, ns, 2, total, tt, j, best);
         /* like scikit-learn, constant features count as visited, but at least one
          * non-constant feature must be visited */
         tried++;
@@ -212,6 +222,7 @@ void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
                           prop_split *best)
 {
     memset(best, 0, sizeof *best);
+    const double tt = node_term(P, total);
     int32_t tried = 0, nonconst = 0;
     uint64_t konst = known_const;
     for (int32_t k = 0; k < n_order; k++) {
@@ -221,7 +232,7 @@ void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
         if (j >= 64 || !((konst >> j) & 1)) {
             feature_hist_rows(codes + (int64_t)j * col_stride, row_stride, ostats, rows, n, ns,
                               scratch);
-            nonempty = scan_feature(P, scratch, ns, 3, total, j, best);
+            nonempty = scan_feature(P, scratch, ns, 3, total, tt, j, best);
             if (nonempty < 2 && j < 64)
                 konst |= (uint64_t)1 << j;
         }
@@ -244,6 +255,7 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
                          int32_t n_order, prop_split *best)
 {
     memset(best, 0, sizeof *best);
+    const double tt = node_term(P, total);
     int32_t p = L->n_features, tried = 0, nonconst = 0;
     for (int32_t k = 0; k < n_order; k++) {
         int32_t j = order[k];
@@ -272,7 +284,7 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
                 }
             }
             if (at_t && acc.c < total->c)
-                consider(P, total, &acc, j, t, best);
+                consider(P, total, tt, &acc, j, t, best);
         }
         if (P->max_features > 0 && tried >= P->max_features)
             break;
