@@ -90,6 +90,8 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t *perm = malloc((size_t)p * sizeof *perm);
     prop_tree_workspace *ws = NULL;
     uint8_t *codes_t = NULL;
+    prop_hist_bundles bundles;
+    memset(&bundles, 0, sizeof bundles);
     int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
@@ -104,7 +106,10 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     const uint8_t *codes = remapped != NULL ? remapped : R->codes;
     if ((st = prop_codes_transpose(codes, n, p, nt, &codes_t, err)) != PROP_OK)
         goto done;
-    prop_tree_data D = {codes, n, &L, codes_t};
+    int bundled = 0;
+    if ((st = prop_hist_bundles_init(&L, codes, n, &bundles, &bundled, err)) != PROP_OK)
+        goto done;
+    prop_tree_data D = {codes, n, &L, codes_t, bundled ? &bundles : NULL};
 
     double W[2] = {0.0, 0.0};
     for (int64_t i = 0; i < n; i++) {
@@ -232,6 +237,7 @@ done:
     prop_tree_workspace_free(ws);
     free(row_leaf);
     free(codes_t);
+    prop_hist_bundles_free(&bundles);
     prop_hist_layout_free(&L);
     if (st != PROP_OK)
         prop_ensemble_free(out);

@@ -63,7 +63,19 @@ typedef struct {
     const prop_rows *R;
     const prop_tree_data *D;
     double boot_scale; /* rows / total effective weight */
+    const prop_poisson *pois; /* bootstrap: the Poisson constants of row i, label k at
+                               * 2 * i + k (the same means in every tree), or NULL */
 } forest_ctx;
+
+/* The bootstrap mean of row i, label k. */
+static double boot_mean(const forest_ctx *ctx, int64_t i, int k)
+{
+    double wk = ctx->P->class_weight[k] * ctx->R->weights[2 * i + k];
+    return ctx->boot_scale == 1.0 ? wk : wk * ctx->boot_scale;
+}
+
+/* Poisson constants are precomputed when they take at most this many bytes */
+#define POISSON_TABLE_MAX ((size_t)256 << 20)
 
 static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats, int32_t *rows,
                             prop_tree_workspace *ws, prop_nodes *out, prop_error *err)
@@ -84,8 +96,10 @@ static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats,
                  * probability proportional to their weight and then count once per
                  * draw. Poisson version: multiplicity ~ Poisson(N * w / sum(w)),
                  * which is Poisson(count) for unit weights. */
-                double lam = ctx->boot_scale == 1.0 ? wk : wk * ctx->boot_scale;
-                m[k] = lam > 0.0 ? (double)prop_rng_poisson(&rng, lam) : 0.0;
+                double lam = boot_mean(ctx, i, k);
+                m[k] = !(lam > 0.0) ? 0.0
+                       : ctx->pois ? (double)prop_rng_poisson_c(&rng, &ctx->pois[2 * i + k])
+                                   : (double)prop_rng_poisson(&rng, lam);
                 w[k] = m[k];
             } else {
                 m[k] = (double)c;
@@ -124,6 +138,7 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
     if ((st = prop_hist_layout_init(&L, R->codes, R->n_rows, R->n_features, err)) != PROP_OK)
         return st;
     uint8_t *codes_t = NULL, *remapped = NULL;
+    prop_poisson *pois = NULL;
     int32_t T = P->n_estimators;
     prop_nodes *trees = calloc((size_t)T, sizeof *trees);
     prop_status *tst = calloc((size_t)T, sizeof *tst);
@@ -138,7 +153,7 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
     if ((st = prop_codes_transpose(codes, R->n_rows, R->n_features, P->n_threads, &codes_t,
                                    err)) != PROP_OK)
         goto done;
-    prop_tree_data D = {codes, R->n_rows, &L, codes_t};
+    prop_tree_data D = {codes, R->n_rows, &L, codes_t, NULL};
     double n_total = 0.0, w_total = 0.0;
     for (int64_t i = 0; i < R->n_rows; i++)
         for (int k = 0; k < 2; k++) {
@@ -149,7 +164,14 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
         st = prop_fail(err, PROP_INVALID_ARG, "the total training weight is zero");
         goto done;
     }
-    forest_ctx ctx = {P, R, &D, n_total / w_total};
+    forest_ctx ctx = {P, R, &D, n_total / w_total, NULL};
+    if (P->bootstrap && (size_t)R->n_rows * 2 * sizeof *pois <= POISSON_TABLE_MAX &&
+        (pois = malloc((size_t)R->n_rows * 2 * sizeof *pois)) != NULL) {
+        for (int64_t i = 0; i < R->n_rows; i++)
+            for (int k = 0; k < 2; k++)
+                prop_poisson_init(&pois[2 * i + k], boot_mean(&ctx, i, k));
+        ctx.pois = pois;
+    }
     /* one tree per thread at a time: more threads than trees would idle */
     const int nt = P->n_threads < T ? P->n_threads : T;
     int nomem = 0;
@@ -159,6 +181,7 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
         int32_t *rows = malloc((size_t)R->n_rows * sizeof *rows);
         prop_tree_workspace *ws = NULL;
         prop_error e2;
+        int64_t last = 0; /* nodes of this thread's last tree: room reserved for the next */
         if (stats == NULL || rows == NULL || prop_tree_workspace_new(&ws, &e2) != PROP_OK) {
 #pragma omp atomic write
             nomem = 1;
@@ -167,7 +190,10 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
         for (int32_t t = 0; t < T; t++) {
             if (stats == NULL || rows == NULL || ws == NULL)
                 continue;
-            tst[t] = grow_one(&ctx, t, stats, rows, ws, &trees[t], &terr[t]);
+            tst[t] = prop_nodes_reserve(&trees[t], last + last / 8 + 1, &terr[t]);
+            if (tst[t] == PROP_OK)
+                tst[t] = grow_one(&ctx, t, stats, rows, ws, &trees[t], &terr[t]);
+            last = trees[t].n_nodes;
         }
         prop_tree_workspace_free(ws);
         free(stats);
@@ -210,6 +236,7 @@ done:
     free(terr);
     free(remapped);
     free(codes_t);
+    free(pois);
     prop_hist_layout_free(&L);
     if (st != PROP_OK)
         prop_ensemble_free(out);

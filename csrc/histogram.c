@@ -304,6 +304,51 @@ static void build_q_range(const prop_hist_layout *L, const uint8_t *codes, const
     }
 }
 
+/* build_q_range over all features for histograms of few slots: the four rows of a step
+ * add into four copies (h, h + n_slots, ...; zeroed here), so rows that share a slot
+ * (frequent with few slots) do not wait for each other's stores; the copies are then
+ * added into hist (integer sums: the order does not matter). */
+static void build_q_range_copies(const prop_hist_layout *L, const uint8_t *codes,
+                                 const uint64_t *ov, const int32_t *rows, int64_t n,
+                                 uint64_t *hist, uint64_t *h)
+{
+    const int32_t p = L->n_features;
+    const int32_t *off = L->offset;
+    const int64_t S = L->n_slots;
+    memset(h, 0, (size_t)(4 * S) * sizeof *h);
+    uint64_t *h0 = h, *h1 = h + S, *h2 = h + 2 * S, *h3 = h + 3 * S;
+    int64_t i = 0;
+    for (; i + 3 < n; i += 4) {
+        if (i + Q_PREFETCH + 3 < n)
+            for (int u = 0; u < 4; u++) {
+                const uint8_t *a = codes + (int64_t)rows[i + Q_PREFETCH + u] * p;
+                PREFETCH(a);
+                PREFETCH(a + p - 1);
+            }
+        const uint8_t *c0 = codes + (int64_t)rows[i] * p, *c1 = codes + (int64_t)rows[i + 1] * p;
+        const uint8_t *c2 = codes + (int64_t)rows[i + 2] * p, *c3 = codes + (int64_t)rows[i + 3] * p;
+        const uint64_t v0 = ov[i], v1 = ov[i + 1], v2 = ov[i + 2], v3 = ov[i + 3];
+        for (int32_t j = 0; j < p; j++) {
+            const int32_t o = off[j];
+            h0[o + c0[j]] += v0;
+            h1[o + c1[j]] += v1;
+            h2[o + c2[j]] += v2;
+            h3[o + c3[j]] += v3;
+        }
+    }
+    for (; i < n; i++) {
+        const uint8_t *c0 = codes + (int64_t)rows[i] * p;
+        for (int32_t j = 0; j < p; j++)
+            h0[off[j] + c0[j]] += ov[i];
+    }
+    for (int64_t k = 0; k < S; k++)
+        hist[k] = (h0[k] + h1[k]) + (h2[k] + h3[k]);
+}
+
+/* histograms of at most this many slots are built with copies (on the stack) when the
+ * node has at least as many rows as slots */
+#define Q_COPIES_SLOTS 1024
+
 /* All features into hist (overwritten): dense rows are read once per feature group,
  * so the group's histogram stays in the L1 cache; sparse rows (fewer than a tenth of
  * the data's, counted per thread's share of a node: measured best on 2 threads) are
@@ -311,6 +356,11 @@ static void build_q_range(const prop_hist_layout *L, const uint8_t *codes, const
 static void build_q_all(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *ov,
                         const int32_t *rows, int64_t n, uint64_t *hist)
 {
+    if (L->n_slots <= Q_COPIES_SLOTS && n >= L->n_slots) {
+        uint64_t h[4 * Q_COPIES_SLOTS];
+        build_q_range_copies(L, codes, ov, rows, n, hist, h);
+        return;
+    }
     memset(hist, 0, (size_t)L->n_slots * sizeof *hist);
     if (n * 10 >= L->n_rows && L->n_qgroups > 1) {
         for (int32_t g = 0; g < L->n_qgroups; g++)
@@ -392,5 +442,120 @@ void prop_hist_decode_q(const uint64_t *hist, int64_t n_slots, double g_unit, do
         prop_hist_unpack_q(hist[s], &g, &h);
         out[2 * s] = (double)g * g_unit;
         out[2 * s + 1] = (double)h * h_unit;
+    }
+}
+
+/* ---- feature bundles (boosting) -------------------------------------- */
+
+#define BUNDLE_MAX_FEATURES 3
+#define BUNDLE_MAX_SLOTS 64
+
+prop_status prop_hist_bundles_init(const prop_hist_layout *L, const uint8_t *slot_codes, int64_t n,
+                                  prop_hist_bundles *G, int *made, prop_error *err)
+{
+    memset(G, 0, sizeof *G);
+    *made = 0;
+    const int32_t p = L->n_features;
+    int32_t *first = malloc(((size_t)p + 1) * sizeof *first); /* bundle g: [first[g], first[g+1]) */
+    if (first == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory for feature bundles");
+    int32_t ng = 0;
+    int64_t prod = 0;
+    for (int32_t j = 0; j < p; j++) {
+        int64_t ns = L->offset[j + 1] - L->offset[j];
+        if (ng > 0 && j - first[ng - 1] < BUNDLE_MAX_FEATURES && prod * ns <= BUNDLE_MAX_SLOTS) {
+            prod *= ns;
+            continue;
+        }
+        first[ng++] = j;
+        prod = ns;
+    }
+    first[ng] = p;
+    if (3 * (int64_t)ng > 2 * (int64_t)p) { /* saves less than a third */
+        free(first);
+        return PROP_OK;
+    }
+    prop_hist_layout *GL = &G->layout;
+    GL->n_features = ng;
+    GL->n_rows = n;
+    GL->n_bins = calloc((size_t)ng, sizeof *GL->n_bins);
+    GL->offset = calloc((size_t)ng + 1, sizeof *GL->offset);
+    GL->qgroup = calloc((size_t)ng + 1, sizeof *GL->qgroup);
+    G->codes = malloc((size_t)(n * ng > 0 ? n * ng : 1));
+    if (GL->n_bins == NULL || GL->offset == NULL || GL->qgroup == NULL || G->codes == NULL)
+        goto nomem;
+    int32_t off = 0, width = 0;
+    for (int32_t g = 0; g < ng; g++) {
+        int32_t k = 1;
+        for (int32_t j = first[g]; j < first[g + 1]; j++)
+            k *= L->offset[j + 1] - L->offset[j];
+        GL->offset[g] = off;
+        GL->n_bins[g] = k - 1; /* k slots, as a feature of k - 1 bins and its missing slot */
+        off += k;
+        if (first[g + 1] - first[g] > width)
+            width = first[g + 1] - first[g];
+    }
+    GL->offset[ng] = off;
+    GL->n_slots = off;
+    GL->n_qgroups = 1; /* a bundle histogram is small: one pass over all bundles */
+    GL->qgroup[0] = 0;
+    GL->qgroup[1] = ng;
+    G->width = width;
+    G->map = malloc((size_t)off * (size_t)width * sizeof *G->map);
+    if (G->map == NULL)
+        goto nomem;
+    for (int32_t g = 0; g < ng; g++)
+        for (int32_t x = 0; x < GL->offset[g + 1] - GL->offset[g]; x++) {
+            int32_t *m = G->map + (int64_t)(GL->offset[g] + x) * width, rest = x, u = 0;
+            for (int32_t j = first[g]; j < first[g + 1]; j++, u++) {
+                int32_t ns = L->offset[j + 1] - L->offset[j];
+                m[u] = L->offset[j] + rest % ns;
+                rest /= ns;
+            }
+            for (; u < width; u++)
+                m[u] = -1;
+        }
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *row = slot_codes + i * (int64_t)p;
+        for (int32_t g = 0; g < ng; g++) {
+            int32_t x = 0, mult = 1;
+            for (int32_t j = first[g]; j < first[g + 1]; j++) {
+                x += row[j] * mult;
+                mult *= L->offset[j + 1] - L->offset[j];
+            }
+            G->codes[i * ng + g] = (uint8_t)x;
+        }
+    }
+    free(first);
+    *made = 1;
+    return PROP_OK;
+nomem:
+    free(first);
+    prop_hist_bundles_free(G);
+    return prop_fail(err, PROP_NOMEM, "out of memory for feature bundles");
+}
+
+void prop_hist_bundles_free(prop_hist_bundles *G)
+{
+    prop_hist_layout_free(&G->layout);
+    free(G->codes);
+    free(G->map);
+    memset(G, 0, sizeof *G);
+}
+
+void prop_hist_marginal_q(const prop_hist_bundles *G, const uint64_t *gh, uint64_t *hist,
+                          int64_t n_slots)
+{
+    memset(hist, 0, (size_t)n_slots * sizeof *hist);
+    const int32_t w = G->width;
+    const int64_t gs = G->layout.n_slots;
+    for (int64_t s = 0; s < gs; s++) {
+        const uint64_t v = gh[s];
+        if (v == 0) /* adds nothing (most combinations hold no row) */
+            continue;
+        const int32_t *m = G->map + s * w;
+        for (int32_t u = 0; u < w; u++)
+            if (m[u] >= 0)
+                hist[m[u]] += v;
     }
 }

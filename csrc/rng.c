@@ -1,6 +1,7 @@
 /* rng.c - the deterministic RNG of the tree learners (rng.h). */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "propensity/rng.h"
 
@@ -23,23 +24,11 @@ void prop_rng_seed(prop_rng *r, uint64_t seed)
         r->s[0] = 1;
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t prop_rng_next(prop_rng *r) { return prop_rng_step(r); }
 
-uint64_t prop_rng_next(prop_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
+static inline double uniform01(prop_rng *r) { return (double)(prop_rng_step(r) >> 11) * 0x1.0p-53; }
 
-double prop_rng_uniform(prop_rng *r) { return (double)(prop_rng_next(r) >> 11) * 0x1.0p-53; }
+double prop_rng_uniform(prop_rng *r) { return uniform01(r); }
 
 uint64_t prop_rng_below(prop_rng *r, uint64_t n)
 {
@@ -48,40 +37,76 @@ uint64_t prop_rng_below(prop_rng *r, uint64_t n)
     uint64_t lim = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
     do
-        x = prop_rng_next(r);
+        x = prop_rng_step(r);
     while (x >= lim);
     return x % n;
 }
 
+void prop_below_init(prop_below_n *b, uint64_t n)
+{
+    b->n = n;
+    b->lim = n <= 1 ? UINT64_MAX : UINT64_MAX - UINT64_MAX % n;
+#ifdef __SIZEOF_INT128__
+    /* M = floor((2^128 - 1) / n) + 1 = ceil(2^128 / n) */
+    b->m = n <= 1 ? 0 : (~(unsigned __int128)0) / n + 1;
+#endif
+}
+
 /* Poisson: multiplication method for small means, the transformed rejection
  * method PTRS (Hormann 1993) otherwise. */
-int64_t prop_rng_poisson(prop_rng *r, double lam)
+void prop_poisson_init(prop_poisson *c, double lam)
 {
+    memset(c, 0, sizeof *c);
+    c->lam = lam;
+    if (!(lam > 0.0))
+        return;
+    if (lam < 10.0) {
+        c->lim = exp(-lam);
+        return;
+    }
+    double slam = sqrt(lam);
+    c->loglam = log(lam);
+    c->b = 0.931 + 2.53 * slam;
+    c->a = -0.059 + 0.02483 * c->b;
+    c->log_inv_alpha = log(1.1239 + 1.1328 / (c->b - 3.4));
+    c->vr = 0.9277 - 3.6224 / (c->b - 2.0);
+}
+
+int64_t prop_rng_poisson_c(prop_rng *r, const prop_poisson *c)
+{
+    const double lam = c->lam;
     if (!(lam > 0.0))
         return 0;
     if (lam < 10.0) {
-        double lim = exp(-lam), prod = prop_rng_uniform(r);
+        double lim = c->lim, prod = uniform01(r);
         int64_t k = 0;
         while (prod > lim) {
             k++;
-            prod *= prop_rng_uniform(r);
+            prod *= uniform01(r);
         }
         return k;
     }
-    double slam = sqrt(lam), loglam = log(lam);
-    double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
-    double inv_alpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2.0);
+    const double a = c->a, b = c->b, vr = c->vr, loglam = c->loglam;
+    const double a2 = 2.0 * a; /* exact: what 2.0 * a / us computes first */
     for (;;) {
-        double u = prop_rng_uniform(r) - 0.5, v = prop_rng_uniform(r);
+        double u = uniform01(r) - 0.5, v = uniform01(r);
         double us = 0.5 - fabs(u);
-        double k = floor((2.0 * a / us + b) * u + lam + 0.43);
+        double k = floor((a2 / us + b) * u + lam + 0.43);
         if (us >= 0.07 && v <= vr)
             return (int64_t)k;
         if (k < 0.0 || (us < 0.013 && v > us))
             continue;
-        if (log(v) + log(inv_alpha) - log(a / (us * us) + b) <= -lam + k * loglam - lgamma(k + 1.0))
+        if (log(v) + c->log_inv_alpha - log(a / (us * us) + b) <=
+            -lam + k * loglam - lgamma(k + 1.0))
             return (int64_t)k;
     }
+}
+
+int64_t prop_rng_poisson(prop_rng *r, double lam)
+{
+    prop_poisson c;
+    prop_poisson_init(&c, lam);
+    return prop_rng_poisson_c(r, &c);
 }
 
 /* Binomial: Bernoulli trials for small n, inversion for a small mean, and a

@@ -47,9 +47,19 @@ int prop_node_pure(const prop_tree_params *P, const prop_hstat *s)
     return fmin(s->a, s->b) <= 1e-9 * w;
 }
 
-/* Score of a candidate (larger is better) and its gain; returns 0 if not allowed. */
-static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_hstat *Ls,
-                    double *score, double *gain)
+/* The node's own term of every candidate's score: boosting's T.a^2 / (T.b + lambda),
+ * a forest's weighted impurity (computed once per node search, the same value). */
+static double node_term(const prop_tree_params *P, const prop_hstat *T)
+{
+    if (P->mode == PROP_TREE_GRADIENT)
+        return T->a * T->a / (T->b + P->reg_lambda);
+    return weighted_impurity(P->criterion, T);
+}
+
+/* Score of a candidate (larger is better) and its gain; returns 0 if not allowed.
+ * tt = node_term(P, T). */
+static int evaluate(const prop_tree_params *P, const prop_hstat *T, double tt,
+                    const prop_hstat *Ls, double *score, double *gain)
 {
     prop_hstat R = {T->a - Ls->a, T->b - Ls->b, T->c - Ls->c};
     if (P->mode == PROP_TREE_GRADIENT) {
@@ -58,8 +68,7 @@ static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_h
         if (Ls->b < P->min_child_weight || R.b < P->min_child_weight)
             return 0;
         double lam = P->reg_lambda;
-        double g = Ls->a * Ls->a / (Ls->b + lam) + R.a * R.a / (R.b + lam) -
-                   T->a * T->a / (T->b + lam);
+        double g = Ls->a * Ls->a / (Ls->b + lam) + R.a * R.a / (R.b + lam) - tt;
         *score = g;
         *gain = 0.5 * g;
         return 1;
@@ -70,18 +79,19 @@ static int evaluate(const prop_tree_params *P, const prop_hstat *T, const prop_h
         return 0;
     double il = weighted_impurity(P->criterion, Ls), ir = weighted_impurity(P->criterion, &R);
     *score = -(il + ir);
-    *gain = weighted_impurity(P->criterion, T) - il - ir;
+    *gain = tt - il - ir;
     return 1;
 }
 
-static void consider(const prop_tree_params *P, const prop_hstat *T, const prop_hstat *Ls,
-                     int32_t feature, int32_t threshold, prop_split *best)
+/* Returns 1 when the candidate became the best. */
+static int consider(const prop_tree_params *P, const prop_hstat *T, double tt,
+                    const prop_hstat *Ls, int32_t feature, int32_t threshold, prop_split *best)
 {
     double score, gain;
-    if (!evaluate(P, T, Ls, &score, &gain))
-        return;
+    if (!evaluate(P, T, tt, Ls, &score, &gain))
+        return 0;
     if (P->mode == PROP_TREE_GRADIENT && !(gain > 1e-12))
-        return;
+        return 0;
     /* near-ties (rounding noise of weighted sums) go to the first candidate visited,
      * so the random feature order breaks them, as it breaks exact ties (boosting's
      * quantised sums are exact integers; its ties are exact) */
@@ -95,7 +105,9 @@ static void consider(const prop_tree_params *P, const prop_hstat *T, const prop_
         best->right.a = T->a - Ls->a;
         best->right.b = T->b - Ls->b;
         best->right.c = T->c - Ls->c;
+        return 1;
     }
+    return 0;
 }
 
 static inline int slot_nonempty(const double *h, int width)
@@ -103,23 +115,54 @@ static inline int slot_nonempty(const double *h, int width)
     return width == 3 ? h[2] > 0.0 : (h[0] != 0.0 || h[1] != 0.0);
 }
 
+/* The candidates of feature j from its ns slots h (W doubles each): every threshold
+ * below the last non-empty slot that has rows. Returns the number of non-empty slots
+ * (a feature with fewer than 2 is constant in the node and offers nothing). */
+static inline int32_t scan_feature(const prop_tree_params *P, const double *h, int32_t ns,
+                                   const int W, const prop_hstat *total, double tt, int32_t j,
+                                   prop_split *best)
+{
+    int32_t nonempty = 0, last = -1;
+    for (int32_t s = 0; s < ns; s++)
+        if (slot_nonempty(h + W * s, W)) {
+            nonempty++;
+            last = s;
+        }
+    if (nonempty < 2)
+        return nonempty;
+    prop_hstat acc = {0.0, 0.0, 0.0};
+    int32_t seen = 0;
+    for (int32_t s = 0; s < last; s++) {
+        const double *q = h + W * s;
+        if (!slot_nonempty(q, W))
+            continue;
+        seen++;
+        acc.a += q[0];
+        acc.b += q[1];
+        if (W == 3)
+            acc.c += q[2];
+        if (consider(P, total, tt, &acc, j, s, best)) {
+            best->left_slots = seen;
+            best->right_slots = nonempty - seen;
+        }
+    }
+    return nonempty;
+}
+
 void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const double *hist,
                      const prop_hstat *total, const int32_t *order, int32_t n_order,
                      prop_split *best)
 {
     memset(best, 0, sizeof *best);
+    const double tt = node_term(P, total);
     const int W = P->mode == PROP_TREE_GRADIENT ? 2 : 3;
     int32_t tried = 0, nonconst = 0;
     for (int32_t k = 0; k < n_order; k++) {
         int32_t j = order[k];
         const double *h = hist + (int64_t)W * L->offset[j];
         int32_t ns = L->offset[j + 1] - L->offset[j];
-        int32_t nonempty = 0, last = -1;
-        for (int32_t s = 0; s < ns; s++)
-            if (slot_nonempty(h + W * s, W)) {
-                nonempty++;
-                last = s;
-            }
+        int32_t nonempty = W == 3 ? scan_feature(P, h, ns, 3, total, tt, j, best)
+                                  : scan_feature(P, h, ns, 2, total, tt, j, best);
         /* like scikit-learn, constant features count as visited, but at least one
          * non-constant feature must be visited */
         tried++;
@@ -129,20 +172,81 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
             continue;
         }
         nonconst++;
-        prop_hstat acc = {0.0, 0.0, 0.0};
-        for (int32_t s = 0; s < last; s++) {
-            const double *q = h + W * s;
-            if (!slot_nonempty(q, W))
-                continue;
-            acc.a += q[0];
-            acc.b += q[1];
-            if (W == 3)
-                acc.c += q[2];
-            consider(P, total, &acc, j, s, best);
-        }
         if (P->max_features > 0 && tried >= P->max_features)
             break;
     }
+}
+
+/* One feature's histogram (3 doubles per slot, ns slots) of n rows into h. Rows
+ * that share a slot would chain their adds, so a node with enough rows per slot sums
+ * into 4 interleaved copies (added at the end): exact sums do not depend on the order.
+ * h holds 4 * 3 * ns doubles. */
+static void feature_hist_rows(const uint8_t *col, int64_t row_stride, const prop_hstat *ostats,
+                              const int32_t *rows, int64_t n, int32_t ns, double *h)
+{
+    const int64_t w = 3 * (int64_t)ns;
+    if (n < 16 || n < 2 * (int64_t)ns) {
+        memset(h, 0, (size_t)w * sizeof *h);
+        for (int64_t i = 0; i < n; i++) {
+            double *q = h + 3 * (int64_t)col[(int64_t)rows[i] * row_stride];
+            q[0] += ostats[i].a;
+            q[1] += ostats[i].b;
+            q[2] += ostats[i].c;
+        }
+        return;
+    }
+    memset(h, 0, (size_t)(4 * w) * sizeof *h);
+    int64_t i = 0;
+    for (; i + 3 < n; i += 4)
+        for (int u = 0; u < 4; u++) {
+            double *q = h + u * w + 3 * (int64_t)col[(int64_t)rows[i + u] * row_stride];
+            q[0] += ostats[i + u].a;
+            q[1] += ostats[i + u].b;
+            q[2] += ostats[i + u].c;
+        }
+    for (; i < n; i++) {
+        double *q = h + 3 * (int64_t)col[(int64_t)rows[i] * row_stride];
+        q[0] += ostats[i].a;
+        q[1] += ostats[i].b;
+        q[2] += ostats[i].c;
+    }
+    for (int64_t s = 0; s < w; s++)
+        h[s] = (h[s] + h[w + s]) + (h[2 * w + s] + h[3 * w + s]);
+}
+
+void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
+                          const uint8_t *codes, int64_t row_stride, int64_t col_stride,
+                          const prop_hstat *ostats, const int32_t *rows, int64_t n,
+                          const prop_hstat *total, const int32_t *order, int32_t n_order,
+                          uint64_t known_const, uint64_t *is_const, double *scratch,
+                          prop_split *best)
+{
+    memset(best, 0, sizeof *best);
+    const double tt = node_term(P, total);
+    int32_t tried = 0, nonconst = 0;
+    uint64_t konst = known_const;
+    for (int32_t k = 0; k < n_order; k++) {
+        int32_t j = order[k];
+        int32_t ns = L->offset[j + 1] - L->offset[j];
+        int32_t nonempty = 1; /* a feature known to be constant is not summed */
+        if (j >= 64 || !((konst >> j) & 1)) {
+            feature_hist_rows(codes + (int64_t)j * col_stride, row_stride, ostats, rows, n, ns,
+                              scratch);
+            nonempty = scan_feature(P, scratch, ns, 3, total, tt, j, best);
+            if (nonempty < 2 && j < 64)
+                konst |= (uint64_t)1 << j;
+        }
+        tried++;
+        if (nonempty < 2) {
+            if (P->max_features > 0 && tried >= P->max_features && nonconst > 0)
+                break;
+            continue;
+        }
+        nonconst++;
+        if (P->max_features > 0 && tried >= P->max_features)
+            break;
+    }
+    *is_const = konst;
 }
 
 void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
@@ -151,6 +255,7 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
                          int32_t n_order, prop_split *best)
 {
     memset(best, 0, sizeof *best);
+    const double tt = node_term(P, total);
     int32_t p = L->n_features, tried = 0, nonconst = 0;
     for (int32_t k = 0; k < n_order; k++) {
         int32_t j = order[k];
@@ -179,7 +284,7 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
                 }
             }
             if (at_t && acc.c < total->c)
-                consider(P, total, &acc, j, t, best);
+                consider(P, total, tt, &acc, j, t, best);
         }
         if (P->max_features > 0 && tried >= P->max_features)
             break;

@@ -161,6 +161,34 @@ static void test_hist_build_matches_reference(void)
         CHECK(a.feature == b.feature && a.threshold == b.threshold);
         CHECK_CLOSE(a.gain, b.gain, 1e-9);
         CHECK_CLOSE(a.left.a, b.left.a, 1e-9);
+        if (crit < 2) { /* integer statistics: the search on rows finds the same split */
+            prop_hstat *os = malloc((size_t)m * sizeof *os);
+            double *scratch = malloc(4 * 3 * 257 * sizeof *scratch);
+            for (int64_t i = 0; i < m; i++)
+                os[i] = stats[rows[i]];
+            prop_split c;
+            uint64_t kc, kc2 = 0, truth = 0;
+            prop_split_find_rows(&P, &L, sc, p, 1, os, rows, m, &tot, order, p, 0, &kc, scratch,
+                                 &c);
+            CHECK(c.found && c.feature == a.feature && c.threshold == a.threshold);
+            for (int32_t j = 0; j < p && j < 64; j++) { /* the features constant in the node */
+                int k = 1;
+                for (int64_t i = 1; i < m && k; i++)
+                    k = sc[(int64_t)rows[i] * p + j] == sc[(int64_t)rows[0] * p + j];
+                truth |= (uint64_t)k << j;
+            }
+            CHECK((kc & ~truth) == 0); /* only constant features are reported */
+            prop_split c2; /* told what is constant, the search finds the same split */
+            prop_split_find_rows(&P, &L, sc, p, 1, os, rows, m, &tot, order, p, truth, &kc2,
+                                 scratch, &c2);
+            CHECK(c2.found && c2.feature == c.feature && c2.threshold == c.threshold &&
+                  c2.gain == c.gain && (kc2 & ~truth) == 0 && (kc2 & truth) == truth);
+            CHECK(c.gain == a.gain && c.score == a.score);
+            CHECK(memcmp(&c.left, &a.left, sizeof c.left) == 0);
+            CHECK(memcmp(&c.right, &a.right, sizeof c.right) == 0);
+            free(os);
+            free(scratch);
+        }
     }
     free(r1);
     free(r2);
@@ -526,6 +554,112 @@ static void test_boost_threads_identical(void)
     free_rows(&R);
 }
 
+/* Packed histograms built on feature bundles (prop_hist_bundles_init), marginalised,
+ * equal the plain reference built feature by feature: binary, 5-code and 40-code
+ * features with missing values (the latter stay alone), nodes of fewer and more rows
+ * than slots (the copies path), 1 and 2 threads. Boosting trees grown on bundles are
+ * the trees grown without them, bit for bit. */
+static void test_bundles(void)
+{
+    const int64_t n = 5000;
+    const int32_t p = 17;
+    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    make_data(n, p, 2, 5, codes, y);
+    for (int64_t i = 0; i < n; i++) { /* features 6..8: 5 codes, 12: 40 codes */
+        for (int32_t j = 6; j < 9; j++)
+            if (codes[i * p + j] != PROP_MISSING_BIN)
+                codes[i * p + j] = (uint8_t)((i * (j + 3)) % 5);
+        codes[i * p + 12] = (uint8_t)((i * 7) % 40);
+    }
+    prop_hist_layout L;
+    prop_error err;
+    CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+    uint8_t *sc = NULL;
+    CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
+    const uint8_t *use = sc != NULL ? sc : codes;
+    prop_hist_bundles B;
+    int made = 0;
+    CHECK(prop_hist_bundles_init(&L, use, n, &B, &made, &err) == PROP_OK);
+    CHECK(made == 1 && B.layout.n_features < p);
+    prop_hstat *st = malloc((size_t)n * sizeof *st);
+    uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)n * sizeof *ov);
+    int32_t *rows = malloc((size_t)n * sizeof *rows);
+    uint64_t *ref = malloc((size_t)L.n_slots * sizeof *ref);
+    uint64_t *got = malloc((size_t)L.n_slots * sizeof *got);
+    uint64_t *gh = malloc((size_t)B.layout.n_slots * sizeof *gh);
+    for (int64_t i = 0; i < n; i++)
+        st[i] = (prop_hstat){y[i] ? -0.625 : 0.375 + 0.001 * (double)(i % 13), 0.25, 1.0};
+    pack_all(st, n, q);
+    int differ = 0;
+    const int64_t sizes[] = {3, 50, 400, 2000, 5000};
+    for (int k = 0; k < 5; k++)
+        for (int nt = 1; nt <= 2; nt++) {
+            int64_t m = 0;
+            for (int64_t i = 0; i < n && m < sizes[k]; i += (k == 4 ? 1 : 2))
+                rows[m++] = (int32_t)i;
+            for (int64_t i = 0; i < m; i++)
+                ov[i] = q[rows[i]];
+            prop_hist_build_q_ref(&L, use, q, rows, m, ref);
+            CHECK(prop_hist_build_q(&B.layout, B.codes, ov, rows, m, gh, nt, &err) == PROP_OK);
+            prop_hist_marginal_q(&B, gh, got, L.n_slots);
+            differ += memcmp(ref, got, (size_t)L.n_slots * sizeof *ref) != 0;
+            /* the copies path of the plain build too */
+            CHECK(prop_hist_build_q(&L, use, ov, rows, m, got, nt, &err) == PROP_OK);
+            differ += memcmp(ref, got, (size_t)L.n_slots * sizeof *ref) != 0;
+        }
+    CHECK(differ == 0);
+    /* trees */
+    int32_t *leaf[2] = {malloc((size_t)n * sizeof(int32_t)), malloc((size_t)n * sizeof(int32_t))};
+    uint8_t allowed[17];
+    for (int cfg = 0; cfg < 6; cfg++) {
+        prop_tree_params P;
+        memset(&P, 0, sizeof P);
+        P.mode = PROP_TREE_GRADIENT;
+        P.max_depth = cfg % 3 == 0 ? 3 : cfg % 3 == 1 ? 7 : 0;
+        P.min_child_weight = cfg % 2 ? 0.0 : 1.0;
+        P.reg_lambda = 1.0;
+        P.learning_rate = 0.1;
+        P.n_threads = cfg % 2 + 1;
+        for (int32_t j = 0; j < p; j++)
+            allowed[j] = cfg < 4 || j % 3 != 0;
+        prop_nodes t[2];
+        for (int b = 0; b < 2; b++) {
+            prop_tree_data D = {use, n, &L, NULL, b ? &B : NULL};
+            memset(&t[b], 0, sizeof t[b]);
+            int64_t m = 0;
+            for (int64_t i = 0; i < n; i++)
+                if (i % 7 != 3)
+                    rows[m++] = (int32_t)i;
+            CHECK(prop_tree_grow(&P, &D, st, rows, m, allowed, NULL, leaf[b], &t[b], &err) ==
+                  PROP_OK);
+        }
+        int64_t k = t[0].n_nodes;
+        CHECK(k > 7);
+        CHECK(k == t[1].n_nodes && !memcmp(t[0].feature, t[1].feature, (size_t)k * 4) &&
+              !memcmp(t[0].threshold, t[1].threshold, (size_t)k) &&
+              !memcmp(t[0].left, t[1].left, (size_t)k * 4) &&
+              !memcmp(t[0].value, t[1].value, (size_t)k * 8) &&
+              !memcmp(t[0].gain, t[1].gain, (size_t)k * 8) &&
+              !memcmp(leaf[0], leaf[1], (size_t)n * sizeof(int32_t)));
+        prop_nodes_free(&t[0]);
+        prop_nodes_free(&t[1]);
+    }
+    free(leaf[0]);
+    free(leaf[1]);
+    prop_hist_bundles_free(&B);
+    prop_hist_layout_free(&L);
+    free(sc);
+    free(codes);
+    free(y);
+    free(st);
+    free(q);
+    free(ov);
+    free(rows);
+    free(ref);
+    free(got);
+    free(gh);
+}
+
 /* Sum of the leaf values of one row (raw codes) over an ensemble's trees. */
 static double raw_score(const prop_ensemble *e, const uint8_t *row)
 {
@@ -619,7 +753,7 @@ static void test_workspace_reuse(void)
             CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
             uint8_t *sc = NULL;
             CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
-            prop_tree_data D = {sc != NULL ? sc : codes, n, &L, NULL};
+            prop_tree_data D = {sc != NULL ? sc : codes, n, &L, NULL, NULL};
             prop_hstat *st = malloc((size_t)n * sizeof *st);
             int32_t *rows = malloc((size_t)n * sizeof *rows), *leaf = malloc((size_t)n * sizeof *leaf);
             for (int64_t i = 0; i < n; i++) {
@@ -673,6 +807,135 @@ static void test_rng(void)
     for (int i = 0; i < 20000; i++)
         s += (double)prop_rng_poisson(&r, 2.0);
     CHECK_CLOSE(s / 20000, 2.0, 0.02);
+}
+
+/* prop_rng_below_n draws what prop_rng_below draws (value and stream) for small,
+ * power-of-2, huge (often rejected) and random bounds. */
+static void test_rng_below_n(void)
+{
+    prop_rng a, b, g;
+    prop_rng_seed(&a, 11);
+    prop_rng_seed(&g, 12);
+    b = a;
+    uint64_t ns[] = {0, 1, 2, 3, 5, 7, 32, 33, 64, 255, 1000, 1ULL << 32, (1ULL << 32) + 1,
+                     (1ULL << 63) - 1, 1ULL << 63, (1ULL << 63) + 1, UINT64_MAX - 1, UINT64_MAX};
+    int differ = 0;
+    for (int t = 0; t < 200000; t++) {
+        uint64_t n = t < 18 * 200 ? ns[t % 18] : t % 3 == 0 ? 2 + (uint64_t)t % 300
+                                               : prop_rng_next(&g) >> (prop_rng_next(&g) % 64);
+        prop_below_n bn;
+        prop_below_init(&bn, n);
+        differ += prop_rng_below(&a, n) != prop_rng_below_n(&b, &bn);
+        differ += memcmp(&a, &b, sizeof a) != 0;
+    }
+    CHECK(differ == 0);
+}
+
+/* prop_rng_poisson_c with prop_poisson_init's constants draws what prop_rng_poisson
+ * draws (value and stream), across both methods' means. */
+static void test_rng_poisson_constants(void)
+{
+    prop_rng a, b, g;
+    prop_rng_seed(&a, 21);
+    prop_rng_seed(&g, 22);
+    b = a;
+    const double lams[] = {0.0, -1.0, 1e-300, 0.3, 9.999, 10.0, 10.5, 57.0, 3000.0, 1e6};
+    int differ = 0;
+    for (int t = 0; t < 100000; t++) {
+        double lam = t < 10 * 500 ? lams[t % 10] : 40.0 * prop_rng_uniform(&g);
+        prop_poisson c;
+        prop_poisson_init(&c, lam);
+        differ += prop_rng_poisson(&a, lam) != prop_rng_poisson_c(&b, &c);
+        differ += memcmp(&a, &b, sizeof a) != 0;
+    }
+    CHECK(differ == 0);
+}
+
+/* A forest on integer statistics (multiplicities, as a bootstrap gives) grows the same
+ * trees, bit for bit, whether its nodes search splits on rows or on histograms, for
+ * several max_features, depths, row minimums, thread counts, feature masks, with and
+ * without duplicate code rows and missing values. */
+static void test_row_search_same_trees(void)
+{
+    const int64_t n = 6000;
+    uint8_t *codes = malloc((size_t)(n * 70)), *y = malloc((size_t)n);
+    prop_hstat *st = malloc((size_t)n * sizeof *st);
+    int32_t *rows = malloc((size_t)n * sizeof *rows);
+    uint8_t allowed[70];
+    prop_tree_workspace *ws = NULL;
+    prop_error err;
+    CHECK(prop_tree_workspace_new(&ws, &err) == PROP_OK);
+    int differ = 0, grown = 0;
+    for (int v = 0; v < 3; v++) {
+        /* binary and 40-code features; 70 features: constant features above 64 are not
+         * remembered (see prop_split_find_rows) */
+        const int nb = v == 1 ? 40 : 2;
+        const int32_t p = v == 2 ? 70 : 24;
+        make_data(n, p, nb, (uint64_t)nb, codes, y);
+        for (int64_t i = 0; i < n; i += 7) /* duplicate code rows */
+            memcpy(codes + i * p, codes + (i / 2) * p, (size_t)p);
+        prop_hist_layout L;
+        CHECK(prop_hist_layout_init(&L, codes, n, p, &err) == PROP_OK);
+        uint8_t *sc = NULL, *sct = NULL;
+        CHECK(prop_hist_remap(&L, codes, n, &sc, &err) == PROP_OK);
+        const uint8_t *use = sc != NULL ? sc : codes;
+        CHECK(prop_codes_transpose(use, n, p, 1, &sct, &err) == PROP_OK);
+        prop_rng r;
+        prop_rng_seed(&r, 99);
+        for (int64_t i = 0; i < n; i++) {
+            double m0 = (double)prop_rng_poisson(&r, y[i] ? 0.7 : 30.0);
+            double m1 = (double)prop_rng_poisson(&r, y[i] ? 3.0 : 0.4);
+            st[i] = (prop_hstat){m0, m1, m0 + m1};
+        }
+        for (int cfg = 0; cfg < 12; cfg++) {
+            prop_tree_params P;
+            memset(&P, 0, sizeof P);
+            P.mode = PROP_TREE_CLASSIFY;
+            P.criterion = cfg % 4 == 3 ? PROP_CRIT_ENTROPY : PROP_CRIT_GINI;
+            P.max_depth = cfg % 3 == 0 ? 0 : cfg % 3 == 1 ? 12 : 4;
+            P.min_samples_split = cfg % 2 ? 2 : 9;
+            P.min_samples_leaf = cfg % 5 == 4 ? 3 : 1;
+            P.max_features = cfg < 6 ? 4 : cfg < 10 ? 8 : 13;
+            P.seed = (uint64_t)cfg + 1;
+            P.n_threads = cfg % 2 + 1;
+            for (int32_t j = 0; j < p; j++)
+                allowed[j] = cfg % 4 != 1 || j % 5 != 0;
+            prop_tree_data D = {use, n, &L, cfg % 3 == 2 ? NULL : sct, NULL};
+            prop_nodes t[2];
+            for (int h = 0; h < 2; h++) {
+                memset(&t[h], 0, sizeof t[h]);
+                int64_t m = 0;
+                for (int64_t i = 0; i < n; i++)
+                    if (st[i].c > 0.0)
+                        rows[m++] = (int32_t)i;
+                P.histograms_only = h;
+                CHECK(prop_tree_grow(&P, &D, st, rows, m, allowed, h ? NULL : ws, NULL, &t[h],
+                                     &err) == PROP_OK);
+            }
+            grown += t[0].n_nodes > 10;
+            int64_t k = t[0].n_nodes;
+            differ += k != t[1].n_nodes ||
+                      memcmp(t[0].feature, t[1].feature, (size_t)k * sizeof *t[0].feature) ||
+                      memcmp(t[0].threshold, t[1].threshold, (size_t)k) ||
+                      memcmp(t[0].left, t[1].left, (size_t)k * sizeof *t[0].left) ||
+                      memcmp(t[0].right, t[1].right, (size_t)k * sizeof *t[0].right) ||
+                      memcmp(t[0].value, t[1].value, (size_t)k * sizeof *t[0].value) ||
+                      memcmp(t[0].count, t[1].count, (size_t)k * sizeof *t[0].count) ||
+                      memcmp(t[0].gain, t[1].gain, (size_t)k * sizeof *t[0].gain);
+            prop_nodes_free(&t[0]);
+            prop_nodes_free(&t[1]);
+        }
+        prop_hist_layout_free(&L);
+        free(sc);
+        free(sct);
+    }
+    CHECK(differ == 0);
+    CHECK(grown == 36);
+    prop_tree_workspace_free(ws);
+    free(codes);
+    free(y);
+    free(st);
+    free(rows);
 }
 
 /* The random streams are pinned: the values of HEAD before the RNG moved to rng.c. */
@@ -812,7 +1075,7 @@ static void test_bad_thread_counts(void)
         CHECK(prop_hist_build_ordered(&L, sc, st, rows, n, h, bad[k], &err) == PROP_INVALID_ARG);
         CHECK(prop_hist_build_q(&L, sc, ov, rows, n, hq, bad[k], &err) == PROP_INVALID_ARG);
     }
-    prop_tree_data D = {sc, n, &L, ct};
+    prop_tree_data D = {sc, n, &L, ct, NULL};
     prop_tree_params P;
     memset(&P, 0, sizeof P);
     P.mode = PROP_TREE_CLASSIFY;
@@ -866,6 +1129,10 @@ int main(void)
     RUN(test_workspace_reuse);
     RUN(test_rng);
     RUN(test_rng_streams_pinned);
+    RUN(test_rng_below_n);
+    RUN(test_rng_poisson_constants);
+    RUN(test_row_search_same_trees);
+    RUN(test_bundles);
     RUN(test_tree_walk);
     RUN(test_bad_thread_counts);
     return check_summary("tree");

@@ -108,6 +108,31 @@ void prop_hist_subtract_q(const uint64_t *parent, const uint64_t *child, uint64_
 void prop_hist_decode_q(const uint64_t *hist, int64_t n_slots, double g_unit, double h_unit,
                         double *out);
 
+/* ---- boosting: feature bundles --------------------------------------------
+ * Features of few slots are bundled (up to 3 consecutive features, at most 64 slot
+ * combinations): a row's bundle code is the mixed-radix number of its members' slot
+ * codes, and a bundle histogram has one slot per combination, so a histogram build adds
+ * once per row and bundle instead of once per row and feature. The features' histogram
+ * is the bundle histogram's marginals (prop_hist_marginal_q): integer sums, so it equals
+ * the one built feature by feature, bit for bit. layout describes the bundles as
+ * features (for prop_hist_build_q on codes, n x n_bundles). */
+typedef struct {
+    prop_hist_layout layout; /* n_features = the number of bundles */
+    uint8_t *codes;          /* n x n_bundles bundle codes */
+    int32_t width;           /* members per bundle, at most */
+    int32_t *map;            /* layout.n_slots x width: the feature slot a bundle slot adds
+                              * to for each member (-1: none) */
+} prop_hist_bundles;
+
+/* Bundle the features of L over the n x p slot codes; *made = 0 (and nothing
+ * allocated) when bundling would save less than a third of the adds. */
+prop_status prop_hist_bundles_init(const prop_hist_layout *L, const uint8_t *slot_codes, int64_t n,
+                                  prop_hist_bundles *G, int *made, prop_error *err);
+void prop_hist_bundles_free(prop_hist_bundles *G);
+/* hist (the L->n_slots feature slots) = the marginals of the bundle histogram gh. */
+void prop_hist_marginal_q(const prop_hist_bundles *G, const uint64_t *gh, uint64_t *hist,
+                          int64_t n_slots);
+
 #ifdef __cplusplus
 }
 #endif

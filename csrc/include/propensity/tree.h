@@ -41,6 +41,8 @@ typedef struct {
     double learning_rate;     /* boosting: leaf values are scaled by it */
     uint64_t seed;            /* tree seed */
     int n_threads;            /* threads inside the tree, 1 .. PROP_MAX_THREADS */
+    int histograms_only;      /* forest: 1 = every node's split search reads a histogram
+                               * (no search on rows, see prop_tree_grow; for tests) */
 } prop_tree_params;
 
 /* Check mode, criterion and n_threads (prop_tree_grow calls it first). */
@@ -102,6 +104,8 @@ typedef struct {
     int64_t n_rows;
     const prop_hist_layout *layout;
     const uint8_t *slot_codes_t;   /* optional p x n copy (column-major) for partitioning */
+    const prop_hist_bundles *bundles; /* optional (boosting): histograms are built per
+                                     * feature bundle (hist.h); the same trees */
 } prop_tree_data;
 
 /* *out = a malloc'ed column-major (p x n) copy of n x p codes, made with n_threads
@@ -117,6 +121,7 @@ typedef struct {
     double score;      /* criterion-specific proxy, larger is better */
     double gain;       /* impurity decrease / loss reduction */
     prop_hstat left, right; /* boosting: the row counts (c) are not known here */
+    int32_t left_slots, right_slots; /* non-empty slots of the feature on each side */
 } prop_split;
 
 /* Best split of a node from its histogram, trying features in `order` (length
@@ -124,6 +129,21 @@ typedef struct {
 void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const double *hist,
                      const prop_hstat *total, const int32_t *order, int32_t n_order,
                      prop_split *best);
+/* Forest only: the same search on a node without a histogram, each visited feature's
+ * histogram summed from the node's rows into scratch (4 * 3 doubles per slot of the
+ * widest feature). Code (row r, feature j) is codes[r * row_stride + j *
+ * col_stride]; ostats[i] belongs to rows[i]. When the statistics are non-negative
+ * integers with sums below 2^53 (every histogram is then exact, however it was summed),
+ * it finds the split prop_split_find finds on any histogram of the node.
+ * known_const: bit j (j < 64) set when feature j is known to be constant in the node
+ * (e.g. it was in an ancestor): it is counted as visited without being summed.
+ * *is_const = known_const plus the features (j < 64) this search found constant. */
+void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
+                          const uint8_t *codes, int64_t row_stride, int64_t col_stride,
+                          const prop_hstat *ostats, const int32_t *rows, int64_t n,
+                          const prop_hstat *total, const int32_t *order, int32_t n_order,
+                          uint64_t known_const, uint64_t *is_const, double *scratch,
+                          prop_split *best);
 /* Plain reference: same search, but every candidate's left sums come from a
  * scan of the node's rows instead of a histogram. */
 void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
@@ -149,6 +169,11 @@ void prop_tree_workspace_free(prop_tree_workspace *ws);
  * `rows` to -1). Boosting (PROP_TREE_GRADIENT) searches splits on packed
  * integer histograms of the quantised (gradient, hessian) (hist.h; at most 2^30 - 1
  * rows), and takes node values and counts from exact sums of the rows in each node.
+ * A forest whose statistics are non-negative integers (bootstrap multiplicities, unit
+ * weights) with sums below 2^53, and with max_features at most a third of the allowed
+ * features, searches splits on rows (prop_split_find_rows) instead of histograms: its
+ * sums are exact either way, so the tree is the same bit for bit (histograms_only
+ * turns this off). A node of one row is a leaf without a search.
  * Checks P with prop_tree_check_params first. */
 prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
                            const prop_hstat *stats, int32_t *rows, int64_t n,
