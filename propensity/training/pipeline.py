@@ -328,7 +328,7 @@ def _fit_family(cfg, prep, fam, grid, bar):
         bar.set_description(fam.replace("_", " "))
     base = base_params(fam, cls, table.part_label_counts()[:table.n_folds].sum(axis=0),
                        cfg.seed, cfg.n_jobs, table.n_stored)
-    gs = grid_search(cls, folds, grid, base, family=fam, progress=bar)
+    gs = grid_search(cls, folds, grid, base, family=fam, progress=bar, n_jobs=cfg.n_jobs)
     oof, y_oof, w_oof = gs["oof"]
     calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
     train = folds.training

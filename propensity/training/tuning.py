@@ -295,7 +295,8 @@ def base_params(family, cls, label_counts, seed, n_jobs, n_distinct=None):
     return {k: v for k, v in params.items() if k in names}
 
 
-def grid_search(estimator_cls, folds, grid, base_params, *, family="model", progress=None):
+def grid_search(estimator_cls, folds, grid, base_params, *, family="model", progress=None,
+                n_jobs=None):
     """Stratified k-fold grid search scored by F1 over the folds of a table
     (:class:`TableFolds`: weighted distinct rows, each scored once).
 
@@ -317,25 +318,47 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
         key = tuple((k, repr(v)) for k, v in sorted(cfg.items()) if k not in prefix)
         groups.setdefault(key, []).append(ci)
     scores = [[None] * folds.n_folds for _ in configs]
+    parts = [folds.fold(fi) for fi in range(folds.n_folds)] if folds.table.distinct else None
     vals = []
+    tasks = []
     for fi in range(folds.n_folds):
-        train, val = folds.fold(fi)
-        vals.append((val.y, val.w))
         for members in groups.values():
             fit_params = dict(configs[members[0]])
             for p in prefix:
                 fit_params[p] = _largest(p, [configs[ci][p] for ci in members])
-            t0 = time.perf_counter()
-            est = folds.fit(estimator_cls(**base_params, **fit_params), train)
-            for ci in members:
-                kw = {p: configs[ci][p] for p in prefix}
-                scores[ci][fi] = folds.scores(est, val, **kw)
-            del est   # a deep forest holds hundreds of MB: free it before the next fit
-            logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
-                         family, fi, fit_params, time.perf_counter() - t0, len(members))
-            if progress is not None:
-                progress.update(1)
-        del train, val
+            tasks.append((fi, members, fit_params))
+
+    def run(task, train, val, params):
+        fi, members, fit_params = task
+        t0 = time.perf_counter()
+        est = folds.fit(estimator_cls(**params, **fit_params), train)
+        for ci in members:
+            kw = {p: configs[ci][p] for p in prefix}
+            scores[ci][fi] = folds.scores(est, val, **kw)
+        del est   # a deep forest holds hundreds of MB: free it before the next fit
+        logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
+                     family, fi, fit_params, time.perf_counter() - t0, len(members))
+        if progress is not None:
+            progress.update(1)
+
+    workers = _concurrent_fits(estimator_cls, folds, n_jobs, len(tasks))
+    if workers > 1:
+        # small tables: fits of one thread each, side by side (a fit's own threads do
+        # little on a few thousand rows); the results do not depend on the threads
+        from concurrent.futures import ThreadPoolExecutor
+        params = dict(base_params, n_jobs=1)
+        vals = [(val.y, val.w) for _, val in parts]
+        with ThreadPoolExecutor(workers) as pool:
+            for f in [pool.submit(run, t, *parts[t[0]], params) for t in tasks]:
+                f.result()
+    else:
+        for fi in range(folds.n_folds):
+            train, val = parts[fi] if parts is not None else folds.fold(fi)
+            vals.append((val.y, val.w))
+            for task in tasks:
+                if task[0] == fi:
+                    run(task, train, val, base_params)
+            del train, val
     y_oof = np.concatenate([y for y, _ in vals])
     w_oof = np.concatenate([w for _, w in vals])
     results = []
@@ -356,6 +379,24 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
             > (r["oof_f1_best_threshold"], r["mean_f1_at_0.5"]) for o in range(len(configs)))
     return {"best_params": configs[best], "best_index": best, "cv_results": results,
             "oof": (np.concatenate(scores[best]), y_oof, w_oof)}
+
+
+CONCURRENT_MAX_ROWS = 200_000   # stored rows below which fits run side by side
+
+
+def _concurrent_fits(estimator_cls, folds, n_jobs, n_tasks):
+    """How many fits of a grid run at once: one per processor (or per thread of
+    ``n_jobs``) for logistic regression and boosting on a table of few distinct rows,
+    whose own threads do little there; one for forests (their trees already run in
+    parallel, and each deep forest holds its nodes) and for tables kept row by row.
+    ``grid_search`` documents the thread budget ``n_jobs`` (None: every processor)."""
+    from ..learn.forest import RandomForestClassifier
+    if (issubclass(estimator_cls, RandomForestClassifier) or not folds.table.distinct
+            or folds.table.n_stored > CONCURRENT_MAX_ROWS or n_tasks < 2):
+        return 1
+    cpus = os.cpu_count() or 1
+    want = cpus if n_jobs is None or n_jobs < 0 else int(n_jobs)
+    return max(1, min(want, cpus, n_tasks))
 
 
 def tune_on_oof(oof, y, w, calibration):
