@@ -209,3 +209,15 @@ def test_bad_training_file_leaves_no_output_folder(tmp_path, long_frame):
         run_training(path, output_dir=out)
     assert not out.exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".ml_outputs")]
+
+
+def test_fits_side_by_side_give_the_models_of_fits_in_turn(sessions_csv, tmp_path):
+    """n_jobs=2 runs small grids' fits concurrently; the models are those of n_jobs=1."""
+    path, _ = sessions_csv
+    grid = _write(tmp_path / "grid.toml", SMALL_GRID)
+    one = run_training(path, output_dir=tmp_path / "one", grid=grid, n_jobs=1)
+    two = run_training(path, output_dir=tmp_path / "two", grid=grid, n_jobs=2)
+    for fam in one.metrics:
+        assert one.metrics[fam]["f1"] == two.metrics[fam]["f1"]
+        assert (tmp_path / "one" / f"{fam}_model.propmodel").read_bytes() == \
+            (tmp_path / "two" / f"{fam}_model.propmodel").read_bytes()
