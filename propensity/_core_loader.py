@@ -11,6 +11,14 @@ import sys
 
 from ._openblas import preload as _preload
 
+# The core's OpenMP threads sleep between parallel regions instead of spinning. Scoring
+# alternates short C kernels with Python and a writer thread, and training runs many
+# short regions: on a machine with few (or shared) cores, idle workers spinning for
+# their next region take the time of the threads with work (on 2 busy cores, training a
+# boosting model took 2-3 times as long). Set OMP_WAIT_POLICY to choose otherwise; it
+# is read once, when the OpenMP runtime loads with the core.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 _preload()
 
 
