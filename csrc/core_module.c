@@ -1405,19 +1405,24 @@ static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
         npy_intp dx[2] = {(npy_intp)max_rows, (npy_intp)p.n_features};
         npy_intp ds[2] = {(npy_intp)max_rows, 2};
         /* out_X / out_span: arrays of an earlier call, reused when large enough (a
-         * block loop then allocates, and the kernel zeroes, no new pages per block) */
+         * block loop then allocates, and the kernel zeroes, no new pages per block).
+         * New ones get an eighth more rows, so that blocks of a few more records than
+         * the last one do not each need new arrays. */
         const int xt = binary ? NPY_UINT8 : NPY_FLOAT64;
+        npy_intp grown = dx[0] + dx[0] / 8 + 64;
         if (reusable(ox, xt, dx[0], dx[1])) {
             X = (PyArrayObject *)ox;
             Py_INCREF(X);
         } else {
-            X = (PyArrayObject *)PyArray_SimpleNew(2, dx, xt);
+            npy_intp d[2] = {ox != Py_None ? grown : dx[0], dx[1]};
+            X = (PyArrayObject *)PyArray_SimpleNew(2, d, xt);
         }
         if (reusable(os_, NPY_INT64, ds[0], 2)) {
             span = (PyArrayObject *)os_;
             Py_INCREF(span);
         } else {
-            span = (PyArrayObject *)PyArray_SimpleNew(2, ds, NPY_INT64);
+            npy_intp d[2] = {os_ != Py_None ? grown : ds[0], 2};
+            span = (PyArrayObject *)PyArray_SimpleNew(2, d, NPY_INT64);
         }
         if (X == NULL || span == NULL)
             goto fail;
