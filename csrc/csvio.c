@@ -6,6 +6,10 @@
 
 #include "propensity/csvio.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define CELL_MAX 4096 /* bytes of an unescaped quoted cell kept: no accepted value is longer */
 
 /* ------------------------------------------------------------------ */
@@ -246,6 +250,10 @@ typedef struct {
     int64_t len;
     const int64_t *col_of; /* field -> schema column or -1 (field_columns) */
     const uint8_t *fast;   /* field -> whether "0"/"1" may skip the value rules */
+    int64_t n_absent;      /* the columns absent from the input, and their value: the
+                              only ones a record does not write (absent_row) */
+    const int64_t *absent_col;
+    const double *absent_val;
     uint8_t *X;
     double *V;
     int64_t *id_span;
@@ -255,6 +263,24 @@ typedef struct {
 } parser;
 
 enum { FIELD_OK, FIELD_INCOMPLETE, FIELD_UNTERMINATED };
+
+/* The first position from pos holding the delimiter or a line end, else len (16 bytes
+ * at a time where SSE2 is there). */
+static inline int64_t field_end(const char *buf, int64_t pos, int64_t len, char d)
+{
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+    const __m128i vd = _mm_set1_epi8(d), vn = _mm_set1_epi8('\n');
+    for (; pos + 16 <= len; pos += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(buf + pos));
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, vd), _mm_cmpeq_epi8(x, vn)));
+        if (m)
+            return pos + __builtin_ctz((unsigned)m);
+    }
+#endif
+    while (pos < len && buf[pos] != d && buf[pos] != '\n')
+        pos++;
+    return pos;
+}
 
 /* Scan the field at ps->pos (quoted or not) up to the delimiter, line end or end of the
  * buffer: its bytes [*start, *end), a line end's '\r' excluded; ps->line counts the line
@@ -289,8 +315,7 @@ static int scan_field(parser *ps, int64_t *start, int64_t *end, int *quoted)
             pos++;
         }
     }
-    while (pos < len && buf[pos] != d && buf[pos] != '\n')
-        pos++;
+    pos = field_end(buf, pos, len, d);
     if (pos >= len && !final)
         return FIELD_INCOMPLETE;
     *end = pos;
@@ -331,11 +356,27 @@ static int parse_record(parser *ps, prop_error *err)
     const int64_t len = ps->len, nf = p->n_features, nfields = p->n_fields, idf = p->id_field;
     const int final = p->final_block;
     const int64_t rec_line = ps->line, at = ps->n * nf;
-    absent_row(p, ps->X, ps->V, at);
+    /* every column the input holds is written by its field (else the record fails) */
+    for (int64_t a = 0; a < ps->n_absent; a++)
+        store(ps->X, ps->V, at + ps->absent_col[a], ps->absent_val[a]);
     int64_t k = 0;
     prop_status pending = PROP_OK;
     int at_end = 0; /* the record ended at the end of the buffer, not at a line end */
     for (;;) {
+        { /* a run of fields "0" or "1" each followed by the delimiter (most of a session
+           * file): the position kept in a register, no other test */
+            int64_t pos = ps->pos;
+            const int64_t *col_of = ps->col_of;
+            const uint8_t *fast = ps->fast;
+            while (k < nfields && fast[k] && pos + 2 < len && buf[pos + 1] == d &&
+                   (buf[pos] == '0' || buf[pos] == '1') && buf[pos] != d) {
+                if (col_of[k] >= 0)
+                    store(ps->X, ps->V, at + col_of[k], (double)(buf[pos] - '0'));
+                pos += 2;
+                k++;
+            }
+            ps->pos = pos;
+        }
         int64_t col = k < nfields ? ps->col_of[k] : -1;
         int64_t pos = ps->pos;
         char c = buf[pos];
@@ -343,6 +384,11 @@ static int parse_record(parser *ps, prop_error *err)
             c != d && (buf[pos + 1] == d || buf[pos + 1] == '\n')) {
             if (col >= 0)
                 store(ps->X, ps->V, at + col, (double)(c - '0'));
+            if (buf[pos + 1] == d && pos + 2 < len) { /* the common case: the next field */
+                ps->pos = pos + 2;
+                k++;
+                continue;
+            }
             ps->pos = pos + 1;
         } else {
             int64_t start, end;
@@ -439,8 +485,27 @@ static prop_status parse_serial(const prop_csv_params *p, const char *buf, int64
         free(cell);
         return prop_fail(err, PROP_NOMEM, "out of memory (%lld fields)", (long long)p->n_fields);
     }
-    parser ps = {p, buf, len, col_of, (const uint8_t *)(col_of + p->n_fields), X, V, id_span,
-                 cell, 0, p->first_line, p->first_row, 0, {0, 0, 0}};
+    int64_t n_absent = 0;
+    int64_t *absent_col = malloc((size_t)(p->n_features > 0 ? p->n_features : 1) *
+                                 sizeof *absent_col);
+    double *absent_val = malloc((size_t)(p->n_features > 0 ? p->n_features : 1) *
+                                sizeof *absent_val);
+    if (absent_col == NULL || absent_val == NULL) {
+        free(col_of);
+        free(cell);
+        free(absent_col);
+        free(absent_val);
+        return prop_fail(err, PROP_NOMEM, "out of memory (%lld columns)",
+                         (long long)p->n_features);
+    }
+    for (int64_t j = 0; j < p->n_features; j++)
+        if (p->feature_field[j] < 0) {
+            absent_col[n_absent] = j;
+            absent_val[n_absent++] = prop_schema_absent_value(p->schema, j);
+        }
+    parser ps = {p, buf, len, col_of, (const uint8_t *)(col_of + p->n_fields), n_absent,
+                 absent_col, absent_val, X, V, id_span, cell, 0, p->first_line, p->first_row,
+                 0, {0, 0, 0}};
     prop_status st = PROP_OK;
     while (!skip_blank(&ps, res)) {
         if (ps.n >= max_rows) {
@@ -476,6 +541,8 @@ static prop_status parse_serial(const prop_csv_params *p, const char *buf, int64
     res->n_unseen = ps.cnt.n_unseen;
     free(cell);
     free(col_of);
+    free(absent_col);
+    free(absent_val);
     return st;
 }
 
