@@ -245,7 +245,7 @@ static prop_status score_blocks(const prop_forest_view *v, const prop_score_para
 /* ------------------------------------------------------------------ */
 
 #define BLK_ROWS 64                /* rows of one mask */
-#define BLK_SUB 4                  /* masks per tile: 4 x 64 rows go down a tree together */
+#define BLK_SUB 8                  /* masks per tile: 8 x 64 rows go down a tree together */
 #define BLK_TILE (BLK_ROWS * BLK_SUB)
 #define BLK_SLOTS 256              /* mask slots per tree: <= 255 internal nodes + the trash */
 #define BLK_TRASH 255              /* the slot a leaf child's mask is written to */
@@ -646,6 +646,9 @@ static void blk_walk_plain(const blk_forest *bf, const uint64_t *pm, uint64_t (*
 
 #ifdef BLK_AVX512
 #define BLK_TARGET __attribute__((target("avx512f,avx512bw")))
+#if BLK_SUB != 8
+#error "the AVX-512 tiles hold the 8 masks of a node in one register"
+#endif
 
 static BLK_TARGET void blk_pm_bytes_avx512(const blk_forest *bf, const uint8_t *ct, int32_t p,
                                            int s, uint64_t *pm)
@@ -672,6 +675,28 @@ static BLK_TARGET void blk_pm_values_avx512(const blk_forest *bf, const double *
     }
 }
 
+/* blk_tree_masks with the 8 masks of a node in one register. */
+static BLK_TARGET void blk_tree_masks_avx512(const blk_forest *bf, int64_t t, const uint64_t *pm,
+                                             uint64_t (*at)[BLK_SUB], uint64_t (*R)[BLK_SUB])
+{
+    const blk_node *nodes = bf->nodes + bf->node_start[t];
+    const uint16_t *lv = bf->level + t * BLK_LV;
+    _mm512_store_si512((void *)at[0], _mm512_set1_epi64(-1));
+    for (int d = 0; d < bf->depth[t]; d++) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int i = lv[d]; i < lv[d + 1]; i++) {
+            const blk_node nd = nodes[i];
+            __m512i a = _mm512_load_si512((const void *)at[i]);
+            __m512i r = _mm512_and_si512(a, _mm512_load_si512((const void *)(pm + (int64_t)nd.pair *
+                                                                              BLK_SUB)));
+            _mm512_store_si512((void *)at[nd.right], r);
+            _mm512_store_si512((void *)at[nd.left], _mm512_xor_si512(a, r));
+            acc = _mm512_or_si512(acc, r);
+        }
+        _mm512_storeu_si512((void *)R[d], acc);
+    }
+}
+
 static BLK_TARGET void blk_walk_avx512(const blk_forest *bf, const uint64_t *pm,
                                        uint64_t (*at)[BLK_SUB], double *acc)
 {
@@ -679,7 +704,7 @@ static BLK_TARGET void blk_walk_avx512(const blk_forest *bf, const uint64_t *pm,
         _mm512_store_pd(acc + r, _mm512_setzero_pd());
     uint64_t R[PROP_BLOCK_MAX_DEPTH][BLK_SUB];
     for (int64_t t = 0; t < bf->n_trees; t++) {
-        blk_tree_masks(bf, t, pm, at, R);
+        blk_tree_masks_avx512(bf, t, pm, at, R);
         const double *leaf = bf->leaf + bf->leaf_start[t];
         const int D = bf->depth[t];
         __m512d t0 = _mm512_loadu_pd(leaf), t1 = _mm512_loadu_pd(leaf + 8);
