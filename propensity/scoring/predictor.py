@@ -236,7 +236,7 @@ class CustomerPropensityPredictor:
         summary = {"rows": 0, "n_coerced": 0, "n_filled": 0, "n_unseen": 0,
                    "model": self.model_name, "threshold": thr}
         try:
-            with AtomicOutput(output_path, background=True) as out:
+            with AtomicOutput(output_path, background=True, direct=True) as out:
                 out.write(header_line(segments))
                 self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
                              timestamp, drift, progress, summary, where)
