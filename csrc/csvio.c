@@ -64,20 +64,32 @@ prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err)
     return PROP_OK;
 }
 
+/* The number of bytes c in s[0:n]: 16 bytes at a time where SSE2 is there (byte counters
+ * summed every 255 steps), else one by one. */
+static int64_t count_byte(const char *s, int64_t n, char c)
+{
+    int64_t count = 0, i = 0;
+#if defined(__SSE2__)
+    const __m128i vc = _mm_set1_epi8(c), z = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i acc = z; /* per byte: 0 - (matches so far) */
+        int64_t steps = (n - i) / 16 < 255 ? (n - i) / 16 : 255;
+        for (int64_t k = 0; k < steps; k++, i += 16)
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), vc));
+        __m128i sums = _mm_sad_epu8(acc, z);
+        count += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+    }
+#endif
+    for (; i < n; i++)
+        count += s[i] == c;
+    return count;
+}
+
 int64_t prop_csv_max_records(const char *buf, int64_t len)
 {
-    int64_t n = 1;
-    const char *s = buf, *end = buf + len;
     if (buf == NULL || len <= 0)
         return len > 0 ? 1 : 0;
-    while (s < end) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        if (nl == NULL)
-            break;
-        n++;
-        s = nl + 1;
-    }
-    return n;
+    return count_byte(buf, len, '\n') + 1;
 }
 
 /* Convert the unescaped text of one cell of schema column col with the schema's rules;
@@ -565,6 +577,21 @@ static int cut_parts(const char *buf, int64_t len, int want, int64_t *cut, int64
     /* line ends and quotes found with memchr (most session files hold no quote) */
     const char *end = buf + len;
     const char *q = memchr(buf, '"', (size_t)len);
+    if (q == NULL) { /* no quote: a part ends at the first line end from its target */
+        for (int t = 1; t < want; t++) {
+            int64_t target = (int64_t)((double)len * t / want);
+            int64_t from = target > pos ? target : pos;
+            const char *e = from < len ? memchr(buf + from, '\n', (size_t)(len - from)) : NULL;
+            if (e == NULL || e - buf + 1 >= len)
+                break;
+            newlines[parts] = count_byte(buf + pos, e - buf + 1 - pos, '\n');
+            pos = e - buf + 1;
+            cut[++parts] = pos;
+        }
+        newlines[parts] = count_byte(buf + pos, len - pos, '\n');
+        cut[++parts] = len;
+        return parts;
+    }
     for (int t = 1; t < want; t++) {
         int64_t target = (int64_t)((double)len * t / want);
         for (;;) {
@@ -1087,7 +1114,7 @@ static char *format_rows(const prop_csv_format_params *p, int64_t a, int64_t b,
     return o;
 }
 
-#define FORMAT_MIN_ROWS 65536 /* fewer rows per thread are written by one thread */
+#define FORMAT_MIN_ROWS 8192 /* fewer rows per thread are written by one thread */
 
 prop_status prop_csv_format(const prop_csv_format_params *p, int64_t n, const char *id_buf,
                             const int64_t *id_span, const uint8_t *pred, const double *proba,
