@@ -1400,8 +1400,12 @@ static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
         int64_t len = buf.len, max_rows;
         prop_csv_result res;
         Py_BEGIN_ALLOW_THREADS
-        max_rows = prop_csv_max_records(data, len);
+        st = prop_csv_max_records_threads(data, len, p.n_threads, &max_rows, &err);
         Py_END_ALLOW_THREADS
+        if (st != PROP_OK) {
+            raise_status(st, &err);
+            goto fail;
+        }
         npy_intp dx[2] = {(npy_intp)max_rows, (npy_intp)p.n_features};
         npy_intp ds[2] = {(npy_intp)max_rows, 2};
         /* out_X / out_span: arrays of an earlier call, reused when large enough (a

@@ -64,24 +64,34 @@ prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err)
     return PROP_OK;
 }
 
-/* The number of bytes c in s[0:n]: 16 bytes at a time where SSE2 is there (byte counters
- * summed every 255 steps), else one by one. */
-static int64_t count_byte(const char *s, int64_t n, char c)
+/* The line ends of s[0:n], and (*quote) whether a quote is among its bytes: 16 bytes at
+ * a time where SSE2 is there (byte counters summed every 255 steps), else one by one. */
+static int64_t scan_lines(const char *s, int64_t n, int *quote)
 {
     int64_t count = 0, i = 0;
+    int q = 0;
 #if defined(__SSE2__)
-    const __m128i vc = _mm_set1_epi8(c), z = _mm_setzero_si128();
+    const __m128i vn = _mm_set1_epi8('\n'), vq = _mm_set1_epi8('"'), z = _mm_setzero_si128();
+    __m128i anyq = z;
     while (i + 16 <= n) {
-        __m128i acc = z; /* per byte: 0 - (matches so far) */
+        __m128i acc = z; /* per byte: 0 - (line ends so far) */
         int64_t steps = (n - i) / 16 < 255 ? (n - i) / 16 : 255;
-        for (int64_t k = 0; k < steps; k++, i += 16)
-            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), vc));
+        for (int64_t k = 0; k < steps; k++, i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(x, vn));
+            anyq = _mm_or_si128(anyq, _mm_cmpeq_epi8(x, vq));
+        }
         __m128i sums = _mm_sad_epu8(acc, z);
         count += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
     }
+    q = _mm_movemask_epi8(anyq) != 0;
 #endif
-    for (; i < n; i++)
-        count += s[i] == c;
+    for (; i < n; i++) {
+        count += s[i] == '\n';
+        q |= s[i] == '"';
+    }
+    if (quote != NULL)
+        *quote = q;
     return count;
 }
 
@@ -89,7 +99,32 @@ int64_t prop_csv_max_records(const char *buf, int64_t len)
 {
     if (buf == NULL || len <= 0)
         return len > 0 ? 1 : 0;
-    return count_byte(buf, len, '\n') + 1;
+    return scan_lines(buf, len, NULL) + 1;
+}
+
+#define COUNT_PART_BYTES (1 << 20) /* bytes per thread at least, counting line ends */
+
+prop_status prop_csv_max_records_threads(const char *buf, int64_t len, int n_threads,
+                                         int64_t *out, prop_error *err)
+{
+    if (!PROP_THREADS_OK(n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "max_records: " PROP_THREADS_FMT,
+                         PROP_MAX_THREADS, n_threads);
+    if (out == NULL || len < 0 || (len > 0 && buf == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "max_records: bad buffer or output");
+    int parts = (int)(len / COUNT_PART_BYTES < n_threads ? len / COUNT_PART_BYTES : n_threads);
+    if (parts <= 1) {
+        *out = prop_csv_max_records(buf, len);
+        return PROP_OK;
+    }
+    int64_t count = 0;
+#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(+ : count)
+    for (int t = 0; t < parts; t++) {
+        int64_t a = len * t / parts, b = len * (t + 1) / parts;
+        count += scan_lines(buf + a, b - a, NULL);
+    }
+    *out = count + 1;
+    return PROP_OK;
 }
 
 /* Convert the unescaped text of one cell of schema column col with the schema's rules;
@@ -574,24 +609,34 @@ static int cut_parts(const char *buf, int64_t len, int want, int64_t *cut, int64
     int64_t pos = 0, nl = 0;
     int quoted = 0;
     cut[0] = 0;
-    /* line ends and quotes found with memchr (most session files hold no quote) */
+    /* a block without quotes (the usual session file): a part ends at the first line end
+     * from its target, and each part's line ends are counted (and its bytes checked for
+     * quotes) by a thread of its own */
+    for (int t = 1; t < want; t++) {
+        int64_t target = (int64_t)((double)len * t / want);
+        int64_t from = target > pos ? target : pos;
+        const char *e = from < len ? memchr(buf + from, '\n', (size_t)(len - from)) : NULL;
+        if (e == NULL || e - buf + 1 >= len)
+            break;
+        pos = e - buf + 1;
+        cut[++parts] = pos;
+    }
+    cut[++parts] = len;
+    int quotes = 0;
+#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(| : quotes)
+    for (int t = 0; t < parts; t++) {
+        int q;
+        newlines[t] = scan_lines(buf + cut[t], cut[t + 1] - cut[t], &q);
+        quotes |= q;
+    }
+    if (!quotes)
+        return parts;
+    /* quotes: line ends inside a quoted field do not end a record; cut again, serially,
+     * following the quote parity */
+    parts = 0;
+    pos = 0;
     const char *end = buf + len;
     const char *q = memchr(buf, '"', (size_t)len);
-    if (q == NULL) { /* no quote: a part ends at the first line end from its target */
-        for (int t = 1; t < want; t++) {
-            int64_t target = (int64_t)((double)len * t / want);
-            int64_t from = target > pos ? target : pos;
-            const char *e = from < len ? memchr(buf + from, '\n', (size_t)(len - from)) : NULL;
-            if (e == NULL || e - buf + 1 >= len)
-                break;
-            newlines[parts] = count_byte(buf + pos, e - buf + 1 - pos, '\n');
-            pos = e - buf + 1;
-            cut[++parts] = pos;
-        }
-        newlines[parts] = count_byte(buf + pos, len - pos, '\n');
-        cut[++parts] = len;
-        return parts;
-    }
     for (int t = 1; t < want; t++) {
         int64_t target = (int64_t)((double)len * t / want);
         for (;;) {

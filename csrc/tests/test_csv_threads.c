@@ -208,6 +208,23 @@ static void test_parse_threads_without_quotes(void)
     free(t.buf);
 }
 
+static void test_max_records_threads(void)
+{
+    text t = {0};
+    make_records(&t, 150000, -1, -1); /* about 4 MB, quotes and line ends inside them */
+    prop_error err;
+    for (int64_t len = t.len; len > t.len - 40; len -= 13)
+        for (int threads = 1; threads <= 5; threads++) {
+            int64_t got = -1;
+            CHECK(prop_csv_max_records_threads(t.buf, len, threads, &got, &err) == PROP_OK);
+            CHECK(got == prop_csv_max_records(t.buf, len));
+        }
+    int64_t got;
+    CHECK(prop_csv_max_records_threads(t.buf, t.len, 0, &got, &err) == PROP_INVALID_ARG);
+    CHECK(prop_csv_max_records_threads(NULL, 0, 2, &got, &err) == PROP_OK && got == 0);
+    free(t.buf);
+}
+
 static void test_parse_threads_report_the_first_bad_row(void)
 {
     text t = {0};
@@ -298,6 +315,7 @@ int main(void)
     make_schema();
     RUN(test_parse_threads_equal_one_thread);
     RUN(test_parse_threads_without_quotes);
+    RUN(test_max_records_threads);
     RUN(test_parse_threads_report_the_first_bad_row);
     RUN(test_parse_threads_fall_back_on_odd_quotes);
     RUN(test_format_threads_equal_one_thread);
