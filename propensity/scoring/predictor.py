@@ -18,6 +18,8 @@ import json
 import logging
 import os
 import pickle
+import queue
+import stat
 import sys
 import threading
 import warnings
@@ -260,7 +262,15 @@ class CustomerPropensityPredictor:
 
     def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, timestamp,
                 drift, progress, summary, where):
-        reader = _BlockReader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
+        reader = _open_reader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
+        try:
+            self._stream_blocks(model, reader, out, thr, segments, coerce, fill, sep, timestamp,
+                                drift, progress, summary, where)
+        finally:
+            reader.close()
+
+    def _stream_blocks(self, model, reader, out, thr, segments, coerce, fill, sep, timestamp,
+                       drift, progress, summary, where):
         head = reader.header_line()
         if head is None:
             warnings.warn(f"{where} is empty: the output holds only the header", UserWarning,
@@ -372,6 +382,16 @@ def _warn_coerced(n):
                       stacklevel=3)
 
 
+def _open_reader(src, size):
+    """A block reader of the input: a regular file is read ahead on a thread
+    (:class:`_PrefetchReader`), other streams as they come (:class:`_BlockReader`)."""
+    try:
+        regular = stat.S_ISREG(os.fstat(src.fileno()).st_mode) and hasattr(src, "readinto")
+    except (AttributeError, OSError, ValueError):  # no file descriptor (e.g. BytesIO)
+        regular = False
+    return _PrefetchReader(src, size) if regular else _BlockReader(src, size)
+
+
 class _BlockReader:
     """Reads a binary stream into one reusable buffer: blocks of about ``size`` bytes
     whose unconsumed tail (a partial record) is moved to the front for the next read."""
@@ -381,6 +401,9 @@ class _BlockReader:
         self.buf = bytearray(size)
         self.filled = 0
         self.eof = False
+
+    def close(self):
+        pass
 
     def _fill(self):
         if self.eof:
@@ -422,6 +445,104 @@ class _BlockReader:
         if rest:
             self.buf[:rest] = self.buf[n:self.filled]
         self.filled = rest
+
+
+class _PrefetchReader:
+    """The blocks of :class:`_BlockReader` from a regular file, the next one read on a
+    thread while the caller works on the current one (reads of a regular file do not
+    block for long, so the thread always ends: at the end of the file or at
+    :meth:`close`). Two buffers take turns; each keeps ``HEAD`` bytes before its chunk,
+    where the unconsumed tail of the block before is copied, so that a block is one
+    contiguous view as before. A longer tail (a record longer than ``HEAD``) goes with
+    the next chunk into a buffer of its own."""
+
+    HEAD = 1 << 16
+
+    def __init__(self, src, size):
+        self.src, self.size = src, size
+        self.free, self.ready = queue.Queue(), queue.Queue()
+        for _ in range(2):
+            self.free.put(bytearray(self.HEAD + size))
+        self.cur = bytearray(0)
+        self.start = self.end = 0  # the current block: cur[start:end]
+        self.eof = False
+        self.unread = False  # the current block was fetched by header_line, not yet given
+        self.thread = threading.Thread(target=self._run, name="propensity-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            buf = self.free.get()
+            if buf is None:
+                return
+            try:
+                with memoryview(buf) as mv:
+                    n = self.src.readinto(mv[self.HEAD:])
+            except BaseException as exc:  # raised by the caller's next_block
+                self.ready.put((buf, exc))
+                return
+            self.ready.put((buf, n or 0))
+            if not n:
+                return
+
+    def _standard(self, buf):
+        return len(buf) == self.HEAD + self.size
+
+    def next_block(self):
+        """A memoryview of the current block (release it) and whether the input ended."""
+        if self.unread:
+            self.unread = False
+        else:
+            self._fetch()
+        return memoryview(self.cur)[self.start:self.end], self.eof
+
+    def _fetch(self):
+        """The next chunk after the unconsumed tail of the current block."""
+        if not self.eof:
+            buf, n = self.ready.get()
+            if isinstance(n, BaseException):
+                raise n
+            carry = self.end - self.start
+            old = self.cur
+            if n == 0:
+                self.eof = True
+            elif carry <= self.HEAD:
+                if carry:
+                    buf[self.HEAD - carry:self.HEAD] = old[self.start:self.end]
+                self.cur, self.start, self.end = buf, self.HEAD - carry, self.HEAD + n
+                if self._standard(old):
+                    self.free.put(old)
+            else:
+                merged = bytearray(carry + n)
+                merged[:carry] = old[self.start:self.end]
+                merged[carry:] = buf[self.HEAD:self.HEAD + n]
+                self.free.put(buf)
+                if self._standard(old):
+                    self.free.put(old)
+                self.cur, self.start, self.end = merged, 0, carry + n
+
+    def consume(self, n):
+        self.start += n
+
+    def header_line(self):
+        """The first line (without its line end), or None for an empty input."""
+        while True:
+            self._fetch()
+            nl = self.cur.find(b"\n", self.start, self.end)
+            if nl >= 0 or self.eof:
+                break
+        self.unread = True
+        if not bytes(self.cur[self.start:self.end]).strip():
+            return None
+        end = nl if nl >= 0 else self.end
+        head = bytes(self.cur[self.start:end])
+        self.consume(end + 1 - self.start if nl >= 0 else self.end - self.start)
+        return head
+
+    def close(self):
+        """Stop the thread (it may be filling a buffer: that read ends soon)."""
+        self.free.put(None)
+        self.thread.join()
 
 
 def _parse_header(head, sep, where):
