@@ -437,20 +437,37 @@ static prop_status check_transform(const prop_bins_edges *model, const prop_bins
     return PROP_OK;
 }
 
-/* Number of the k sorted edges strictly less than v (v not NaN): a branch-free
- * binary search (the compiler turns the step into a conditional move). */
-static inline uint8_t code_of(const double *e, int32_t k, double v)
+void prop_bins_codes(const double *e, int32_t k, const double *v, int64_t n, uint8_t *o,
+                     int64_t stride)
 {
-    if (k == 0)
-        return 0;
-    const double *b = e;
-    int32_t len = k;
-    while (len > 1) {
-        int32_t half = len >> 1;
-        b = (b[half] < v) ? b + half : b;
-        len -= half;
+    if (k <= 1) {
+        const double e0 = k == 1 ? e[0] : INFINITY; /* no edge: every value has code 0 */
+        if (stride == 1) { /* contiguous codes: a loop the compiler vectorises */
+            for (int64_t i = 0; i < n; i++)
+                o[i] = (uint8_t)((uint8_t)(e0 < v[i]) | (uint8_t)(-(int)isnan(v[i])));
+            return;
+        }
+        for (int64_t i = 0; i < n; i++)
+            o[i * stride] = (uint8_t)((uint8_t)(e0 < v[i]) | (uint8_t)(-(int)isnan(v[i])));
+        return;
     }
-    return (uint8_t)((b - e) + (b[0] < v));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const double *b[8];
+        for (int j = 0; j < 8; j++)
+            b[j] = e;
+        for (int32_t len = k; len > 1;) {
+            int32_t half = len >> 1;
+            for (int j = 0; j < 8; j++)
+                b[j] = (b[j][half] < v[i + j]) ? b[j] + half : b[j];
+            len -= half;
+        }
+        for (int j = 0; j < 8; j++)
+            o[(i + j) * stride] = isnan(v[i + j]) ? PROP_MISSING_BIN
+                                                  : (uint8_t)((b[j] - e) + (b[j][0] < v[i + j]));
+    }
+    for (; i < n; i++)
+        o[i * stride] = prop_bins_value_code(e, k, v[i]);
 }
 
 #define DEFINE_FLOAT_KERNEL(NAME, T)                                                        \
@@ -461,15 +478,8 @@ static inline uint8_t code_of(const double *e, int32_t k, double v)
             const T *row = x + i * p;                                                       \
             uint8_t *o = out + i * p;                                                       \
             for (int64_t j = 0; j < p; j++) {                                               \
-                double v = (double)row[j];                                                  \
-                const double *e = model->edges + j * PROP_BINS_EDGE_STRIDE;                 \
-                int32_t k = model->n_edges[j];                                              \
-                if (isnan(v))                                                               \
-                    o[j] = PROP_MISSING_BIN;                                                \
-                else if (k == 1)                                                            \
-                    o[j] = (uint8_t)(e[0] < v);                                             \
-                else                                                                        \
-                    o[j] = code_of(e, k, v);                                                \
+                o[j] = prop_bins_value_code(model->edges + j * PROP_BINS_EDGE_STRIDE,     \
+                                            model->n_edges[j], (double)row[j]);             \
             }                                                                               \
         }                                                                                   \
     }
@@ -496,8 +506,8 @@ prop_status prop_bins_transform(const prop_bins_edges *model, const prop_bins_da
             return prop_fail(err, PROP_NOMEM, "bins: out of memory for lookup tables");
         for (int64_t j = 0; j < p; j++)
             for (int v = 0; v < 256; v++)
-                lut[j * 256 + v] = code_of(model->edges + j * PROP_BINS_EDGE_STRIDE,
-                                           model->n_edges[j], (double)v);
+                lut[j * 256 + v] = prop_bins_code(model->edges + j * PROP_BINS_EDGE_STRIDE,
+                                                  model->n_edges[j], (double)v);
         const uint8_t *x = (const uint8_t *)X->data;
 #pragma omp parallel for schedule(static) num_threads(n_threads)
         for (int64_t b = 0; b < n_blocks; b++) {

@@ -320,6 +320,156 @@ fail:
     return result;
 }
 
+/* The feature plan (plan.h) as passed from Python: a tuple (op int32, col int64, level
+ * float64, src_start int64, src int64). */
+#include "propensity/plan.h"
+
+typedef struct {
+    PyArrayObject *a[5];
+    prop_plan plan;
+} plan_arrays;
+
+static void plan_release(plan_arrays *pa)
+{
+    for (int k = 0; k < 5; k++)
+        Py_XDECREF(pa->a[k]);
+}
+
+static int parse_plan(PyObject *tup, npy_intp n_inputs, plan_arrays *pa)
+{
+    static const char *names[5] = {"op", "col", "level", "src_start", "src"};
+    static const int types[5] = {ACCEPT_I32, ACCEPT_I64, ACCEPT_F64, ACCEPT_I64, ACCEPT_I64};
+    memset(pa, 0, sizeof *pa);
+    if (!PyTuple_Check(tup) || PyTuple_GET_SIZE(tup) != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "plan must be a tuple (op, col, level, src_start, src) of arrays");
+        return -1;
+    }
+    for (int k = 0; k < 5; k++) {
+        pa->a[k] = get_array(PyTuple_GET_ITEM(tup, k), names[k], 1, types[k]);
+        if (pa->a[k] == NULL)
+            return -1;
+    }
+    npy_intp F = PyArray_DIM(pa->a[0], 0);
+    if (PyArray_DIM(pa->a[1], 0) != F || PyArray_DIM(pa->a[2], 0) != F ||
+        PyArray_DIM(pa->a[3], 0) != F + 1) {
+        PyErr_SetString(PyExc_ValueError, "plan: op, col and level need one entry per feature, "
+                                          "src_start one more");
+        return -1;
+    }
+    const int64_t *ss = PyArray_DATA(pa->a[3]);
+    if (F > 0 && ss[F] != PyArray_DIM(pa->a[4], 0)) {
+        PyErr_SetString(PyExc_ValueError, "plan: src_start must end at the length of src");
+        return -1;
+    }
+    pa->plan = (prop_plan){n_inputs, F, PyArray_DATA(pa->a[0]), PyArray_DATA(pa->a[1]),
+                           PyArray_DATA(pa->a[2]), ss, PyArray_DATA(pa->a[4])};
+    return 0;
+}
+
+/* Bin edges (p, PROP_BINS_EDGE_STRIDE) float64 and n_edges (p,) int32 of p features. */
+static int parse_edges(PyObject *e_obj, PyObject *k_obj, npy_intp p, PyArrayObject **edges,
+                       PyArrayObject **n_edges, prop_bins_edges *out)
+{
+    *edges = get_array(e_obj, "edges", 2, ACCEPT_F64);
+    if (*edges == NULL)
+        return -1;
+    *n_edges = get_array(k_obj, "n_edges", 1, ACCEPT_I32);
+    if (*n_edges == NULL)
+        return -1;
+    if (PyArray_DIM(*edges, 0) != p || PyArray_DIM(*edges, 1) != PROP_BINS_EDGE_STRIDE ||
+        PyArray_DIM(*n_edges, 0) != p) {
+        PyErr_Format(PyExc_ValueError, "edges must have shape (%zd, %d) and n_edges (%zd,)",
+                     (Py_ssize_t)p, PROP_BINS_EDGE_STRIDE, (Py_ssize_t)p);
+        return -1;
+    }
+    *out = (prop_bins_edges){p, PyArray_DATA(*edges), PyArray_DATA(*n_edges)};
+    return 0;
+}
+
+/* plan_values(E, plan, out_u8, n_threads, reference=False) -> (n, n_features) float64
+ * (uint8 with out_u8) */
+static PyObject *py_plan_values(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"E", "plan", "out_u8", "n_threads", "reference", NULL};
+    PyObject *E_obj, *tup, *out = NULL;
+    int out_u8, n_threads, reference = 0;
+    PyArrayObject *E = NULL;
+    plan_arrays pa;
+    memset(&pa, 0, sizeof pa);
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOpi|p", kwlist, &E_obj, &tup, &out_u8,
+                                     &n_threads, &reference))
+        return NULL;
+    E = get_array(E_obj, "E", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
+    if (E == NULL || parse_plan(tup, PyArray_DIM(E, 1), &pa) < 0)
+        goto fail;
+    npy_intp dims[2] = {PyArray_DIM(E, 0), pa.plan.n_features};
+    out = PyArray_SimpleNew(2, dims, out_u8 ? NPY_UINT8 : NPY_FLOAT64);
+    if (out == NULL)
+        goto fail;
+    prop_bins_data data = {PyArray_DATA(E), PyArray_DIM(E, 0), PyArray_DIM(E, 1), bins_dtype_of(E)};
+    int nt = resolve_threads(n_threads);
+    void *o = PyArray_DATA((PyArrayObject *)out);
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = reference ? prop_plan_values_ref(&pa.plan, &data, out_u8, o, &err)
+                   : prop_plan_values(&pa.plan, &data, out_u8, nt, o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    Py_XDECREF(E);
+    plan_release(&pa);
+    return out;
+}
+
+/* plan_codes(E, plan, edges, n_edges, n_threads, reference=False) -> (n, n_features) uint8 */
+static PyObject *py_plan_codes(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"E", "plan", "edges", "n_edges", "n_threads", "reference", NULL};
+    PyObject *E_obj, *tup, *e_obj, *k_obj, *out = NULL;
+    int n_threads, reference = 0;
+    PyArrayObject *E = NULL, *edges = NULL, *n_edges = NULL;
+    plan_arrays pa;
+    memset(&pa, 0, sizeof pa);
+    prop_bins_edges ed;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOi|p", kwlist, &E_obj, &tup, &e_obj, &k_obj,
+                                     &n_threads, &reference))
+        return NULL;
+    E = get_array(E_obj, "E", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
+    if (E == NULL || parse_plan(tup, PyArray_DIM(E, 1), &pa) < 0 ||
+        parse_edges(e_obj, k_obj, pa.plan.n_features, &edges, &n_edges, &ed) < 0)
+        goto fail;
+    npy_intp dims[2] = {PyArray_DIM(E, 0), pa.plan.n_features};
+    out = PyArray_SimpleNew(2, dims, NPY_UINT8);
+    if (out == NULL)
+        goto fail;
+    prop_bins_data data = {PyArray_DATA(E), PyArray_DIM(E, 0), PyArray_DIM(E, 1), bins_dtype_of(E)};
+    int nt = resolve_threads(n_threads);
+    uint8_t *o = PyArray_DATA((PyArrayObject *)out);
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = reference ? prop_plan_codes_ref(&pa.plan, &ed, &data, o, &err)
+                   : prop_plan_codes(&pa.plan, &ed, &data, nt, o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    Py_XDECREF(E);
+    Py_XDECREF(edges);
+    Py_XDECREF(n_edges);
+    plan_release(&pa);
+    return out;
+}
+
 #define BINNING_METHODS                                                                     \
     {"bin_fit", (PyCFunction)(void (*)(void))py_bin_fit, METH_VARARGS | METH_KEYWORDS,      \
      "bin_fit(X, max_bins, subsample, seed, n_threads=1) -> (edges (p, BIN_EDGE_STRIDE), "   \
@@ -327,7 +477,14 @@ fail:
     {"bin_transform", py_bin_transform, METH_VARARGS,                                       \
      "bin_transform(X, edges, n_edges, n_threads) -> uint8 codes (n, p); NaN -> 255"},      \
     {"compress_rows", py_compress_rows, METH_VARARGS,                                       \
-     "compress_rows(B, y, sample_weight, n_threads) -> (rows, counts, weights, inverse)"},
+     "compress_rows(B, y, sample_weight, n_threads) -> (rows, counts, weights, inverse)"},   \
+    {"plan_values", (PyCFunction)(void (*)(void))py_plan_values, METH_VARARGS | METH_KEYWORDS, \
+     "plan_values(E, plan, out_u8, n_threads, reference=False) -> the features (n, F) of "  \
+     "the encoded inputs E, float64 (uint8 with out_u8); plan = (op, col, level, "         \
+     "src_start, src)"},                                                                    \
+    {"plan_codes", (PyCFunction)(void (*)(void))py_plan_codes, METH_VARARGS | METH_KEYWORDS, \
+     "plan_codes(E, plan, edges, n_edges, n_threads, reference=False) -> the bin codes "    \
+     "(n, F) uint8 of the features of E"},
 static int binning_init(PyObject *module)
 {
     if (PyModule_AddIntConstant(module, "BIN_EDGE_STRIDE", PROP_BINS_EDGE_STRIDE) < 0)
@@ -635,7 +792,7 @@ static PyObject *py_trees_validate(PyObject *self, PyObject *args, PyObject *kwd
 static PyObject *py_trees_score(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"codes", "trees", "n_trees", "max_depth", "min_samples_split",
-                             "average", "base", "n_threads", "reference", NULL};
+                             "average", "base", "n_threads", "reference", "kernel", NULL};
     PyObject *codes_o, *tup, *out = NULL;
     PyArrayObject *codes = NULL;
     prop_score_params sp;
@@ -644,9 +801,9 @@ static PyObject *py_trees_score(PyObject *self, PyObject *args, PyObject *kwds)
     int reference;
     view_arrays va;
     memset(&va, 0, sizeof va);
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOLidpdip", kwlist, &codes_o, &tup, &n_trees,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOLidpdip|i", kwlist, &codes_o, &tup, &n_trees,
                                      &sp.max_depth, &sp.min_samples_split, &sp.average, &sp.base,
-                                     &sp.n_threads, &reference))
+                                     &sp.n_threads, &reference, &sp.kernel))
         return NULL;
     sp.n_trees = n_trees;
     sp.n_threads = resolve_threads(sp.n_threads);
@@ -751,6 +908,69 @@ fail:
     return out;
 }
 
+/* trees_score_inputs(E, plan, edges, n_edges, trees, n_trees, max_depth, min_samples_split,
+ * average, base, n_threads, positive_proba=False, kernel=0, reference=False) -> (n,):
+ * scores (or positive-class probabilities) of the encoded inputs E through the feature
+ * plan and its bin edges. */
+static PyObject *py_trees_score_inputs(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"E", "plan", "edges", "n_edges", "trees", "n_trees", "max_depth",
+                             "min_samples_split", "average", "base", "n_threads",
+                             "positive_proba", "kernel", "reference", NULL};
+    PyObject *E_obj, *ptup, *e_obj, *k_obj, *tup, *out = NULL;
+    PyArrayObject *E = NULL, *edges = NULL, *n_edges = NULL;
+    prop_score_params sp;
+    memset(&sp, 0, sizeof sp);
+    long long n_trees;
+    int reference = 0;
+    plan_arrays pa;
+    memset(&pa, 0, sizeof pa);
+    view_arrays va;
+    memset(&va, 0, sizeof va);
+    prop_bins_edges ed;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOLidpdi|pip", kwlist, &E_obj, &ptup,
+                                     &e_obj, &k_obj, &tup, &n_trees, &sp.max_depth,
+                                     &sp.min_samples_split, &sp.average, &sp.base, &sp.n_threads,
+                                     &sp.positive_proba, &sp.kernel, &reference))
+        return NULL;
+    sp.n_trees = n_trees;
+    sp.n_threads = resolve_threads(sp.n_threads);
+    E = get_array(E_obj, "E", 2, ACCEPT_F64 | ACCEPT_F32 | ACCEPT_U8);
+    if (E == NULL || parse_plan(ptup, PyArray_DIM(E, 1), &pa) < 0 ||
+        parse_edges(e_obj, k_obj, pa.plan.n_features, &edges, &n_edges, &ed) < 0)
+        goto fail;
+    if (pa.plan.n_features > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "plan: too many features");
+        goto fail;
+    }
+    if (parse_view(tup, (int)pa.plan.n_features, &va) < 0)
+        goto fail;
+    npy_intp n = PyArray_DIM(E, 0);
+    out = PyArray_SimpleNew(1, &n, NPY_FLOAT64);
+    if (out == NULL)
+        goto fail;
+    prop_bins_data data = {PyArray_DATA(E), n, PyArray_DIM(E, 1), bins_dtype_of(E)};
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = reference ? prop_forest_score_inputs_ref(&va.v, &sp, &pa.plan, &ed, &data, o, &err)
+                   : prop_forest_score_inputs(&va.v, &sp, &pa.plan, &ed, &data, o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    Py_XDECREF(E);
+    Py_XDECREF(edges);
+    Py_XDECREF(n_edges);
+    plan_release(&pa);
+    view_release(&va);
+    return out;
+}
+
 static PyObject *py_trees_gains(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"trees", "n_features", "n_trees", "max_depth", "min_samples_split",
@@ -805,7 +1025,12 @@ fail:
      "scale_pos_weight, early_stopping_rounds, seed, n_threads) -> dict"},                 \
     {"trees_score", TREES_KW(py_trees_score),                                              \
      "trees_score(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
-     "n_threads, reference) -> float64 (n,)"},                                             \
+     "n_threads, reference, kernel=0) -> float64 (n,)"},                                   \
+    {"trees_score_inputs", TREES_KW(py_trees_score_inputs),                                \
+     "trees_score_inputs(E, plan, edges, n_edges, trees, n_trees, max_depth, "              \
+     "min_samples_split, average, base, n_threads, positive_proba=False, kernel=0, "        \
+     "reference=False) -> float64 (n,): scores (or positive-class probabilities) of the "   \
+     "encoded inputs E through the feature plan and its bin edges"},                       \
     {"trees_proba", TREES_KW(py_trees_proba),                                              \
      "trees_proba(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
      "n_threads, inverse=None) -> float64 (n, 2)"},                                        \
@@ -813,6 +1038,15 @@ fail:
      "trees_validate(trees, n_features): ValueError if any node array is invalid"},        \
     {"trees_gains", TREES_KW(py_trees_gains),                                              \
      "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},
+static int trees_init(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "SCORE_AUTO", PROP_SCORE_AUTO) < 0 ||
+        PyModule_AddIntConstant(module, "SCORE_LANES", PROP_SCORE_LANES) < 0 ||
+        PyModule_AddIntConstant(module, "SCORE_BLOCK", PROP_SCORE_BLOCK) < 0 ||
+        PyModule_AddIntConstant(module, "SCORE_BLOCK_PLAIN", PROP_SCORE_BLOCK_PLAIN) < 0)
+        return -1;
+    return 0;
+}
 /* END SECTION trees */
 
 /* ------------------------------------------------------------------ */
@@ -1170,24 +1404,33 @@ static PyObject *py_csv_parse(PyObject *self, PyObject *args, PyObject *kwds)
         int64_t len = buf.len, max_rows;
         prop_csv_result res;
         Py_BEGIN_ALLOW_THREADS
-        max_rows = prop_csv_max_records(data, len);
+        st = prop_csv_max_records_threads(data, len, p.n_threads, &max_rows, &err);
         Py_END_ALLOW_THREADS
+        if (st != PROP_OK) {
+            raise_status(st, &err);
+            goto fail;
+        }
         npy_intp dx[2] = {(npy_intp)max_rows, (npy_intp)p.n_features};
         npy_intp ds[2] = {(npy_intp)max_rows, 2};
         /* out_X / out_span: arrays of an earlier call, reused when large enough (a
-         * block loop then allocates, and the kernel zeroes, no new pages per block) */
+         * block loop then allocates, and the kernel zeroes, no new pages per block).
+         * New ones get an eighth more rows, so that blocks of a few more records than
+         * the last one do not each need new arrays. */
         const int xt = binary ? NPY_UINT8 : NPY_FLOAT64;
+        npy_intp grown = dx[0] + dx[0] / 8 + 64;
         if (reusable(ox, xt, dx[0], dx[1])) {
             X = (PyArrayObject *)ox;
             Py_INCREF(X);
         } else {
-            X = (PyArrayObject *)PyArray_SimpleNew(2, dx, xt);
+            npy_intp d[2] = {ox != Py_None ? grown : dx[0], dx[1]};
+            X = (PyArrayObject *)PyArray_SimpleNew(2, d, xt);
         }
         if (reusable(os_, NPY_INT64, ds[0], 2)) {
             span = (PyArrayObject *)os_;
             Py_INCREF(span);
         } else {
-            span = (PyArrayObject *)PyArray_SimpleNew(2, ds, NPY_INT64);
+            npy_intp d[2] = {os_ != Py_None ? grown : ds[0], 2};
+            span = (PyArrayObject *)PyArray_SimpleNew(2, d, NPY_INT64);
         }
         if (X == NULL || span == NULL)
             goto fail;
@@ -1370,7 +1613,7 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL)
         return NULL;
-    if (binning_init(m) < 0) {
+    if (binning_init(m) < 0 || trees_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

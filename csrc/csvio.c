@@ -6,6 +6,10 @@
 
 #include "propensity/csvio.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define CELL_MAX 4096 /* bytes of an unescaped quoted cell kept: no accepted value is longer */
 
 /* ------------------------------------------------------------------ */
@@ -60,20 +64,67 @@ prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err)
     return PROP_OK;
 }
 
+/* The line ends of s[0:n], and (*quote) whether a quote is among its bytes: 16 bytes at
+ * a time where SSE2 is there (byte counters summed every 255 steps), else one by one. */
+static int64_t scan_lines(const char *s, int64_t n, int *quote)
+{
+    int64_t count = 0, i = 0;
+    int q = 0;
+#if defined(__SSE2__)
+    const __m128i vn = _mm_set1_epi8('\n'), vq = _mm_set1_epi8('"'), z = _mm_setzero_si128();
+    __m128i anyq = z;
+    while (i + 16 <= n) {
+        __m128i acc = z; /* per byte: 0 - (line ends so far) */
+        int64_t steps = (n - i) / 16 < 255 ? (n - i) / 16 : 255;
+        for (int64_t k = 0; k < steps; k++, i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(x, vn));
+            anyq = _mm_or_si128(anyq, _mm_cmpeq_epi8(x, vq));
+        }
+        __m128i sums = _mm_sad_epu8(acc, z);
+        count += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+    }
+    q = _mm_movemask_epi8(anyq) != 0;
+#endif
+    for (; i < n; i++) {
+        count += s[i] == '\n';
+        q |= s[i] == '"';
+    }
+    if (quote != NULL)
+        *quote = q;
+    return count;
+}
+
 int64_t prop_csv_max_records(const char *buf, int64_t len)
 {
-    int64_t n = 1;
-    const char *s = buf, *end = buf + len;
     if (buf == NULL || len <= 0)
         return len > 0 ? 1 : 0;
-    while (s < end) {
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        if (nl == NULL)
-            break;
-        n++;
-        s = nl + 1;
+    return scan_lines(buf, len, NULL) + 1;
+}
+
+#define COUNT_PART_BYTES (1 << 20) /* bytes per thread at least, counting line ends */
+
+prop_status prop_csv_max_records_threads(const char *buf, int64_t len, int n_threads,
+                                         int64_t *out, prop_error *err)
+{
+    if (!PROP_THREADS_OK(n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, "max_records: " PROP_THREADS_FMT,
+                         PROP_MAX_THREADS, n_threads);
+    if (out == NULL || len < 0 || (len > 0 && buf == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "max_records: bad buffer or output");
+    int parts = (int)(len / COUNT_PART_BYTES < n_threads ? len / COUNT_PART_BYTES : n_threads);
+    if (parts <= 1) {
+        *out = prop_csv_max_records(buf, len);
+        return PROP_OK;
     }
-    return n;
+    int64_t count = 0;
+#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(+ : count)
+    for (int t = 0; t < parts; t++) {
+        int64_t a = len * t / parts, b = len * (t + 1) / parts;
+        count += scan_lines(buf + a, b - a, NULL);
+    }
+    *out = count + 1;
+    return PROP_OK;
 }
 
 /* Convert the unescaped text of one cell of schema column col with the schema's rules;
@@ -246,6 +297,10 @@ typedef struct {
     int64_t len;
     const int64_t *col_of; /* field -> schema column or -1 (field_columns) */
     const uint8_t *fast;   /* field -> whether "0"/"1" may skip the value rules */
+    int64_t n_absent;      /* the columns absent from the input, and their value: the
+                              only ones a record does not write (absent_row) */
+    const int64_t *absent_col;
+    const double *absent_val;
     uint8_t *X;
     double *V;
     int64_t *id_span;
@@ -255,6 +310,24 @@ typedef struct {
 } parser;
 
 enum { FIELD_OK, FIELD_INCOMPLETE, FIELD_UNTERMINATED };
+
+/* The first position from pos holding the delimiter or a line end, else len (16 bytes
+ * at a time where SSE2 is there). */
+static inline int64_t field_end(const char *buf, int64_t pos, int64_t len, char d)
+{
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+    const __m128i vd = _mm_set1_epi8(d), vn = _mm_set1_epi8('\n');
+    for (; pos + 16 <= len; pos += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(buf + pos));
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, vd), _mm_cmpeq_epi8(x, vn)));
+        if (m)
+            return pos + __builtin_ctz((unsigned)m);
+    }
+#endif
+    while (pos < len && buf[pos] != d && buf[pos] != '\n')
+        pos++;
+    return pos;
+}
 
 /* Scan the field at ps->pos (quoted or not) up to the delimiter, line end or end of the
  * buffer: its bytes [*start, *end), a line end's '\r' excluded; ps->line counts the line
@@ -289,8 +362,7 @@ static int scan_field(parser *ps, int64_t *start, int64_t *end, int *quoted)
             pos++;
         }
     }
-    while (pos < len && buf[pos] != d && buf[pos] != '\n')
-        pos++;
+    pos = field_end(buf, pos, len, d);
     if (pos >= len && !final)
         return FIELD_INCOMPLETE;
     *end = pos;
@@ -331,11 +403,27 @@ static int parse_record(parser *ps, prop_error *err)
     const int64_t len = ps->len, nf = p->n_features, nfields = p->n_fields, idf = p->id_field;
     const int final = p->final_block;
     const int64_t rec_line = ps->line, at = ps->n * nf;
-    absent_row(p, ps->X, ps->V, at);
+    /* every column the input holds is written by its field (else the record fails) */
+    for (int64_t a = 0; a < ps->n_absent; a++)
+        store(ps->X, ps->V, at + ps->absent_col[a], ps->absent_val[a]);
     int64_t k = 0;
     prop_status pending = PROP_OK;
     int at_end = 0; /* the record ended at the end of the buffer, not at a line end */
     for (;;) {
+        { /* a run of fields "0" or "1" each followed by the delimiter (most of a session
+           * file): the position kept in a register, no other test */
+            int64_t pos = ps->pos;
+            const int64_t *col_of = ps->col_of;
+            const uint8_t *fast = ps->fast;
+            while (k < nfields && fast[k] && pos + 2 < len && buf[pos + 1] == d &&
+                   (buf[pos] == '0' || buf[pos] == '1') && buf[pos] != d) {
+                if (col_of[k] >= 0)
+                    store(ps->X, ps->V, at + col_of[k], (double)(buf[pos] - '0'));
+                pos += 2;
+                k++;
+            }
+            ps->pos = pos;
+        }
         int64_t col = k < nfields ? ps->col_of[k] : -1;
         int64_t pos = ps->pos;
         char c = buf[pos];
@@ -343,6 +431,11 @@ static int parse_record(parser *ps, prop_error *err)
             c != d && (buf[pos + 1] == d || buf[pos + 1] == '\n')) {
             if (col >= 0)
                 store(ps->X, ps->V, at + col, (double)(c - '0'));
+            if (buf[pos + 1] == d && pos + 2 < len) { /* the common case: the next field */
+                ps->pos = pos + 2;
+                k++;
+                continue;
+            }
             ps->pos = pos + 1;
         } else {
             int64_t start, end;
@@ -439,8 +532,27 @@ static prop_status parse_serial(const prop_csv_params *p, const char *buf, int64
         free(cell);
         return prop_fail(err, PROP_NOMEM, "out of memory (%lld fields)", (long long)p->n_fields);
     }
-    parser ps = {p, buf, len, col_of, (const uint8_t *)(col_of + p->n_fields), X, V, id_span,
-                 cell, 0, p->first_line, p->first_row, 0, {0, 0, 0}};
+    int64_t n_absent = 0;
+    int64_t *absent_col = malloc((size_t)(p->n_features > 0 ? p->n_features : 1) *
+                                 sizeof *absent_col);
+    double *absent_val = malloc((size_t)(p->n_features > 0 ? p->n_features : 1) *
+                                sizeof *absent_val);
+    if (absent_col == NULL || absent_val == NULL) {
+        free(col_of);
+        free(cell);
+        free(absent_col);
+        free(absent_val);
+        return prop_fail(err, PROP_NOMEM, "out of memory (%lld columns)",
+                         (long long)p->n_features);
+    }
+    for (int64_t j = 0; j < p->n_features; j++)
+        if (p->feature_field[j] < 0) {
+            absent_col[n_absent] = j;
+            absent_val[n_absent++] = prop_schema_absent_value(p->schema, j);
+        }
+    parser ps = {p, buf, len, col_of, (const uint8_t *)(col_of + p->n_fields), n_absent,
+                 absent_col, absent_val, X, V, id_span, cell, 0, p->first_line, p->first_row,
+                 0, {0, 0, 0}};
     prop_status st = PROP_OK;
     while (!skip_blank(&ps, res)) {
         if (ps.n >= max_rows) {
@@ -476,6 +588,8 @@ static prop_status parse_serial(const prop_csv_params *p, const char *buf, int64
     res->n_unseen = ps.cnt.n_unseen;
     free(cell);
     free(col_of);
+    free(absent_col);
+    free(absent_val);
     return st;
 }
 
@@ -495,7 +609,32 @@ static int cut_parts(const char *buf, int64_t len, int want, int64_t *cut, int64
     int64_t pos = 0, nl = 0;
     int quoted = 0;
     cut[0] = 0;
-    /* line ends and quotes found with memchr (most session files hold no quote) */
+    /* a block without quotes (the usual session file): a part ends at the first line end
+     * from its target, and each part's line ends are counted (and its bytes checked for
+     * quotes) by a thread of its own */
+    for (int t = 1; t < want; t++) {
+        int64_t target = (int64_t)((double)len * t / want);
+        int64_t from = target > pos ? target : pos;
+        const char *e = from < len ? memchr(buf + from, '\n', (size_t)(len - from)) : NULL;
+        if (e == NULL || e - buf + 1 >= len)
+            break;
+        pos = e - buf + 1;
+        cut[++parts] = pos;
+    }
+    cut[++parts] = len;
+    int quotes = 0;
+#pragma omp parallel for num_threads(parts) schedule(static, 1) reduction(| : quotes)
+    for (int t = 0; t < parts; t++) {
+        int q;
+        newlines[t] = scan_lines(buf + cut[t], cut[t + 1] - cut[t], &q);
+        quotes |= q;
+    }
+    if (!quotes)
+        return parts;
+    /* quotes: line ends inside a quoted field do not end a record; cut again, serially,
+     * following the quote parity */
+    parts = 0;
+    pos = 0;
     const char *end = buf + len;
     const char *q = memchr(buf, '"', (size_t)len);
     for (int t = 1; t < want; t++) {
@@ -1020,7 +1159,7 @@ static char *format_rows(const prop_csv_format_params *p, int64_t a, int64_t b,
     return o;
 }
 
-#define FORMAT_MIN_ROWS 65536 /* fewer rows per thread are written by one thread */
+#define FORMAT_MIN_ROWS 8192 /* fewer rows per thread are written by one thread */
 
 prop_status prop_csv_format(const prop_csv_format_params *p, int64_t n, const char *id_buf,
                             const int64_t *id_span, const uint8_t *pred, const double *proba,

@@ -35,6 +35,17 @@ static uint64_t hash_bytes(const char *s, size_t n)
     return h;
 }
 
+/* memcmp(a, b, n) == 0 without a call for the short texts of category values. */
+static inline int bytes_equal(const char *a, const char *b, size_t n)
+{
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 static int64_t cat_find(const cat_table *t, const char *s, size_t n)
 {
     if (t->n == 0)
@@ -44,7 +55,7 @@ static int64_t cat_find(const cat_table *t, const char *s, size_t n)
         int64_t c = t->slot[i];
         if (c < 0)
             return -1;
-        if (t->len[c] == n && memcmp(t->text[c], s, n) == 0)
+        if (t->len[c] == n && bytes_equal(t->text[c], s, n))
             return c;
         i = (i + 1) & t->mask;
     }

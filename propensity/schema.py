@@ -116,6 +116,7 @@ class Schema:
             if c.kind not in KINDS:
                 raise DataError(f"column {c.name!r} has an unknown kind {c.kind!r}")
         self._capsule = None
+        self._plan = None
 
     # ---- description ---------------------------------------------------------------
     @property
@@ -212,7 +213,12 @@ class Schema:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_capsule"] = None
+        state["_plan"] = None
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_plan", None)
 
     # ---- columns of an input ---------------------------------------------------------
     def locate(self, available, where):
@@ -309,25 +315,38 @@ class Schema:
                                     missing=miss, fill_missing=fill_missing, coerce=coerce)
 
     # ---- from encoded inputs to model features ---------------------------------------
+    @property
+    def plan(self):
+        """The feature plan of the schema (:class:`propensity.learn.plan.FeaturePlan`):
+        encoded inputs -> model features, a copy of each binary or numeric column and one
+        one-hot column per category of a category column, in column order."""
+        if self._plan is None:
+            from .learn.plan import COPY, ONEHOT, FeaturePlan
+            steps = []
+            for j, c in enumerate(self.columns):
+                if c.kind == CATEGORY:
+                    steps += [(ONEHOT, j, float(k), ()) for k in range(len(c.categories))]
+                else:
+                    steps.append((COPY, j, 0.0, ()))
+            self._plan = FeaturePlan(len(self.columns), steps)
+        return self._plan
+
     def expand(self, E):
         """Encoded inputs (n, n_columns) -> model features (n, len(feature_names)): the
-        category codes one-hot encoded. uint8 when every feature is 0/1."""
+        category codes one-hot encoded (the schema's :attr:`plan`, in the C core). uint8
+        when every feature is 0/1."""
         E = np.asarray(E)
         if E.dtype == np.uint8:
             return np.ascontiguousarray(E)
-        n = E.shape[0]
-        widths = [len(c.categories) if c.kind == CATEGORY else 1 for c in self.columns]
+        if E.ndim != 2 or E.shape[1] != len(self.columns):
+            raise ValueError(f"encoded inputs must have shape (n, {len(self.columns)}), got "
+                             f"{E.shape}")
+        if E.dtype not in (np.float64, np.float32):
+            E = E.astype(np.float64)
         binary = not any(c.kind == NUMERIC for c in self.columns)
-        out = np.zeros((n, sum(widths)), dtype=np.uint8 if binary else np.float64)
-        starts = np.cumsum([0] + widths[:-1])
-        plain = [j for j, c in enumerate(self.columns) if c.kind != CATEGORY]
-        out[:, starts[plain]] = E[:, plain]        # one gather for every non-category column
-        for j, col in enumerate(self.columns):
-            if col.kind == CATEGORY:
-                codes = E[:, j].astype(np.int64)
-                hit = np.flatnonzero(codes >= 0)
-                out[hit, starts[j] + codes[hit]] = 1
-        return out
+        if self.plan.n_features == 0:  # only category columns without categories
+            return np.zeros((E.shape[0], 0), dtype=np.uint8 if binary else np.float64)
+        return self.plan.values(E, out_u8=binary)
 
     # ---- fitting -----------------------------------------------------------------------
     @classmethod

@@ -80,6 +80,53 @@ def test_file_sha256_matches_hashlib(tmp_path):
     assert file_sha256(tmp_path / "f") == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("background", [False, True])
+def test_direct_output_writes_the_same_bytes(tmp_path, background):
+    """AtomicOutput(direct=True): O_DIRECT writes of whole pages from a staging buffer,
+    the tail at the end; pieces of every size (empty, under a page, over the buffer)."""
+    from propensity.io.fileio import AtomicOutput, _DirectWrites
+    rng = np.random.default_rng(0)
+    pieces = [b"", b"x", bytes(4095), rng.bytes(4096), rng.bytes(5000),
+              rng.bytes(_DirectWrites.SIZE + 123), bytearray(rng.bytes(70001)),
+              memoryview(rng.bytes(3 * 4096)), b"tail"]
+    target = tmp_path / "out.csv"
+    target.write_bytes(b"old")
+    with AtomicOutput(target, background=background, direct=True) as out:
+        for piece in pieces:
+            out.write(piece)
+    assert target.read_bytes() == b"".join(bytes(p) for p in pieces)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    with pytest.raises(RuntimeError):
+        with AtomicOutput(target, direct=True) as out:
+            out.write(rng.bytes(10000))
+            raise RuntimeError("stop")
+    assert target.read_bytes() == b"".join(bytes(p) for p in pieces)
+
+
+def test_direct_output_falls_back_when_the_file_system_refuses(tmp_path, monkeypatch):
+    """A file system that refuses direct writes (EINVAL): the same bytes, written through
+    the page cache."""
+    import errno as _errno
+    import os as _os
+    from propensity.io import fileio
+    real_write, calls = _os.write, []
+
+    def refusing(fd, data):
+        calls.append(len(data))
+        if len(calls) == 2:
+            raise OSError(_errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(fileio.os, "write", refusing)
+    data = [bytes(range(256)) * 40, b"y" * 9000, b"z" * 100]
+    target = tmp_path / "out.csv"
+    with fileio.AtomicOutput(target, direct=True) as out:
+        for piece in data:
+            out.write(piece)
+    assert target.read_bytes() == b"".join(data)
+    assert len(calls) >= 3
+
+
 def test_atomic_open_names_an_unwritable_folder(tmp_path):
     from propensity.io.fileio import atomic_open
     with pytest.raises(OSError, match="cannot write .*missing"):

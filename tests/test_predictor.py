@@ -338,3 +338,51 @@ def test_threads_give_the_one_thread_file(model_dir, tmp_path):
         p.predict_from_file(src, dst, chunksize=20_000, segments=True)
         outs.append([line.rsplit(",", 2)[0] for line in dst.read_text().splitlines()])
     assert outs[0] == outs[1] == outs[2] and len(outs[0]) > len(X)
+
+
+# ---------------------------------------------------------------- reading files ahead
+def _file_and_stream_outputs(predictor, tmp_path, text, **kwargs):
+    """The predictions of the same bytes read as a file (read ahead on a thread) and as a
+    stream without a file descriptor (read as it comes)."""
+    import io
+    src = tmp_path / "in.csv"
+    src.write_bytes(text)
+    predictor.predict_from_file(src, tmp_path / "from_file.csv", **kwargs)
+    predictor.predict_from_file(io.BytesIO(text), tmp_path / "from_stream.csv", **kwargs)
+    return (tmp_path / "from_file.csv").read_bytes(), (tmp_path / "from_stream.csv").read_bytes()
+
+
+@pytest.mark.parametrize("chunksize", [1, 5, 100_000])
+def test_file_read_ahead_gives_the_streams_output(predictor, tmp_path, monkeypatch, chunksize):
+    monkeypatch.setattr(predictor_mod, "_now_iso", lambda: "2026-01-01T00:00:00+00:00")
+    X = session_rows(4000, seed=11)
+    ids = [f"id{i}" for i in range(len(X))]
+    ids[100] = "x" * 150_000           # a record longer than a block and the kept tail
+    ids[3000] = '"q ' + "y" * 70_000 + '"'  # quoted, longer than the kept tail
+    text = open(write_sessions_csv(tmp_path / "w.csv", X, ids=ids), "rb").read()
+    a, b = _file_and_stream_outputs(predictor, tmp_path, text, chunksize=chunksize)
+    assert a == b and a.count(b"\n") == len(X) + 1
+    assert not [t for t in threading.enumerate() if t.name == "propensity-reader"]
+
+
+def test_file_read_ahead_long_header_and_errors(predictor, tmp_path, monkeypatch):
+    monkeypatch.setattr(predictor_mod, "_now_iso", lambda: "2026-01-01T00:00:00+00:00")
+    X = session_rows(50, seed=12)
+    head = ",".join(["UserID"] + FEATURES + [f"extra_{k:06d}" for k in range(9000)])
+    rows = [",".join([f"u{i}"] + [str(v) for v in r] + ["0"] * 9000) for i, r in enumerate(X)]
+    text = (head + "\n" + "\n".join(rows) + "\n").encode()
+    assert len(head) > 1 << 16
+    a, b = _file_and_stream_outputs(predictor, tmp_path, text, chunksize=1)
+    assert a == b and a.count(b"\n") == len(X) + 1
+    # a bad value half way: the error, no output, and the reading thread stopped
+    bad = text.replace(b"\nu30,0", b"\nu30,7", 1)
+    (tmp_path / "bad.csv").write_bytes(bad)
+    with pytest.raises(InputDataError, match="data row 31"):
+        predictor.predict_from_file(tmp_path / "bad.csv", tmp_path / "out.csv", chunksize=1)
+    assert not (tmp_path / "out.csv").exists()
+    assert not [t for t in threading.enumerate() if t.name == "propensity-reader"]
+    for content in (b"", b"  \n\n", b"UserID," + ",".join(FEATURES).encode()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a, b = _file_and_stream_outputs(predictor, tmp_path, content)
+        assert a == b

@@ -9,8 +9,9 @@
  * count, a broken tree_start). prop_forest_validate decides; scoring must agree
  * with it (refuse exactly what it refuses) and, when it accepts, the fast
  * scorer must equal the plain reference bit for bit for every cut (n_trees
- * prefix, max_depth, min_samples_split), averaging mode and thread count.
- * A bad thread count
+ * prefix, max_depth, min_samples_split), averaging mode and thread count, and so
+ * must the block scorer (AVX-512 and plain C) wherever the forest allows it (else it
+ * is refused). A bad thread count
  * must be refused, and prop_scores_to_proba must map the scores.
  */
 #include <math.h>
@@ -137,6 +138,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (sa == PROP_OK) {
         if (memcmp(a, b, (size_t)n * sizeof(double)) != 0)
             die("scores differ from the reference", "");
+        /* the block scorer (both forms) when the forest allows it, else a refusal */
+        for (int kernel = PROP_SCORE_BLOCK; kernel <= PROP_SCORE_BLOCK_PLAIN; kernel++) {
+            prop_score_params sk = sp;
+            sk.kernel = kernel;
+            prop_status sc = prop_forest_score(&v, &sk, codes, n, p, a, &ea);
+            if (prop_forest_block_ok(&v, &sp)) {
+                if (sc != PROP_OK || memcmp(a, b, (size_t)n * sizeof(double)) != 0)
+                    die("the block scorer differs from the reference", ea.msg);
+            } else if (sc != PROP_INVALID_ARG) {
+                die("the block scorer took a forest too deep for it", ea.msg);
+            }
+        }
         for (int64_t i = 0; i < n; i++)
             if (!isfinite(a[i]))
                 die("non-finite score", "");

@@ -50,6 +50,28 @@ static void put(text *t, const char *s)
 
 /* Random records: quoted ids with commas, doubled quotes and line ends; blank lines;
  * CRLF; every kind's spellings. `bad_at` >= 0 puts a bad value in that record. */
+static void make_records(text *t, int64_t n, int64_t bad_at, int literal_quote_at);
+
+/* Records without any quote (the usual session file): the parts are cut without the
+ * quote scan. Blank lines, CRLF and a bad value as in make_records. */
+static void make_plain_records(text *t, int64_t n, int64_t bad_at)
+{
+    static const char *flags[] = {"0", "1", "yes", "No", " 1 ", "true", "1.0"};
+    static const char *amounts[] = {"12.5", "", "-3", "1e3", " 7 ", "0"};
+    static const char *colours[] = {"red", "green", "blue", "", "pink"};
+    char tmp[96];
+    t->len = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r = check_rand();
+        if (r % 97 == 0)
+            put(t, "\n");
+        snprintf(tmp, sizeof tmp, "u%lld,%s,%s,%s,%s%s", (long long)i,
+                 i == bad_at ? "maybe" : flags[(r >> 8) % 7], amounts[(r >> 16) % 6],
+                 colours[(r >> 24) % 5], flags[(r >> 32) % 7], (r >> 40) % 3 == 0 ? "\r\n" : "\n");
+        put(t, tmp);
+    }
+}
+
 static void make_records(text *t, int64_t n, int64_t bad_at, int literal_quote_at)
 {
     static const char *flags[] = {"0", "1", "yes", "No", " 1 ", "\"0\"", "true", "1.0"};
@@ -168,6 +190,41 @@ static void test_parse_threads_equal_one_thread(void)
     free(t.buf);
 }
 
+static void test_parse_threads_without_quotes(void)
+{
+    text t = {0};
+    make_plain_records(&t, 120000, -1); /* about 2.4 MB */
+    CHECK(memchr(t.buf, '"', (size_t)t.len) == NULL && t.len > 9 * (1 << 18));
+    compare(&t, t.len, 1);
+    for (int k = 0; k < 6; k++)
+        compare(&t, t.len / 2 + (int64_t)(check_rand() % (uint64_t)(t.len / 2)), 0);
+    compare(&t, t.len - 3, 1);
+    make_plain_records(&t, 120000, 77777);
+    compare(&t, t.len, 1);
+    parsed one;
+    parse(&t, t.len, 1, 4, &one);
+    CHECK(one.st == PROP_FORMAT && strstr(one.err.msg, "data row 77778") != NULL);
+    release(&one);
+    free(t.buf);
+}
+
+static void test_max_records_threads(void)
+{
+    text t = {0};
+    make_records(&t, 150000, -1, -1); /* about 4 MB, quotes and line ends inside them */
+    prop_error err;
+    for (int64_t len = t.len; len > t.len - 40; len -= 13)
+        for (int threads = 1; threads <= 5; threads++) {
+            int64_t got = -1;
+            CHECK(prop_csv_max_records_threads(t.buf, len, threads, &got, &err) == PROP_OK);
+            CHECK(got == prop_csv_max_records(t.buf, len));
+        }
+    int64_t got;
+    CHECK(prop_csv_max_records_threads(t.buf, t.len, 0, &got, &err) == PROP_INVALID_ARG);
+    CHECK(prop_csv_max_records_threads(NULL, 0, 2, &got, &err) == PROP_OK && got == 0);
+    free(t.buf);
+}
+
 static void test_parse_threads_report_the_first_bad_row(void)
 {
     text t = {0};
@@ -257,6 +314,8 @@ int main(void)
     check_rng_state = 0x9e3779b97f4a7c15ull;
     make_schema();
     RUN(test_parse_threads_equal_one_thread);
+    RUN(test_parse_threads_without_quotes);
+    RUN(test_max_records_threads);
     RUN(test_parse_threads_report_the_first_bad_row);
     RUN(test_parse_threads_fall_back_on_odd_quotes);
     RUN(test_format_threads_equal_one_thread);

@@ -3,10 +3,16 @@
 :class:`BlockReader` fills one reusable buffer from a binary stream; the C reader
 (``_core.csv_parse``) parses the whole records of a block and says how many bytes it
 consumed, and the unconsumed tail (a partial record) moves to the front for the next
-read. The predictor and the training run both read this way, so a file gets the same
-verdict (the same rows, the same error naming the same line) from either.
+read. :class:`PrefetchReader` gives the same blocks from a regular file, the next one read
+on a thread while the current one is parsed (the predictor's input). The predictor and the
+training run both read this way, so a file gets the same verdict (the same rows, the same
+error naming the same line) from either.
 """
 import csv
+import os
+import queue
+import stat
+import threading
 
 from ..errors import DataError
 
@@ -26,6 +32,9 @@ class BlockReader:
         self.bytes_read = 0
         self.limit = limit
         self._stalled = False      # the last parse consumed nothing of a full buffer
+
+    def close(self):
+        pass
 
     def _fill(self):
         if self.eof:
@@ -89,6 +98,114 @@ class BlockReader:
         if rest:
             self.buf[:rest] = self.buf[n:self.filled]
         self.filled = rest
+
+
+def open_reader(src, size):
+    """A block reader of the input: a regular file is read ahead on a thread
+    (:class:`PrefetchReader`), other streams as they come (:class:`BlockReader`)."""
+    try:
+        regular = stat.S_ISREG(os.fstat(src.fileno()).st_mode) and hasattr(src, "readinto")
+    except (AttributeError, OSError, ValueError):  # no file descriptor (e.g. BytesIO)
+        regular = False
+    return PrefetchReader(src, size) if regular else BlockReader(src, size)
+
+
+class PrefetchReader:
+    """The blocks of :class:`BlockReader` from a regular file, the next one read on a
+    thread while the caller works on the current one (reads of a regular file do not
+    block for long, so the thread always ends: at the end of the file or at
+    :meth:`close`). Two buffers take turns; each keeps ``HEAD`` bytes before its chunk,
+    where the unconsumed tail of the block before is copied, so that a block is one
+    contiguous view as before. A longer tail (a record longer than ``HEAD``) goes with
+    the next chunk into a buffer of its own."""
+
+    HEAD = 1 << 16
+
+    def __init__(self, src, size):
+        self.src, self.size = src, size
+        self.free, self.ready = queue.Queue(), queue.Queue()
+        for _ in range(2):
+            self.free.put(bytearray(self.HEAD + size))
+        self.cur = bytearray(0)
+        self.start = self.end = 0  # the current block: cur[start:end]
+        self.eof = False
+        self.unread = False  # the current block was fetched by header_line, not yet given
+        self.thread = threading.Thread(target=self._run, name="propensity-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            buf = self.free.get()
+            if buf is None:
+                return
+            try:
+                with memoryview(buf) as mv:
+                    n = self.src.readinto(mv[self.HEAD:])
+            except BaseException as exc:  # raised by the caller's next_block
+                self.ready.put((buf, exc))
+                return
+            self.ready.put((buf, n or 0))
+            if not n:
+                return
+
+    def _standard(self, buf):
+        return len(buf) == self.HEAD + self.size
+
+    def next_block(self):
+        """A memoryview of the current block (release it) and whether the input ended."""
+        if self.unread:
+            self.unread = False
+        else:
+            self._fetch()
+        return memoryview(self.cur)[self.start:self.end], self.eof
+
+    def _fetch(self):
+        """The next chunk after the unconsumed tail of the current block."""
+        if not self.eof:
+            buf, n = self.ready.get()
+            if isinstance(n, BaseException):
+                raise n
+            carry = self.end - self.start
+            old = self.cur
+            if n == 0:
+                self.eof = True
+            elif carry <= self.HEAD:
+                if carry:
+                    buf[self.HEAD - carry:self.HEAD] = old[self.start:self.end]
+                self.cur, self.start, self.end = buf, self.HEAD - carry, self.HEAD + n
+                if self._standard(old):
+                    self.free.put(old)
+            else:
+                merged = bytearray(carry + n)
+                merged[:carry] = old[self.start:self.end]
+                merged[carry:] = buf[self.HEAD:self.HEAD + n]
+                self.free.put(buf)
+                if self._standard(old):
+                    self.free.put(old)
+                self.cur, self.start, self.end = merged, 0, carry + n
+
+    def consume(self, n):
+        self.start += n
+
+    def header_line(self):
+        """The first line (without its line end), or None for an empty input."""
+        while True:
+            self._fetch()
+            nl = self.cur.find(b"\n", self.start, self.end)
+            if nl >= 0 or self.eof:
+                break
+        self.unread = True
+        if not bytes(self.cur[self.start:self.end]).strip():
+            return None
+        end = nl if nl >= 0 else self.end
+        head = bytes(self.cur[self.start:end])
+        self.consume(end + 1 - self.start if nl >= 0 else self.end - self.start)
+        return head
+
+    def close(self):
+        """Stop the thread (it may be filling a buffer: that read ends soon)."""
+        self.free.put(None)
+        self.thread.join()
 
 
 def parse_header(head, sep, where):

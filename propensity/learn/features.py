@@ -107,6 +107,7 @@ class InteractionFeatureTransformer(BaseEstimator):
             logger.warning(msg)
         self.derived_ = derived
         self._index = [[index[s] for s in sources] for _, _, sources in derived]
+        self._plan = None
         return self
 
     def get_feature_names_out(self, input_features=None):
@@ -130,35 +131,29 @@ class InteractionFeatureTransformer(BaseEstimator):
                              f"was fitted with {self.n_features_in_}")
         return arr
 
+    def feature_plan(self):
+        """The transformer as a feature plan (:class:`propensity.learn.plan.FeaturePlan`)
+        over its input columns: a copy of each, then the derived features (products and
+        sums of input columns)."""
+        if not self._is_fitted():
+            raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
+        if getattr(self, "_plan", None) is None:
+            from .plan import PROD, SUM, FeaturePlan
+            ops = {"prod": PROD, "sum": SUM}
+            p = int(self.n_features_in_)
+            steps = FeaturePlan.copies(p).steps
+            steps += [(ops[op], 0, 0.0, tuple(cols))
+                      for (_, op, _), cols in zip(self.derived_, self._index)]
+            self._plan = FeaturePlan(p, steps)
+        return self._plan
+
     def transform(self, X):
         """Return the input columns followed by the derived features (uint8 for binary
-        input, float64 otherwise)."""
+        input, float64 otherwise), computed by :meth:`feature_plan` in the C core."""
         if not self._is_fitted():
             raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
         arr = self._columns(X)
-        binary = _is_binary(arr)
-        dtype = np.uint8 if binary else np.float64
-        arr = arr.astype(dtype, copy=False)
-        n, p = arr.shape
-        out = np.empty((n, p + len(self.derived_)), dtype=dtype)
-        out[:, :p] = arr
-        if self.derived_:
-            # the source columns once as contiguous rows (a column of a row-major matrix
-            # is strided), the derived features computed on them, written back at once
-            used = sorted({c for cols in self._index for c in cols})
-            at = {c: i for i, c in enumerate(used)}
-            src = np.ascontiguousarray(arr[:, used].T)
-            derived = np.empty((len(self.derived_), n), dtype=dtype)
-            for k, ((_, op, _), cols) in enumerate(zip(self.derived_, self._index)):
-                row = derived[k]
-                if op == "prod":
-                    np.multiply(src[at[cols[0]]], src[at[cols[1]]], out=row)
-                else:
-                    row[:] = src[at[cols[0]]]
-                    for c in cols[1:]:
-                        row += src[at[c]]
-            out[:, p:] = derived.T
-        return out
+        return self.feature_plan().values(arr, out_u8=_is_binary(arr))
 
     def fit_transform(self, X, y=None):
         return self.fit(X, y).transform(X)
@@ -183,4 +178,5 @@ class InteractionFeatureTransformer(BaseEstimator):
         self.n_features_in_ = len(names)
         self.derived_ = derived
         self._index = [[index[s] for s in src] for _, _, src in derived]
+        self._plan = None
         return self

@@ -231,6 +231,22 @@ class TreeEnsemble(BaseEstimator):
         """Class probabilities, shape (n, 2): column 1 is the probability of classes_[1]."""
         return self._proba(X)
 
+    def proba_from_inputs(self, E, plan):
+        """Probability of classes_[1], shape (n,), of encoded inputs E whose features are
+        made by the feature plan ``plan`` (:mod:`propensity.learn.plan`): the same values
+        as ``predict_proba(features)[:, 1]``, computed by the C core from E straight to the
+        bin codes of the trees, without a matrix of features or codes."""
+        self._check_fitted()
+        if plan.n_features != self.n_features_in_:
+            raise ValueError(f"the feature plan makes {plan.n_features} features, but "
+                             f"{type(self).__name__} was fitted with {self.n_features_in_}")
+        m = self._bin_mapper
+        return _core.trees_score_inputs(plan.check_inputs(E), plan.arrays, m.edges_, m.n_edges_,
+                                        self._tree_tuple(),
+                                        0, 0, 0.0, self._average,
+                                        float(getattr(self, "base_score_", 0.0)),
+                                        check_n_jobs(self.n_jobs), positive_proba=True)
+
     def predict(self, X):
         proba = self.predict_proba(X)
         return self.classes_[(proba[:, 1] > 0.5).astype(np.intp)]

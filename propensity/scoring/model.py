@@ -163,6 +163,7 @@ class PropensityModel(BaseEstimator):
 
     def _set_parts(self, schema, transformer, estimator, calibrator, threshold,
                    classes=(0, 1), training_profile=None):
+        self._feature_plan = None
         self.schema_ = schema
         self.transformer_ = transformer
         self.estimator_ = estimator
@@ -240,7 +241,24 @@ class PropensityModel(BaseEstimator):
         kwargs.setdefault("where", "X")
         return self.schema_.encode(X, **kwargs)
 
+    @property
+    def feature_plan_(self):
+        """The model's feature plan (:mod:`propensity.learn.plan`): encoded inputs ->
+        the estimator's features, the schema's one-hot columns then the interaction
+        features."""
+        plan = self.__dict__.get("_feature_plan")
+        if plan is None:
+            plan = self.schema_.plan.then(self.transformer_.feature_plan())
+            self._feature_plan = plan
+        return plan
+
     def _raw_rows(self, E):
+        E = np.asarray(E)
+        from_inputs = getattr(self.estimator_, "proba_from_inputs", None)
+        if from_inputs is not None and E.ndim == 2 and E.shape[0] > 0 and \
+                E.dtype in (np.float64, np.float32, np.uint8):
+            # tree models: from E to bin codes to trees in C, no feature matrix
+            return from_inputs(np.ascontiguousarray(E), self.feature_plan_)
         Z = self.transformer_.transform(self.schema_.expand(E))
         return np.asarray(self.estimator_.predict_proba(Z), dtype=np.float64)[:, 1]
 

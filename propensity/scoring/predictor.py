@@ -26,7 +26,7 @@ import numpy as np
 from .. import _core
 from ..io import manifest as _manifest
 from ..learn.base import load_model as _load_document
-from ..io.blocks import BlockReader, parse_header
+from ..io.blocks import open_reader, parse_header
 from ..io.fileio import AtomicOutput, atomic_write_bytes
 from ..learn.validation import check_n_jobs
 from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
@@ -236,7 +236,7 @@ class CustomerPropensityPredictor:
         summary = {"rows": 0, "n_coerced": 0, "n_filled": 0, "n_unseen": 0,
                    "model": self.model_name, "threshold": thr}
         try:
-            with AtomicOutput(output_path, background=True) as out:
+            with AtomicOutput(output_path, background=True, direct=True) as out:
                 out.write(header_line(segments))
                 self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
                              timestamp, drift, progress, summary, where)
@@ -260,7 +260,15 @@ class CustomerPropensityPredictor:
 
     def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, timestamp,
                 drift, progress, summary, where):
-        reader = BlockReader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
+        reader = open_reader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
+        try:
+            self._stream_blocks(model, reader, out, thr, segments, coerce, fill, sep, timestamp,
+                                drift, progress, summary, where)
+        finally:
+            reader.close()
+
+    def _stream_blocks(self, model, reader, out, thr, segments, coerce, fill, sep, timestamp,
+                       drift, progress, summary, where):
         head = reader.header_line()
         if head is None:
             warnings.warn(f"{where} is empty: the output holds only the header", UserWarning,

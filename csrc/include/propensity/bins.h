@@ -24,6 +24,7 @@
 #ifndef PROPENSITY_BINS_H
 #define PROPENSITY_BINS_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "propensity/status.h"
@@ -60,6 +61,38 @@ typedef struct {
     const double *edges;    /* n_cols x PROP_BINS_EDGE_STRIDE */
     const int32_t *n_edges; /* n_cols, each 0 .. PROP_MAX_VALUE_BINS-1 */
 } prop_bins_edges;
+
+/* The code of a value that is not NaN among the k sorted edges e: the number of edges
+ * strictly less than v, by a branch-free binary search (the compiler turns the step
+ * into a conditional move). The transform and the feature plan (plan.h) use it. */
+static inline uint8_t prop_bins_code(const double *e, int32_t k, double v)
+{
+    if (k == 0)
+        return 0;
+    const double *b = e;
+    int32_t len = k;
+    while (len > 1) {
+        int32_t half = len >> 1;
+        b = (b[half] < v) ? b + half : b;
+        len -= half;
+    }
+    return (uint8_t)((b - e) + (b[0] < v));
+}
+
+/* The code of any value v in the column with edges e (k of them): NaN is the missing
+ * bin PROP_MISSING_BIN, else prop_bins_code. */
+static inline uint8_t prop_bins_value_code(const double *e, int32_t k, double v)
+{
+    if (isnan(v))
+        return PROP_MISSING_BIN;
+    return k == 1 ? (uint8_t)(e[0] < v) : prop_bins_code(e, k, v);
+}
+
+/* out[i * stride] = prop_bins_value_code(edges, n_edges, v[i]) for i < n, a kernel for
+ * others (no checks): one compare per value for 0 or 1 edge, else 8 values searched
+ * at once so that their steps overlap. */
+void prop_bins_codes(const double *edges, int32_t n_edges, const double *v, int64_t n,
+                     uint8_t *out, int64_t stride);
 
 prop_status prop_bins_check_params(const prop_bins_params *params, prop_error *err);
 

@@ -73,6 +73,9 @@ prop_status prop_csv_check_params(const prop_csv_params *p, prop_error *err);
 
 /* An upper bound of the records in buf[0:len] (line ends + 1): size of the outputs. */
 int64_t prop_csv_max_records(const char *buf, int64_t len);
+/* The same number into *out, counted by n_threads (1 .. PROP_MAX_THREADS) at once. */
+prop_status prop_csv_max_records_threads(const char *buf, int64_t len, int n_threads,
+                                         int64_t *out, prop_error *err);
 
 /* Parse buf[0:len]. Outputs, sized for max_rows records:
  *   X        [max_rows * n_features] uint8, row-major, for an all-binary schema, or
