@@ -41,18 +41,27 @@ def checked_names(names, path):
     return stripped
 
 
-def checked_header(path):
-    """The checked column names of a CSV file's header (see :func:`checked_names`)."""
-    path = os.fspath(path)
+def open_csv(path):
+    """``path`` opened for binary reading; DataError naming it when it is missing, a
+    folder or unreadable."""
     try:
-        with open(path, "rb") as f:
-            head = BlockReader(f, 1 << 16).header_line()
+        return open(path, "rb")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, not a CSV file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def checked_header(path):
+    """The checked column names of a CSV file's header (see :func:`checked_names`)."""
+    path = os.fspath(path)
+    with open_csv(path) as f:
+        try:
+            head = BlockReader(f, 1 << 16).header_line()
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if head is None:
         raise DataError(f"{path}: the file is empty (no header row)")
     return checked_names(parse_header(head, ",", path), path)

@@ -41,7 +41,7 @@ from ..learn.compress import compress_rows
 from ..learn.validation import check_n_jobs
 from ..schema import BINARY, CATEGORY, NUMERIC, Column, Schema
 from .blocks import BlockReader, parse_header
-from .data import checked_names
+from .data import checked_names, open_csv
 
 logger = logging.getLogger(__name__)
 
@@ -582,14 +582,7 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
     import pandas as pd
     path = os.fspath(path)
     where = path
-    try:
-        src = open(path, "rb")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a CSV file") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    src = open_csv(path)
     n_threads = check_n_jobs(n_jobs)      # the C reader's count (0: all processors)
     with src:
         try:
