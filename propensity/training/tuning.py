@@ -229,19 +229,31 @@ class TableFolds:
         return est.fit_table(None, np.ascontiguousarray(feats.Z(index)), None,
                              counts.astype(np.float64), CLASSES, None)
 
-    def row_scores(self, est, index, **prefix):
-        """Positive-class scores of the stored rows ``index`` (each scored once)."""
+    def row_scores(self, est, index, Z=None, **prefix):
+        """Positive-class scores of the stored rows ``index`` (each scored once); ``Z``:
+        their features when already made (see :meth:`part_features`)."""
+        def score(Zc):
+            proba = est.predict_proba_prefix(Zc, **prefix) if prefix else est.predict_proba(Zc)
+            return np.asarray(proba)[:, 1]
+
+        if Z is not None:
+            return score(Z)
         out = np.empty(index.shape[0])
         step = self.features.chunk
         for a in range(0, index.shape[0], step):
-            Z = self.features.Z(index[a:a + step])
-            proba = est.predict_proba_prefix(Z, **prefix) if prefix else est.predict_proba(Z)
-            out[a:a + step] = np.asarray(proba)[:, 1]
+            out[a:a + step] = score(self.features.Z(index[a:a + step]))
         return out
 
-    def scores(self, est, part, **prefix):
+    def part_features(self, part):
+        """The features of a part's stored rows, made once for every configuration a
+        grid scores on it; None when they would not fit in one chunk (rows mode)."""
+        if part.index.shape[0] > self.features.chunk:
+            return None
+        return self.features.Z(part.index)
+
+    def scores(self, est, part, Z=None, **prefix):
         """Scores of the (row, label) pairs of ``part``."""
-        return self.row_scores(est, part.index, **prefix)[part.pair_row]
+        return self.row_scores(est, part.index, Z, **prefix)[part.pair_row]
 
 
 def check_parts(table):
@@ -332,9 +344,10 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
         fi, members, fit_params = task
         t0 = time.perf_counter()
         est = folds.fit(estimator_cls(**params, **fit_params), train)
+        Zv = folds.part_features(val)
         for ci in members:
             kw = {p: configs[ci][p] for p in prefix}
-            scores[ci][fi] = folds.scores(est, val, **kw)
+            scores[ci][fi] = folds.scores(est, val, Zv, **kw)
         del est   # a deep forest holds hundreds of MB: free it before the next fit
         logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
                      family, fi, fit_params, time.perf_counter() - t0, len(members))
