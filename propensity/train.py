@@ -76,8 +76,14 @@ def main(argv=None):
     from .io.data import DataError
     from .training.pipeline import TrainingError, run_training
 
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    level = logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    # the run raises the package logger to INFO for its log file; the display keeps the
+    # level asked for (--quiet: warnings and errors only)
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "stream", None) is sys.stderr:
+            handler.setLevel(level)
     id_column = None if args.id_column.strip().lower() == "none" else args.id_column
     progress = not args.quiet and sys.stderr.isatty()
     if args.scheduler is not None and args.train_file is None:

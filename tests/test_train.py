@@ -287,3 +287,18 @@ def test_folders_of_interrupted_runs_are_cleaned_or_restored(tmp_path):
     assert (out / "manifest.json").read_text() == "{}" and not old.exists()
     output_dir, tmp = _prepare_tmp(str(out))
     assert os.path.basename(tmp).startswith(f".ml_outputs.tmp-{alive}-")
+
+
+def test_quiet_prints_no_info_lines_but_the_log_file_keeps_them(tmp_path):
+    """--quiet in a fresh process: nothing on stderr but warnings; ml_pipeline.log still
+    holds the INFO lines of the run."""
+    import subprocess
+    import sys as _sys
+    out = tmp_path / "o"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in _sys.path if p))
+    r = subprocess.run([_sys.executable, "-m", "propensity.train", "--quiet", "--models", "lr",
+                        "--output-dir", str(out)], capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "INFO" not in r.stderr and r.stdout == ""
+    assert "INFO" in (out / "ml_pipeline.log").read_text()
