@@ -31,6 +31,11 @@ class ModelIntegrityError(PredictorError, ValueError):
     """A checksum mismatch, a malformed manifest or model, or a newer format version."""
 
 
+class SameFileError(PropensityError, ValueError):
+    """An output would overwrite an input, a model file or another output: the same file
+    (device and inode, links followed) under two names."""
+
+
 class TrainingError(PropensityError, RuntimeError):
     """The run failed for a reason other than bad input data (e.g. output folder)."""
 

@@ -13,6 +13,7 @@ import sys
 import warnings
 
 from ._cli import bounded_int
+from .errors import SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
 
@@ -115,6 +116,8 @@ def main(argv=None):
         code, msg = EXIT_MODEL_MISSING, str(exc)
     except ModelIntegrityError as exc:
         code, msg = EXIT_MODEL_BAD, str(exc)
+    except SameFileError as exc:
+        code, msg = EXIT_USAGE, str(exc)
     except InputDataError as exc:
         code, msg = EXIT_INPUT, str(exc)
     except (OSError, ValueError, ImportError) as exc:

@@ -118,3 +118,32 @@ def test_coerce_and_fill_missing_flags(model_dir, tmp_path, capsys):
                     model_dir, "--coerce", "--fill-missing", "0"], capsys)
     assert rc == 0 and "1 value(s)" in err and "filled with 0" in err
     assert len(pd.read_csv(out)) == 2
+
+
+def _snapshot(paths):
+    return {str(p): (os.stat(p).st_ino, open(p, "rb").read()) for p in paths}
+
+
+def test_an_output_that_is_an_input_or_another_output_is_refused(model_dir, data, tmp_path,
+                                                                  capsys):
+    """Exit 2 naming both, and every input byte for byte and inode for inode as it was."""
+    manifest = os.path.join(model_dir, "manifest.json")
+    link = tmp_path / "link_to_input.csv"
+    os.symlink(data, link)
+    before = _snapshot([data, manifest])
+    cases = [
+        (["--output_file", str(data)], "--input_file"),
+        (["--output_file", str(link)], "--input_file"),
+        (["--output_file", manifest], "the model file"),
+        (["--output_file", str(tmp_path / "p.csv"), "--drift-report", str(tmp_path / "p.csv")],
+         "--output_file"),
+        (["--output_file", str(tmp_path / "p.csv"), "--drift-report", str(data)], "--input_file"),
+    ]
+    for extra, other in cases:
+        rc, err = _run(["--input_file", str(data), "--model_dir", model_dir] + extra, capsys)
+        assert rc == 2, (extra, err)
+        first = err.splitlines()[0]
+        assert first.startswith("error: ") and "is the same file as" in first and other in first
+    assert _snapshot([data, manifest]) == before
+    assert os.path.islink(link)
+    assert not (tmp_path / "p.csv").exists()

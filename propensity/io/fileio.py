@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 
-from ..errors import TrainingError
+from ..errors import SameFileError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -304,3 +304,33 @@ def swap_in_folder(tmp, output_dir, owned=()):
     os.chmod(output_dir, 0o755 & ~UMASK)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def refuse_same_files(outputs, inputs):
+    """SameFileError when an output names the same file as an input or as another output.
+
+    ``outputs`` and ``inputs`` are ``(label, path)`` pairs (``None`` and ``'-'`` are
+    skipped). Existing files are compared by device and inode, links followed; an output
+    that does not exist yet clashes with another output of the same resolved path."""
+    def ident(path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def named(pairs):
+        return [(label, os.fspath(p)) for label, p in pairs
+                if p is not None and not (isinstance(p, str) and p == "-")
+                and isinstance(p, (str, os.PathLike))]
+
+    outs, ins = named(outputs), named(inputs)
+    for i, (olabel, opath) in enumerate(outs):
+        oid = ident(opath)
+        others = ins + outs[:i]
+        for label, path in others:
+            same = (oid is not None and oid == ident(path)) or (
+                os.path.realpath(opath) == os.path.realpath(path))
+            if same:
+                raise SameFileError(f"{olabel} {opath!r} is the same file as {label} {path!r}; "
+                                    f"writing it would destroy the other: choose another path")

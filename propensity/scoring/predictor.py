@@ -27,7 +27,7 @@ from .. import _core
 from ..io import manifest as _manifest
 from ..learn.base import load_model as _load_document
 from ..io.blocks import open_reader, parse_header
-from ..io.fileio import AtomicOutput, atomic_write_bytes
+from ..io.fileio import AtomicOutput, atomic_write_bytes, refuse_same_files
 from ..learn.validation import check_n_jobs
 from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
                      ModelNotFoundError, PredictorError)
@@ -218,6 +218,14 @@ class CustomerPropensityPredictor:
             folder = os.path.dirname(os.path.abspath(os.fspath(output_path)))
             if not os.path.isdir(folder):
                 raise InputDataError(f"output folder {folder!r} does not exist")
+        model_files = []
+        if self.model_dir is not None and os.path.isdir(self.model_dir):
+            model_files = [("the model file", os.path.join(self.model_dir, f))
+                           for f in sorted(os.listdir(self.model_dir))
+                           if os.path.isfile(os.path.join(self.model_dir, f))]
+        src_name = None if hasattr(input_path, "read") else input_path
+        refuse_same_files([("--output_file", output_path), ("--drift-report", drift_report)],
+                          [("--input_file", src_name)] + model_files)
         drift = _DriftAccumulator(model) if drift_report is not None else None
         timestamp = _now_iso()
 
