@@ -71,8 +71,8 @@ class BlockReader:
             self._stalled = True                   # a header longer than the buffer
             self._fill()
         end = nl if nl >= 0 else self.filled
-        if not bytes(self.buf[:end]).strip() and (nl < 0 or not bytes(self.buf[:self.filled]).strip()):
-            return None
+        if not self.buf[:end].strip() and not self.buf[:self.filled].strip():
+            return None                            # the header first: no copy of the block
         head = bytes(self.buf[:end])
         self.consume(end + 1 if nl >= 0 else self.filled)
         return head

@@ -156,9 +156,9 @@ class Quantiser:
         """The bin edges of numeric input column j."""
         return self.mapper.bin_thresholds(self.numeric.index(j))
 
-    def encode(self, E, n_jobs=None):
+    def encode(self, E, n_jobs=None, accumulate=True):
         """Q (n, columns) of the encoded rows E; adds the numeric values to their bins'
-        sums."""
+        sums (unless ``accumulate`` is False)."""
         if self.identity:
             return np.array(E, dtype=np.uint8, order="C")
         E = np.asarray(E)
@@ -172,10 +172,11 @@ class Quantiser:
             vals = np.ascontiguousarray(E[:, self.numeric], dtype=np.float64)
             codes = self.mapper.transform(vals, n_jobs=n_jobs)
             Q[:, self.numeric] = codes
-            for i in range(len(self.numeric)):
-                c = codes[:, i]
-                self.sums[i] += np.bincount(c, weights=vals[:, i], minlength=256)
-                self.counts[i] += np.bincount(c, minlength=256)
+            if accumulate:
+                for i in range(len(self.numeric)):
+                    c = codes[:, i]
+                    self.sums[i] += np.bincount(c, weights=vals[:, i], minlength=256)
+                    self.counts[i] += np.bincount(c, minlength=256)
         return Q
 
     def representatives(self):
@@ -398,12 +399,7 @@ def _rows_mode(quantiser, E_sample):
     n = E_sample.shape[0]
     if n < 64 or quantiser.identity and E_sample.shape[1] <= 64:
         return False
-    probe = Quantiser.__new__(Quantiser)
-    probe.__dict__.update(quantiser.__dict__)
-    if quantiser.numeric:     # encoding the sample must not count its values twice
-        probe.sums = np.zeros_like(quantiser.sums)
-        probe.counts = np.zeros_like(quantiser.counts)
-    Q = probe.encode(E_sample)
+    Q = quantiser.encode(E_sample, accumulate=False)   # the sample's rows are added later
     raw = Q if Q.dtype == np.uint8 else Q.view(np.uint8).reshape(n, -1)
     return compress_rows(np.ascontiguousarray(raw)).n_unique > ROWS_MODE_SHARE * n
 
@@ -550,7 +546,7 @@ def _log_loaded(table):
                        "treats unseen values", table.source, table.n_unseen, SAMPLE_ROWS)
 
 
-def _sample_end(data, header_len, eof):
+def _sample_end(data, eof):
     """Bytes of ``data`` (after the header) holding the sample rows: whole lines, an even
     number of quotes (no record cut inside a quoted field)."""
     limit = min(len(data), SAMPLE_BYTES)
@@ -600,7 +596,7 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
                                 f"{names[:30]} (choose one with --target){hint}")
             data, eof = reader.fill_to(SAMPLE_BYTES)   # the sample does not depend on blocks
             try:
-                cut = _sample_end(data, len(head), eof)
+                cut = _sample_end(data, eof)
                 sample_bytes = bytes(data[:cut])
             finally:
                 data.release()

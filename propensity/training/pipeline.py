@@ -37,7 +37,8 @@ from ..datasets import make_sessions
 from ..errors import TrainingError  # noqa: F401  (part of this module's interface)
 from ..scoring.model import PropensityModel, build_profile
 from .tuning import (DEFAULT_GRIDS, TableFeatures, TableFolds,  # noqa: F401  (DEFAULT_GRIDS: interface)
-                     base_params, check_parts, count_fits, grid_search, load_grid_file,
+                     base_params, check_parts, count_fits, evenly_spaced, grid_search,
+                     load_grid_file,
                      merge_grids, tune_on_oof)
 
 logger = logging.getLogger(__name__)
@@ -380,9 +381,8 @@ def _training_profile(model, folds, train):
     """The drift profile of the training split: its inputs and calibrated scores, each
     stored row weighted by the training rows it stands for."""
     index, w = train.index, train.counts.sum(axis=1).astype(np.float64)
-    if index.size > PROFILE_ROWS:
-        pick = np.linspace(0, index.size - 1, PROFILE_ROWS).astype(np.int64)
-        index, w = index[pick], w[pick]
+    pick = evenly_spaced(index.size, PROFILE_ROWS)
+    index, w = index[pick], w[pick]
     scores = model.calibrate(folds.row_scores(model.estimator_, index))
     return build_profile(folds.table.schema, folds.table.decode(index), scores, weights=w)
 

@@ -100,6 +100,11 @@ LINEAR_MAX_ROWS = 1_000_000  # rows mode: rows logistic regression trains on (a 
 CLASSES = np.array([0, 1], dtype=np.uint8)
 
 
+def evenly_spaced(n, k):
+    """Positions of at most ``k`` of ``n`` rows, evenly spaced (all of them when n <= k)."""
+    return np.arange(n) if n <= k else np.linspace(0, n - 1, k).astype(np.int64)
+
+
 class TableFeatures:
     """The model features of a :class:`propensity.io.table.TrainingTable`'s stored rows.
 
@@ -123,9 +128,7 @@ class TableFeatures:
                 pd.DataFrame(first, columns=schema.feature_names))
         self.feature_names = [str(c) for c in self.transformer.get_feature_names_out()]
         n = table.n_stored
-        pick = np.arange(n) if n <= MAPPER_ROWS else \
-            np.linspace(0, n - 1, MAPPER_ROWS).astype(np.int64)
-        self.mapper = BinMapper(max_bins=255).fit(self.Z(pick))
+        self.mapper = BinMapper(max_bins=255).fit(self.Z(evenly_spaced(n, MAPPER_ROWS)))
         q = table.quantiser
         if q.numeric:
             widths = [len(c.categories) if c.kind == CATEGORY else 1 for c in schema.columns]
@@ -153,9 +156,7 @@ class TableFeatures:
         """Bin edges for trees of ``max_bins`` bins (255: the table's own)."""
         if max_bins not in self._mappers:
             from ..learn.binning import BinMapper
-            n = self.table.n_stored
-            pick = np.arange(n) if n <= MAPPER_ROWS else \
-                np.linspace(0, n - 1, MAPPER_ROWS).astype(np.int64)
+            pick = evenly_spaced(self.table.n_stored, MAPPER_ROWS)
             self._mappers[max_bins] = BinMapper(max_bins=max_bins).fit(self.Z(pick))
         return self._mappers[max_bins]
 
@@ -222,7 +223,7 @@ class TableFolds:
                                  np.ascontiguousarray(counts, dtype=np.int64),
                                  counts.astype(np.float64), CLASSES, None)
         if not table.distinct and index.size > LINEAR_MAX_ROWS:
-            pick = np.linspace(0, index.size - 1, LINEAR_MAX_ROWS).astype(np.int64)
+            pick = evenly_spaced(index.size, LINEAR_MAX_ROWS)
             logger.info("%s: trained on %d evenly spaced rows of %d (rows that do not "
                         "compress)", type(est).__name__, LINEAR_MAX_ROWS, index.size)
             index, counts = index[pick], counts[pick]
