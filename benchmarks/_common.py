@@ -65,16 +65,13 @@ def _child(conn, fn, args, kwargs):
     os._exit(0)
 
 
-def run_isolated(fn, *args, **kwargs):
-    """Run a module-level ``fn(*args, **kwargs)`` in a fresh (spawned) process.
-
-    Returns ``(result, seconds, peak_rss_mb)``: the child's own peak resident memory,
-    start-up (interpreter + imports) included, so compare peers measured the same way.
-    """
+def start_child(fn, args, kwargs):
+    """Start ``fn(*args, **kwargs)`` in a fresh (spawned) process that imports what this
+    process imports (e.g. an in-place build of the package); returns ``(process, the end
+    of the pipe its (result, error, seconds, peak_rss_mb) arrives on)``."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, fn, args, kwargs))
-    # the child imports what this process imports (e.g. an in-place build of the package)
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
     try:
@@ -85,6 +82,16 @@ def run_isolated(fn, *args, **kwargs):
         else:
             os.environ["PYTHONPATH"] = saved
     child.close()
+    return proc, parent
+
+
+def run_isolated(fn, *args, **kwargs):
+    """Run a module-level ``fn(*args, **kwargs)`` in a fresh (spawned) process.
+
+    Returns ``(result, seconds, peak_rss_mb)``: the child's own peak resident memory,
+    start-up (interpreter + imports) included, so compare peers measured the same way.
+    """
+    proc, parent = start_child(fn, args, kwargs)
     out, err, secs, peak = parent.recv()
     proc.join()
     if err is not None:

@@ -66,7 +66,6 @@ import argparse
 import contextlib
 import functools
 import json
-import multiprocessing as mp
 import os
 import shutil
 import subprocess
@@ -132,19 +131,7 @@ def isolated(fn, *args, timeout=None):
     peak RSS, imports included), with a timeout; a failure is returned, not raised.
 
     Returns ``{"ok", "result", "seconds", "peak_rss_mb", "error"}``."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_common._child, args=(child, fn, args, {}))
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-    try:
-        proc.start()
-    finally:
-        if saved is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = saved
-    child.close()
+    proc, parent = _common.start_child(fn, args, {})
     out = {"ok": False, "result": None, "seconds": None, "peak_rss_mb": None, "error": None}
     t0 = time.perf_counter()
     try:
