@@ -164,8 +164,12 @@ class RandomForestClassifier(TreeEnsemble):
                              min_samples_split=None):
         """Scores of the sub-forest: the first n_estimators trees, cut at max_depth /
         min_samples_split; equal to a fresh fit with those parameters."""
+        return self._proba(X, *self._prefix_cut(n_estimators, max_depth, min_samples_split))
+
+    def _prefix_cut(self, n_estimators=None, max_depth=None, min_samples_split=None):
+        """(n_trees, max_depth, min_samples_split) of the C scorer's cut; 0: none."""
         k, d, m = self._check_prefix(n_estimators, max_depth, min_samples_split)
-        return self._proba(X, k or 0, d or 0, float(m or 0))
+        return k or 0, d or 0, float(m or 0)
 
     def truncate(self, *, n_estimators=None, max_depth=None, min_samples_split=None):
         """A new fitted forest with those limits (its params say them), without refitting."""

@@ -141,9 +141,13 @@ class GradientBoostingClassifier(TreeEnsemble):
     # ---- prefix scoring ----------------------------------------------------------------
     def predict_proba_prefix(self, X, *, n_estimators=None):
         """Scores of the first n_estimators rounds (equal to a fit with that many)."""
+        return self._proba(X, *self._prefix_cut(n_estimators))
+
+    def _prefix_cut(self, n_estimators=None):
+        """(n_trees, max_depth, min_samples_split) of the C scorer's cut; 0: none."""
         self._check_fitted()
         k = check_int(n_estimators, "n_estimators", low=1, high=self.n_trees_, allow_none=True)
-        return self._proba(X, k or 0)
+        return k or 0, 0, 0.0
 
     def truncate(self, *, n_estimators=None):
         """A new fitted model with the first n_estimators rounds."""

@@ -199,20 +199,45 @@ class TreeEnsemble(BaseEstimator):
     def _binned(self, X):
         return self._bin_mapper.transform(self._checked_X(X), n_jobs=self.n_jobs)
 
-    def _proba(self, X, n_trees=0, max_depth=0, min_samples_split=0.0):
-        """(n, 2) probabilities. Repeated rows (typical of binary session data) are
-        found on the raw input (the C core's distinct rows), binned and scored once, and
-        scattered back by the core."""
+    def _distinct_codes(self, X):
+        """(bin codes of X's distinct rows, inverse) when repeated rows (typical of binary
+        session data) are found on the raw input by the C core, else (codes of X, None)."""
         X = self._checked_X(X)
         found = distinct_rows(X, max_fraction=0.25, n_jobs=self.n_jobs)
-        B = self._bin_mapper.transform(X if found is None else found[0], n_jobs=self.n_jobs)
+        if found is None:
+            return self._bin_mapper.transform(X, n_jobs=self.n_jobs), None
+        return self._bin_mapper.transform(found[0], n_jobs=self.n_jobs), found[1]
+
+    def _proba(self, X, n_trees=0, max_depth=0, min_samples_split=0.0):
+        """(n, 2) probabilities; each distinct row scored once and scattered back by the
+        core (see _distinct_codes)."""
+        B, inverse = self._distinct_codes(X)
         return _core.trees_proba(codes=B, trees=self._tree_tuple(), n_trees=int(n_trees),
                                  max_depth=int(max_depth),
                                  min_samples_split=float(min_samples_split),
                                  average=self._average,
                                  base=float(getattr(self, "base_score_", 0.0)),
                                  n_threads=check_n_jobs(self.n_jobs),
-                                 inverse=None if found is None else found[1])
+                                 inverse=inverse)
+
+    def predict_proba_prefixes(self, X, prefixes):
+        """Probabilities of classes_[1] under several sub-models at once, shape
+        (len(prefixes), n): ``prefixes[i]`` holds the keyword arguments of
+        ``predict_proba_prefix``. Each row walks each tree once for all of them (the grid
+        search scores the configurations of one fit so); row i of the result equals
+        ``predict_proba_prefix(X, **prefixes[i])[:, 1]`` bit for bit."""
+        cuts = [self._prefix_cut(**kw) for kw in prefixes]
+        if not cuts:
+            raise ValueError("predict_proba_prefixes needs at least one prefix")
+        B, inverse = self._distinct_codes(X)
+        out = _core.trees_score_cuts(
+            codes=B, trees=self._tree_tuple(),
+            cut_trees=np.array([c[0] for c in cuts], dtype=np.int64),
+            cut_depth=np.array([c[1] for c in cuts], dtype=np.int32),
+            cut_mss=np.array([c[2] for c in cuts], dtype=np.float64),
+            average=self._average, base=float(getattr(self, "base_score_", 0.0)),
+            n_threads=check_n_jobs(self.n_jobs), positive_proba=True)
+        return out if inverse is None else out[:, inverse]
 
     def _raw_scores(self, B, n_trees=0, max_depth=0, min_samples_split=0.0, reference=False):
         return _core.trees_score(codes=B, trees=self._tree_tuple(), n_trees=int(n_trees),

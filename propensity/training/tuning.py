@@ -230,19 +230,23 @@ class TableFolds:
         return est.fit_table(None, np.ascontiguousarray(feats.Z(index)), None,
                              counts.astype(np.float64), CLASSES, None)
 
-    def row_scores(self, est, index, Z=None, **prefix):
-        """Positive-class scores of the stored rows ``index`` (each scored once); ``Z``:
-        their features when already made (see :meth:`part_features`)."""
+    def row_scores(self, est, index, Z=None, prefixes=None):
+        """Positive-class scores of the stored rows ``index`` (each scored once), shape
+        (n,); with ``prefixes`` (keyword sets of the estimator's ``predict_proba_prefix``)
+        shape (len(prefixes), n), every sub-model scored in one walk of the trees. ``Z``:
+        the rows' features when already made (see :meth:`part_features`)."""
         def score(Zc):
-            proba = est.predict_proba_prefix(Zc, **prefix) if prefix else est.predict_proba(Zc)
-            return np.asarray(proba)[:, 1]
+            if prefixes is not None:
+                return est.predict_proba_prefixes(Zc, prefixes)
+            return np.asarray(est.predict_proba(Zc))[:, 1]
 
         if Z is not None:
             return score(Z)
-        out = np.empty(index.shape[0])
+        n = index.shape[0]
+        out = np.empty(n if prefixes is None else (len(prefixes), n))
         step = self.features.chunk
-        for a in range(0, index.shape[0], step):
-            out[a:a + step] = score(self.features.Z(index[a:a + step]))
+        for a in range(0, n, step):
+            out[..., a:a + step] = score(self.features.Z(index[a:a + step]))
         return out
 
     def part_features(self, part):
@@ -252,9 +256,9 @@ class TableFolds:
             return None
         return self.features.Z(part.index)
 
-    def scores(self, est, part, Z=None, **prefix):
-        """Scores of the (row, label) pairs of ``part``."""
-        return self.row_scores(est, part.index, Z, **prefix)[part.pair_row]
+    def scores(self, est, part, Z=None, prefixes=None):
+        """Scores of the (row, label) pairs of ``part`` (per prefix: see row_scores)."""
+        return self.row_scores(est, part.index, Z, prefixes)[..., part.pair_row]
 
 
 def check_parts(table):
@@ -346,9 +350,12 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
         t0 = time.perf_counter()
         est = folds.fit(estimator_cls(**params, **fit_params), train)
         Zv = folds.part_features(val)
-        for ci in members:
-            kw = {p: configs[ci][p] for p in prefix}
-            scores[ci][fi] = folds.scores(est, val, Zv, **kw)
+        if prefix:    # every member is a sub-model of this fit: scored in one walk
+            kws = [{p: configs[ci][p] for p in prefix} for ci in members]
+            for ci, s in zip(members, folds.scores(est, val, Zv, kws)):
+                scores[ci][fi] = s
+        else:
+            scores[members[0]][fi] = folds.scores(est, val, Zv)
         del est   # a deep forest holds hundreds of MB: free it before the next fit
         logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
                      family, fi, fit_params, time.perf_counter() - t0, len(members))
