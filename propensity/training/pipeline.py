@@ -12,6 +12,7 @@ Model selection (grids, folds on weighted distinct rows, grid search, calibratio
 threshold) lives in :mod:`propensity.tuning`; the output folder's temporary-and-swap in
 :mod:`propensity._fileio`.
 """
+import contextlib
 import copyreg
 import datetime
 import json
@@ -20,6 +21,7 @@ import os
 import pickle
 import shutil
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -179,7 +181,8 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **opt
     if pkg_logger.getEffectiveLevel() > logging.INFO:
         pkg_logger.setLevel(logging.INFO)
     try:
-        results = _run(cfg, models, grids, output_dir, tmp, t_start)
+        with _preloading_plots():
+            results = _run(cfg, models, grids, output_dir, tmp, t_start)
         logger.info("outputs written to %s (%.2fs in all)", output_dir,
                     time.perf_counter() - t_start)
         pkg_logger.removeHandler(log_handler)
@@ -193,6 +196,24 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **opt
         raise
     finally:
         pkg_logger.setLevel(old_level)
+
+
+@contextlib.contextmanager
+def _preloading_plots():
+    """matplotlib imported in a thread while the run reads and fits (joined at the end)."""
+    def preload():
+        from .plots import preload
+        try:
+            preload()
+        except Exception:   # the plots step reports any real failure
+            logger.debug("preloading matplotlib failed", exc_info=True)
+
+    thread = threading.Thread(target=preload, name="propensity-plots-preload", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def _run(cfg, models, grids, output_dir, tmp, t_start):
