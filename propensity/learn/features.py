@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 
-from .base import BaseEstimator, NotFittedError, register_estimator
-from .validation import check_X
+from .base import BaseEstimator, NotFittedError, TransformerMixin, register_estimator
+from .validation import check_fitted_X, check_X
 from .._layout import FEATURES
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def _is_binary(arr):
 
 
 @register_estimator
-class InteractionFeatureTransformer(BaseEstimator):
+class InteractionFeatureTransformer(TransformerMixin, BaseEstimator):
     """Add SPEC.md's interaction features to the input columns.
 
     Parameters
@@ -62,8 +62,6 @@ class InteractionFeatureTransformer(BaseEstimator):
     interactions : bool, default True
         False passes the input through unchanged (kept for generic data sets).
     """
-
-    _estimator_type = "transformer"
 
     def __init__(self, *, interactions=True):
         self.interactions = interactions
@@ -107,12 +105,19 @@ class InteractionFeatureTransformer(BaseEstimator):
             logger.warning(msg)
         self.derived_ = derived
         self._index = [[index[s] for s in sources] for _, _, sources in derived]
-        self._plan = None
+        self._plan = self._make_plan()
         return self
 
     def get_feature_names_out(self, input_features=None):
+        """The output column names; ``input_features``, when given, must be the input
+        names seen at fit."""
         if not self._is_fitted():
             raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
+        if input_features is not None:
+            given = [str(c) for c in input_features]
+            if given != [str(c) for c in self.feature_names_in_]:
+                raise ValueError(f"input_features {given[:5]}... are not the feature names "
+                                 f"seen at fit ({[str(c) for c in self.feature_names_in_[:5]]}...)")
         return np.asarray(list(self.feature_names_in_) + [d[0] for d in self.derived_],
                           dtype=object)
 
@@ -125,11 +130,7 @@ class InteractionFeatureTransformer(BaseEstimator):
                 raise ValueError(f"X is missing column(s) {missing} seen at fit")
             if list(map(str, X.columns)) != fitted:
                 X = X[fitted]
-        arr, _ = check_X(X)
-        if arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {arr.shape[1]} columns; InteractionFeatureTransformer "
-                             f"was fitted with {self.n_features_in_}")
-        return arr
+        return check_fitted_X(self, X)[0]
 
     def feature_plan(self):
         """The transformer as a feature plan (:class:`propensity.learn.plan.FeaturePlan`)
@@ -137,15 +138,16 @@ class InteractionFeatureTransformer(BaseEstimator):
         sums of input columns)."""
         if not self._is_fitted():
             raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
-        if getattr(self, "_plan", None) is None:
-            from .plan import PROD, SUM, FeaturePlan
-            ops = {"prod": PROD, "sum": SUM}
-            p = int(self.n_features_in_)
-            steps = FeaturePlan.copies(p).steps
-            steps += [(ops[op], 0, 0.0, tuple(cols))
-                      for (_, op, _), cols in zip(self.derived_, self._index)]
-            self._plan = FeaturePlan(p, steps)
         return self._plan
+
+    def _make_plan(self):
+        from .plan import PROD, SUM, FeaturePlan
+        ops = {"prod": PROD, "sum": SUM}
+        p = int(self.n_features_in_)
+        steps = FeaturePlan.copies(p).steps
+        steps += [(ops[op], 0, 0.0, tuple(cols))
+                  for (_, op, _), cols in zip(self.derived_, self._index)]
+        return FeaturePlan(p, steps)
 
     def transform(self, X):
         """Return the input columns followed by the derived features (uint8 for binary
@@ -178,5 +180,5 @@ class InteractionFeatureTransformer(BaseEstimator):
         self.n_features_in_ = len(names)
         self.derived_ = derived
         self._index = [[index[s] for s in src] for _, _, src in derived]
-        self._plan = None
+        self._plan = self._make_plan()
         return self

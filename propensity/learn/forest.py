@@ -69,6 +69,12 @@ class RandomForestClassifier(TreeEnsemble):
     """
 
     _average = True
+    _expected_failed_checks = {
+        "check_sample_weight_equivalence_on_dense_data":
+            "the bootstrap draws each row's multiplicity from its count, not from its "
+            "sample weight (as in scikit-learn's forests), so a weight of 2 is not two "
+            "copies of the row",
+    }
 
     def _extra_from_meta(self, meta, trees):
         # a forest averages per-tree probabilities: values outside [0, 1] would give

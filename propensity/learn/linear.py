@@ -22,10 +22,10 @@ import warnings
 
 import numpy as np
 
-from .base import BaseEstimator, register_estimator, set_fitted_names
+from .base import BaseEstimator, ClassifierMixin, register_estimator, set_fitted_names
 from .._core_loader import _core
-from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
-                          resolve_class_weight)
+from .validation import (check_fitted_X, check_n_jobs, check_sample_weight, check_X,
+                          check_y, resolve_class_weight)
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _sigmoid(z):
 
 
 @register_estimator
-class LogisticRegression(BaseEstimator):
+class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Binary logistic regression with L2 or elastic-net penalty.
 
     Parameters
@@ -74,6 +74,8 @@ class LogisticRegression(BaseEstimator):
         at most ``tol`` times the total weight (a mean-loss gradient tolerance).
     n_jobs : None / -1 (all cores) or a positive int; results do not depend on it.
     """
+
+    _allow_nan = False  # NaN is refused: impute it first
 
     def __init__(self, *, C=1.0, l1_ratio=None, class_weight=None, fit_intercept=True,
                  max_iter=100, tol=1e-6, n_jobs=None):
@@ -175,16 +177,7 @@ class LogisticRegression(BaseEstimator):
 
     # ---- prediction ------------------------------------------------------
     def _check_predict_X(self, X):
-        self._check_fitted()
-        X, names = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but this LogisticRegression was "
-                             f"fitted with {self.n_features_in_}")
-        fitted = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted is not None and list(names) != list(fitted):
-            missing = [c for c in fitted if c not in names]
-            raise ValueError(f"X columns differ from those seen in fit "
-                             f"(missing: {missing[:10]}); pass the same columns in the same order")
+        X, names = check_fitted_X(self, X)
         _reject_nan(X, names)
         return X
 

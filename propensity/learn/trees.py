@@ -11,12 +11,12 @@ import numbers
 
 import numpy as np
 
-from .base import BaseEstimator, set_fitted_names
+from .base import BaseEstimator, ClassifierMixin, set_fitted_names
 from .binning import BinMapper
 from .compress import compress_rows, distinct_rows
 from .._core_loader import _core
-from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
-                          resolve_class_weight)
+from .validation import (check_fitted_X, check_n_jobs, check_sample_weight, check_X,
+                          check_y, resolve_class_weight)
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def prune_trees(trees, n_trees, max_depth, min_samples_split):
             "gain": np.where(ksplit, gain[kept], 0.0)}
 
 
-class TreeEnsemble(BaseEstimator):
+class TreeEnsemble(ClassifierMixin, BaseEstimator):
     """Base of the two ensembles: fitted state, scoring, importances, persistence."""
 
     _average = True  # forest: mean of tree values; boosting: base + sum, then sigmoid
@@ -185,19 +185,11 @@ class TreeEnsemble(BaseEstimator):
 
     # ---- scoring -------------------------------------------------------------
     def _checked_X(self, X):
-        self._check_fitted()
-        X, names = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was "
-                             f"fitted with {self.n_features_in_}")
-        if names is not None and hasattr(self, "feature_names_in_"):
-            if list(names) != list(self.feature_names_in_):
-                raise ValueError("X has feature names that differ from those seen in fit "
-                                 "(same names in the same order are required)")
-        return X
+        return check_fitted_X(self, X)[0]
 
     def _binned(self, X):
-        return self._bin_mapper.transform(self._checked_X(X), n_jobs=self.n_jobs)
+        X = self._checked_X(X)  # first: an unfitted model has no _bin_mapper
+        return self._bin_mapper.transform(X, n_jobs=self.n_jobs)
 
     def _proba(self, X, n_trees=0, max_depth=0, min_samples_split=0.0):
         """(n, 2) probabilities. Repeated rows (typical of binary session data) are
