@@ -15,14 +15,18 @@ through the versioned model document of :mod:`propensity.io.modelio`. A document
 the registered class the estimator is (for a user's subclass, its registered base);
 pickle restores the subclass itself.
 """
+from __future__ import annotations
+
 import inspect
+from typing import TypeVar
 
 import numpy as np
 
 from ..io import modelio as _modelio
 from ..io.fileio import atomic_write_bytes
+from .._typing import PathLike
 
-_REGISTRY = {}
+_REGISTRY: dict[str, type] = {}
 
 
 def register_estimator(cls):
@@ -149,6 +153,9 @@ except ImportError:
 NO_EXPECTED_FAILURES: dict = {}
 
 
+_E = TypeVar("_E", bound="BaseEstimator")
+
+
 class ClassifierMixin(_ClassifierBase):
     """scikit-learn's ClassifierMixin (or the fallback); the classifiers are binary only."""
 
@@ -207,19 +214,19 @@ class BaseEstimator(_ParamsBase):
     def _json_params(self):
         return {name: _modelio.jsonable(getattr(self, name)) for name in self._get_param_names()}
 
-    def to_bytes(self):
+    def to_bytes(self) -> bytes:
         """Serialise the fitted model as a versioned model document."""
         self._check_fitted()
         meta, arrays = self._to_document()
         return _modelio.dumps(document_name(type(self)), self._json_params(), meta, arrays)
 
-    def save(self, path):
+    def save(self, path: PathLike) -> PathLike:
         """Write the model document to ``path`` atomically (temporary file + rename)."""
         atomic_write_bytes(path, self.to_bytes())
         return path
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls: type[_E], data: bytes) -> _E:
         """The estimator of a model document; on a registered class, it must hold that
         class (or a subclass); on a user's subclass, the document of its registered base
         class is loaded into the subclass (what pickle does)."""
@@ -255,7 +262,7 @@ class BaseEstimator(_ParamsBase):
             self.__dict__.update(state["__propensity_params__"])
 
 
-def load_model(path):
+def load_model(path: PathLike) -> BaseEstimator:
     """Load any propensity model document written by ``save`` (never unpickles)."""
     with open(path, "rb") as f:
         data = f.read()

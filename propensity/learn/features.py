@@ -6,13 +6,17 @@ derived feature whose source column is missing is skipped with a warning at fit.
 Binary input (uint8/bool, or values that are all 0/1) gives uint8 output, so the tree
 learners keep working on compact binary data.
 """
+from __future__ import annotations
+
 import logging
 import warnings
+from typing import Any, Iterable
 
 import numpy as np
 
 from .base import BaseEstimator, NotFittedError, TransformerMixin, register_estimator
 from .validation import check_fitted_X, check_X
+from .._typing import ArrayLike
 from .._layout import FEATURES
 
 logger = logging.getLogger(__name__)
@@ -69,7 +73,7 @@ class InteractionFeatureTransformer(TransformerMixin, BaseEstimator):
     def _is_fitted(self):
         return hasattr(self, "derived_")
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> InteractionFeatureTransformer:
         arr, names = check_X(X)
         n = arr.shape[1]
         anonymous = names is None and n != len(SESSION_FEATURES)
@@ -108,7 +112,7 @@ class InteractionFeatureTransformer(TransformerMixin, BaseEstimator):
         self._plan = self._make_plan()
         return self
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: Iterable[Any] | None = None) -> np.ndarray:
         """The output column names; ``input_features``, when given, must be the input
         names seen at fit."""
         if not self._is_fitted():
@@ -149,7 +153,7 @@ class InteractionFeatureTransformer(TransformerMixin, BaseEstimator):
                   for (_, op, _), cols in zip(self.derived_, self._index)]
         return FeaturePlan(p, steps)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Return the input columns followed by the derived features (uint8 for binary
         input, float64 otherwise), computed by :meth:`feature_plan` in the C core."""
         if not self._is_fitted():
@@ -157,7 +161,7 @@ class InteractionFeatureTransformer(TransformerMixin, BaseEstimator):
         arr = self._columns(X)
         return self.feature_plan().values(arr, out_u8=_is_binary(arr))
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: ArrayLike, y: object = None) -> np.ndarray:
         return self.fit(X, y).transform(X)
 
     # persistence: the fitted state is the input names and the derived list

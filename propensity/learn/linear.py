@@ -15,6 +15,8 @@ A constant column gets a zero coefficient.
 uint8 (binary) input is first compressed to weighted unique rows, which is exact:
 the log-losses of identical rows add up.
 """
+from __future__ import annotations
+
 import logging
 import math
 import numbers
@@ -23,6 +25,7 @@ import warnings
 import numpy as np
 
 from .base import BaseEstimator, ClassifierMixin, register_estimator, set_fitted_names
+from .._typing import ArrayLike, FloatArray
 from .._core_loader import _core
 from .validation import (check_fitted_X, check_n_jobs, check_sample_weight, check_X,
                           check_y, resolve_class_weight)
@@ -112,7 +115,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return float(C), float(l1), int(self.max_iter), float(self.tol), check_n_jobs(self.n_jobs)
 
     # ---- fit -----------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> LogisticRegression:
         """Fit on X (n, p) and binary y; returns self."""
         C, l1, max_iter, tol, n_threads = self.validated_params()
         X, names = check_X(X)
@@ -176,22 +180,22 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return np.ascontiguousarray(Xfit), base
 
     # ---- prediction ------------------------------------------------------
-    def _check_predict_X(self, X):
+    def _check_predict_X(self, X: ArrayLike) -> np.ndarray:
         X, names = check_fitted_X(self, X)
         _reject_nan(X, names)
         return X
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> FloatArray:
         """Log-odds of the positive class (classes_[1]), shape (n,)."""
         X = self._check_predict_X(X)
         return X.astype(np.float64, copy=False) @ self.coef_[0] + self.intercept_[0]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Probabilities of classes_[0] and classes_[1], shape (n, 2)."""
         p1 = _sigmoid(self.decision_function(X))
         return np.column_stack([1.0 - p1, p1])
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         self._check_fitted()
         return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
 

@@ -4,11 +4,14 @@ The C core accepts one layout (C-contiguous float64, float32 or uint8); everythi
 else is converted here, or rejected with an error naming the argument or column.
 NaN is a missing value; +-inf is an error.
 """
+from __future__ import annotations
+
 import warnings
 
 import numpy as np
 
 from ..errors import DataConversionWarning
+from .._typing import ArrayLike
 
 
 def _column_error(names, j, what):
@@ -48,7 +51,8 @@ def _is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse") and hasattr(X, "tocsr")
 
 
-def check_X(X, *, allow_uint8=True, name="X"):
+def check_X(X: ArrayLike, *, allow_uint8: bool = True,
+            name: str = "X") -> tuple[np.ndarray, list[str] | None]:
     """Return ``(array, feature_names_or_None)`` with a dtype the core accepts.
 
     uint8 and float32 are kept (no copy when already contiguous); bool becomes
@@ -101,7 +105,7 @@ def check_X(X, *, allow_uint8=True, name="X"):
     return arr, names
 
 
-def check_fitted_X(est, X):
+def check_fitted_X(est, X: ArrayLike) -> tuple[np.ndarray, list[str] | None]:
     """X for a fitted estimator's predict/transform: ``check_X``, then the number of
     features and (when both sides have them) the feature names must be those of fit."""
     est._check_fitted()
@@ -118,7 +122,8 @@ def check_fitted_X(est, X):
     return X, names
 
 
-def check_y(y, n_samples=None, *, name="y"):
+def check_y(y: ArrayLike, n_samples: int | None = None, *,
+            name: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """Binary target -> ``(y01 uint8 array, classes_)``. Two classes are required; a
     column-shaped y (n, 1) is raveled with a DataConversionWarning, as scikit-learn does."""
     if y is None:
@@ -154,7 +159,8 @@ def check_y(y, n_samples=None, *, name="y"):
     return y_enc.astype(np.uint8), classes
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight: ArrayLike | None,
+                        n_samples: int) -> np.ndarray | None:
     """None -> None; otherwise a float64 array of finite, non-negative weights."""
     if sample_weight is None:
         return None
