@@ -123,6 +123,8 @@ def _cached_model(token, doc):
 def _resolve_model(obj):
     """A fitted PropensityModel from what a user has: a predictor, a model folder, a
     PropensityModel or a fitted estimator (what :func:`fit_dask` returns)."""
+    from .errors import NotFittedError
+    from .learn.base import BaseEstimator
     from .scoring.model import PropensityModel
     from .scoring.predictor import CustomerPropensityPredictor
     if isinstance(obj, CustomerPropensityPredictor):
@@ -130,9 +132,14 @@ def _resolve_model(obj):
     if isinstance(obj, str) or hasattr(obj, "__fspath__"):
         return CustomerPropensityPredictor(obj).load_best_model()
     if isinstance(obj, PropensityModel):
+        if not obj._is_fitted():
+            raise NotFittedError("the PropensityModel given to predict_dask is not fitted yet")
         return obj
-    if hasattr(obj, "predict_proba") and hasattr(obj, "feature_names_in_"):
-        return PropensityModel.from_estimator(obj)
+    if isinstance(obj, BaseEstimator) and hasattr(obj, "predict_proba"):
+        if not obj._is_fitted():
+            raise NotFittedError(f"the {type(obj).__name__} given to predict_dask is not "
+                                 f"fitted yet; fit it (e.g. with fit_dask) first")
+        return PropensityModel.from_estimator(obj)  # TypeError when fitted without names
     raise TypeError(f"model_or_predictor must be a fitted PropensityModel, a fitted "
                     f"estimator, a loaded CustomerPropensityPredictor or a model folder; "
                     f"got {type(obj).__name__}")
