@@ -283,3 +283,18 @@ def test_package_works_without_sklearn():
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().endswith("ok without scikit-learn")
+
+
+def test_global_pandas_output_does_not_change_the_package_scores():
+    df, y = _session_frame(400, seed=4)
+    model = propensity.PropensityModel(
+        estimator=LogisticRegression(), calibration="platt", cv=2).fit(df, y)
+    plain = model.predict_proba(df)
+    with sklearn.config_context(transform_output="pandas"):
+        assert isinstance(InteractionFeatureTransformer().fit_transform(df), pd.DataFrame)
+        again = propensity.PropensityModel(
+            estimator=LogisticRegression(), calibration="platt", cv=2).fit(df, y)
+        np.testing.assert_array_equal(again.predict_proba(df), plain)
+        np.testing.assert_array_equal(model.predict_proba(df), plain)
+        arr = model.transformer_.transform_array(df)
+    assert isinstance(arr, np.ndarray)

@@ -155,7 +155,13 @@ class InteractionFeatureTransformer(TransformerMixin, BaseEstimator):
 
     def transform(self, X: ArrayLike) -> np.ndarray:
         """Return the input columns followed by the derived features (uint8 for binary
-        input, float64 otherwise), computed by :meth:`feature_plan` in the C core."""
+        input, float64 otherwise), computed by :meth:`feature_plan` in the C core; a
+        DataFrame instead after ``set_output(transform="pandas")``."""
+        return self.transform_array(X)
+
+    def transform_array(self, X: ArrayLike) -> np.ndarray:
+        """:meth:`transform` as a NumPy array whatever ``set_output`` (or scikit-learn's
+        global ``transform_output``) says: what the package's own scoring uses."""
         if not self._is_fitted():
             raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
         arr = self._columns(X)

@@ -263,7 +263,7 @@ class PropensityModel(BaseEstimator):
                 E.dtype in (np.float64, np.float32, np.uint8):
             # tree models: from E to bin codes to trees in C, no feature matrix
             return from_inputs(np.ascontiguousarray(E), self.feature_plan_)
-        Z = self.transformer_.transform(self.schema_.expand(E))
+        Z = self.transformer_.transform_array(self.schema_.expand(E))
         return np.asarray(self.estimator_.predict_proba(Z), dtype=np.float64)[:, 1]
 
     def _proba_rows(self, E):

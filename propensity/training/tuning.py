@@ -160,7 +160,7 @@ class TableFeatures:
     def Z(self, index):
         """Model features (interactions included) of the stored rows ``index``."""
         E = self.table.decode(index)
-        return self.transformer.transform(self.table.schema.expand(E))
+        return self.transformer.transform_array(self.table.schema.expand(E))
 
     def mapper_for(self, max_bins):
         """Bin edges for trees of ``max_bins`` bins (255: the table's own)."""
