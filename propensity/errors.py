@@ -3,6 +3,8 @@
 ``PropensityError`` is the base of all of them. Each also derives from the built-in
 exception a caller would catch without knowing propensity (``ValueError`` for bad data,
 ``FileNotFoundError`` for a missing model), so ``except ValueError`` keeps working.
+With scikit-learn installed, ``NotFittedError`` and ``DataConversionWarning`` are
+scikit-learn's own classes (``sklearn.exceptions``); without it, local ones.
 """
 
 
@@ -40,8 +42,15 @@ class TrainingError(PropensityError, RuntimeError):
     """The run failed for a reason other than bad input data (e.g. output folder)."""
 
 
-class NotFittedError(PropensityError, ValueError, AttributeError):
-    """A method that needs a fitted model was called before fit."""
+try:  # scikit-learn's own classes when it is installed, so ``except NotFittedError`` and
+    # scikit-learn's checks see the real thing (it derives from ValueError and AttributeError)
+    from sklearn.exceptions import DataConversionWarning, NotFittedError
+except ImportError:
+    class NotFittedError(PropensityError, ValueError, AttributeError):  # type: ignore[no-redef]
+        """A method that needs a fitted model was called before fit."""
+
+    class DataConversionWarning(UserWarning):  # type: ignore[no-redef]
+        """The input was converted to another shape or type (e.g. a column-shaped y raveled)."""
 
 
 class ModelFormatError(PropensityError, ValueError):

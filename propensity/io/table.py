@@ -233,7 +233,7 @@ class TrainingTable:
     target: str
     seed: int
     n_unseen: int = 0
-    reps: np.ndarray = field(default=None, repr=False)
+    reps: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_parts(self):

@@ -15,6 +15,8 @@ A constant column gets a zero coefficient.
 uint8 (binary) input is first compressed to weighted unique rows, which is exact:
 the log-losses of identical rows add up.
 """
+from __future__ import annotations
+
 import logging
 import math
 import numbers
@@ -22,10 +24,11 @@ import warnings
 
 import numpy as np
 
-from .base import BaseEstimator, register_estimator, set_fitted_names
+from .base import BaseEstimator, ClassifierMixin, register_estimator, set_fitted_names
+from .._typing import ArrayLike, FloatArray
 from .._core_loader import _core
-from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
-                          resolve_class_weight)
+from .validation import (check_fitted_X, check_n_jobs, check_sample_weight, check_X,
+                          check_y, resolve_class_weight)
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def _sigmoid(z):
 
 
 @register_estimator
-class LogisticRegression(BaseEstimator):
+class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Binary logistic regression with L2 or elastic-net penalty.
 
     Parameters
@@ -74,6 +77,8 @@ class LogisticRegression(BaseEstimator):
         at most ``tol`` times the total weight (a mean-loss gradient tolerance).
     n_jobs : None / -1 (all cores) or a positive int; results do not depend on it.
     """
+
+    _allow_nan = False  # NaN is refused: impute it first
 
     def __init__(self, *, C=1.0, l1_ratio=None, class_weight=None, fit_intercept=True,
                  max_iter=100, tol=1e-6, n_jobs=None):
@@ -110,7 +115,8 @@ class LogisticRegression(BaseEstimator):
         return float(C), float(l1), int(self.max_iter), float(self.tol), check_n_jobs(self.n_jobs)
 
     # ---- fit -----------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> LogisticRegression:
         """Fit on X (n, p) and binary y; returns self."""
         C, l1, max_iter, tol, n_threads = self.validated_params()
         X, names = check_X(X)
@@ -174,31 +180,22 @@ class LogisticRegression(BaseEstimator):
         return np.ascontiguousarray(Xfit), base
 
     # ---- prediction ------------------------------------------------------
-    def _check_predict_X(self, X):
-        self._check_fitted()
-        X, names = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but this LogisticRegression was "
-                             f"fitted with {self.n_features_in_}")
-        fitted = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted is not None and list(names) != list(fitted):
-            missing = [c for c in fitted if c not in names]
-            raise ValueError(f"X columns differ from those seen in fit "
-                             f"(missing: {missing[:10]}); pass the same columns in the same order")
+    def _check_predict_X(self, X: ArrayLike) -> np.ndarray:
+        X, names = check_fitted_X(self, X)
         _reject_nan(X, names)
         return X
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> FloatArray:
         """Log-odds of the positive class (classes_[1]), shape (n,)."""
         X = self._check_predict_X(X)
         return X.astype(np.float64, copy=False) @ self.coef_[0] + self.intercept_[0]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Probabilities of classes_[0] and classes_[1], shape (n, 2)."""
         p1 = _sigmoid(self.decision_function(X))
         return np.column_stack([1.0 - p1, p1])
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         self._check_fitted()
         return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
 

@@ -6,17 +6,24 @@ weighted unique rows and returns flat node arrays, which are kept here as NumPy
 arrays. Scoring bins new rows with the training edges and walks the node arrays in
 C (validated on every call). Persistence stores the bin edges and node arrays.
 """
+from __future__ import annotations
+
 import logging
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import BaseEstimator, set_fitted_names
+from .base import BaseEstimator, ClassifierMixin, set_fitted_names
+from .._typing import ArrayLike, FloatArray
 from .binning import BinMapper
 from .compress import compress_rows, distinct_rows
 from .._core_loader import _core
-from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
-                          resolve_class_weight)
+from .validation import (check_fitted_X, check_n_jobs, check_sample_weight, check_X,
+                          check_y, resolve_class_weight)
+
+if TYPE_CHECKING:
+    from .plan import FeaturePlan
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +160,15 @@ def prune_trees(trees, n_trees, max_depth, min_samples_split):
             "gain": np.where(ksplit, gain[kept], 0.0)}
 
 
-class TreeEnsemble(BaseEstimator):
+class TreeEnsemble(ClassifierMixin, BaseEstimator):
     """Base of the two ensembles: fitted state, scoring, importances, persistence."""
 
     _average = True  # forest: mean of tree values; boosting: base + sum, then sigmoid
 
     # ---- fit helpers -------------------------------------------------------
-    def _validate_data(self, X, y, sample_weight):
+    def _validate_data(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None
+                       ) -> tuple[np.ndarray, list[str] | None, np.ndarray, np.ndarray,
+                                  np.ndarray | None]:
         X, names = check_X(X)
         y01, classes = check_y(y, X.shape[0])
         sw = check_sample_weight(sample_weight, X.shape[0])
@@ -176,7 +185,7 @@ class TreeEnsemble(BaseEstimator):
             setattr(self, k, v)
 
     @property
-    def n_trees_(self):
+    def n_trees_(self) -> int:
         self._check_fitted()
         return int(self._trees["tree_start"].shape[0] - 1)
 
@@ -185,19 +194,11 @@ class TreeEnsemble(BaseEstimator):
 
     # ---- scoring -------------------------------------------------------------
     def _checked_X(self, X):
-        self._check_fitted()
-        X, names = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was "
-                             f"fitted with {self.n_features_in_}")
-        if names is not None and hasattr(self, "feature_names_in_"):
-            if list(names) != list(self.feature_names_in_):
-                raise ValueError("X has feature names that differ from those seen in fit "
-                                 "(same names in the same order are required)")
-        return X
+        return check_fitted_X(self, X)[0]
 
     def _binned(self, X):
-        return self._bin_mapper.transform(self._checked_X(X), n_jobs=self.n_jobs)
+        X = self._checked_X(X)  # first: an unfitted model has no _bin_mapper
+        return self._bin_mapper.transform(X, n_jobs=self.n_jobs)
 
     def _distinct_codes(self, X):
         """(bin codes of X's distinct rows, inverse) when repeated rows (typical of binary
@@ -252,11 +253,11 @@ class TreeEnsemble(BaseEstimator):
         p1 = raw if self._average else 1.0 / (1.0 + np.exp(-raw))
         return np.column_stack([1.0 - p1, p1])
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Class probabilities, shape (n, 2): column 1 is the probability of classes_[1]."""
         return self._proba(X)
 
-    def proba_from_inputs(self, E, plan):
+    def proba_from_inputs(self, E: np.ndarray, plan: FeaturePlan) -> FloatArray:
         """Probability of classes_[1], shape (n,), of encoded inputs E whose features are
         made by the feature plan ``plan`` (:mod:`propensity.learn.plan`): the same values
         as ``predict_proba(features)[:, 1]``, computed by the C core from E straight to the
@@ -272,7 +273,7 @@ class TreeEnsemble(BaseEstimator):
                                         float(getattr(self, "base_score_", 0.0)),
                                         check_n_jobs(self.n_jobs), positive_proba=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         proba = self.predict_proba(X)
         return self.classes_[(proba[:, 1] > 0.5).astype(np.intp)]
 

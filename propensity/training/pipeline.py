@@ -12,6 +12,8 @@ Model selection (grids, folds on weighted distinct rows, grid search, calibratio
 threshold) lives in :mod:`propensity.tuning`; the output folder's temporary-and-swap in
 :mod:`propensity._fileio`.
 """
+from __future__ import annotations
+
 import contextlib
 import copyreg
 import datetime
@@ -25,6 +27,9 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
+
+from .._typing import PathLike
 
 import numpy as np
 import pandas as pd
@@ -114,13 +119,13 @@ class TrainingConfig:
     """What a training run is asked to do (the arguments of :func:`run_training`)."""
     train_file: object = None           # path, TrainingTable, TrainingData, or None: the stand-in
     test_file: object = None
-    output_dir: str = "ml_outputs"
+    output_dir: PathLike = "ml_outputs"
     target: str = "ordered"
     id_column: str = "UserID"
     models: tuple = FAMILIES
     cv_folds: int = 3
     seed: int = 42
-    n_jobs: int = None
+    n_jobs: int | None = None
     grid: object = None                 # {family: {param: [values]}} or a grid file
     calibration: str = "isotonic"
     progress: bool = False
@@ -157,7 +162,9 @@ class _Fitted:
     search: dict
 
 
-def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **options):
+def run_training(train_file: PathLike | TrainingTable | TrainingData | None = None,
+                 test_file: PathLike | TrainingTable | TrainingData | None = None,
+                 output_dir: PathLike = "ml_outputs", **options: Any) -> TrainingResults:
     """Run the whole training pipeline; returns :class:`TrainingResults`.
 
     Options are the fields of :class:`TrainingConfig` (target, id_column, models,

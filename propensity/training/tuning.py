@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -46,6 +47,16 @@ def _none(v):
     return v
 
 
+def _toml():
+    """The TOML reader: the standard library's from Python 3.11, tomli (a dependency
+    there) before."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+        return tomllib
+    import tomli
+    return tomli
+
+
 def load_grid_file(path):
     """Read a TOML (tomllib) or JSON grid file: ``{family: {param: [values]}}``.
     The string "none" stands for None (TOML has no null)."""
@@ -59,8 +70,7 @@ def load_grid_file(path):
         if path.lower().endswith(".json"):
             grid = json.loads(raw.decode("utf-8"))
         else:
-            import tomllib
-            grid = tomllib.loads(raw.decode("utf-8"))
+            grid = _toml().loads(raw.decode("utf-8"))
     except Exception as exc:  # noqa: BLE001 - any parse error is the file's fault
         raise DataError(f"{path}: not a valid grid file ({exc})") from None
     if not isinstance(grid, dict):
@@ -150,7 +160,7 @@ class TableFeatures:
     def Z(self, index):
         """Model features (interactions included) of the stored rows ``index``."""
         E = self.table.decode(index)
-        return self.transformer.transform(self.table.schema.expand(E))
+        return self.transformer.transform_array(self.table.schema.expand(E))
 
     def mapper_for(self, max_bins):
         """Bin edges for trees of ``max_bins`` bins (255: the table's own)."""
