@@ -4,8 +4,10 @@
 exception a caller would catch without knowing propensity (``ValueError`` for bad data,
 ``FileNotFoundError`` for a missing model), so ``except ValueError`` keeps working.
 With scikit-learn installed, ``NotFittedError`` and ``DataConversionWarning`` are
-scikit-learn's own classes (``sklearn.exceptions``); without it, local ones.
+scikit-learn's own classes (``sklearn.exceptions``); without it, and in the package's
+own commands (:mod:`propensity._sklearn`), local ones.
 """
+from . import _sklearn
 
 
 class PropensityError(Exception):
@@ -44,6 +46,8 @@ class TrainingError(PropensityError, RuntimeError):
 
 try:  # scikit-learn's own classes when it is installed, so ``except NotFittedError`` and
     # scikit-learn's checks see the real thing (it derives from ValueError and AttributeError)
+    if not _sklearn.wanted():   # the package's own commands (see propensity._sklearn)
+        raise ImportError("not in the package's commands")
     from sklearn.exceptions import DataConversionWarning, NotFittedError
 except ImportError:
     class NotFittedError(PropensityError, ValueError, AttributeError):  # type: ignore[no-redef]

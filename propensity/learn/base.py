@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from .. import _sklearn
 from ..io import modelio as _modelio
 from ..io.fileio import atomic_write_bytes
 from .._typing import PathLike
@@ -63,6 +64,8 @@ def _accuracy(estimator, X, y, sample_weight):
 
 
 try:
+    if not _sklearn.wanted():   # the package's own commands (see propensity._sklearn)
+        raise ImportError("not in the package's commands")
     from sklearn.base import BaseEstimator as _ParamsBase
     from sklearn.base import ClassifierMixin as _ClassifierBase
     from sklearn.base import TransformerMixin as _TransformerBase
