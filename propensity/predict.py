@@ -5,7 +5,8 @@
 Exit codes: 0 success; 2 bad command-line usage; 3 model folder, manifest or model file
 missing; 4 model damaged (checksum mismatch, malformed, newer format version); 5 bad
 input (missing input file, no known feature column, bad value, wrong delimiter or
-encoding, truncated last line); 1 any other error. On an error no output file is left.
+encoding, truncated last line) or an output that cannot be written (a folder, a missing
+or unwritable folder, a full disk); 1 any other error. On an error no output file is left.
 """
 import argparse
 import logging
@@ -13,7 +14,7 @@ import sys
 import warnings
 
 from ._cli import bounded_int
-from .errors import SameFileError
+from .errors import OutputError, SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
 
@@ -118,7 +119,7 @@ def main(argv=None):
         code, msg = EXIT_MODEL_BAD, str(exc)
     except SameFileError as exc:
         code, msg = EXIT_USAGE, str(exc)
-    except InputDataError as exc:
+    except (InputDataError, OutputError) as exc:
         code, msg = EXIT_INPUT, str(exc)
     except (OSError, ValueError, ImportError) as exc:
         code, msg = EXIT_ERROR, f"{type(exc).__name__}: {exc}"
