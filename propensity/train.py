@@ -73,6 +73,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from .errors import SameFileError
     from .io.data import DataError
     from .training.pipeline import TrainingError, run_training
 
@@ -104,7 +105,7 @@ def main(argv=None):
             n_jobs=args.n_jobs, grid=args.grid,
             calibration=None if args.calibration == "none" else args.calibration,
             progress=progress)
-    except DataError as exc:
+    except (DataError, SameFileError) as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
         return 2
     except TrainingError as exc:

@@ -424,3 +424,83 @@ def test_api_predictor_bad_frame(model_dir, frame, fragment):
     with pytest.raises(InputDataError) as exc:
         pred.predict(frame())
     assert fragment in str(exc.value)
+
+
+# ---------------------------------------------------------------------------
+# propensity.train: an input inside the output folder it replaces (exit 2)
+
+def _tree_snapshot(folder):
+    """{relative path: (inode, bytes or link target)} of every file under ``folder``."""
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            body = ("link", os.readlink(p)) if os.path.islink(p) else \
+                open(p, "rb").read() if os.path.isfile(p) else None
+            out[os.path.relpath(p, folder)] = (os.lstat(p).st_ino, body)
+    return out
+
+
+@pytest.mark.parametrize("case", ["train_in_output", "test_is_test_predictions",
+                                  "grid_in_output", "link_into_output", "train_in_subfolder"])
+def test_train_refuses_an_input_inside_the_output_folder(tmp_path, capsys, case):
+    out = tmp_path / "ml_outputs"
+    (out / "sub").mkdir(parents=True)
+    (out / "manifest.json").write_text("{}")
+    rows = session_rows(200, seed=1)
+    ids = [f"u{i}" for i in range(200)]
+    outside = tmp_path / "train.csv"
+    write_sessions_csv(outside, rows, ids=ids)
+    train_file, extra, label = outside, [], "--train-file"
+    if case == "train_in_output":
+        train_file = out / "train.csv"
+        write_sessions_csv(train_file, rows, ids=ids)
+    elif case == "train_in_subfolder":
+        train_file = out / "sub" / "train.csv"
+        write_sessions_csv(train_file, rows, ids=ids)
+    elif case == "link_into_output":
+        write_sessions_csv(out / "real.csv", rows, ids=ids)
+        train_file = tmp_path / "link.csv"
+        train_file.symlink_to(out / "real.csv")
+    elif case == "test_is_test_predictions":
+        write_sessions_csv(out / "test_predictions.csv", rows, ids=ids)
+        extra, label = ["--test-file", str(out / "test_predictions.csv")], "--test-file"
+    else:
+        (out / "grid.toml").write_text("[logistic_regression]\nC = [1.0]\n")
+        extra, label = ["--grid", str(out / "grid.toml")], "--grid"
+    before_out, before_top = _tree_snapshot(out), _tree_snapshot(tmp_path)
+    code = train.main(_train_argv(tmp_path, train_file, out) + extra)
+    first = capsys.readouterr().err.splitlines()[0]
+    assert code == 2, first
+    assert first.startswith("propensity-train: error: " + label), first
+    assert "is inside --output-dir" in first and str(out) in first
+    assert _tree_snapshot(out) == before_out and _tree_snapshot(tmp_path) == before_top
+
+
+@pytest.mark.parametrize("case", ["drift_is_manifest", "drift_is_model_file", "drift_is_input",
+                                  "drift_is_output", "drift_links_to_input"])
+def test_predict_refuses_a_drift_report_over_another_file(model_dir, tmp_path, capsys, case):
+    """--drift-report that is the same file as the input, a model file or the output:
+    exit 2 naming both, every file as it was."""
+    folder = tmp_path / "models"
+    shutil.copytree(model_dir, folder)
+    inp = tmp_path / "in.csv"
+    inp.write_bytes(_text(HEADER, *_good_rows()))
+    out = tmp_path / "pred.csv"
+    target, other = {
+        "drift_is_manifest": (folder / "manifest.json", "the model file"),
+        "drift_is_model_file": (sorted(folder.glob("*.propmodel"))[0], "the model file"),
+        "drift_is_input": (inp, "--input_file"),
+        "drift_is_output": (out, "--output_file"),
+        "drift_links_to_input": (tmp_path / "link.json", "--input_file"),
+    }[case]
+    if case == "drift_links_to_input":
+        target.symlink_to(inp)
+    before = _tree_snapshot(tmp_path)
+    code = predict.main(["--input_file", str(inp), "--output_file", str(out), "--model_dir",
+                         str(folder), "--drift-report", str(target), "--quiet"])
+    first = capsys.readouterr().err.splitlines()[0]
+    assert code == predict.EXIT_USAGE, first
+    assert first.startswith("error: ") and "is the same file as" in first and other in first
+    assert str(target) in first
+    assert _tree_snapshot(tmp_path) == before

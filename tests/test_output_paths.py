@@ -164,3 +164,26 @@ def test_a_missing_folder_and_a_file_as_folder_are_named(tmp_path):
     with pytest.raises(OutputError, match="cannot write .*afile/out.csv: Not a directory"):
         atomic_write_bytes(tmp_path / "afile" / "out.csv", b"x")
     assert (tmp_path / "afile").read_bytes() == b"x"
+
+
+def test_training_keeps_links_the_user_left_in_the_output_folder(tmp_path):
+    """A symlinked --output-dir is followed (the folder it names is replaced, the link
+    stays) and a user's link inside the folder is carried over as a link."""
+    from propensity import train
+    from propensity.datasets import make_sessions
+
+    data = tmp_path / "train.csv"
+    make_sessions(2000, seed=3).to_csv(data, index=False)
+    real = tmp_path / "runs" / "today"
+    real.mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("mine")
+    (real / "notes_link").symlink_to(tmp_path / "notes.txt")
+    link = tmp_path / "ml_outputs"
+    link.symlink_to(real)
+    code = train.main(["--train-file", str(data), "--output-dir", str(link), "--models",
+                       "logistic_regression", "--cv-folds", "2", "--quiet"])
+    assert code == 0
+    assert os.readlink(link) == str(real) and (real / "manifest.json").is_file()
+    assert os.readlink(real / "notes_link") == str(tmp_path / "notes.txt")
+    assert sorted(os.listdir(tmp_path)) == ["ml_outputs", "notes.txt", "runs", "train.csv"]
+    assert os.listdir(tmp_path / "runs") == ["today"]

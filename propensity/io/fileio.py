@@ -363,10 +363,10 @@ def swap_in_folder(tmp, output_dir, owned=()):
             src = os.path.join(output_dir, name)
             if name not in owned and not name.startswith(".") \
                     and not os.path.exists(os.path.join(tmp, name)):
-                if os.path.isdir(src):
-                    shutil.copytree(src, os.path.join(tmp, name))
-                else:
-                    shutil.copy2(src, os.path.join(tmp, name))
+                if os.path.isdir(src) and not os.path.islink(src):
+                    shutil.copytree(src, os.path.join(tmp, name), symlinks=True)
+                else:  # a link is carried over as a link
+                    shutil.copy2(src, os.path.join(tmp, name), follow_symlinks=False)
         old = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-{os.getpid()}-",
                                dir=os.path.dirname(output_dir))
         os.rmdir(old)
@@ -382,12 +382,14 @@ def swap_in_folder(tmp, output_dir, owned=()):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def refuse_same_files(outputs, inputs):
-    """SameFileError when an output names the same file as an input or as another output.
+def refuse_same_files(outputs, inputs, folders=()):
+    """SameFileError when an output names the same file as an input or as another output,
+    or an input lies inside one of the output ``folders`` (folders a run replaces whole).
 
-    ``outputs`` and ``inputs`` are ``(label, path)`` pairs (``None`` and ``'-'`` are
-    skipped). Existing files are compared by device and inode, links followed; an output
-    that does not exist yet clashes with another output of the same resolved path."""
+    ``outputs``, ``inputs`` and ``folders`` are ``(label, path)`` pairs (``None`` and
+    ``'-'`` are skipped). Existing files are compared by device and inode, links followed;
+    an output that does not exist yet clashes with another output of the same resolved
+    path."""
     def ident(path):
         try:
             st = os.stat(path)
@@ -410,3 +412,10 @@ def refuse_same_files(outputs, inputs):
             if same:
                 raise SameFileError(f"{olabel} {opath!r} is the same file as {label} {path!r}; "
                                     f"writing it would destroy the other: choose another path")
+    for flabel, folder in named(folders):
+        real = os.path.realpath(folder)
+        for label, path in ins:
+            rp = os.path.realpath(path)
+            if rp == real or os.path.commonpath([rp, real]) == real:
+                raise SameFileError(f"{label} {path!r} is inside {flabel} {folder!r}, which "
+                                    f"the run replaces: move it or choose another folder")

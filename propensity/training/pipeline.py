@@ -30,7 +30,7 @@ import pandas as pd
 from ..io import manifest as _manifest
 from ..learn import metrics as M
 from ..learn.estimators import FAMILIES, estimator_class
-from ..io.fileio import prepare_output_folder, swap_in_folder
+from ..io.fileio import prepare_output_folder, refuse_same_files, swap_in_folder
 from ..io.data import DataError, TrainingData
 from ..io.table import TrainingTable, read_training_file, table_from_encoded, table_from_frame
 from ..datasets import make_sessions
@@ -162,13 +162,15 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **opt
     cv_folds, seed, n_jobs, grid, calibration, progress, embedded_rows,
     embedded_test_rows). ``grid`` overrides the default grids: ``{family: {param:
     [values]}}`` or a path to a TOML/JSON grid file. Raises :class:`DataError` for
-    unusable data and :class:`TrainingError` when the outputs cannot be written; in both
-    cases the previous output folder is left untouched.
+    unusable data, :class:`SameFileError` when an input file lies inside ``output_dir``
+    (the folder the run replaces), :class:`TrainingError` when the outputs cannot be
+    written; in every case the previous output folder is left untouched.
     """
     cfg = TrainingConfig(train_file=train_file, test_file=test_file, output_dir=output_dir,
                          **options)
     t_start = time.perf_counter()
     models, grids = cfg.checked()
+    refuse_same_files([], _input_paths(cfg), [("--output-dir", cfg.output_dir)])
     output_dir, tmp = prepare_output_folder(cfg.output_dir)
     log_handler = logging.FileHandler(os.path.join(tmp, "ml_pipeline.log"), encoding="utf-8")
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -193,6 +195,15 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **opt
         raise
     finally:
         pkg_logger.setLevel(old_level)
+
+
+def _input_paths(cfg):
+    """The files a run reads, as ``(label, path)`` pairs (paths only: frames, tables and
+    grids given as dicts are not files)."""
+    def path(v):
+        return v if isinstance(v, (str, os.PathLike)) else None
+    return [("--train-file", path(cfg.train_file)), ("--test-file", path(cfg.test_file)),
+            ("--grid", path(cfg.grid))]
 
 
 def _run(cfg, models, grids, output_dir, tmp, t_start):
