@@ -504,3 +504,214 @@ def test_predict_refuses_a_drift_report_over_another_file(model_dir, tmp_path, c
     assert first.startswith("error: ") and "is the same file as" in first and other in first
     assert str(target) in first
     assert _tree_snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------
+# failures as messages: grids out of range, write failures, misleading messages
+
+@pytest.fixture(scope="module")
+def train_csv(tmp_path_factory):
+    """A small training file of the stand-in data (both classes, ~3,000 rows)."""
+    from propensity.datasets import make_sessions
+    path = tmp_path_factory.mktemp("train_data") / "train.csv"
+    make_sessions(3000, seed=1).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("family, grid, first", [
+    ("rf", "[random_forest]\nmax_depth = [-5]",
+     "grid of random_forest: max_depth must be in [1, 2147483647], got -5"),
+    ("rf", "[random_forest]\nmax_depth = [4294967296]",
+     "grid of random_forest: max_depth must be in [1, 2147483647], got 4294967296"),
+    ("rf", "[random_forest]\nmax_depth = [2147483648]",
+     "grid of random_forest: max_depth must be in [1, 2147483647], got 2147483648"),
+    ("rf", "[random_forest]\nmax_depth = [5.5]",
+     "grid of random_forest: max_depth must be an int or None, got 5.5"),
+    ("rf", "[random_forest]\nmin_samples_leaf = [0]",
+     "grid of random_forest: min_samples_leaf must be in [1, 2147483647], got 0"),
+    ("rf", "[random_forest]\nn_estimators = [9223372036854775807]",
+     "grid of random_forest: n_estimators must be in [1, 2147483647]"),
+    ("gb", "[gradient_boosting]\nmax_depth = [-1]",
+     "grid of gradient_boosting: max_depth must be in [1, 2147483647], got -1"),
+    ("gb", "[gradient_boosting]\nn_estimators = [2147483648]",
+     "grid of gradient_boosting: n_estimators must be in [1, 2147483647], got 2147483648"),
+    ("gb", "[gradient_boosting]\nmax_bins = [256]",
+     "grid of gradient_boosting: max_bins must be in [2, 255], got 256"),
+    ("lr", "[logistic_regression]\nmax_iter = [2147483648]",
+     "grid of logistic_regression: max_iter must be at most 2147483647, got 2147483648"),
+    ("lr", "[logistic_regression]\nC = [-1.0]",
+     "grid of logistic_regression: C must be a finite number > 0, got -1.0"),
+])
+def test_train_grid_value_out_of_range(tmp_path, capsys, train_csv, family, grid, first):
+    """A grid value the estimator refuses (or the C core could not hold): exit 2 naming
+    the family, the parameter and the value, before any fit; nothing written."""
+    (tmp_path / "grid.toml").write_text(grid + "\n")
+    out = tmp_path / "ml_outputs"
+    code = train.main(["--train-file", str(train_csv), "--output-dir", str(out), "--models",
+                       family, "--grid", str(tmp_path / "grid.toml"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.splitlines()[0].startswith("propensity-train: error: " + first), err
+    assert "Traceback" not in err and not out.exists()
+    _no_leftovers(tmp_path, keep=("grid.toml",))
+
+
+def _previous_outputs(folder):
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"previous": true}\n')
+    (folder / "test_predictions.csv").write_text("UserID,p\nu1,0.5\n")
+    return _tree_snapshot(folder)
+
+
+def _limited(code, limit, cwd):
+    """Run ``code`` in a child with the file-size limit at ``limit`` bytes (SIGXFSZ
+    ignored, so a write past it fails with EFBIG as on a full quota)."""
+    import subprocess
+    import sys
+
+    from conftest import package_env
+    prog = ("import resource, signal, sys\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n" + code)
+    return subprocess.run([sys.executable, "-c", prog], cwd=cwd, env=package_env(),
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("limit, name", [(4000, "logistic_regression_model.propmodel"),
+                                         (15000, "detailed_evaluation_results.pkl"),
+                                         (50000, "test_predictions.csv")])
+def test_train_file_size_limit_is_a_message(tmp_path, train_csv, limit, name):
+    """EFBIG while writing the outputs: exit 3, one line naming the output file, the
+    previous output folder byte for byte and inode for inode as it was, no temporary
+    folder left."""
+    out = tmp_path / "ml_outputs"
+    before = _previous_outputs(out)
+    res = _limited(f"from propensity import train\nsys.exit(train.main(['--train-file', "
+                   f"{str(train_csv)!r}, '--output-dir', 'ml_outputs', '--models', 'lr', "
+                   f"'--quiet']))\n", limit, tmp_path)
+    assert res.returncode == 3, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines[-1] == (f"propensity-train: error: cannot write the outputs to {out}: cannot "
+                         f"write {out / name}: File too large; the previous outputs are "
+                         f"unchanged"), res.stderr
+    assert "Traceback" not in res.stderr and "Logging error" not in res.stderr
+    assert _tree_snapshot(out) == before
+    _no_leftovers(tmp_path, keep=("ml_outputs",))
+
+
+def test_train_disk_full_is_a_message(tmp_path, capsys, train_csv, monkeypatch):
+    """ENOSPC while writing a model pickle: exit 3 naming it; previous outputs kept."""
+    import errno
+
+    from propensity.training import pipeline
+
+    def full(self, obj):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pipeline._DocumentPickler, "dump", full)
+    out = tmp_path / "ml_outputs"
+    before = _previous_outputs(out)
+    code = train.main(["--train-file", str(train_csv), "--output-dir", str(out), "--models",
+                       "lr", "--quiet"])
+    first = capsys.readouterr().err.splitlines()[0]
+    assert code == 3
+    assert first == (f"propensity-train: error: cannot write the outputs to {out}: cannot write "
+                     f"{out / 'logistic_regression_model.pkl'}: No space left on device; the "
+                     f"previous outputs are unchanged")
+    assert _tree_snapshot(out) == before
+    _no_leftovers(tmp_path, keep=("ml_outputs",))
+
+
+def test_predict_file_size_limit_keeps_output_and_drift_report(model_dir, tmp_path):
+    """EFBIG while writing the predictions: exit 5, one line naming the output; the
+    previous predictions and drift report as they were."""
+    from propensity.datasets import make_sessions
+    make_sessions(20000, seed=2, testing=True).to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "pred.csv").write_text("previous\n")
+    (tmp_path / "drift.json").write_text("{}\n")
+    before = _tree_snapshot(tmp_path)
+    res = _limited(f"from propensity import predict\nsys.exit(predict.main(['--input_file', "
+                   f"'in.csv', '--output_file', 'pred.csv', '--model_dir', {model_dir!r}, "
+                   f"'--drift-report', 'drift.json', '--quiet']))\n", 200_000, tmp_path)
+    assert res.returncode == predict.EXIT_INPUT, res.stderr
+    assert res.stderr.splitlines() == ["error: cannot write pred.csv: File too large"]
+    assert _tree_snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("device, code, first", [
+    ("/dev/full", 5, "error: cannot write /dev/full: No space left on device"),
+    ("/dev/null", 0, None),
+])
+def test_predict_to_a_device(run_predict, device, code, first):
+    """A device is written straight through, never replaced by a regular file."""
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    st = os.stat(device)
+    got, err, _ = run_predict(_text(HEADER, *_good_rows(2000)), output=device)
+    assert got == code, err
+    if first is not None:
+        assert err.splitlines()[0] == first
+    after = os.stat(device)
+    assert (after.st_ino, after.st_mode, after.st_rdev) == (st.st_ino, st.st_mode, st.st_rdev)
+
+
+def test_train_constant_model_warns_naming_min_samples_leaf(tmp_path, train_csv):
+    (tmp_path / "grid.toml").write_text("[random_forest]\nn_estimators = [5]\n"
+                                        "max_depth = [3]\nmin_samples_split = [2]\n"
+                                        "min_samples_leaf = [100000]\n")
+    with pytest.warns(UserWarning, match=r"min_samples_leaf=100000 \(a split needs 200000 "
+                                         r"rows\) on \d+ training rows: .* the model is constant"):
+        code = train.main(["--train-file", str(train_csv), "--output-dir", str(tmp_path / "o"),
+                           "--models", "rf", "--grid", str(tmp_path / "grid.toml"), "--quiet"])
+    assert code == 0
+
+
+def test_train_few_positives_warns(tmp_path, caplog):
+    from propensity.datasets import make_sessions
+    d = make_sessions(30000, seed=1)
+    d.loc[np.flatnonzero(d.ordered.to_numpy() == 1)[8:], "ordered"] = 0
+    d.to_csv(tmp_path / "few.csv", index=False)
+    code = train.main(["--train-file", str(tmp_path / "few.csv"), "--output-dir",
+                       str(tmp_path / "o"), "--models", "lr", "--quiet"])
+    err = caplog.text
+    assert code == 0
+    assert "only 7 positive row(s) in the training split" in err, err
+    assert "at least 30, and 10 per fold" in err
+
+
+def test_train_unknown_id_column_names_it(tmp_path, capsys, train_csv):
+    code = train.main(["--train-file", str(train_csv), "--output-dir", str(tmp_path / "o"),
+                       "--models", "lr", "--id-column", "nosuch", "--quiet"])
+    first = capsys.readouterr().err.splitlines()[0]
+    assert code == 2
+    assert first.startswith(f"propensity-train: error: {train_csv}: id column 'nosuch' not "
+                            f"found (--id-column); columns are ['UserID', ")
+    assert "UserID" not in first.split("columns are")[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_predict_model_folder_that_is_a_file(run_predict, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    code, err, out = run_predict(_text(HEADER, *_good_rows()),
+                                 args=["--model_dir", str(tmp_path / "afile")])
+    assert code == predict.EXIT_MODEL_MISSING
+    assert "is a file, not a folder" in err.splitlines()[0] and "does not exist" not in err
+    assert not out.exists() and (tmp_path / "afile").read_text() == "x"
+
+
+def test_train_test_file_error_counts_rows_as_the_user_sees_them(tmp_path, capsys, train_csv):
+    """The 7th data row (line 8 of the file) is named as both, with plain ints."""
+    test = tmp_path / "test.csv"
+    lines = open(train_csv).read().splitlines()[:12]
+    cells = lines[7].split(",")
+    cells[4] = "7"  # sort_by
+    lines[7] = ",".join(cells)
+    test.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "o"
+    code = train.main(["--train-file", str(train_csv), "--test-file", str(test),
+                       "--output-dir", str(out), "--models", "lr", "--quiet"])
+    first = capsys.readouterr().err.splitlines()[0]
+    assert code == 2
+    assert "line 8 (data row 7), column 'sort_by': value '7'" in first, first
+    assert "np." not in first and "int64" not in first
+    assert not out.exists()

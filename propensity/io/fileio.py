@@ -107,7 +107,7 @@ _OTHER_FD = re.compile(r"^/proc/\d+/fd/\d+$")
 _STD_FD = {"in": 0, "out": 1, "err": 2}
 
 
-def _output_error(path, exc):
+def output_error(path, exc):
     """OutputError naming ``path`` for an OSError met while writing it."""
     if isinstance(exc, OutputError):
         return exc
@@ -135,7 +135,7 @@ def output_target(path):
     except FileNotFoundError:
         st = None
     except OSError as exc:
-        raise _output_error(path, exc) from None
+        raise output_error(path, exc) from None
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
             raise OutputError(errno.EISDIR, f"cannot write {path}: it is a folder")
@@ -177,7 +177,7 @@ class AtomicOutput:
             try:
                 self._open()
             except OSError as exc:
-                raise _output_error(self.path, exc) from None
+                raise output_error(self.path, exc) from None
         if self.background:
             self.queue = queue.Queue(maxsize=self.depth)
             self.thread = threading.Thread(target=self._drain, name="propensity-writer",
@@ -223,8 +223,12 @@ class AtomicOutput:
                 self.raw.write(data)
             else:
                 self.f.write(data)
+            return
         except OSError as exc:
-            raise _output_error(self.path, exc) from None
+            err = output_error(self.path, exc)
+        # raised outside the handler: the error kept (and raised later) holds no frame of
+        # the failed write, whose views of the staging buffer would keep it from closing
+        raise err
 
     def write(self, data):
         if self.error is not None:
@@ -233,6 +237,29 @@ class AtomicOutput:
             self.queue.put(data)
         else:
             self._put(data)
+
+    def sync(self):
+        """Wait until every block given so far is written, flushed and (for a regular
+        file) fsynced; raises the write error if there was one. Later writes go on
+        without the thread. Used before writing a companion file, so that a failure of
+        this one leaves the other as it was."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            raise self.error
+        try:
+            if self.raw is not None:
+                self.raw.finish()
+                self.raw = None
+            self.f.flush()
+            if self.tmp is not None:
+                os.fsync(self.f.fileno())
+        except OSError as exc:
+            self.error = output_error(self.path, exc)
+        if self.error is not None:
+            raise self.error
 
     def __exit__(self, exc_type, exc, tb):
         if self.thread is not None:
@@ -251,15 +278,16 @@ class AtomicOutput:
                         if self.tmp is not None:
                             os.fsync(self.f.fileno())
                 except OSError as err:
-                    self.error = _output_error(self.path, err)
+                    self.error = output_error(self.path, err)
                 finally:
                     if self.raw is not None and self.raw.buf is not None:
-                        self.raw.buf.close()
+                        with contextlib.suppress(BufferError):  # freed with its last view
+                            self.raw.buf.close()
                     try:
                         self.f.close()
                     except OSError as err:  # a text file's last buffered bytes
                         if self.error is None and exc_type is None:
-                            self.error = _output_error(self.path, err)
+                            self.error = output_error(self.path, err)
             if self.error is not None and exc_type is None:
                 raise self.error
             if exc_type is None and self.tmp is not None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .base import BaseEstimator, register_estimator, set_fitted_names
 from .._core_loader import _core
-from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
+from .validation import (C_INT_MAX, check_n_jobs, check_sample_weight, check_X, check_y,
                           resolve_class_weight)
 
 logger = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ class LogisticRegression(BaseEstimator):
         if not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool) \
                 or self.max_iter < 1:
             raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
-        if self.max_iter > 2**31 - 1:
-            raise ValueError(f"max_iter is too large: {self.max_iter}")
+        if self.max_iter > C_INT_MAX:
+            raise ValueError(f"max_iter must be at most {C_INT_MAX}, got {self.max_iter}")
         if not _is_real(self.tol) or not np.isfinite(self.tol) or self.tol < 0:
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
