@@ -388,6 +388,10 @@ def _fit_family(cfg, prep, fam, grid, bar):
     calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
     train = folds.training
     est = folds.fit(cls(**{**base, **gs["best_params"]}), train)  # the grid wins
+    unused = folds.unused_features(est)
+    if unused:
+        logger.warning("%s: %d feature(s) constant in the training split, given coefficient 0 "
+                       "(no effect on the scores): %s", fam, len(unused), ", ".join(unused))
     if bar is not None:
         bar.update(1)
     model = PropensityModel.from_parts(

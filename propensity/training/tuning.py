@@ -228,8 +228,17 @@ class TableFolds:
             logger.info("%s: trained on %d evenly spaced rows of %d (rows that do not "
                         "compress)", type(est).__name__, LINEAR_MAX_ROWS, index.size)
             index, counts = index[pick], counts[pick]
+        est._warn_unused = False  # constant features: reported once, by name (unused_features)
         return est.fit_table(None, np.ascontiguousarray(feats.Z(index)), None,
                              counts.astype(np.float64), CLASSES, None)
+
+    def unused_features(self, est):
+        """Names of the features a fitted linear model could not use (constant in its
+        training rows: coefficient 0); empty for other models."""
+        scale = getattr(est, "x_scale_", None)
+        if scale is None:
+            return []
+        return [self.features.feature_names[j] for j in np.flatnonzero(~(scale > 0))]
 
     def row_scores(self, est, index, Z=None, **prefix):
         """Positive-class scores of the stored rows ``index`` (each scored once); ``Z``:
