@@ -13,7 +13,7 @@ import logging
 import sys
 import warnings
 
-from ._cli import bounded_int
+from ._cli import Terminated, bounded_int, interrupted, signals_as_exceptions
 from .errors import OutputError, SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
@@ -67,6 +67,17 @@ def _progress(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    with signals_as_exceptions():
+        try:
+            return _main(parser, args)
+        except (KeyboardInterrupt, Terminated) as exc:
+            code, name = interrupted(exc)
+            print(f"error: interrupted by {name}; no output written (a previous output file "
+                  f"is unchanged)", file=sys.stderr)
+            return code
+
+
+def _main(parser, args):
     if args.chunksize < 1:
         parser.error("--chunksize must be >= 1")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:

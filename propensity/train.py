@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from ._cli import bounded_int, n_jobs
+from ._cli import Terminated, bounded_int, interrupted, n_jobs, signals_as_exceptions
 from .learn.estimators import FAMILIES
 
 _ALIASES = {"lr": "logistic_regression", "logreg": "logistic_regression",
@@ -73,6 +73,17 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    with signals_as_exceptions():
+        try:
+            return _main(args)
+        except (KeyboardInterrupt, Terminated) as exc:
+            code, name = interrupted(exc)
+            print(f"propensity-train: interrupted by {name}; the output folder was left "
+                  f"unchanged and the run's temporary files removed", file=sys.stderr)
+            return code
+
+
+def _main(args):
     from .errors import SameFileError
     from .io.data import DataError
     from .training.pipeline import TrainingError, run_training
@@ -114,10 +125,6 @@ def main(argv=None):
     except ImportError as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("propensity-train: interrupted; the output folder was left unchanged",
-              file=sys.stderr)
-        return 130
     finally:
         if client is not None:
             client.close()

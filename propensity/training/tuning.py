@@ -407,8 +407,14 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
         params = dict(base_params, n_jobs=1)
         vals = [(val.y, val.w) for _, val in parts]
         with ThreadPoolExecutor(workers) as pool:
-            for f in [pool.submit(run, t, *parts[t[0]], params) for t in tasks]:
-                f.result()
+            futures = [pool.submit(run, t, *parts[t[0]], params) for t in tasks]
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:  # an error or an interrupt: start no further fit
+                for f in futures:
+                    f.cancel()
+                raise
     else:
         for fi in range(folds.n_folds):
             train, val = parts[fi] if parts is not None else folds.fold(fi)
