@@ -613,7 +613,7 @@ def test_train_disk_full_is_a_message(tmp_path, capsys, train_csv, monkeypatch):
     before = _previous_outputs(out)
     code = train.main(["--train-file", str(train_csv), "--output-dir", str(out), "--models",
                        "lr", "--quiet"])
-    first = capsys.readouterr().err.splitlines()[0]
+    first = capsys.readouterr().err.splitlines()[-1]  # after the run's warnings
     assert code == 3
     assert first == (f"propensity-train: error: cannot write the outputs to {out}: cannot write "
                      f"{out / 'logistic_regression_model.pkl'}: No space left on device; the "
@@ -655,25 +655,31 @@ def test_predict_to_a_device(run_predict, device, code, first):
     assert (after.st_ino, after.st_mode, after.st_rdev) == (st.st_ino, st.st_mode, st.st_rdev)
 
 
-def test_train_constant_model_warns_naming_min_samples_leaf(tmp_path, train_csv):
+def test_train_constant_model_warns_naming_min_samples_leaf(tmp_path, capsys, train_csv):
+    """One line per warning on stderr (captured from the warnings module, without the
+    file, line and source text warnings.formatwarning adds)."""
+    import re
     (tmp_path / "grid.toml").write_text("[random_forest]\nn_estimators = [5]\n"
                                         "max_depth = [3]\nmin_samples_split = [2]\n"
                                         "min_samples_leaf = [100000]\n")
-    with pytest.warns(UserWarning, match=r"min_samples_leaf=100000 \(a split needs 200000 "
-                                         r"rows\) on \d+ training rows: .* the model is constant"):
-        code = train.main(["--train-file", str(train_csv), "--output-dir", str(tmp_path / "o"),
-                           "--models", "rf", "--grid", str(tmp_path / "grid.toml"), "--quiet"])
+    code = train.main(["--train-file", str(train_csv), "--output-dir", str(tmp_path / "o"),
+                       "--models", "rf", "--grid", str(tmp_path / "grid.toml"), "--quiet"])
+    lines = capsys.readouterr().err.splitlines()
     assert code == 0
+    assert lines and all(re.fullmatch(
+        r"WARNING: RandomForestClassifier: min_samples_leaf=100000 \(a split needs 200000 "
+        r"rows\) on \d+ training rows: no node can be split, every tree is one leaf and the "
+        r"model is constant", line) for line in lines), lines
 
 
-def test_train_few_positives_warns(tmp_path, caplog):
+def test_train_few_positives_warns(tmp_path, capsys):
     from propensity.datasets import make_sessions
     d = make_sessions(30000, seed=1)
     d.loc[np.flatnonzero(d.ordered.to_numpy() == 1)[8:], "ordered"] = 0
     d.to_csv(tmp_path / "few.csv", index=False)
     code = train.main(["--train-file", str(tmp_path / "few.csv"), "--output-dir",
                        str(tmp_path / "o"), "--models", "lr", "--quiet"])
-    err = caplog.text
+    err = capsys.readouterr().err
     assert code == 0
     assert "only 7 positive row(s) in the training split" in err, err
     assert "at least 30, and 10 per fold" in err
@@ -710,7 +716,7 @@ def test_train_test_file_error_counts_rows_as_the_user_sees_them(tmp_path, capsy
     out = tmp_path / "o"
     code = train.main(["--train-file", str(train_csv), "--test-file", str(test),
                        "--output-dir", str(out), "--models", "lr", "--quiet"])
-    first = capsys.readouterr().err.splitlines()[0]
+    first = capsys.readouterr().err.splitlines()[-1]  # after the run's warnings
     assert code == 2
     assert "line 8 (data row 7), column 'sort_by': value '7'" in first, first
     assert "np." not in first and "int64" not in first

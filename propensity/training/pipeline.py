@@ -178,11 +178,10 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **opt
     log_handler = _RunLog(os.path.join(tmp, "ml_pipeline.log"), encoding="utf-8")
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log_handler.setLevel(logging.INFO)
+    # the log file records what the propensity logger lets through: the CLI sets it to
+    # INFO; a library user chooses (the library never changes logger levels)
     pkg_logger = logging.getLogger("propensity")
-    old_level = pkg_logger.level
     pkg_logger.addHandler(log_handler)
-    if pkg_logger.getEffectiveLevel() > logging.INFO:
-        pkg_logger.setLevel(logging.INFO)
     try:
         try:
             results = _run(cfg, models, grids, output_dir, tmp, t_start)
@@ -205,8 +204,6 @@ def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **opt
         log_handler.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        pkg_logger.setLevel(old_level)
 
 
 class _RunLog(logging.FileHandler):
