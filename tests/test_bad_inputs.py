@@ -45,6 +45,9 @@ def _text(*lines, end="\n"):
     return (end.join(lines) + end).encode()
 
 
+ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def _no_leftovers(folder, keep=()):
     """No temporary or partial files in ``folder`` besides ``keep``."""
     left = [f for f in os.listdir(folder) if f not in keep]
@@ -86,8 +89,33 @@ PREDICT_INPUTS = {
 }
 
 
+def _files(*folders):
+    """{path: (inode, bytes or link target)} of every file under ``folders``."""
+    out = {}
+    for folder in folders:
+        for rel, v in _tree_snapshot(folder).items():
+            out[os.path.join(str(folder), rel)] = v
+    return out
+
+
+def _check_failure(code, err, ok_codes=(0,), prefix="error: "):
+    """Every failing run: no traceback, and (argparse's usage lines aside) its message is
+    one line with the command's prefix."""
+    assert "Traceback" not in err and "Logging error" not in err, err
+    if code in ok_codes:
+        return
+    lines = [ln for ln in err.splitlines() if not ln.startswith("WARNING: ")]
+    if code == 2 and lines and lines[0].startswith("usage: "):
+        assert lines[-1].startswith(("propensity-predict: error: ",
+                                     "propensity-train: error: ")), err
+    else:
+        assert len(lines) == 1 and lines[0].startswith(prefix), err
+
+
 @pytest.fixture()
 def run_predict(model_dir, tmp_path, capsys):
+    """Run propensity.predict; checks for every case: no traceback, a one-line message,
+    and every input and model file byte for byte and inode for inode as it was."""
     def run(content=None, *, args=(), input_path=None, output=None):
         if input_path is None:
             input_path = tmp_path / "in.csv"
@@ -97,11 +125,20 @@ def run_predict(model_dir, tmp_path, capsys):
             out.parent.mkdir(exist_ok=True)
         argv = ["--input_file", str(input_path), "--output_file", str(out),
                 "--model_dir", model_dir, "--quiet", *args]
+        watched = [model_dir] + ([str(input_path)] if os.path.isfile(input_path) else [])
+        before = {p: v for p, v in _files(model_dir).items()}
+        if os.path.isfile(input_path):
+            before[str(input_path)] = (os.stat(input_path).st_ino, open(input_path, "rb").read())
         try:
             code = predict.main(argv)
         except SystemExit as exc:  # argparse
             code = exc.code
         err = capsys.readouterr().err
+        _check_failure(code, err)
+        after = {p: v for p, v in _files(model_dir).items()}
+        if str(input_path) in before:
+            after[str(input_path)] = (os.stat(input_path).st_ino, open(input_path, "rb").read())
+        assert after == before, f"an input or model file changed: {watched}"
         return code, err, out
     return run
 
@@ -301,37 +338,108 @@ def _train_argv(tmp_path, train_file, out):
             "logistic_regression", "--cv-folds", "2", "--quiet"]
 
 
+@pytest.fixture()
+def run_train(tmp_path, capsys):
+    """Run propensity.train in ``tmp_path``; checks for every case: no traceback, a
+    one-line message, every file under ``tmp_path`` (inputs, a previous output folder)
+    byte for byte and inode for inode as it was, no new file or folder left."""
+    def run(argv):
+        before = _files(tmp_path)
+        names = set(os.listdir(tmp_path))
+        try:
+            code = train.main(argv)
+        except SystemExit as exc:  # argparse
+            code = exc.code
+        err = capsys.readouterr().err
+        _check_failure(code, err, prefix="propensity-train: error: ")
+        if code != 0:
+            assert _files(tmp_path) == before
+            assert set(os.listdir(tmp_path)) == names, "a file or folder was left behind"
+        return code, err
+    return run
+
+
 @pytest.mark.parametrize("case", sorted(TRAIN_INPUTS))
-def test_train_bad_data(tmp_path, capsys, case):
+def test_train_bad_data(tmp_path, run_train, case):
     content, fragments = TRAIN_INPUTS[case]
     f = tmp_path / "train.csv"
     f.write_bytes(content)
     out = tmp_path / "ml_outputs"
-    code = train.main(_train_argv(tmp_path, f, out))
-    err = capsys.readouterr().err
+    code, err = run_train(_train_argv(tmp_path, f, out))
     assert code == 2, err
     for frag in fragments:
         assert frag.lower() in err.lower(), (frag, err)
     assert not out.exists()
-    _no_leftovers(tmp_path, keep=("train.csv",))
 
 
-def test_train_missing_file(tmp_path, capsys):
+def test_train_missing_file(tmp_path, run_train):
     out = tmp_path / "ml_outputs"
-    code = train.main(_train_argv(tmp_path, tmp_path / "absent.csv", out))
-    err = capsys.readouterr().err
+    code, err = run_train(_train_argv(tmp_path, tmp_path / "absent.csv", out))
     assert code == 2 and "absent.csv" in err
     assert not out.exists()
 
 
-def test_train_output_under_a_file(tmp_path, capsys):
+def test_train_output_under_a_file(tmp_path, run_train):
     f = tmp_path / "train.csv"
     write_sessions_csv(f, session_rows(200, seed=1), ids=[f"u{i}" for i in range(200)])
     (tmp_path / "afile").write_text("x")
-    code = train.main(_train_argv(tmp_path, f, tmp_path / "afile" / "out"))
-    err = capsys.readouterr().err
+    code, err = run_train(_train_argv(tmp_path, f, tmp_path / "afile" / "out"))
     assert code == 3 and "afile" in err
-    assert (tmp_path / "afile").read_text() == "x"
+
+
+@pytest.mark.parametrize("case, code, first", [
+    ("output_is_a_file", 3, "output folder {tmp}/afile exists and is not a folder"),
+    ("output_unwritable", 3, "cannot write the output folder "),
+    ("test_file_missing", 2, "--test-file '{tmp}/nope.csv' not found"),
+    ("test_file_is_a_folder", 2, "--test-file '{tmp}/adir' is a folder, not a file"),
+    ("train_file_is_a_folder", 2, "--train-file '{tmp}/adir' is a folder, not a file"),
+    ("grid_missing", 2, "{tmp}/nope.toml: cannot read the grid file (No such file"),
+    ("grid_is_a_folder", 2, "{tmp}/adir: cannot read the grid file (Is a directory)"),
+    ("grid_not_toml", 2, "{tmp}/bad.toml: not a valid grid file"),
+    ("grid_unknown_model", 2, "{tmp}/bad.toml: unknown model 'svm'"),
+    ("grid_unknown_parameter", 2, "grid of logistic_regression: LogisticRegression has no "
+                                  "parameter 'foo'"),
+    ("grid_empty_list", 2, "{tmp}/bad.toml: grid of 'logistic_regression' has no value for 'C'"),
+    ("id_column_is_target", 2, "--id-column and --target both name 'ordered'"),
+    ("id_column_missing", 2, "{tmp}/train.csv: id column 'nosuch' not found (--id-column)"),
+    ("target_missing", 2, "{tmp}/train.csv: target column 'bought' not found"),
+])
+def test_train_bad_paths_and_options(tmp_path, run_train, train_csv, case, code, first):
+    """Neighbours of the failures above: output folder, test file, grid file and column
+    options, each refused with its exit code and first line, nothing written."""
+    shutil.copy(train_csv, tmp_path / "train.csv")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    grid = {"grid_not_toml": "[logistic_regression\nC = [1.0]\n",
+            "grid_unknown_model": "[svm]\nC = [1.0]\n",
+            "grid_unknown_parameter": "[logistic_regression]\nfoo = [1]\n",
+            "grid_empty_list": "[logistic_regression]\nC = []\n"}.get(case)
+    if grid is not None:
+        (tmp_path / "bad.toml").write_text(grid)
+    out = tmp_path / "ml_outputs"
+    argv = ["--train-file", str(tmp_path / "train.csv"), "--models", "lr", "--quiet",
+            "--output-dir", str(out)]
+    argv += {
+        "output_is_a_file": ["--output-dir", str(tmp_path / "afile")],
+        "output_unwritable": ["--output-dir", "/sys/propensity-test-outputs"],
+        "test_file_missing": ["--test-file", str(tmp_path / "nope.csv")],
+        "test_file_is_a_folder": ["--test-file", str(tmp_path / "adir")],
+        "train_file_is_a_folder": ["--train-file", str(tmp_path / "adir")],
+        "grid_missing": ["--grid", str(tmp_path / "nope.toml")],
+        "grid_is_a_folder": ["--grid", str(tmp_path / "adir")],
+        "id_column_is_target": ["--id-column", "ordered"],
+        "id_column_missing": ["--id-column", "nosuch"],
+        "target_missing": ["--target", "bought"],
+    }.get(case, ["--grid", str(tmp_path / "bad.toml")] if grid is not None else [])
+    if case == "output_unwritable" and not ROOT:
+        ro = tmp_path / "adir"
+        os.chmod(ro, 0o555)
+        argv[-1] = str(ro / "out")
+    got, err = run_train(argv)
+    assert got == code, err
+    assert err.splitlines()[-1].startswith(
+        "propensity-train: error: " + first.format(tmp=tmp_path)), err
+    assert not out.exists() and not os.path.exists("/sys/propensity-test-outputs")
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -721,3 +829,94 @@ def test_train_test_file_error_counts_rows_as_the_user_sees_them(tmp_path, capsy
     assert "line 8 (data row 7), column 'sort_by': value '7'" in first, first
     assert "np." not in first and "int64" not in first
     assert not out.exists()
+
+
+@pytest.mark.parametrize("case, code, first", [
+    ("output_link_to_folder", 5, "error: cannot write {out}: it is a folder"),
+    ("output_unwritable_folder", 5, "error: cannot write {out}: Permission denied"),
+    ("output_dangling_link_into_missing_folder", 5, "error: cannot write {out}: the folder "),
+    ("output_hard_link_of_input", 2, "error: --output_file {out!r} is the same file as "
+                                     "--input_file"),
+    ("drift_report_is_a_folder", 5, "error: cannot write {drift}: it is a folder"),
+    ("drift_report_in_missing_folder", 5, "error: cannot write {drift}: the folder "),
+    ("model_dir_link_to_a_file", 3, "error: model folder "),
+])
+def test_predict_bad_output_paths(run_predict, tmp_path, case, code, first):
+    """Neighbours of the output cases: links to folders, unwritable and missing folders,
+    a hard link of the input, a bad drift-report path, a model folder that is a link to
+    a file; each refused with its exit code and first line, no output written, a
+    previous output kept."""
+    inp = tmp_path / "in.csv"
+    inp.write_bytes(_text(HEADER, *_good_rows()))
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    out, drift, args = tmp_path / "pred.csv", None, []
+    if case == "output_link_to_folder":
+        out = tmp_path / "link"
+        out.symlink_to(tmp_path / "adir")
+    elif case == "output_unwritable_folder":
+        if ROOT:
+            out = "/sys/propensity-test-pred.csv"
+        else:
+            os.chmod(tmp_path / "adir", 0o555)
+            out = tmp_path / "adir" / "pred.csv"
+    elif case == "output_dangling_link_into_missing_folder":
+        out = tmp_path / "link.csv"
+        out.symlink_to(tmp_path / "missing" / "pred.csv")
+    elif case == "output_hard_link_of_input":
+        out = tmp_path / "hard.csv"
+        os.link(inp, out)
+    elif case == "drift_report_is_a_folder":
+        drift = tmp_path / "adir"
+    elif case == "drift_report_in_missing_folder":
+        drift = tmp_path / "missing" / "drift.json"
+    else:
+        link = tmp_path / "models_link"
+        link.symlink_to(tmp_path / "afile")
+        args = ["--model_dir", str(link)]
+    if drift is not None:
+        args += ["--drift-report", str(drift)]
+        (tmp_path / "pred.csv").write_text("previous\n")
+    before = _files(tmp_path)
+    got, err, _ = run_predict(input_path=inp, output=out, args=args)
+    assert got == code, err
+    assert err.splitlines()[0].startswith(first.format(out=str(out), drift=str(drift))), err
+    assert _files(tmp_path) == before
+    assert not os.path.exists("/sys/propensity-test-pred.csv")
+
+
+def test_predict_to_a_fifo_and_a_descriptor_path(run_predict, tmp_path):
+    """A FIFO and /dev/fd/N get the same bytes a regular output gets (timestamps aside),
+    and stay what they were."""
+    import stat
+    import threading
+    rows = _text(HEADER, *_good_rows(3000))
+    code, err, ref = run_predict(rows)
+    assert code == 0, err
+    want = [line.rsplit(",", 1)[0] for line in ref.read_text().splitlines()]
+
+    def read_all(path_or_fd, sink):
+        with open(path_or_fd, "rb") as f:
+            sink.append(f.read())
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    t = threading.Thread(target=read_all, args=(fifo, got))
+    t.start()
+    code, err, _ = run_predict(rows, output=fifo)
+    t.join()
+    assert code == 0, err
+    assert [ln.rsplit(",", 1)[0] for ln in got[0].decode().splitlines()] == want
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    r, w = os.pipe()
+    got = []
+    t = threading.Thread(target=read_all, args=(r, got))
+    t.start()
+    try:
+        code, err, _ = run_predict(rows, output=f"/dev/fd/{w}")
+    finally:
+        os.close(w)
+    t.join()
+    assert code == 0, err
+    assert [ln.rsplit(",", 1)[0] for ln in got[0].decode().splitlines()] == want

@@ -130,11 +130,21 @@ class TrainingConfig:
 
     def checked(self):
         """The models in the documented order and the merged grids; ValueError /
-        DataError for unknown models or a bad grid file."""
+        DataError for unknown models, a bad grid file, a missing train or test file (before
+        any work: a missing test file used to fail only after training) or an id column
+        that is the target."""
         models = list(self.models)
         unknown = [m for m in models if m not in FAMILIES]
         if unknown or not models:
             raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(FAMILIES)}")
+        if self.id_column is not None and self.id_column == self.target:
+            raise DataError(f"--id-column and --target both name {self.target!r}: the id "
+                            f"column cannot be the target")
+        for label, path in (("--train-file", self.train_file), ("--test-file", self.test_file)):
+            if isinstance(path, (str, os.PathLike)) and os.path.isdir(path):
+                raise DataError(f"{label} {os.fspath(path)!r} is a folder, not a file")
+            if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+                raise DataError(f"{label} {os.fspath(path)!r} not found")
         grid = load_grid_file(self.grid) if isinstance(self.grid, (str, os.PathLike)) \
             else self.grid
         return [m for m in FAMILIES if m in models], merge_grids(grid)
