@@ -66,19 +66,25 @@ def _env():
     return env
 
 
-def test_train_killed_midway_keeps_previous_outputs(model_dir, tmp_path):
-    out = tmp_path / "ml_outputs"
+def _start_training(model_dir, tmp_path, stderr):
+    """A training run of 60,000 rows in a child process over a copy of ``model_dir``:
+    ``(process, output folder, its snapshot before the run)``."""
     import shutil
+    out = tmp_path / "ml_outputs"
     shutil.copytree(model_dir, out)
     before = _snapshot(out)
-    man_before = _check_folder(out)
-
     make_sessions(60_000, seed=5).to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "grid.toml").write_text(SMALL_GRID)
     proc = subprocess.Popen(
         [sys.executable, "-m", "propensity.train", "--train-file", str(tmp_path / "train.csv"),
          "--output-dir", str(out), "--grid", str(tmp_path / "grid.toml"), "--quiet"],
-        cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    return proc, out, before
+
+
+def test_train_killed_midway_keeps_previous_outputs(model_dir, tmp_path):
+    proc, out, before = _start_training(model_dir, tmp_path, subprocess.DEVNULL)
+    man_before = _check_folder(out)
 
     def midway():  # the temporary folder exists and has started to fill
         tmps = [d for d in os.listdir(tmp_path) if d.startswith(".ml_outputs.tmp-")]
@@ -159,16 +165,7 @@ def _signal_when(proc, sig, ready, timeout=120):
 def test_train_signalled_midway_cleans_up(model_dir, tmp_path, sig, code):
     """SIGINT / SIGTERM during training: the conventional exit code, one line saying so,
     the run's temporary folder removed, the previous outputs byte for byte as they were."""
-    import shutil
-    out = tmp_path / "ml_outputs"
-    shutil.copytree(model_dir, out)
-    before = _snapshot(out)
-    make_sessions(60_000, seed=5).to_csv(tmp_path / "train.csv", index=False)
-    (tmp_path / "grid.toml").write_text(SMALL_GRID)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "propensity.train", "--train-file", str(tmp_path / "train.csv"),
-         "--output-dir", str(out), "--grid", str(tmp_path / "grid.toml"), "--quiet"],
-        cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc, out, before = _start_training(model_dir, tmp_path, subprocess.PIPE)
 
     def midway():
         return any(d.startswith(".ml_outputs.tmp-") for d in os.listdir(tmp_path))
