@@ -112,7 +112,8 @@ def cli_logging(quiet, progress=False):
     logging.captureWarnings(True)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
+            if not sys.warnoptions:  # -W / PYTHONWARNINGS given: the user's choice stands
+                warnings.simplefilter("default")  # each distinct warning once per run
             if progress:
                 from tqdm.contrib.logging import logging_redirect_tqdm
                 with logging_redirect_tqdm(loggers=[pkg, captured]):
