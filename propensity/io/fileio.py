@@ -188,6 +188,9 @@ class AtomicOutput:
     def _open(self):
         how, target = output_target(self.path)
         if how == "stream":
+            if target in (1, 2):  # what Python buffered for the same descriptor goes first
+                with contextlib.suppress(AttributeError, OSError, ValueError):
+                    (sys.stdout if target == 1 else sys.stderr).flush()
             fd = os.dup(target) if isinstance(target, int) else \
                 os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
             self.f = os.fdopen(fd, self.mode, **self.kwargs)
