@@ -404,7 +404,7 @@ def fit_dask(estimator: _Est, ddf: DaskDataFrame, target: str, *,
     if not hasattr(ddf, "to_delayed") or not hasattr(ddf, "npartitions"):
         raise TypeError(f"ddf must be a dask.dataframe.DataFrame, got {type(ddf).__name__}")
     if isinstance(estimator, TreeEnsemble):
-        from .learn.trees import check_int
+        from .learn.validation import check_int
         max_bins = check_int(estimator.max_bins, "max_bins", low=2, high=255)
         is_trees = True
     elif isinstance(estimator, LogisticRegression):

@@ -40,6 +40,15 @@ class SameFileError(PropensityError, ValueError):
     (device and inode, links followed) under two names."""
 
 
+class OutputError(PropensityError, OSError):
+    """An output cannot be written: its path is a folder, its folder is missing or not
+    writable, the disk is full, the file-size limit is reached. The message names the
+    path; whatever was at the path before is left as it was."""
+
+    def __str__(self):
+        return self.strerror if self.strerror else super().__str__()
+
+
 class TrainingError(PropensityError, RuntimeError):
     """The run failed for a reason other than bad input data (e.g. output folder)."""
 

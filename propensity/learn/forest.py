@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -133,6 +134,13 @@ class RandomForestClassifier(TreeEnsemble):
         and ``propensity.dask.fit_dask`` both end here, so equal tables give equal models."""
         n, p = int(counts.sum()), codes.shape[1]
         n_est, depth, mss, msl, mf, n_jobs = self._check_params(n, p)
+        if 2 * msl > n or mss > n:
+            what = (f"min_samples_leaf={self.min_samples_leaf!r} (a split needs "
+                    f"{2 * msl} rows)" if 2 * msl > n
+                    else f"min_samples_split={self.min_samples_split!r} ({mss} rows)")
+            warnings.warn(f"RandomForestClassifier: {what} on {n} training rows: no node can "
+                          f"be split, every tree is one leaf and the model is constant",
+                          UserWarning, stacklevel=2)
         cw = table_class_weight(self.class_weight, classes, weights)
         seed = resolve_seed(self.random_state)
         trees = _core.forest_fit(codes=codes, counts=counts, weights=weights,

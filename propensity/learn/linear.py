@@ -10,7 +10,8 @@ Standardisation uses the sample-weighted mean and standard deviation of each
 column (with ``fit_intercept=False`` only the root mean square, without centring),
 so users pass raw data; ``coef_``/``intercept_`` are on the original scale and
 ``coef_standardized_``/``intercept_standardized_`` on the scale the penalty sees.
-A constant column gets a zero coefficient.
+A constant column gets a zero coefficient and an :class:`UnusedFeatureWarning` naming it;
+a column beyond float range even after scaling is a ValueError naming it.
 
 uint8 (binary) input is first compressed to weighted unique rows, which is exact:
 the log-losses of identical rows add up.
@@ -27,16 +28,34 @@ import numpy as np
 from .base import BaseEstimator, ClassifierMixin, register_estimator, set_fitted_names
 from .._typing import ArrayLike, FloatArray
 from .._core_loader import _core
-from .validation import (check_fitted_X, check_n_jobs, check_sample_weight, check_X,
-                          check_y, resolve_class_weight)
+from .validation import (C_INT_MAX, check_fitted_X, check_n_jobs, check_sample_weight,
+                          check_X, check_y, resolve_class_weight)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LogisticRegression", "ConvergenceWarning"]
+__all__ = ["LogisticRegression", "ConvergenceWarning", "UnusedFeatureWarning"]
 
 
 class ConvergenceWarning(UserWarning):
     """A solver stopped at max_iter before meeting its tolerance."""
+
+
+class UnusedFeatureWarning(UserWarning):
+    """A feature the model cannot use (constant in the training rows): its coefficient
+    is 0."""
+
+
+def _column_name(names, j):
+    return f"column {int(j)} ({names[int(j)]!r})" if names is not None else f"column {int(j)}"
+
+
+def _name_columns(message, names):
+    """``message`` with each "column <number>" of the C core followed by its name."""
+    if names is None:
+        return message
+    import re
+    return re.sub(r"column (\d+)", lambda m: _column_name(names, m.group(1))
+                  if int(m.group(1)) < len(names) else m.group(0), message)
 
 
 def _is_real(x):
@@ -103,8 +122,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool) \
                 or self.max_iter < 1:
             raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
-        if self.max_iter > 2**31 - 1:
-            raise ValueError(f"max_iter is too large: {self.max_iter}")
+        if self.max_iter > C_INT_MAX:
+            raise ValueError(f"max_iter must be at most {C_INT_MAX}, got {self.max_iter}")
         if not _is_real(self.tol) or not np.isfinite(self.tol) or self.tol < 0:
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
@@ -141,8 +160,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if not (loss_w[:, 0].sum() > 0 and loss_w[:, 1].sum() > 0):
             raise ValueError("class_weight/sample_weight leave one class of y with zero total "
                              "weight; both classes need positive weight")
-        res = _core.logreg_fit(Xfit, loss_w, scale_w, C, l1, bool(self.fit_intercept),
-                               max_iter, tol, n_threads)
+        try:
+            res = _core.logreg_fit(Xfit, loss_w, scale_w, C, l1, bool(self.fit_intercept),
+                                   max_iter, tol, n_threads)
+        except ValueError as exc:  # the core names a column by number: add its name
+            raise ValueError(_name_columns(str(exc), names)) from None
 
         self.classes_ = classes
         set_fitted_names(self, names, p)
@@ -157,6 +179,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.converged_ = bool(res["converged"])
         logger.debug("LogisticRegression: trained on %d rows, %d iterations, objective %.10g",
                      Xfit.shape[0], res["n_iter"], self.objective_)
+        unused = np.flatnonzero(~(res["scale"] > 0))
+        if unused.size and getattr(self, "_warn_unused", True):  # off: the caller reports
+            cols = ", ".join(_column_name(names, j) for j in unused[:10])
+            more = f" and {unused.size - 10} more" if unused.size > 10 else ""
+            warnings.warn(f"LogisticRegression: {unused.size} feature(s) constant in the "
+                          f"training rows, given coefficient 0 (no effect on the scores): "
+                          f"{cols}{more}", UnusedFeatureWarning, stacklevel=3)
         if not self.converged_:
             warnings.warn(f"LogisticRegression did not converge within max_iter={max_iter} "
                           f"iterations (tol={tol}); increase max_iter",

@@ -19,8 +19,8 @@ from .._typing import ArrayLike, FloatArray
 from .binning import BinMapper
 from .compress import compress_rows, distinct_rows
 from .._core_loader import _core
-from .validation import (check_fitted_X, check_n_jobs, check_sample_weight, check_X,
-                          check_y, resolve_class_weight)
+from .validation import (check_fitted_X, check_float, check_int, check_n_jobs,
+                          check_sample_weight, check_X, check_y, resolve_class_weight)
 
 if TYPE_CHECKING:
     from .plan import FeaturePlan
@@ -35,35 +35,6 @@ NODE_DTYPES = {"tree_start": np.int64, "feature": np.int32, "threshold": np.uint
 # Compress when a sample of rows has at most this fraction of distinct rows.
 _COMPRESS_SAMPLE = 20_000
 _COMPRESS_MAX_RATIO = 0.5
-
-
-def check_int(value, name, low=None, high=None, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int{' or None' if allow_none else ''}, got {value!r}")
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        rng = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        raise ValueError(f"{name} must be in {rng}, got {value}")
-    return value
-
-
-def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    ok = np.isfinite(value)
-    if low is not None:
-        ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {lo}{low if low is not None else '-inf'}, "
-                         f"{high if high is not None else 'inf'}{hi}, got {value}")
-    return value
 
 
 def resolve_seed(random_state):

@@ -6,12 +6,54 @@ NaN is a missing value; +-inf is an error.
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
 
 from ..errors import DataConversionWarning
 from .._typing import ArrayLike
+
+# the largest value of a C int: every integer parameter the core reads as an int
+# (depths, tree counts, iterations, bins) is checked against it here, so the core never
+# sees a value it would truncate and a caller gets a ValueError naming the parameter
+C_INT_MAX = 2**31 - 1
+
+
+def check_int(value, name, low=None, high=C_INT_MAX, allow_none=False):
+    """``value`` as an int in ``[low, high]`` (``high`` is the C int limit unless a
+    smaller bound is given); TypeError for a non-integer, ValueError naming ``name``
+    for one out of range."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int{' or None' if allow_none else ''}, got {value!r}")
+    value = int(value)
+    if high is None:
+        high = C_INT_MAX
+    if (low is not None and value < low) or value > high:
+        raise ValueError(f"{name} must be in [{low if low is not None else -C_INT_MAX - 1}, "
+                         f"{high}], got {value}")
+    return value
+
+
+def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
+    """``value`` as a finite float within the bounds; TypeError / ValueError naming
+    ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    ok = np.isfinite(value)
+    if low is not None:
+        ok = ok and (value > low if low_open else value >= low)
+    if high is not None:
+        ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {lo}{low if low is not None else '-inf'}, "
+                         f"{high if high is not None else 'inf'}{hi}, got {value}")
+    return value
 
 
 def _column_error(names, j, what):

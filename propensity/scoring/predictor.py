@@ -264,6 +264,7 @@ class CustomerPropensityPredictor:
                 self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
                              timestamp, drift, progress, summary, where)
                 if drift is not None:
+                    out.sync()  # the predictions are on disk before the report replaces its file
                     report = drift.report()
                     atomic_write_bytes(drift_report, json.dumps(report, indent=2).encode() + b"\n")
                     summary["drift"] = report

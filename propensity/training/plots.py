@@ -32,8 +32,14 @@ def _figure(width=7.0, height=5.0):
 
 
 def _save(fig, folder, name):
+    from ..io.fileio import output_error
+
     fig.tight_layout()
-    fig.savefig(os.path.join(folder, name))
+    path = os.path.join(folder, name)
+    try:
+        fig.savefig(path)
+    except OSError as exc:  # disk full, file-size limit: named like every other output
+        raise output_error(path, exc) from None
 
 
 def model_comparison(folder, evaluation):

@@ -9,6 +9,7 @@ through ``predict_proba_prefix``. The training run (:mod:`propensity.training.pi
 and :meth:`PropensityModel.fit` both use the one recipe here (:func:`fit_with_oof`,
 :func:`tune_on_oof`).
 """
+import inspect
 import itertools
 import json
 import logging
@@ -237,8 +238,17 @@ class TableFolds:
             logger.info("%s: trained on %d evenly spaced rows of %d (rows that do not "
                         "compress)", type(est).__name__, LINEAR_MAX_ROWS, index.size)
             index, counts = index[pick], counts[pick]
+        est._warn_unused = False  # constant features: reported once, by name (unused_features)
         return est.fit_table(None, np.ascontiguousarray(feats.Z(index)), None,
                              counts.astype(np.float64), CLASSES, None)
+
+    def unused_features(self, est):
+        """Names of the features a fitted linear model could not use (constant in its
+        training rows: coefficient 0); empty for other models."""
+        scale = getattr(est, "x_scale_", None)
+        if scale is None:
+            return []
+        return [self.features.feature_names[j] for j in np.flatnonzero(~(scale > 0))]
 
     def row_scores(self, est, index, Z=None, prefixes=None):
         """Positive-class scores of the stored rows ``index`` (each scored once), shape
@@ -271,10 +281,27 @@ class TableFolds:
         return self.row_scores(est, part.index, Z, prefixes)[..., part.pair_row]
 
 
+MIN_POSITIVES = 30        # positive rows in the training split below which a run warns
+MIN_FOLD_POSITIVES = 10   # positive rows in one fold (or the validation split) likewise
+
+
 def check_parts(table):
-    """DataError unless every fold's training and validation parts hold both classes."""
+    """DataError unless every fold's training and validation parts hold both classes; a
+    warning when the positives are fewer than MIN_POSITIVES in the training split or
+    MIN_FOLD_POSITIVES in a fold or the validation split (thresholds, F1 and calibration
+    then rest on a handful of rows)."""
     plc = table.part_label_counts()
     k = table.n_folds
+    pos = int(plc[:k, 1].sum())
+    thin = [f"fold {f + 1}: {int(plc[f, 1])}" for f in range(k) if plc[f, 1] < MIN_FOLD_POSITIVES]
+    if table.validation_part is not None and plc[k, 1] < MIN_FOLD_POSITIVES:
+        thin.append(f"validation split: {int(plc[k, 1])}")
+    if pos < MIN_POSITIVES or thin:
+        logger.warning("%s: only %d positive row(s) in the training split%s (at least %d, "
+                       "and %d per fold, are needed for a usable model): the threshold, F1 "
+                       "and calibration rest on a handful of rows", table.source, pos,
+                       f" ({'; '.join(thin)})" if thin else "", MIN_POSITIVES,
+                       MIN_FOLD_POSITIVES)
     for f in range(k):
         train = plc[[p for p in range(k) if p != f]].sum(axis=0)
         if min(plc[f].min(), train.min()) < 1:
@@ -322,6 +349,21 @@ def base_params(family, cls, label_counts, seed, n_jobs, n_distinct=None):
     return {k: v for k, v in params.items() if k in names}
 
 
+def check_configurations(estimator_cls, configs, base_params, family, n_rows, n_features):
+    """DataError naming the family and the parameter when a configuration holds a value
+    its estimator refuses (a negative depth, an int beyond the C core's range, a fraction
+    above 1), before anything is fitted: the estimator's own parameter checks, run on
+    the shape of the training data."""
+    for cfg in configs:
+        est = estimator_cls(**{**base_params, **cfg})  # a grid value wins
+        check = getattr(est, "validated_params", None) or est._check_params
+        shape = (n_rows, n_features)[:len(inspect.signature(check).parameters)]
+        try:
+            check(*shape)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"grid of {family}: {exc}") from None
+
+
 def grid_search(estimator_cls, folds, grid, base_params, *, family="model", progress=None,
                 n_jobs=None):
     """Stratified k-fold grid search scored by F1 over the folds of a table
@@ -339,6 +381,8 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
             raise DataError(f"grid of {family}: {estimator_cls.__name__} has no parameter "
                             f"{k!r} (valid: {sorted(valid)})")
     configs = expand_grid(grid)
+    check_configurations(estimator_cls, configs, base_params, family,
+                         int(folds.table.n_rows), len(folds.features.feature_names))
     prefix = [p for p in prefix_params(estimator_cls) if p in grid and len(grid[p]) > 1]
     groups = {}
     for ci, cfg in enumerate(configs):
@@ -358,7 +402,7 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
     def run(task, train, val, params):
         fi, members, fit_params = task
         t0 = time.perf_counter()
-        est = folds.fit(estimator_cls(**params, **fit_params), train)
+        est = folds.fit(estimator_cls(**{**params, **fit_params}), train)
         Zv = folds.part_features(val)
         if prefix:    # every member is a sub-model of this fit: scored in one walk
             kws = [{p: configs[ci][p] for p in prefix} for ci in members]
@@ -380,8 +424,14 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
         params = dict(base_params, n_jobs=1)
         vals = [(val.y, val.w) for _, val in parts]
         with ThreadPoolExecutor(workers) as pool:
-            for f in [pool.submit(run, t, *parts[t[0]], params) for t in tasks]:
-                f.result()
+            futures = [pool.submit(run, t, *parts[t[0]], params) for t in tasks]
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:  # an error or an interrupt: start no further fit
+                for f in futures:
+                    f.cancel()
+                raise
     else:
         for fi in range(folds.n_folds):
             train, val = parts[fi] if parts is not None else folds.fold(fi)
