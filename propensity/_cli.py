@@ -25,3 +25,22 @@ def n_jobs(text):
     if value == 0:
         raise argparse.ArgumentTypeError("must not be 0 (use -1 for all cores)")
     return value
+
+
+def separator(text):
+    """An argparse type: the input's one-character delimiter ('\\t' or 'tab': a tab)."""
+    from .io.blocks import check_sep
+    try:
+        return check_sep(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def encoding(text):
+    """An argparse type: a text encoding Python knows (utf-8, latin-1, cp1252, ...)."""
+    from .io.blocks import check_encoding
+    try:
+        check_encoding(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

@@ -12,7 +12,7 @@ import logging
 import sys
 import warnings
 
-from ._cli import bounded_int
+from ._cli import bounded_int, encoding, separator
 from .errors import SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
@@ -34,6 +34,12 @@ def build_parser():
                    help="model name to use instead of the manifest's best, e.g. random_forest")
     p.add_argument("--threshold", type=float, default=None,
                    help="decision threshold (default: the one tuned and stored with the model)")
+    p.add_argument("--sep", type=separator, default=",",
+                   help="delimiter of the input CSV: one character, e.g. ';', '|' or '\\t' "
+                        "for a tab (default: ',')")
+    p.add_argument("--encoding", type=encoding, default="utf-8",
+                   help="text encoding of the input, converted to UTF-8 as it is read, e.g. "
+                        "latin-1 or cp1252; the output is always UTF-8 (default: utf-8)")
     p.add_argument("--chunksize", type=bounded_int(1), default=100_000, help="rows per block (default 100000)")
     p.add_argument("--segments", action="store_true",
                    help="add a segment column: High (p > 0.5), Medium (0.1-0.5), Low (< 0.1)")
@@ -73,6 +79,9 @@ def main(argv=None):
     if args.scheduler is not None and (args.input_file == "-" or args.drift_report):
         parser.error("--scheduler reads a file the workers can open: it does not take "
                      "standard input or --drift-report")
+    if args.scheduler is not None and (args.sep != "," or args.encoding != "utf-8"):
+        parser.error("--scheduler reads comma-separated UTF-8 files: it does not take --sep "
+                     "or --encoding")
     log = logging.getLogger("propensity")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
@@ -104,7 +113,8 @@ def main(argv=None):
         summary = predictor.predict_from_file(
             args.input_file, args.output_file, chunksize=args.chunksize,
             threshold=args.threshold, segments=args.segments, coerce=args.coerce,
-            fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update)
+            fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update,
+            sep=args.sep, encoding=args.encoding)
         if bar is not None:
             bar.close()
             bar = None

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from ._cli import bounded_int, n_jobs
+from ._cli import bounded_int, encoding, n_jobs, separator
 from .learn.estimators import FAMILIES
 
 _ALIASES = {"lr": "logistic_regression", "logreg": "logistic_regression",
@@ -47,6 +47,12 @@ def build_parser():
                                         "stand-in data set)")
     p.add_argument("--test-file", help="CSV to predict with the best model (default: a generated "
                                        "testing-style file)")
+    p.add_argument("--sep", type=separator, default=",",
+                   help="delimiter of the training and test CSV files: one character, e.g. "
+                        "';', '|' or '\\t' for a tab (default: ',')")
+    p.add_argument("--encoding", type=encoding, default="utf-8",
+                   help="text encoding of the training and test files, converted to UTF-8 as "
+                        "they are read, e.g. latin-1 or cp1252 (default: utf-8)")
     p.add_argument("--output-dir", default="ml_outputs", help="output folder (default: %(default)s)")
     p.add_argument("--target", default="ordered", help="target column (default: %(default)s)")
     p.add_argument("--id-column", default="UserID",
@@ -90,6 +96,10 @@ def main(argv=None):
         print("propensity-train: error: --scheduler needs --train-file (a CSV the workers "
               "can read)", file=sys.stderr)
         return 2
+    if args.scheduler is not None and (args.sep != "," or args.encoding != "utf-8"):
+        print("propensity-train: error: --scheduler reads comma-separated UTF-8 files: it "
+              "does not take --sep or --encoding", file=sys.stderr)
+        return 2
     client = None
     try:
         train_source = args.train_file
@@ -103,7 +113,7 @@ def main(argv=None):
             id_column=id_column, models=args.models, cv_folds=args.cv_folds, seed=args.seed,
             n_jobs=args.n_jobs, grid=args.grid,
             calibration=None if args.calibration == "none" else args.calibration,
-            progress=progress)
+            progress=progress, sep=args.sep, encoding=args.encoding)
     except DataError as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
         return 2

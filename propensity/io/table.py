@@ -31,6 +31,7 @@ import hashlib
 import io as _io
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +41,7 @@ from ..errors import DataError
 from ..learn.compress import compress_rows
 from ..learn.validation import check_n_jobs
 from ..schema import BINARY, CATEGORY, NUMERIC, Column, Schema
-from .blocks import BlockReader, parse_header
+from .blocks import check_sep, delimiter_hint, open_reader, parse_header
 from .data import checked_names, open_csv
 
 logger = logging.getLogger(__name__)
@@ -566,37 +567,43 @@ def _sample_end(data, eof):
 
 def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3, seed=42,
                        validation=True, progress=None, n_jobs=None,
-                       block_bytes=BLOCK_BYTES):
+                       block_bytes=BLOCK_BYTES, sep=",", encoding="utf-8"):
     """Read a training CSV once, in blocks, with the C reader, into a :class:`TrainingTable`.
 
     The first rows (at most SAMPLE_ROWS, SAMPLE_BYTES) decide each column's kind, fill
     and bin edges, and the target's labels; every row, those included, is then read by
     the C reader under those rules, so a later value that breaks them (text in a binary
     column, a third target value, a short row) is a DataError naming its line.
-    ``progress(rows, bytes)`` is called after every block.
+    ``progress(rows, bytes)`` is called after every block. The file may be gzip data
+    (decompressed as it is read; the sample is the first rows of the decompressed
+    text); ``sep`` is its delimiter and ``encoding`` its text encoding (converted to
+    UTF-8 as it is read; without it, text that is not UTF-8 is refused naming the line).
     """
     import pandas as pd
     path = os.fspath(path)
     where = path
+    sep = check_sep(sep)
     src = open_csv(path)
     n_threads = check_n_jobs(n_jobs)      # the C reader's count (0: all processors)
+    reader = None
     with src:
         try:
-            size0 = os.fstat(src.fileno()).st_size
-            reader = BlockReader(src, block_bytes, limit=size0)
+            st0 = os.fstat(src.fileno())
+            size0 = st0.st_size
+            reader = open_reader(src, block_bytes, where=where, encoding=encoding,
+                                 limit=size0, prefetch=False)
             head = reader.header_line()
             if head is None:
                 raise DataError(f"{path}: the file is empty (no header row)")
-            names = checked_names(parse_header(head, ",", where), path)
+            names = checked_names(parse_header(head, sep, where), path)
             if target not in names:
-                hint = ""
-                if len(names) == 1 and any(d in names[0] for d in ";\t|"):
-                    hint = " (the header is one column holding ';', tab or '|': another delimiter?)"
                 raise DataError(f"{path}: target column {target!r} not found; columns are "
-                                f"{names[:30]} (choose one with --target){hint}")
+                                f"{names[:30]} (choose one with --target)."
+                                f"{delimiter_hint(names, sep)}")
             data, eof = reader.fill_to(SAMPLE_BYTES)   # the sample does not depend on blocks
             try:
                 cut = _sample_end(data, eof)
+                reader.check_text(data[:cut], 0)      # before pandas reads it
                 sample_bytes = bytes(data[:cut])
             finally:
                 data.release()
@@ -604,7 +611,7 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
                 raise DataError(f"{path}: the file has a header but no data rows")
             ids = id_column if id_column is not None and id_column in names else None
             try:
-                df = pd.read_csv(_io.BytesIO(head + b"\n" + sample_bytes), header=0,
+                df = pd.read_csv(_io.BytesIO(head + b"\n" + sample_bytes), header=0, sep=sep,
                                  encoding="utf-8-sig", low_memory=False,
                                  dtype={ids: str} if ids else None, keep_default_na=False,
                                  na_values=[""])
@@ -620,13 +627,17 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
                                    _rows_mode(quantiser, E_sample), n_jobs)
             del df, E_sample
             n_unseen = _stream(reader, names, schema, tcol, builder, where, n_threads,
-                               progress)
+                               progress, sep)
             size1 = os.fstat(src.fileno()).st_size
         except OSError as exc:
-            raise DataError(f"{path}: cannot read the file after {reader.bytes_read} bytes "
+            done = reader.bytes_read if reader is not None else 0
+            raise DataError(f"{path}: cannot read the file after {done} bytes "
                             f"({exc.strerror or exc})") from None
     read = reader.bytes_read
-    if size1 != size0 or read != size0:   # read stops at the size the file had when opened
+    regular = stat.S_ISREG(st0.st_mode)
+    # a plain file is read to the size it had when opened; a compressed or converted
+    # one to its end: either way its size must not change while it is read
+    if regular and (size1 != size0 or (read != size0 and not reader.transformed)):
         raise DataError(f"{path}: the file changed while it was read ({size0} bytes at the "
                         f"start, {read} read, {size1} at the end); train on a finished file")
     _check_classes(builder.assigner.seen, where, target, labels)
@@ -637,18 +648,18 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
     return table
 
 
-def _stream(reader, names, schema, tcol, builder, where, n_threads, progress):
+def _stream(reader, names, schema, tcol, builder, where, n_threads, progress, sep=","):
     """Every row through the C reader, into the builder; returns the unseen-category
     cells."""
     full = Schema(schema.columns + [tcol], schema.ignored)
-    index, _ = full.locate(names, where)
+    index, _ = full.locate(names, where, sep)
     c = len(schema.columns)
     line, row, n_unseen = 2, 1, 0
     X = span = None
     while True:
         data, eof = reader.next_block()
         try:
-            r = _core.csv_parse(data, schema=full.capsule, delimiter=",", n_fields=len(names),
+            r = _core.csv_parse(data, schema=full.capsule, delimiter=sep, n_fields=len(names),
                                 id_field=-1, feature_field=index, fill_missing=-1,
                                 coerce=False, final=eof, first_line=line, first_row=row,
                                 n_threads=n_threads, out_X=X, out_span=span)
@@ -670,9 +681,9 @@ def _stream(reader, names, schema, tcol, builder, where, n_threads, progress):
             builder.add(X[:n, :c], yv.astype(np.uint8))
             if progress is not None:
                 progress(n, reader.bytes_read)
+        reader.consume(r["consumed"], r["n_lines"])
         line += r["n_lines"]
         row += n
-        reader.consume(r["consumed"])
         if eof:
             break
     return max(n_unseen, 0)

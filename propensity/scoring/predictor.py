@@ -26,8 +26,9 @@ import numpy as np
 from .. import _core
 from ..io import manifest as _manifest
 from ..learn.base import load_model as _load_document
-from ..io.blocks import open_reader, parse_header
+from ..io.blocks import check_encoding, check_sep, open_reader, parse_header
 from ..io.fileio import AtomicOutput, atomic_write_bytes, refuse_same_files
+from ..io.formats import text_sink
 from ..learn.validation import check_n_jobs
 from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
                      ModelNotFoundError, PredictorError)
@@ -187,16 +188,22 @@ class CustomerPropensityPredictor:
         header, writer and temporary-file-and-rename as :meth:`predict_from_file`.
         Returns the number of rows."""
         out = self.predict(df, threshold, segments, **kwargs)
-        with AtomicOutput(output_path) as f:
-            f.write(header_line(segments))
-            f.write(format_predictions(out))
+        with AtomicOutput(output_path) as f, text_sink(f, output_path) as sink:
+            sink.write(header_line(segments))
+            sink.write(format_predictions(out))
         return len(out)
 
     def predict_from_file(self, input_path, output_path, chunksize=100_000, threshold=None,
                           segments=False, coerce=False, fill_missing=None, drift_report=None,
-                          progress=None, sep=","):
+                          progress=None, sep=",", encoding="utf-8"):
         """Score a CSV file (``'-'`` for stdin, or a binary file object) into a
         predictions CSV (``'-'`` for stdout).
+
+        The input may be gzip-compressed (found by its bytes, whatever its name); a
+        ``output_path`` ending in ``.gz`` is written gzip-compressed. ``sep`` is the
+        input's delimiter (one character; '\\t' for a tab); ``encoding`` the input's
+        text encoding, converted to UTF-8 as it is read (the output is always UTF-8).
+        Without it, input that is not UTF-8 is refused naming the line and byte.
 
         Memory is bounded by ``chunksize`` (rows per block). The output is written to a
         temporary file beside ``output_path`` and renamed on success; on any error no
@@ -212,8 +219,8 @@ class CustomerPropensityPredictor:
         if chunksize < 1:
             raise ValueError(f"chunksize must be >= 1, got {chunksize}")
         fill = _check_fill(fill_missing)
-        if not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n':
-            raise ValueError(f"sep must be one character other than a quote or line end, got {sep!r}")
+        sep = check_sep(sep)
+        check_encoding(encoding)
         if output_path != "-":
             folder = os.path.dirname(os.path.abspath(os.fspath(output_path)))
             if not os.path.isdir(folder):
@@ -244,10 +251,11 @@ class CustomerPropensityPredictor:
         summary = {"rows": 0, "n_coerced": 0, "n_filled": 0, "n_unseen": 0,
                    "model": self.model_name, "threshold": thr}
         try:
-            with AtomicOutput(output_path, background=True, direct=True) as out:
+            with AtomicOutput(output_path, background=True, direct=True) as raw, \
+                    text_sink(raw, output_path) as out:
                 out.write(header_line(segments))
                 self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
-                             timestamp, drift, progress, summary, where)
+                             encoding, timestamp, drift, progress, summary, where)
                 if drift is not None:
                     report = drift.report()
                     atomic_write_bytes(drift_report, json.dumps(report, indent=2).encode() + b"\n")
@@ -266,14 +274,21 @@ class CustomerPropensityPredictor:
                         summary["n_unseen"])
         return summary
 
-    def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, timestamp,
-                drift, progress, summary, where):
-        reader = open_reader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
+    def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, encoding,
+                timestamp, drift, progress, summary, where):
+        reader = None
         try:
+            reader = open_reader(src, min(max(chunksize * 64, 1 << 16), 256 << 20),
+                                 where=where, encoding=encoding)
             self._stream_blocks(model, reader, out, thr, segments, coerce, fill, sep, timestamp,
                                 drift, progress, summary, where)
+        except InputDataError:
+            raise
+        except DataError as exc:   # the reader's: gzip, encoding, a line too long
+            raise InputDataError(str(exc)) from None
         finally:
-            reader.close()
+            if reader is not None:
+                reader.close()
 
     def _stream_blocks(self, model, reader, out, thr, segments, coerce, fill, sep, timestamp,
                        drift, progress, summary, where):
@@ -288,7 +303,7 @@ class CustomerPropensityPredictor:
             raise InputDataError(str(exc)) from None
         schema = model.schema_
         try:
-            feature_field, missing = schema.locate(names, where)
+            feature_field, missing = schema.locate(names, where, sep)
         except DataError as exc:
             raise InputDataError(str(exc)) from None
         schema.warn_missing(missing, where)
@@ -338,9 +353,9 @@ class CustomerPropensityPredictor:
                     summary[k] += r[k]
                 if progress is not None:
                     progress(n)
+            reader.consume(r["consumed"], r["n_lines"])
             line += r["n_lines"]
             row += n
-            reader.consume(r["consumed"])
             if eof:
                 break
 
