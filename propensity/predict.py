@@ -69,6 +69,11 @@ def _progress(args):
     return bar, bar.update
 
 
+def _plain_csv(path):
+    from .io.formats import CSV, output_format
+    return output_format(path) == CSV
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -79,9 +84,11 @@ def main(argv=None):
     if args.scheduler is not None and (args.input_file == "-" or args.drift_report):
         parser.error("--scheduler reads a file the workers can open: it does not take "
                      "standard input or --drift-report")
-    if args.scheduler is not None and (args.sep != "," or args.encoding != "utf-8"):
-        parser.error("--scheduler reads comma-separated UTF-8 files: it does not take --sep "
-                     "or --encoding")
+    if args.scheduler is not None and (args.sep != "," or args.encoding != "utf-8" or
+                                       not _plain_csv(args.input_file) or
+                                       not _plain_csv(args.output_file)):
+        parser.error("--scheduler reads and writes plain comma-separated UTF-8 files: it does "
+                     "not take --sep, --encoding, gzip or Parquet files")
     log = logging.getLogger("propensity")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))

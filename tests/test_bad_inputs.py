@@ -579,3 +579,52 @@ def test_train_dev_zero(tmp_path, capsys):
     assert _first_line(err) == ("propensity-train: error: /dev/zero: the header line is longer "
                                 "than 4194304 bytes (no line end found); is this a CSV file?")
     assert not out.exists()
+
+
+def _parquet_cases(tmp_path):
+    pytest.importorskip("pyarrow")
+    frame = pd.read_csv(pd.io.common.BytesIO(_MANY), dtype={"UserID": str})
+    good = tmp_path / "good.parquet"
+    frame.to_parquet(good, row_group_size=500)
+    bad_value = frame.copy()
+    bad_value.loc[1200, "sign_in"] = 5
+    bad_value.to_parquet(tmp_path / "value.parquet", row_group_size=500)
+    (tmp_path / "cut.parquet").write_bytes(good.read_bytes()[:-64])
+    (tmp_path / "text.parquet").write_bytes(_text(HEADER, *_good_rows(3)))
+    return {"value.parquet": ["value.parquet", "data row 1201", "column 'sign_in'", "not 0 or 1"],
+            "cut.parquet": ["cut.parquet': cannot read it as parquet"],
+            "text.parquet": ["text.parquet': cannot read it as parquet"]}
+
+
+def test_predict_parquet_input_errors(run_predict, tmp_path):
+    cases = _parquet_cases(tmp_path)
+    out = tmp_path / "out" / "pred.parquet"
+    out.parent.mkdir()
+    out.write_bytes(b"previous")
+    for name, fragments in cases.items():
+        inp = tmp_path / name
+        before = _snapshot(inp)
+        code, err, _ = run_predict(input_path=inp, output=out, args=["--chunksize", "100"])
+        assert code == predict.EXIT_INPUT, (name, err)
+        for frag in fragments:
+            assert frag.lower() in _first_line(err).lower(), (name, frag, err)
+        assert _snapshot(inp) == before
+        assert out.read_bytes() == b"previous"
+        _no_leftovers(out.parent, keep=("pred.parquet",))
+
+
+def test_train_parquet_input_errors(tmp_path, capsys):
+    cases = _parquet_cases(tmp_path)
+    for name, fragments in cases.items():
+        inp = tmp_path / name
+        before = _snapshot(inp)
+        out = tmp_path / "ml_outputs"
+        code = train.main(_train_argv(tmp_path, inp, out))
+        err = capsys.readouterr().err
+        assert code == 2, (name, err)
+        first = _first_line(err).replace("'", "").lower()
+        assert first.startswith("propensity-train: error: "), err
+        for frag in fragments:
+            assert frag.replace("'", "").lower() in first, (name, frag, err)
+        assert _snapshot(inp) == before
+        assert not out.exists()

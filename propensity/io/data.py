@@ -57,7 +57,11 @@ def open_csv(path):
 def checked_header(path):
     """The checked column names of a plain (not compressed) CSV file's header (see
     :func:`checked_names`): what a Dask cluster's workers can split into blocks."""
+    from .formats import PARQUET, input_format
     path = os.fspath(path)
+    if input_format(path) == PARQUET:
+        raise DataError(f"{path}: Parquet training files are read by the local path; train "
+                        f"without --scheduler")
     with open_csv(path) as f:
         try:
             reader = open_reader(f, 1 << 16, where=path, prefetch=False)

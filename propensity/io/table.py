@@ -578,8 +578,15 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
     (decompressed as it is read; the sample is the first rows of the decompressed
     text); ``sep`` is its delimiter and ``encoding`` its text encoding (converted to
     UTF-8 as it is read; without it, text that is not UTF-8 is refused naming the line).
+    A name ending in .parquet or .pq is read as Parquet (:func:`read_training_parquet`;
+    ``sep`` and ``encoding`` are for CSV text).
     """
     import pandas as pd
+    from .formats import PARQUET, input_format
+    if input_format(path) == PARQUET:
+        return read_training_parquet(path, target=target, id_column=id_column,
+                                     n_folds=n_folds, seed=seed, validation=validation,
+                                     progress=progress, n_jobs=n_jobs)
     path = os.fspath(path)
     where = path
     sep = check_sep(sep)
@@ -618,14 +625,9 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
             except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
                 raise DataError(f"{path}: cannot parse the CSV ({exc})") from None
             df.columns = names if len(df.columns) == len(names) else df.columns
-            if ids is None and id_column is not None:
-                logger.info("%s: no id column %r; row numbers stand in", path, id_column)
-            tcol, labels = target_column(df[target], where, target)
-            schema, E_sample = _infer(_split_frame(df, target, ids, where), where, ids)
-            quantiser = Quantiser(schema, E_sample)
-            builder = TableBuilder(quantiser, PartAssigner(n_folds, seed, validation),
-                                   _rows_mode(quantiser, E_sample), n_jobs)
-            del df, E_sample
+            tcol, labels, schema, builder = _from_sample(df, where, target, id_column, ids,
+                                                         n_folds, seed, validation, n_jobs)
+            del df
             n_unseen = _stream(reader, names, schema, tcol, builder, where, n_threads,
                                progress, sep)
             size1 = os.fstat(src.fileno()).st_size
@@ -640,6 +642,80 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
     if regular and (size1 != size0 or (read != size0 and not reader.transformed)):
         raise DataError(f"{path}: the file changed while it was read ({size0} bytes at the "
                         f"start, {read} read, {size1} at the end); train on a finished file")
+    _check_classes(builder.assigner.seen, where, target, labels)
+    _warn_labels(labels, target)
+    table = builder.finish(schema=schema, classes=labels, source=os.path.abspath(path),
+                           target=target, seed=int(seed), n_unseen=n_unseen)
+    _log_loaded(table)
+    return table
+
+
+def _from_sample(df, where, target, id_column, ids, n_folds, seed, validation, n_jobs):
+    """What the first rows (a DataFrame) decide: the target's rules and labels, the
+    schema, and the table builder with its bin edges and mode."""
+    if ids is None and id_column is not None:
+        logger.info("%s: no id column %r; row numbers stand in", where, id_column)
+    tcol, labels = target_column(df[target], where, target)
+    schema, E_sample = _infer(_split_frame(df, target, ids, where), where, ids)
+    quantiser = Quantiser(schema, E_sample)
+    builder = TableBuilder(quantiser, PartAssigner(n_folds, seed, validation),
+                           _rows_mode(quantiser, E_sample), n_jobs)
+    return tcol, labels, schema, builder
+
+
+def _add_rows(builder, X, tcol, where, first_row):
+    """Rows X (inputs then the target, encoded as the C reader gives them) into the
+    builder; DataError naming the row of a target value other than the labels."""
+    c = X.shape[1] - 1
+    yv = X[:, c]
+    if tcol.kind == CATEGORY:
+        bad = np.flatnonzero(yv < 0)
+        if bad.size:
+            raise DataError(f"{where}: data row {first_row + int(bad[0])}: target column "
+                            f"{tcol.name!r} holds a value other than the labels "
+                            f"{list(tcol.categories)} of the first rows")
+    builder.add(X[:, :c], yv.astype(np.uint8))
+
+
+def read_training_parquet(path, *, target="ordered", id_column="UserID", n_folds=3, seed=42,
+                          validation=True, progress=None, n_jobs=None, batch_rows=None):
+    """A Parquet training file into a :class:`TrainingTable`, a record batch at a time:
+    the first rows decide the rules as for CSV (:func:`read_training_file`), every row is
+    then encoded by the same schema and value rules, so the same data as CSV and as
+    Parquet give the same table (when the first SAMPLE_ROWS rows fit in SAMPLE_BYTES of
+    CSV text, the CSV sample). ``progress(rows, bytes)`` after every batch (bytes: the
+    file's share read so far, by rows)."""
+    from .parquet import BATCH_ROWS, ParquetInput
+    path = os.fspath(path)
+    where = path
+    src = ParquetInput(path)
+    size = os.path.getsize(path)
+    names = checked_names(src.names, path)
+    if target not in names:
+        raise DataError(f"{path}: target column {target!r} not found; columns are "
+                        f"{names[:30]} (choose one with --target)")
+    ids = id_column if id_column is not None and id_column in names else None
+    text_ids = [ids] if ids else []
+    df = src.head(SAMPLE_ROWS, str_columns=text_ids)
+    if df is None or not len(df):
+        raise DataError(f"{path}: the file has columns but no data rows")
+    df.columns = names
+    tcol, labels, schema, builder = _from_sample(df, where, target, id_column, ids, n_folds,
+                                                 seed, validation, n_jobs)
+    del df
+    full = Schema(schema.columns + [tcol], schema.ignored)
+    wanted = [c.name for c in full.columns]
+    row, n_unseen = 1, 0
+    for batch in src.batches(columns=wanted, batch_rows=batch_rows or BATCH_ROWS):
+        first = row
+        X, stats = full.encode(batch, where=where, warn=False,
+                               row_label=lambda i: f"data row {first + i}")
+        if len(batch):
+            _add_rows(builder, X, tcol, where, first)
+        n_unseen += stats.n_unseen
+        row += len(batch)
+        if progress is not None:
+            progress(len(batch), int(size * (row - 1) / max(src.n_rows, 1)))
     _check_classes(builder.assigner.seen, where, target, labels)
     _warn_labels(labels, target)
     table = builder.finish(schema=schema, classes=labels, source=os.path.abspath(path),
@@ -670,15 +746,8 @@ def _stream(reader, names, schema, tcol, builder, where, n_threads, progress, se
         X, span = r["X"], r["id_span"]
         n = r["n_rows"]
         if n:
-            yv = X[:n, c]
-            if tcol.kind == CATEGORY:
-                bad = np.flatnonzero(yv < 0)
-                if bad.size:
-                    raise DataError(f"{where}: data row {row + int(bad[0])}: target column "
-                                    f"{tcol.name!r} holds a value other than the labels "
-                                    f"{list(tcol.categories)} of the first rows")
+            _add_rows(builder, X[:n, :c + 1], tcol, where, row)
             n_unseen += r["n_unseen"]
-            builder.add(X[:n, :c], yv.astype(np.uint8))
             if progress is not None:
                 progress(n, reader.bytes_read)
         reader.consume(r["consumed"], r["n_lines"])

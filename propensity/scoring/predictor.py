@@ -12,6 +12,7 @@ distinct row once) and the C core formats the output rows. Memory stays bounded,
 output goes to a temporary file in the target folder that is renamed on success, and
 no partial output is left behind after an error.
 """
+import contextlib
 import datetime
 import json
 import logging
@@ -28,7 +29,7 @@ from ..io import manifest as _manifest
 from ..learn.base import load_model as _load_document
 from ..io.blocks import check_encoding, check_sep, open_reader, parse_header
 from ..io.fileio import AtomicOutput, atomic_write_bytes, refuse_same_files
-from ..io.formats import text_sink
+from ..io.formats import PARQUET, input_format, output_format, text_sink
 from ..learn.validation import check_n_jobs
 from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
                      ModelNotFoundError, PredictorError)
@@ -188,9 +189,8 @@ class CustomerPropensityPredictor:
         header, writer and temporary-file-and-rename as :meth:`predict_from_file`.
         Returns the number of rows."""
         out = self.predict(df, threshold, segments, **kwargs)
-        with AtomicOutput(output_path) as f, text_sink(f, output_path) as sink:
-            sink.write(header_line(segments))
-            sink.write(format_predictions(out))
+        with AtomicOutput(output_path) as f, _predictions_output(f, output_path, segments) as sink:
+            _write_frame(sink, out)
         return len(out)
 
     def predict_from_file(self, input_path, output_path, chunksize=100_000, threshold=None,
@@ -220,7 +220,11 @@ class CustomerPropensityPredictor:
             raise ValueError(f"chunksize must be >= 1, got {chunksize}")
         fill = _check_fill(fill_missing)
         sep = check_sep(sep)
-        check_encoding(encoding)
+        codec = check_encoding(encoding)
+        src_name = None if hasattr(input_path, "read") else input_path
+        parquet_in = input_format(src_name) == PARQUET
+        if parquet_in and (sep != "," or codec != "utf-8"):
+            raise ValueError("sep and encoding are for CSV text; a Parquet input has neither")
         if output_path != "-":
             folder = os.path.dirname(os.path.abspath(os.fspath(output_path)))
             if not os.path.isdir(folder):
@@ -230,13 +234,14 @@ class CustomerPropensityPredictor:
             model_files = [("the model file", os.path.join(self.model_dir, f))
                            for f in sorted(os.listdir(self.model_dir))
                            if os.path.isfile(os.path.join(self.model_dir, f))]
-        src_name = None if hasattr(input_path, "read") else input_path
         refuse_same_files([("--output_file", output_path), ("--drift-report", drift_report)],
                           [("--input_file", src_name)] + model_files)
         drift = _DriftAccumulator(model) if drift_report is not None else None
         timestamp = _now_iso()
 
-        if hasattr(input_path, "read"):
+        if parquet_in:
+            src, close_src, where = None, False, repr(os.fspath(input_path))
+        elif hasattr(input_path, "read"):
             src, close_src, where = input_path, False, "input stream"
         elif input_path == "-":
             src, close_src, where = sys.stdin.buffer, False, "standard input"
@@ -252,10 +257,13 @@ class CustomerPropensityPredictor:
                    "model": self.model_name, "threshold": thr}
         try:
             with AtomicOutput(output_path, background=True, direct=True) as raw, \
-                    text_sink(raw, output_path) as out:
-                out.write(header_line(segments))
-                self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
-                             encoding, timestamp, drift, progress, summary, where)
+                    _predictions_output(raw, output_path, segments) as out:
+                if parquet_in:
+                    self._stream_parquet(model, input_path, out, thr, segments, coerce, fill,
+                                         chunksize, timestamp, drift, progress, summary, where)
+                else:
+                    self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
+                                 encoding, timestamp, drift, progress, summary, where)
                 if drift is not None:
                     report = drift.report()
                     atomic_write_bytes(drift_report, json.dumps(report, indent=2).encode() + b"\n")
@@ -273,6 +281,47 @@ class CustomerPropensityPredictor:
             logger.info("%d category value(s) not seen at training set no category",
                         summary["n_unseen"])
         return summary
+
+    def _stream_parquet(self, model, path, out, thr, segments, coerce, fill, chunksize,
+                        timestamp, drift, progress, summary, where):
+        """A Parquet input, a record batch of ``chunksize`` rows at a time, through the
+        schema's value rules (the same as a CSV block's)."""
+        from ..io.parquet import ParquetInput
+        try:
+            src = ParquetInput(path, where)
+            schema = model.schema_
+            _, missing = schema.locate(src.names, where)
+            schema.warn_missing(missing, where)
+            idc = id_column_of(model)
+            wanted = [c for c in schema.names if c in src.names]
+            ids = idc if idc in src.names else None
+            row = 1
+            for df in src.batches(columns=wanted + ([ids] if ids else []),
+                                  batch_rows=chunksize, str_columns=[ids] if ids else []):
+                first = row
+                E, stats = schema.encode(df, where=where, coerce=coerce,
+                                         fill_missing=None if fill < 0 else fill, warn=False,
+                                         row_label=lambda i: f"data row {first + i}")
+                n = len(df)
+                if n:
+                    proba = model.proba_encoded(E)
+                    pred = (proba >= thr).astype(np.uint8)
+                    names = (df[ids].tolist() if ids else
+                             [str(first - 1 + i) for i in range(n)])
+                    _write_rows(out, names, pred, proba, timestamp, segments)
+                    if drift is not None:
+                        drift.add(E, proba)
+                    summary["rows"] += n
+                    summary["n_coerced"] += stats.n_coerced
+                    summary["n_filled"] += stats.n_filled
+                    summary["n_unseen"] += stats.n_unseen
+                    if progress is not None:
+                        progress(n)
+                row += n
+        except InputDataError:
+            raise
+        except DataError as exc:
+            raise InputDataError(str(exc)) from None
 
     def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, encoding,
                 timestamp, drift, progress, summary, where):
@@ -314,7 +363,8 @@ class CustomerPropensityPredictor:
         # buffers reused from block to block: the parser's outputs, and a ring of output
         # texts (the writer thread holds at most out.depth + 1 of them at once)
         X = span = None
-        texts = [bytearray() for _ in range(out.depth + 2)]
+        by_rows = hasattr(out, "add")
+        texts = [bytearray() for _ in range(getattr(out, "depth", 0) + 2)]
         n_blocks = 0
         while True:
             data, eof = reader.next_block()
@@ -332,20 +382,26 @@ class CustomerPropensityPredictor:
                     pred = (proba >= thr).astype(np.uint8)
                     buf = texts[n_blocks % len(texts)]  # the core grows it as needed
                     n_blocks += 1
-                    if id_field >= 0:
+                    if by_rows:                         # a Parquet output
+                        names = (_span_ids(data, span[:n]) if id_field >= 0 else
+                                 [str(row - 1 + i) for i in range(n)])
+                        out.add(names, pred, proba, timestamp)
+                    elif id_field >= 0:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
                                                 span[:n], n_threads=self.n_jobs, out=buf)
                     else:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
                                                 first_row_number=row - 1, n_threads=self.n_jobs,
                                                 out=buf)
-                    text = memoryview(buf)[:size]
+                    if not by_rows:
+                        text = memoryview(buf)[:size]
             except ValueError as exc:
                 raise InputDataError(f"{where}: {exc}") from None
             finally:
                 data.release()
             if n:
-                out.write(text)
+                if not by_rows:
+                    out.write(text)
                 if drift is not None:
                     drift.add(E, proba)
                 summary["rows"] += n
@@ -367,6 +423,70 @@ def _frame_rows(df):
         label = label.item() if isinstance(label, np.generic) else label
         return f"row {pos} (0-based position; index label {label!r})"
     return describe
+
+
+@contextlib.contextmanager
+def _predictions_output(raw, path, segments):
+    """Where prediction rows go, by the output's name: CSV text (gzip-compressed for
+    .gz), its header written first, or Parquet (.parquet / .pq) rows
+    (:class:`propensity.io.parquet.ParquetPredictions`, its footer written when the
+    block ends cleanly)."""
+    if output_format(path) == PARQUET:
+        from ..io.parquet import ParquetPredictions
+        rows = ParquetPredictions(raw, segments)
+        try:
+            yield rows
+        except BaseException:
+            rows.abandon()
+            raise
+        rows.finish()
+        return
+    with text_sink(raw, path) as out:
+        out.write(header_line(segments))
+        yield out
+
+
+def _write_rows(out, ids, pred, proba, timestamp, segments):
+    """Prediction rows (ids as text) to a Parquet or CSV output."""
+    if hasattr(out, "add"):
+        out.add(ids, pred, proba, timestamp)
+        return
+    import pandas as pd
+    frame = pd.DataFrame({"UserID": ids, "predicted_ordered": pred,
+                          "purchase_probability": proba, "prediction_timestamp": timestamp})
+    if segments:
+        frame["segment"] = segment_of(proba)
+    _write_frame(out, frame)
+
+
+def _write_frame(out, frame):
+    """A predictions DataFrame (as :meth:`CustomerPropensityPredictor.predict` returns)
+    to a Parquet or CSV output."""
+    if hasattr(out, "add"):
+        ids = [str(v.item() if isinstance(v, np.generic) else v) for v in frame["UserID"]]
+        ts = str(frame["prediction_timestamp"].iloc[0]) if len(frame) else ""
+        out.add(ids, frame["predicted_ordered"].to_numpy(np.uint8),
+                frame["purchase_probability"].to_numpy(np.float64), ts)
+        return
+    out.write(format_predictions(frame))
+
+
+def _span_ids(data, spans):
+    """The ids of a block's records (raw spans, quotes removed) as text."""
+    out = []
+    for a, n in spans.tolist():
+        raw = bytes(data[a:a + n])
+        if raw.startswith(b'"'):   # '""' is a quote; text after the closing quote is kept
+            end = 1
+            while True:
+                end = raw.find(b'"', end)
+                if end < 0 or raw[end + 1:end + 2] != b'"':
+                    break
+                end += 2
+            raw = (raw[1:].replace(b'""', b'"') if end < 0 else
+                   raw[1:end].replace(b'""', b'"') + raw[end + 1:])
+        out.append(raw.decode("utf-8", "replace"))   # not UTF-8: refused by the reader next
+    return out
 
 
 def header_line(segments):
