@@ -44,3 +44,14 @@ def encoding(text):
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def add_format_options(parser, files):
+    """--sep and --encoding, for the CSV input(s) ``files`` names."""
+    parser.add_argument("--sep", type=separator, default=",",
+                        help=f"delimiter of {files}: one character, e.g. ';', '|' or '\\t' "
+                             f"for a tab (default: ',')")
+    parser.add_argument("--encoding", type=encoding, default="utf-8",
+                        help=f"text encoding of {files}, converted to UTF-8 as it is read, "
+                             f"e.g. latin-1 or cp1252; outputs are always UTF-8 "
+                             f"(default: utf-8)")

@@ -12,7 +12,7 @@ import logging
 import sys
 import warnings
 
-from ._cli import bounded_int, encoding, separator
+from ._cli import add_format_options, bounded_int
 from .errors import SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
@@ -25,21 +25,18 @@ def build_parser():
         prog="propensity-predict",
         description="Score website sessions with the best trained propensity model.")
     p.add_argument("--input_file", "--input-file", required=True,
-                   help="CSV of sessions to score ('-' for standard input)")
+                   help="sessions to score: CSV, gzip CSV or Parquet (.parquet/.pq); '-' for "
+                        "standard input")
     p.add_argument("--output_file", "--output-file", required=True,
-                   help="predictions CSV to write ('-' for standard output)")
+                   help="predictions to write: CSV, gzip CSV when it ends in .gz, Parquet for "
+                        ".parquet/.pq; '-' for standard output")
     p.add_argument("--model_dir", "--model-dir", default="ml_outputs",
                    help="folder with manifest.json and the models (default: ml_outputs)")
     p.add_argument("--model", default=None,
                    help="model name to use instead of the manifest's best, e.g. random_forest")
     p.add_argument("--threshold", type=float, default=None,
                    help="decision threshold (default: the one tuned and stored with the model)")
-    p.add_argument("--sep", type=separator, default=",",
-                   help="delimiter of the input CSV: one character, e.g. ';', '|' or '\\t' "
-                        "for a tab (default: ',')")
-    p.add_argument("--encoding", type=encoding, default="utf-8",
-                   help="text encoding of the input, converted to UTF-8 as it is read, e.g. "
-                        "latin-1 or cp1252; the output is always UTF-8 (default: utf-8)")
+    add_format_options(p, "the input CSV")
     p.add_argument("--chunksize", type=bounded_int(1), default=100_000, help="rows per block (default 100000)")
     p.add_argument("--segments", action="store_true",
                    help="add a segment column: High (p > 0.5), Medium (0.1-0.5), Low (< 0.1)")

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from ._cli import bounded_int, encoding, n_jobs, separator
+from ._cli import add_format_options, bounded_int, n_jobs
 from .learn.estimators import FAMILIES
 
 _ALIASES = {"lr": "logistic_regression", "logreg": "logistic_regression",
@@ -43,16 +43,11 @@ def build_parser():
                     "gradient boosting) with cross-validated grid search, tuned thresholds and "
                     "calibrated probabilities, and write the models, metrics, plots and test "
                     "predictions to the output folder.")
-    p.add_argument("--train-file", help="training CSV (default: the embedded 455,401-row "
-                                        "stand-in data set)")
+    p.add_argument("--train-file", help="training CSV, gzip CSV or Parquet file (default: "
+                                        "the embedded 455,401-row stand-in data set)")
     p.add_argument("--test-file", help="CSV to predict with the best model (default: a generated "
                                        "testing-style file)")
-    p.add_argument("--sep", type=separator, default=",",
-                   help="delimiter of the training and test CSV files: one character, e.g. "
-                        "';', '|' or '\\t' for a tab (default: ',')")
-    p.add_argument("--encoding", type=encoding, default="utf-8",
-                   help="text encoding of the training and test files, converted to UTF-8 as "
-                        "they are read, e.g. latin-1 or cp1252 (default: utf-8)")
+    add_format_options(p, "the training and test CSV files")
     p.add_argument("--output-dir", default="ml_outputs", help="output folder (default: %(default)s)")
     p.add_argument("--target", default="ordered", help="target column (default: %(default)s)")
     p.add_argument("--id-column", default="UserID",

@@ -642,6 +642,11 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
     if regular and (size1 != size0 or (read != size0 and not reader.transformed)):
         raise DataError(f"{path}: the file changed while it was read ({size0} bytes at the "
                         f"start, {read} read, {size1} at the end); train on a finished file")
+    return _finish(builder, schema, labels, where, path, target, seed, n_unseen)
+
+
+def _finish(builder, schema, labels, where, path, target, seed, n_unseen):
+    """The table of a file read to its end (both classes checked, the load logged)."""
     _check_classes(builder.assigner.seen, where, target, labels)
     _warn_labels(labels, target)
     table = builder.finish(schema=schema, classes=labels, source=os.path.abspath(path),
@@ -716,12 +721,7 @@ def read_training_parquet(path, *, target="ordered", id_column="UserID", n_folds
         row += len(batch)
         if progress is not None:
             progress(len(batch), int(size * (row - 1) / max(src.n_rows, 1)))
-    _check_classes(builder.assigner.seen, where, target, labels)
-    _warn_labels(labels, target)
-    table = builder.finish(schema=schema, classes=labels, source=os.path.abspath(path),
-                           target=target, seed=int(seed), n_unseen=n_unseen)
-    _log_loaded(table)
-    return table
+    return _finish(builder, schema, labels, where, path, target, seed, n_unseen)
 
 
 def _stream(reader, names, schema, tcol, builder, where, n_threads, progress, sep=","):
