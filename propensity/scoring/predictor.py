@@ -306,9 +306,9 @@ class CustomerPropensityPredictor:
                 if n:
                     proba = model.proba_encoded(E)
                     pred = (proba >= thr).astype(np.uint8)
-                    names = (df[ids].tolist() if ids else
-                             [str(first - 1 + i) for i in range(n)])
-                    _write_rows(out, names, pred, proba, timestamp, segments)
+                    row_ids = (df[ids].tolist() if ids else
+                               [str(first - 1 + i) for i in range(n)])
+                    _write_rows(out, row_ids, pred, proba, timestamp, segments)
                     if drift is not None:
                         drift.add(E, proba)
                     summary["rows"] += n
@@ -383,9 +383,9 @@ class CustomerPropensityPredictor:
                     buf = texts[n_blocks % len(texts)]  # the core grows it as needed
                     n_blocks += 1
                     if by_rows:                         # a Parquet output
-                        names = (_span_ids(data, span[:n]) if id_field >= 0 else
-                                 [str(row - 1 + i) for i in range(n)])
-                        out.add(names, pred, proba, timestamp)
+                        row_ids = (_span_ids(data, span[:n]) if id_field >= 0 else
+                                   [str(row - 1 + i) for i in range(n)])
+                        out.add(row_ids, pred, proba, timestamp)
                     elif id_field >= 0:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
                                                 span[:n], n_threads=self.n_jobs, out=buf)
