@@ -201,3 +201,23 @@ def test_without_pyarrow_one_line_says_how_to_install(predictor, tmp_path, model
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'propensity[parquet]'" in err
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "ml").exists()
+
+
+def test_parquet_ids_of_any_type_are_text(predictor, tmp_path):
+    """An int id column is written as its digits, a missing id as empty, and a file
+    without an id column gets row numbers, as a CSV file does."""
+    X = session_rows(30, seed=4)
+    df = pd.DataFrame(X, columns=FEATURES)
+    df.insert(0, "UserID", pd.array([10 * i if i % 5 else None for i in range(30)],
+                                    dtype="Int64"))
+    df.to_parquet(tmp_path / "ids.parquet")
+    predictor.predict_from_file(tmp_path / "ids.parquet", tmp_path / "o.csv", chunksize=7)
+    got = pd.read_csv(tmp_path / "o.csv", dtype={"UserID": str}, keep_default_na=False)
+    assert got["UserID"].tolist() == ["" if i % 5 == 0 else str(10 * i) for i in range(30)]
+    df.drop(columns=["UserID"]).to_parquet(tmp_path / "no_ids.parquet")
+    predictor.predict_from_file(tmp_path / "no_ids.parquet", tmp_path / "n.parquet", chunksize=7)
+    assert pd.read_parquet(tmp_path / "n.parquet")["UserID"].tolist() == [str(i) for i in range(30)]
+    write_sessions_csv(tmp_path / "no_ids.csv", X)
+    predictor.predict_from_file(tmp_path / "no_ids.csv", tmp_path / "n.csv")
+    assert pd.read_csv(tmp_path / "n.csv", dtype={"UserID": str})["UserID"].tolist() == \
+        [str(i) for i in range(30)]

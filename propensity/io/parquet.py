@@ -48,26 +48,34 @@ class ParquetInput:
         self.names = [str(f.name) for f in self.file.schema_arrow]
         self.n_rows = self.file.metadata.num_rows
 
-    def batches(self, columns=None, batch_rows=BATCH_ROWS, str_columns=()):
-        """DataFrames of at most ``batch_rows`` rows, in file order (``columns``: only
-        those); columns in ``str_columns`` are given as text (an id column)."""
+    def batches(self, columns=None, batch_rows=BATCH_ROWS, id_column=None):
+        """``(DataFrame, ids)`` of at most ``batch_rows`` rows each, in file order
+        (``columns``: only those); ``ids`` is the ``id_column`` as an Arrow string array
+        (missing: empty), or None without one."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        cols = None if columns is None else list(columns) + ([id_column] if id_column else [])
         try:
-            for batch in self.file.iter_batches(batch_size=batch_rows, columns=columns,
+            for batch in self.file.iter_batches(batch_size=batch_rows, columns=cols,
                                                 use_threads=True):
-                df = batch.to_pandas()
-                for c in str_columns:
-                    if c in df.columns:
-                        df[c] = _as_text(df[c])
-                yield df
+                ids = None
+                if id_column:
+                    ids = pc.fill_null(pc.cast(batch.column(id_column), pa.string()), "")
+                    batch = batch.select([c for c in batch.schema.names if c != id_column])
+                yield batch.to_pandas(), ids
         except self._errors as exc:
             raise DataError(f"{self.where}: cannot read it as Parquet ({_first_line(exc)})") \
                 from None
 
-    def head(self, n_rows, columns=None, str_columns=()):
-        """The first ``n_rows`` rows (fewer in a smaller file) as one DataFrame."""
+    def head(self, n_rows, id_column=None):
+        """The first ``n_rows`` rows (fewer in a smaller file) as one DataFrame, the id
+        column (if any) as text; None for a file without rows."""
         import pandas as pd
         parts, have = [], 0
-        for df in self.batches(columns, min(n_rows, BATCH_ROWS), str_columns):
+        for df, ids in self.batches(None, min(n_rows, BATCH_ROWS), id_column):
+            if ids is not None:
+                df[id_column] = ids.to_numpy(zero_copy_only=False).astype(object)
+                df = df[self.names]
             parts.append(df.iloc[:n_rows - have])
             have += len(parts[-1])
             if have >= n_rows:
@@ -77,11 +85,17 @@ class ParquetInput:
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
-def _as_text(series):
-    """An id column as text: its values' own spelling, empty for a missing one."""
-    import pandas as pd
-    return series.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v))
-                      else str(v)).astype(object)
+def id_blob(ids):
+    """``(blob, spans)`` of an Arrow string array for the C writer of predictions: the
+    array's own data buffer and (offset, length) per row, no copy per row."""
+    import numpy as np
+    n = len(ids)
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + n + 1]
+    spans = np.empty((n, 2), dtype=np.int64)
+    spans[:, 0] = offsets[:-1]
+    spans[:, 1] = np.diff(offsets)
+    data = ids.buffers()[2]
+    return (data if data is not None else b""), spans
 
 
 def _first_line(exc):
@@ -112,7 +126,9 @@ class ParquetPredictions:
     def add(self, ids, pred, proba, timestamp):
         from ..scoring.predictor import segment_of
         n = len(proba)
-        cols = [self.pa.array(ids, type=self.pa.string()),
+        if not isinstance(ids, self.pa.Array):
+            ids = self.pa.array(ids, type=self.pa.string())
+        cols = [ids,
                 self.pa.array(pred, type=self.pa.int8()),
                 self.pa.array(proba, type=self.pa.float64()),
                 self.pa.array([timestamp] * n, type=self.pa.string())]

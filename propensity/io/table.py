@@ -700,8 +700,7 @@ def read_training_parquet(path, *, target="ordered", id_column="UserID", n_folds
         raise DataError(f"{path}: target column {target!r} not found; columns are "
                         f"{names[:30]} (choose one with --target)")
     ids = id_column if id_column is not None and id_column in names else None
-    text_ids = [ids] if ids else []
-    df = src.head(SAMPLE_ROWS, str_columns=text_ids)
+    df = src.head(SAMPLE_ROWS, id_column=ids)
     if df is None or not len(df):
         raise DataError(f"{path}: the file has columns but no data rows")
     df.columns = names
@@ -711,7 +710,7 @@ def read_training_parquet(path, *, target="ordered", id_column="UserID", n_folds
     full = Schema(schema.columns + [tcol], schema.ignored)
     wanted = [c.name for c in full.columns]
     row, n_unseen = 1, 0
-    for batch in src.batches(columns=wanted, batch_rows=batch_rows or BATCH_ROWS):
+    for batch, _ in src.batches(columns=wanted, batch_rows=batch_rows or BATCH_ROWS):
         first = row
         X, stats = full.encode(batch, where=where, warn=False,
                                row_label=lambda i: f"data row {first + i}")

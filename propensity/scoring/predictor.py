@@ -286,7 +286,7 @@ class CustomerPropensityPredictor:
                         timestamp, drift, progress, summary, where):
         """A Parquet input, a record batch of ``chunksize`` rows at a time, through the
         schema's value rules (the same as a CSV block's)."""
-        from ..io.parquet import ParquetInput
+        from ..io.parquet import ParquetInput, id_blob
         try:
             src = ParquetInput(path, where)
             schema = model.schema_
@@ -296,8 +296,9 @@ class CustomerPropensityPredictor:
             wanted = [c for c in schema.names if c in src.names]
             ids = idc if idc in src.names else None
             row = 1
-            for df in src.batches(columns=wanted + ([ids] if ids else []),
-                                  batch_rows=chunksize, str_columns=[ids] if ids else []):
+            ts = timestamp.encode()
+            for df, id_array in src.batches(columns=wanted, batch_rows=chunksize,
+                                            id_column=ids):
                 first = row
                 E, stats = schema.encode(df, where=where, coerce=coerce,
                                          fill_missing=None if fill < 0 else fill, warn=False,
@@ -306,9 +307,17 @@ class CustomerPropensityPredictor:
                 if n:
                     proba = model.proba_encoded(E)
                     pred = (proba >= thr).astype(np.uint8)
-                    row_ids = (df[ids].tolist() if ids else
-                               [str(first - 1 + i) for i in range(n)])
-                    _write_rows(out, row_ids, pred, proba, timestamp, segments)
+                    if hasattr(out, "add"):            # a Parquet output
+                        out.add(id_array if id_array is not None else
+                                [str(first - 1 + i) for i in range(n)], pred, proba, timestamp)
+                    elif id_array is not None:
+                        blob, spans = id_blob(id_array)
+                        out.write(_core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
+                                                   blob, spans, n_threads=self.n_jobs))
+                    else:
+                        out.write(_core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
+                                                   first_row_number=first - 1,
+                                                   n_threads=self.n_jobs))
                     if drift is not None:
                         drift.add(E, proba)
                     summary["rows"] += n
@@ -444,19 +453,6 @@ def _predictions_output(raw, path, segments):
     with text_sink(raw, path) as out:
         out.write(header_line(segments))
         yield out
-
-
-def _write_rows(out, ids, pred, proba, timestamp, segments):
-    """Prediction rows (ids as text) to a Parquet or CSV output."""
-    if hasattr(out, "add"):
-        out.add(ids, pred, proba, timestamp)
-        return
-    import pandas as pd
-    frame = pd.DataFrame({"UserID": ids, "predicted_ordered": pred,
-                          "purchase_probability": proba, "prediction_timestamp": timestamp})
-    if segments:
-        frame["segment"] = segment_of(proba)
-    _write_frame(out, frame)
 
 
 def _write_frame(out, frame):
