@@ -206,7 +206,20 @@ def open_reader(src, size, *, where=None, encoding="utf-8", limit=None, prefetch
         reader = BlockReader(stream, size, limit=None if transformed or not regular else limit,
                              where=where)
     reader.transformed = transformed
+    reader.source = src
     return reader
+
+
+def source_position(reader):
+    """Bytes of the input file read so far (for a decompressed or converted input, of
+    the file itself, not of the text given): what a progress bar of the file's size
+    shows."""
+    if getattr(reader, "transformed", False):
+        try:
+            return reader.source.tell()
+        except (AttributeError, OSError, ValueError):
+            pass
+    return reader.bytes_read
 
 
 def _peek(src, n):

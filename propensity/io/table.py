@@ -41,7 +41,7 @@ from ..errors import DataError
 from ..learn.compress import compress_rows
 from ..learn.validation import check_n_jobs
 from ..schema import BINARY, CATEGORY, NUMERIC, Column, Schema
-from .blocks import check_sep, delimiter_hint, open_reader, parse_header
+from .blocks import check_sep, delimiter_hint, open_reader, parse_header, source_position
 from .data import checked_names, open_csv
 
 logger = logging.getLogger(__name__)
@@ -748,7 +748,7 @@ def _stream(reader, names, schema, tcol, builder, where, n_threads, progress, se
             _add_rows(builder, X[:n, :c + 1], tcol, where, row)
             n_unseen += r["n_unseen"]
             if progress is not None:
-                progress(n, reader.bytes_read)
+                progress(n, source_position(reader))
         reader.consume(r["consumed"], r["n_lines"])
         line += r["n_lines"]
         row += n
