@@ -221,3 +221,19 @@ def test_parquet_ids_of_any_type_are_text(predictor, tmp_path):
     predictor.predict_from_file(tmp_path / "no_ids.csv", tmp_path / "n.csv")
     assert pd.read_csv(tmp_path / "n.csv", dtype={"UserID": str})["UserID"].tolist() == \
         [str(i) for i in range(30)]
+
+
+def test_csv_to_parquet_ids_unquoted_and_quoted_blocks(predictor, tmp_path):
+    """Blocks without a quoted id take the gathered path, blocks with one the per-row
+    path: both give the ids of the CSV output (empty ids and non-ASCII ones too)."""
+    X = session_rows(4000, seed=12)
+    ids = ["" if i % 11 == 0 else f"\u00e9t\u00e9-{i}" for i in range(len(X))]
+    ids[3900] = '"late,quoted"'
+    src = write_sessions_csv(tmp_path / "in.csv", X, ids=ids)
+    predictor.predict_from_file(src, tmp_path / "ref.csv", chunksize=64)
+    predictor.predict_from_file(src, tmp_path / "out.parquet", chunksize=64)
+    want = pd.read_csv(tmp_path / "ref.csv", dtype={"UserID": str}, keep_default_na=False)
+    got = pd.read_parquet(tmp_path / "out.parquet")
+    assert got["UserID"].tolist() == want["UserID"].tolist()
+    assert got["UserID"][3900] == "late,quoted" and got["UserID"][0] == ""
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups > 2

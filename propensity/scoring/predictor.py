@@ -468,7 +468,23 @@ def _write_frame(out, frame):
 
 
 def _span_ids(data, spans):
-    """The ids of a block's records (raw spans, quotes removed) as text."""
+    """The ids of a block's records (raw spans, quotes removed) as text: an Arrow string
+    array gathered by numpy when no id is quoted, else a list."""
+    spans = np.asarray(spans, dtype=np.int64)
+    raw_all = np.frombuffer(data, dtype=np.uint8)
+    n = spans.shape[0]
+    if n and not (raw_all[spans[:, 0][spans[:, 1] > 0]] == ord('"')).any():
+        import pyarrow as pa
+        lens = spans[:, 1]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        total = int(offsets[-1])
+        if total < 2 ** 31:
+            gather = np.arange(total, dtype=np.int64) + np.repeat(spans[:, 0] - offsets[:-1],
+                                                                 lens)
+            text = raw_all[gather].tobytes()
+            return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)),
+                                               pa.py_buffer(text))
     out = []
     for a, n in spans.tolist():
         raw = bytes(data[a:a + n])
