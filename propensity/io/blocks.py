@@ -7,6 +7,12 @@ read. :class:`PrefetchReader` gives the same blocks from a regular file, the nex
 on a thread while the current one is parsed (the predictor's input). The predictor and the
 training run both read this way, so a file gets the same verdict (the same rows, the same
 error naming the same line) from either.
+
+:func:`open_reader` puts the input's bytes into that shape: gzip data (found by its first
+bytes) is decompressed and text of another encoding converted to UTF-8 as they are read;
+every consumed block is checked to be UTF-8 (the C core's ``utf8_invalid``), and a header
+or record longer than the limits below is an error naming the line, not a buffer that
+grows without end.
 """
 import codecs
 import csv
@@ -35,7 +41,6 @@ class _Lines:
     def __init__(self, where):
         self.where = where or "input"
         self.line = 1              # the line the unconsumed bytes start at
-        self.check_utf8 = True
 
     def check_length(self, pending):
         """DataError when ``pending`` bytes without a complete record (or header line)
@@ -50,10 +55,9 @@ class _Lines:
     def check_text(self, view, lines):
         """DataError naming the line and byte when ``view`` (whole records, ``lines``
         line ends, starting at :attr:`line`) is not UTF-8; then advances the line."""
-        if self.check_utf8:
-            bad = _core.utf8_invalid(view)
-            if bad >= 0:
-                raise DataError(not_utf8(self.where, bytes(view[:bad + 1]), self.line))
+        bad = _core.utf8_invalid(view)
+        if bad >= 0:
+            raise DataError(not_utf8(self.where, bytes(view[:bad + 1]), self.line))
         self.line += lines
 
 
