@@ -133,6 +133,26 @@ static int lr_useful_threads(int64_t n, int n_threads)
     return useful < 1 ? 1 : (useful < n_threads ? (int)useful : n_threads);
 }
 
+/* Bytes of the q x q matrices a fit holds: (q+1)^2 doubles per partial Hessian
+ * (n_chunks of them) and two more for the Newton system (H and its factor). In double:
+ * exact enough for a message, and no overflow for any q. */
+double prop_logreg_square_bytes(int64_t q, int n_chunks)
+{
+    double m = (double)q + 1.0;
+    return 8.0 * m * m * ((double)n_chunks + 2.0);
+}
+
+/* The out-of-memory error of the (q+1)^2 allocations, with the figure. */
+static prop_status lr_square_nomem(prop_error *err, const char *what, int64_t q, int n_chunks)
+{
+    return prop_fail(err, PROP_NOMEM,
+                     "logreg: out of memory for %s: %lld features need about %.3g GB, and "
+                     "memory grows with the square of the number of features (8 x (features "
+                     "+ 1)^2 bytes per matrix, %d matrices); use fewer features",
+                     what, (long long)q, prop_logreg_square_bytes(q, n_chunks) / 1e9,
+                     n_chunks + 2);
+}
+
 static prop_status work_init(lr_work *wk, const double *Z, const double *w, int64_t n,
                              int64_t q, int n_threads, prop_error *err)
 {
@@ -153,8 +173,9 @@ static prop_status work_init(lr_work *wk, const double *Z, const double *w, int6
     wk->S = malloc(sizeof(double) * m * LR_BLOCK * (size_t)n_threads);
     wk->r = malloc(sizeof(double) * LR_BLOCK * (size_t)n_threads);
     if (!wk->Hc || !wk->gc || !wk->lc || !wk->S || !wk->r) {
+        int chunks = wk->n_chunks;
         work_free(wk);
-        return prop_fail(err, PROP_NOMEM, "logreg: out of memory for the solver workspace");
+        return lr_square_nomem(err, "the solver workspace", q, chunks);
     }
     return PROP_OK;
 }
@@ -820,7 +841,7 @@ static void newton_free(lr_newton *nw)
     memset(nw, 0, sizeof(*nw));
 }
 
-static prop_status newton_init(lr_newton *nw, int64_t m, prop_error *err)
+static prop_status newton_init(lr_newton *nw, int64_t m, int n_chunks, prop_error *err)
 {
     nw->beta = calloc((size_t)m, sizeof(double));
     nw->trial = calloc((size_t)m, sizeof(double));
@@ -830,7 +851,7 @@ static prop_status newton_init(lr_newton *nw, int64_t m, prop_error *err)
     nw->H = malloc(sizeof(double) * (size_t)(m * m));
     nw->Lc = malloc(sizeof(double) * (size_t)(m * m));
     if (!nw->beta || !nw->trial || !nw->gs || !nw->dir || !nw->tmp || !nw->H || !nw->Lc)
-        return prop_fail(err, PROP_NOMEM, "logreg: out of memory for the Newton system");
+        return lr_square_nomem(err, "the Newton system", m - 1, n_chunks);
     return PROP_OK;
 }
 
@@ -970,7 +991,7 @@ prop_status prop_logreg_fit(const prop_logreg_params *params, const prop_logreg_
     if (st == PROP_OK)
         st = objective_init(&obj, &sd, data, params, err);
     if (st == PROP_OK)
-        st = newton_init(&nw, sd.q + 1, err);
+        st = newton_init(&nw, sd.q + 1, obj.wk.n_chunks, err);
     if (st != PROP_OK)
         goto done;
 

@@ -2,28 +2,42 @@
 
     python -m propensity.predict --input_file your_data.csv --output_file predictions.csv
 
-Exit codes: 0 success; 2 bad command-line usage; 3 model folder, manifest or model file
-missing; 4 model damaged (checksum mismatch, malformed, newer format version); 5 bad
-input (missing input file, no known feature column, bad value, wrong delimiter or
-encoding, truncated last line); 1 any other error. On an error no output file is left.
+Exit codes: :data:`EXIT_CODES` (also in ``--help``). On an error no output file is left.
 """
 import argparse
-import logging
 import sys
-import warnings
 
-from ._cli import add_format_options, bounded_int
-from .errors import SameFileError
+from . import __version__
+from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, add_format_options,
+                   bounded_int, cli_logging, exit_codes_epilog, interrupted,
+                   signals_as_exceptions)
+from .errors import OutputError, SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MODEL_MISSING, EXIT_MODEL_BAD, EXIT_INPUT = 0, 1, 2, 3, 4, 5
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_ERROR, "any other error"),
+    (EXIT_USAGE, "bad command-line usage, or an output that is the same file as the input, "
+                 "a model file or the other output"),
+    (EXIT_MODEL_MISSING, "model folder, manifest or model file missing (or not a folder)"),
+    (EXIT_MODEL_BAD, "model damaged: checksum mismatch, malformed, newer format version"),
+    (EXIT_INPUT, "bad input (missing file, no known feature column, bad value, wrong "
+                 "delimiter or encoding, truncated last line) or an output that cannot be "
+                 "written (a folder, a missing or unwritable folder, disk full, file-size "
+                 "limit)"),
+    (EXIT_SIGINT, "interrupted by SIGINT (Ctrl-C); the temporary output removed"),
+    (EXIT_SIGTERM, "terminated by SIGTERM; the temporary output removed"),
+)
 
 
 def build_parser():
     p = argparse.ArgumentParser(
         prog="propensity-predict",
-        description="Score website sessions with the best trained propensity model.")
+        description="Score website sessions with the best trained propensity model.",
+        epilog=exit_codes_epilog(EXIT_CODES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--input_file", "--input-file", required=True,
                    help="sessions to score: CSV, gzip CSV or Parquet (.parquet/.pq); '-' for "
                         "standard input")
@@ -57,8 +71,12 @@ def build_parser():
     return p
 
 
+def _shows_progress(args):
+    return not args.quiet and args.input_file != "-" and sys.stderr.isatty()
+
+
 def _progress(args):
-    if args.quiet or args.input_file == "-" or not sys.stderr.isatty():
+    if not _shows_progress(args):
         return None, None
     from tqdm import tqdm
 
@@ -74,6 +92,17 @@ def _plain_csv(path):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    with signals_as_exceptions():
+        try:
+            return _main(parser, args)
+        except (KeyboardInterrupt, Terminated) as exc:
+            code, name = interrupted(exc)
+            print(f"error: interrupted by {name}; no output written (a previous output file "
+                  f"is unchanged)", file=sys.stderr)
+            return code
+
+
+def _main(parser, args):
     if args.chunksize < 1:
         parser.error("--chunksize must be >= 1")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -86,15 +115,15 @@ def main(argv=None):
                                        not _plain_csv(args.output_file)):
         parser.error("--scheduler reads and writes plain comma-separated UTF-8 files: it does "
                      "not take --sep, --encoding, gzip or Parquet files")
-    log = logging.getLogger("propensity")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    warnings.simplefilter("always", UserWarning)
-    old_showwarning = warnings.showwarning
-    warnings.showwarning = lambda message, category, *a, **k: print(
-        f"warning: {message}", file=sys.stderr)
+    with cli_logging(args.quiet, _shows_progress(args)):
+        code, msg = _score(args)
+    if msg is not None:
+        print(f"error: {msg}", file=sys.stderr)
+    return code
+
+
+def _score(args):
+    """Score as asked: ``(exit code, error message or None)``."""
     bar = None
     try:
         predictor = CustomerPropensityPredictor(args.model_dir, allow_pickle=args.allow_pickle)
@@ -112,7 +141,7 @@ def main(argv=None):
                 print(f"scored {summary['rows']} rows with {predictor.model_name} on the Dask "
                       f"cluster (threshold {summary['threshold']:.4g}) -> {args.output_file}",
                       file=sys.stderr)
-            return EXIT_OK
+            return EXIT_OK, None
         bar, update = _progress(args)
         summary = predictor.predict_from_file(
             args.input_file, args.output_file, chunksize=args.chunksize,
@@ -125,24 +154,21 @@ def main(argv=None):
         if not args.quiet and args.output_file != "-":
             print(f"scored {summary['rows']} rows with {predictor.model_name} "
                   f"(threshold {summary['threshold']:.4g}) -> {args.output_file}", file=sys.stderr)
-        return EXIT_OK
+        return EXIT_OK, None
     except ModelNotFoundError as exc:
         code, msg = EXIT_MODEL_MISSING, str(exc)
     except ModelIntegrityError as exc:
         code, msg = EXIT_MODEL_BAD, str(exc)
     except SameFileError as exc:
         code, msg = EXIT_USAGE, str(exc)
-    except InputDataError as exc:
+    except (InputDataError, OutputError) as exc:
         code, msg = EXIT_INPUT, str(exc)
     except (OSError, ValueError, ImportError) as exc:
         code, msg = EXIT_ERROR, f"{type(exc).__name__}: {exc}"
     finally:
         if bar is not None:
             bar.close()
-        warnings.showwarning = old_showwarning
-        log.removeHandler(handler)
-    print(f"error: {msg}", file=sys.stderr)
-    return code
+    return code, msg
 
 
 if __name__ == "__main__":

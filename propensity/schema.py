@@ -43,7 +43,7 @@ class Column:
     one-hot order."""
     name: str
     kind: str
-    fill: float = None
+    fill: float | None = None
     categories: tuple = ()
 
     def feature_names(self):

@@ -234,7 +234,7 @@ class TrainingTable:
     target: str
     seed: int
     n_unseen: int = 0
-    reps: np.ndarray = field(default=None, repr=False)
+    reps: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_parts(self):
@@ -465,10 +465,22 @@ def _warn_labels(labels, target):
 # ---------------------------------------------------------------------------------------
 # sources: a CSV file, a DataFrame, encoded rows
 # ---------------------------------------------------------------------------------------
+DEFAULT_ID_COLUMN = "UserID"
+
+
+def check_id_column(names, id_column, where):
+    """DataError when ``id_column`` names a column the data does not have; only the
+    default, UserID, may be absent (row numbers stand in)."""
+    if id_column is not None and id_column != DEFAULT_ID_COLUMN and id_column not in names:
+        raise DataError(f"{where}: id column {id_column!r} not found (--id-column); columns "
+                        f"are {list(names)[:30]}")
+
+
 def _split_frame(df, target, id_column, where):
     if target not in df.columns:
         raise DataError(f"{where}: target column {target!r} not found; columns are "
                         f"{list(map(str, df.columns))[:30]} (choose one with --target)")
+    check_id_column(list(map(str, df.columns)), id_column, where)
     drop = [c for c in (target, id_column) if c is not None and c in df.columns]
     feats = df.drop(columns=drop)
     if feats.shape[1] == 0:
@@ -607,6 +619,7 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
                 raise DataError(f"{path}: target column {target!r} not found; columns are "
                                 f"{names[:30]} (choose one with --target)."
                                 f"{delimiter_hint(names, sep)}")
+            check_id_column(names, id_column, path)
             data, eof = reader.fill_to(SAMPLE_BYTES)   # the sample does not depend on blocks
             try:
                 cut = _sample_end(data, eof)
@@ -699,6 +712,7 @@ def read_training_parquet(path, *, target="ordered", id_column="UserID", n_folds
     if target not in names:
         raise DataError(f"{path}: target column {target!r} not found; columns are "
                         f"{names[:30]} (choose one with --target)")
+    check_id_column(names, id_column, path)
     ids = id_column if id_column is not None and id_column in names else None
     df = src.head(SAMPLE_ROWS, id_column=ids)
     if df is None or not len(df):

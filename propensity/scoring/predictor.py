@@ -12,6 +12,8 @@ distinct row once) and the C core formats the output rows. Memory stays bounded,
 output goes to a temporary file in the target folder that is renamed on success, and
 no partial output is left behind after an error.
 """
+from __future__ import annotations
+
 import contextlib
 import datetime
 import json
@@ -21,10 +23,12 @@ import pickle
 import sys
 import threading
 import warnings
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, cast
 
 import numpy as np
 
 from .. import _core
+from .._typing import DataFrame, PathLike
 from ..io import manifest as _manifest
 from ..learn.base import load_model as _load_document
 from ..io.blocks import check_encoding, check_sep, open_reader, parse_header
@@ -33,6 +37,9 @@ from ..io.formats import PARQUET, input_format, output_format, text_sink
 from ..learn.validation import check_n_jobs
 from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
                      ModelNotFoundError, PredictorError)
+
+if TYPE_CHECKING:
+    from .model import PropensityModel
 
 logger = logging.getLogger(__name__)
 
@@ -72,17 +79,19 @@ class CustomerPropensityPredictor:
     state on the predictor.
     """
 
-    def __init__(self, model_dir="ml_outputs", allow_pickle=False, n_jobs=None):
+    def __init__(self, model_dir: PathLike | None = "ml_outputs", allow_pickle: bool = False,
+                 n_jobs: int | None = None) -> None:
         self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.allow_pickle = bool(allow_pickle)
         self.n_jobs = check_n_jobs(n_jobs)
-        self.model = None
-        self.model_name = None
+        self.model: PropensityModel | None = None
+        self.model_name: str | None = None
         self.manifest = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_model(cls, model, name=None, n_jobs=None):
+    def from_model(cls, model: PropensityModel, name: str | None = None,
+                   n_jobs: int | None = None) -> CustomerPropensityPredictor:
         """A predictor around a model in memory (a fitted PropensityModel), e.g. the one a
         training run or ``fit_dask`` just made."""
         for attr in ("schema_", "proba_encoded", "threshold_"):
@@ -94,7 +103,7 @@ class CustomerPropensityPredictor:
         return self
 
     # ------------------------------------------------------------------ loading
-    def load_model(self, name):
+    def load_model(self, name: str) -> PropensityModel:
         """Load the model ``name`` (e.g. 'random_forest') listed in the manifest."""
         with self._lock:
             manifest = _manifest.read(self.model_dir)
@@ -123,7 +132,7 @@ class CustomerPropensityPredictor:
             logger.info("loaded model %s from %s", name, path)
             return model
 
-    def load_best_model(self):
+    def load_best_model(self) -> PropensityModel:
         """Load the model the manifest names best (highest validation F1)."""
         manifest = _manifest.read(self.model_dir)
         best = manifest.get("best_model")
@@ -131,14 +140,14 @@ class CustomerPropensityPredictor:
             raise ModelIntegrityError(f"{self.model_dir}/{MANIFEST_NAME} names no best_model")
         return self.load_model(best)
 
-    def require_model(self):
+    def require_model(self) -> PropensityModel:
         """The loaded model; RuntimeError when none is loaded yet."""
         model = self.model
         if model is None:
             raise RuntimeError("no model loaded: call load_best_model() or load_model(name) first")
         return model
 
-    def decision_threshold(self, threshold=None):
+    def decision_threshold(self, threshold: float | None = None) -> float:
         """The threshold a prediction uses: ``threshold`` (checked to be in [0, 1]) or the
         loaded model's tuned one."""
         model = self.require_model()
@@ -148,8 +157,9 @@ class CustomerPropensityPredictor:
         return thr
 
     # ------------------------------------------------------------------ DataFrames
-    def predict(self, df, threshold=None, segments=False, *, coerce=False, fill_missing=None,
-                timestamp=None):
+    def predict(self, df: DataFrame, threshold: float | None = None, segments: bool = False, *,
+                coerce: bool = False, fill_missing: int | None = None,
+                timestamp: str | None = None) -> DataFrame:
         """Score a DataFrame of sessions.
 
         Returns a DataFrame with ``UserID, predicted_ordered, purchase_probability,
@@ -184,7 +194,8 @@ class CustomerPropensityPredictor:
         return out
 
     # ------------------------------------------------------------------ files
-    def predict_to_file(self, df, output_path, threshold=None, segments=False, **kwargs):
+    def predict_to_file(self, df: DataFrame, output_path: PathLike, threshold: float | None = None,
+                        segments: bool = False, **kwargs: Any) -> int:
         """Score a DataFrame into a predictions CSV: :meth:`predict`, then the same
         header, writer and temporary-file-and-rename as :meth:`predict_from_file`.
         Returns the number of rows."""
@@ -193,9 +204,12 @@ class CustomerPropensityPredictor:
             _write_frame(sink, out)
         return len(out)
 
-    def predict_from_file(self, input_path, output_path, chunksize=100_000, threshold=None,
-                          segments=False, coerce=False, fill_missing=None, drift_report=None,
-                          progress=None, sep=",", encoding="utf-8"):
+    def predict_from_file(self, input_path: PathLike | BinaryIO, output_path: PathLike,
+                          chunksize: int = 100_000, threshold: float | None = None,
+                          segments: bool = False, coerce: bool = False,
+                          fill_missing: int | None = None, drift_report: PathLike | None = None,
+                          progress: Callable[[int], object] | None = None,
+                          sep: str = ",", encoding: str = "utf-8") -> dict:
         """Score a CSV file (``'-'`` for stdin, or a binary file object) into a
         predictions CSV (``'-'`` for stdout).
 
@@ -239,10 +253,11 @@ class CustomerPropensityPredictor:
         drift = _DriftAccumulator(model) if drift_report is not None else None
         timestamp = _now_iso()
 
+        src: BinaryIO | None
         if parquet_in:
-            src, close_src, where = None, False, repr(os.fspath(input_path))
+            src, close_src, where = None, False, repr(os.fspath(cast(PathLike, input_path)))
         elif hasattr(input_path, "read"):
-            src, close_src, where = input_path, False, "input stream"
+            src, close_src, where = cast(BinaryIO, input_path), False, "input stream"
         elif input_path == "-":
             src, close_src, where = sys.stdin.buffer, False, "standard input"
         else:
@@ -265,6 +280,7 @@ class CustomerPropensityPredictor:
                     self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
                                  encoding, timestamp, drift, progress, summary, where)
                 if drift is not None:
+                    out.sync()  # the predictions are on disk before the report replaces its file
                     report = drift.report()
                     atomic_write_bytes(drift_report, json.dumps(report, indent=2).encode() + b"\n")
                     summary["drift"] = report
@@ -272,7 +288,7 @@ class CustomerPropensityPredictor:
                         logger.warning("data drift: PSI > %.1f for %s (report: %s)", PSI_ALERT,
                                        ", ".join(report["drifted"]), drift_report)
         finally:
-            if close_src:
+            if close_src and src is not None:
                 src.close()
         _warn_coerced(summary["n_coerced"])
         if summary["n_filled"]:
