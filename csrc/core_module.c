@@ -1416,6 +1416,19 @@ fail:
     return res;
 }
 
+static PyObject *py_utf8_invalid(PyObject *self, PyObject *arg)
+{
+    Py_buffer buf = {0};
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int64_t bad;
+    Py_BEGIN_ALLOW_THREADS
+    bad = prop_utf8_invalid((const char *)buf.buf, (int64_t)buf.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return PyLong_FromLongLong((long long)bad);
+}
+
 /* obj is a writeable C-contiguous 2-D array of type t with >= rows rows and cols columns. */
 static int reusable(PyObject *obj, int t, npy_intp rows, npy_intp cols)
 {
@@ -1656,6 +1669,8 @@ fail:
      "coerce, final, first_line, first_row, n_threads=1, out_X=None, out_span=None) "      \
      "-> dict of X (uint8 for an all-binary schema, "  \
      "else float64), id_span, n_rows, consumed, n_lines, n_coerced, n_filled, n_unseen."},   \
+    {"utf8_invalid", py_utf8_invalid, METH_O,                                                 \
+     "utf8_invalid(buf) -> offset of the first byte that is not valid UTF-8, or -1."},        \
     {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
      "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
      "first_row_number=0, n_threads=1, out=None) -> bytes of CSV rows "                     \

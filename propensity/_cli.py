@@ -135,3 +135,33 @@ def exit_codes_epilog(codes, width=79):
     return "exit codes:\n" + "\n".join(
         textwrap.fill(text, width, initial_indent=f"  {c:>{w}}  ", subsequent_indent=indent)
         for c, text in codes)
+
+
+def separator(text):
+    """An argparse type: the input's one-character delimiter ('\\t' or 'tab': a tab)."""
+    from .io.blocks import check_sep
+    try:
+        return check_sep(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def encoding(text):
+    """An argparse type: a text encoding Python knows (utf-8, latin-1, cp1252, ...)."""
+    from .io.blocks import check_encoding
+    try:
+        check_encoding(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_format_options(parser, files):
+    """--sep and --encoding, for the CSV input(s) ``files`` names."""
+    parser.add_argument("--sep", type=separator, default=",",
+                        help=f"delimiter of {files}: one character, e.g. ';', '|' or '\\t' "
+                             f"for a tab (default: ',')")
+    parser.add_argument("--encoding", type=encoding, default="utf-8",
+                        help=f"text encoding of {files}, converted to UTF-8 as it is read, "
+                             f"e.g. latin-1 or cp1252; outputs are always UTF-8 "
+                             f"(default: utf-8)")

@@ -8,8 +8,9 @@ import argparse
 import sys
 
 from . import __version__
-from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, bounded_int, cli_logging,
-                   exit_codes_epilog, interrupted, signals_as_exceptions)
+from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, add_format_options,
+                   bounded_int, cli_logging, exit_codes_epilog, interrupted,
+                   signals_as_exceptions)
 from .errors import OutputError, SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
@@ -38,15 +39,18 @@ def build_parser():
         epilog=exit_codes_epilog(EXIT_CODES), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--input_file", "--input-file", required=True,
-                   help="CSV of sessions to score ('-' for standard input)")
+                   help="sessions to score: CSV, gzip CSV or Parquet (.parquet/.pq); '-' for "
+                        "standard input")
     p.add_argument("--output_file", "--output-file", required=True,
-                   help="predictions CSV to write ('-' for standard output)")
+                   help="predictions to write: CSV, gzip CSV when it ends in .gz, Parquet for "
+                        ".parquet/.pq; '-' for standard output")
     p.add_argument("--model_dir", "--model-dir", default="ml_outputs",
                    help="folder with manifest.json and the models (default: ml_outputs)")
     p.add_argument("--model", default=None,
                    help="model name to use instead of the manifest's best, e.g. random_forest")
     p.add_argument("--threshold", type=float, default=None,
                    help="decision threshold (default: the one tuned and stored with the model)")
+    add_format_options(p, "the input CSV")
     p.add_argument("--chunksize", type=bounded_int(1), default=100_000, help="rows per block (default 100000)")
     p.add_argument("--segments", action="store_true",
                    help="add a segment column: High (p > 0.5), Medium (0.1-0.5), Low (< 0.1)")
@@ -80,6 +84,11 @@ def _progress(args):
     return bar, bar.update
 
 
+def _plain_csv(path):
+    from .io.formats import CSV, output_format
+    return output_format(path) == CSV
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -101,6 +110,11 @@ def _main(parser, args):
     if args.scheduler is not None and (args.input_file == "-" or args.drift_report):
         parser.error("--scheduler reads a file the workers can open: it does not take "
                      "standard input or --drift-report")
+    if args.scheduler is not None and (args.sep != "," or args.encoding != "utf-8" or
+                                       not _plain_csv(args.input_file) or
+                                       not _plain_csv(args.output_file)):
+        parser.error("--scheduler reads and writes plain comma-separated UTF-8 files: it does "
+                     "not take --sep, --encoding, gzip or Parquet files")
     with cli_logging(args.quiet, _shows_progress(args)):
         code, msg = _score(args)
     if msg is not None:
@@ -132,7 +146,8 @@ def _score(args):
         summary = predictor.predict_from_file(
             args.input_file, args.output_file, chunksize=args.chunksize,
             threshold=args.threshold, segments=args.segments, coerce=args.coerce,
-            fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update)
+            fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update,
+            sep=args.sep, encoding=args.encoding)
         if bar is not None:
             bar.close()
             bar = None

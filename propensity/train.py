@@ -12,8 +12,8 @@ import os
 import sys
 
 from . import __version__
-from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, bounded_int, cli_logging,
-                   exit_codes_epilog, interrupted, n_jobs, signals_as_exceptions)
+from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, add_format_options, bounded_int,
+                   cli_logging, exit_codes_epilog, interrupted, n_jobs, signals_as_exceptions)
 from .learn.estimators import FAMILIES
 
 EXIT_OK, EXIT_DATA, EXIT_OUTPUT = 0, 2, 3
@@ -58,10 +58,11 @@ def build_parser():
                     "predictions to the output folder.",
         epilog=exit_codes_epilog(EXIT_CODES), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("--train-file", help="training CSV (default: the embedded 455,401-row "
-                                        "stand-in data set)")
+    p.add_argument("--train-file", help="training CSV, gzip CSV or Parquet file (default: "
+                                        "the embedded 455,401-row stand-in data set)")
     p.add_argument("--test-file", help="CSV to predict with the best model (default: a generated "
                                        "testing-style file)")
+    add_format_options(p, "the training and test CSV files")
     p.add_argument("--output-dir", default="ml_outputs", help="output folder (default: %(default)s)")
     p.add_argument("--target", default="ordered", help="target column (default: %(default)s)")
     p.add_argument("--id-column", default="UserID",
@@ -105,6 +106,10 @@ def _main(args):
         print("propensity-train: error: --scheduler needs --train-file (a CSV the workers "
               "can read)", file=sys.stderr)
         return EXIT_DATA
+    if args.scheduler is not None and (args.sep != "," or args.encoding != "utf-8"):
+        print("propensity-train: error: --scheduler reads comma-separated UTF-8 files: it "
+              "does not take --sep or --encoding", file=sys.stderr)
+        return EXIT_DATA
     with cli_logging(args.quiet, progress):
         res = _train(args, id_column, progress)
     if isinstance(res, int):
@@ -140,7 +145,7 @@ def _train(args, id_column, progress):
             id_column=id_column, models=args.models, cv_folds=args.cv_folds, seed=args.seed,
             n_jobs=args.n_jobs, grid=args.grid,
             calibration=None if args.calibration == "none" else args.calibration,
-            progress=progress)
+            progress=progress, sep=args.sep, encoding=args.encoding)
     except (DataError, SameFileError, ImportError) as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
         return EXIT_DATA

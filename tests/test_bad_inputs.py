@@ -920,3 +920,206 @@ def test_predict_to_a_fifo_and_a_descriptor_path(run_predict, tmp_path):
     t.join()
     assert code == 0, err
     assert [ln.rsplit(",", 1)[0] for ln in got[0].decode().splitlines()] == want
+
+
+# input formats: gzip, encodings, delimiters, over-long lines (predict exit 5, train
+# exit 2). Each case: the exit code, the first line of the message, the input's bytes and
+# inode unchanged, a previous output kept and nothing partial left beside it.
+
+import gzip as _gzip  # noqa: E402
+
+from propensity.io import blocks as _blocks  # noqa: E402
+
+
+def _gz(data):
+    return _gzip.compress(data, mtime=0)
+
+
+def _flip_middle(data):
+    data = bytearray(data)
+    data[len(data) // 2] ^= 0xFF
+    return bytes(data)
+
+
+_MANY = _text(HEADER, *_two_class_rows(2000))   # about 100 kB: several predict blocks
+_LATIN1_LATE = _MANY.replace(b"\nu1500,", b"\nu1500\xe9,", 1)
+_SEMI = _text(*[r.replace(",", ";") for r in [HEADER] + _two_class_rows(40)])
+_TABS = _text(*[r.replace(",", "\t") for r in [HEADER] + _two_class_rows(40)])
+
+FORMAT_CASES = {
+    # id: (file bytes, extra args, first line of the message holds these)
+    "gzip_truncated": (_gz(_MANY)[:-200], [], ["in.csv", "gzip data is truncated"]),
+    "gzip_damaged": (_flip_middle(_gz(_MANY)), [], ["in.csv", "gzip data is damaged"]),
+    "gzip_latin1": (_gz(_LATIN1_LATE), [], ["in.csv", "line 1502 is not UTF-8",
+                                             "byte 0xE9", "--encoding"]),
+    "latin1_id": (_text(HEADER, *_good_rows(2)).replace(b"u1,", b"\xfc1,"), [],
+                  ["in.csv", "line 3 is not UTF-8", "byte 0xFC at byte 1"]),
+    "latin1_late_block": (_LATIN1_LATE, ["--chunksize", "1"],
+                          ["in.csv", "line 1502 is not UTF-8", "byte 0xE9 at byte 6"]),
+    "latin1_header": (_text(HEADER.replace("UserID", "Us\xe9rID"), *_good_rows(2))
+                      .replace(b"\xc3\xa9", b"\xe9"), [], ["line 1 is not UTF-8", "byte 0xE9"]),
+    "cp1252_as_utf16": (_text(HEADER, *_good_rows(2)) + b"\x00", ["--encoding", "utf-16"],
+                        ["in.csv", "not utf-16 text"]),
+    "semicolons": (_SEMI, [], ["no known feature column", "pass --sep ';'"]),
+    "tabs": (_TABS, [], ["no known feature column", "pass --sep '\\t'"]),
+    "semicolons_with_pipe": (_SEMI, ["--sep", "|"], ["not '|'; pass --sep ';'"]),
+    "first_line_5mb": (b"x" * (5 << 20), [], ["in.csv", "header line is longer than 4194304"]),
+    "parquet_named_csv": (b"PAR1" + bytes(100) + b"PAR1", [], ["in.csv", "is a Parquet file"]),
+}
+
+
+def _snapshot(path):
+    st = os.stat(path)
+    return st.st_ino, path.read_bytes()
+
+
+def _first_line(err):
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+@pytest.mark.parametrize("case", sorted(FORMAT_CASES))
+def test_predict_input_format_errors(run_predict, tmp_path, case):
+    content, args, fragments = FORMAT_CASES[case]
+    out = tmp_path / "out" / "pred.csv"
+    out.parent.mkdir()
+    out.write_text("previous\n")
+    inp = tmp_path / "in.csv"
+    inp.write_bytes(content)
+    before = _snapshot(inp)
+    code, err, _ = run_predict(input_path=inp, output=out, args=args)
+    assert code == predict.EXIT_INPUT, err
+    first = _first_line(err)
+    assert first.startswith("error: "), err
+    for frag in fragments:
+        assert frag.lower() in first.lower(), (frag, first)
+    assert "Traceback" not in err
+    assert _snapshot(inp) == before
+    assert out.read_text() == "previous\n"
+    _no_leftovers(out.parent, keep=("pred.csv",))
+
+
+def test_predict_dev_zero(run_predict, tmp_path):
+    """/dev/zero has no line end: a one-line error, not MemoryError."""
+    out = tmp_path / "out" / "pred.csv"
+    out.parent.mkdir()
+    code, err, _ = run_predict(input_path="/dev/zero", output=out)
+    assert code == predict.EXIT_INPUT, err
+    assert _first_line(err) == ("error: '/dev/zero': the header line is longer than 4194304 "
+                                "bytes (no line end found); is this a CSV file?")
+    _no_leftovers(out.parent)
+
+
+def test_predict_data_line_too_long(run_predict, tmp_path, monkeypatch):
+    monkeypatch.setattr(_blocks, "MAX_RECORD_BYTES", 1 << 17)
+    inp = tmp_path / "in.csv"
+    inp.write_bytes(_text(HEADER, *_good_rows(3), _row("u" * 300_000), *_good_rows(2)))
+    before = _snapshot(inp)
+    out = tmp_path / "out" / "pred.csv"
+    out.parent.mkdir()
+    code, err, _ = run_predict(input_path=inp, output=out, args=["--chunksize", "1"])
+    assert code == predict.EXIT_INPUT, err
+    assert "in.csv': line 5 is longer than 131072 bytes" in _first_line(err), err
+    assert _snapshot(inp) == before
+    _no_leftovers(out.parent)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--sep", "ab"], "argument --sep: sep must be one ASCII character"),
+    (["--sep", '"'], "argument --sep"),
+    (["--encoding", "no-such-codec"], "argument --encoding: unknown encoding 'no-such-codec'"),
+])
+def test_predict_format_usage_errors(run_predict, args, fragment):
+    code, err, out = run_predict(_text(HEADER, *_good_rows()), args=args)
+    assert code == predict.EXIT_USAGE and fragment in err, err
+    assert not out.exists()
+
+
+TRAIN_FORMAT_CASES = {
+    "gzip_truncated": (_gz(_MANY)[:-200], [], ["train.csv", "gzip data is truncated"]),
+    "gzip_damaged": (_flip_middle(_gz(_MANY)), [], ["train.csv", "gzip data is damaged"]),
+    "latin1_id": (_LATIN1_LATE, [], ["train.csv", "line 1502 is not UTF-8", "byte 0xE9"]),
+    "semicolons": (_SEMI, [], ["target column 'ordered' not found", "pass --sep ';'"]),
+    "tabs": (_TABS, [], ["target column 'ordered' not found", "pass --sep '\\t'"]),
+    "first_line_5mb": (b"x" * (5 << 20), [], ["train.csv", "header line is longer than"]),
+    "parquet_named_csv": (b"PAR1" + bytes(100) + b"PAR1", [], ["is a Parquet file"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_FORMAT_CASES))
+def test_train_input_format_errors(tmp_path, capsys, case):
+    content, args, fragments = TRAIN_FORMAT_CASES[case]
+    f = tmp_path / "train.csv"
+    f.write_bytes(content)
+    before = _snapshot(f)
+    out = tmp_path / "ml_outputs"
+    code = train.main(_train_argv(tmp_path, f, out) + args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    first = _first_line(err)
+    assert first.startswith("propensity-train: error: "), err
+    for frag in fragments:
+        assert frag.lower() in first.lower(), (frag, first)
+    assert "Traceback" not in err
+    assert _snapshot(f) == before
+    assert not out.exists()
+    _no_leftovers(tmp_path, keep=("train.csv",))
+
+
+def test_train_dev_zero(tmp_path, capsys):
+    out = tmp_path / "ml_outputs"
+    code = train.main(_train_argv(tmp_path, "/dev/zero", out))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert _first_line(err) == ("propensity-train: error: /dev/zero: the header line is longer "
+                                "than 4194304 bytes (no line end found); is this a CSV file?")
+    assert not out.exists()
+
+
+def _parquet_cases(tmp_path):
+    pytest.importorskip("pyarrow")
+    frame = pd.read_csv(pd.io.common.BytesIO(_MANY), dtype={"UserID": str})
+    good = tmp_path / "good.parquet"
+    frame.to_parquet(good, row_group_size=500)
+    bad_value = frame.copy()
+    bad_value.loc[1200, "sign_in"] = 5
+    bad_value.to_parquet(tmp_path / "value.parquet", row_group_size=500)
+    (tmp_path / "cut.parquet").write_bytes(good.read_bytes()[:-64])
+    (tmp_path / "text.parquet").write_bytes(_text(HEADER, *_good_rows(3)))
+    return {"value.parquet": ["value.parquet", "data row 1201", "column 'sign_in'", "not 0 or 1"],
+            "cut.parquet": ["cut.parquet': cannot read it as parquet"],
+            "text.parquet": ["text.parquet': cannot read it as parquet"]}
+
+
+def test_predict_parquet_input_errors(run_predict, tmp_path):
+    cases = _parquet_cases(tmp_path)
+    out = tmp_path / "out" / "pred.parquet"
+    out.parent.mkdir()
+    out.write_bytes(b"previous")
+    for name, fragments in cases.items():
+        inp = tmp_path / name
+        before = _snapshot(inp)
+        code, err, _ = run_predict(input_path=inp, output=out, args=["--chunksize", "100"])
+        assert code == predict.EXIT_INPUT, (name, err)
+        for frag in fragments:
+            assert frag.lower() in _first_line(err).lower(), (name, frag, err)
+        assert _snapshot(inp) == before
+        assert out.read_bytes() == b"previous"
+        _no_leftovers(out.parent, keep=("pred.parquet",))
+
+
+def test_train_parquet_input_errors(tmp_path, capsys):
+    cases = _parquet_cases(tmp_path)
+    for name, fragments in cases.items():
+        inp = tmp_path / name
+        before = _snapshot(inp)
+        out = tmp_path / "ml_outputs"
+        code = train.main(_train_argv(tmp_path, inp, out))
+        err = capsys.readouterr().err
+        assert code == 2, (name, err)
+        first = _first_line(err).replace("'", "").lower()
+        assert first.startswith("propensity-train: error: "), err
+        for frag in fragments:
+            assert frag.replace("'", "").lower() in first, (name, frag, err)
+        assert _snapshot(inp) == before
+        assert not out.exists()

@@ -131,6 +131,8 @@ class TrainingConfig:
     grid: object = None                 # {family: {param: [values]}} or a grid file
     calibration: str = "isotonic"
     progress: bool = False
+    sep: str = ","                      # delimiter of the training and test files
+    encoding: str = "utf-8"             # their text encoding (read as UTF-8)
     embedded_rows: int = EMBEDDED_ROWS
     embedded_test_rows: int = EMBEDDED_TEST_ROWS
 
@@ -180,7 +182,7 @@ def run_training(train_file: PathLike | TrainingTable | TrainingData | None = No
     """Run the whole training pipeline; returns :class:`TrainingResults`.
 
     Options are the fields of :class:`TrainingConfig` (target, id_column, models,
-    cv_folds, seed, n_jobs, grid, calibration, progress, embedded_rows,
+    cv_folds, seed, n_jobs, grid, calibration, progress, sep, encoding, embedded_rows,
     embedded_test_rows). ``grid`` overrides the default grids: ``{family: {param:
     [values]}}`` or a path to a TOML/JSON grid file. Raises :class:`DataError` for
     unusable data, :class:`SameFileError` when an input file lies inside ``output_dir``
@@ -312,7 +314,7 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     now = datetime.datetime.now(datetime.timezone.utc)
     timed("save", _write_models, tmp, fitted)
     timed("predict_test", _predict_test, fitted[best].model, best, cfg.test_file, tmp,
-          cfg.embedded_test_rows)
+          cfg.embedded_test_rows, cfg.sep, cfg.encoding)
     timed("plots", _write_plots, tmp, fitted)
     manifest = _manifest.build(
         tmp, best_model=best, models=evaluation, created=now,
@@ -352,7 +354,7 @@ def _load(cfg):
     progress = _read_progress(cfg.train_file) if cfg.progress else None
     try:
         return read_training_file(cfg.train_file, target=cfg.target, id_column=cfg.id_column,
-                                  progress=progress, **kw)
+                                  progress=progress, sep=cfg.sep, encoding=cfg.encoding, **kw)
     finally:
         if progress is not None:
             progress.close()
@@ -529,7 +531,7 @@ def _write_plots(folder, fitted):
                 {fam: f.record for fam, f in fitted.items()})
 
 
-def _predict_test(model, name, test_file, folder, embedded_test_rows):
+def _predict_test(model, name, test_file, folder, embedded_test_rows, sep=",", encoding="utf-8"):
     """test_predictions.csv through the predictor: a test file on its file path (same
     reader, value rules, id handling and writer as ``propensity.predict``), the embedded
     testing-style frame on its DataFrame path (the same value rules and writer)."""
@@ -544,7 +546,8 @@ def _predict_test(model, name, test_file, folder, embedded_test_rows):
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             if test_file is not None:
-                rows = predictor.predict_from_file(test_file, out)["rows"]
+                rows = predictor.predict_from_file(test_file, out, sep=sep,
+                                                   encoding=encoding)["rows"]
             else:
                 frame = make_sessions(embedded_test_rows, seed=EMBEDDED_SEED, testing=True)
                 if not set(model.input_columns_) & set(frame.columns):
