@@ -1259,7 +1259,15 @@ int64_t prop_utf8_invalid(const char *buf, int64_t len)
     const unsigned char *b = (const unsigned char *)buf;
     int64_t i = 0;
     while (i < len) {
-        if (i + 8 <= len) { /* eight ASCII bytes at a time: the common case */
+        if (i + 32 <= len) { /* 32 ASCII bytes at a time: the common case */
+            uint64_t w[4];
+            memcpy(w, b + i, 32);
+            if (((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ULL) == 0) {
+                i += 32;
+                continue;
+            }
+        }
+        if (i + 8 <= len) { /* then eight */
             uint64_t w;
             memcpy(&w, b + i, 8);
             if ((w & 0x8080808080808080ULL) == 0) {
