@@ -500,6 +500,7 @@ static int binning_init(PyObject *module)
 #include "propensity/boost.h"
 #include "propensity/forest.h"
 #include "propensity/predict.h"
+#include "propensity/shap.h"
 
 /* Move a prop_ensemble into a dict of NumPy arrays: each node array is freed once it
  * is copied, so a deep forest is never held twice (the caller still frees e). */
@@ -1012,6 +1013,52 @@ fail:
     return out;
 }
 
+/* trees_shap(codes (n, p), trees, average, base, n_threads, reference=False) -> (n, p + 1):
+ * SHAP values of every row, the bias last (shap.h; reference: enumeration of subsets). */
+static PyObject *py_trees_shap(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"codes", "trees", "average", "base", "n_threads", "reference", NULL};
+    PyObject *codes_o, *tup, *out = NULL;
+    PyArrayObject *codes = NULL;
+    prop_shap_params sp;
+    memset(&sp, 0, sizeof sp);
+    int reference = 0;
+    view_arrays va;
+    memset(&va, 0, sizeof va);
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOpdi|p", kwlist, &codes_o, &tup, &sp.average,
+                                     &sp.base, &sp.n_threads, &reference))
+        return NULL;
+    sp.n_threads = resolve_threads(sp.n_threads);
+    codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
+    if (codes == NULL)
+        goto fail;
+    if (parse_view(tup, (int)PyArray_DIM(codes, 1), &va) < 0)
+        goto fail;
+    npy_intp dims[2] = {PyArray_DIM(codes, 0), PyArray_DIM(codes, 1) + 1};
+    out = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
+    if (out == NULL)
+        goto fail;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    int32_t p = (int32_t)PyArray_DIM(codes, 1);
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    const uint8_t *c = PyArray_DATA(codes);
+    int64_t n = dims[0];
+    Py_BEGIN_ALLOW_THREADS
+    st = reference ? prop_forest_shap_brute(&va.v, &sp, c, n, p, o, &err)
+                   : prop_forest_shap(&va.v, &sp, c, n, p, o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    Py_XDECREF(codes);
+    view_release(&va);
+    return out;
+}
+
 /* Every trees entry point takes its arguments by keyword (or in this order). */
 #define TREES_KW(fn) (PyCFunction)(void (*)(void))(fn), METH_VARARGS | METH_KEYWORDS
 #define TREES_METHODS                                                                      \
@@ -1037,7 +1084,10 @@ fail:
     {"trees_validate", TREES_KW(py_trees_validate),                                        \
      "trees_validate(trees, n_features): ValueError if any node array is invalid"},        \
     {"trees_gains", TREES_KW(py_trees_gains),                                              \
-     "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},
+     "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},\
+    {"trees_shap", TREES_KW(py_trees_shap),                                                \
+     "trees_shap(codes, trees, average, base, n_threads, reference=False) -> float64 "      \
+     "(n, p + 1): SHAP values, the bias last"},
 static int trees_init(PyObject *module)
 {
     if (PyModule_AddIntConstant(module, "SCORE_AUTO", PROP_SCORE_AUTO) < 0 ||

@@ -1,0 +1,347 @@
+/* shap.c - path-dependent TreeSHAP over flat tree arrays on bin codes (shap.h). */
+#include "propensity/shap.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "propensity/tree.h"
+#include "propensity/types.h"
+
+/* One element of the unique path: the feature of a split on the way to the current
+ * node, the fraction of the paths that continue when the feature is unknown (zero)
+ * and when it is known (one: 1 on the row's side, 0 on the other), and the weight of
+ * the subsets of size equal to the element's index. */
+typedef struct {
+    int32_t feature;
+    double zero, one, weight;
+} path_elem;
+
+/* Append (feature, zero, one) to the u elements of m and update the subset weights. */
+static void path_extend(path_elem *m, int32_t u, double zero, double one, int32_t feature)
+{
+    m[u].feature = feature;
+    m[u].zero = zero;
+    m[u].one = one;
+    m[u].weight = u == 0 ? 1.0 : 0.0;
+    const double inv = 1.0 / (double)(u + 1);
+    for (int32_t i = u - 1; i >= 0; i--) {
+        m[i + 1].weight += one * m[i].weight * (double)(i + 1) * inv;
+        m[i].weight = zero * m[i].weight * (double)(u - i) * inv;
+    }
+}
+
+/* Undo the extension by element idx of the u + 1 elements of m (u elements remain). */
+static void path_unwind(path_elem *m, int32_t u, int32_t idx)
+{
+    const double one = m[idx].one, zero = m[idx].zero;
+    double next = m[u].weight;
+    const double up = (double)(u + 1);
+    if (one != 0.0) {
+        for (int32_t j = u - 1; j >= 0; j--) {
+            double t = m[j].weight;
+            m[j].weight = next * up / ((double)(j + 1) * one);
+            next = t - m[j].weight * zero * (double)(u - j) / up;
+        }
+    } else {
+        for (int32_t j = u - 1; j >= 0; j--)
+            m[j].weight = m[j].weight * up / (zero * (double)(u - j));
+    }
+    for (int32_t j = idx; j < u; j++) {
+        m[j].feature = m[j + 1].feature;
+        m[j].zero = m[j + 1].zero;
+        m[j].one = m[j + 1].one;
+    }
+}
+
+/* Sum of the weights the path would have after unwinding element idx (m unchanged). */
+static double path_unwound_sum(const path_elem *m, int32_t u, int32_t idx)
+{
+    const double one = m[idx].one, zero = m[idx].zero;
+    const double up = (double)(u + 1);
+    double total = 0.0;
+    if (one != 0.0) {
+        double next = m[u].weight;
+        for (int32_t j = u - 1; j >= 0; j--) {
+            double t = next * up / ((double)(j + 1) * one);
+            total += t;
+            next = m[j].weight - t * zero * (double)(u - j) / up;
+        }
+    } else {
+        for (int32_t j = u - 1; j >= 0; j--)
+            total += m[j].weight * up / (zero * (double)(u - j));
+    }
+    return total;
+}
+
+/* One tree (arrays offset to its first node) and one row. */
+typedef struct {
+    const int32_t *feature, *left, *right;
+    const uint8_t *threshold;
+    const double *value, *count;
+    const uint8_t *row;
+    double *phi;
+} tree_ctx;
+
+/* Node k reached with the parent's path (u elements at parent_path); the path of this
+ * node is built at parent_path + u (the parent's copy is kept for its other child). */
+static void shap_recurse(const tree_ctx *c, int64_t k, const path_elem *parent_path, int32_t u,
+                         double zero, double one, int32_t feature)
+{
+    path_elem *m = (path_elem *)parent_path + u;
+    if (u > 0)
+        memcpy(m, parent_path, (size_t)u * sizeof *m);
+    path_extend(m, u, zero, one, feature);
+    if (c->left[k] < 0) {
+        const double v = c->value[k];
+        for (int32_t i = 1; i <= u; i++) {
+            double w = path_unwound_sum(m, u, i);
+            c->phi[m[i].feature] += w * (m[i].one - m[i].zero) * v;
+        }
+        return;
+    }
+    const int32_t f = c->feature[k];
+    const int64_t l = c->left[k], r = c->right[k];
+    const int go_left = prop_goes_left(c->row[f], c->threshold[k]);
+    const int64_t hot = go_left ? l : r, cold = go_left ? r : l;
+    double iz = 1.0, io = 1.0;
+    int32_t uu = u; /* elements in m after a split on f seen before is taken out */
+    for (int32_t i = 1; i <= u; i++)
+        if (m[i].feature == f) {
+            iz = m[i].zero;
+            io = m[i].one;
+            path_unwind(m, u, i);
+            uu = u - 1;
+            break;
+        }
+    /* m now has uu + 1 elements; a child both of whose fractions are 0 adds nothing
+     * (every weight below it is 0), and unwinding it would divide by 0. */
+    const double zh = iz * prop_shap_fraction(c->count, k, hot);
+    const double zc = iz * prop_shap_fraction(c->count, k, cold);
+    if (zh != 0.0 || io != 0.0)
+        shap_recurse(c, hot, m, uu + 1, zh, io, f);
+    if (zc != 0.0)
+        shap_recurse(c, cold, m, uu + 1, zc, 0.0, f);
+}
+
+/* Expected value of the subtree at k with no feature known. */
+static double tree_expectation(const tree_ctx *c, int64_t k)
+{
+    if (c->left[k] < 0)
+        return c->value[k];
+    return prop_shap_fraction(c->count, k, c->left[k]) * tree_expectation(c, c->left[k]) +
+           prop_shap_fraction(c->count, k, c->right[k]) * tree_expectation(c, c->right[k]);
+}
+
+static prop_status check_shap_args(const prop_forest_view *v, const prop_shap_params *sp,
+                                   const uint8_t *codes, int64_t n, int32_t p,
+                                   const double *out, prop_error *err)
+{
+    if (sp == NULL || v == NULL)
+        return prop_fail(err, PROP_INVALID_ARG, "shap: missing model or parameters");
+    if (!PROP_THREADS_OK(sp->n_threads))
+        return prop_fail(err, PROP_INVALID_ARG, PROP_THREADS_FMT, PROP_MAX_THREADS,
+                         sp->n_threads);
+    if (!isfinite(sp->base))
+        return prop_fail(err, PROP_INVALID_ARG, "shap: base must be finite");
+    if (n < 0)
+        return prop_fail(err, PROP_INVALID_ARG, "shap: negative row count");
+    if (p != v->n_features)
+        return prop_fail(err, PROP_INVALID_ARG, "codes have %d features, the trees %d", p,
+                         v->n_features);
+    if (n > 0 && (codes == NULL || out == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "shap: missing codes or output");
+    return prop_forest_validate(v, err);
+}
+
+static void tree_at(const prop_forest_view *v, int64_t t, const uint8_t *row, double *phi,
+                    tree_ctx *c)
+{
+    int64_t s = v->tree_start[t];
+    c->feature = v->feature + s;
+    c->left = v->left + s;
+    c->right = v->right + s;
+    c->threshold = v->threshold + s;
+    c->value = v->value + s;
+    c->count = v->count + s;
+    c->row = row;
+    c->phi = phi;
+}
+
+/* Bias of the ensemble: the trees' expectations, averaged or added to base. */
+static double ensemble_bias(const prop_forest_view *v, const prop_shap_params *sp)
+{
+    double e = 0.0;
+    for (int64_t t = 0; t < v->n_trees; t++) {
+        tree_ctx c;
+        tree_at(v, t, NULL, NULL, &c);
+        e += tree_expectation(&c, 0);
+    }
+    return sp->average ? (v->n_trees > 0 ? e / (double)v->n_trees : 0.0) : sp->base + e;
+}
+
+/* Deepest tree (levels of splits). */
+static prop_status max_tree_depth(const prop_forest_view *v, int32_t *depth, prop_error *err)
+{
+    int64_t widest = 1;
+    for (int64_t t = 0; t < v->n_trees; t++)
+        if (v->tree_start[t + 1] - v->tree_start[t] > widest)
+            widest = v->tree_start[t + 1] - v->tree_start[t];
+    int32_t *d = malloc((size_t)widest * sizeof *d);
+    if (d == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory explaining trees");
+    int32_t best = 0;
+    for (int64_t t = 0; t < v->n_trees; t++) {
+        int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
+        d[0] = 0;
+        for (int64_t k = 0; k < m; k++) { /* children follow their parent (validated) */
+            if (v->left[s + k] < 0) {
+                if (d[k] > best)
+                    best = d[k];
+                continue;
+            }
+            d[v->left[s + k]] = d[v->right[s + k]] = d[k] + 1;
+        }
+    }
+    free(d);
+    *depth = best;
+    return PROP_OK;
+}
+
+prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *sp,
+                             const uint8_t *codes, int64_t n, int32_t p, double *out,
+                             prop_error *err)
+{
+    prop_status st = check_shap_args(v, sp, codes, n, p, out, err);
+    if (st != PROP_OK || n == 0)
+        return st;
+    int32_t depth = 0;
+    if ((st = max_tree_depth(v, &depth, err)) != PROP_OK)
+        return st;
+    /* the path of the node at depth d has d + 2 elements (the root's placeholder first),
+     * stored after those of its ancestors */
+    const size_t path_len = (size_t)(depth + 2) * (size_t)(depth + 3) / 2;
+    const double bias = ensemble_bias(v, sp);
+    const int64_t T = v->n_trees;
+    const double scale = sp->average ? (T > 0 ? 1.0 / (double)T : 0.0) : 1.0;
+    int failed = 0;
+    const int nt = sp->n_threads;
+#pragma omp parallel num_threads(nt) if (n > 1 && nt > 1)
+    {
+        path_elem *path = malloc(path_len * sizeof *path);
+        if (path == NULL) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t i = 0; i < n; i++) {
+            if (path == NULL)
+                continue;
+            double *phi = out + i * (int64_t)(p + 1);
+            memset(phi, 0, (size_t)(p + 1) * sizeof *phi);
+            const uint8_t *row = codes + i * (int64_t)p;
+            for (int64_t t = 0; t < T; t++) {
+                tree_ctx c;
+                tree_at(v, t, row, phi, &c);
+                shap_recurse(&c, 0, path, 0, 1.0, 1.0, -1);
+            }
+            if (sp->average)
+                for (int32_t j = 0; j < p; j++)
+                    phi[j] *= scale;
+            phi[p] = bias;
+        }
+        free(path);
+    }
+    if (failed)
+        return prop_fail(err, PROP_NOMEM, "out of memory explaining rows");
+    return PROP_OK;
+}
+
+/* ---- the reference: Shapley values by enumeration of subsets ----------------------- */
+
+/* The set function: expected value of the subtree at k when the features whose local
+ * index (local[feature]) is in the bit set `known` follow the row. */
+static double set_value(const tree_ctx *c, const int32_t *local, int64_t k, uint32_t known)
+{
+    if (c->left[k] < 0)
+        return c->value[k];
+    const int32_t f = c->feature[k];
+    const int64_t l = c->left[k], r = c->right[k];
+    if (known >> local[f] & 1u)
+        return set_value(c, local, prop_goes_left(c->row[f], c->threshold[k]) ? l : r, known);
+    return prop_shap_fraction(c->count, k, l) * set_value(c, local, l, known) +
+           prop_shap_fraction(c->count, k, r) * set_value(c, local, r, known);
+}
+
+prop_status prop_forest_shap_brute(const prop_forest_view *v, const prop_shap_params *sp,
+                                   const uint8_t *codes, int64_t n, int32_t p, double *out,
+                                   prop_error *err)
+{
+    prop_status st = check_shap_args(v, sp, codes, n, p, out, err);
+    if (st != PROP_OK || n == 0)
+        return st;
+    const int64_t T = v->n_trees;
+    int32_t *local = malloc((size_t)p * sizeof *local);
+    int32_t *used = malloc((size_t)p * sizeof *used);
+    double *val = malloc(((size_t)1 << PROP_SHAP_BRUTE_MAX) * sizeof *val);
+    double fact[PROP_SHAP_BRUTE_MAX + 1];
+    if (local == NULL || used == NULL || val == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory explaining rows");
+        goto done;
+    }
+    fact[0] = 1.0;
+    for (int i = 1; i <= PROP_SHAP_BRUTE_MAX; i++)
+        fact[i] = fact[i - 1] * (double)i;
+    for (int64_t i = 0; i < n; i++)
+        memset(out + i * (int64_t)(p + 1), 0, (size_t)(p + 1) * sizeof *out);
+    for (int64_t t = 0; t < T; t++) {
+        int64_t s = v->tree_start[t], nodes = v->tree_start[t + 1] - s;
+        for (int32_t j = 0; j < p; j++)
+            local[j] = -1;
+        int32_t m = 0;
+        for (int64_t k = 0; k < nodes; k++)
+            if (v->left[s + k] >= 0 && local[v->feature[s + k]] < 0) {
+                if (m == PROP_SHAP_BRUTE_MAX) {
+                    st = prop_fail(err, PROP_INVALID_ARG,
+                                   "shap reference: tree %lld splits on more than %d features",
+                                   (long long)t, PROP_SHAP_BRUTE_MAX);
+                    goto done;
+                }
+                local[v->feature[s + k]] = m;
+                used[m++] = v->feature[s + k];
+            }
+        for (int64_t i = 0; i < n; i++) {
+            tree_ctx c;
+            double *phi = out + i * (int64_t)(p + 1);
+            tree_at(v, t, codes + i * (int64_t)p, phi, &c);
+            for (uint32_t S = 0; S < (1u << m); S++)
+                val[S] = set_value(&c, local, 0, S);
+            for (int32_t a = 0; a < m; a++) {
+                double acc = 0.0;
+                for (uint32_t S = 0; S < (1u << m); S++) {
+                    if (S >> a & 1u)
+                        continue;
+                    int size = __builtin_popcount(S);
+                    acc += fact[size] * fact[m - size - 1] / fact[m] * (val[S | 1u << a] - val[S]);
+                }
+                phi[used[a]] += acc;
+            }
+            phi[p] += val[0];
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double *phi = out + i * (int64_t)(p + 1);
+        if (sp->average) {
+            for (int32_t j = 0; j <= p; j++)
+                phi[j] = T > 0 ? phi[j] / (double)T : 0.0;
+        } else {
+            phi[p] += sp->base;
+        }
+    }
+done:
+    free(local);
+    free(used);
+    free(val);
+    return st;
+}
