@@ -1512,16 +1512,22 @@ fail:
 static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"pred", "proba", "digits", "timestamp", "segments", "id_buf",
-                             "id_span", "first_row_number", "n_threads", "out", NULL};
+                             "id_span", "first_row_number", "n_threads", "out",
+                             "reason_col", "reason_value", "reason_names", "reason_name_start",
+                             "reason_digits", NULL};
     PyObject *pred_obj, *proba_obj, *span_obj = Py_None, *out_obj = Py_None;
-    Py_buffer ts = {0}, ids = {0}, ob = {0};
-    int digits, segments, n_threads = 1;
+    PyObject *rc_obj = Py_None, *rv_obj = Py_None, *rs_obj = Py_None;
+    Py_buffer ts = {0}, ids = {0}, ob = {0}, rn = {0};
+    int digits, segments, n_threads = 1, reason_digits = 6;
     long long first_row_number = 0;
-    PyArrayObject *pred = NULL, *proba = NULL, *span = NULL;
+    PyArrayObject *pred = NULL, *proba = NULL, *span = NULL, *rcol = NULL, *rval = NULL,
+                  *rstart = NULL;
     PyObject *bytes = NULL, *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OLiO", kwlist, &pred_obj,
+    prop_csv_reasons reasons = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OLiOOOz*Oi", kwlist, &pred_obj,
                                      &proba_obj, &digits, &ts, &segments, &ids, &span_obj,
-                                     &first_row_number, &n_threads, &out_obj))
+                                     &first_row_number, &n_threads, &out_obj, &rc_obj, &rv_obj,
+                                     &rn, &rs_obj, &reason_digits))
         return NULL;
     if (out_obj != Py_None && !PyByteArray_Check(out_obj)) {
         PyErr_SetString(PyExc_TypeError, "out must be a bytearray");
@@ -1560,9 +1566,36 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
             }
         }
     }
+    if (rc_obj != Py_None) { /* reason codes: (n, k) columns and values, the names */
+        rcol = get_array(rc_obj, "reason_col", 2, ACCEPT_I32);
+        rval = rcol ? get_array(rv_obj, "reason_value", 2, ACCEPT_F64) : NULL;
+        rstart = rval ? get_array(rs_obj, "reason_name_start", 1, ACCEPT_I64) : NULL;
+        if (rstart == NULL)
+            goto fail;
+        if (rn.buf == NULL || PyArray_DIM(rcol, 0) != n || PyArray_DIM(rval, 0) != n ||
+            PyArray_DIM(rval, 1) != PyArray_DIM(rcol, 1) || PyArray_DIM(rstart, 0) < 2 ||
+            PyArray_DIM(rcol, 1) > PROP_CSV_MAX_REASONS) {
+            PyErr_SetString(PyExc_ValueError, "reason_col and reason_value must be (n, k) with "
+                            "k <= 64, with reason_names and reason_name_start");
+            goto fail;
+        }
+        const int64_t *st = PyArray_DATA(rstart);
+        npy_intp m = PyArray_DIM(rstart, 0);
+        if (st[m - 1] > rn.len || st[0] != 0) {
+            PyErr_SetString(PyExc_ValueError, "reason_name_start is outside reason_names");
+            goto fail;
+        }
+        reasons.n = (int)PyArray_DIM(rcol, 1);
+        reasons.col = PyArray_DATA(rcol);
+        reasons.value = PyArray_DATA(rval);
+        reasons.names = rn.buf;
+        reasons.name_start = st;
+        reasons.n_names = (int32_t)(m - 1);
+        reasons.digits = reason_digits;
+    }
     {
         prop_csv_format_params fp = {digits, (const char *)ts.buf, ts.len, segments,
-                                     first_row_number, resolve_threads(n_threads)};
+                                     first_row_number, resolve_threads(n_threads), reasons};
         const int64_t *sp = span ? (const int64_t *)PyArray_DATA(span) : NULL;
         int64_t bound, written = 0;
         prop_error err;
@@ -1610,10 +1643,14 @@ fail:
     Py_XDECREF(pred);
     Py_XDECREF(proba);
     Py_XDECREF(span);
+    Py_XDECREF(rcol);
+    Py_XDECREF(rval);
+    Py_XDECREF(rstart);
     Py_XDECREF(bytes);
     PyBuffer_Release(&ts);
     PyBuffer_Release(&ids);
     PyBuffer_Release(&ob);
+    PyBuffer_Release(&rn);
     return out;
 }
 
@@ -1633,9 +1670,10 @@ fail:
      "else float64), id_span, n_rows, consumed, n_lines, n_coerced, n_filled, n_unseen."},   \
     {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
      "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
-     "first_row_number=0, n_threads=1, out=None) -> bytes of CSV rows "                     \
-     "id,pred,proba,timestamp[,segment]; with out (a bytearray, grown to the rows' bound "   \
-     "when smaller) the number of bytes written into it."},
+     "first_row_number=0, n_threads=1, out=None, reason_col=None, reason_value=None, "     \
+     "reason_names=None, reason_name_start=None, reason_digits=6) -> bytes of CSV rows "     \
+     "id,pred,proba,timestamp[,segment][,k reason names,k contributions]; with out (a "     \
+     "bytearray, grown to the rows' bound when smaller) the number of bytes written into it."},
 /* END SECTION io */
 
 /* ------------------------------------------------------------------ */

@@ -20,6 +20,10 @@ from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, Mod
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MODEL_MISSING, EXIT_MODEL_BAD, EXIT_INPUT = 0, 1, 2, 3, 4, 5
 
 
+class _UsageError(Exception):
+    """A usage error found after the model is loaded (exit 2)."""
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="propensity-predict",
@@ -50,6 +54,9 @@ def build_parser():
                    help="score on a Dask cluster: its scheduler address (tcp://host:8786) or "
                         "'local' for a LocalCluster here; the workers must be able to read "
                         "--input_file. Needs pip install 'propensity[dask]' (default: no Dask)")
+    p.add_argument("--explain", metavar="K", type=bounded_int(1), default=0,
+                   help="add reason_1..reason_K, the input columns pushing each score up most "
+                        "(exact SHAP contributions), and reason_1_contribution..")
     p.add_argument("--quiet", action="store_true", help="no progress display and no info messages")
     return p
 
@@ -73,6 +80,8 @@ def main(argv=None):
     if args.scheduler is not None and (args.input_file == "-" or args.drift_report):
         parser.error("--scheduler reads a file the workers can open: it does not take "
                      "standard input or --drift-report")
+    if args.scheduler is not None and args.explain:
+        parser.error("--explain is not available with --scheduler")
     log = logging.getLogger("propensity")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
@@ -89,6 +98,10 @@ def main(argv=None):
             predictor.load_model(args.model)
         else:
             predictor.load_best_model()
+        n_inputs = len(predictor.model.input_columns_)
+        if args.explain > n_inputs:
+            raise _UsageError(f"--explain {args.explain}: the model {predictor.model_name} "
+                              f"has {n_inputs} input columns")
         if args.scheduler is not None:
             from .dask import get_client, score_csv_dask
             with get_client(args.scheduler):
@@ -104,7 +117,8 @@ def main(argv=None):
         summary = predictor.predict_from_file(
             args.input_file, args.output_file, chunksize=args.chunksize,
             threshold=args.threshold, segments=args.segments, coerce=args.coerce,
-            fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update)
+            fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update,
+            explain=args.explain)
         if bar is not None:
             bar.close()
             bar = None
@@ -112,6 +126,8 @@ def main(argv=None):
             print(f"scored {summary['rows']} rows with {predictor.model_name} "
                   f"(threshold {summary['threshold']:.4g}) -> {args.output_file}", file=sys.stderr)
         return EXIT_OK
+    except _UsageError as exc:
+        code, msg = EXIT_USAGE, str(exc)
     except ModelNotFoundError as exc:
         code, msg = EXIT_MODEL_MISSING, str(exc)
     except ModelIntegrityError as exc:

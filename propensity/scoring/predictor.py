@@ -38,6 +38,7 @@ MANIFEST_NAME = _manifest.MANIFEST_NAME
 ID_COLUMN = "UserID"
 OUTPUT_COLUMNS = ["UserID", "predicted_ordered", "purchase_probability", "prediction_timestamp"]
 PROBA_DIGITS = 6
+REASON_DIGITS = 6  # decimals of a reason's contribution in a predictions CSV
 PSI_ALERT = 0.2
 
 
@@ -147,13 +148,16 @@ class CustomerPropensityPredictor:
 
     # ------------------------------------------------------------------ DataFrames
     def predict(self, df, threshold=None, segments=False, *, coerce=False, fill_missing=None,
-                timestamp=None):
+                timestamp=None, explain=0):
         """Score a DataFrame of sessions.
 
         Returns a DataFrame with ``UserID, predicted_ordered, purchase_probability,
         prediction_timestamp`` (+ ``segment``). Without an id column the index stands in.
         Values are checked with the same rules as a file's (the model's schema).
-        ``timestamp`` (ISO text) stands in for the current time.
+        ``timestamp`` (ISO text) stands in for the current time. ``explain=k`` adds
+        ``reason_1..reason_k``, the input columns pushing each score up most (exact SHAP
+        contributions, :meth:`PropensityModel.explain`; ties in column order), and
+        ``reason_1_contribution..reason_k_contribution``.
         """
         import pandas as pd  # here only: scoring files needs no pandas (start-up time)
 
@@ -162,6 +166,7 @@ class CustomerPropensityPredictor:
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         thr = self.decision_threshold(threshold)
         fill = _check_fill(fill_missing)
+        k = check_explain(explain, model)
         try:
             E, stats = model.schema_.encode(df, where="input DataFrame", coerce=coerce,
                                             fill_missing=fill, row_label=_frame_rows(df))
@@ -179,6 +184,14 @@ class CustomerPropensityPredictor:
         })
         if segments:
             out["segment"] = segment_of(proba)
+        if k:
+            idx, val = model.reasons_encoded(E, k) if len(df) else \
+                (np.zeros((0, k), np.int32), np.zeros((0, k)))
+            names = np.asarray(model.input_columns_, dtype=object)
+            for r in range(k):
+                out[f"reason_{r + 1}"] = names[idx[:, r]]
+            for r in range(k):
+                out[f"reason_{r + 1}_contribution"] = val[:, r]
         return out
 
     # ------------------------------------------------------------------ files
@@ -188,13 +201,13 @@ class CustomerPropensityPredictor:
         Returns the number of rows."""
         out = self.predict(df, threshold, segments, **kwargs)
         with AtomicOutput(output_path) as f:
-            f.write(header_line(segments))
+            f.write(header_line(segments, kwargs.get("explain") or 0))
             f.write(format_predictions(out))
         return len(out)
 
     def predict_from_file(self, input_path, output_path, chunksize=100_000, threshold=None,
                           segments=False, coerce=False, fill_missing=None, drift_report=None,
-                          progress=None, sep=","):
+                          progress=None, sep=",", explain=0):
         """Score a CSV file (``'-'`` for stdin, or a binary file object) into a
         predictions CSV (``'-'`` for stdout).
 
@@ -203,11 +216,13 @@ class CustomerPropensityPredictor:
         output file is left. ``coerce`` clips binary values other than 0/1 (a warning
         counts them); ``fill_missing=0`` fills empty binary cells; ``drift_report`` names
         a JSON file for the population stability index of every feature and of the
-        scores. ``progress`` is called with the number of rows of each block. Returns a
+        scores. ``progress`` is called with the number of rows of each block. ``explain=k``
+        adds the reason columns of :meth:`predict` (explained block by block). Returns a
         summary dict.
         """
         model = self.require_model()
         thr = self.decision_threshold(threshold)
+        k = check_explain(explain, model)
         chunksize = int(chunksize)
         if chunksize < 1:
             raise ValueError(f"chunksize must be >= 1, got {chunksize}")
@@ -245,9 +260,9 @@ class CustomerPropensityPredictor:
                    "model": self.model_name, "threshold": thr}
         try:
             with AtomicOutput(output_path, background=True, direct=True) as out:
-                out.write(header_line(segments))
+                out.write(header_line(segments, k))
                 self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
-                             timestamp, drift, progress, summary, where)
+                             timestamp, drift, progress, summary, where, k)
                 if drift is not None:
                     report = drift.report()
                     atomic_write_bytes(drift_report, json.dumps(report, indent=2).encode() + b"\n")
@@ -267,16 +282,16 @@ class CustomerPropensityPredictor:
         return summary
 
     def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, timestamp,
-                drift, progress, summary, where):
+                drift, progress, summary, where, explain=0):
         reader = open_reader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
         try:
             self._stream_blocks(model, reader, out, thr, segments, coerce, fill, sep, timestamp,
-                                drift, progress, summary, where)
+                                drift, progress, summary, where, explain)
         finally:
             reader.close()
 
     def _stream_blocks(self, model, reader, out, thr, segments, coerce, fill, sep, timestamp,
-                       drift, progress, summary, where):
+                       drift, progress, summary, where, explain=0):
         head = reader.header_line()
         if head is None:
             warnings.warn(f"{where} is empty: the output holds only the header", UserWarning,
@@ -295,6 +310,7 @@ class CustomerPropensityPredictor:
         idc = id_column_of(model)
         id_field = names.index(idc) if idc in names else -1
         ts = timestamp.encode()
+        reason_text = reason_names(model.input_columns_) if explain else None
         line, row = 2, 1
         # buffers reused from block to block: the parser's outputs, and a ring of output
         # texts (the writer thread holds at most out.depth + 1 of them at once)
@@ -317,13 +333,20 @@ class CustomerPropensityPredictor:
                     pred = (proba >= thr).astype(np.uint8)
                     buf = texts[n_blocks % len(texts)]  # the core grows it as needed
                     n_blocks += 1
+                    extra = {}
+                    if explain:
+                        idx, val = model.reasons_encoded(E, explain)
+                        extra = dict(reason_col=idx, reason_value=val, reason_names=reason_text[0],
+                                     reason_name_start=reason_text[1],
+                                     reason_digits=REASON_DIGITS)
                     if id_field >= 0:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
-                                                span[:n], n_threads=self.n_jobs, out=buf)
+                                                span[:n], n_threads=self.n_jobs, out=buf,
+                                                **extra)
                     else:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
                                                 first_row_number=row - 1, n_threads=self.n_jobs,
-                                                out=buf)
+                                                out=buf, **extra)
                     text = memoryview(buf)[:size]
             except ValueError as exc:
                 raise InputDataError(f"{where}: {exc}") from None
@@ -354,9 +377,37 @@ def _frame_rows(df):
     return describe
 
 
-def header_line(segments):
-    """The header of a predictions CSV."""
-    return (",".join(OUTPUT_COLUMNS + (["segment"] if segments else [])) + "\n").encode()
+def reason_columns(k):
+    """The reason columns :meth:`CustomerPropensityPredictor.predict` adds for explain=k."""
+    return [f"reason_{r + 1}" for r in range(k)] + \
+        [f"reason_{r + 1}_contribution" for r in range(k)]
+
+
+def check_explain(explain, model):
+    """The number of reasons asked for: 0 (None or 0) .. the model's input columns."""
+    if explain is None:
+        return 0
+    m = len(model.input_columns_)
+    if isinstance(explain, bool) or not isinstance(explain, (int, np.integer)) or \
+            not 0 <= explain <= m:
+        raise ValueError(f"explain must be an int in [0, {m}] (the model's input columns), "
+                         f"got {explain!r}")
+    return int(explain)
+
+
+def reason_names(names):
+    """Column names as the C formatter takes them: (UTF-8 bytes one after another, the
+    int64 offsets of each)."""
+    encoded = [str(c).encode("utf-8") for c in names]
+    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=starts[1:])
+    return b"".join(encoded), starts
+
+
+def header_line(segments, explain=0):
+    """The header of a predictions CSV (with ``explain`` reason columns)."""
+    return (",".join(OUTPUT_COLUMNS + (["segment"] if segments else []) +
+                     reason_columns(explain)) + "\n").encode()
 
 
 def format_predictions(frame):
@@ -371,10 +422,22 @@ def format_predictions(frame):
         spans[1:, 0] = np.cumsum(lens)[:-1]
         spans[:, 1] = lens
     ts = frame["prediction_timestamp"].iloc[0] if n else ""
+    extra = {}
+    k = sum(1 for c in frame.columns if c.startswith("reason_") and
+            not c.endswith("_contribution"))
+    if k:
+        reasons = frame[[f"reason_{r + 1}" for r in range(k)]].to_numpy(dtype=object)
+        names, col = np.unique(reasons.astype(str), return_inverse=True)
+        blob, starts = reason_names(names.tolist()) if names.size else (b"", np.zeros(2, np.int64))
+        extra = dict(reason_col=np.ascontiguousarray(col.reshape(n, k), dtype=np.int32),
+                     reason_value=np.ascontiguousarray(
+                         frame[[f"reason_{r + 1}_contribution" for r in range(k)]],
+                         dtype=np.float64),
+                     reason_names=blob, reason_name_start=starts, reason_digits=REASON_DIGITS)
     return _core.csv_format(frame["predicted_ordered"].to_numpy().astype(np.uint8),
                             np.ascontiguousarray(frame["purchase_probability"], dtype=np.float64),
                             PROBA_DIGITS, str(ts).encode(), "segment" in frame.columns,
-                            b"".join(ids), spans)
+                            b"".join(ids), spans, **extra)
 
 
 def _check_fill(fill_missing):
