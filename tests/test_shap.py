@@ -294,3 +294,24 @@ def test_bad_inputs_are_clear_errors(mixed_models):
     lr = LogisticRegression().fit(np.nan_to_num(X), _mixed()[1])
     with pytest.raises(ValueError, match="missing value"):
         lr.shap_values(X)
+
+
+def test_shap_importance_weights_stored_rows_by_their_counts():
+    """The training outputs' mean |SHAP|: each stored row of the validation split counts as
+    the rows it stands for, equal to the plain mean over the rows expanded."""
+    from types import SimpleNamespace
+
+    from propensity.training.pipeline import shap_importance
+    from propensity.training.tuning import Part
+
+    X, y = _binary(3000)
+    rows = np.unique(X, axis=0)
+    counts = np.random.default_rng(3).integers(0, 4, (rows.shape[0], 2))
+    counts[counts.sum(axis=1) == 0, 0] = 1
+    folds = SimpleNamespace(features=SimpleNamespace(chunk=7, Z=lambda idx: rows[idx]))
+    part = Part(index=np.arange(rows.shape[0]), counts=counts, pair_row=None, y=None, w=None)
+    for m in _models(X, y, depth=4, n_trees=10) + [LogisticRegression().fit(X, y)]:
+        got = shap_importance(folds, m, part)
+        expanded = np.repeat(rows, counts.sum(axis=1), axis=0)
+        want = np.abs(m.shap_values(expanded)[:, :-1]).mean(axis=0)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
