@@ -209,6 +209,247 @@ static prop_status max_tree_depth(const prop_forest_view *v, int32_t *depth, pro
     return PROP_OK;
 }
 
+/* ---- the leaf table: every leaf's contributions for each pattern of its path -------
+ *
+ * At a leaf, the contributions depend on the row only through which of the leaf's path
+ * features the row follows (each "one" fraction is 0 or 1): with d unique features on
+ * the path there are 2^d patterns. For trees whose leaves have few unique features the
+ * contributions of every leaf and pattern are computed once per call (the same EXTEND /
+ * UNWIND of the path), and a row then costs, per leaf, its pattern (one test per path
+ * step) and d additions. Deeper trees are explained by the recursion. */
+#define SHAP_TABLE_MAX_D 12                /* unique features on a leaf's path */
+#define SHAP_TABLE_MAX_DOUBLES (8l << 20)  /* 64 MB of tables per call */
+
+typedef struct {
+    uint8_t *tabled;        /* per tree: 1 = leaf table, 0 = recursion */
+    int64_t *leaf_start;    /* per tree (T + 1): its leaves in the table (none if not tabled) */
+    int32_t *leaf_node;     /* per leaf: local node index */
+    int32_t *leaf_d;        /* per leaf: unique features on its path */
+    int64_t *step_start;    /* per leaf (L + 1): its path steps */
+    int64_t *elem_start;    /* per leaf (L + 1): its unique features */
+    int64_t *table_start;   /* per leaf (L + 1): its 2^d x d contributions */
+    int32_t *step_node;     /* per step: local node index of the split */
+    uint8_t *step_left;     /* per step: 1 when the path goes left there */
+    uint8_t *step_elem;     /* per step: the unique feature (index within the leaf) */
+    int32_t *elem_feature;  /* per unique feature: the feature */
+    double *table;
+    int64_t n_leaves, n_steps, n_elems, n_doubles;
+} shap_tables;
+
+static void tables_free(shap_tables *tb)
+{
+    free(tb->tabled);
+    free(tb->leaf_start);
+    free(tb->leaf_node);
+    free(tb->leaf_d);
+    free(tb->step_start);
+    free(tb->elem_start);
+    free(tb->table_start);
+    free(tb->step_node);
+    free(tb->step_left);
+    free(tb->step_elem);
+    free(tb->elem_feature);
+    free(tb->table);
+}
+
+/* The path of leaf `leaf` of the tree at s (parent: local parents) from the root:
+ * nodes[0..len) with nodes[len] = leaf; returns len (the splits on the way). */
+static int32_t leaf_path(const int32_t *parent, int64_t leaf, int32_t *nodes)
+{
+    int32_t len = 0;
+    for (int64_t k = leaf; parent[k] >= 0; k = parent[k])
+        len++;
+    int32_t at = len;
+    nodes[at] = (int32_t)leaf;
+    for (int64_t k = leaf; parent[k] >= 0; k = parent[k])
+        nodes[--at] = parent[k];
+    return len;
+}
+
+/* Unique features of a path of len splits: elem[i] (index of step i's feature among
+ * them, in order of first appearance), feat[e], and the cover fractions' products z[e].
+ * Returns their number. */
+static int32_t path_elems(const prop_forest_view *v, int64_t s, const int32_t *nodes, int32_t len,
+                          uint8_t *elem, int32_t *feat, double *z)
+{
+    int32_t d = 0;
+    for (int32_t i = 0; i < len; i++) {
+        int32_t f = v->feature[s + nodes[i]], e = 0;
+        while (e < d && feat[e] != f)
+            e++;
+        if (e == d) {
+            feat[d] = f;
+            z[d++] = 1.0;
+        }
+        elem[i] = (uint8_t)(e < 255 ? e : 255);
+        z[e] *= prop_shap_fraction(v->count + s, nodes[i], nodes[i + 1]);
+    }
+    return d;
+}
+
+/* Contributions of a leaf with value `value` and d unique features (fractions z) for
+ * every pattern P (bit e: the row follows feature e): out[P * d + e]. */
+static void leaf_table(const double *z, int32_t d, double value, path_elem *m, double *out)
+{
+    for (uint32_t P = 0; P < (1u << d); P++) {
+        double *o = out + (int64_t)P * d;
+        int dead = 0;
+        for (int32_t e = 0; e < d; e++)
+            if (!(P >> e & 1u) && z[e] == 0.0)
+                dead = 1; /* no path reaches the leaf: every weight is 0 */
+        if (dead) {
+            for (int32_t e = 0; e < d; e++)
+                o[e] = 0.0;
+            continue;
+        }
+        path_extend(m, 0, 1.0, 1.0, -1);
+        for (int32_t e = 0; e < d; e++)
+            path_extend(m, e + 1, z[e], (double)(P >> e & 1u), e);
+        for (int32_t e = 0; e < d; e++) {
+            double w = path_unwound_sum(m, d, e + 1);
+            o[e] = w * (m[e + 1].one - m[e + 1].zero) * value;
+        }
+    }
+}
+
+/* Build the tables of the trees that take one (pass 0 sizes, pass 1 fills); scratch:
+ * parent (widest tree), nodes/elem/feat/z (depth + 2). */
+static prop_status tables_build(const prop_forest_view *v, int32_t depth, shap_tables *tb,
+                                prop_error *err)
+{
+    const int64_t T = v->n_trees;
+    int64_t widest = 1;
+    for (int64_t t = 0; t < T; t++)
+        if (v->tree_start[t + 1] - v->tree_start[t] > widest)
+            widest = v->tree_start[t + 1] - v->tree_start[t];
+    int32_t *parent = malloc((size_t)widest * sizeof *parent);
+    int32_t *nodes = malloc((size_t)(depth + 2) * sizeof *nodes);
+    uint8_t *elem = malloc((size_t)(depth + 2));
+    int32_t *feat = malloc((size_t)(depth + 2) * sizeof *feat);
+    double *z = malloc((size_t)(depth + 2) * sizeof *z);
+    path_elem *m = malloc((size_t)(SHAP_TABLE_MAX_D + 2) * sizeof *m);
+    tb->tabled = calloc((size_t)(T > 0 ? T : 1), 1);
+    tb->leaf_start = calloc((size_t)(T + 1), sizeof *tb->leaf_start);
+    prop_status st = PROP_OK;
+    if (!parent || !nodes || !elem || !feat || !z || !m || !tb->tabled || !tb->leaf_start) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory explaining trees");
+        goto done;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t L = 0, S = 0, E = 0, D = 0;
+        for (int64_t t = 0; t < T; t++) {
+            int64_t s = v->tree_start[t], mcount = v->tree_start[t + 1] - s;
+            if (pass == 1 && !tb->tabled[t]) {
+                tb->leaf_start[t + 1] = L;
+                continue;
+            }
+            parent[0] = -1;
+            for (int64_t k = 0; k < mcount; k++)
+                if (v->left[s + k] >= 0)
+                    parent[v->left[s + k]] = parent[v->right[s + k]] = (int32_t)k;
+            int64_t leaves = 0, steps = 0, elems = 0, doubles = 0;
+            int32_t max_d = 0;
+            for (int64_t k = 0; k < mcount; k++) {
+                if (v->left[s + k] >= 0)
+                    continue;
+                int32_t len = leaf_path(parent, k, nodes);
+                int32_t d = path_elems(v, s, nodes, len, elem, feat, z);
+                if (d > max_d)
+                    max_d = d;
+                if (pass == 1) {
+                    int64_t l = L + leaves;
+                    tb->leaf_node[l] = (int32_t)k;
+                    tb->leaf_d[l] = d;
+                    tb->step_start[l] = S + steps;
+                    tb->elem_start[l] = E + elems;
+                    tb->table_start[l] = D + doubles;
+                    for (int32_t i = 0; i < len; i++) {
+                        tb->step_node[S + steps + i] = nodes[i];
+                        tb->step_left[S + steps + i] =
+                            (uint8_t)(v->left[s + nodes[i]] == nodes[i + 1]);
+                        tb->step_elem[S + steps + i] = elem[i];
+                    }
+                    for (int32_t e = 0; e < d; e++)
+                        tb->elem_feature[E + elems + e] = feat[e];
+                    leaf_table(z, d, v->value[s + k], m, tb->table + D + doubles);
+                }
+                leaves++;
+                steps += len;
+                elems += d;
+                doubles += max_d <= SHAP_TABLE_MAX_D ? ((int64_t)1 << d) * d : 0;
+            }
+            if (pass == 0) {
+                /* chosen by the model alone, so a row gets the same bits in any batch */
+                tb->tabled[t] = max_d <= SHAP_TABLE_MAX_D && D + doubles <= SHAP_TABLE_MAX_DOUBLES;
+                if (!tb->tabled[t])
+                    continue;
+            }
+            L += leaves;
+            S += steps;
+            E += elems;
+            D += doubles;
+            if (pass == 1)
+                tb->leaf_start[t + 1] = L;
+        }
+        if (pass == 0) {
+            tb->n_leaves = L;
+            tb->n_steps = S;
+            tb->n_elems = E;
+            tb->n_doubles = D;
+            tb->leaf_node = malloc((size_t)(L > 0 ? L : 1) * sizeof *tb->leaf_node);
+            tb->leaf_d = malloc((size_t)(L > 0 ? L : 1) * sizeof *tb->leaf_d);
+            tb->step_start = malloc((size_t)(L + 1) * sizeof *tb->step_start);
+            tb->elem_start = malloc((size_t)(L + 1) * sizeof *tb->elem_start);
+            tb->table_start = malloc((size_t)(L + 1) * sizeof *tb->table_start);
+            tb->step_node = malloc((size_t)(S > 0 ? S : 1) * sizeof *tb->step_node);
+            tb->step_left = malloc((size_t)(S > 0 ? S : 1));
+            tb->step_elem = malloc((size_t)(S > 0 ? S : 1));
+            tb->elem_feature = malloc((size_t)(E > 0 ? E : 1) * sizeof *tb->elem_feature);
+            tb->table = malloc((size_t)(D > 0 ? D : 1) * sizeof *tb->table);
+            if (!tb->leaf_node || !tb->leaf_d || !tb->step_start || !tb->elem_start ||
+                !tb->table_start || !tb->step_node || !tb->step_left || !tb->step_elem ||
+                !tb->elem_feature || !tb->table) {
+                st = prop_fail(err, PROP_NOMEM, "out of memory explaining trees");
+                goto done;
+            }
+        } else {
+            tb->step_start[L] = S;
+            tb->elem_start[L] = E;
+            tb->table_start[L] = D;
+        }
+    }
+done:
+    free(parent);
+    free(nodes);
+    free(elem);
+    free(feat);
+    free(z);
+    free(m);
+    return st;
+}
+
+/* Add the contributions of tabled tree t for one row; left: scratch of the widest tree. */
+static void tabled_tree(const prop_forest_view *v, const shap_tables *tb, int64_t t,
+                        const uint8_t *row, uint8_t *left, double *phi)
+{
+    const int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
+    const int32_t *feat = v->feature + s, *l = v->left + s;
+    const uint8_t *thr = v->threshold + s;
+    for (int64_t k = 0; k < m; k++)
+        left[k] = l[k] >= 0 && prop_goes_left(row[feat[k]], thr[k]);
+    for (int64_t leaf = tb->leaf_start[t]; leaf < tb->leaf_start[t + 1]; leaf++) {
+        const int32_t d = tb->leaf_d[leaf];
+        uint32_t P = (1u << d) - 1u;
+        for (int64_t i = tb->step_start[leaf]; i < tb->step_start[leaf + 1]; i++)
+            if (left[tb->step_node[i]] != tb->step_left[i])
+                P &= ~(1u << tb->step_elem[i]);
+        const double *c = tb->table + tb->table_start[leaf] + (int64_t)P * d;
+        const int32_t *f = tb->elem_feature + tb->elem_start[leaf];
+        for (int32_t e = 0; e < d; e++)
+            phi[f[e]] += c[e];
+    }
+}
+
 prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *sp,
                              const uint8_t *codes, int64_t n, int32_t p, double *out,
                              prop_error *err)
@@ -216,9 +457,23 @@ prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *
     prop_status st = check_shap_args(v, sp, codes, n, p, out, err);
     if (st != PROP_OK || n == 0)
         return st;
+    if (sp->kernel != PROP_SHAP_AUTO && sp->kernel != PROP_SHAP_RECURSIVE)
+        return prop_fail(err, PROP_INVALID_ARG, "shap: unknown kernel %d", sp->kernel);
     int32_t depth = 0;
     if ((st = max_tree_depth(v, &depth, err)) != PROP_OK)
         return st;
+    shap_tables tb;
+    memset(&tb, 0, sizeof tb);
+    if (sp->kernel == PROP_SHAP_AUTO) {
+        if ((st = tables_build(v, depth, &tb, err)) != PROP_OK) {
+            tables_free(&tb);
+            return st;
+        }
+    }
+    int64_t widest = 1;
+    for (int64_t t = 0; t < v->n_trees; t++)
+        if (v->tree_start[t + 1] - v->tree_start[t] > widest)
+            widest = v->tree_start[t + 1] - v->tree_start[t];
     /* the path of the node at depth d has d + 2 elements (the root's placeholder first),
      * stored after those of its ancestors */
     const size_t path_len = (size_t)(depth + 2) * (size_t)(depth + 3) / 2;
@@ -230,21 +485,26 @@ prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *
 #pragma omp parallel num_threads(nt) if (n > 1 && nt > 1)
     {
         path_elem *path = malloc(path_len * sizeof *path);
-        if (path == NULL) {
+        uint8_t *left = malloc((size_t)widest);
+        if (path == NULL || left == NULL) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp for schedule(dynamic, 16)
         for (int64_t i = 0; i < n; i++) {
-            if (path == NULL)
+            if (path == NULL || left == NULL)
                 continue;
             double *phi = out + i * (int64_t)(p + 1);
             memset(phi, 0, (size_t)(p + 1) * sizeof *phi);
             const uint8_t *row = codes + i * (int64_t)p;
             for (int64_t t = 0; t < T; t++) {
-                tree_ctx c;
-                tree_at(v, t, row, phi, &c);
-                shap_recurse(&c, 0, path, 0, 1.0, 1.0, -1);
+                if (tb.tabled != NULL && tb.tabled[t]) {
+                    tabled_tree(v, &tb, t, row, left, phi);
+                } else {
+                    tree_ctx c;
+                    tree_at(v, t, row, phi, &c);
+                    shap_recurse(&c, 0, path, 0, 1.0, 1.0, -1);
+                }
             }
             if (sp->average)
                 for (int32_t j = 0; j < p; j++)
@@ -252,7 +512,9 @@ prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *
             phi[p] = bias;
         }
         free(path);
+        free(left);
     }
+    tables_free(&tb);
     if (failed)
         return prop_fail(err, PROP_NOMEM, "out of memory explaining rows");
     return PROP_OK;

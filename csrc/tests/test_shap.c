@@ -83,12 +83,14 @@ static void test_matches_brute_force(void)
         prop_forest_view v = view_of(&F, p);
         make_rows(codes, n, p);
         for (int average = 0; average <= 1; average++) {
-            prop_shap_params sp = {average, 0.3, 2};
-            prop_error err;
-            CHECK(prop_forest_shap(&v, &sp, codes, n, p, fast, &err) == PROP_OK);
-            CHECK(prop_forest_shap_brute(&v, &sp, codes, n, p, slow, &err) == PROP_OK);
-            for (int64_t i = 0; i < n * (p + 1); i++)
-                CHECK_CLOSE(fast[i], slow[i], 1e-12);
+            for (int kernel = PROP_SHAP_AUTO; kernel <= PROP_SHAP_RECURSIVE; kernel++) {
+                prop_shap_params sp = {average, 0.3, 2, kernel};
+                prop_error err;
+                CHECK(prop_forest_shap(&v, &sp, codes, n, p, fast, &err) == PROP_OK);
+                CHECK(prop_forest_shap_brute(&v, &sp, codes, n, p, slow, &err) == PROP_OK);
+                for (int64_t i = 0; i < n * (p + 1); i++)
+                    CHECK_CLOSE(fast[i], slow[i], 1e-12);
+            }
         }
     }
 }
@@ -105,7 +107,7 @@ static void test_additivity_and_unused(void)
     prop_forest_view v = view_of(&F, p);
     make_rows(codes, n, p);
     for (int average = 0; average <= 1; average++) {
-        prop_shap_params sp = {average, -0.7, 3};
+        prop_shap_params sp = {average, -0.7, 3, PROP_SHAP_AUTO};
         prop_score_params sc;
         memset(&sc, 0, sizeof sc);
         sc.average = average;
@@ -135,13 +137,15 @@ static void test_threads_identical(void)
     make_forest(&F, 30, 7, 5);
     prop_forest_view v = view_of(&F, p);
     make_rows(codes, n, p);
-    prop_shap_params sp = {0, 0.1, 1};
-    prop_error err;
-    CHECK(prop_forest_shap(&v, &sp, codes, n, p, a, &err) == PROP_OK);
-    for (int nt = 2; nt <= 5; nt++) {
-        sp.n_threads = nt;
-        CHECK(prop_forest_shap(&v, &sp, codes, n, p, b, &err) == PROP_OK);
-        CHECK(memcmp(a, b, sizeof a) == 0);
+    for (int kernel = PROP_SHAP_AUTO; kernel <= PROP_SHAP_RECURSIVE; kernel++) {
+        prop_shap_params sp = {0, 0.1, 1, kernel};
+        prop_error err;
+        CHECK(prop_forest_shap(&v, &sp, codes, n, p, a, &err) == PROP_OK);
+        for (int nt = 2; nt <= 5; nt++) {
+            sp.n_threads = nt;
+            CHECK(prop_forest_shap(&v, &sp, codes, n, p, b, &err) == PROP_OK);
+            CHECK(memcmp(a, b, sizeof a) == 0);
+        }
     }
 }
 
@@ -167,7 +171,7 @@ static void test_hand_example_and_zero_cover(void)
     prop_forest_view v = view_of(G, 2);
     uint8_t codes[4] = {0, 3, 0, 0};
     double out[6], ref[6];
-    prop_shap_params sp = {0, 0.0, 1};
+    prop_shap_params sp = {0, 0.0, 1, PROP_SHAP_RECURSIVE};
     prop_error err;
     CHECK(prop_forest_shap(&v, &sp, codes, 2, 2, out, &err) == PROP_OK);
     CHECK(out[0] == 0.0 && out[3] == 0.0);
@@ -176,13 +180,16 @@ static void test_hand_example_and_zero_cover(void)
     CHECK_CLOSE(out[4], -1.0, 1e-15);
     G->count[2] = 0.0; /* right child without cover: E = 1 */
     G->count[0] = 30.0;
-    CHECK(prop_forest_shap(&v, &sp, codes, 2, 2, out, &err) == PROP_OK);
     CHECK(prop_forest_shap_brute(&v, &sp, codes, 2, 2, ref, &err) == PROP_OK);
-    CHECK_CLOSE(out[1], 4.0, 1e-15);
-    CHECK_CLOSE(out[2], 1.0, 1e-15);
-    CHECK(out[4] == 0.0);
-    for (int i = 0; i < 6; i++)
-        CHECK_CLOSE(out[i], ref[i], 1e-15);
+    for (int kernel = PROP_SHAP_AUTO; kernel <= PROP_SHAP_RECURSIVE; kernel++) {
+        sp.kernel = kernel;
+        CHECK(prop_forest_shap(&v, &sp, codes, 2, 2, out, &err) == PROP_OK);
+        CHECK_CLOSE(out[1], 4.0, 1e-15);
+        CHECK_CLOSE(out[2], 1.0, 1e-15);
+        CHECK(out[4] == 0.0);
+        for (int i = 0; i < 6; i++)
+            CHECK_CLOSE(out[i], ref[i], 1e-15);
+    }
 }
 
 static void test_bad_arguments(void)
@@ -192,13 +199,77 @@ static void test_bad_arguments(void)
     uint8_t codes[3] = {0, 1, 2};
     double out[4];
     prop_error err;
-    prop_shap_params sp = {1, 0.0, 0};
+    prop_shap_params sp = {1, 0.0, 0, PROP_SHAP_AUTO};
     CHECK(prop_forest_shap(&v, &sp, codes, 1, 3, out, &err) == PROP_INVALID_ARG);
     sp.n_threads = 1;
+    sp.kernel = 7;
+    CHECK(prop_forest_shap(&v, &sp, codes, 1, 3, out, &err) == PROP_INVALID_ARG);
+    sp.kernel = PROP_SHAP_AUTO;
     CHECK(prop_forest_shap(&v, &sp, codes, 1, 2, out, &err) == PROP_INVALID_ARG);
     F.left[F.tree_start[0]] = 0; /* a cycle */
     CHECK(prop_forest_shap(&v, &sp, codes, 1, 3, out, &err) == PROP_FORMAT);
     CHECK(strlen(err.msg) > 0);
+}
+
+/* Trees with more unique features on a path than a table takes (13 and more) are
+ * explained by the recursion, beside tabled shallow trees in the same forest. */
+static void test_deep_trees_mixed_with_tabled(void)
+{
+    const int32_t p = 16;
+    const int64_t n = 6;
+    uint8_t codes[6 * 16];
+    double fast[6 * 17], slow[6 * 17];
+    F.n = 0;
+    F.n_trees = 3;
+    for (int64_t t = 0; t < 3; t++) {
+        F.tree_start[t] = F.n;
+        if (t == 1) { /* a chain: one split per feature 0..15, a leaf on each left */
+            int64_t s = F.n;
+            for (int32_t j = 0; j < 16; j++) {
+                int64_t k = F.n;
+                F.feature[k] = j;
+                F.threshold[k] = (uint8_t)(j % 3);
+                F.left[k] = (int32_t)(k - s + 1);
+                F.right[k] = (int32_t)(k - s + 2);
+                F.count[k] = 1000.0 - 40.0 * j;
+                F.value[k] = 0.0;
+                F.gain[k] = 1.0;
+                k++;
+                F.feature[k] = -1;
+                F.left[k] = F.right[k] = -1;
+                F.threshold[k] = 0;
+                F.count[k] = 15.0 + j;
+                F.value[k] = 0.1 * j - 0.4;
+                F.gain[k] = 0.0;
+                F.n += 2;
+            }
+            int64_t k = F.n++; /* the last right child: a leaf */
+            F.feature[k] = -1;
+            F.left[k] = F.right[k] = -1;
+            F.threshold[k] = 0;
+            F.count[k] = 5.0;
+            F.value[k] = 1.5;
+            F.gain[k] = 0.0;
+            /* counts of each split's right side: the rest of the chain */
+            for (int64_t a = F.n - 2; a >= s; a--)
+                if (F.left[a] >= 0)
+                    F.count[a] = F.count[s + F.left[a]] + F.count[s + F.right[a]];
+        } else {
+            grow(&F, F.n, 0, 4, 6, 300.0);
+        }
+    }
+    F.tree_start[3] = F.n;
+    prop_forest_view v = view_of(&F, p);
+    make_rows(codes, n, p);
+    for (int kernel = PROP_SHAP_AUTO; kernel <= PROP_SHAP_RECURSIVE; kernel++) {
+        prop_shap_params sp = {0, 0.0, 2, kernel};
+        prop_error err;
+        CHECK(prop_forest_validate(&v, &err) == PROP_OK);
+        CHECK(prop_forest_shap(&v, &sp, codes, n, p, fast, &err) == PROP_OK);
+        CHECK(prop_forest_shap_brute(&v, &sp, codes, n, p, slow, &err) == PROP_OK);
+        for (int64_t i = 0; i < n * (p + 1); i++)
+            CHECK_CLOSE(fast[i], slow[i], 1e-12);
+    }
 }
 
 int main(void)
@@ -207,6 +278,7 @@ int main(void)
     RUN(test_additivity_and_unused);
     RUN(test_threads_identical);
     RUN(test_hand_example_and_zero_cover);
+    RUN(test_deep_trees_mixed_with_tabled);
     RUN(test_bad_arguments);
     return check_summary("shap");
 }

@@ -30,10 +30,25 @@
 extern "C" {
 #endif
 
+/* How each tree is explained (the values agree to rounding; either way each row's sum
+ * is in tree order, so the output does not depend on the thread count):
+ * - the recursion of algorithm 2 over the tree, per row;
+ * - the leaf table: for each leaf and each pattern of which of its path's d unique
+ *   features the row follows (2^d patterns), the contributions computed once per call;
+ *   a row then costs, per leaf, one test per path step and d additions.
+ * PROP_SHAP_AUTO takes the table for each tree whose leaves have at most 12 unique
+ * features, while the tables stay within 64 MB, and the recursion for the others: a
+ * choice made from the model alone, so a row gets the same values in any batch. */
+typedef enum {
+    PROP_SHAP_AUTO = 0,
+    PROP_SHAP_RECURSIVE = 1   /* the recursion for every tree (tests) */
+} prop_shap_kernel;
+
 typedef struct {
     int average;   /* 1: mean over trees (forest); 0: base + sum (boosting) */
     double base;   /* boosting: added to the bias */
     int n_threads; /* 1 .. PROP_MAX_THREADS */
+    int kernel;    /* prop_shap_kernel (0: AUTO); prop_forest_shap_brute has one method */
 } prop_shap_params;
 
 /* The share of node k's cover that goes to its child c: count[c] / count[k], or 1/2 when
