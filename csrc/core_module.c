@@ -1013,21 +1013,70 @@ fail:
     return out;
 }
 
-/* trees_shap(codes (n, p), trees, average, base, n_threads, reference=False) -> (n, p + 1):
- * SHAP values of every row, the bias last (shap.h; reference: enumeration of subsets). */
+#define SHAP_MODEL_CAPSULE "propensity.shap_model"
+
+static void shap_model_capsule_free(PyObject *cap)
+{
+    prop_shap_model_free(PyCapsule_GetPointer(cap, SHAP_MODEL_CAPSULE));
+}
+
+/* trees_shap_model(trees, n_features) -> capsule: the trees compiled for trees_shap. */
+static PyObject *py_trees_shap_model(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"trees", "n_features", NULL};
+    PyObject *tup;
+    int p;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oi", kwlist, &tup, &p))
+        return NULL;
+    view_arrays va;
+    if (parse_view(tup, p, &va) < 0) {
+        view_release(&va);
+        return NULL;
+    }
+    prop_error err;
+    prop_error_clear(&err);
+    prop_shap_model *md = NULL;
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_shap_model_new(&va.v, &md, &err);
+    Py_END_ALLOW_THREADS
+    view_release(&va);
+    if (st != PROP_OK)
+        return raise_status(st, &err);
+    PyObject *cap = PyCapsule_New(md, SHAP_MODEL_CAPSULE, shap_model_capsule_free);
+    if (cap == NULL)
+        prop_shap_model_free(md);
+    return cap;
+}
+
+/* trees_shap(codes (n, p), trees, average, base, n_threads, reference=False, model=None)
+ * -> (n, p + 1): SHAP values of every row, the bias last (shap.h; reference: enumeration
+ * of subsets; model: a capsule of trees_shap_model made from the same trees). */
 static PyObject *py_trees_shap(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"codes", "trees", "average", "base", "n_threads", "reference", NULL};
-    PyObject *codes_o, *tup, *out = NULL;
+    static char *kwlist[] = {"codes", "trees", "average", "base", "n_threads", "reference",
+                             "model", NULL};
+    PyObject *codes_o, *tup, *out = NULL, *model_o = Py_None;
     PyArrayObject *codes = NULL;
     prop_shap_params sp;
     memset(&sp, 0, sizeof sp);
     int reference = 0;
+    const prop_shap_model *md = NULL;
     view_arrays va;
     memset(&va, 0, sizeof va);
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOpdi|p", kwlist, &codes_o, &tup, &sp.average,
-                                     &sp.base, &sp.n_threads, &reference))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOpdi|pO", kwlist, &codes_o, &tup, &sp.average,
+                                     &sp.base, &sp.n_threads, &reference, &model_o))
         return NULL;
+    if (model_o != Py_None) {
+        md = PyCapsule_GetPointer(model_o, SHAP_MODEL_CAPSULE);
+        if (md == NULL)
+            return NULL; /* not a capsule of trees_shap_model: TypeError / ValueError set */
+        if (reference) {
+            PyErr_SetString(PyExc_ValueError, "trees_shap: model and reference exclude "
+                            "each other");
+            return NULL;
+        }
+    }
     sp.n_threads = resolve_threads(sp.n_threads);
     codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
     if (codes == NULL)
@@ -1047,7 +1096,8 @@ static PyObject *py_trees_shap(PyObject *self, PyObject *args, PyObject *kwds)
     int64_t n = dims[0];
     Py_BEGIN_ALLOW_THREADS
     st = reference ? prop_forest_shap_brute(&va.v, &sp, c, n, p, o, &err)
-                   : prop_forest_shap(&va.v, &sp, c, n, p, o, &err);
+         : md != NULL ? prop_forest_shap_model(&va.v, md, &sp, c, n, p, o, &err)
+                      : prop_forest_shap(&va.v, &sp, c, n, p, o, &err);
     Py_END_ALLOW_THREADS
     if (st != PROP_OK) {
         raise_status(st, &err);
@@ -1086,8 +1136,10 @@ fail:
     {"trees_gains", TREES_KW(py_trees_gains),                                              \
      "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},\
     {"trees_shap", TREES_KW(py_trees_shap),                                                \
-     "trees_shap(codes, trees, average, base, n_threads, reference=False) -> float64 "      \
-     "(n, p + 1): SHAP values, the bias last"},
+     "trees_shap(codes, trees, average, base, n_threads, reference=False, model=None) -> "  \
+     "float64 (n, p + 1): SHAP values, the bias last"},                                    \
+    {"trees_shap_model", TREES_KW(py_trees_shap_model),                                    \
+     "trees_shap_model(trees, n_features) -> capsule of the trees compiled for trees_shap"},
 static int trees_init(PyObject *module)
 {
     if (PyModule_AddIntConstant(module, "SCORE_AUTO", PROP_SCORE_AUTO) < 0 ||

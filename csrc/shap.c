@@ -450,6 +450,150 @@ static void tabled_tree(const prop_forest_view *v, const shap_tables *tb, int64_
     }
 }
 
+/* ---- the compiled model: tables, depth and a fingerprint of the arrays ------------- */
+struct prop_shap_model {
+    shap_tables tb;   /* tabled trees (kernel AUTO); tb.tabled NULL: recursion everywhere */
+    int32_t depth;
+    int64_t widest;
+    int64_t n_trees, n_nodes;
+    int32_t n_features;
+    uint64_t fingerprint;
+};
+
+/* FNV-1a over the node arrays a model's explanations read. */
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static uint64_t view_fingerprint(const prop_forest_view *v)
+{
+    uint64_t h = 14695981039346656037ull;
+    size_t m = (size_t)v->n_nodes;
+    h = fnv(h, v->tree_start, (size_t)(v->n_trees + 1) * sizeof *v->tree_start);
+    h = fnv(h, v->feature, m * sizeof *v->feature);
+    h = fnv(h, v->threshold, m);
+    h = fnv(h, v->left, m * sizeof *v->left);
+    h = fnv(h, v->right, m * sizeof *v->right);
+    h = fnv(h, v->value, m * sizeof *v->value);
+    h = fnv(h, v->count, m * sizeof *v->count);
+    return h;
+}
+
+static prop_status model_build(const prop_forest_view *v, int kernel, prop_shap_model *md,
+                               prop_error *err)
+{
+    memset(md, 0, sizeof *md);
+    prop_status st = max_tree_depth(v, &md->depth, err);
+    if (st != PROP_OK)
+        return st;
+    md->widest = 1;
+    for (int64_t t = 0; t < v->n_trees; t++)
+        if (v->tree_start[t + 1] - v->tree_start[t] > md->widest)
+            md->widest = v->tree_start[t + 1] - v->tree_start[t];
+    md->n_trees = v->n_trees;
+    md->n_nodes = v->n_nodes;
+    md->n_features = v->n_features;
+    md->fingerprint = view_fingerprint(v);
+    if (kernel == PROP_SHAP_AUTO && (st = tables_build(v, md->depth, &md->tb, err)) != PROP_OK)
+        tables_free(&md->tb);
+    return st;
+}
+
+prop_status prop_shap_model_new(const prop_forest_view *v, prop_shap_model **out,
+                                prop_error *err)
+{
+    *out = NULL;
+    prop_status st = prop_forest_validate(v, err);
+    if (st != PROP_OK)
+        return st;
+    prop_shap_model *md = malloc(sizeof *md);
+    if (md == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory explaining trees");
+    if ((st = model_build(v, PROP_SHAP_AUTO, md, err)) != PROP_OK) {
+        free(md);
+        return st;
+    }
+    *out = md;
+    return PROP_OK;
+}
+
+void prop_shap_model_free(prop_shap_model *md)
+{
+    if (md == NULL)
+        return;
+    tables_free(&md->tb);
+    free(md);
+}
+
+#define SHAP_ROW_BLOCK 32 /* rows explained together, tree by tree (a tree's table stays
+                           * in cache) */
+
+/* Explain the rows with a built model (v already checked against it). */
+static prop_status shap_run(const prop_forest_view *v, const prop_shap_model *md,
+                            const prop_shap_params *sp, const uint8_t *codes, int64_t n,
+                            int32_t p, double *out, prop_error *err)
+{
+    const shap_tables *tb = &md->tb;
+    /* the path of the node at depth d has d + 2 elements (the root's placeholder first),
+     * stored after those of its ancestors */
+    const size_t path_len = (size_t)(md->depth + 2) * (size_t)(md->depth + 3) / 2;
+    const double bias = ensemble_bias(v, sp);
+    const int64_t T = v->n_trees;
+    const double scale = sp->average ? (T > 0 ? 1.0 / (double)T : 0.0) : 1.0;
+    int failed = 0;
+    const int nt = sp->n_threads;
+    const int64_t n_blocks = (n + SHAP_ROW_BLOCK - 1) / SHAP_ROW_BLOCK;
+#pragma omp parallel num_threads(nt) if (n_blocks > 1 && nt > 1)
+    {
+        path_elem *path = malloc(path_len * sizeof *path);
+        uint8_t *left = malloc((size_t)md->widest);
+        if (path == NULL || left == NULL) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < n_blocks; b++) {
+            if (path == NULL || left == NULL)
+                continue;
+            const int64_t i0 = b * SHAP_ROW_BLOCK;
+            const int64_t i1 = i0 + SHAP_ROW_BLOCK < n ? i0 + SHAP_ROW_BLOCK : n;
+            memset(out + i0 * (int64_t)(p + 1), 0, (size_t)((i1 - i0) * (p + 1)) * sizeof *out);
+            /* tree by tree for the block: each row still adds its trees in tree order */
+            for (int64_t t = 0; t < T; t++) {
+                for (int64_t i = i0; i < i1; i++) {
+                    double *phi = out + i * (int64_t)(p + 1);
+                    const uint8_t *row = codes + i * (int64_t)p;
+                    if (tb->tabled != NULL && tb->tabled[t]) {
+                        tabled_tree(v, tb, t, row, left, phi);
+                    } else {
+                        tree_ctx c;
+                        tree_at(v, t, row, phi, &c);
+                        shap_recurse(&c, 0, path, 0, 1.0, 1.0, -1);
+                    }
+                }
+            }
+            for (int64_t i = i0; i < i1; i++) {
+                double *phi = out + i * (int64_t)(p + 1);
+                if (sp->average)
+                    for (int32_t j = 0; j < p; j++)
+                        phi[j] *= scale;
+                phi[p] = bias;
+            }
+        }
+        free(path);
+        free(left);
+    }
+    if (failed)
+        return prop_fail(err, PROP_NOMEM, "out of memory explaining rows");
+    return PROP_OK;
+}
+
 prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *sp,
                              const uint8_t *codes, int64_t n, int32_t p, double *out,
                              prop_error *err)
@@ -459,65 +603,31 @@ prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *
         return st;
     if (sp->kernel != PROP_SHAP_AUTO && sp->kernel != PROP_SHAP_RECURSIVE)
         return prop_fail(err, PROP_INVALID_ARG, "shap: unknown kernel %d", sp->kernel);
-    int32_t depth = 0;
-    if ((st = max_tree_depth(v, &depth, err)) != PROP_OK)
+    prop_shap_model md;
+    if ((st = model_build(v, sp->kernel, &md, err)) != PROP_OK)
         return st;
-    shap_tables tb;
-    memset(&tb, 0, sizeof tb);
-    if (sp->kernel == PROP_SHAP_AUTO) {
-        if ((st = tables_build(v, depth, &tb, err)) != PROP_OK) {
-            tables_free(&tb);
-            return st;
-        }
-    }
-    int64_t widest = 1;
-    for (int64_t t = 0; t < v->n_trees; t++)
-        if (v->tree_start[t + 1] - v->tree_start[t] > widest)
-            widest = v->tree_start[t + 1] - v->tree_start[t];
-    /* the path of the node at depth d has d + 2 elements (the root's placeholder first),
-     * stored after those of its ancestors */
-    const size_t path_len = (size_t)(depth + 2) * (size_t)(depth + 3) / 2;
-    const double bias = ensemble_bias(v, sp);
-    const int64_t T = v->n_trees;
-    const double scale = sp->average ? (T > 0 ? 1.0 / (double)T : 0.0) : 1.0;
-    int failed = 0;
-    const int nt = sp->n_threads;
-#pragma omp parallel num_threads(nt) if (n > 1 && nt > 1)
-    {
-        path_elem *path = malloc(path_len * sizeof *path);
-        uint8_t *left = malloc((size_t)widest);
-        if (path == NULL || left == NULL) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(dynamic, 16)
-        for (int64_t i = 0; i < n; i++) {
-            if (path == NULL || left == NULL)
-                continue;
-            double *phi = out + i * (int64_t)(p + 1);
-            memset(phi, 0, (size_t)(p + 1) * sizeof *phi);
-            const uint8_t *row = codes + i * (int64_t)p;
-            for (int64_t t = 0; t < T; t++) {
-                if (tb.tabled != NULL && tb.tabled[t]) {
-                    tabled_tree(v, &tb, t, row, left, phi);
-                } else {
-                    tree_ctx c;
-                    tree_at(v, t, row, phi, &c);
-                    shap_recurse(&c, 0, path, 0, 1.0, 1.0, -1);
-                }
-            }
-            if (sp->average)
-                for (int32_t j = 0; j < p; j++)
-                    phi[j] *= scale;
-            phi[p] = bias;
-        }
-        free(path);
-        free(left);
-    }
-    tables_free(&tb);
-    if (failed)
-        return prop_fail(err, PROP_NOMEM, "out of memory explaining rows");
-    return PROP_OK;
+    st = shap_run(v, &md, sp, codes, n, p, out, err);
+    tables_free(&md.tb);
+    return st;
+}
+
+prop_status prop_forest_shap_model(const prop_forest_view *v, const prop_shap_model *md,
+                                   const prop_shap_params *sp, const uint8_t *codes, int64_t n,
+                                   int32_t p, double *out, prop_error *err)
+{
+    prop_status st = check_shap_args(v, sp, codes, n, p, out, err);
+    if (st != PROP_OK)
+        return st;
+    if (md == NULL)
+        return prop_fail(err, PROP_INVALID_ARG, "shap: missing compiled model");
+    if (sp->kernel != PROP_SHAP_AUTO)
+        return prop_fail(err, PROP_INVALID_ARG, "shap: a compiled model explains with the "
+                         "AUTO kernel, got kernel %d", sp->kernel);
+    if (md->n_trees != v->n_trees || md->n_nodes != v->n_nodes ||
+        md->n_features != v->n_features || md->fingerprint != view_fingerprint(v))
+        return prop_fail(err, PROP_INVALID_ARG, "shap: the compiled model was made from "
+                         "other trees");
+    return n == 0 ? PROP_OK : shap_run(v, md, sp, codes, n, p, out, err);
 }
 
 /* ---- the reference: Shapley values by enumeration of subsets ----------------------- */

@@ -184,3 +184,19 @@ def test_cli_explain(model_dir, tmp_path, capsys):
         main(["--input_file", str(path), "--output_file", str(tmp_path / "p3.csv"),
               "--model_dir", model_dir, "--explain", "0"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("max_rows", [0, 5, 200_000])
+def test_reason_cache_gives_the_reasons_of_each_block(predictors, max_rows):
+    """The stream's cache of explained distinct rows (full, partly full or off) returns
+    what explaining each block alone returns."""
+    from propensity.scoring.predictor import ReasonCache
+
+    model = predictors["random_forest"].model
+    cache = ReasonCache(model, 3, max_rows=max_rows)
+    for seed in range(4):
+        E = model.encode(_frame(500, seed=seed))[0]
+        idx, val = cache(E)
+        want_idx, want_val = model.reasons_encoded(E, 3)
+        assert np.array_equal(idx, want_idx) and np.array_equal(val, want_val)
+    assert len(cache.slot) <= max_rows

@@ -192,6 +192,34 @@ static void test_hand_example_and_zero_cover(void)
     }
 }
 
+/* A compiled model gives prop_forest_shap's bits; one compiled from other trees is
+ * refused. */
+static void test_compiled_model(void)
+{
+    const int32_t p = 5;
+    const int64_t n = 300;
+    static uint8_t codes[300 * 5];
+    static double a[300 * 6], b[300 * 6];
+    make_forest(&F, 20, 6, 5);
+    prop_forest_view v = view_of(&F, p);
+    make_rows(codes, n, p);
+    prop_shap_params sp = {1, 0.0, 2, PROP_SHAP_AUTO};
+    prop_error err;
+    prop_shap_model *md = NULL;
+    CHECK(prop_shap_model_new(&v, &md, &err) == PROP_OK && md != NULL);
+    CHECK(prop_forest_shap(&v, &sp, codes, n, p, a, &err) == PROP_OK);
+    CHECK(prop_forest_shap_model(&v, md, &sp, codes, n, p, b, &err) == PROP_OK);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    sp.kernel = PROP_SHAP_RECURSIVE;
+    CHECK(prop_forest_shap_model(&v, md, &sp, codes, n, p, b, &err) == PROP_INVALID_ARG);
+    sp.kernel = PROP_SHAP_AUTO;
+    F.value[F.tree_start[3]] += 1.0; /* the same sizes, another value */
+    CHECK(prop_forest_shap_model(&v, md, &sp, codes, n, p, b, &err) == PROP_INVALID_ARG);
+    CHECK(strstr(err.msg, "other trees") != NULL);
+    prop_shap_model_free(md);
+    prop_shap_model_free(NULL);
+}
+
 static void test_bad_arguments(void)
 {
     make_forest(&F, 2, 3, 3);
@@ -279,6 +307,7 @@ int main(void)
     RUN(test_threads_identical);
     RUN(test_hand_example_and_zero_cover);
     RUN(test_deep_trees_mixed_with_tabled);
+    RUN(test_compiled_model);
     RUN(test_bad_arguments);
     return check_summary("shap");
 }

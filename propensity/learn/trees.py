@@ -274,8 +274,19 @@ class TreeEnsemble(BaseEstimator):
         vals = _core.trees_shap(codes=B if found is None else found[0],
                                 trees=self._tree_tuple(), average=self._average,
                                 base=float(getattr(self, "base_score_", 0.0)),
-                                n_threads=check_n_jobs(self.n_jobs))
+                                n_threads=check_n_jobs(self.n_jobs), model=self._shap_model())
         return vals if found is None else vals[found[1]]
+
+    def _shap_model(self):
+        """The trees compiled once for explanations (their leaf tables, csrc/shap.c),
+        kept with the fitted state (made again after a refit: the C core checks that it
+        matches the trees it is used with)."""
+        model = self.__dict__.get("_shap_compiled")
+        if model is None or model[0] is not self._trees:
+            model = (self._trees, _core.trees_shap_model(self._tree_tuple(),
+                                                         int(self.n_features_in_)))
+            self._shap_compiled = model
+        return model[1]
 
     def _feature_names(self):
         if hasattr(self, "feature_names_in_"):

@@ -311,6 +311,7 @@ class CustomerPropensityPredictor:
         id_field = names.index(idc) if idc in names else -1
         ts = timestamp.encode()
         reason_text = reason_names(model.input_columns_) if explain else None
+        reasons = ReasonCache(model, explain) if explain else None
         line, row = 2, 1
         # buffers reused from block to block: the parser's outputs, and a ring of output
         # texts (the writer thread holds at most out.depth + 1 of them at once)
@@ -335,7 +336,7 @@ class CustomerPropensityPredictor:
                     n_blocks += 1
                     extra = {}
                     if explain:
-                        idx, val = model.reasons_encoded(E, explain)
+                        idx, val = reasons(E)
                         extra = dict(reason_col=idx, reason_value=val, reason_names=reason_text[0],
                                      reason_name_start=reason_text[1],
                                      reason_digits=REASON_DIGITS)
@@ -375,6 +376,45 @@ def _frame_rows(df):
         label = label.item() if isinstance(label, np.generic) else label
         return f"row {pos} (0-based position; index label {label!r})"
     return describe
+
+
+class ReasonCache:
+    """The reasons of a stream's rows (:meth:`PropensityModel.reasons_encoded`), each
+    distinct encoded row explained once for the whole stream, not once per block: session
+    rows repeat across blocks. A row's reasons do not depend on the rows explained with
+    it, so the output is the same; at most ``max_rows`` distinct rows are kept (about
+    100 bytes each), later ones are explained block by block."""
+
+    def __init__(self, model, k, max_rows=200_000):
+        self.model, self.k, self.max_rows = model, int(k), int(max_rows)
+        self.slot = {}
+        self.idx = np.zeros((0, self.k), dtype=np.int32)
+        self.val = np.zeros((0, self.k))
+
+    def __call__(self, E):
+        from .model import distinct_of
+        rows, inverse = distinct_of(E)
+        if inverse is None or rows.dtype != np.uint8:  # rows that do not repeat
+            return self.model.reasons_encoded(E, self.k)
+        keys = [r.tobytes() for r in rows]
+        slots = np.fromiter((self.slot.get(key, -1) for key in keys), dtype=np.int64,
+                            count=len(keys))
+        new = np.flatnonzero(slots < 0)
+        idx = np.empty((rows.shape[0], self.k), dtype=np.int32)
+        val = np.empty((rows.shape[0], self.k))
+        old = slots >= 0
+        idx[old], val[old] = self.idx[slots[old]], self.val[slots[old]]
+        if new.size:
+            ni, nv = self.model.reasons_encoded(np.ascontiguousarray(rows[new]), self.k)
+            idx[new], val[new] = ni, nv
+            room = min(new.size, self.max_rows - len(self.slot))
+            if room > 0:
+                base = self.idx.shape[0]
+                self.idx = np.concatenate([self.idx, ni[:room]])
+                self.val = np.concatenate([self.val, nv[:room]])
+                for j in range(room):
+                    self.slot[keys[new[j]]] = base + j
+        return idx[inverse], val[inverse]
 
 
 def reason_columns(k):

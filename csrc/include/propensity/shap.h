@@ -64,6 +64,21 @@ prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *
                              const uint8_t *codes, int64_t n, int32_t p, double *out,
                              prop_error *err);
 
+/* A forest compiled for explanations (its leaf tables, see prop_shap_kernel), to explain
+ * many batches without building them each time. prop_shap_model_new validates v;
+ * prop_shap_model_free(NULL) is a no-op. */
+typedef struct prop_shap_model prop_shap_model;
+prop_status prop_shap_model_new(const prop_forest_view *v, prop_shap_model **out,
+                                prop_error *err);
+void prop_shap_model_free(prop_shap_model *md);
+
+/* prop_forest_shap with a compiled model (sp->kernel must be AUTO): the same values.
+ * PROP_INVALID_ARG when md was compiled from other arrays than v's (sizes and a
+ * fingerprint of the node arrays are compared). */
+prop_status prop_forest_shap_model(const prop_forest_view *v, const prop_shap_model *md,
+                                   const prop_shap_params *sp, const uint8_t *codes, int64_t n,
+                                   int32_t p, double *out, prop_error *err);
+
 /* Plain reference: the Shapley formula itself, summed over every subset of the
  * features the tree splits on (at most PROP_SHAP_BRUTE_MAX of them per tree, else
  * PROP_INVALID_ARG), with the same set function; no threads. For tests. */
