@@ -766,18 +766,28 @@ static int parse_view(PyObject *tup, int n_features, view_arrays *va)
     return 0;
 }
 
-static PyObject *py_trees_validate(PyObject *self, PyObject *args, PyObject *kwds)
+/* The arguments (trees, n_features) of trees_validate and trees_shap_model: 0, or -1
+ * with an exception set (va released). */
+static int parse_trees_features(PyObject *args, PyObject *kwds, view_arrays *va)
 {
     static char *kwlist[] = {"trees", "n_features", NULL};
     PyObject *tup;
     int p;
+    memset(va, 0, sizeof *va);
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oi", kwlist, &tup, &p))
-        return NULL;
-    view_arrays va;
-    if (parse_view(tup, p, &va) < 0) {
-        view_release(&va);
-        return NULL;
+        return -1;
+    if (parse_view(tup, p, va) < 0) {
+        view_release(va);
+        return -1;
     }
+    return 0;
+}
+
+static PyObject *py_trees_validate(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    view_arrays va;
+    if (parse_trees_features(args, kwds, &va) < 0)
+        return NULL;
     prop_error err;
     prop_error_clear(&err);
     prop_status st;
@@ -1023,16 +1033,9 @@ static void shap_model_capsule_free(PyObject *cap)
 /* trees_shap_model(trees, n_features) -> capsule: the trees compiled for trees_shap. */
 static PyObject *py_trees_shap_model(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"trees", "n_features", NULL};
-    PyObject *tup;
-    int p;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oi", kwlist, &tup, &p))
-        return NULL;
     view_arrays va;
-    if (parse_view(tup, p, &va) < 0) {
-        view_release(&va);
+    if (parse_trees_features(args, kwds, &va) < 0)
         return NULL;
-    }
     prop_error err;
     prop_error_clear(&err);
     prop_shap_model *md = NULL;

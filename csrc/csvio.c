@@ -1126,6 +1126,24 @@ static char *write_id(char *o, const char *s, int64_t n)
 static const uint64_t POW10[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
                                  1000000ull, 10000000ull, 100000000ull, 1000000000ull};
 
+/* Write ip "." fp, fp with `digits` digits (no point when digits is 0). */
+static char *write_decimal(char *o, uint64_t ip, uint64_t fp, int digits)
+{
+    char tmp[24];
+    int k = 0;
+    do { tmp[k++] = (char)('0' + ip % 10); ip /= 10; } while (ip);
+    while (k) *o++ = tmp[--k];
+    if (digits > 0) {
+        *o++ = '.';
+        for (int i = digits - 1; i >= 0; i--) {
+            o[i] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        o += digits;
+    }
+    return o;
+}
+
 /* Write proba with `digits` decimals, exactly as printf("%.*f") does. */
 static char *write_proba(char *o, double v, int digits)
 {
@@ -1137,17 +1155,7 @@ static char *write_proba(char *o, double v, int digits)
         /* away from a rounding tie the product's error cannot change the result */
         if (fabs(frac - 0.5) > 1e-6) {
             uint64_t r = (uint64_t)fl + (frac > 0.5);
-            uint64_t ip = r / POW10[digits], fp = r % POW10[digits];
-            *o++ = (char)('0' + ip); /* v <= 1, so the integer part is one digit */
-            if (digits > 0) {
-                *o++ = '.';
-                for (int i = digits - 1; i >= 0; i--) {
-                    o[i] = (char)('0' + fp % 10);
-                    fp /= 10;
-                }
-                o += digits;
-            }
-            return o;
+            return write_decimal(o, r / POW10[digits], r % POW10[digits], digits);
         }
     }
     char tmp[40];
@@ -1181,22 +1189,9 @@ static char *write_contribution(char *o, double v, int digits)
         double frac = scaled - fl;
         if (fabs(frac - 0.5) > 1e-6) {
             uint64_t r = (uint64_t)fl + (frac > 0.5);
-            uint64_t ip = r / POW10[digits], fp = r % POW10[digits];
             if (v < 0.0 && r > 0)
                 *o++ = '-';
-            char tmp[24];
-            int k = 0;
-            do { tmp[k++] = (char)('0' + ip % 10); ip /= 10; } while (ip);
-            while (k) *o++ = tmp[--k];
-            if (digits > 0) {
-                *o++ = '.';
-                for (int i = digits - 1; i >= 0; i--) {
-                    o[i] = (char)('0' + fp % 10);
-                    fp /= 10;
-                }
-                o += digits;
-            }
-            return o;
+            return write_decimal(o, r / POW10[digits], r % POW10[digits], digits);
         }
     }
     char tmp[REASON_VALUE_MAX + 8];
