@@ -200,3 +200,12 @@ def test_reason_cache_gives_the_reasons_of_each_block(predictors, max_rows):
         want_idx, want_val = model.reasons_encoded(E, 3)
         assert np.array_equal(idx, want_idx) and np.array_equal(val, want_val)
     assert len(cache.slot) <= max_rows
+
+
+def test_explain_needs_an_estimator_that_explains(predictors):
+    import copy
+
+    pred = CustomerPropensityPredictor.from_model(copy.copy(predictors["random_forest"].model))
+    pred.model.estimator_ = object()
+    with pytest.raises(ValueError, match="cannot explain"):
+        pred.predict(_frame(5), explain=2)

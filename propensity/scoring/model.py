@@ -324,9 +324,9 @@ class PropensityModel(BaseEstimator):
         return out
 
     def explain_encoded(self, E):
-        """Contributions of each input column to the raw score (:meth:`predict_raw`) of
-        encoded inputs, float64 (n, n_inputs + 1), the base value last; each distinct row
-        is explained once."""
+        """Contributions of each input column to the estimator's raw score (see
+        :meth:`explain`) of encoded inputs, float64 (n, n_inputs + 1), the base value last;
+        each distinct row is explained once."""
         return score_distinct(self._explain_rows, E)
 
     def reasons_encoded(self, E, k):

@@ -432,6 +432,10 @@ def check_explain(explain, model):
             not 0 <= explain <= m:
         raise ValueError(f"explain must be an int in [0, {m}] (the model's input columns), "
                          f"got {explain!r}")
+    if explain and not hasattr(getattr(model, "estimator_", None), "shap_values"):
+        raise ValueError(f"explain: the model's estimator "
+                         f"{type(getattr(model, 'estimator_', None)).__name__} cannot explain "
+                         f"its scores (no shap_values)")
     return int(explain)
 
 
