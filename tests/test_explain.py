@@ -209,3 +209,25 @@ def test_explain_needs_an_estimator_that_explains(predictors):
     pred.model.estimator_ = object()
     with pytest.raises(ValueError, match="cannot explain"):
         pred.predict(_frame(5), explain=2)
+
+
+def test_csv_format_reason_arguments_are_checked():
+    from propensity import _core
+
+    pred, proba = np.zeros(2, np.uint8), np.array([0.25, 0.5])
+    col, val = np.array([[1], [0]], np.int32), np.array([[0.5], [-0.25]])
+    names, starts = b"ab,c", np.array([0, 1, 4], np.int64)
+    out = _core.csv_format(pred, proba, 2, b"T", False, reason_col=col, reason_value=val,
+                           reason_names=names, reason_name_start=starts, reason_digits=3)
+    assert out == b'0,0,0.25,T,"b,c",0.500\n1,0,0.50,T,a,-0.250\n'
+    bad = [dict(reason_col=col[:1]), dict(reason_value=val[:, :0]),
+           dict(reason_name_start=np.array([0, 1, 9], np.int64)),
+           dict(reason_col=np.array([[2], [0]], np.int32)),
+           dict(reason_value=np.array([[np.inf], [0.0]])), dict(reason_digits=10),
+           dict(reason_names=None)]
+    for change in bad:
+        kw = dict(reason_col=col, reason_value=val, reason_names=names,
+                  reason_name_start=starts, reason_digits=3)
+        kw.update(change)
+        with pytest.raises(ValueError):
+            _core.csv_format(pred, proba, 2, b"T", False, **kw)
