@@ -4,7 +4,10 @@ OpenBLAS comes from the scipy-openblas32 wheel (a build requirement and a runtim
 dependency). Its symbols carry a ``scipy_`` prefix, selected by BLAS_SYMBOL_PREFIX.
 The extension finds the library at import time through an rpath relative to its
 own location (site-packages/propensity -> site-packages/scipy_openblas32/lib);
-propensity/_openblas.py also preloads it, which covers in-place builds.
+propensity/_openblas.py also preloads it, which covers in-place builds. That relative
+rpath is the only one: the run-time library paths the interpreter itself was linked with
+(e.g. a pyenv Python's ``-Wl,-rpath,<prefix>/lib`` in LDSHARED) are dropped from the link
+line, so no path of the build machine ends up in the extension's RUNPATH.
 """
 import glob
 import os
@@ -13,6 +16,22 @@ import sys
 import numpy
 import scipy_openblas32
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _is_rpath(arg):
+    return arg.startswith(("-Wl,-rpath,", "-Wl,-rpath=", "-Wl,--enable-new-dtags,-rpath"))
+
+
+class BuildExt(build_ext):
+    """build_ext without the interpreter's own rpath flags on the shared-library link."""
+
+    def build_extensions(self):
+        linker = getattr(self.compiler, "linker_so", None)
+        if linker:
+            self.compiler.linker_so = [a for a in linker if not _is_rpath(a)]
+        super().build_extensions()
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sources = sorted(glob.glob(os.path.join("csrc", "*.c")))
@@ -41,4 +60,4 @@ ext = Extension(
     extra_link_args=extra_link_args,
 )
 
-setup(ext_modules=[ext])
+setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt})

@@ -85,6 +85,17 @@ def start_child(fn, args, kwargs):
     return proc, parent
 
 
+def command_main(module, argv):
+    """``python -m <module> <argv>`` run in this fresh process as the command's own process
+    runs: the package sees the command line a shell gives it (its commands keep
+    scikit-learn out, propensity._sklearn), so the timing is the user's."""
+    import importlib
+    if "propensity" in sys.modules:
+        raise RuntimeError("propensity was imported before the command line was set")
+    sys.orig_argv = [sys.executable, "-m", module, *argv]
+    return importlib.import_module(module).main(argv)
+
+
 def run_isolated(fn, *args, **kwargs):
     """Run a module-level ``fn(*args, **kwargs)`` in a fresh (spawned) process.
 

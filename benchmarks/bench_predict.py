@@ -69,6 +69,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
+import _common  # noqa: E402
 from _common import print_table, run_isolated, save_results, versions  # noqa: E402
 
 FEATURES = ["basket_icon_click", "basket_add_list", "basket_add_detail", "sort_by",
@@ -275,12 +276,11 @@ def fit_old_forest(pickle_path):
 # ---------------------------------------------------------------------------- timed sides
 def run_ours(input_path, output_path, model_dir, model=None):
     """``python -m propensity.predict --input_file ... --output_file ... --quiet``."""
-    from propensity import predict
     argv = ["--input_file", input_path, "--output_file", output_path, "--model_dir", model_dir,
             "--quiet"]
     if model:
         argv += ["--model", model]
-    rc = predict.main(argv)
+    rc = _common.command_main("propensity.predict", argv)
     if rc != 0:
         raise RuntimeError(f"propensity.predict exited with {rc}")
     return {}

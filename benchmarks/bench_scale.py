@@ -402,7 +402,6 @@ def warm(path, block=1 << 24):
 # ---------------------------------------------------------------------------- timed sides
 def run_ours(train_file, test_file, work_dir):
     """``python -m propensity.train`` (its main()), default models, grids and folds."""
-    from propensity import train
     out_dir = tempfile.mkdtemp(prefix="ml_outputs_", dir=work_dir)
     try:
         argv = ["--train-file", train_file, "--output-dir", os.path.join(out_dir, "out"),
@@ -411,7 +410,7 @@ def run_ours(train_file, test_file, work_dir):
             argv[2:2] = ["--test-file", test_file]
         log = os.path.join(out_dir, "stderr.txt")
         with open(log, "w") as f, contextlib.redirect_stderr(f):   # its log lines
-            rc = train.main(argv)
+            rc = _common.command_main("propensity.train", argv)
         if rc != 0:
             with open(log) as f:
                 tail = " | ".join(f.read().strip().splitlines()[-3:])

@@ -919,6 +919,78 @@ fail:
     return out;
 }
 
+/* trees_score_cuts(codes (n, p), trees, cut_trees int64 (k,), cut_depth int32 (k,),
+ * cut_mss float64 (k,), average, base, n_threads, positive_proba) -> (k, n): the scores
+ * (or positive-class probabilities) of every row under each cut, one walk for all. */
+static PyObject *py_trees_score_cuts(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"codes", "trees", "cut_trees", "cut_depth", "cut_mss", "average",
+                             "base", "n_threads", "positive_proba", NULL};
+    PyObject *codes_o, *tup, *ct_o, *cd_o, *cm_o, *out = NULL;
+    PyArrayObject *codes = NULL, *ct = NULL, *cd = NULL, *cm = NULL;
+    prop_score_cut *cuts = NULL;
+    prop_score_params sp;
+    memset(&sp, 0, sizeof sp);
+    view_arrays va;
+    memset(&va, 0, sizeof va);
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOpdip", kwlist, &codes_o, &tup, &ct_o,
+                                     &cd_o, &cm_o, &sp.average, &sp.base, &sp.n_threads,
+                                     &sp.positive_proba))
+        return NULL;
+    sp.n_threads = resolve_threads(sp.n_threads);
+    codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
+    if (codes == NULL || (ct = get_array(ct_o, "cut_trees", 1, ACCEPT_I64)) == NULL ||
+        (cd = get_array(cd_o, "cut_depth", 1, ACCEPT_I32)) == NULL ||
+        (cm = get_array(cm_o, "cut_mss", 1, ACCEPT_F64)) == NULL)
+        goto fail;
+    npy_intp k = PyArray_DIM(ct, 0);
+    if (PyArray_DIM(cd, 0) != k || PyArray_DIM(cm, 0) != k || k < 1 || k > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "cut_trees, cut_depth and cut_mss must have the "
+                        "same length >= 1");
+        goto fail;
+    }
+    if (parse_view(tup, (int)PyArray_DIM(codes, 1), &va) < 0)
+        goto fail;
+    cuts = malloc((size_t)k * sizeof *cuts);
+    if (cuts == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    const int64_t *t_ = PyArray_DATA(ct);
+    const int32_t *d_ = PyArray_DATA(cd);
+    const double *m_ = PyArray_DATA(cm);
+    for (npy_intp c = 0; c < k; c++) {
+        cuts[c].n_trees = t_[c];
+        cuts[c].max_depth = d_[c];
+        cuts[c].min_samples_split = m_[c];
+    }
+    npy_intp n = PyArray_DIM(codes, 0), dims[2] = {k, n};
+    out = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
+    if (out == NULL)
+        goto fail;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    int32_t p = (int32_t)PyArray_DIM(codes, 1);
+    const uint8_t *c = PyArray_DATA(codes);
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_forest_score_cuts(&va.v, &sp, cuts, (int32_t)k, c, n, p, o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    free(cuts);
+    Py_XDECREF(codes);
+    Py_XDECREF(ct);
+    Py_XDECREF(cd);
+    Py_XDECREF(cm);
+    view_release(&va);
+    return out;
+}
+
 /* trees_score_inputs(E, plan, edges, n_edges, trees, n_trees, max_depth, min_samples_split,
  * average, base, n_threads, positive_proba=False, kernel=0, reference=False) -> (n,):
  * scores (or positive-class probabilities) of the encoded inputs E through the feature
@@ -1134,6 +1206,9 @@ fail:
     {"trees_proba", TREES_KW(py_trees_proba),                                              \
      "trees_proba(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
      "n_threads, inverse=None) -> float64 (n, 2)"},                                        \
+    {"trees_score_cuts", TREES_KW(py_trees_score_cuts),                                    \
+     "trees_score_cuts(codes, trees, cut_trees, cut_depth, cut_mss, average, base, "        \
+     "n_threads, positive_proba) -> float64 (k, n): every row under each of k cuts"},      \
     {"trees_validate", TREES_KW(py_trees_validate),                                        \
      "trees_validate(trees, n_features): ValueError if any node array is invalid"},        \
     {"trees_gains", TREES_KW(py_trees_gains),                                              \
@@ -1446,6 +1521,19 @@ fail:
     return res;
 }
 
+static PyObject *py_utf8_invalid(PyObject *self, PyObject *arg)
+{
+    Py_buffer buf = {0};
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int64_t bad;
+    Py_BEGIN_ALLOW_THREADS
+    bad = prop_utf8_invalid((const char *)buf.buf, (int64_t)buf.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return PyLong_FromLongLong((long long)bad);
+}
+
 /* obj is a writeable C-contiguous 2-D array of type t with >= rows rows and cols columns. */
 static int reusable(PyObject *obj, int t, npy_intp rows, npy_intp cols)
 {
@@ -1723,6 +1811,8 @@ fail:
      "coerce, final, first_line, first_row, n_threads=1, out_X=None, out_span=None) "      \
      "-> dict of X (uint8 for an all-binary schema, "  \
      "else float64), id_span, n_rows, consumed, n_lines, n_coerced, n_filled, n_unseen."},   \
+    {"utf8_invalid", py_utf8_invalid, METH_O,                                                 \
+     "utf8_invalid(buf) -> offset of the first byte that is not valid UTF-8, or -1."},        \
     {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
      "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
      "first_row_number=0, n_threads=1, out=None, reason_col=None, reason_value=None, "     \

@@ -1377,3 +1377,47 @@ full:
     return prop_fail(err, PROP_INVALID_ARG, "output capacity %lld is too small",
                      (long long)capacity);
 }
+
+int64_t prop_utf8_invalid(const char *buf, int64_t len)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    int64_t i = 0;
+    while (i < len) {
+        if (i + 8 <= len) { /* eight ASCII bytes at a time: the common case */
+            uint64_t w;
+            memcpy(&w, b + i, 8);
+            if ((w & 0x8080808080808080ULL) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned c = b[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int n;
+        unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            if (c == 0xE0) lo = 0xA0;      /* overlong */
+            if (c == 0xED) hi = 0x9F;      /* surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            if (c == 0xF0) lo = 0x90;      /* overlong */
+            if (c == 0xF4) hi = 0x8F;      /* past U+10FFFF */
+        } else
+            return i;                      /* 0x80..0xC1 (continuation, overlong), 0xF5.. */
+        if (i + n >= len)
+            return i;                      /* cut by the end */
+        if (b[i + 1] < lo || b[i + 1] > hi)
+            return i;
+        for (int k = 2; k <= n; k++)
+            if ((b[i + k] & 0xC0) != 0x80)
+                return i;
+        i += n + 1;
+    }
+    return -1;
+}

@@ -133,6 +133,26 @@ static int lr_useful_threads(int64_t n, int n_threads)
     return useful < 1 ? 1 : (useful < n_threads ? (int)useful : n_threads);
 }
 
+/* Bytes of the q x q matrices a fit holds: (q+1)^2 doubles per partial Hessian
+ * (n_chunks of them) and two more for the Newton system (H and its factor). In double:
+ * exact enough for a message, and no overflow for any q. */
+double prop_logreg_square_bytes(int64_t q, int n_chunks)
+{
+    double m = (double)q + 1.0;
+    return 8.0 * m * m * ((double)n_chunks + 2.0);
+}
+
+/* The out-of-memory error of the (q+1)^2 allocations, with the figure. */
+static prop_status lr_square_nomem(prop_error *err, const char *what, int64_t q, int n_chunks)
+{
+    return prop_fail(err, PROP_NOMEM,
+                     "logreg: out of memory for %s: %lld features need about %.3g GB, and "
+                     "memory grows with the square of the number of features (8 x (features "
+                     "+ 1)^2 bytes per matrix, %d matrices); use fewer features",
+                     what, (long long)q, prop_logreg_square_bytes(q, n_chunks) / 1e9,
+                     n_chunks + 2);
+}
+
 static prop_status work_init(lr_work *wk, const double *Z, const double *w, int64_t n,
                              int64_t q, int n_threads, prop_error *err)
 {
@@ -153,8 +173,9 @@ static prop_status work_init(lr_work *wk, const double *Z, const double *w, int6
     wk->S = malloc(sizeof(double) * m * LR_BLOCK * (size_t)n_threads);
     wk->r = malloc(sizeof(double) * LR_BLOCK * (size_t)n_threads);
     if (!wk->Hc || !wk->gc || !wk->lc || !wk->S || !wk->r) {
+        int chunks = wk->n_chunks;
         work_free(wk);
-        return prop_fail(err, PROP_NOMEM, "logreg: out of memory for the solver workspace");
+        return lr_square_nomem(err, "the solver workspace", q, chunks);
     }
     return PROP_OK;
 }
@@ -397,11 +418,119 @@ static int cholesky_solve(const double *A, int64_t m, const double *rhs, double 
     return 0;
 }
 
+/* Scratch of the coordinate descent's feature-sign steps (cd_polish): m indices and
+ * flags, two m x m matrices, two m vectors. */
+typedef struct {
+    int64_t *act;
+    unsigned char *in;
+    double *Hs, *Ls, *rhs, *x;
+} lr_cd_scratch;
+
+/* The minimum-norm subgradient of g.d + d'Hd/2 + lam1 * sum_{j<q} |beta_j + d_j| at d
+ * (Hd = H d): the stopping rule of the coordinate descent. */
+static double cd_worst(const double *H, const double *g, const double *beta, int64_t q,
+                       double lam1, const double *d, const double *Hd)
+{
+    int64_t m = q + 1;
+    double worst = 0.0;
+    for (int64_t j = 0; j < m; j++) {
+        if (!(H[j * m + j] > 0.0))
+            continue;
+        double gj = g[j] + Hd[j], u = j < q ? beta[j] + d[j] : 0.0, v;
+        if (j == q || lam1 == 0.0)
+            v = fabs(gj);
+        else if (u > 0.0)
+            v = fabs(gj + lam1);
+        else if (u < 0.0)
+            v = fabs(gj - lam1);
+        else
+            v = fabs(gj) > lam1 ? fabs(gj) - lam1 : 0.0;
+        if (v > worst)
+            worst = v;
+    }
+    return worst;
+}
+
+/* Feature-sign steps (Lee et al., "Efficient sparse coding algorithms", 2007) from the
+ * descent's d: with A the coordinates off zero (beta_j + d_j != 0; the intercept
+ * always; never one the descent does not move, H_jj <= 0) and their signs fixed, the
+ * model is a smooth quadratic whose minimiser over A solves H_AA x = -(g_A + lam1
+ * sign_A + H_A,rest d_rest) (Cholesky). d moves towards x until the first coordinate
+ * of A reaches zero, which then leaves A, and again, until x keeps every sign. Each
+ * step lowers the model, so d (and Hd = H d) are always replaced by a point at least
+ * as good. Returns 1 when that point meets inner_tol by cd_worst (the descent is
+ * done), else 0 (it goes on from there: a coordinate may have to join A). On models
+ * of correlated features (interactions of binary columns) cyclic descent needs
+ * thousands of sweeps where these steps finish once the signs are right. */
+static int cd_polish(const double *H, const double *g, const double *beta, int64_t q,
+                     double lam1, double inner_tol, double *d, double *Hd, lr_cd_scratch *s)
+{
+    int64_t m = q + 1;
+    for (int64_t step = 0; step <= m; step++) {
+        int64_t na = 0;
+        for (int64_t j = 0; j < m; j++) {
+            s->in[j] = H[j * m + j] > 0.0 && (j == q || beta[j] + d[j] != 0.0);
+            if (s->in[j])
+                s->act[na++] = j;
+        }
+        if (na == 0)
+            break;
+        for (int64_t a = 0; a < na; a++) {
+            int64_t j = s->act[a];
+            double r = g[j];
+            if (j < q)
+                r += beta[j] + d[j] > 0.0 ? lam1 : -lam1;
+            for (int64_t k = 0; k < m; k++)
+                if (!s->in[k])
+                    r += H[j * m + k] * d[k];
+            s->rhs[a] = -r;
+            for (int64_t c = 0; c < na; c++)
+                s->Hs[a * na + c] = H[j * m + s->act[c]];
+        }
+        if (cholesky_solve(s->Hs, na, s->rhs, s->x, s->Ls) != 0)
+            break; /* singular on A: the descent goes on */
+        double t = 1.0;
+        int64_t hit = -1;
+        for (int64_t a = 0; a < na; a++) {
+            int64_t j = s->act[a];
+            if (!isfinite(s->x[a]))
+                return 0;
+            double u0 = beta[j] + d[j], u1 = beta[j] + s->x[a];
+            if (j < q && !(u0 * u1 > 0.0)) { /* the sign would change: stop at zero */
+                double tj = u0 / (u0 - u1);
+                if (tj < t) {
+                    t = tj;
+                    hit = j;
+                }
+            }
+        }
+        for (int64_t a = 0; a < na; a++) {
+            int64_t j = s->act[a];
+            d[j] += t * (s->x[a] - d[j]);
+        }
+        if (hit >= 0)
+            d[hit] = -beta[hit]; /* exactly at zero: it leaves A */
+        else
+            break;
+    }
+    for (int64_t j = 0; j < m; j++) {
+        double acc = 0.0;
+        for (int64_t k = 0; k < m; k++)
+            acc += H[j * m + k] * d[k];
+        Hd[j] = acc;
+    }
+    return cd_worst(H, g, beta, q, lam1, d, Hd) <= inner_tol;
+}
+
+#define LR_POLISH_EVERY 8 /* sweeps between attempts to finish exactly */
+
 /* Minimise g.d + d'Hd/2 + lam1 * sum_{j<q} |beta_j + d_j| over d by cyclic
- * coordinate descent (the intercept, index q, is not penalised) until the
- * minimum-norm subgradient of this model is at most inner_tol. Hd is m scratch. */
+ * coordinate descent (the intercept, index q, is not penalised), finished exactly by
+ * cd_polish once the signs settle, until the minimum-norm subgradient of this model
+ * is at most inner_tol. Hd is m scratch. */
 static void cd_quadratic(const double *H, const double *g, const double *beta, int64_t q,
-                         double lam1, double inner_tol, double *d, double *Hd)
+                         double lam1, double inner_tol, double *d, double *Hd,
+                         lr_cd_scratch *s)
 {
     int64_t m = q + 1;
     for (int64_t j = 0; j < m; j++)
@@ -426,23 +555,10 @@ static void cd_quadratic(const double *H, const double *g, const double *beta, i
                     Hd[k] += ch * hj[k];
             }
         }
-        double worst = 0.0;
-        for (int64_t j = 0; j < m; j++) {
-            if (!(H[j * m + j] > 0.0))
-                continue;
-            double gj = g[j] + Hd[j], u = j < q ? beta[j] + d[j] : 0.0, v;
-            if (j == q || lam1 == 0.0)
-                v = fabs(gj);
-            else if (u > 0.0)
-                v = fabs(gj + lam1);
-            else if (u < 0.0)
-                v = fabs(gj - lam1);
-            else
-                v = fabs(gj) > lam1 ? fabs(gj) - lam1 : 0.0;
-            if (v > worst)
-                worst = v;
-        }
-        if (worst <= inner_tol)
+        if (cd_worst(H, g, beta, q, lam1, d, Hd) <= inner_tol)
+            break;
+        if (sweep % LR_POLISH_EVERY == LR_POLISH_EVERY - 1 &&
+            cd_polish(H, g, beta, q, lam1, inner_tol, d, Hd, s))
             break;
     }
 }
@@ -806,6 +922,7 @@ static double objective_grad_hess(lr_objective *f, const double *beta, double *g
 typedef struct {
     double *beta, *trial, *gs, *dir, *tmp;
     double *H, *Lc;
+    lr_cd_scratch cd;
 } lr_newton;
 
 static void newton_free(lr_newton *nw)
@@ -817,10 +934,16 @@ static void newton_free(lr_newton *nw)
     free(nw->tmp);
     free(nw->H);
     free(nw->Lc);
+    free(nw->cd.act);
+    free(nw->cd.in);
+    free(nw->cd.Hs);
+    free(nw->cd.Ls);
+    free(nw->cd.rhs);
+    free(nw->cd.x);
     memset(nw, 0, sizeof(*nw));
 }
 
-static prop_status newton_init(lr_newton *nw, int64_t m, prop_error *err)
+static prop_status newton_init(lr_newton *nw, int64_t m, int n_chunks, prop_error *err)
 {
     nw->beta = calloc((size_t)m, sizeof(double));
     nw->trial = calloc((size_t)m, sizeof(double));
@@ -829,8 +952,16 @@ static prop_status newton_init(lr_newton *nw, int64_t m, prop_error *err)
     nw->tmp = malloc(sizeof(double) * (size_t)m);
     nw->H = malloc(sizeof(double) * (size_t)(m * m));
     nw->Lc = malloc(sizeof(double) * (size_t)(m * m));
-    if (!nw->beta || !nw->trial || !nw->gs || !nw->dir || !nw->tmp || !nw->H || !nw->Lc)
-        return prop_fail(err, PROP_NOMEM, "logreg: out of memory for the Newton system");
+    lr_cd_scratch *s = &nw->cd;
+    s->act = malloc(sizeof(int64_t) * (size_t)m);
+    s->in = malloc((size_t)m);
+    s->Hs = malloc(sizeof(double) * (size_t)(m * m));
+    s->Ls = malloc(sizeof(double) * (size_t)(m * m));
+    s->rhs = malloc(sizeof(double) * (size_t)m);
+    s->x = malloc(sizeof(double) * (size_t)m);
+    if (!nw->beta || !nw->trial || !nw->gs || !nw->dir || !nw->tmp || !nw->H || !nw->Lc ||
+        !s->act || !s->in || !s->Hs || !s->Ls || !s->rhs || !s->x)
+        return lr_square_nomem(err, "the Newton system", m - 1, n_chunks);
     return PROP_OK;
 }
 
@@ -863,7 +994,7 @@ static void prox_cd_direction(lr_newton *nw, int64_t q, double lam1, double opt,
 {
     double inner_tol = 1e-3 * fmin(opt, 1e-3 * Wtot);
     cd_quadratic(nw->H, nw->gs, nw->beta, q, lam1, fmax(inner_tol, 1e-14 * Wtot), nw->dir,
-                 nw->tmp);
+                 nw->tmp, &nw->cd);
 }
 
 /* Search direction nw->dir at nw->beta; *pred = the change of F it predicts for the
@@ -970,7 +1101,7 @@ prop_status prop_logreg_fit(const prop_logreg_params *params, const prop_logreg_
     if (st == PROP_OK)
         st = objective_init(&obj, &sd, data, params, err);
     if (st == PROP_OK)
-        st = newton_init(&nw, sd.q + 1, err);
+        st = newton_init(&nw, sd.q + 1, obj.wk.n_chunks, err);
     if (st != PROP_OK)
         goto done;
 

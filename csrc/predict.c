@@ -885,6 +885,19 @@ static prop_status blk_try(const prop_forest_view *v, const prop_score_params *s
     return st;
 }
 
+/* prop_forest_score once its arguments are checked. */
+static prop_status score_checked(const prop_forest_view *v, const prop_score_params *sp,
+                                 const uint8_t *codes, int64_t n, int32_t p, double *out,
+                                 prop_error *err)
+{
+    blk_source src = {codes, NULL, NULL, NULL, n, p};
+    int done;
+    prop_status st = blk_try(v, sp, &src, out, &done, err);
+    if (st != PROP_OK || done)
+        return st;
+    return score_blocks(v, sp, codes, n, p, out, sp->n_threads, err);
+}
+
 prop_status prop_forest_score(const prop_forest_view *v, const prop_score_params *sp,
                               const uint8_t *codes, int64_t n, int32_t p, double *out,
                               prop_error *err)
@@ -892,11 +905,273 @@ prop_status prop_forest_score(const prop_forest_view *v, const prop_score_params
     prop_status st = check_score_args(v, sp, codes, n, p, out, err);
     if (st != PROP_OK)
         return st;
-    blk_source src = {codes, NULL, NULL, NULL, n, p};
-    int done;
-    if ((st = blk_try(v, sp, &src, out, &done, err)) != PROP_OK || done)
+    return score_checked(v, sp, codes, n, p, out, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Many cuts of one forest in one walk (prop_forest_score_cuts)        */
+/* ------------------------------------------------------------------ */
+
+#define CUT_ROWS 2048 /* rows of a chunk: each tree is walked for all of them (its nodes stay in cache) */
+
+/* Depth (in edges) of the deepest node of trees [0, T), or -1 when out of memory;
+ * *monotone = 1 when no child's count exceeds its parent's (as in every fitted tree:
+ * the counts along a path then never grow). */
+static int32_t forest_depth(const prop_forest_view *v, int64_t T, int *monotone)
+{
+    int64_t m = v->tree_start[T];
+    int32_t *depth = malloc((size_t)(m > 0 ? m : 1) * sizeof *depth);
+    if (depth == NULL)
+        return -1;
+    int32_t deepest = 0;
+    *monotone = 1;
+    for (int64_t t = 0; t < T; t++) {
+        int64_t s = v->tree_start[t], e = v->tree_start[t + 1];
+        depth[s] = 0;
+        for (int64_t i = s; i < e; i++) /* children follow their parent (validated) */
+            if (v->left[i] >= 0) {
+                int32_t d = depth[i] + 1;
+                int64_t l = s + v->left[i], r = s + v->right[i];
+                depth[l] = depth[r] = d;
+                if (d > deepest)
+                    deepest = d;
+                if (v->count[l] > v->count[i] || v->count[r] > v->count[i])
+                    *monotone = 0;
+            }
+    }
+    free(depth);
+    return deepest;
+}
+
+/* The depth at which a walk along path[0 .. L] (path[d * LANES]: the node at depth d;
+ * path[L]: its leaf or the node at the walk's limit) stops for min_samples_split mss:
+ * the first node with count < mss, else L. When the counts never grow along a path
+ * (`monotone`) that holds from some depth on, and a binary search without branches
+ * finds it; else a scan. */
+static inline int32_t cut_stop(const int32_t *path, int32_t L, const double *cnt, double mss,
+                               int monotone)
+{
+    if (monotone) {
+        int32_t base = 0, len = L; /* the stop is in [base, base + len] */
+        while (len > 1) {
+            int32_t half = len >> 1;
+            base = cnt[path[(base + half - 1) * LANES]] < mss ? base : base + half;
+            len -= half;
+        }
+        return base + (len == 1 && !(cnt[path[base * LANES]] < mss));
+    }
+    int32_t j = 0;
+    while (j < L && cnt[path[j * LANES]] >= mss)
+        j++;
+    return j;
+}
+
+prop_status prop_forest_score_cuts(const prop_forest_view *v, const prop_score_params *sp,
+                                   const prop_score_cut *cuts, int32_t n_cuts,
+                                   const uint8_t *codes, int64_t n, int32_t p, double *out,
+                                   prop_error *err)
+{
+    prop_status st = check_score_args(v, sp, codes, n, p, out, err);
+    if (st != PROP_OK)
         return st;
-    return score_blocks(v, sp, codes, n, p, out, sp->n_threads, err);
+    if (sp->n_trees > 0 || sp->max_depth > 0 || sp->min_samples_split > 0.0)
+        return prop_fail(err, PROP_INVALID_ARG, "scoring cuts: the cuts are given one by one, "
+                         "the parameters' own cut must be empty");
+    if (n_cuts < 1 || cuts == NULL)
+        return prop_fail(err, PROP_INVALID_ARG, "scoring cuts: no cut given");
+    /* The cuts' shapes: distinct (depth limit, min_samples_split) pairs. A shape sums its
+       trees' values in tree order; a cut of n_trees trees takes its shape's sum after
+       tree n_trees - 1 (the reference's sum of those trees, as it adds them in order). */
+    int64_t *c_trees = malloc((size_t)n_cuts * sizeof *c_trees);
+    int32_t *c_shape = malloc((size_t)n_cuts * sizeof *c_shape);
+    int32_t *h_depth = malloc((size_t)n_cuts * sizeof *h_depth);
+    int32_t *h_mss = malloc((size_t)n_cuts * sizeof *h_mss);
+    int64_t *h_trees = malloc((size_t)n_cuts * sizeof *h_trees);
+    double *mss = malloc((size_t)n_cuts * sizeof *mss);
+    int *mss_leaf = NULL;
+    packed_node *pk = NULL;
+    if (!c_trees || !c_shape || !h_depth || !h_mss || !h_trees || !mss) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory scoring");
+        goto done;
+    }
+    int32_t n_mss = 0, n_shapes = 0, limit = 0;
+    int unbounded = 0;
+    int64_t T = 0;
+    for (int32_t c = 0; c < n_cuts; c++) {
+        prop_score_params one = *sp;
+        one.n_trees = cuts[c].n_trees;
+        one.max_depth = cuts[c].max_depth;
+        one.min_samples_split = cuts[c].min_samples_split;
+        if ((st = prop_score_check_params(&one, v, err)) != PROP_OK)
+            goto done;
+        c_trees[c] = used_trees(v, &one);
+        if (c_trees[c] > T)
+            T = c_trees[c];
+        int32_t md = one.max_depth > 0 ? one.max_depth : 0;
+        if (md == 0)
+            unbounded = 1;
+        else if (md > limit)
+            limit = md;
+        int32_t k = 0;
+        while (k < n_mss && mss[k] != one.min_samples_split)
+            k++;
+        if (k == n_mss)
+            mss[n_mss++] = one.min_samples_split;
+        int32_t h = 0;
+        while (h < n_shapes && !(h_depth[h] == md && h_mss[h] == k))
+            h++;
+        if (h == n_shapes) {
+            h_depth[h] = md;
+            h_mss[h] = k;
+            h_trees[h] = 0;
+            n_shapes++;
+        }
+        if (c_trees[c] > h_trees[h])
+            h_trees[h] = c_trees[c];
+        c_shape[c] = h;
+    }
+    int monotone;
+    int32_t deepest = forest_depth(v, T, &monotone);
+    mss_leaf = malloc((size_t)n_mss * sizeof *mss_leaf);
+    if (mss_leaf == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory scoring");
+        goto done;
+    }
+    for (int32_t h = 0; h < n_mss; h++) /* 1: no internal node has count < mss[h] */
+        mss_leaf[h] = 1;
+    for (int64_t i = 0; i < v->tree_start[T]; i++)
+        if (v->left[i] >= 0)
+            for (int32_t h = 0; h < n_mss; h++)
+                if (v->count[i] < mss[h])
+                    mss_leaf[h] = 0;
+    int64_t m_nodes = v->tree_start[T];
+    pk = malloc((size_t)(m_nodes > 0 ? m_nodes : 1) * sizeof *pk);
+    if (deepest < 0 || pk == NULL) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory scoring");
+        goto done;
+    }
+    if (unbounded || limit > deepest)
+        limit = deepest; /* no walk goes deeper than `limit` edges */
+    if (limit <= PROP_BLOCK_MAX_DEPTH) {
+        /* shallow (boosting): the block scorer, cut by cut, is faster than one walk */
+        for (int32_t c = 0; c < n_cuts && st == PROP_OK; c++) {
+            prop_score_params one = *sp;
+            one.n_trees = cuts[c].n_trees;
+            one.max_depth = cuts[c].max_depth;
+            one.min_samples_split = cuts[c].min_samples_split;
+            st = score_checked(v, &one, codes, n, p, out + (int64_t)c * n, err);
+        }
+        goto done;
+    }
+    /* leaves point to themselves: a walk is branch-free, a finished row stays put */
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = v->tree_start[t]; i < v->tree_start[t + 1]; i++) {
+            int32_t self = (int32_t)(i - v->tree_start[t]);
+            int leaf = v->left[i] < 0;
+            pk[i].left = leaf ? self : v->left[i];
+            pk[i].right = leaf ? self : v->right[i];
+            pk[i].feature = leaf ? 0 : v->feature[i];
+            pk[i].threshold = v->threshold[i];
+        }
+    int64_t nc = (n + CUT_ROWS - 1) / CUT_ROWS;
+    int nt = nc < sp->n_threads ? (int)(nc > 0 ? nc : 1) : sp->n_threads;
+    int failed = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        /* per thread: the chunk's sums per shape; LANES rows' paths (path[d * LANES + l]:
+           lane l's node at depth d); a lane's stop depth per min_samples_split */
+        double *acc = malloc((size_t)n_shapes * CUT_ROWS * sizeof *acc);
+        int32_t *path = malloc((size_t)(limit + 1) * LANES * sizeof *path);
+        int32_t *stop = malloc((size_t)n_mss * sizeof *stop);
+        int ok = acc && path && stop;
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t ch = 0; ch < nc; ch++) {
+            if (!ok)
+                continue;
+            int64_t i0 = ch * CUT_ROWS, i1 = i0 + CUT_ROWS < n ? i0 + CUT_ROWS : n;
+            int64_t m = i1 - i0;
+            for (int64_t q = 0; q < (int64_t)n_shapes * CUT_ROWS; q++)
+                acc[q] = 0.0;
+            for (int64_t t = 0; t < T; t++) {
+                const packed_node *nd = pk + v->tree_start[t];
+                const double *cnt = v->count + v->tree_start[t];
+                const double *value = v->value + v->tree_start[t];
+                for (int64_t r0 = 0; r0 < m; r0 += LANES) {
+                    int nl = m - r0 < LANES ? (int)(m - r0) : LANES;
+                    const uint8_t *row[LANES];
+                    int32_t k[LANES], dl[LANES];
+                    for (int l = 0; l < LANES; l++) { /* lanes past nl repeat the last row */
+                        row[l] = codes + (i0 + r0 + (l < nl ? l : nl - 1)) * p;
+                        k[l] = 0;
+                        dl[l] = 0;
+                        path[l] = 0;
+                    }
+                    int32_t L = 0; /* steps taken: every lane is at its leaf or at `limit` */
+                    for (int moving = 1; moving && L < limit; L++) {
+                        moving = 0;
+                        for (int l = 0; l < LANES; l++) {
+                            const packed_node *q = nd + k[l];
+                            int32_t nk = prop_goes_left(row[l][q->feature], q->threshold) ? q->left
+                                                                                          : q->right;
+                            int moved = nk != k[l];
+                            moving |= moved;
+                            dl[l] += moved;
+                            k[l] = nk;
+                            path[(L + 1) * LANES + l] = nk;
+                        }
+                    }
+                    for (int l = 0; l < nl; l++) {
+                        /* a cut stops at the first node of the path that is a leaf, at its
+                           depth or below its min_samples_split: prop_tree_walk_cut's rule;
+                           a min_samples_split no internal node is below stops at the leaf */
+                        for (int32_t h = 0; h < n_mss; h++)
+                            stop[h] = mss_leaf[h] ? dl[l]
+                                                  : cut_stop(path + l, dl[l], cnt, mss[h], monotone);
+                        double *a = acc + r0 + l;
+                        for (int32_t h = 0; h < n_shapes; h++)
+                            if (t < h_trees[h]) {
+                                int32_t j = stop[h_mss[h]];
+                                if (h_depth[h] > 0 && h_depth[h] < j)
+                                    j = h_depth[h];
+                                a[(int64_t)h * CUT_ROWS] += value[path[j * LANES + l]];
+                            }
+                    }
+                }
+                for (int32_t c = 0; c < n_cuts; c++) /* a cut's last tree: take its sum */
+                    if (c_trees[c] == t + 1)
+                        memcpy(out + (int64_t)c * n + i0, acc + (int64_t)c_shape[c] * CUT_ROWS,
+                               (size_t)m * sizeof *out);
+            }
+            for (int32_t c = 0; c < n_cuts; c++)
+                for (int64_t i = i0; i < i1; i++) {
+                    double *o = out + (int64_t)c * n + i, Tc = (double)c_trees[c];
+                    if (c_trees[c] == 0)
+                        *o = 0.0; /* a forest of no trees: the reference's empty sum */
+                    *o = sp->average ? (c_trees[c] > 0 ? *o / Tc : 0.0) : sp->base + *o;
+                    if (sp->positive_proba)
+                        *o = prop_score_proba(*o, !sp->average);
+                }
+        }
+        free(acc);
+        free(path);
+        free(stop);
+    }
+    if (failed)
+        st = prop_fail(err, PROP_NOMEM, "out of memory scoring");
+done:
+    free(c_trees);
+    free(c_shape);
+    free(h_depth);
+    free(h_mss);
+    free(h_trees);
+    free(mss);
+    free(mss_leaf);
+    free(pk);
+    return st;
 }
 
 static prop_status check_inputs_args(const prop_forest_view *v, const prop_score_params *sp,

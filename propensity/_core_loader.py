@@ -47,6 +47,7 @@ except ImportError as exc:
             "or build it in place (python setup.py build_ext --inplace)") from exc
     from importlib import metadata as _metadata
 
+    _installed: str | None
     try:
         _installed = _metadata.version("propensity")
     except _metadata.PackageNotFoundError:
@@ -54,7 +55,7 @@ except ImportError as exc:
     if _installed != _pkg.__version__:
         raise ImportError(
             f"propensity {_pkg.__version__} is imported from the source tree "
-            f"{os.path.dirname(_pkg.__file__)}, which has no compiled core, and the installed "
+            f"{os.path.dirname(_pkg.__file__ or '')}, which has no compiled core, and the installed "
             f"copy is version {_installed}: reinstall (pip install .) or build in place "
             f"(python setup.py build_ext --inplace)") from exc
     _pkg.__path__.append(_folder)

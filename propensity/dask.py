@@ -27,14 +27,25 @@ weights are summed in another order, within rounding). Logistic regression on ui
 input compresses the raw rows the same way; on float input it gathers the rows in
 partition order (no reduction is possible for continuous data).
 """
+from __future__ import annotations
+
 import hashlib
 import logging
 import threading
 import warnings
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from ._typing import DaskDataFrame, PathLike
+
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from .learn.base import BaseEstimator
+    from .scoring.model import PropensityModel
+    from .scoring.predictor import CustomerPropensityPredictor
+_Est = TypeVar("_Est", bound="BaseEstimator")
 
 __all__ = ["predict_dask", "fit_dask", "PartitionError", "get_client"]
 
@@ -92,7 +103,7 @@ def _part_number(partition_info, default):
 
 
 # =========================================================================== scoring
-_MODEL_CACHE = {}
+_MODEL_CACHE: dict = {}
 _MODEL_LOCK = threading.Lock()
 
 
@@ -112,6 +123,8 @@ def _cached_model(token, doc):
 def _resolve_model(obj):
     """A fitted PropensityModel from what a user has: a predictor, a model folder, a
     PropensityModel or a fitted estimator (what :func:`fit_dask` returns)."""
+    from .errors import NotFittedError
+    from .learn.base import BaseEstimator
     from .scoring.model import PropensityModel
     from .scoring.predictor import CustomerPropensityPredictor
     if isinstance(obj, CustomerPropensityPredictor):
@@ -119,9 +132,14 @@ def _resolve_model(obj):
     if isinstance(obj, str) or hasattr(obj, "__fspath__"):
         return CustomerPropensityPredictor(obj).load_best_model()
     if isinstance(obj, PropensityModel):
+        if not obj._is_fitted():
+            raise NotFittedError("the PropensityModel given to predict_dask is not fitted yet")
         return obj
-    if hasattr(obj, "predict_proba") and hasattr(obj, "feature_names_in_"):
-        return PropensityModel.from_estimator(obj)
+    if isinstance(obj, BaseEstimator) and hasattr(obj, "predict_proba"):
+        if not obj._is_fitted():
+            raise NotFittedError(f"the {type(obj).__name__} given to predict_dask is not "
+                                 f"fitted yet; fit it (e.g. with fit_dask) first")
+        return PropensityModel.from_estimator(obj)  # TypeError when fitted without names
     raise TypeError(f"model_or_predictor must be a fitted PropensityModel, a fitted "
                     f"estimator, a loaded CustomerPropensityPredictor or a model folder; "
                     f"got {type(obj).__name__}")
@@ -149,8 +167,10 @@ def _score_partition(part, doc, token, spec, partition_info=None):
     return out
 
 
-def predict_dask(model_or_predictor, ddf, *, threshold=None, segments=False, coerce=False,
-                 fill_missing=None, allow_empty_partitions=False):
+def predict_dask(model_or_predictor: PropensityModel | BaseEstimator | CustomerPropensityPredictor
+                 | PathLike, ddf: DaskDataFrame, *, threshold: float | None = None,
+                 segments: bool = False, coerce: bool = False, fill_missing: int | None = None,
+                 allow_empty_partitions: bool = False) -> DaskDataFrame:
     """Score the sessions of a Dask DataFrame; returns a lazy Dask DataFrame with the
     columns of :meth:`CustomerPropensityPredictor.predict` (``UserID, predicted_ordered,
     purchase_probability, prediction_timestamp`` + ``segment``), one output partition per
@@ -359,8 +379,10 @@ def _tree_reduce(dask, leaves, compress):
     return level[0]
 
 
-def fit_dask(estimator, ddf, target, *, feature_columns=None, id_column="UserID",
-             sample_weight=None, n_jobs=1, random_state=0, scheduler=None):
+def fit_dask(estimator: _Est, ddf: DaskDataFrame, target: str, *,
+             feature_columns: list[str] | None = None, id_column: str | None = "UserID",
+             sample_weight: str | None = None, n_jobs: int | None = 1, random_state: int = 0,
+             scheduler: object = None) -> _Est:
     """Fit ``estimator`` (RandomForestClassifier, GradientBoostingClassifier or
     LogisticRegression) on a Dask DataFrame; returns the fitted estimator.
 
@@ -382,7 +404,7 @@ def fit_dask(estimator, ddf, target, *, feature_columns=None, id_column="UserID"
     if not hasattr(ddf, "to_delayed") or not hasattr(ddf, "npartitions"):
         raise TypeError(f"ddf must be a dask.dataframe.DataFrame, got {type(ddf).__name__}")
     if isinstance(estimator, TreeEnsemble):
-        from .learn.trees import check_int
+        from .learn.validation import check_int
         max_bins = check_int(estimator.max_bins, "max_bins", low=2, high=255)
         is_trees = True
     elif isinstance(estimator, LogisticRegression):
@@ -445,7 +467,8 @@ def fit_dask(estimator, ddf, target, *, feature_columns=None, id_column="UserID"
         mapper, exact = _agree_edges(scans, features, max_bins, sample)
         if len(exact) < len(features):
             logger.info("fit_dask: quantile edges from a %d-row sample for %d column(s); "
-                        "the other %d columns have exact edges", sample.shape[0],
+                        "the other %d columns have exact edges",
+                        0 if sample is None else sample.shape[0],
                         len(features) - len(exact), len(exact))
 
     # 3.-4. per-partition tables, tree reduction

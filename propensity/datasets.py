@@ -41,6 +41,8 @@ values: 84 bytes), so a chunk is formatted as one byte matrix rather than throug
 The file is written to a temporary file beside the target and renamed at the end: a failure
 leaves no partial file.
 """
+from __future__ import annotations
+
 import argparse
 import functools
 import json
@@ -54,6 +56,7 @@ import pandas as pd
 
 from . import _layout
 from ._cli import bounded_int
+from ._typing import DataFrame, PathLike
 from .io.fileio import AtomicOutput, atomic_open
 
 logger = logging.getLogger(__name__)
@@ -83,7 +86,7 @@ def _load_json(name):
         return json.load(f)
 
 
-def load_calibration():
+def load_calibration() -> dict:
     """The published statistics of the real data set (package data calibration.json):
     n_rows, columns, ones (count of 1s per column), target_counts, bivariate (per feature:
     support_1, support_0, rate_when_1, rate_when_0), correlation (matrix in `columns`
@@ -176,7 +179,8 @@ def _check_count(name, value, minimum):
     return int(value)
 
 
-def make_sessions(n_rows=N_ROWS, seed=0, testing=False, *, chunk=0, row_offset=0):
+def make_sessions(n_rows: int = N_ROWS, seed: int = 0, testing: bool = False, *, chunk: int = 0,
+                  row_offset: int = 0) -> DataFrame:
     """Generate `n_rows` website sessions calibrated to the real training data.
 
     Parameters
@@ -273,8 +277,8 @@ def _csv_block(data, ids):
     return out
 
 
-def write_sessions_csv(path, n_rows, seed=0, testing=False, *, chunk_rows=CHUNK_ROWS,
-                       progress=False):
+def write_sessions_csv(path: PathLike, n_rows: int, seed: int = 0, testing: bool = False, *,
+                       chunk_rows: int = CHUNK_ROWS, progress: bool = False) -> int:
     """Write ``n_rows`` sessions as CSV to ``path``, generated and written ``chunk_rows`` at a
     time (memory bounded by one chunk): chunk ``i`` is ``make_sessions(n_i, seed, testing,
     chunk=i, row_offset=i * chunk_rows)`` (see the module docstring), so a file of at most
@@ -308,7 +312,7 @@ def write_sessions_csv(path, n_rows, seed=0, testing=False, *, chunk_rows=CHUNK_
     return n
 
 
-def write_csv_atomic(frame, path):
+def write_csv_atomic(frame: DataFrame, path: PathLike) -> None:
     """Write `frame` as CSV to `path` through a temporary file in the same folder and a
     rename, so a failure never leaves a partial file. Raises OSError naming the path."""
     with atomic_open(path, "w", newline="") as f:

@@ -3,7 +3,11 @@
 ``PropensityError`` is the base of all of them. Each also derives from the built-in
 exception a caller would catch without knowing propensity (``ValueError`` for bad data,
 ``FileNotFoundError`` for a missing model), so ``except ValueError`` keeps working.
+With scikit-learn installed, ``NotFittedError`` and ``DataConversionWarning`` are
+scikit-learn's own classes (``sklearn.exceptions``); without it, and in the package's
+own commands (:mod:`propensity._sklearn`), local ones.
 """
+from . import _sklearn
 
 
 class PropensityError(Exception):
@@ -36,12 +40,30 @@ class SameFileError(PropensityError, ValueError):
     (device and inode, links followed) under two names."""
 
 
+class OutputError(PropensityError, OSError):
+    """An output cannot be written: its path is a folder, its folder is missing or not
+    writable, the disk is full, the file-size limit is reached. The message names the
+    path; whatever was at the path before is left as it was."""
+
+    def __str__(self):
+        return self.strerror if self.strerror else super().__str__()
+
+
 class TrainingError(PropensityError, RuntimeError):
     """The run failed for a reason other than bad input data (e.g. output folder)."""
 
 
-class NotFittedError(PropensityError, ValueError, AttributeError):
-    """A method that needs a fitted model was called before fit."""
+try:  # scikit-learn's own classes when it is installed, so ``except NotFittedError`` and
+    # scikit-learn's checks see the real thing (it derives from ValueError and AttributeError)
+    if not _sklearn.wanted():   # the package's own commands (see propensity._sklearn)
+        raise ImportError("not in the package's commands")
+    from sklearn.exceptions import DataConversionWarning, NotFittedError
+except ImportError:
+    class NotFittedError(PropensityError, ValueError, AttributeError):  # type: ignore[no-redef]
+        """A method that needs a fitted model was called before fit."""
+
+    class DataConversionWarning(UserWarning):  # type: ignore[no-redef]
+        """The input was converted to another shape or type (e.g. a column-shaped y raveled)."""
 
 
 class ModelFormatError(PropensityError, ValueError):

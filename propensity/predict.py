@@ -2,42 +2,55 @@
 
     python -m propensity.predict --input_file your_data.csv --output_file predictions.csv
 
-Exit codes: 0 success; 2 bad command-line usage; 3 model folder, manifest or model file
-missing; 4 model damaged (checksum mismatch, malformed, newer format version); 5 bad
-input (missing input file, no known feature column, bad value, wrong delimiter or
-encoding, truncated last line); 1 any other error. On an error no output file is left.
+Exit codes: :data:`EXIT_CODES` (also in ``--help``). On an error no output file is left.
 """
 import argparse
-import logging
 import sys
-import warnings
 
-from ._cli import bounded_int
-from .errors import SameFileError
+from . import __version__
+from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, add_format_options,
+                   bounded_int, cli_logging, exit_codes_epilog, interrupted,
+                   signals_as_exceptions)
+from .errors import OutputError, SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MODEL_MISSING, EXIT_MODEL_BAD, EXIT_INPUT = 0, 1, 2, 3, 4, 5
-
-
-class _UsageError(Exception):
-    """A usage error found after the model is loaded (exit 2)."""
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (EXIT_ERROR, "any other error"),
+    (EXIT_USAGE, "bad command-line usage, or an output that is the same file as the input, "
+                 "a model file or the other output"),
+    (EXIT_MODEL_MISSING, "model folder, manifest or model file missing (or not a folder)"),
+    (EXIT_MODEL_BAD, "model damaged: checksum mismatch, malformed, newer format version"),
+    (EXIT_INPUT, "bad input (missing file, no known feature column, bad value, wrong "
+                 "delimiter or encoding, truncated last line) or an output that cannot be "
+                 "written (a folder, a missing or unwritable folder, disk full, file-size "
+                 "limit)"),
+    (EXIT_SIGINT, "interrupted by SIGINT (Ctrl-C); the temporary output removed"),
+    (EXIT_SIGTERM, "terminated by SIGTERM; the temporary output removed"),
+)
 
 
 def build_parser():
     p = argparse.ArgumentParser(
         prog="propensity-predict",
-        description="Score website sessions with the best trained propensity model.")
+        description="Score website sessions with the best trained propensity model.",
+        epilog=exit_codes_epilog(EXIT_CODES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--input_file", "--input-file", required=True,
-                   help="CSV of sessions to score ('-' for standard input)")
+                   help="sessions to score: CSV, gzip CSV or Parquet (.parquet/.pq); '-' for "
+                        "standard input")
     p.add_argument("--output_file", "--output-file", required=True,
-                   help="predictions CSV to write ('-' for standard output)")
+                   help="predictions to write: CSV, gzip CSV when it ends in .gz, Parquet for "
+                        ".parquet/.pq; '-' for standard output")
     p.add_argument("--model_dir", "--model-dir", default="ml_outputs",
                    help="folder with manifest.json and the models (default: ml_outputs)")
     p.add_argument("--model", default=None,
                    help="model name to use instead of the manifest's best, e.g. random_forest")
     p.add_argument("--threshold", type=float, default=None,
                    help="decision threshold (default: the one tuned and stored with the model)")
+    add_format_options(p, "the input CSV")
     p.add_argument("--chunksize", type=bounded_int(1), default=100_000, help="rows per block (default 100000)")
     p.add_argument("--segments", action="store_true",
                    help="add a segment column: High (p > 0.5), Medium (0.1-0.5), Low (< 0.1)")
@@ -61,8 +74,12 @@ def build_parser():
     return p
 
 
+def _shows_progress(args):
+    return not args.quiet and args.input_file != "-" and sys.stderr.isatty()
+
+
 def _progress(args):
-    if args.quiet or args.input_file == "-" or not sys.stderr.isatty():
+    if not _shows_progress(args):
         return None, None
     from tqdm import tqdm
 
@@ -70,9 +87,25 @@ def _progress(args):
     return bar, bar.update
 
 
+def _plain_csv(path):
+    from .io.formats import CSV, output_format
+    return output_format(path) == CSV
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    with signals_as_exceptions():
+        try:
+            return _main(parser, args)
+        except (KeyboardInterrupt, Terminated) as exc:
+            code, name = interrupted(exc)
+            print(f"error: interrupted by {name}; no output written (a previous output file "
+                  f"is unchanged)", file=sys.stderr)
+            return code
+
+
+def _main(parser, args):
     if args.chunksize < 1:
         parser.error("--chunksize must be >= 1")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -80,17 +113,22 @@ def main(argv=None):
     if args.scheduler is not None and (args.input_file == "-" or args.drift_report):
         parser.error("--scheduler reads a file the workers can open: it does not take "
                      "standard input or --drift-report")
+    if args.scheduler is not None and (args.sep != "," or args.encoding != "utf-8" or
+                                       not _plain_csv(args.input_file) or
+                                       not _plain_csv(args.output_file)):
+        parser.error("--scheduler reads and writes plain comma-separated UTF-8 files: it does "
+                     "not take --sep, --encoding, gzip or Parquet files")
     if args.scheduler is not None and args.explain:
         parser.error("--explain is not available with --scheduler")
-    log = logging.getLogger("propensity")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    warnings.simplefilter("always", UserWarning)
-    old_showwarning = warnings.showwarning
-    warnings.showwarning = lambda message, category, *a, **k: print(
-        f"warning: {message}", file=sys.stderr)
+    with cli_logging(args.quiet, _shows_progress(args)):
+        code, msg = _score(args)
+    if msg is not None:
+        print(f"error: {msg}", file=sys.stderr)
+    return code
+
+
+def _score(args):
+    """Score as asked: ``(exit code, error message or None)``."""
     bar = None
     try:
         predictor = CustomerPropensityPredictor(args.model_dir, allow_pickle=args.allow_pickle)
@@ -100,8 +138,8 @@ def main(argv=None):
             predictor.load_best_model()
         n_inputs = len(predictor.model.input_columns_)
         if args.explain > n_inputs:
-            raise _UsageError(f"--explain {args.explain}: the model {predictor.model_name} "
-                              f"has {n_inputs} input columns")
+            return EXIT_USAGE, (f"--explain {args.explain}: the model {predictor.model_name} "
+                                f"has {n_inputs} input columns")
         if args.scheduler is not None:
             from .dask import get_client, score_csv_dask
             with get_client(args.scheduler):
@@ -112,39 +150,34 @@ def main(argv=None):
                 print(f"scored {summary['rows']} rows with {predictor.model_name} on the Dask "
                       f"cluster (threshold {summary['threshold']:.4g}) -> {args.output_file}",
                       file=sys.stderr)
-            return EXIT_OK
+            return EXIT_OK, None
         bar, update = _progress(args)
         summary = predictor.predict_from_file(
             args.input_file, args.output_file, chunksize=args.chunksize,
             threshold=args.threshold, segments=args.segments, coerce=args.coerce,
             fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update,
-            explain=args.explain)
+            sep=args.sep, encoding=args.encoding, explain=args.explain)
         if bar is not None:
             bar.close()
             bar = None
         if not args.quiet and args.output_file != "-":
             print(f"scored {summary['rows']} rows with {predictor.model_name} "
                   f"(threshold {summary['threshold']:.4g}) -> {args.output_file}", file=sys.stderr)
-        return EXIT_OK
-    except _UsageError as exc:
-        code, msg = EXIT_USAGE, str(exc)
+        return EXIT_OK, None
     except ModelNotFoundError as exc:
         code, msg = EXIT_MODEL_MISSING, str(exc)
     except ModelIntegrityError as exc:
         code, msg = EXIT_MODEL_BAD, str(exc)
     except SameFileError as exc:
         code, msg = EXIT_USAGE, str(exc)
-    except InputDataError as exc:
+    except (InputDataError, OutputError) as exc:
         code, msg = EXIT_INPUT, str(exc)
     except (OSError, ValueError, ImportError) as exc:
         code, msg = EXIT_ERROR, f"{type(exc).__name__}: {exc}"
     finally:
         if bar is not None:
             bar.close()
-        warnings.showwarning = old_showwarning
-        log.removeHandler(handler)
-    print(f"error: {msg}", file=sys.stderr)
-    return code
+    return code, msg
 
 
 if __name__ == "__main__":

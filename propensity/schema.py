@@ -43,7 +43,7 @@ class Column:
     one-hot order."""
     name: str
     kind: str
-    fill: float = None
+    fill: float | None = None
     categories: tuple = ()
 
     def feature_names(self):
@@ -221,10 +221,11 @@ class Schema:
         self.__dict__.setdefault("_plan", None)
 
     # ---- columns of an input ---------------------------------------------------------
-    def locate(self, available, where):
-        """Index of each schema column in ``available`` (the input's column names), -1
-        when absent. Refuses an input with none of the columns or with a repeated one;
-        returns ``(index, missing_names)``."""
+    def locate(self, available, where, sep=","):
+        """Index of each schema column in ``available`` (the input's column names, split
+        by ``sep``), -1 when absent. Refuses an input with none of the columns (saying
+        when the header seems to use another delimiter) or with a repeated one; returns
+        ``(index, missing_names)``."""
         available = [str(c) for c in available]
         wanted = set(self.names) | ({self.id_column} if self.id_column else set())
         seen, dups = set(), []
@@ -242,11 +243,9 @@ class Schema:
         index = np.array([first.get(c, -1) for c in self.names], dtype=np.int64)
         missing = [c for c, k in zip(self.names, index) if k < 0]
         if len(missing) == len(self.names):
+            from .io.blocks import delimiter_hint
             shown = available[:8]
-            hint = ""
-            if len(shown) == 1 and any(d in shown[0] for d in ";\t|"):
-                hint = (" The header is a single column containing ';', tab or '|': "
-                        "the file seems to use another delimiter than ','.")
+            hint = delimiter_hint(available, sep)
             raise DataError(f"{where} has no known feature column; expected some of "
                             f"{self.names[:5]}... ({len(self.names)} features), found "
                             f"columns {shown}.{hint}")

@@ -3,17 +3,30 @@
     python -m propensity.train                       # embedded stand-in data
     python -m propensity.train --train-file training_sample.csv --test-file testing_sample.csv
 
-Only argument parsing and reporting live here; the work is
-:func:`propensity.pipeline.run_training`. Exit codes: 0 success, 2 bad arguments or
-input data, 3 the outputs cannot be written, 1 any other failure.
+Only argument parsing, logging set-up and reporting live here; the work is
+:func:`propensity.pipeline.run_training`. Exit codes: :data:`EXIT_CODES` (also in
+``--help``).
 """
 import argparse
-import logging
 import os
 import sys
 
-from ._cli import bounded_int, n_jobs
+from . import __version__
+from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, add_format_options, bounded_int,
+                   cli_logging, exit_codes_epilog, interrupted, n_jobs, signals_as_exceptions)
 from .learn.estimators import FAMILIES
+
+EXIT_OK, EXIT_DATA, EXIT_OUTPUT = 0, 2, 3
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (1, "an unexpected error (a bug: the traceback is printed; please report it)"),
+    (EXIT_DATA, "bad arguments or input data (the message names the file, column and row), "
+                "or an input inside --output-dir"),
+    (EXIT_OUTPUT, "the outputs cannot be written (folder not writable, disk full, file-size "
+                  "limit); the previous outputs are unchanged"),
+    (EXIT_SIGINT, "interrupted by SIGINT (Ctrl-C); temporary files removed"),
+    (EXIT_SIGTERM, "terminated by SIGTERM; temporary files removed"),
+)
 
 _ALIASES = {"lr": "logistic_regression", "logreg": "logistic_regression",
             "rf": "random_forest", "gb": "gradient_boosting", "gbdt": "gradient_boosting",
@@ -42,11 +55,14 @@ def build_parser():
         description="Train the purchase-propensity models (logistic regression, random forest, "
                     "gradient boosting) with cross-validated grid search, tuned thresholds and "
                     "calibrated probabilities, and write the models, metrics, plots and test "
-                    "predictions to the output folder.")
-    p.add_argument("--train-file", help="training CSV (default: the embedded 455,401-row "
-                                        "stand-in data set)")
+                    "predictions to the output folder.",
+        epilog=exit_codes_epilog(EXIT_CODES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--train-file", help="training CSV, gzip CSV or Parquet file (default: "
+                                        "the embedded 455,401-row stand-in data set)")
     p.add_argument("--test-file", help="CSV to predict with the best model (default: a generated "
                                        "testing-style file)")
+    add_format_options(p, "the training and test CSV files")
     p.add_argument("--output-dir", default="ml_outputs", help="output folder (default: %(default)s)")
     p.add_argument("--target", default="ordered", help="target column (default: %(default)s)")
     p.add_argument("--id-column", default="UserID",
@@ -73,23 +89,49 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from .io.data import DataError
-    from .training.pipeline import TrainingError, run_training
+    with signals_as_exceptions():
+        try:
+            return _main(args)
+        except (KeyboardInterrupt, Terminated) as exc:
+            code, name = interrupted(exc)
+            print(f"propensity-train: interrupted by {name}; the output folder was left "
+                  f"unchanged and the run's temporary files removed", file=sys.stderr)
+            return code
 
-    level = logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    # the run raises the package logger to INFO for its log file; the display keeps the
-    # level asked for (--quiet: warnings and errors only)
-    for handler in logging.getLogger().handlers:
-        if getattr(handler, "stream", None) is sys.stderr:
-            handler.setLevel(level)
+
+def _main(args):
     id_column = None if args.id_column.strip().lower() == "none" else args.id_column
     progress = not args.quiet and sys.stderr.isatty()
     if args.scheduler is not None and args.train_file is None:
         print("propensity-train: error: --scheduler needs --train-file (a CSV the workers "
               "can read)", file=sys.stderr)
-        return 2
+        return EXIT_DATA
+    if args.scheduler is not None and (args.sep != "," or args.encoding != "utf-8"):
+        print("propensity-train: error: --scheduler reads comma-separated UTF-8 files: it "
+              "does not take --sep or --encoding", file=sys.stderr)
+        return EXIT_DATA
+    with cli_logging(args.quiet, progress):
+        res = _train(args, id_column, progress)
+    if isinstance(res, int):
+        return res
+    if not args.quiet:
+        print(f"{'model':<22}{'F1':>8}{'precision':>11}{'recall':>8}{'ROC-AUC':>9}"
+              f"{'threshold':>11}")
+        for fam, m in res.metrics.items():
+            star = " *" if fam == res.best_model else ""
+            print(f"{fam:<22}{m['f1']:>8.4f}{m['precision']:>11.4f}{m['recall']:>8.4f}"
+                  f"{m['roc_auc']:>9.4f}{m['threshold']:>11.3f}{star}")
+        print(f"best model: {res.best_model}; outputs in {os.path.relpath(res.output_dir)} "
+              f"({res.timings['total']:.1f}s)")
+    return EXIT_OK
+
+
+def _train(args, id_column, progress):
+    """The run: its results, or the exit code of a failure (its message printed)."""
+    from .errors import SameFileError
+    from .io.data import DataError
+    from .training.pipeline import TrainingError, run_training
+
     client = None
     try:
         train_source = args.train_file
@@ -103,33 +145,17 @@ def main(argv=None):
             id_column=id_column, models=args.models, cv_folds=args.cv_folds, seed=args.seed,
             n_jobs=args.n_jobs, grid=args.grid,
             calibration=None if args.calibration == "none" else args.calibration,
-            progress=progress)
-    except DataError as exc:
+            progress=progress, sep=args.sep, encoding=args.encoding)
+    except (DataError, SameFileError, ImportError) as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_DATA
     except TrainingError as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
-        return 3
-    except ImportError as exc:
-        print(f"propensity-train: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("propensity-train: interrupted; the output folder was left unchanged",
-              file=sys.stderr)
-        return 130
+        return EXIT_OUTPUT
     finally:
         if client is not None:
             client.close()
-    if not args.quiet:
-        print(f"{'model':<22}{'F1':>8}{'precision':>11}{'recall':>8}{'ROC-AUC':>9}"
-              f"{'threshold':>11}")
-        for fam, m in res.metrics.items():
-            star = " *" if fam == res.best_model else ""
-            print(f"{fam:<22}{m['f1']:>8.4f}{m['precision']:>11.4f}{m['recall']:>8.4f}"
-                  f"{m['roc_auc']:>9.4f}{m['threshold']:>11.3f}{star}")
-        print(f"best model: {res.best_model}; outputs in {os.path.relpath(res.output_dir)} "
-              f"({res.timings['total']:.1f}s)")
-    return 0
+    return res
 
 
 if __name__ == "__main__":

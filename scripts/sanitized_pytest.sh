@@ -39,7 +39,8 @@ if [ $# -eq 0 ]; then
          tests/test_predictor.py tests/test_predict_cli.py tests/test_bad_inputs.py \
          tests/test_fuzz_regressions.py tests/test_concurrency.py
   for extra in tests/test_binding.py tests/test_forest.py tests/test_gbdt.py tests/test_tree_properties.py \
-               tests/test_plan.py tests/test_features.py tests/test_schema.py tests/test_table.py; do
+               tests/test_plan.py tests/test_features.py tests/test_schema.py tests/test_table.py \
+               tests/test_csv_property.py tests/test_input_formats.py; do
     [ -f "$extra" ] && set -- "$@" "$extra"
   done
 fi

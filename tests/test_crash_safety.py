@@ -66,19 +66,25 @@ def _env():
     return env
 
 
-def test_train_killed_midway_keeps_previous_outputs(model_dir, tmp_path):
-    out = tmp_path / "ml_outputs"
+def _start_training(model_dir, tmp_path, stderr):
+    """A training run of 60,000 rows in a child process over a copy of ``model_dir``:
+    ``(process, output folder, its snapshot before the run)``."""
     import shutil
+    out = tmp_path / "ml_outputs"
     shutil.copytree(model_dir, out)
     before = _snapshot(out)
-    man_before = _check_folder(out)
-
     make_sessions(60_000, seed=5).to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "grid.toml").write_text(SMALL_GRID)
     proc = subprocess.Popen(
         [sys.executable, "-m", "propensity.train", "--train-file", str(tmp_path / "train.csv"),
          "--output-dir", str(out), "--grid", str(tmp_path / "grid.toml"), "--quiet"],
-        cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    return proc, out, before
+
+
+def test_train_killed_midway_keeps_previous_outputs(model_dir, tmp_path):
+    proc, out, before = _start_training(model_dir, tmp_path, subprocess.DEVNULL)
+    man_before = _check_folder(out)
 
     def midway():  # the temporary folder exists and has started to fill
         tmps = [d for d in os.listdir(tmp_path) if d.startswith(".ml_outputs.tmp-")]
@@ -138,3 +144,79 @@ def test_predict_killed_midway_keeps_previous_output(model_dir, tmp_path):
     leftovers = [f for f in os.listdir(out_dir) if f != "predictions.csv"]
     # the killed run's temporary file may remain (hidden, never the output itself)
     assert all(f.startswith(".predictions.csv.") for f in leftovers), leftovers
+
+
+def _signal_when(proc, sig, ready, timeout=120):
+    """Send ``sig`` to ``proc`` once ``ready()`` holds; True if it was sent midway."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            return False
+        if ready():
+            proc.send_signal(sig)
+            return True
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    return False
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_train_signalled_midway_cleans_up(model_dir, tmp_path, sig, code):
+    """SIGINT / SIGTERM during training: the conventional exit code, one line saying so,
+    the run's temporary folder removed, the previous outputs byte for byte as they were."""
+    proc, out, before = _start_training(model_dir, tmp_path, subprocess.PIPE)
+
+    def midway():
+        return any(d.startswith(".ml_outputs.tmp-") for d in os.listdir(tmp_path))
+
+    sent = _signal_when(proc, sig, midway)
+    _, err = proc.communicate(timeout=300)
+    assert sent, "the training run finished before the signal"
+    name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+    assert proc.returncode == code, err
+    assert err.splitlines()[-1] == (f"propensity-train: interrupted by {name}; the output "
+                                    f"folder was left unchanged and the run's temporary files "
+                                    f"removed"), err
+    assert "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == ["grid.toml", "ml_outputs", "train.csv"]
+    assert _snapshot(out) == before
+    _check_folder(out)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_predict_signalled_midway_cleans_up(model_dir, tmp_path, sig, code):
+    """SIGINT / SIGTERM while scoring (the input half sent through a pipe, so the run is
+    midway however fast it scores): exit 130 / 143, one line, no .part file left, the
+    previous predictions unchanged."""
+    n = 200_000
+    inp = write_sessions_csv(tmp_path / "big.csv", session_rows(n, seed=3),
+                             ids=[f"id{i}" for i in range(n)])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "predictions.csv"
+    out.write_text("UserID,predicted,probability,timestamp\nprevious,1,0.5,then\n")
+    before = out.read_bytes()
+    data = open(inp, "rb").read()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "propensity.predict", "--input_file", "-", "--output_file",
+         str(out), "--model_dir", model_dir, "--chunksize", "5000", "--quiet"],
+        cwd=tmp_path, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(data[:len(data) // 2].decode())
+    proc.stdin.flush()
+
+    def midway():  # the temporary output exists and has rows in it
+        parts = [out_dir / f for f in os.listdir(out_dir) if f.endswith(".part")]
+        return any(p.exists() and p.stat().st_size > 0 for p in parts)
+
+    sent = _signal_when(proc, sig, midway)
+    proc.stdin.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert sent, "the prediction run finished before the signal"
+    name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+    assert proc.returncode == code, err
+    assert err.splitlines() == [f"error: interrupted by {name}; no output written (a previous "
+                                f"output file is unchanged)"], err
+    assert os.listdir(out_dir) == ["predictions.csv"] and out.read_bytes() == before

@@ -135,6 +135,48 @@ def test_predict_dask_equals_predictor(client, model_dir):
                                   pred.predict(df, threshold=0.9)["predicted_ordered"])
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_predict_dask_takes_what_fit_dask_returns(client, sessions, name):
+    feats = FEATURES_OF(sessions)
+    est = pdask.fit_dask(MODELS[name](), dd.from_pandas(sessions, npartitions=4), "ordered")
+    df = make_sessions(3000, seed=23, testing=True)
+    got = pdask.predict_dask(est, dd.from_pandas(df, npartitions=3)).compute()
+    proba = est.predict_proba(df[feats])[:, 1]
+    assert got["UserID"].tolist() == df["UserID"].tolist()
+    np.testing.assert_allclose(got["purchase_probability"], proba, rtol=0, atol=5e-7)
+    np.testing.assert_array_equal(got["predicted_ordered"], (proba >= 0.5).astype(int))
+    low = pdask.predict_dask(est, dd.from_pandas(df, npartitions=2), threshold=0.2).compute()
+    np.testing.assert_array_equal(low["predicted_ordered"], (proba >= 0.2).astype(int))
+
+
+def test_predict_dask_takes_a_propensity_model(client, model_dir):
+    pred = CustomerPropensityPredictor(model_dir)
+    model = pred.load_best_model()
+    df = make_sessions(2000, seed=24, testing=True)
+    got = pdask.predict_dask(model, dd.from_pandas(df, npartitions=2)).compute()
+    pd.testing.assert_frame_equal(_comparable(got), _comparable(pred.predict(df)),
+                                  check_dtype=False)
+
+
+def test_predict_dask_refuses_unfitted_and_unnamed_estimators(client, sessions):
+    from propensity.errors import NotFittedError
+    from propensity.scoring.model import PropensityModel
+
+    ddf = dd.from_pandas(sessions.iloc[:500], npartitions=2)
+    with pytest.raises(NotFittedError, match="RandomForestClassifier given to predict_dask "
+                                             "is not fitted"):
+        pdask.predict_dask(RandomForestClassifier(), ddf)
+    with pytest.raises(NotFittedError, match="PropensityModel given to predict_dask"):
+        pdask.predict_dask(PropensityModel(), ddf)
+    feats = FEATURES_OF(sessions)
+    on_array = LogisticRegression().fit(sessions[feats].to_numpy()[:500],
+                                        sessions["ordered"].to_numpy()[:500])
+    with pytest.raises(TypeError, match="not fitted on named columns"):
+        pdask.predict_dask(on_array, ddf)
+    with pytest.raises(TypeError, match="model_or_predictor must be"):
+        pdask.predict_dask(object(), ddf)
+
+
 def _slow_partition(i, n_per, sleep):
     time.sleep(sleep)
     df = make_sessions(n_per, seed=100 + i, testing=True)

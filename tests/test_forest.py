@@ -86,6 +86,9 @@ def test_prefix_scores_equal_fresh_fits():
             fresh = RandomForestClassifier(**params, **kw).fit(X_, y_)
             want = fresh.predict_proba(X_)
             np.testing.assert_array_equal(big.predict_proba_prefix(X_, **case), want)
+            # the same sub-model scored beside the others in one walk
+            np.testing.assert_array_equal(big.predict_proba_prefixes(X_, cases)[
+                cases.index(case)], want[:, 1])
             small = big.truncate(**case)
             assert small.get_params()["n_estimators"] == params["n_estimators"]
             for k, v in case.items():
@@ -208,3 +211,29 @@ def test_bad_input():
     Xn = X.copy()
     Xn[::3, 0] = np.nan
     assert np.isfinite(rf.fit(Xn, y).predict_proba(Xn)).all()
+
+
+def test_prefixes_in_one_walk_equal_each_prefix():
+    """predict_proba_prefixes: every sub-model of a grid (n_estimators x max_depth x
+    min_samples_split, as the grid search scores them) equals its own prefix scoring bit
+    for bit, on distinct and on repeated rows, with 1 and 2 threads; bad prefixes are
+    refused as predict_proba_prefix refuses them."""
+    X, y = funnel(5000, seed=4)
+    Xc, _ = continuous(2000, seed=5)
+    for X_ in (X, np.repeat(X[:40], 50, axis=0)):
+        for n_jobs in (1, 2):
+            big = RandomForestClassifier(n_estimators=24, random_state=2, n_jobs=n_jobs,
+                                         class_weight="balanced").fit(X, y)
+            cases = [dict(n_estimators=k, max_depth=d, min_samples_split=m)
+                     for k in (10, 24) for d in (3, 6, None) for m in (2, 5, 40)]
+            got = big.predict_proba_prefixes(X_, cases)
+            assert got.shape == (len(cases), X_.shape[0])
+            for row, case in zip(got, cases):
+                np.testing.assert_array_equal(row, big.predict_proba_prefix(X_, **case)[:, 1])
+    rf = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=0).fit(Xc[:500], y[:500])
+    with pytest.raises(ValueError, match="max_depth"):
+        rf.predict_proba_prefixes(Xc, [dict(max_depth=2), dict(max_depth=5)])
+    with pytest.raises(ValueError, match="n_estimators"):
+        rf.predict_proba_prefixes(Xc, [dict(n_estimators=7)])
+    with pytest.raises(ValueError, match="at least one"):
+        rf.predict_proba_prefixes(Xc, [])

@@ -161,7 +161,7 @@ def test_params_repr_and_errors():
     assert repr(est) == "_Toy(alpha=2.0)"
     est.set_params(beta=3)
     assert est.beta == 3
-    with pytest.raises(ValueError, match="invalid parameter 'gamma'"):
+    with pytest.raises(ValueError, match="Invalid parameter 'gamma'"):
         est.set_params(gamma=1)
 
 

@@ -68,6 +68,9 @@ def test_prefix_and_truncate_equal_fresh_fit():
     fresh = GradientBoostingClassifier(n_estimators=15, **kw).fit(X, y)
     want = fresh.predict_proba(X)
     np.testing.assert_array_equal(big.predict_proba_prefix(X, n_estimators=15), want)
+    both = big.predict_proba_prefixes(X, [dict(n_estimators=15), {}])
+    np.testing.assert_array_equal(both[0], want[:, 1])
+    np.testing.assert_array_equal(both[1], big.predict_proba(X)[:, 1])
     small = big.truncate(n_estimators=15)
     assert small.n_estimators == 15 and small.n_trees_ == 15
     np.testing.assert_array_equal(small.predict_proba(X), want)

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
 import propensity
 from propensity import LogisticRegression
-from propensity.learn.linear import ConvergenceWarning
+from propensity.learn.linear import ConvergenceWarning, UnusedFeatureWarning
 
 
 # ---- data ------------------------------------------------------------------------
@@ -210,11 +210,61 @@ def test_max_iter_hit_warns():
 def test_constant_column_gets_zero_coefficient():
     X, y = random_data()
     X = np.column_stack([X[:, :2], np.full(len(y), 7.0), X[:, 2:]])
-    m = LogisticRegression().fit(X, y)
+    with pytest.warns(UnusedFeatureWarning, match=r"1 feature\(s\) constant .*: column 2$"):
+        m = LogisticRegression().fit(X, y)
     assert m.coef_[0, 2] == 0.0 and m.x_scale_[2] == 0.0
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    with pytest.warns(UnusedFeatureWarning, match=r"column 2 \('f2'\)$"):
+        LogisticRegression().fit(frame, y)
     ref = LogisticRegression().fit(np.delete(X, 2, axis=1), y)
     np.testing.assert_allclose(np.delete(m.coef_[0], 2), ref.coef_[0], rtol=1e-10)
     np.testing.assert_allclose(m.intercept_, ref.intercept_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("magnitude", [1e153, 1e200, 1e300, 1e-160, 1e-300])
+def test_extreme_magnitudes_scale_without_overflow(magnitude):
+    """A column of values >= 1e153 (squares overflow) or <= 1e-160 (squares underflow)
+    is standardised like the same column at magnitude 1: the same fit up to the factor,
+    every feature used, no warning; scikit-learn agrees on the unscaled column."""
+    X, y = random_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ref = LogisticRegression().fit(X, y)
+        Xs = X.copy()
+        Xs[:, 0] *= magnitude
+        m = LogisticRegression().fit(Xs, y)
+    assert m.converged_ and (m.x_scale_ > 0).all()
+    np.testing.assert_allclose(m.coef_[0, 0] * magnitude, ref.coef_[0, 0], rtol=1e-8)
+    np.testing.assert_allclose(m.coef_[0, 1:], ref.coef_[0, 1:], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(m.predict_proba(Xs), ref.predict_proba(X), rtol=1e-8, atol=1e-12)
+    sk = SkLogisticRegression(C=1.0, tol=1e-12, max_iter=10000).fit(
+        (X - ref.x_mean_) / ref.x_scale_, y)
+    np.testing.assert_allclose(ref.coef_standardized_, sk.coef_, rtol=1e-4, atol=1e-6)
+
+
+def test_column_beyond_float_range_is_an_error_naming_it():
+    """A column whose coefficient cannot be represented on its scale (|x| ~ 1e-320):
+    a ValueError naming the column, not a silent zero weight."""
+    X, y = random_data()
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    frame["f1"] *= 5e-321
+    with pytest.raises(ValueError, match=r"column 1 \('f1'\) overflows on the original scale"):
+        LogisticRegression().fit(frame, y)
+
+
+def test_wide_input_out_of_memory_names_the_square():
+    """2 rows x 100,000 features: the (features + 1)^2 matrices need about 240 GB; the
+    MemoryError says so (instead of "out of memory (2 x 100000 standardised rows)")."""
+    try:
+        overcommit = open("/proc/sys/vm/overcommit_memory").read().strip()
+    except OSError:
+        overcommit = "0"
+    if overcommit == "1":
+        pytest.skip("the kernel grants any allocation (overcommit_memory=1)")
+    X = np.random.default_rng(0).normal(size=(2, 100_000))
+    with pytest.raises(MemoryError, match=r"100000 features need about 240 GB, and memory "
+                                          r"grows with the square of the number of features"):
+        LogisticRegression().fit(X, [0, 1])
 
 
 # ---- API ----------------------------------------------------------------------------------

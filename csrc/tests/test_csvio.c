@@ -866,6 +866,95 @@ static void test_format_reasons(void)
           PROP_INVALID_ARG);
 }
 
+/* ';', tab and '|' as the delimiter: a ',' is then ordinary text, quoted fields may hold
+ * the delimiter, and both parsers read the same rows. */
+static void test_other_delimiters(void)
+{
+    const char seps[3] = {';', '\t', '|'};
+    for (int k = 0; k < 3; k++) {
+        const char d = seps[k];
+        char csv[128];
+        /* UserID,a,b,ordered with the delimiter d; the ids hold ',' and a quoted d */
+        int len = snprintf(csv, sizeof csv, "u,1%c1%c0%c0\n\"v%cw\"%c0%c1%c1\r\nx%c1%c1%c0",
+                           d, d, d, d, d, d, d, d, d, d);
+        prop_csv_params p = params(1);
+        p.delimiter = d;
+        for (int ref = 0; ref < 2; ref++) {
+            parsed o;
+            run(&p, csv, len, ref, OUT_X, &o);
+            if (o.st != PROP_OK)
+                fprintf(stderr, "delimiter %d: %s\n", d, o.err.msg);
+            CHECK(o.st == PROP_OK);
+            CHECK(o.res.n_rows == 3 && o.res.consumed == len && o.res.n_lines == 2);
+            CHECK(row_is(&o, 3, 0, (double[]){0, 1, 0})); /* columns b, a, z */
+            CHECK(row_is(&o, 3, 1, (double[]){1, 0, 0}));
+            CHECK(row_is(&o, 3, 2, (double[]){1, 1, 0}));
+            CHECK(id_is(csv, &o, 0, "u,1"));
+            char quoted[8];
+            snprintf(quoted, sizeof quoted, "\"v%cw\"", d);
+            CHECK(id_is(csv, &o, 1, quoted));
+            CHECK(id_is(csv, &o, 2, "x"));
+        }
+        /* the same rows with ',' read as one field each: the field count is wrong */
+        prop_csv_params pc = params(1);
+        parsed o;
+        run(&pc, csv, len, 0, OUT_X, &o);
+        CHECK(o.st != PROP_OK);
+    }
+}
+
+/* Reference of prop_utf8_invalid: decode each sequence to its code point and check it. */
+static int64_t utf8_invalid_ref(const unsigned char *b, int64_t len)
+{
+    int64_t i = 0;
+    while (i < len) {
+        unsigned c = b[i];
+        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
+                : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || i + n >= len)
+            return i;
+        uint32_t cp = n == 0 ? c : c & (0x3Fu >> n);
+        for (int k = 1; k <= n; k++) {
+            if ((b[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = (cp << 6) | (b[i + k] & 0x3Fu);
+        }
+        static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += n + 1;
+    }
+    return -1;
+}
+
+static void test_utf8_check(void)
+{
+    struct { const char *s; int64_t want; } fixed[] = {
+        {"", -1}, {"plain ascii, longer than eight bytes", -1}, {"caf\xc3\xa9", -1},
+        {"caf\xe9", 3}, {"abcdefgh\xe9", 8}, {"\xe2\x82\xac \xf0\x9f\x98\x80", -1},
+        {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0},
+        {"ok\xe2\x82", 2}, {"\x80", 0}, {"\xf5\x80\x80\x80", 0},
+    };
+    for (size_t k = 0; k < sizeof fixed / sizeof *fixed; k++) {
+        int64_t len = (int64_t)strlen(fixed[k].s);
+        CHECK(prop_utf8_invalid(fixed[k].s, len) == fixed[k].want);
+        CHECK(utf8_invalid_ref((const unsigned char *)fixed[k].s, len) == fixed[k].want);
+    }
+    /* random bytes, mostly ASCII with valid and broken multi-byte sequences */
+    static const unsigned char lead[] = {0xC3, 0xE2, 0xF0, 0xED, 0xE0, 0xF4, 0x80, 0xFF, 0xC1};
+    for (int t = 0; t < 20000; t++) {
+        unsigned char buf[40];
+        int64_t len = (int64_t)(check_rand() % sizeof buf);
+        for (int64_t i = 0; i < len; i++) {
+            uint64_t r = check_rand();
+            buf[i] = r % 4 ? (unsigned char)('a' + r % 26)
+                     : r % 8 == 0 ? lead[(r >> 8) % sizeof lead]
+                                  : (unsigned char)(0x80 | ((r >> 8) & 0x3F));
+        }
+        CHECK(prop_utf8_invalid((const char *)buf, len) == utf8_invalid_ref(buf, len));
+    }
+}
+
 int main(void)
 {
     BIN3 = binary_schema(NULL);
@@ -880,8 +969,10 @@ int main(void)
     RUN(test_fast_equals_reference_random);
     RUN(test_blocks_equal_whole);
     RUN(test_format_matches_reference);
+    RUN(test_other_delimiters);
     prop_schema_free(BIN3);
     RUN(test_format_negative_zero);
     RUN(test_format_reasons);
+    RUN(test_utf8_check);
     return check_summary("csvio");
 }

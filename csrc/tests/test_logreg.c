@@ -406,6 +406,17 @@ static void test_extreme_magnitudes(void)
     free_problem(&base);
 }
 
+/* The figure of the out-of-memory message on wide input: (q+1)^2 doubles per partial
+ * Hessian plus two for the Newton system, computed without overflow for any q. */
+static void test_square_bytes(void)
+{
+    CHECK(prop_logreg_square_bytes(0, 1) == 24.0);
+    CHECK(prop_logreg_square_bytes(100000, 1) == 8.0 * 100001.0 * 100001.0 * 3.0);
+    CHECK(prop_logreg_square_bytes(100000, 4) == 8.0 * 100001.0 * 100001.0 * 6.0);
+    double huge = prop_logreg_square_bytes(INT64_C(1) << 40, 64);
+    CHECK(isfinite(huge) && huge > 1e26);
+}
+
 static void test_invalid_arguments(void)
 {
     problem pr = make_problem(50, 2, 1.0);
@@ -517,6 +528,7 @@ int main(void)
     RUN(test_threads_and_dtypes_identical);
     RUN(test_constant_columns);
     RUN(test_extreme_magnitudes);
+    RUN(test_square_bytes);
     RUN(test_invalid_arguments);
     RUN(test_logreg_fit_two_threads_really_used);
     return check_summary("logreg");

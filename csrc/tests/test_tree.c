@@ -1118,10 +1118,89 @@ static void test_bad_thread_counts(void)
     free(w);
 }
 
+/* many cuts in one walk: every cut's scores equal the reference's for that cut, bit for
+ * bit, for a forest (average) and boosting (base + sum, probabilities), any thread count */
+static void test_score_cuts(void)
+{
+    int64_t n = 3000;
+    int32_t p = 5;
+    uint8_t *codes = malloc((size_t)(n * p)), *y = malloc((size_t)n);
+    make_data(n, p, 4, 11, codes, y);
+    int64_t *cnt = malloc((size_t)n * 2 * sizeof *cnt);
+    double *w = malloc((size_t)n * 2 * sizeof *w);
+    for (int64_t i = 0; i < n; i++) {
+        cnt[2 * i] = w[2 * i] = y[i] == 0;
+        cnt[2 * i + 1] = w[2 * i + 1] = y[i] == 1;
+    }
+    prop_rows R = {codes, n, p, cnt, w};
+    prop_forest_params P = {12, PROP_CRIT_GINI, 0, 2.0, 1.0, 2, 1, {1.0, 2.0}, 5, 2};
+    prop_boost_params B = {9, 0.3, 5, 1.0, 1.0, 1.0, 1.0, 1.0, 0, 0, 2};
+    prop_ensemble e[2];
+    prop_error err;
+    CHECK(prop_forest_fit(&P, &R, &e[0], &err) == PROP_OK);
+    CHECK(prop_boost_fit(&B, &R, NULL, &e[1], &err) == PROP_OK);
+    prop_score_cut cuts[] = {{0, 0, 0.0}, {5, 0, 0.0}, {0, 3, 0.0}, {7, 3, 0.0}, {0, 2, 60.0},
+                             {8, 0, 60.0}, {3, 1, 0.0}, {0, 40, 5.0}, {9, 2, 0.0}};
+    int32_t nc = (int32_t)(sizeof cuts / sizeof cuts[0]);
+    double *got = malloc((size_t)(nc * n) * sizeof *got), *want = malloc((size_t)n * sizeof *want);
+    for (int k = 0; k < 2; k++) {
+        prop_forest_view v = view_of(&e[k], p);
+        for (int nt = 1; nt <= 2; nt++)
+            for (int proba = 0; proba <= 1; proba++) {
+                prop_score_params sp = {0, 0, 0.0, k == 0, e[k].base_score, nt};
+                sp.positive_proba = proba;
+                CHECK(prop_forest_score_cuts(&v, &sp, cuts, nc, codes, n, p, got, &err) == PROP_OK);
+                for (int32_t c = 0; c < nc; c++) {
+                    prop_score_params one = sp;
+                    one.n_trees = cuts[c].n_trees;
+                    one.max_depth = cuts[c].max_depth;
+                    one.min_samples_split = cuts[c].min_samples_split;
+                    CHECK(prop_forest_score_ref(&v, &one, codes, n, p, want, &err) == PROP_OK);
+                    CHECK(memcmp(got + c * n, want, (size_t)n * sizeof *want) == 0);
+                }
+            }
+        /* the cut of sp itself must be empty; cuts are checked like scoring's */
+        prop_score_params sp = {4, 0, 0.0, k == 0, e[k].base_score, 2};
+        CHECK(prop_forest_score_cuts(&v, &sp, cuts, nc, codes, n, p, got, &err) ==
+              PROP_INVALID_ARG);
+        sp.n_trees = 0;
+        CHECK(prop_forest_score_cuts(&v, &sp, cuts, 0, codes, n, p, got, &err) ==
+              PROP_INVALID_ARG);
+        prop_score_cut bad = {e[k].n_trees + 1, 0, 0.0};
+        CHECK(prop_forest_score_cuts(&v, &sp, &bad, 1, codes, n, p, got, &err) ==
+              PROP_INVALID_ARG);
+        bad.n_trees = 0;
+        bad.min_samples_split = NAN;
+        CHECK(prop_forest_score_cuts(&v, &sp, &bad, 1, codes, n, p, got, &err) ==
+              PROP_INVALID_ARG);
+        /* counts that grow along a path (a hand-made model): the scan, same values */
+        for (int64_t i = 1; i < e[k].nodes.n_nodes; i += 7)
+            e[k].nodes.count[i] = e[k].nodes.count[0] + (double)i;
+        sp.n_trees = 0;
+        CHECK(prop_forest_score_cuts(&v, &sp, cuts, nc, codes, n, p, got, &err) == PROP_OK);
+        for (int32_t c = 0; c < nc; c++) {
+            prop_score_params one = sp;
+            one.n_trees = cuts[c].n_trees;
+            one.max_depth = cuts[c].max_depth;
+            one.min_samples_split = cuts[c].min_samples_split;
+            CHECK(prop_forest_score_ref(&v, &one, codes, n, p, want, &err) == PROP_OK);
+            CHECK(memcmp(got + c * n, want, (size_t)n * sizeof *want) == 0);
+        }
+        prop_ensemble_free(&e[k]);
+    }
+    free(got);
+    free(want);
+    free(codes);
+    free(y);
+    free(cnt);
+    free(w);
+}
+
 int main(void)
 {
     RUN(test_hist_build_matches_reference);
     RUN(test_forest);
+    RUN(test_score_cuts);
     RUN(test_hist_paths_thread_independent);
     RUN(test_hist_q_feature_groups);
     RUN(test_boost_threads_identical);

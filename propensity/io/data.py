@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..schema import Schema
-from .blocks import BlockReader, parse_header
+from .blocks import open_reader, parse_header
 
 
 @dataclass
@@ -55,11 +55,20 @@ def open_csv(path):
 
 
 def checked_header(path):
-    """The checked column names of a CSV file's header (see :func:`checked_names`)."""
+    """The checked column names of a plain (not compressed) CSV file's header (see
+    :func:`checked_names`): what a Dask cluster's workers can split into blocks."""
+    from .formats import PARQUET, input_format
     path = os.fspath(path)
+    if input_format(path) == PARQUET:
+        raise DataError(f"{path}: Parquet training files are read by the local path; train "
+                        f"without --scheduler")
     with open_csv(path) as f:
         try:
-            head = BlockReader(f, 1 << 16).header_line()
+            reader = open_reader(f, 1 << 16, where=path, prefetch=False)
+            if reader.transformed:
+                raise DataError(f"{path}: gzip data cannot be split into blocks for the "
+                                f"workers; decompress it, or train without --scheduler")
+            head = reader.header_line()
         except OSError as exc:
             raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if head is None:

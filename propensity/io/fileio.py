@@ -9,13 +9,14 @@ import logging
 import mmap
 import os
 import re
-import shutil
 import queue
+import shutil
+import stat
 import sys
 import tempfile
 import threading
 
-from ..errors import SameFileError, TrainingError
+from ..errors import OutputError, SameFileError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -99,18 +100,66 @@ class _DirectWrites:
         self.buf = None
 
 
+# paths that name a descriptor of this process: written through a copy of it (same
+# offset, as a shell redirection would), never replaced
+_OWN_FD = re.compile(r"^/(?:dev/fd/(\d+)|dev/std(in|out|err)|proc/(?:self|thread-self)/fd/(\d+))$")
+_OTHER_FD = re.compile(r"^/proc/\d+/fd/\d+$")
+_STD_FD = {"in": 0, "out": 1, "err": 2}
+
+
+def output_error(path, exc):
+    """OutputError naming ``path`` for an OSError met while writing it."""
+    if isinstance(exc, OutputError):
+        return exc
+    return OutputError(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
+
+
+def output_target(path):
+    """How :class:`AtomicOutput` writes ``path``, as ``cp`` or ``sort -o`` would:
+    ``("replace", real)`` for a regular file or a new path (a temporary file beside
+    ``real``, the path with every link followed, renamed over it: a link stays a link),
+    ``("stream", fd_or_path)`` for a character device, FIFO, socket or a descriptor path
+    such as ``/dev/stdout`` (written straight through; an ``int`` is a descriptor of this
+    process). OutputError for a folder or a path that cannot be looked up."""
+    p = os.path.abspath(os.fspath(path))
+    for _ in range(40):  # the link chain: a descriptor path anywhere on it is a stream
+        m = _OWN_FD.match(p)
+        if m:
+            fd = _STD_FD[m.group(2)] if m.group(2) else int(m.group(1) or m.group(3))
+            return "stream", fd
+        if _OTHER_FD.match(p) or not os.path.islink(p):
+            break
+        p = os.path.normpath(os.path.join(os.path.dirname(p), os.readlink(p)))
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise output_error(path, exc) from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise OutputError(errno.EISDIR, f"cannot write {path}: it is a folder")
+        if not stat.S_ISREG(st.st_mode):
+            return "stream", p
+    return "replace", os.path.realpath(p)
+
+
 class AtomicOutput:
-    """The one way propensity writes a file: a temporary file beside ``path``, flushed,
-    fsynced, given the usual permissions (0666 less the umask) and renamed over
-    ``path`` when the ``with`` block ends cleanly; removed on any error, so ``path``
-    never holds half a file. ``'-'`` writes to standard output instead.
+    """The one way propensity writes a file. A regular file (or a new path) is written
+    to a temporary file beside it, flushed, fsynced and renamed over it when the
+    ``with`` block ends cleanly; removed on any error, so the path never holds half a
+    file. A link is followed (the temporary file and the rename are in the target's
+    folder; the link stays); the file keeps its permissions (a new one gets 0666 less
+    the umask). A character device, FIFO or ``/dev/stdout``-like path is written straight
+    through (:func:`output_target`); ``'-'`` is standard output.
 
     ``background=True`` writes on a thread (file writes release the GIL), so writing one
     block overlaps with producing the next; at most ``depth`` blocks wait.
-    ``direct=True`` (binary mode, a file path) writes the file with O_DIRECT where the
+    ``direct=True`` (binary mode, a regular file) writes the file with O_DIRECT where the
     file system allows it: no copy of every byte into the page cache, which for a large
     output costs about as much CPU as producing it; the file is fsynced before the
-    rename either way. Raises OSError naming ``path`` when its folder cannot be written."""
+    rename either way. Every failure to write (a folder, a missing or unwritable folder,
+    a full disk, the file-size limit) raises :class:`OutputError` naming the path."""
 
     def __init__(self, path, mode="wb", *, background=False, depth=2, direct=False, **kwargs):
         self.path = path if path == "-" else os.fspath(path)
@@ -119,29 +168,45 @@ class AtomicOutput:
         self.direct = bool(direct) and mode == "wb" and not kwargs and hasattr(os, "O_DIRECT")
         self.tmp = self.f = self.thread = self.error = None
         self.raw = None
+        self.target = self.keep_mode = None
 
     def __enter__(self):
         if self.path == "-":
             self.f = sys.stdout.buffer if "b" in self.mode else sys.stdout
         else:
-            folder = os.path.dirname(os.path.abspath(self.path))
-            if not os.path.isdir(folder):
-                raise FileNotFoundError(errno.ENOENT, f"cannot write {self.path}: the folder "
-                                        f"{folder} does not exist")
             try:
-                fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.",
-                                                suffix=".part", dir=folder)
+                self._open()
             except OSError as exc:
-                raise OSError(exc.errno, f"cannot write {self.path}: {exc.strerror or exc}") from exc
-            self.f = os.fdopen(fd, self.mode, **self.kwargs)
-            if self.direct:
-                self.raw = _DirectWrites(fd)
+                raise output_error(self.path, exc) from None
         if self.background:
             self.queue = queue.Queue(maxsize=self.depth)
             self.thread = threading.Thread(target=self._drain, name="propensity-writer",
                                            daemon=True)
             self.thread.start()
         return self
+
+    def _open(self):
+        how, target = output_target(self.path)
+        if how == "stream":
+            if target in (1, 2):  # what Python buffered for the same descriptor goes first
+                with contextlib.suppress(AttributeError, OSError, ValueError):
+                    (sys.stdout if target == 1 else sys.stderr).flush()
+            fd = os.dup(target) if isinstance(target, int) else \
+                os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+            self.f = os.fdopen(fd, self.mode, **self.kwargs)
+            return
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            raise OutputError(errno.ENOENT, f"cannot write {self.path}: the folder "
+                                            f"{folder} does not exist")
+        with contextlib.suppress(FileNotFoundError):
+            self.keep_mode = stat.S_IMODE(os.stat(target).st_mode)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.",
+                                        suffix=".part", dir=folder)
+        self.target = target
+        self.f = os.fdopen(fd, self.mode, **self.kwargs)
+        if self.direct:
+            self.raw = _DirectWrites(fd)
 
     def _drain(self):
         while True:
@@ -156,10 +221,17 @@ class AtomicOutput:
             del data  # a caller may reuse (and resize) the buffer once it is written
 
     def _put(self, data):
-        if self.raw is not None:
-            self.raw.write(data)
-        else:
-            self.f.write(data)
+        try:
+            if self.raw is not None:
+                self.raw.write(data)
+            else:
+                self.f.write(data)
+            return
+        except OSError as exc:
+            err = output_error(self.path, exc)
+        # raised outside the handler: the error kept (and raised later) holds no frame of
+        # the failed write, whose views of the staging buffer would keep it from closing
+        raise err
 
     def write(self, data):
         if self.error is not None:
@@ -168,6 +240,29 @@ class AtomicOutput:
             self.queue.put(data)
         else:
             self._put(data)
+
+    def sync(self):
+        """Wait until every block given so far is written, flushed and (for a regular
+        file) fsynced; raises the write error if there was one. Later writes go on
+        without the thread. Used before writing a companion file, so that a failure of
+        this one leaves the other as it was."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            raise self.error
+        try:
+            if self.raw is not None:
+                self.raw.finish()
+                self.raw = None
+            self.f.flush()
+            if self.tmp is not None:
+                os.fsync(self.f.fileno())
+        except OSError as exc:
+            self.error = output_error(self.path, exc)
+        if self.error is not None:
+            raise self.error
 
     def __exit__(self, exc_type, exc, tb):
         if self.thread is not None:
@@ -183,16 +278,25 @@ class AtomicOutput:
                         self.f.flush()
                         if self.raw is not None:
                             self.raw.finish()
-                        os.fsync(self.f.fileno())
+                        if self.tmp is not None:
+                            os.fsync(self.f.fileno())
+                except OSError as err:
+                    self.error = output_error(self.path, err)
                 finally:
                     if self.raw is not None and self.raw.buf is not None:
-                        self.raw.buf.close()
-                    self.f.close()
+                        with contextlib.suppress(BufferError):  # freed with its last view
+                            self.raw.buf.close()
+                    try:
+                        self.f.close()
+                    except OSError as err:  # a text file's last buffered bytes
+                        if self.error is None and exc_type is None:
+                            self.error = output_error(self.path, err)
             if self.error is not None and exc_type is None:
                 raise self.error
             if exc_type is None and self.tmp is not None:
-                os.chmod(self.tmp, 0o666 & ~UMASK)
-                os.replace(self.tmp, self.path)
+                os.chmod(self.tmp, self.keep_mode if self.keep_mode is not None
+                         else 0o666 & ~UMASK)
+                os.replace(self.tmp, self.target)
                 self.tmp = None
         finally:
             if self.tmp is not None:
@@ -260,7 +364,10 @@ def clean_stale(output_dir):
 
 
 def prepare_output_folder(output_dir):
-    output_dir = os.path.abspath(os.fspath(output_dir))
+    """``(output_dir, tmp)``: the output folder with links followed (a link to a folder
+    stays a link: the folder it names is the one replaced) and a new temporary sibling to
+    write the outputs into. TrainingError when the folder cannot be written."""
+    output_dir = os.path.realpath(os.path.abspath(os.fspath(output_dir)))
     parent = os.path.dirname(output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise TrainingError(f"output folder {output_dir} exists and is not a folder")
@@ -287,10 +394,10 @@ def swap_in_folder(tmp, output_dir, owned=()):
             src = os.path.join(output_dir, name)
             if name not in owned and not name.startswith(".") \
                     and not os.path.exists(os.path.join(tmp, name)):
-                if os.path.isdir(src):
-                    shutil.copytree(src, os.path.join(tmp, name))
-                else:
-                    shutil.copy2(src, os.path.join(tmp, name))
+                if os.path.isdir(src) and not os.path.islink(src):
+                    shutil.copytree(src, os.path.join(tmp, name), symlinks=True)
+                else:  # a link is carried over as a link
+                    shutil.copy2(src, os.path.join(tmp, name), follow_symlinks=False)
         old = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-{os.getpid()}-",
                                dir=os.path.dirname(output_dir))
         os.rmdir(old)
@@ -306,12 +413,14 @@ def swap_in_folder(tmp, output_dir, owned=()):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def refuse_same_files(outputs, inputs):
-    """SameFileError when an output names the same file as an input or as another output.
+def refuse_same_files(outputs, inputs, folders=()):
+    """SameFileError when an output names the same file as an input or as another output,
+    or an input lies inside one of the output ``folders`` (folders a run replaces whole).
 
-    ``outputs`` and ``inputs`` are ``(label, path)`` pairs (``None`` and ``'-'`` are
-    skipped). Existing files are compared by device and inode, links followed; an output
-    that does not exist yet clashes with another output of the same resolved path."""
+    ``outputs``, ``inputs`` and ``folders`` are ``(label, path)`` pairs (``None`` and
+    ``'-'`` are skipped). Existing files are compared by device and inode, links followed;
+    an output that does not exist yet clashes with another output of the same resolved
+    path."""
     def ident(path):
         try:
             st = os.stat(path)
@@ -334,3 +443,10 @@ def refuse_same_files(outputs, inputs):
             if same:
                 raise SameFileError(f"{olabel} {opath!r} is the same file as {label} {path!r}; "
                                     f"writing it would destroy the other: choose another path")
+    for flabel, folder in named(folders):
+        real = os.path.realpath(folder)
+        for label, path in ins:
+            rp = os.path.realpath(path)
+            if rp == real or os.path.commonpath([rp, real]) == real:
+                raise SameFileError(f"{label} {path!r} is inside {flabel} {folder!r}, which "
+                                    f"the run replaces: move it or choose another folder")

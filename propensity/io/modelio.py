@@ -72,19 +72,20 @@ def _unjson(value):
 def dumps(estimator, params, meta, arrays):
     """Serialise to bytes. ``arrays`` maps names to NumPy arrays of whitelisted dtypes.
 
-    The document is assembled in one buffer of its final size (each array copied into it
-    once, the checksum computed over it), so a deep forest is not held several times."""
-    entries, views, offset = [], [], 0
+    The document is joined once from its parts (the checksum computed over the parts
+    first), so a deep forest's arrays are copied once, not held several times."""
+    entries, parts, offset = [], [], 0
     for name, arr in arrays.items():
         arr = np.ascontiguousarray(arr)
         dt = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
         arr = arr.astype(dt, copy=False)
         if dt.str not in _ALLOWED_DTYPES:
             raise TypeError(f"array {name!r} has dtype {arr.dtype}, which a model document cannot hold")
-        offset += (-offset) % 8
+        pad = (-offset) % 8
+        offset += pad
         entries.append({"name": str(name), "dtype": dt.str, "shape": list(arr.shape),
                         "offset": offset, "nbytes": int(arr.nbytes)})
-        views.append((offset, arr))
+        parts += [b"\0" * pad, arr.reshape(-1).view(np.uint8).data]
         offset += arr.nbytes
     header = json.dumps({
         "format": FORMAT_NAME, "format_version": list(FORMAT_VERSION),
@@ -93,15 +94,12 @@ def dumps(estimator, params, meta, arrays):
     }, allow_nan=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
     head = _PREFIX.pack(MAGIC, FORMAT_VERSION[0], FORMAT_VERSION[1], len(header)) + header
     head += b"\0" * ((-len(head)) % 8)
-    size = len(head) + offset
-    buf = bytearray(size + 32)
-    buf[:len(head)] = head
-    for at, arr in views:
-        start = len(head) + at
-        buf[start:start + arr.nbytes] = arr.reshape(-1).view(np.uint8).data
-    with memoryview(buf) as mv:
-        buf[size:] = hashlib.sha256(mv[:size]).digest()
-    return bytes(buf)
+    parts.insert(0, head)
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    parts.append(digest.digest())
+    return b"".join(parts)
 
 
 def _fail(msg):

@@ -31,6 +31,7 @@ import hashlib
 import io as _io
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +41,7 @@ from ..errors import DataError
 from ..learn.compress import compress_rows
 from ..learn.validation import check_n_jobs
 from ..schema import BINARY, CATEGORY, NUMERIC, Column, Schema
-from .blocks import BlockReader, parse_header
+from .blocks import check_sep, delimiter_hint, open_reader, parse_header, source_position
 from .data import checked_names, open_csv
 
 logger = logging.getLogger(__name__)
@@ -233,7 +234,7 @@ class TrainingTable:
     target: str
     seed: int
     n_unseen: int = 0
-    reps: np.ndarray = field(default=None, repr=False)
+    reps: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_parts(self):
@@ -464,10 +465,22 @@ def _warn_labels(labels, target):
 # ---------------------------------------------------------------------------------------
 # sources: a CSV file, a DataFrame, encoded rows
 # ---------------------------------------------------------------------------------------
+DEFAULT_ID_COLUMN = "UserID"
+
+
+def check_id_column(names, id_column, where):
+    """DataError when ``id_column`` names a column the data does not have; only the
+    default, UserID, may be absent (row numbers stand in)."""
+    if id_column is not None and id_column != DEFAULT_ID_COLUMN and id_column not in names:
+        raise DataError(f"{where}: id column {id_column!r} not found (--id-column); columns "
+                        f"are {list(names)[:30]}")
+
+
 def _split_frame(df, target, id_column, where):
     if target not in df.columns:
         raise DataError(f"{where}: target column {target!r} not found; columns are "
                         f"{list(map(str, df.columns))[:30]} (choose one with --target)")
+    check_id_column(list(map(str, df.columns)), id_column, where)
     drop = [c for c in (target, id_column) if c is not None and c in df.columns]
     feats = df.drop(columns=drop)
     if feats.shape[1] == 0:
@@ -566,37 +579,51 @@ def _sample_end(data, eof):
 
 def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3, seed=42,
                        validation=True, progress=None, n_jobs=None,
-                       block_bytes=BLOCK_BYTES):
+                       block_bytes=BLOCK_BYTES, sep=",", encoding="utf-8"):
     """Read a training CSV once, in blocks, with the C reader, into a :class:`TrainingTable`.
 
     The first rows (at most SAMPLE_ROWS, SAMPLE_BYTES) decide each column's kind, fill
     and bin edges, and the target's labels; every row, those included, is then read by
     the C reader under those rules, so a later value that breaks them (text in a binary
     column, a third target value, a short row) is a DataError naming its line.
-    ``progress(rows, bytes)`` is called after every block.
+    ``progress(rows, bytes)`` is called after every block. The file may be gzip data
+    (decompressed as it is read; the sample is the first rows of the decompressed
+    text); ``sep`` is its delimiter and ``encoding`` its text encoding (converted to
+    UTF-8 as it is read; without it, text that is not UTF-8 is refused naming the line).
+    A name ending in .parquet or .pq is read as Parquet (:func:`read_training_parquet`;
+    ``sep`` and ``encoding`` are for CSV text).
     """
     import pandas as pd
+    from .formats import PARQUET, input_format
+    if input_format(path) == PARQUET:
+        return read_training_parquet(path, target=target, id_column=id_column,
+                                     n_folds=n_folds, seed=seed, validation=validation,
+                                     progress=progress, n_jobs=n_jobs)
     path = os.fspath(path)
     where = path
+    sep = check_sep(sep)
     src = open_csv(path)
     n_threads = check_n_jobs(n_jobs)      # the C reader's count (0: all processors)
+    reader = None
     with src:
         try:
-            size0 = os.fstat(src.fileno()).st_size
-            reader = BlockReader(src, block_bytes, limit=size0)
+            st0 = os.fstat(src.fileno())
+            size0 = st0.st_size
+            reader = open_reader(src, block_bytes, where=where, encoding=encoding,
+                                 limit=size0, prefetch=False)
             head = reader.header_line()
             if head is None:
                 raise DataError(f"{path}: the file is empty (no header row)")
-            names = checked_names(parse_header(head, ",", where), path)
+            names = checked_names(parse_header(head, sep, where), path)
             if target not in names:
-                hint = ""
-                if len(names) == 1 and any(d in names[0] for d in ";\t|"):
-                    hint = " (the header is one column holding ';', tab or '|': another delimiter?)"
                 raise DataError(f"{path}: target column {target!r} not found; columns are "
-                                f"{names[:30]} (choose one with --target){hint}")
+                                f"{names[:30]} (choose one with --target)."
+                                f"{delimiter_hint(names, sep)}")
+            check_id_column(names, id_column, path)
             data, eof = reader.fill_to(SAMPLE_BYTES)   # the sample does not depend on blocks
             try:
                 cut = _sample_end(data, eof)
+                reader.check_text(data[:cut], 0)      # before pandas reads it
                 sample_bytes = bytes(data[:cut])
             finally:
                 data.release()
@@ -604,31 +631,35 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
                 raise DataError(f"{path}: the file has a header but no data rows")
             ids = id_column if id_column is not None and id_column in names else None
             try:
-                df = pd.read_csv(_io.BytesIO(head + b"\n" + sample_bytes), header=0,
+                df = pd.read_csv(_io.BytesIO(head + b"\n" + sample_bytes), header=0, sep=sep,
                                  encoding="utf-8-sig", low_memory=False,
                                  dtype={ids: str} if ids else None, keep_default_na=False,
                                  na_values=[""])
             except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
                 raise DataError(f"{path}: cannot parse the CSV ({exc})") from None
             df.columns = names if len(df.columns) == len(names) else df.columns
-            if ids is None and id_column is not None:
-                logger.info("%s: no id column %r; row numbers stand in", path, id_column)
-            tcol, labels = target_column(df[target], where, target)
-            schema, E_sample = _infer(_split_frame(df, target, ids, where), where, ids)
-            quantiser = Quantiser(schema, E_sample)
-            builder = TableBuilder(quantiser, PartAssigner(n_folds, seed, validation),
-                                   _rows_mode(quantiser, E_sample), n_jobs)
-            del df, E_sample
+            tcol, labels, schema, builder = _from_sample(df, where, target, id_column, ids,
+                                                         n_folds, seed, validation, n_jobs)
+            del df
             n_unseen = _stream(reader, names, schema, tcol, builder, where, n_threads,
-                               progress)
+                               progress, sep)
             size1 = os.fstat(src.fileno()).st_size
         except OSError as exc:
-            raise DataError(f"{path}: cannot read the file after {reader.bytes_read} bytes "
+            done = reader.bytes_read if reader is not None else 0
+            raise DataError(f"{path}: cannot read the file after {done} bytes "
                             f"({exc.strerror or exc})") from None
     read = reader.bytes_read
-    if size1 != size0 or read != size0:   # read stops at the size the file had when opened
+    regular = stat.S_ISREG(st0.st_mode)
+    # a plain file is read to the size it had when opened; a compressed or converted
+    # one to its end: either way its size must not change while it is read
+    if regular and (size1 != size0 or (read != size0 and not reader.transformed)):
         raise DataError(f"{path}: the file changed while it was read ({size0} bytes at the "
                         f"start, {read} read, {size1} at the end); train on a finished file")
+    return _finish(builder, schema, labels, where, path, target, seed, n_unseen)
+
+
+def _finish(builder, schema, labels, where, path, target, seed, n_unseen):
+    """The table of a file read to its end (both classes checked, the load logged)."""
     _check_classes(builder.assigner.seen, where, target, labels)
     _warn_labels(labels, target)
     table = builder.finish(schema=schema, classes=labels, source=os.path.abspath(path),
@@ -637,18 +668,87 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
     return table
 
 
-def _stream(reader, names, schema, tcol, builder, where, n_threads, progress):
+def _from_sample(df, where, target, id_column, ids, n_folds, seed, validation, n_jobs):
+    """What the first rows (a DataFrame) decide: the target's rules and labels, the
+    schema, and the table builder with its bin edges and mode."""
+    if ids is None and id_column is not None:
+        logger.info("%s: no id column %r; row numbers stand in", where, id_column)
+    tcol, labels = target_column(df[target], where, target)
+    schema, E_sample = _infer(_split_frame(df, target, ids, where), where, ids)
+    quantiser = Quantiser(schema, E_sample)
+    builder = TableBuilder(quantiser, PartAssigner(n_folds, seed, validation),
+                           _rows_mode(quantiser, E_sample), n_jobs)
+    return tcol, labels, schema, builder
+
+
+def _add_rows(builder, X, tcol, where, first_row):
+    """Rows X (inputs then the target, encoded as the C reader gives them) into the
+    builder; DataError naming the row of a target value other than the labels."""
+    c = X.shape[1] - 1
+    yv = X[:, c]
+    if tcol.kind == CATEGORY:
+        bad = np.flatnonzero(yv < 0)
+        if bad.size:
+            raise DataError(f"{where}: data row {first_row + int(bad[0])}: target column "
+                            f"{tcol.name!r} holds a value other than the labels "
+                            f"{list(tcol.categories)} of the first rows")
+    builder.add(X[:, :c], yv.astype(np.uint8))
+
+
+def read_training_parquet(path, *, target="ordered", id_column="UserID", n_folds=3, seed=42,
+                          validation=True, progress=None, n_jobs=None, batch_rows=None):
+    """A Parquet training file into a :class:`TrainingTable`, a record batch at a time:
+    the first rows decide the rules as for CSV (:func:`read_training_file`), every row is
+    then encoded by the same schema and value rules, so the same data as CSV and as
+    Parquet give the same table (when the first SAMPLE_ROWS rows fit in SAMPLE_BYTES of
+    CSV text, the CSV sample). ``progress(rows, bytes)`` after every batch (bytes: the
+    file's share read so far, by rows)."""
+    from .parquet import BATCH_ROWS, ParquetInput
+    path = os.fspath(path)
+    where = path
+    src = ParquetInput(path)
+    size = os.path.getsize(path)
+    names = checked_names(src.names, path)
+    if target not in names:
+        raise DataError(f"{path}: target column {target!r} not found; columns are "
+                        f"{names[:30]} (choose one with --target)")
+    check_id_column(names, id_column, path)
+    ids = id_column if id_column is not None and id_column in names else None
+    df = src.head(SAMPLE_ROWS, id_column=ids)
+    if df is None or not len(df):
+        raise DataError(f"{path}: the file has columns but no data rows")
+    df.columns = names
+    tcol, labels, schema, builder = _from_sample(df, where, target, id_column, ids, n_folds,
+                                                 seed, validation, n_jobs)
+    del df
+    full = Schema(schema.columns + [tcol], schema.ignored)
+    wanted = [c.name for c in full.columns]
+    row, n_unseen = 1, 0
+    for batch, _ in src.batches(columns=wanted, batch_rows=batch_rows or BATCH_ROWS):
+        first = row
+        X, stats = full.encode(batch, where=where, warn=False,
+                               row_label=lambda i: f"data row {first + i}")
+        if len(batch):
+            _add_rows(builder, X, tcol, where, first)
+        n_unseen += stats.n_unseen
+        row += len(batch)
+        if progress is not None:
+            progress(len(batch), int(size * (row - 1) / max(src.n_rows, 1)))
+    return _finish(builder, schema, labels, where, path, target, seed, n_unseen)
+
+
+def _stream(reader, names, schema, tcol, builder, where, n_threads, progress, sep=","):
     """Every row through the C reader, into the builder; returns the unseen-category
     cells."""
     full = Schema(schema.columns + [tcol], schema.ignored)
-    index, _ = full.locate(names, where)
+    index, _ = full.locate(names, where, sep)
     c = len(schema.columns)
     line, row, n_unseen = 2, 1, 0
     X = span = None
     while True:
         data, eof = reader.next_block()
         try:
-            r = _core.csv_parse(data, schema=full.capsule, delimiter=",", n_fields=len(names),
+            r = _core.csv_parse(data, schema=full.capsule, delimiter=sep, n_fields=len(names),
                                 id_field=-1, feature_field=index, fill_missing=-1,
                                 coerce=False, final=eof, first_line=line, first_row=row,
                                 n_threads=n_threads, out_X=X, out_span=span)
@@ -659,20 +759,13 @@ def _stream(reader, names, schema, tcol, builder, where, n_threads, progress):
         X, span = r["X"], r["id_span"]
         n = r["n_rows"]
         if n:
-            yv = X[:n, c]
-            if tcol.kind == CATEGORY:
-                bad = np.flatnonzero(yv < 0)
-                if bad.size:
-                    raise DataError(f"{where}: data row {row + int(bad[0])}: target column "
-                                    f"{tcol.name!r} holds a value other than the labels "
-                                    f"{list(tcol.categories)} of the first rows")
+            _add_rows(builder, X[:n, :c + 1], tcol, where, row)
             n_unseen += r["n_unseen"]
-            builder.add(X[:n, :c], yv.astype(np.uint8))
             if progress is not None:
-                progress(n, reader.bytes_read)
+                progress(n, source_position(reader))
+        reader.consume(r["consumed"], r["n_lines"])
         line += r["n_lines"]
         row += n
-        reader.consume(r["consumed"])
         if eof:
             break
     return max(n_unseen, 0)

@@ -13,7 +13,7 @@ _CLASSES = {
 
 # Parameters whose smaller settings a fitted estimator scores as a prefix of its largest
 # fit (predict_proba_prefix): one fit per fold serves all of them in the grid search.
-_PREFIX = {
+_PREFIX: dict[type, tuple[str, ...]] = {
     RandomForestClassifier: ("n_estimators", "max_depth", "min_samples_split"),
     GradientBoostingClassifier: ("n_estimators",),
 }

@@ -6,13 +6,17 @@ derived feature whose source column is missing is skipped with a warning at fit.
 Binary input (uint8/bool, or values that are all 0/1) gives uint8 output, so the tree
 learners keep working on compact binary data.
 """
+from __future__ import annotations
+
 import logging
 import warnings
+from typing import Any, Iterable
 
 import numpy as np
 
-from .base import BaseEstimator, NotFittedError, register_estimator
-from .validation import check_X
+from .base import BaseEstimator, NotFittedError, TransformerMixin, register_estimator
+from .validation import check_fitted_X, check_X
+from .._typing import ArrayLike
 from .._layout import FEATURES
 
 logger = logging.getLogger(__name__)
@@ -54,7 +58,7 @@ def _is_binary(arr):
 
 
 @register_estimator
-class InteractionFeatureTransformer(BaseEstimator):
+class InteractionFeatureTransformer(TransformerMixin, BaseEstimator):
     """Add SPEC.md's interaction features to the input columns.
 
     Parameters
@@ -63,15 +67,13 @@ class InteractionFeatureTransformer(BaseEstimator):
         False passes the input through unchanged (kept for generic data sets).
     """
 
-    _estimator_type = "transformer"
-
     def __init__(self, *, interactions=True):
         self.interactions = interactions
 
     def _is_fitted(self):
         return hasattr(self, "derived_")
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> InteractionFeatureTransformer:
         arr, names = check_X(X)
         n = arr.shape[1]
         anonymous = names is None and n != len(SESSION_FEATURES)
@@ -107,12 +109,19 @@ class InteractionFeatureTransformer(BaseEstimator):
             logger.warning(msg)
         self.derived_ = derived
         self._index = [[index[s] for s in sources] for _, _, sources in derived]
-        self._plan = None
+        self._plan = self._make_plan()
         return self
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: Iterable[Any] | None = None) -> np.ndarray:
+        """The output column names; ``input_features``, when given, must be the input
+        names seen at fit."""
         if not self._is_fitted():
             raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
+        if input_features is not None:
+            given = [str(c) for c in input_features]
+            if given != [str(c) for c in self.feature_names_in_]:
+                raise ValueError(f"input_features {given[:5]}... are not the feature names "
+                                 f"seen at fit ({[str(c) for c in self.feature_names_in_[:5]]}...)")
         return np.asarray(list(self.feature_names_in_) + [d[0] for d in self.derived_],
                           dtype=object)
 
@@ -125,11 +134,7 @@ class InteractionFeatureTransformer(BaseEstimator):
                 raise ValueError(f"X is missing column(s) {missing} seen at fit")
             if list(map(str, X.columns)) != fitted:
                 X = X[fitted]
-        arr, _ = check_X(X)
-        if arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {arr.shape[1]} columns; InteractionFeatureTransformer "
-                             f"was fitted with {self.n_features_in_}")
-        return arr
+        return check_fitted_X(self, X)[0]
 
     def feature_plan(self):
         """The transformer as a feature plan (:class:`propensity.learn.plan.FeaturePlan`)
@@ -137,25 +142,32 @@ class InteractionFeatureTransformer(BaseEstimator):
         sums of input columns)."""
         if not self._is_fitted():
             raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
-        if getattr(self, "_plan", None) is None:
-            from .plan import PROD, SUM, FeaturePlan
-            ops = {"prod": PROD, "sum": SUM}
-            p = int(self.n_features_in_)
-            steps = FeaturePlan.copies(p).steps
-            steps += [(ops[op], 0, 0.0, tuple(cols))
-                      for (_, op, _), cols in zip(self.derived_, self._index)]
-            self._plan = FeaturePlan(p, steps)
         return self._plan
 
-    def transform(self, X):
+    def _make_plan(self):
+        from .plan import PROD, SUM, FeaturePlan
+        ops = {"prod": PROD, "sum": SUM}
+        p = int(self.n_features_in_)
+        steps = FeaturePlan.copies(p).steps
+        steps += [(ops[op], 0, 0.0, tuple(cols))
+                  for (_, op, _), cols in zip(self.derived_, self._index)]
+        return FeaturePlan(p, steps)
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Return the input columns followed by the derived features (uint8 for binary
-        input, float64 otherwise), computed by :meth:`feature_plan` in the C core."""
+        input, float64 otherwise), computed by :meth:`feature_plan` in the C core; a
+        DataFrame instead after ``set_output(transform="pandas")``."""
+        return self.transform_array(X)
+
+    def transform_array(self, X: ArrayLike) -> np.ndarray:
+        """:meth:`transform` as a NumPy array whatever ``set_output`` (or scikit-learn's
+        global ``transform_output``) says: what the package's own scoring uses."""
         if not self._is_fitted():
             raise NotFittedError("InteractionFeatureTransformer is not fitted yet; call fit first")
         arr = self._columns(X)
         return self.feature_plan().values(arr, out_u8=_is_binary(arr))
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: ArrayLike, y: object = None) -> np.ndarray:
         return self.fit(X, y).transform(X)
 
     # persistence: the fitted state is the input names and the derived list
@@ -178,5 +190,5 @@ class InteractionFeatureTransformer(BaseEstimator):
         self.n_features_in_ = len(names)
         self.derived_ = derived
         self._index = [[index[s] for s in src] for _, _, src in derived]
-        self._plan = None
+        self._plan = self._make_plan()
         return self

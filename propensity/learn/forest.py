@@ -8,12 +8,16 @@ larger ``min_samples_split`` and the first k trees are all exact sub-forests of 
 big one: :meth:`RandomForestClassifier.predict_proba_prefix` and
 :meth:`RandomForestClassifier.truncate` give the grid search those models without refitting.
 """
+from __future__ import annotations
+
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from .base import register_estimator
+from .._typing import ArrayLike, FloatArray
 from .._core_loader import _core
 from .trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
                      resolve_seed, table_class_weight)
@@ -69,6 +73,12 @@ class RandomForestClassifier(TreeEnsemble):
     """
 
     _average = True
+    _expected_failed_checks = {
+        "check_sample_weight_equivalence_on_dense_data":
+            "the bootstrap draws each row's multiplicity from its count, not from its "
+            "sample weight (as in scikit-learn's forests), so a weight of 2 is not two "
+            "copies of the row",
+    }
 
     def _extra_from_meta(self, meta, trees):
         # a forest averages per-tree probabilities: values outside [0, 1] would give
@@ -108,7 +118,8 @@ class RandomForestClassifier(TreeEnsemble):
         n_jobs = check_n_jobs(self.n_jobs)
         return n_est, depth, mss, msl, mf, n_jobs
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> RandomForestClassifier:
         """Fit the forest; ``sample_weight`` multiplies the class weights per row."""
         X, names, y01, classes, sw = self._validate_data(X, y, sample_weight)
         n, p = X.shape
@@ -117,11 +128,19 @@ class RandomForestClassifier(TreeEnsemble):
         mapper, codes, counts, weights = bin_and_compress(X, y01, sw, self.max_bins, self.n_jobs)
         return self.fit_table(mapper, codes, counts, weights, classes, names)
 
-    def fit_table(self, mapper, codes, counts, weights, classes, names):
+    def fit_table(self, mapper, codes: np.ndarray, counts: np.ndarray, weights: np.ndarray,
+                  classes: np.ndarray, names: list[str] | None) -> RandomForestClassifier:
         """Fit on a binned, compressed table (see ``_trees.table_class_weight``); ``fit``
         and ``propensity.dask.fit_dask`` both end here, so equal tables give equal models."""
         n, p = int(counts.sum()), codes.shape[1]
         n_est, depth, mss, msl, mf, n_jobs = self._check_params(n, p)
+        if 2 * msl > n or mss > n:
+            what = (f"min_samples_leaf={self.min_samples_leaf!r} (a split needs "
+                    f"{2 * msl} rows)" if 2 * msl > n
+                    else f"min_samples_split={self.min_samples_split!r} ({mss} rows)")
+            warnings.warn(f"RandomForestClassifier: {what} on {n} training rows: no node can "
+                          f"be split, every tree is one leaf and the model is constant",
+                          UserWarning, stacklevel=2)
         cw = table_class_weight(self.class_weight, classes, weights)
         seed = resolve_seed(self.random_state)
         trees = _core.forest_fit(codes=codes, counts=counts, weights=weights,
@@ -135,7 +154,7 @@ class RandomForestClassifier(TreeEnsemble):
 
     # ---- importances -------------------------------------------------------------
     @property
-    def feature_importances_(self):
+    def feature_importances_(self) -> FloatArray:
         """Impurity-decrease importances: per tree normalised, averaged, normalised."""
         self._check_fitted()
         g = self._gains()
@@ -160,14 +179,20 @@ class RandomForestClassifier(TreeEnsemble):
                                  f"min_samples_split={self.min_samples_split}")
         return k, d, m
 
-    def predict_proba_prefix(self, X, *, n_estimators=None, max_depth=None,
-                             min_samples_split=None):
+    def predict_proba_prefix(self, X: ArrayLike, *, n_estimators: int | None = None,
+                             max_depth: int | None = None,
+                             min_samples_split: int | None = None) -> FloatArray:
         """Scores of the sub-forest: the first n_estimators trees, cut at max_depth /
         min_samples_split; equal to a fresh fit with those parameters."""
-        k, d, m = self._check_prefix(n_estimators, max_depth, min_samples_split)
-        return self._proba(X, k or 0, d or 0, float(m or 0))
+        return self._proba(X, *self._prefix_cut(n_estimators, max_depth, min_samples_split))
 
-    def truncate(self, *, n_estimators=None, max_depth=None, min_samples_split=None):
+    def _prefix_cut(self, n_estimators=None, max_depth=None, min_samples_split=None):
+        """(n_trees, max_depth, min_samples_split) of the C scorer's cut; 0: none."""
+        k, d, m = self._check_prefix(n_estimators, max_depth, min_samples_split)
+        return k or 0, d or 0, float(m or 0)
+
+    def truncate(self, *, n_estimators: int | None = None, max_depth: int | None = None,
+                 min_samples_split: int | None = None) -> RandomForestClassifier:
         """A new fitted forest with those limits (its params say them), without refitting."""
         k, d, m = self._check_prefix(n_estimators, max_depth, min_samples_split)
         trees = prune_trees(self._trees, k or self.n_trees_, d, m)

@@ -10,11 +10,14 @@ Standardisation uses the sample-weighted mean and standard deviation of each
 column (with ``fit_intercept=False`` only the root mean square, without centring),
 so users pass raw data; ``coef_``/``intercept_`` are on the original scale and
 ``coef_standardized_``/``intercept_standardized_`` on the scale the penalty sees.
-A constant column gets a zero coefficient.
+A constant column gets a zero coefficient and an :class:`UnusedFeatureWarning` naming it;
+a column beyond float range even after scaling is a ValueError naming it.
 
 uint8 (binary) input is first compressed to weighted unique rows, which is exact:
 the log-losses of identical rows add up.
 """
+from __future__ import annotations
+
 import logging
 import math
 import numbers
@@ -22,18 +25,37 @@ import warnings
 
 import numpy as np
 
-from .base import BaseEstimator, register_estimator, set_fitted_names
+from .base import BaseEstimator, ClassifierMixin, register_estimator, set_fitted_names
+from .._typing import ArrayLike, FloatArray
 from .._core_loader import _core
-from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
-                          resolve_class_weight)
+from .validation import (C_INT_MAX, check_fitted_X, check_n_jobs, check_sample_weight,
+                          check_X, check_y, resolve_class_weight)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LogisticRegression", "ConvergenceWarning"]
+__all__ = ["LogisticRegression", "ConvergenceWarning", "UnusedFeatureWarning"]
 
 
 class ConvergenceWarning(UserWarning):
     """A solver stopped at max_iter before meeting its tolerance."""
+
+
+class UnusedFeatureWarning(UserWarning):
+    """A feature the model cannot use (constant in the training rows): its coefficient
+    is 0."""
+
+
+def _column_name(names, j):
+    return f"column {int(j)} ({names[int(j)]!r})" if names is not None else f"column {int(j)}"
+
+
+def _name_columns(message, names):
+    """``message`` with each "column <number>" of the C core followed by its name."""
+    if names is None:
+        return message
+    import re
+    return re.sub(r"column (\d+)", lambda m: _column_name(names, m.group(1))
+                  if int(m.group(1)) < len(names) else m.group(0), message)
 
 
 def _is_real(x):
@@ -60,7 +82,7 @@ def _sigmoid(z):
 
 
 @register_estimator
-class LogisticRegression(BaseEstimator):
+class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Binary logistic regression with L2 or elastic-net penalty.
 
     Parameters
@@ -74,6 +96,8 @@ class LogisticRegression(BaseEstimator):
         at most ``tol`` times the total weight (a mean-loss gradient tolerance).
     n_jobs : None / -1 (all cores) or a positive int; results do not depend on it.
     """
+
+    _allow_nan = False  # NaN is refused: impute it first
 
     def __init__(self, *, C=1.0, l1_ratio=None, class_weight=None, fit_intercept=True,
                  max_iter=100, tol=1e-6, n_jobs=None):
@@ -98,8 +122,8 @@ class LogisticRegression(BaseEstimator):
         if not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool) \
                 or self.max_iter < 1:
             raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
-        if self.max_iter > 2**31 - 1:
-            raise ValueError(f"max_iter is too large: {self.max_iter}")
+        if self.max_iter > C_INT_MAX:
+            raise ValueError(f"max_iter must be at most {C_INT_MAX}, got {self.max_iter}")
         if not _is_real(self.tol) or not np.isfinite(self.tol) or self.tol < 0:
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
@@ -110,7 +134,8 @@ class LogisticRegression(BaseEstimator):
         return float(C), float(l1), int(self.max_iter), float(self.tol), check_n_jobs(self.n_jobs)
 
     # ---- fit -----------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> LogisticRegression:
         """Fit on X (n, p) and binary y; returns self."""
         C, l1, max_iter, tol, n_threads = self.validated_params()
         X, names = check_X(X)
@@ -135,8 +160,11 @@ class LogisticRegression(BaseEstimator):
         if not (loss_w[:, 0].sum() > 0 and loss_w[:, 1].sum() > 0):
             raise ValueError("class_weight/sample_weight leave one class of y with zero total "
                              "weight; both classes need positive weight")
-        res = _core.logreg_fit(Xfit, loss_w, scale_w, C, l1, bool(self.fit_intercept),
-                               max_iter, tol, n_threads)
+        try:
+            res = _core.logreg_fit(Xfit, loss_w, scale_w, C, l1, bool(self.fit_intercept),
+                                   max_iter, tol, n_threads)
+        except ValueError as exc:  # the core names a column by number: add its name
+            raise ValueError(_name_columns(str(exc), names)) from None
 
         self.classes_ = classes
         set_fitted_names(self, names, p)
@@ -155,6 +183,13 @@ class LogisticRegression(BaseEstimator):
         self.converged_ = bool(res["converged"])
         logger.debug("LogisticRegression: trained on %d rows, %d iterations, objective %.10g",
                      Xfit.shape[0], res["n_iter"], self.objective_)
+        unused = np.flatnonzero(~(res["scale"] > 0))
+        if unused.size and getattr(self, "_warn_unused", True):  # off: the caller reports
+            cols = ", ".join(_column_name(names, j) for j in unused[:10])
+            more = f" and {unused.size - 10} more" if unused.size > 10 else ""
+            warnings.warn(f"LogisticRegression: {unused.size} feature(s) constant in the "
+                          f"training rows, given coefficient 0 (no effect on the scores): "
+                          f"{cols}{more}", UnusedFeatureWarning, stacklevel=3)
         if not self.converged_:
             warnings.warn(f"LogisticRegression did not converge within max_iter={max_iter} "
                           f"iterations (tol={tol}); increase max_iter",
@@ -178,31 +213,22 @@ class LogisticRegression(BaseEstimator):
         return np.ascontiguousarray(Xfit), base
 
     # ---- prediction ------------------------------------------------------
-    def _check_predict_X(self, X):
-        self._check_fitted()
-        X, names = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but this LogisticRegression was "
-                             f"fitted with {self.n_features_in_}")
-        fitted = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted is not None and list(names) != list(fitted):
-            missing = [c for c in fitted if c not in names]
-            raise ValueError(f"X columns differ from those seen in fit "
-                             f"(missing: {missing[:10]}); pass the same columns in the same order")
+    def _check_predict_X(self, X: ArrayLike) -> np.ndarray:
+        X, names = check_fitted_X(self, X)
         _reject_nan(X, names)
         return X
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> FloatArray:
         """Log-odds of the positive class (classes_[1]), shape (n,)."""
         X = self._check_predict_X(X)
         return X.astype(np.float64, copy=False) @ self.coef_[0] + self.intercept_[0]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Probabilities of classes_[0] and classes_[1], shape (n, 2)."""
         p1 = _sigmoid(self.decision_function(X))
         return np.column_stack([1.0 - p1, p1])
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         self._check_fitted()
         return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
 

@@ -6,17 +6,24 @@ weighted unique rows and returns flat node arrays, which are kept here as NumPy
 arrays. Scoring bins new rows with the training edges and walks the node arrays in
 C (validated on every call). Persistence stores the bin edges and node arrays.
 """
+from __future__ import annotations
+
 import logging
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import BaseEstimator, set_fitted_names
+from .base import BaseEstimator, ClassifierMixin, set_fitted_names
+from .._typing import ArrayLike, FloatArray
 from .binning import BinMapper
 from .compress import compress_rows, distinct_rows
 from .._core_loader import _core
-from .validation import (check_n_jobs, check_sample_weight, check_X, check_y,
-                          resolve_class_weight)
+from .validation import (check_fitted_X, check_float, check_int, check_n_jobs,
+                          check_sample_weight, check_X, check_y, resolve_class_weight)
+
+if TYPE_CHECKING:
+    from .plan import FeaturePlan
 
 logger = logging.getLogger(__name__)
 
@@ -28,35 +35,6 @@ NODE_DTYPES = {"tree_start": np.int64, "feature": np.int32, "threshold": np.uint
 # Compress when a sample of rows has at most this fraction of distinct rows.
 _COMPRESS_SAMPLE = 20_000
 _COMPRESS_MAX_RATIO = 0.5
-
-
-def check_int(value, name, low=None, high=None, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int{' or None' if allow_none else ''}, got {value!r}")
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        rng = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        raise ValueError(f"{name} must be in {rng}, got {value}")
-    return value
-
-
-def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    ok = np.isfinite(value)
-    if low is not None:
-        ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {lo}{low if low is not None else '-inf'}, "
-                         f"{high if high is not None else 'inf'}{hi}, got {value}")
-    return value
 
 
 def resolve_seed(random_state):
@@ -153,13 +131,15 @@ def prune_trees(trees, n_trees, max_depth, min_samples_split):
             "gain": np.where(ksplit, gain[kept], 0.0)}
 
 
-class TreeEnsemble(BaseEstimator):
+class TreeEnsemble(ClassifierMixin, BaseEstimator):
     """Base of the two ensembles: fitted state, scoring, importances, persistence."""
 
     _average = True  # forest: mean of tree values; boosting: base + sum, then sigmoid
 
     # ---- fit helpers -------------------------------------------------------
-    def _validate_data(self, X, y, sample_weight):
+    def _validate_data(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None
+                       ) -> tuple[np.ndarray, list[str] | None, np.ndarray, np.ndarray,
+                                  np.ndarray | None]:
         X, names = check_X(X)
         y01, classes = check_y(y, X.shape[0])
         sw = check_sample_weight(sample_weight, X.shape[0])
@@ -176,7 +156,7 @@ class TreeEnsemble(BaseEstimator):
             setattr(self, k, v)
 
     @property
-    def n_trees_(self):
+    def n_trees_(self) -> int:
         self._check_fitted()
         return int(self._trees["tree_start"].shape[0] - 1)
 
@@ -185,35 +165,51 @@ class TreeEnsemble(BaseEstimator):
 
     # ---- scoring -------------------------------------------------------------
     def _checked_X(self, X):
-        self._check_fitted()
-        X, names = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was "
-                             f"fitted with {self.n_features_in_}")
-        if names is not None and hasattr(self, "feature_names_in_"):
-            if list(names) != list(self.feature_names_in_):
-                raise ValueError("X has feature names that differ from those seen in fit "
-                                 "(same names in the same order are required)")
-        return X
+        return check_fitted_X(self, X)[0]
 
     def _binned(self, X):
-        X = self._checked_X(X)  # first: an unfitted model has no bin mapper
+        X = self._checked_X(X)  # first: an unfitted model has no _bin_mapper
         return self._bin_mapper.transform(X, n_jobs=self.n_jobs)
 
-    def _proba(self, X, n_trees=0, max_depth=0, min_samples_split=0.0):
-        """(n, 2) probabilities. Repeated rows (typical of binary session data) are
-        found on the raw input (the C core's distinct rows), binned and scored once, and
-        scattered back by the core."""
+    def _distinct_codes(self, X):
+        """(bin codes of X's distinct rows, inverse) when repeated rows (typical of binary
+        session data) are found on the raw input by the C core, else (codes of X, None)."""
         X = self._checked_X(X)
         found = distinct_rows(X, max_fraction=0.25, n_jobs=self.n_jobs)
-        B = self._bin_mapper.transform(X if found is None else found[0], n_jobs=self.n_jobs)
+        if found is None:
+            return self._bin_mapper.transform(X, n_jobs=self.n_jobs), None
+        return self._bin_mapper.transform(found[0], n_jobs=self.n_jobs), found[1]
+
+    def _proba(self, X, n_trees=0, max_depth=0, min_samples_split=0.0):
+        """(n, 2) probabilities; each distinct row scored once and scattered back by the
+        core (see _distinct_codes)."""
+        B, inverse = self._distinct_codes(X)
         return _core.trees_proba(codes=B, trees=self._tree_tuple(), n_trees=int(n_trees),
                                  max_depth=int(max_depth),
                                  min_samples_split=float(min_samples_split),
                                  average=self._average,
                                  base=float(getattr(self, "base_score_", 0.0)),
                                  n_threads=check_n_jobs(self.n_jobs),
-                                 inverse=None if found is None else found[1])
+                                 inverse=inverse)
+
+    def predict_proba_prefixes(self, X, prefixes):
+        """Probabilities of classes_[1] under several sub-models at once, shape
+        (len(prefixes), n): ``prefixes[i]`` holds the keyword arguments of
+        ``predict_proba_prefix``. Each row walks each tree once for all of them (the grid
+        search scores the configurations of one fit so); row i of the result equals
+        ``predict_proba_prefix(X, **prefixes[i])[:, 1]`` bit for bit."""
+        cuts = [self._prefix_cut(**kw) for kw in prefixes]
+        if not cuts:
+            raise ValueError("predict_proba_prefixes needs at least one prefix")
+        B, inverse = self._distinct_codes(X)
+        out = _core.trees_score_cuts(
+            codes=B, trees=self._tree_tuple(),
+            cut_trees=np.array([c[0] for c in cuts], dtype=np.int64),
+            cut_depth=np.array([c[1] for c in cuts], dtype=np.int32),
+            cut_mss=np.array([c[2] for c in cuts], dtype=np.float64),
+            average=self._average, base=float(getattr(self, "base_score_", 0.0)),
+            n_threads=check_n_jobs(self.n_jobs), positive_proba=True)
+        return out if inverse is None else out[:, inverse]
 
     def _raw_scores(self, B, n_trees=0, max_depth=0, min_samples_split=0.0, reference=False):
         return _core.trees_score(codes=B, trees=self._tree_tuple(), n_trees=int(n_trees),
@@ -228,11 +224,11 @@ class TreeEnsemble(BaseEstimator):
         p1 = raw if self._average else 1.0 / (1.0 + np.exp(-raw))
         return np.column_stack([1.0 - p1, p1])
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Class probabilities, shape (n, 2): column 1 is the probability of classes_[1]."""
         return self._proba(X)
 
-    def proba_from_inputs(self, E, plan):
+    def proba_from_inputs(self, E: np.ndarray, plan: FeaturePlan) -> FloatArray:
         """Probability of classes_[1], shape (n,), of encoded inputs E whose features are
         made by the feature plan ``plan`` (:mod:`propensity.learn.plan`): the same values
         as ``predict_proba(features)[:, 1]``, computed by the C core from E straight to the
@@ -248,7 +244,7 @@ class TreeEnsemble(BaseEstimator):
                                         float(getattr(self, "base_score_", 0.0)),
                                         check_n_jobs(self.n_jobs), positive_proba=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         proba = self.predict_proba(X)
         return self.classes_[(proba[:, 1] > 0.5).astype(np.intp)]
 

@@ -7,9 +7,13 @@ reports. It pickles and saves through the model document, so
 ``pickle.load(f).predict_proba(raw_23_columns)[:, 1]`` works and the safe ``.propmodel``
 file loads without executing code.
 """
+from __future__ import annotations
+
 import logging
 
 import numpy as np
+
+from .._typing import ArrayLike, DataFrame, FloatArray
 
 from ..learn.base import BaseEstimator, NotFittedError, register_estimator
 from ..learn.calibration import calibrator_from_state
@@ -89,7 +93,7 @@ def build_profile(schema, E, scores, n_score_bins=10, weights=None):
             "score": {"edges": edges.tolist(), "fractions": (counts / total).tolist()}}
 
 
-def _as_frame(X, names=None):
+def _as_frame(X: ArrayLike, names: list[str] | None = None) -> DataFrame:
     """A DataFrame of raw input: the DataFrame itself, or an array with ``names`` (by
     default the 23 session features when it has 23 columns, else x0, x1, ...)."""
     import pandas as pd
@@ -150,7 +154,7 @@ class PropensityModel(BaseEstimator):
         return hasattr(self, "estimator_")
 
     # ---- fitting ------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> PropensityModel:
         """Fit everything on raw data (a DataFrame, or an array of the 23 session
         features): the folds give out-of-fold scores for calibration and threshold."""
         from ..io.table import table_from_encoded
@@ -158,10 +162,10 @@ class PropensityModel(BaseEstimator):
         from ..learn.validation import check_y
         from ..training.tuning import fit_with_oof
 
-        X = _as_frame(X)
-        y01, classes = check_y(y, X.shape[0])
+        frame = _as_frame(X)
+        y01, classes = check_y(y, frame.shape[0])
         from ..learn.features import SESSION_FEATURES
-        schema, E, _ = Schema.infer(X, "X", known_binary=SESSION_FEATURES)
+        schema, E, _ = Schema.infer(frame, "X", known_binary=SESSION_FEATURES)
         est = self.estimator if self.estimator is not None \
             else estimator_class("random_forest")()
         from ..learn.trees import resolve_seed
@@ -194,7 +198,7 @@ class PropensityModel(BaseEstimator):
         return self
 
     @property
-    def input_columns_(self):
+    def input_columns_(self) -> list[str]:
         """The raw input columns the model reads, in order (the schema's)."""
         return self.schema_.names
 
@@ -214,7 +218,7 @@ class PropensityModel(BaseEstimator):
                                training_profile)
 
     @classmethod
-    def from_estimator(cls, estimator, threshold=0.5):
+    def from_estimator(cls, estimator: BaseEstimator, threshold: float = 0.5) -> PropensityModel:
         """A fitted estimator (e.g. what ``propensity.dask.fit_dask`` returns) as a model
         the predictor scores: its input columns read as numbers (an empty cell is an
         error), no interaction features, no calibration, the given threshold."""
@@ -272,18 +276,18 @@ class PropensityModel(BaseEstimator):
                 E.dtype in (np.float64, np.float32, np.uint8):
             # tree models: from E to bin codes to trees in C, no feature matrix
             return from_inputs(np.ascontiguousarray(E), self.feature_plan_)
-        Z = self.transformer_.transform(self.schema_.expand(E))
+        Z = self.transformer_.transform_array(self.schema_.expand(E))
         return np.asarray(self.estimator_.predict_proba(Z), dtype=np.float64)[:, 1]
 
     def _proba_rows(self, E):
         return self.calibrate(self._raw_rows(E))
 
-    def raw_encoded(self, E):
+    def raw_encoded(self, E: np.ndarray) -> FloatArray:
         """Uncalibrated positive-class score of the inner estimator on encoded inputs;
         each distinct row is featurised and scored once."""
         return score_distinct(self._raw_rows, E)
 
-    def proba_encoded(self, E):
+    def proba_encoded(self, E: np.ndarray) -> FloatArray:
         """Calibrated probability of the positive class on encoded inputs (each distinct
         row featurised, scored and calibrated once): the one scoring path of the model,
         the predictor and Dask."""
@@ -354,22 +358,22 @@ class PropensityModel(BaseEstimator):
         return pd.DataFrame(contrib, columns=list(self.input_columns_) + ["base_value"],
                             index=index)
 
-    def predict_raw(self, X):
+    def predict_raw(self, X: ArrayLike) -> FloatArray:
         """Uncalibrated positive-class score of the inner estimator."""
         return self.raw_encoded(self.encode(X)[0])
 
-    def calibrate(self, raw):
+    def calibrate(self, raw: ArrayLike) -> FloatArray:
         raw = np.asarray(raw, dtype=np.float64)
         if self.calibrator_ is None:
             return raw
         return np.clip(self.calibrator_.transform(raw), 0.0, 1.0)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Calibrated probabilities, shape (n, 2); X holds ``input_columns_``."""
         p = self.proba_encoded(self.encode(X)[0])
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X, threshold=None):
+    def predict(self, X: ArrayLike, threshold: float | None = None) -> np.ndarray:
         """0/1 predictions: 1 when the calibrated probability >= ``threshold_`` (or the
         given threshold)."""
         t = self.threshold_ if threshold is None else float(threshold)

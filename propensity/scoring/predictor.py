@@ -12,6 +12,9 @@ distinct row once) and the C core formats the output rows. Memory stays bounded,
 output goes to a temporary file in the target folder that is renamed on success, and
 no partial output is left behind after an error.
 """
+from __future__ import annotations
+
+import contextlib
 import datetime
 import json
 import logging
@@ -20,17 +23,23 @@ import pickle
 import sys
 import threading
 import warnings
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, cast
 
 import numpy as np
 
 from .. import _core
+from .._typing import DataFrame, PathLike
 from ..io import manifest as _manifest
 from ..learn.base import load_model as _load_document
-from ..io.blocks import open_reader, parse_header
+from ..io.blocks import check_encoding, check_sep, open_reader, parse_header
 from ..io.fileio import AtomicOutput, atomic_write_bytes, refuse_same_files
+from ..io.formats import PARQUET, input_format, output_format, text_sink
 from ..learn.validation import check_n_jobs
 from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F401  (re-exported)
                      ModelNotFoundError, PredictorError)
+
+if TYPE_CHECKING:
+    from .model import PropensityModel
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +80,19 @@ class CustomerPropensityPredictor:
     state on the predictor.
     """
 
-    def __init__(self, model_dir="ml_outputs", allow_pickle=False, n_jobs=None):
+    def __init__(self, model_dir: PathLike | None = "ml_outputs", allow_pickle: bool = False,
+                 n_jobs: int | None = None) -> None:
         self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.allow_pickle = bool(allow_pickle)
         self.n_jobs = check_n_jobs(n_jobs)
-        self.model = None
-        self.model_name = None
+        self.model: PropensityModel | None = None
+        self.model_name: str | None = None
         self.manifest = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_model(cls, model, name=None, n_jobs=None):
+    def from_model(cls, model: PropensityModel, name: str | None = None,
+                   n_jobs: int | None = None) -> CustomerPropensityPredictor:
         """A predictor around a model in memory (a fitted PropensityModel), e.g. the one a
         training run or ``fit_dask`` just made."""
         for attr in ("schema_", "proba_encoded", "threshold_"):
@@ -93,7 +104,7 @@ class CustomerPropensityPredictor:
         return self
 
     # ------------------------------------------------------------------ loading
-    def load_model(self, name):
+    def load_model(self, name: str) -> PropensityModel:
         """Load the model ``name`` (e.g. 'random_forest') listed in the manifest."""
         with self._lock:
             manifest = _manifest.read(self.model_dir)
@@ -122,7 +133,7 @@ class CustomerPropensityPredictor:
             logger.info("loaded model %s from %s", name, path)
             return model
 
-    def load_best_model(self):
+    def load_best_model(self) -> PropensityModel:
         """Load the model the manifest names best (highest validation F1)."""
         manifest = _manifest.read(self.model_dir)
         best = manifest.get("best_model")
@@ -130,14 +141,14 @@ class CustomerPropensityPredictor:
             raise ModelIntegrityError(f"{self.model_dir}/{MANIFEST_NAME} names no best_model")
         return self.load_model(best)
 
-    def require_model(self):
+    def require_model(self) -> PropensityModel:
         """The loaded model; RuntimeError when none is loaded yet."""
         model = self.model
         if model is None:
             raise RuntimeError("no model loaded: call load_best_model() or load_model(name) first")
         return model
 
-    def decision_threshold(self, threshold=None):
+    def decision_threshold(self, threshold: float | None = None) -> float:
         """The threshold a prediction uses: ``threshold`` (checked to be in [0, 1]) or the
         loaded model's tuned one."""
         model = self.require_model()
@@ -147,8 +158,9 @@ class CustomerPropensityPredictor:
         return thr
 
     # ------------------------------------------------------------------ DataFrames
-    def predict(self, df, threshold=None, segments=False, *, coerce=False, fill_missing=None,
-                timestamp=None, explain=0):
+    def predict(self, df: DataFrame, threshold: float | None = None, segments: bool = False, *,
+                coerce: bool = False, fill_missing: int | None = None,
+                timestamp: str | None = None, explain: int = 0) -> DataFrame:
         """Score a DataFrame of sessions.
 
         Returns a DataFrame with ``UserID, predicted_ordered, purchase_probability,
@@ -195,21 +207,33 @@ class CustomerPropensityPredictor:
         return out
 
     # ------------------------------------------------------------------ files
-    def predict_to_file(self, df, output_path, threshold=None, segments=False, **kwargs):
+    def predict_to_file(self, df: DataFrame, output_path: PathLike, threshold: float | None = None,
+                        segments: bool = False, **kwargs: Any) -> int:
         """Score a DataFrame into a predictions CSV: :meth:`predict`, then the same
         header, writer and temporary-file-and-rename as :meth:`predict_from_file`.
         Returns the number of rows."""
+        explain = kwargs.get("explain") or 0
+        _check_explain_output(explain, output_path)
         out = self.predict(df, threshold, segments, **kwargs)
-        with AtomicOutput(output_path) as f:
-            f.write(header_line(segments, kwargs.get("explain") or 0))
-            f.write(format_predictions(out))
+        with AtomicOutput(output_path) as f, \
+                _predictions_output(f, output_path, segments, explain) as sink:
+            _write_frame(sink, out)
         return len(out)
 
-    def predict_from_file(self, input_path, output_path, chunksize=100_000, threshold=None,
-                          segments=False, coerce=False, fill_missing=None, drift_report=None,
-                          progress=None, sep=",", explain=0):
+    def predict_from_file(self, input_path: PathLike | BinaryIO, output_path: PathLike,
+                          chunksize: int = 100_000, threshold: float | None = None,
+                          segments: bool = False, coerce: bool = False,
+                          fill_missing: int | None = None, drift_report: PathLike | None = None,
+                          progress: Callable[[int], object] | None = None,
+                          sep: str = ",", encoding: str = "utf-8", explain: int = 0) -> dict:
         """Score a CSV file (``'-'`` for stdin, or a binary file object) into a
         predictions CSV (``'-'`` for stdout).
+
+        The input may be gzip-compressed (found by its bytes, whatever its name); a
+        ``output_path`` ending in ``.gz`` is written gzip-compressed. ``sep`` is the
+        input's delimiter (one character; '\\t' for a tab); ``encoding`` the input's
+        text encoding, converted to UTF-8 as it is read (the output is always UTF-8).
+        Without it, input that is not UTF-8 is refused naming the line and byte.
 
         Memory is bounded by ``chunksize`` (rows per block). The output is written to a
         temporary file beside ``output_path`` and renamed on success; on any error no
@@ -217,18 +241,25 @@ class CustomerPropensityPredictor:
         counts them); ``fill_missing=0`` fills empty binary cells; ``drift_report`` names
         a JSON file for the population stability index of every feature and of the
         scores. ``progress`` is called with the number of rows of each block. ``explain=k``
-        adds the reason columns of :meth:`predict` (explained block by block). Returns a
-        summary dict.
+        adds the reason columns of :meth:`predict` to a CSV output (explained block by
+        block). Returns a summary dict.
         """
         model = self.require_model()
         thr = self.decision_threshold(threshold)
         k = check_explain(explain, model)
+        _check_explain_output(k, output_path)
         chunksize = int(chunksize)
         if chunksize < 1:
             raise ValueError(f"chunksize must be >= 1, got {chunksize}")
         fill = _check_fill(fill_missing)
-        if not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n':
-            raise ValueError(f"sep must be one character other than a quote or line end, got {sep!r}")
+        sep = check_sep(sep)
+        codec = check_encoding(encoding)
+        src_name = None if hasattr(input_path, "read") else input_path
+        parquet_in = input_format(src_name) == PARQUET
+        if parquet_in and (sep != "," or codec != "utf-8"):
+            raise ValueError("sep and encoding are for CSV text; a Parquet input has neither")
+        if parquet_in and k:
+            raise ValueError("explain reads CSV inputs; score a Parquet input without it")
         if output_path != "-":
             folder = os.path.dirname(os.path.abspath(os.fspath(output_path)))
             if not os.path.isdir(folder):
@@ -238,14 +269,16 @@ class CustomerPropensityPredictor:
             model_files = [("the model file", os.path.join(self.model_dir, f))
                            for f in sorted(os.listdir(self.model_dir))
                            if os.path.isfile(os.path.join(self.model_dir, f))]
-        src_name = None if hasattr(input_path, "read") else input_path
         refuse_same_files([("--output_file", output_path), ("--drift-report", drift_report)],
                           [("--input_file", src_name)] + model_files)
         drift = _DriftAccumulator(model) if drift_report is not None else None
         timestamp = _now_iso()
 
-        if hasattr(input_path, "read"):
-            src, close_src, where = input_path, False, "input stream"
+        src: BinaryIO | None
+        if parquet_in:
+            src, close_src, where = None, False, repr(os.fspath(cast(PathLike, input_path)))
+        elif hasattr(input_path, "read"):
+            src, close_src, where = cast(BinaryIO, input_path), False, "input stream"
         elif input_path == "-":
             src, close_src, where = sys.stdin.buffer, False, "standard input"
         else:
@@ -259,11 +292,16 @@ class CustomerPropensityPredictor:
         summary = {"rows": 0, "n_coerced": 0, "n_filled": 0, "n_unseen": 0,
                    "model": self.model_name, "threshold": thr}
         try:
-            with AtomicOutput(output_path, background=True, direct=True) as out:
-                out.write(header_line(segments, k))
-                self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
-                             timestamp, drift, progress, summary, where, k)
+            with AtomicOutput(output_path, background=True, direct=True) as raw, \
+                    _predictions_output(raw, output_path, segments, k) as out:
+                if parquet_in:
+                    self._stream_parquet(model, input_path, out, thr, segments, coerce, fill,
+                                         chunksize, timestamp, drift, progress, summary, where)
+                else:
+                    self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
+                                 encoding, timestamp, drift, progress, summary, where, k)
                 if drift is not None:
+                    out.sync()  # the predictions are on disk before the report replaces its file
                     report = drift.report()
                     atomic_write_bytes(drift_report, json.dumps(report, indent=2).encode() + b"\n")
                     summary["drift"] = report
@@ -271,7 +309,7 @@ class CustomerPropensityPredictor:
                         logger.warning("data drift: PSI > %.1f for %s (report: %s)", PSI_ALERT,
                                        ", ".join(report["drifted"]), drift_report)
         finally:
-            if close_src:
+            if close_src and src is not None:
                 src.close()
         _warn_coerced(summary["n_coerced"])
         if summary["n_filled"]:
@@ -281,14 +319,71 @@ class CustomerPropensityPredictor:
                         summary["n_unseen"])
         return summary
 
-    def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, timestamp,
-                drift, progress, summary, where, explain=0):
-        reader = open_reader(src, min(max(chunksize * 64, 1 << 16), 256 << 20))
+    def _stream_parquet(self, model, path, out, thr, segments, coerce, fill, chunksize,
+                        timestamp, drift, progress, summary, where):
+        """A Parquet input, a record batch of ``chunksize`` rows at a time, through the
+        schema's value rules (the same as a CSV block's)."""
+        from ..io.parquet import ParquetInput, id_blob
         try:
+            src = ParquetInput(path, where)
+            schema = model.schema_
+            _, missing = schema.locate(src.names, where)
+            schema.warn_missing(missing, where)
+            idc = id_column_of(model)
+            wanted = [c for c in schema.names if c in src.names]
+            ids = idc if idc in src.names else None
+            row = 1
+            ts = timestamp.encode()
+            for df, id_array in src.batches(columns=wanted, batch_rows=chunksize,
+                                            id_column=ids):
+                first = row
+                E, stats = schema.encode(df, where=where, coerce=coerce,
+                                         fill_missing=None if fill < 0 else fill, warn=False,
+                                         row_label=lambda i: f"data row {first + i}")
+                n = len(df)
+                if n:
+                    proba = model.proba_encoded(E)
+                    pred = (proba >= thr).astype(np.uint8)
+                    if hasattr(out, "add"):            # a Parquet output
+                        out.add(id_array if id_array is not None else
+                                [str(first - 1 + i) for i in range(n)], pred, proba, timestamp)
+                    elif id_array is not None:
+                        blob, spans = id_blob(id_array)
+                        out.write(_core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
+                                                   blob, spans, n_threads=self.n_jobs))
+                    else:
+                        out.write(_core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
+                                                   first_row_number=first - 1,
+                                                   n_threads=self.n_jobs))
+                    if drift is not None:
+                        drift.add(E, proba)
+                    summary["rows"] += n
+                    summary["n_coerced"] += stats.n_coerced
+                    summary["n_filled"] += stats.n_filled
+                    summary["n_unseen"] += stats.n_unseen
+                    if progress is not None:
+                        progress(n)
+                row += n
+        except InputDataError:
+            raise
+        except DataError as exc:
+            raise InputDataError(str(exc)) from None
+
+    def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, encoding,
+                timestamp, drift, progress, summary, where, explain=0):
+        reader = None
+        try:
+            reader = open_reader(src, min(max(chunksize * 64, 1 << 16), 256 << 20),
+                                 where=where, encoding=encoding)
             self._stream_blocks(model, reader, out, thr, segments, coerce, fill, sep, timestamp,
                                 drift, progress, summary, where, explain)
+        except InputDataError:
+            raise
+        except DataError as exc:   # the reader's: gzip, encoding, a line too long
+            raise InputDataError(str(exc)) from None
         finally:
-            reader.close()
+            if reader is not None:
+                reader.close()
 
     def _stream_blocks(self, model, reader, out, thr, segments, coerce, fill, sep, timestamp,
                        drift, progress, summary, where, explain=0):
@@ -303,7 +398,7 @@ class CustomerPropensityPredictor:
             raise InputDataError(str(exc)) from None
         schema = model.schema_
         try:
-            feature_field, missing = schema.locate(names, where)
+            feature_field, missing = schema.locate(names, where, sep)
         except DataError as exc:
             raise InputDataError(str(exc)) from None
         schema.warn_missing(missing, where)
@@ -316,7 +411,8 @@ class CustomerPropensityPredictor:
         # buffers reused from block to block: the parser's outputs, and a ring of output
         # texts (the writer thread holds at most out.depth + 1 of them at once)
         X = span = None
-        texts = [bytearray() for _ in range(out.depth + 2)]
+        by_rows = hasattr(out, "add")
+        texts = [bytearray() for _ in range(getattr(out, "depth", 0) + 2)]
         n_blocks = 0
         while True:
             data, eof = reader.next_block()
@@ -335,12 +431,17 @@ class CustomerPropensityPredictor:
                     buf = texts[n_blocks % len(texts)]  # the core grows it as needed
                     n_blocks += 1
                     extra = {}
-                    if explain:
+                    if explain:  # CSV outputs only (_check_explain_output)
                         idx, val = reasons(E)
-                        extra = dict(reason_col=idx, reason_value=val, reason_names=reason_text[0],
+                        extra = dict(reason_col=idx, reason_value=val,
+                                     reason_names=reason_text[0],
                                      reason_name_start=reason_text[1],
                                      reason_digits=REASON_DIGITS)
-                    if id_field >= 0:
+                    if by_rows:                         # a Parquet output
+                        row_ids = (_span_ids(data, span[:n]) if id_field >= 0 else
+                                   [str(row - 1 + i) for i in range(n)])
+                        out.add(row_ids, pred, proba, timestamp)
+                    elif id_field >= 0:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
                                                 span[:n], n_threads=self.n_jobs, out=buf,
                                                 **extra)
@@ -348,13 +449,15 @@ class CustomerPropensityPredictor:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
                                                 first_row_number=row - 1, n_threads=self.n_jobs,
                                                 out=buf, **extra)
-                    text = memoryview(buf)[:size]
+                    if not by_rows:
+                        text = memoryview(buf)[:size]
             except ValueError as exc:
                 raise InputDataError(f"{where}: {exc}") from None
             finally:
                 data.release()
             if n:
-                out.write(text)
+                if not by_rows:
+                    out.write(text)
                 if drift is not None:
                     drift.add(E, proba)
                 summary["rows"] += n
@@ -362,9 +465,9 @@ class CustomerPropensityPredictor:
                     summary[k] += r[k]
                 if progress is not None:
                     progress(n)
+            reader.consume(r["consumed"], r["n_lines"])
             line += r["n_lines"]
             row += n
-            reader.consume(r["consumed"])
             if eof:
                 break
 
@@ -376,6 +479,73 @@ def _frame_rows(df):
         label = label.item() if isinstance(label, np.generic) else label
         return f"row {pos} (0-based position; index label {label!r})"
     return describe
+
+
+@contextlib.contextmanager
+def _predictions_output(raw, path, segments, explain=0):
+    """Where prediction rows go, by the output's name: CSV text (gzip-compressed for
+    .gz), its header written first, or Parquet (.parquet / .pq) rows
+    (:class:`propensity.io.parquet.ParquetPredictions`, its footer written when the
+    block ends cleanly)."""
+    if output_format(path) == PARQUET:
+        from ..io.parquet import ParquetPredictions
+        rows = ParquetPredictions(raw, segments)
+        try:
+            yield rows
+        except BaseException:
+            rows.abandon()
+            raise
+        rows.finish()
+        return
+    with text_sink(raw, path) as out:
+        out.write(header_line(segments, explain))
+        yield out
+
+
+def _write_frame(out, frame):
+    """A predictions DataFrame (as :meth:`CustomerPropensityPredictor.predict` returns)
+    to a Parquet or CSV output."""
+    if hasattr(out, "add"):
+        ids = [str(v.item() if isinstance(v, np.generic) else v) for v in frame["UserID"]]
+        ts = str(frame["prediction_timestamp"].iloc[0]) if len(frame) else ""
+        out.add(ids, frame["predicted_ordered"].to_numpy(np.uint8),
+                frame["purchase_probability"].to_numpy(np.float64), ts)
+        return
+    out.write(format_predictions(frame))
+
+
+def _span_ids(data, spans):
+    """The ids of a block's records (raw spans, quotes removed) as text: an Arrow string
+    array gathered by numpy when no id is quoted, else a list."""
+    spans = np.asarray(spans, dtype=np.int64)
+    raw_all = np.frombuffer(data, dtype=np.uint8)
+    n = spans.shape[0]
+    if n and not (raw_all[spans[:, 0][spans[:, 1] > 0]] == ord('"')).any():
+        import pyarrow as pa
+        lens = spans[:, 1]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        total = int(offsets[-1])
+        if total < 2 ** 31:
+            gather = np.arange(total, dtype=np.int64) + np.repeat(spans[:, 0] - offsets[:-1],
+                                                                 lens)
+            text = raw_all[gather].tobytes()
+            return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)),
+                                               pa.py_buffer(text))
+    out = []
+    for a, n in spans.tolist():
+        raw = bytes(data[a:a + n])
+        if raw.startswith(b'"'):   # '""' is a quote; text after the closing quote is kept
+            end = 1
+            while True:
+                end = raw.find(b'"', end)
+                if end < 0 or raw[end + 1:end + 2] != b'"':
+                    break
+                end += 2
+            raw = (raw[1:].replace(b'""', b'"') if end < 0 else
+                   raw[1:end].replace(b'""', b'"') + raw[end + 1:])
+        out.append(raw.decode("utf-8", "replace"))   # not UTF-8: refused by the reader next
+    return out
 
 
 class ReasonCache:
@@ -437,6 +607,12 @@ def check_explain(explain, model):
                          f"{type(getattr(model, 'estimator_', None)).__name__} cannot explain "
                          f"its scores (no shap_values)")
     return int(explain)
+
+
+def _check_explain_output(explain, path):
+    if explain and output_format(path) == PARQUET:
+        raise ValueError("explain writes its reason columns to CSV outputs; a Parquet output "
+                         "has none (score to a .csv or .csv.gz file)")
 
 
 def reason_names(names):

@@ -12,17 +12,25 @@ Model selection (grids, folds on weighted distinct rows, grid search, calibratio
 threshold) lives in :mod:`propensity.tuning`; the output folder's temporary-and-swap in
 :mod:`propensity._fileio`.
 """
+from __future__ import annotations
+
+import contextlib
 import copyreg
 import datetime
+import errno
 import json
 import logging
 import os
 import pickle
 import shutil
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
+
+from .._typing import PathLike
 
 import numpy as np
 import pandas as pd
@@ -30,11 +38,11 @@ import pandas as pd
 from ..io import manifest as _manifest
 from ..learn import metrics as M
 from ..learn.estimators import FAMILIES, estimator_class
-from ..io.fileio import prepare_output_folder, swap_in_folder
+from ..io.fileio import output_error, prepare_output_folder, refuse_same_files, swap_in_folder
 from ..io.data import DataError, TrainingData
 from ..io.table import TrainingTable, read_training_file, table_from_encoded, table_from_frame
 from ..datasets import make_sessions
-from ..errors import TrainingError  # noqa: F401  (part of this module's interface)
+from ..errors import OutputError, TrainingError
 from ..scoring.model import PropensityModel, build_profile
 from .tuning import (DEFAULT_GRIDS, TableFeatures, TableFolds,  # noqa: F401  (DEFAULT_GRIDS: interface)
                      base_params, check_parts, count_fits, evenly_spaced, grid_search,
@@ -93,7 +101,8 @@ def _write_importances(folder, family, model):
         df = pd.DataFrame({"feature": names, "importance": imp})
         df = df.sort_values("importance", ascending=False, kind="mergesort")
         name = f"{family}_feature_importance.csv"
-    df.to_csv(os.path.join(folder, name), index=False)
+    with _output(folder, name, "w") as out:
+        df.to_csv(out, index=False)
     return name
 
 
@@ -116,7 +125,8 @@ def _write_shap_importance(folder, family, model, values):
     df = pd.DataFrame({"feature": model.feature_names_out_, "mean_abs_shap": values})
     df = df.sort_values("mean_abs_shap", ascending=False, kind="mergesort")
     name = f"{family}_shap_importance.csv"
-    df.to_csv(os.path.join(folder, name), index=False)
+    with _output(folder, name, "w") as out:
+        df.to_csv(out, index=False)
     return name
 
 
@@ -135,26 +145,38 @@ class TrainingConfig:
     """What a training run is asked to do (the arguments of :func:`run_training`)."""
     train_file: object = None           # path, TrainingTable, TrainingData, or None: the stand-in
     test_file: object = None
-    output_dir: str = "ml_outputs"
+    output_dir: PathLike = "ml_outputs"
     target: str = "ordered"
     id_column: str = "UserID"
     models: tuple = FAMILIES
     cv_folds: int = 3
     seed: int = 42
-    n_jobs: int = None
+    n_jobs: int | None = None
     grid: object = None                 # {family: {param: [values]}} or a grid file
     calibration: str = "isotonic"
     progress: bool = False
+    sep: str = ","                      # delimiter of the training and test files
+    encoding: str = "utf-8"             # their text encoding (read as UTF-8)
     embedded_rows: int = EMBEDDED_ROWS
     embedded_test_rows: int = EMBEDDED_TEST_ROWS
 
     def checked(self):
         """The models in the documented order and the merged grids; ValueError /
-        DataError for unknown models or a bad grid file."""
+        DataError for unknown models, a bad grid file, a missing train or test file (before
+        any work: a missing test file used to fail only after training) or an id column
+        that is the target."""
         models = list(self.models)
         unknown = [m for m in models if m not in FAMILIES]
         if unknown or not models:
             raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(FAMILIES)}")
+        if self.id_column is not None and self.id_column == self.target:
+            raise DataError(f"--id-column and --target both name {self.target!r}: the id "
+                            f"column cannot be the target")
+        for label, path in (("--train-file", self.train_file), ("--test-file", self.test_file)):
+            if isinstance(path, (str, os.PathLike)) and os.path.isdir(path):
+                raise DataError(f"{label} {os.fspath(path)!r} is a folder, not a file")
+            if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+                raise DataError(f"{label} {os.fspath(path)!r} not found")
         grid = load_grid_file(self.grid) if isinstance(self.grid, (str, os.PathLike)) \
             else self.grid
         return [m for m in FAMILIES if m in models], merge_grids(grid)
@@ -178,44 +200,113 @@ class _Fitted:
     search: dict
 
 
-def run_training(train_file=None, test_file=None, output_dir="ml_outputs", **options):
+def run_training(train_file: PathLike | TrainingTable | TrainingData | None = None,
+                 test_file: PathLike | TrainingTable | TrainingData | None = None,
+                 output_dir: PathLike = "ml_outputs", **options: Any) -> TrainingResults:
     """Run the whole training pipeline; returns :class:`TrainingResults`.
 
     Options are the fields of :class:`TrainingConfig` (target, id_column, models,
-    cv_folds, seed, n_jobs, grid, calibration, progress, embedded_rows,
+    cv_folds, seed, n_jobs, grid, calibration, progress, sep, encoding, embedded_rows,
     embedded_test_rows). ``grid`` overrides the default grids: ``{family: {param:
     [values]}}`` or a path to a TOML/JSON grid file. Raises :class:`DataError` for
-    unusable data and :class:`TrainingError` when the outputs cannot be written; in both
-    cases the previous output folder is left untouched.
+    unusable data, :class:`SameFileError` when an input file lies inside ``output_dir``
+    (the folder the run replaces), :class:`TrainingError` when the outputs cannot be
+    written; in every case the previous output folder is left untouched.
     """
     cfg = TrainingConfig(train_file=train_file, test_file=test_file, output_dir=output_dir,
                          **options)
     t_start = time.perf_counter()
     models, grids = cfg.checked()
+    refuse_same_files([], _input_paths(cfg), [("--output-dir", cfg.output_dir)])
     output_dir, tmp = prepare_output_folder(cfg.output_dir)
-    log_handler = logging.FileHandler(os.path.join(tmp, "ml_pipeline.log"), encoding="utf-8")
+    log_handler = _RunLog(os.path.join(tmp, "ml_pipeline.log"), encoding="utf-8")
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log_handler.setLevel(logging.INFO)
+    # the log file records what the propensity logger lets through: the CLI sets it to
+    # INFO; a library user chooses (the library never changes logger levels)
     pkg_logger = logging.getLogger("propensity")
-    old_level = pkg_logger.level
     pkg_logger.addHandler(log_handler)
-    if pkg_logger.getEffectiveLevel() > logging.INFO:
-        pkg_logger.setLevel(logging.INFO)
     try:
-        results = _run(cfg, models, grids, output_dir, tmp, t_start)
-        logger.info("outputs written to %s (%.2fs in all)", output_dir,
-                    time.perf_counter() - t_start)
-        pkg_logger.removeHandler(log_handler)
-        log_handler.close()
-        swap_in_folder(tmp, output_dir, OUTPUT_NAMES)
+        try:
+            with _preloading_plots():
+                results = _run(cfg, models, grids, output_dir, tmp, t_start)
+            logger.info("outputs written to %s (%.2fs in all)", output_dir,
+                        time.perf_counter() - t_start)
+            pkg_logger.removeHandler(log_handler)
+            log_handler.close()
+            if log_handler.error is not None:
+                raise log_handler.error
+            swap_in_folder(tmp, output_dir, OUTPUT_NAMES)
+        except OSError as exc:
+            if not _is_write_failure(exc):
+                raise
+            raise TrainingError(f"cannot write the outputs to {output_dir}: "
+                                f"{_write_failure(exc, tmp, output_dir)}; the previous "
+                                f"outputs are unchanged") from None
         return results
     except BaseException:
         pkg_logger.removeHandler(log_handler)
         log_handler.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+class _RunLog(logging.FileHandler):
+    """The run's log file. A failed write (disk full, file-size limit) is kept in
+    ``error`` and fails the run with a message, instead of logging's traceback on
+    stderr for every record."""
+
+    error = None
+
+    def handleError(self, record):
+        exc = sys.exc_info()[1]
+        if self.error is None and isinstance(exc, OSError):
+            self.error = exc
+
+
+# errno values that mean "the outputs cannot be written", wherever they arise in a run
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, getattr(errno, "EDQUOT", -1)}
+
+
+def _is_write_failure(exc):
+    return isinstance(exc, OutputError) or exc.errno in _WRITE_ERRNOS
+
+
+def _write_failure(exc, tmp, output_dir):
+    """The reason of a failed write, naming the output file (not the temporary folder)."""
+    if isinstance(exc, OutputError):
+        return str(exc).replace(tmp, output_dir)
+    name = os.fspath(exc.filename) if exc.filename is not None else None
+    if name is not None:
+        name = name.replace(tmp, output_dir)
+    return f"{name}: {exc.strerror}" if name else exc.strerror or str(exc)
+
+
+def _input_paths(cfg):
+    """The files a run reads, as ``(label, path)`` pairs (paths only: frames, tables and
+    grids given as dicts are not files)."""
+    def path(v):
+        return v if isinstance(v, (str, os.PathLike)) else None
+    return [("--train-file", path(cfg.train_file)), ("--test-file", path(cfg.test_file)),
+            ("--grid", path(cfg.grid))]
+
+
+@contextlib.contextmanager
+def _preloading_plots():
+    """matplotlib imported in a thread while the run reads and fits (joined at the end)."""
+    def preload():
+        from .plots import preload
+        try:
+            preload()
+        except Exception:   # the plots step reports any real failure
+            logger.debug("preloading matplotlib failed", exc_info=True)
+
+    thread = threading.Thread(target=preload, name="propensity-plots-preload", daemon=True)
+    thread.start()
+    try:
+        yield
     finally:
-        pkg_logger.setLevel(old_level)
+        thread.join()
 
 
 def _run(cfg, models, grids, output_dir, tmp, t_start):
@@ -247,7 +338,7 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     now = datetime.datetime.now(datetime.timezone.utc)
     timed("save", _write_models, tmp, fitted)
     timed("predict_test", _predict_test, fitted[best].model, best, cfg.test_file, tmp,
-          cfg.embedded_test_rows)
+          cfg.embedded_test_rows, cfg.sep, cfg.encoding)
     timed("plots", _write_plots, tmp, fitted)
     manifest = _manifest.build(
         tmp, best_model=best, models=evaluation, created=now,
@@ -287,7 +378,7 @@ def _load(cfg):
     progress = _read_progress(cfg.train_file) if cfg.progress else None
     try:
         return read_training_file(cfg.train_file, target=cfg.target, id_column=cfg.id_column,
-                                  progress=progress, **kw)
+                                  progress=progress, sep=cfg.sep, encoding=cfg.encoding, **kw)
     finally:
         if progress is not None:
             progress.close()
@@ -356,7 +447,11 @@ def _fit_family(cfg, prep, fam, grid, bar):
     oof, y_oof, w_oof = gs["oof"]
     calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
     train = folds.training
-    est = folds.fit(cls(**base, **gs["best_params"]), train)
+    est = folds.fit(cls(**{**base, **gs["best_params"]}), train)  # the grid wins
+    unused = folds.unused_features(est)
+    if unused:
+        logger.warning("%s: %d feature(s) constant in the training split, given coefficient 0 "
+                       "(no effect on the scores): %s", fam, len(unused), ", ".join(unused))
     if bar is not None:
         bar.update(1)
     model = PropensityModel.from_parts(
@@ -432,22 +527,33 @@ class _DocumentPickler(pickle.Pickler):
         return NotImplemented
 
 
+@contextlib.contextmanager
+def _output(folder, name, mode="wb"):
+    """A file of the run's temporary folder; a failed write is an OutputError naming it."""
+    path = os.path.join(folder, name)
+    try:
+        with open(path, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as f:
+            yield f
+    except OSError as exc:
+        raise output_error(path, exc) from None
+
+
 def _write_models(folder, fitted):
     """Model documents, pickles, importances, the evaluation JSON and details pickle."""
     for fam, f in fitted.items():
         doc = f.model.to_bytes()
-        with open(os.path.join(folder, f"{fam}_model.propmodel"), "wb") as out:
+        with _output(folder, f"{fam}_model.propmodel") as out:
             out.write(doc)
-        with open(os.path.join(folder, f"{fam}_model.pkl"), "wb") as out:
+        with _output(folder, f"{fam}_model.pkl") as out:
             _DocumentPickler(out, f.model, doc).dump(f.model)
         del doc
         _write_importances(folder, fam, f.model)
         _write_shap_importance(folder, fam, f.model,
                                f.details["shap_importance"]["mean_abs_shap"])
-    with open(os.path.join(folder, "model_evaluation_results.json"), "w") as out:
+    with _output(folder, "model_evaluation_results.json", "w") as out:
         json.dump(_jsonable({fam: f.record for fam, f in fitted.items()}), out, indent=2)
         out.write("\n")
-    with open(os.path.join(folder, "detailed_evaluation_results.pkl"), "wb") as out:
+    with _output(folder, "detailed_evaluation_results.pkl") as out:
         pickle.dump({fam: f.details for fam, f in fitted.items()}, out,
                     protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -458,7 +564,7 @@ def _write_plots(folder, fitted):
                 {fam: f.record for fam, f in fitted.items()})
 
 
-def _predict_test(model, name, test_file, folder, embedded_test_rows):
+def _predict_test(model, name, test_file, folder, embedded_test_rows, sep=",", encoding="utf-8"):
     """test_predictions.csv through the predictor: a test file on its file path (same
     reader, value rules, id handling and writer as ``propensity.predict``), the embedded
     testing-style frame on its DataFrame path (the same value rules and writer)."""
@@ -473,7 +579,8 @@ def _predict_test(model, name, test_file, folder, embedded_test_rows):
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             if test_file is not None:
-                rows = predictor.predict_from_file(test_file, out)["rows"]
+                rows = predictor.predict_from_file(test_file, out, sep=sep,
+                                                   encoding=encoding)["rows"]
             else:
                 frame = make_sessions(embedded_test_rows, seed=EMBEDDED_SEED, testing=True)
                 if not set(model.input_columns_) & set(frame.columns):

@@ -12,6 +12,16 @@ COLORS = {"logistic_regression": "#1f77b4", "random_forest": "#2ca02c",
           "gradient_boosting": "#d62728"}
 
 
+def preload():
+    """Import matplotlib's figure and Agg canvas and find the default font (about 0.3 s of
+    CPU): a training run does it in a thread while its file is read, not before its plots."""
+    from matplotlib import font_manager
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+    font_manager.findfont(font_manager.FontProperties())
+
+
 def _figure(width=7.0, height=5.0):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -22,8 +32,14 @@ def _figure(width=7.0, height=5.0):
 
 
 def _save(fig, folder, name):
+    from ..io.fileio import output_error
+
     fig.tight_layout()
-    fig.savefig(os.path.join(folder, name))
+    path = os.path.join(folder, name)
+    try:
+        fig.savefig(path)
+    except OSError as exc:  # disk full, file-size limit: named like every other output
+        raise output_error(path, exc) from None
 
 
 def model_comparison(folder, evaluation):

@@ -9,10 +9,12 @@ through ``predict_proba_prefix``. The training run (:mod:`propensity.training.pi
 and :meth:`PropensityModel.fit` both use the one recipe here (:func:`fit_with_oof`,
 :func:`tune_on_oof`).
 """
+import inspect
 import itertools
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -46,6 +48,16 @@ def _none(v):
     return v
 
 
+def _toml():
+    """The TOML reader: the standard library's from Python 3.11, tomli (a dependency
+    there) before."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+        return tomllib
+    import tomli
+    return tomli
+
+
 def load_grid_file(path):
     """Read a TOML (tomllib) or JSON grid file: ``{family: {param: [values]}}``.
     The string "none" stands for None (TOML has no null)."""
@@ -59,8 +71,7 @@ def load_grid_file(path):
         if path.lower().endswith(".json"):
             grid = json.loads(raw.decode("utf-8"))
         else:
-            import tomllib
-            grid = tomllib.loads(raw.decode("utf-8"))
+            grid = _toml().loads(raw.decode("utf-8"))
     except Exception as exc:  # noqa: BLE001 - any parse error is the file's fault
         raise DataError(f"{path}: not a valid grid file ({exc})") from None
     if not isinstance(grid, dict):
@@ -150,7 +161,7 @@ class TableFeatures:
     def Z(self, index):
         """Model features (interactions included) of the stored rows ``index``."""
         E = self.table.decode(index)
-        return self.transformer.transform(self.table.schema.expand(E))
+        return self.transformer.transform_array(self.table.schema.expand(E))
 
     def mapper_for(self, max_bins):
         """Bin edges for trees of ``max_bins`` bins (255: the table's own)."""
@@ -227,22 +238,35 @@ class TableFolds:
             logger.info("%s: trained on %d evenly spaced rows of %d (rows that do not "
                         "compress)", type(est).__name__, LINEAR_MAX_ROWS, index.size)
             index, counts = index[pick], counts[pick]
+        est._warn_unused = False  # constant features: reported once, by name (unused_features)
         return est.fit_table(None, np.ascontiguousarray(feats.Z(index)), None,
                              counts.astype(np.float64), CLASSES, None)
 
-    def row_scores(self, est, index, Z=None, **prefix):
-        """Positive-class scores of the stored rows ``index`` (each scored once); ``Z``:
-        their features when already made (see :meth:`part_features`)."""
+    def unused_features(self, est):
+        """Names of the features a fitted linear model could not use (constant in its
+        training rows: coefficient 0); empty for other models."""
+        scale = getattr(est, "x_scale_", None)
+        if scale is None:
+            return []
+        return [self.features.feature_names[j] for j in np.flatnonzero(~(scale > 0))]
+
+    def row_scores(self, est, index, Z=None, prefixes=None):
+        """Positive-class scores of the stored rows ``index`` (each scored once), shape
+        (n,); with ``prefixes`` (keyword sets of the estimator's ``predict_proba_prefix``)
+        shape (len(prefixes), n), every sub-model scored in one walk of the trees. ``Z``:
+        the rows' features when already made (see :meth:`part_features`)."""
         def score(Zc):
-            proba = est.predict_proba_prefix(Zc, **prefix) if prefix else est.predict_proba(Zc)
-            return np.asarray(proba)[:, 1]
+            if prefixes is not None:
+                return est.predict_proba_prefixes(Zc, prefixes)
+            return np.asarray(est.predict_proba(Zc))[:, 1]
 
         if Z is not None:
             return score(Z)
-        out = np.empty(index.shape[0])
+        n = index.shape[0]
+        out = np.empty(n if prefixes is None else (len(prefixes), n))
         step = self.features.chunk
-        for a in range(0, index.shape[0], step):
-            out[a:a + step] = score(self.features.Z(index[a:a + step]))
+        for a in range(0, n, step):
+            out[..., a:a + step] = score(self.features.Z(index[a:a + step]))
         return out
 
     def part_features(self, part):
@@ -252,15 +276,32 @@ class TableFolds:
             return None
         return self.features.Z(part.index)
 
-    def scores(self, est, part, Z=None, **prefix):
-        """Scores of the (row, label) pairs of ``part``."""
-        return self.row_scores(est, part.index, Z, **prefix)[part.pair_row]
+    def scores(self, est, part, Z=None, prefixes=None):
+        """Scores of the (row, label) pairs of ``part`` (per prefix: see row_scores)."""
+        return self.row_scores(est, part.index, Z, prefixes)[..., part.pair_row]
+
+
+MIN_POSITIVES = 30        # positive rows in the training split below which a run warns
+MIN_FOLD_POSITIVES = 10   # positive rows in one fold (or the validation split) likewise
 
 
 def check_parts(table):
-    """DataError unless every fold's training and validation parts hold both classes."""
+    """DataError unless every fold's training and validation parts hold both classes; a
+    warning when the positives are fewer than MIN_POSITIVES in the training split or
+    MIN_FOLD_POSITIVES in a fold or the validation split (thresholds, F1 and calibration
+    then rest on a handful of rows)."""
     plc = table.part_label_counts()
     k = table.n_folds
+    pos = int(plc[:k, 1].sum())
+    thin = [f"fold {f + 1}: {int(plc[f, 1])}" for f in range(k) if plc[f, 1] < MIN_FOLD_POSITIVES]
+    if table.validation_part is not None and plc[k, 1] < MIN_FOLD_POSITIVES:
+        thin.append(f"validation split: {int(plc[k, 1])}")
+    if pos < MIN_POSITIVES or thin:
+        logger.warning("%s: only %d positive row(s) in the training split%s (at least %d, "
+                       "and %d per fold, are needed for a usable model): the threshold, F1 "
+                       "and calibration rest on a handful of rows", table.source, pos,
+                       f" ({'; '.join(thin)})" if thin else "", MIN_POSITIVES,
+                       MIN_FOLD_POSITIVES)
     for f in range(k):
         train = plc[[p for p in range(k) if p != f]].sum(axis=0)
         if min(plc[f].min(), train.min()) < 1:
@@ -308,6 +349,21 @@ def base_params(family, cls, label_counts, seed, n_jobs, n_distinct=None):
     return {k: v for k, v in params.items() if k in names}
 
 
+def check_configurations(estimator_cls, configs, base_params, family, n_rows, n_features):
+    """DataError naming the family and the parameter when a configuration holds a value
+    its estimator refuses (a negative depth, an int beyond the C core's range, a fraction
+    above 1), before anything is fitted: the estimator's own parameter checks, run on
+    the shape of the training data."""
+    for cfg in configs:
+        est = estimator_cls(**{**base_params, **cfg})  # a grid value wins
+        check = getattr(est, "validated_params", None) or est._check_params
+        shape = (n_rows, n_features)[:len(inspect.signature(check).parameters)]
+        try:
+            check(*shape)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"grid of {family}: {exc}") from None
+
+
 def grid_search(estimator_cls, folds, grid, base_params, *, family="model", progress=None,
                 n_jobs=None):
     """Stratified k-fold grid search scored by F1 over the folds of a table
@@ -325,6 +381,8 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
             raise DataError(f"grid of {family}: {estimator_cls.__name__} has no parameter "
                             f"{k!r} (valid: {sorted(valid)})")
     configs = expand_grid(grid)
+    check_configurations(estimator_cls, configs, base_params, family,
+                         int(folds.table.n_rows), len(folds.features.feature_names))
     prefix = [p for p in prefix_params(estimator_cls) if p in grid and len(grid[p]) > 1]
     groups = {}
     for ci, cfg in enumerate(configs):
@@ -344,11 +402,14 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
     def run(task, train, val, params):
         fi, members, fit_params = task
         t0 = time.perf_counter()
-        est = folds.fit(estimator_cls(**params, **fit_params), train)
+        est = folds.fit(estimator_cls(**{**params, **fit_params}), train)
         Zv = folds.part_features(val)
-        for ci in members:
-            kw = {p: configs[ci][p] for p in prefix}
-            scores[ci][fi] = folds.scores(est, val, Zv, **kw)
+        if prefix:    # every member is a sub-model of this fit: scored in one walk
+            kws = [{p: configs[ci][p] for p in prefix} for ci in members]
+            for ci, s in zip(members, folds.scores(est, val, Zv, kws)):
+                scores[ci][fi] = s
+        else:
+            scores[members[0]][fi] = folds.scores(est, val, Zv)
         del est   # a deep forest holds hundreds of MB: free it before the next fit
         logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
                      family, fi, fit_params, time.perf_counter() - t0, len(members))
@@ -363,8 +424,14 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
         params = dict(base_params, n_jobs=1)
         vals = [(val.y, val.w) for _, val in parts]
         with ThreadPoolExecutor(workers) as pool:
-            for f in [pool.submit(run, t, *parts[t[0]], params) for t in tasks]:
-                f.result()
+            futures = [pool.submit(run, t, *parts[t[0]], params) for t in tasks]
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:  # an error or an interrupt: start no further fit
+                for f in futures:
+                    f.cancel()
+                raise
     else:
         for fi in range(folds.n_folds):
             train, val = parts[fi] if parts is not None else folds.fold(fi)

@@ -137,6 +137,11 @@ prop_status prop_csv_format_ref(const prop_csv_format_params *p, int64_t n, cons
                                 const double *proba, char *out, int64_t capacity,
                                 int64_t *written, prop_error *err);
 
+/* The offset of the first byte of buf[0:len] that does not start or continue a valid
+ * UTF-8 sequence (overlong forms, surrogates and code points past U+10FFFF are invalid,
+ * and so is a sequence cut by the end of the buffer), or -1 when all of it is UTF-8. */
+int64_t prop_utf8_invalid(const char *buf, int64_t len);
+
 #ifdef __cplusplus
 }
 #endif

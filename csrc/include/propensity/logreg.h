@@ -101,6 +101,10 @@ prop_status prop_logreg_loss_grad_hess_ref(const double *Z, int64_t n, int64_t q
                                            double *loss, double *grad, double *hess,
                                            prop_error *err);
 
+/* Bytes of the (q+1) x (q+1) matrices a fit on q used features holds with n_chunks
+ * partial Hessians (and the Newton system's two): memory grows with q^2. */
+double prop_logreg_square_bytes(int64_t q, int n_chunks);
+
 /* The penalty term of F for standardised coefficients beta (q entries, no intercept). */
 double prop_logreg_penalty(const prop_logreg_params *params, const double *beta, int64_t q);
 

@@ -95,6 +95,26 @@ prop_status prop_forest_score_ref(const prop_forest_view *v, const prop_score_pa
                                   const uint8_t *codes, int64_t n, int32_t p, double *out,
                                   prop_error *err);
 
+/* One sub-forest of the prefix scoring: the first n_trees trees (<= 0: all), a node at
+ * depth max_depth (<= 0: no cut) or with count < min_samples_split (<= 0: no cut)
+ * acting as a leaf (the fields of prop_score_params that say the cut). */
+typedef struct {
+    int64_t n_trees;
+    int32_t max_depth;
+    double min_samples_split;
+} prop_score_cut;
+
+/* out[c * n + i] = score (or probability, sp->positive_proba) of row i of codes under
+ * cuts[c]: what prop_forest_score gives with sp's cut replaced by cuts[c], bit for bit.
+ * One walk of each tree per row serves every cut (the grid search scores the
+ * configurations of one fit at once). sp gives average, base, n_threads and
+ * positive_proba; its own cut must be empty (n_trees, max_depth and min_samples_split
+ * <= 0) and n_cuts >= 1 (PROP_INVALID_ARG otherwise). Checks everything first. */
+prop_status prop_forest_score_cuts(const prop_forest_view *v, const prop_score_params *sp,
+                                   const prop_score_cut *cuts, int32_t n_cuts,
+                                   const uint8_t *codes, int64_t n, int32_t p, double *out,
+                                   prop_error *err);
+
 /* 1 when the block scorer can score v under sp (every tree at most
  * PROP_BLOCK_MAX_DEPTH levels deep within the cut), else 0. v must be valid. */
 int prop_forest_block_ok(const prop_forest_view *v, const prop_score_params *sp);
