@@ -87,6 +87,11 @@ def _progress(args):
     return bar, bar.update
 
 
+def _parquet(path, output):
+    from .io.formats import PARQUET, input_format, output_format
+    return (output_format if output else input_format)(path) == PARQUET
+
+
 def _plain_csv(path):
     from .io.formats import CSV, output_format
     return output_format(path) == CSV
@@ -120,6 +125,9 @@ def _main(parser, args):
                      "not take --sep, --encoding, gzip or Parquet files")
     if args.scheduler is not None and args.explain:
         parser.error("--explain is not available with --scheduler")
+    if args.explain and (_parquet(args.input_file, output=False) or
+                         _parquet(args.output_file, output=True)):
+        parser.error("--explain reads and writes CSV files (plain or gzip), not Parquet")
     with cli_logging(args.quiet, _shows_progress(args)):
         code, msg = _score(args)
     if msg is not None:

@@ -231,3 +231,25 @@ def test_csv_format_reason_arguments_are_checked():
         kw.update(change)
         with pytest.raises(ValueError):
             _core.csv_format(pred, proba, 2, b"T", False, **kw)
+
+
+def test_explain_with_parquet_is_refused(predictors, model_dir, tmp_path, capsys):
+    pred = predictors["gradient_boosting"]
+    path = write_sessions_csv(tmp_path / "in.csv", session_rows(20, seed=1), ids=None)
+    with pytest.raises(ValueError, match="Parquet"):
+        pred.predict_from_file(path, tmp_path / "out.parquet", explain=2)
+    with pytest.raises(ValueError, match="Parquet"):
+        pred.predict_to_file(_frame(5), tmp_path / "out.parquet", explain=2)
+    with pytest.raises(ValueError, match="Parquet"):
+        pred.predict_from_file(tmp_path / "in.parquet", tmp_path / "out.csv", explain=2)
+    for args in (["--input_file", str(path), "--output_file", str(tmp_path / "o.parquet")],
+                 ["--input_file", str(tmp_path / "i.pq"), "--output_file", str(tmp_path / "o.csv")]):
+        with pytest.raises(SystemExit) as exc:
+            main(args + ["--model_dir", model_dir, "--explain", "2"])
+        assert exc.value.code == 2
+    assert not list(tmp_path.glob("o.*")) and not list(tmp_path.glob("out.*"))
+    # gzip CSV output takes the reasons
+    pred.predict_from_file(path, tmp_path / "r.csv.gz", explain=2)
+    got = pd.read_csv(tmp_path / "r.csv.gz")
+    assert list(got.columns[-4:]) == ["reason_1", "reason_2", "reason_1_contribution",
+                                      "reason_2_contribution"] and len(got) == 20
