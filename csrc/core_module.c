@@ -500,6 +500,7 @@ static int binning_init(PyObject *module)
 #include "propensity/boost.h"
 #include "propensity/forest.h"
 #include "propensity/predict.h"
+#include "propensity/shap.h"
 
 /* Move a prop_ensemble into a dict of NumPy arrays: each node array is freed once it
  * is copied, so a deep forest is never held twice (the caller still frees e). */
@@ -765,18 +766,28 @@ static int parse_view(PyObject *tup, int n_features, view_arrays *va)
     return 0;
 }
 
-static PyObject *py_trees_validate(PyObject *self, PyObject *args, PyObject *kwds)
+/* The arguments (trees, n_features) of trees_validate and trees_shap_model: 0, or -1
+ * with an exception set (va released). */
+static int parse_trees_features(PyObject *args, PyObject *kwds, view_arrays *va)
 {
     static char *kwlist[] = {"trees", "n_features", NULL};
     PyObject *tup;
     int p;
+    memset(va, 0, sizeof *va);
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oi", kwlist, &tup, &p))
-        return NULL;
-    view_arrays va;
-    if (parse_view(tup, p, &va) < 0) {
-        view_release(&va);
-        return NULL;
+        return -1;
+    if (parse_view(tup, p, va) < 0) {
+        view_release(va);
+        return -1;
     }
+    return 0;
+}
+
+static PyObject *py_trees_validate(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    view_arrays va;
+    if (parse_trees_features(args, kwds, &va) < 0)
+        return NULL;
     prop_error err;
     prop_error_clear(&err);
     prop_status st;
@@ -1084,6 +1095,95 @@ fail:
     return out;
 }
 
+#define SHAP_MODEL_CAPSULE "propensity.shap_model"
+
+static void shap_model_capsule_free(PyObject *cap)
+{
+    prop_shap_model_free(PyCapsule_GetPointer(cap, SHAP_MODEL_CAPSULE));
+}
+
+/* trees_shap_model(trees, n_features) -> capsule: the trees compiled for trees_shap. */
+static PyObject *py_trees_shap_model(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    view_arrays va;
+    if (parse_trees_features(args, kwds, &va) < 0)
+        return NULL;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_shap_model *md = NULL;
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_shap_model_new(&va.v, &md, &err);
+    Py_END_ALLOW_THREADS
+    view_release(&va);
+    if (st != PROP_OK)
+        return raise_status(st, &err);
+    PyObject *cap = PyCapsule_New(md, SHAP_MODEL_CAPSULE, shap_model_capsule_free);
+    if (cap == NULL)
+        prop_shap_model_free(md);
+    return cap;
+}
+
+/* trees_shap(codes (n, p), trees, average, base, n_threads, reference=False, model=None)
+ * -> (n, p + 1): SHAP values of every row, the bias last (shap.h; reference: enumeration
+ * of subsets; model: a capsule of trees_shap_model made from the same trees). */
+static PyObject *py_trees_shap(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"codes", "trees", "average", "base", "n_threads", "reference",
+                             "model", NULL};
+    PyObject *codes_o, *tup, *out = NULL, *model_o = Py_None;
+    PyArrayObject *codes = NULL;
+    prop_shap_params sp;
+    memset(&sp, 0, sizeof sp);
+    int reference = 0;
+    const prop_shap_model *md = NULL;
+    view_arrays va;
+    memset(&va, 0, sizeof va);
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOpdi|pO", kwlist, &codes_o, &tup, &sp.average,
+                                     &sp.base, &sp.n_threads, &reference, &model_o))
+        return NULL;
+    if (model_o != Py_None) {
+        md = PyCapsule_GetPointer(model_o, SHAP_MODEL_CAPSULE);
+        if (md == NULL)
+            return NULL; /* not a capsule of trees_shap_model: TypeError / ValueError set */
+        if (reference) {
+            PyErr_SetString(PyExc_ValueError, "trees_shap: model and reference exclude "
+                            "each other");
+            return NULL;
+        }
+    }
+    sp.n_threads = resolve_threads(sp.n_threads);
+    codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
+    if (codes == NULL)
+        goto fail;
+    if (parse_view(tup, (int)PyArray_DIM(codes, 1), &va) < 0)
+        goto fail;
+    npy_intp dims[2] = {PyArray_DIM(codes, 0), PyArray_DIM(codes, 1) + 1};
+    out = PyArray_SimpleNew(2, dims, NPY_FLOAT64);
+    if (out == NULL)
+        goto fail;
+    prop_error err;
+    prop_error_clear(&err);
+    prop_status st;
+    int32_t p = (int32_t)PyArray_DIM(codes, 1);
+    double *o = PyArray_DATA((PyArrayObject *)out);
+    const uint8_t *c = PyArray_DATA(codes);
+    int64_t n = dims[0];
+    Py_BEGIN_ALLOW_THREADS
+    st = reference ? prop_forest_shap_brute(&va.v, &sp, c, n, p, o, &err)
+         : md != NULL ? prop_forest_shap_model(&va.v, md, &sp, c, n, p, o, &err)
+                      : prop_forest_shap(&va.v, &sp, c, n, p, o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != PROP_OK) {
+        raise_status(st, &err);
+        Py_CLEAR(out);
+    }
+fail:
+    Py_XDECREF(codes);
+    view_release(&va);
+    return out;
+}
+
 /* Every trees entry point takes its arguments by keyword (or in this order). */
 #define TREES_KW(fn) (PyCFunction)(void (*)(void))(fn), METH_VARARGS | METH_KEYWORDS
 #define TREES_METHODS                                                                      \
@@ -1112,7 +1212,12 @@ fail:
     {"trees_validate", TREES_KW(py_trees_validate),                                        \
      "trees_validate(trees, n_features): ValueError if any node array is invalid"},        \
     {"trees_gains", TREES_KW(py_trees_gains),                                              \
-     "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},
+     "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},\
+    {"trees_shap", TREES_KW(py_trees_shap),                                                \
+     "trees_shap(codes, trees, average, base, n_threads, reference=False, model=None) -> "  \
+     "float64 (n, p + 1): SHAP values, the bias last"},                                    \
+    {"trees_shap_model", TREES_KW(py_trees_shap_model),                                    \
+     "trees_shap_model(trees, n_features) -> capsule of the trees compiled for trees_shap"},
 static int trees_init(PyObject *module)
 {
     if (PyModule_AddIntConstant(module, "SCORE_AUTO", PROP_SCORE_AUTO) < 0 ||
@@ -1550,16 +1655,22 @@ fail:
 static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"pred", "proba", "digits", "timestamp", "segments", "id_buf",
-                             "id_span", "first_row_number", "n_threads", "out", NULL};
+                             "id_span", "first_row_number", "n_threads", "out",
+                             "reason_col", "reason_value", "reason_names", "reason_name_start",
+                             "reason_digits", NULL};
     PyObject *pred_obj, *proba_obj, *span_obj = Py_None, *out_obj = Py_None;
-    Py_buffer ts = {0}, ids = {0}, ob = {0};
-    int digits, segments, n_threads = 1;
+    PyObject *rc_obj = Py_None, *rv_obj = Py_None, *rs_obj = Py_None;
+    Py_buffer ts = {0}, ids = {0}, ob = {0}, rn = {0};
+    int digits, segments, n_threads = 1, reason_digits = 6;
     long long first_row_number = 0;
-    PyArrayObject *pred = NULL, *proba = NULL, *span = NULL;
+    PyArrayObject *pred = NULL, *proba = NULL, *span = NULL, *rcol = NULL, *rval = NULL,
+                  *rstart = NULL;
     PyObject *bytes = NULL, *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OLiO", kwlist, &pred_obj,
+    prop_csv_reasons reasons = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OLiOOOz*Oi", kwlist, &pred_obj,
                                      &proba_obj, &digits, &ts, &segments, &ids, &span_obj,
-                                     &first_row_number, &n_threads, &out_obj))
+                                     &first_row_number, &n_threads, &out_obj, &rc_obj, &rv_obj,
+                                     &rn, &rs_obj, &reason_digits))
         return NULL;
     if (out_obj != Py_None && !PyByteArray_Check(out_obj)) {
         PyErr_SetString(PyExc_TypeError, "out must be a bytearray");
@@ -1598,9 +1709,36 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
             }
         }
     }
+    if (rc_obj != Py_None) { /* reason codes: (n, k) columns and values, the names */
+        rcol = get_array(rc_obj, "reason_col", 2, ACCEPT_I32);
+        rval = rcol ? get_array(rv_obj, "reason_value", 2, ACCEPT_F64) : NULL;
+        rstart = rval ? get_array(rs_obj, "reason_name_start", 1, ACCEPT_I64) : NULL;
+        if (rstart == NULL)
+            goto fail;
+        if (rn.buf == NULL || PyArray_DIM(rcol, 0) != n || PyArray_DIM(rval, 0) != n ||
+            PyArray_DIM(rval, 1) != PyArray_DIM(rcol, 1) || PyArray_DIM(rstart, 0) < 2 ||
+            PyArray_DIM(rcol, 1) > PROP_CSV_MAX_REASONS) {
+            PyErr_SetString(PyExc_ValueError, "reason_col and reason_value must be (n, k) with "
+                            "k <= 64, with reason_names and reason_name_start");
+            goto fail;
+        }
+        const int64_t *st = PyArray_DATA(rstart);
+        npy_intp m = PyArray_DIM(rstart, 0);
+        if (st[m - 1] > rn.len || st[0] != 0) {
+            PyErr_SetString(PyExc_ValueError, "reason_name_start is outside reason_names");
+            goto fail;
+        }
+        reasons.n = (int)PyArray_DIM(rcol, 1);
+        reasons.col = PyArray_DATA(rcol);
+        reasons.value = PyArray_DATA(rval);
+        reasons.names = rn.buf;
+        reasons.name_start = st;
+        reasons.n_names = (int32_t)(m - 1);
+        reasons.digits = reason_digits;
+    }
     {
         prop_csv_format_params fp = {digits, (const char *)ts.buf, ts.len, segments,
-                                     first_row_number, resolve_threads(n_threads)};
+                                     first_row_number, resolve_threads(n_threads), reasons};
         const int64_t *sp = span ? (const int64_t *)PyArray_DATA(span) : NULL;
         int64_t bound, written = 0;
         prop_error err;
@@ -1648,10 +1786,14 @@ fail:
     Py_XDECREF(pred);
     Py_XDECREF(proba);
     Py_XDECREF(span);
+    Py_XDECREF(rcol);
+    Py_XDECREF(rval);
+    Py_XDECREF(rstart);
     Py_XDECREF(bytes);
     PyBuffer_Release(&ts);
     PyBuffer_Release(&ids);
     PyBuffer_Release(&ob);
+    PyBuffer_Release(&rn);
     return out;
 }
 
@@ -1673,9 +1815,10 @@ fail:
      "utf8_invalid(buf) -> offset of the first byte that is not valid UTF-8, or -1."},        \
     {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
      "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
-     "first_row_number=0, n_threads=1, out=None) -> bytes of CSV rows "                     \
-     "id,pred,proba,timestamp[,segment]; with out (a bytearray, grown to the rows' bound "   \
-     "when smaller) the number of bytes written into it."},
+     "first_row_number=0, n_threads=1, out=None, reason_col=None, reason_value=None, "     \
+     "reason_names=None, reason_name_start=None, reason_digits=6) -> bytes of CSV rows "     \
+     "id,pred,proba,timestamp[,segment][,k reason names,k contributions]; with out (a "     \
+     "bytearray, grown to the rows' bound when smaller) the number of bytes written into it."},
 /* END SECTION io */
 
 /* ------------------------------------------------------------------ */

@@ -1011,6 +1011,9 @@ static const char *segment_of(double p, int64_t *n)
     return "Low";
 }
 
+/* Longest text of a contribution: "-" 999999999 "." 9 digits, or %.*e of a large one. */
+#define REASON_VALUE_MAX 32
+
 int64_t prop_csv_format_bound(const prop_csv_format_params *p, int64_t n,
                               const int64_t *id_span)
 {
@@ -1019,6 +1022,13 @@ int64_t prop_csv_format_bound(const prop_csv_format_params *p, int64_t n,
     int64_t ts = p->timestamp_len > 0 ? p->timestamp_len : 0;
     int64_t digits = p->digits < 0 ? 0 : p->digits;
     int64_t per_row = 1 + 1 + 1 + (digits + 2) + 1 + ts + (p->with_segment ? 7 : 0) + 1;
+    if (p->reasons.n > 0 && p->reasons.name_start != NULL) {
+        int64_t widest = 0;
+        for (int32_t c = 0; c < p->reasons.n_names; c++)
+            if (p->reasons.name_start[c + 1] - p->reasons.name_start[c] > widest)
+                widest = p->reasons.name_start[c + 1] - p->reasons.name_start[c];
+        per_row += (int64_t)p->reasons.n * (1 + 2 * widest + 2 + 1 + REASON_VALUE_MAX);
+    }
     int64_t total = n * per_row;
     if (id_span == NULL)
         return total + n * 21;
@@ -1045,6 +1055,32 @@ static prop_status check_format_args(const prop_csv_format_params *p, int64_t n,
         return prop_fail(err, PROP_INVALID_ARG, "pred, proba and out are required");
     if (id_span != NULL && n > 0 && id_buf == NULL)
         return prop_fail(err, PROP_INVALID_ARG, "id_span without id_buf");
+    if (p->reasons.n < 0 || p->reasons.n > PROP_CSV_MAX_REASONS)
+        return prop_fail(err, PROP_INVALID_ARG, "n_reasons must be in [0, %d], got %d",
+                         PROP_CSV_MAX_REASONS, p->reasons.n);
+    if (p->reasons.n > 0) {
+        if (p->reasons.digits < 0 || p->reasons.digits > 9)
+            return prop_fail(err, PROP_INVALID_ARG, "reason digits must be in [0, 9], got %d",
+                             p->reasons.digits);
+        if (p->reasons.n_names < 1 || p->reasons.names == NULL || p->reasons.name_start == NULL ||
+            (n > 0 && (p->reasons.col == NULL || p->reasons.value == NULL)))
+            return prop_fail(err, PROP_INVALID_ARG, "reasons need names and values");
+        if (p->reasons.name_start[0] != 0)
+            return prop_fail(err, PROP_INVALID_ARG, "name offsets must start at 0");
+        for (int32_t c = 0; c < p->reasons.n_names; c++)
+            if (p->reasons.name_start[c + 1] < p->reasons.name_start[c])
+                return prop_fail(err, PROP_INVALID_ARG, "name offsets must not decrease");
+        for (int64_t i = 0; i < n * p->reasons.n; i++) {
+            if (p->reasons.col[i] < 0 || p->reasons.col[i] >= p->reasons.n_names)
+                return prop_fail(err, PROP_INVALID_ARG, "reason %lld of row %lld names column "
+                                 "%d of %d", (long long)(i % p->reasons.n),
+                                 (long long)(i / p->reasons.n), p->reasons.col[i], p->reasons.n_names);
+            if (!isfinite(p->reasons.value[i]))
+                return prop_fail(err, PROP_INVALID_ARG, "contribution %lld of row %lld is not "
+                                 "finite", (long long)(i % p->reasons.n),
+                                 (long long)(i / p->reasons.n));
+        }
+    }
     for (int64_t i = 0; i < n; i++) {
         if (!(proba[i] >= 0.0 && proba[i] <= 1.0))
             return prop_fail(err, PROP_INVALID_ARG,
@@ -1090,6 +1126,24 @@ static char *write_id(char *o, const char *s, int64_t n)
 static const uint64_t POW10[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
                                  1000000ull, 10000000ull, 100000000ull, 1000000000ull};
 
+/* Write ip "." fp, fp with `digits` digits (no point when digits is 0). */
+static char *write_decimal(char *o, uint64_t ip, uint64_t fp, int digits)
+{
+    char tmp[24];
+    int k = 0;
+    do { tmp[k++] = (char)('0' + ip % 10); ip /= 10; } while (ip);
+    while (k) *o++ = tmp[--k];
+    if (digits > 0) {
+        *o++ = '.';
+        for (int i = digits - 1; i >= 0; i--) {
+            o[i] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        o += digits;
+    }
+    return o;
+}
+
 /* Write proba with `digits` decimals, exactly as printf("%.*f") does. */
 static char *write_proba(char *o, double v, int digits)
 {
@@ -1101,23 +1155,65 @@ static char *write_proba(char *o, double v, int digits)
         /* away from a rounding tie the product's error cannot change the result */
         if (fabs(frac - 0.5) > 1e-6) {
             uint64_t r = (uint64_t)fl + (frac > 0.5);
-            uint64_t ip = r / POW10[digits], fp = r % POW10[digits];
-            *o++ = (char)('0' + ip); /* v <= 1, so the integer part is one digit */
-            if (digits > 0) {
-                *o++ = '.';
-                for (int i = digits - 1; i >= 0; i--) {
-                    o[i] = (char)('0' + fp % 10);
-                    fp /= 10;
-                }
-                o += digits;
-            }
-            return o;
+            return write_decimal(o, r / POW10[digits], r % POW10[digits], digits);
         }
     }
     char tmp[40];
     int k = snprintf(tmp, sizeof tmp, "%.*f", digits, v);
     memcpy(o, tmp, (size_t)k);
     return o + k;
+}
+
+/* "-0.000" -> "0.000" in the k characters at s (a contribution that rounds to zero is
+ * written without a sign); returns the new length. */
+static int drop_negative_zero(char *s, int k)
+{
+    if (k < 2 || s[0] != '-')
+        return k;
+    for (int i = 1; i < k; i++)
+        if (s[i] != '0' && s[i] != '.')
+            return k;
+    memmove(s, s + 1, (size_t)(k - 1));
+    return k - 1;
+}
+
+/* A contribution with `digits` fixed decimals, as printf("%.*f") writes it (but never
+ * "-0.0..."); beyond 1e9 in magnitude as printf("%.*e"). */
+static char *write_contribution(char *o, double v, int digits)
+{
+    v += 0.0;
+    double a = fabs(v);
+    if (a < 1e9) {
+        double scaled = a * (double)POW10[digits];
+        double fl = floor(scaled);
+        double frac = scaled - fl;
+        if (fabs(frac - 0.5) > 1e-6) {
+            uint64_t r = (uint64_t)fl + (frac > 0.5);
+            if (v < 0.0 && r > 0)
+                *o++ = '-';
+            return write_decimal(o, r / POW10[digits], r % POW10[digits], digits);
+        }
+    }
+    char tmp[REASON_VALUE_MAX + 8];
+    int k = drop_negative_zero(tmp, snprintf(tmp, sizeof tmp, a < 1e9 ? "%.*f" : "%.*e",
+                                             digits, v));
+    memcpy(o, tmp, (size_t)k);
+    return o + k;
+}
+
+static char *write_reasons(const prop_csv_format_params *p, int64_t i, char *o)
+{
+    const int k = p->reasons.n;
+    for (int r = 0; r < k; r++) {
+        int32_t c = p->reasons.col[i * k + r];
+        *o++ = ',';
+        o = write_id(o, p->reasons.names + p->reasons.name_start[c], p->reasons.name_start[c + 1] - p->reasons.name_start[c]);
+    }
+    for (int r = 0; r < k; r++) {
+        *o++ = ',';
+        o = write_contribution(o, p->reasons.value[i * k + r], p->reasons.digits);
+    }
+    return o;
 }
 
 /* Rows [a, b) into out (room checked by the caller); returns the end of the text. */
@@ -1154,6 +1250,8 @@ static char *format_rows(const prop_csv_format_params *p, int64_t a, int64_t b,
             memcpy(o, s, (size_t)sl);
             o += sl;
         }
+        if (p->reasons.n > 0)
+            o = write_reasons(p, i, o);
         *o++ = '\n';
     }
     return o;
@@ -1244,6 +1342,32 @@ prop_status prop_csv_format_ref(const prop_csv_format_params *p, int64_t n, cons
             out[o++] = ',';
             memcpy(out + o, seg, (size_t)sl);
             o += sl;
+        }
+        for (int r = 0; r < p->reasons.n; r++) {
+            int32_t c = p->reasons.col[i * p->reasons.n + r];
+            const char *nm = p->reasons.names + p->reasons.name_start[c];
+            int64_t nl = p->reasons.name_start[c + 1] - p->reasons.name_start[c];
+            int q = needs_quotes(nm, nl);
+            if (o + 2 * nl + 3 > capacity)
+                goto full;
+            out[o++] = ',';
+            if (q) out[o++] = '"';
+            for (int64_t j = 0; j < nl; j++) {
+                if (q && nm[j] == '"') out[o++] = '"';
+                out[o++] = nm[j];
+            }
+            if (q) out[o++] = '"';
+        }
+        for (int r = 0; r < p->reasons.n; r++) {
+            double v = p->reasons.value[i * p->reasons.n + r] + 0.0;
+            char num[REASON_VALUE_MAX + 8];
+            int k2 = drop_negative_zero(num, snprintf(num, sizeof num, fabs(v) < 1e9 ? "%.*f"
+                                                      : "%.*e", p->reasons.digits, v));
+            if (o + k2 + 2 > capacity)
+                goto full;
+            out[o++] = ',';
+            memcpy(out + o, num, (size_t)k2);
+            o += k2;
         }
         out[o++] = '\n';
     }

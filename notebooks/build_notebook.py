@@ -36,6 +36,7 @@ in the order a marketing analyst would ask the questions:
 7. **What drives the predictions** - feature importance.
 8. **Scoring a file** - train with the packaged pipeline and score a new file in chunks, the
    way it runs in production.
+9. **Why this customer?** - the reasons behind three customers' scores.
 
 You do not need to read the code to follow along: every chart has a short explanation above
 it. To use your own data, change the settings in the next cell and run everything
@@ -596,6 +597,41 @@ summary["expected orders"] = summary["sessions"] * summary["mean_probability"]
 formatted(summary, {"sessions": "{:,.0f}", "mean_probability": "{:.1%}",
                     "flagged_as_buyers": "{:,.0f}", "share": "{:.1%}",
                     "expected orders": "{:,.0f}"})"""),
+    (MD, """\
+## 9. Why this customer? Reason codes
+
+A score alone does not tell a sales or CRM team what to say. `predict(..., explain=3)` adds
+the three behaviours that push each customer's score up most (`reason_1..reason_3`) and
+how much each adds (`reason_1_contribution..`). They are exact SHAP values of the model's
+score before calibration (log-odds for gradient boosting and logistic regression, the
+averaged probability for the random forest): each customer's contributions plus a common
+`base_value` add up to that score. Below: the most likely buyer of the new file, a customer
+in the middle and one of the least likely."""),
+    (CODE, """\
+new_sessions = pd.read_csv(new_csv)
+order = scored["purchase_probability"].sort_values(kind="mergesort").index
+three = new_sessions.loc[[order[-1], order[len(order) // 2], order[0]]].reset_index(drop=True)
+reasons = predictor.predict(three, explain=3)
+reasons[["UserID", "purchase_probability", "reason_1", "reason_1_contribution",
+         "reason_2", "reason_2_contribution", "reason_3", "reason_3_contribution"]]"""),
+    (CODE, """\
+contrib = predictor.model.explain(three)
+base = contrib.pop("base_value")
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharex=True)
+for ax, (i, row), title in zip(axes, contrib.iterrows(), ["most likely", "middle", "least likely"]):
+    top = row[row.abs().sort_values().index].tail(8)
+    ax.barh(top.index, top.values, color=np.where(top.values > 0, "tab:green", "tab:red"))
+    ax.axvline(0, color="black", lw=0.8)
+    p = reasons.loc[i, "purchase_probability"]
+    ax.set_title(f"{title}: p = {p:.1%}\\nbase {base[i]:.2f} + contributions = {base[i] + row.sum():.2f}")
+    ax.tick_params(axis="y", labelsize=8)
+axes[1].set_xlabel("contribution to the model's score (green: towards an order)")
+plt.tight_layout()
+plt.show()"""),
+    (MD, """\
+An interaction feature's share (for example `sign_in_x_saw_checkout`) is split equally
+between the behaviours it is made of, so the reasons always name columns of the input file.
+From the command line, `python -m propensity.predict ... --explain 3` writes the same columns."""),
     (MD, """\
 For a large file, `predictor.predict_from_file(input_csv, output_csv, segments=True)` does
 the same streaming in the fast C reader, or from the command line:

@@ -67,6 +67,9 @@ def build_parser():
                    help="score on a Dask cluster: its scheduler address (tcp://host:8786) or "
                         "'local' for a LocalCluster here; the workers must be able to read "
                         "--input_file. Needs pip install 'propensity[dask]' (default: no Dask)")
+    p.add_argument("--explain", metavar="K", type=bounded_int(1), default=0,
+                   help="add reason_1..reason_K, the input columns pushing each score up most "
+                        "(exact SHAP contributions), and reason_1_contribution..")
     p.add_argument("--quiet", action="store_true", help="no progress display and no info messages")
     return p
 
@@ -82,6 +85,11 @@ def _progress(args):
 
     bar = tqdm(unit=" rows", unit_scale=True, file=sys.stderr, desc="scoring", mininterval=0.5)
     return bar, bar.update
+
+
+def _parquet(path, output):
+    from .io.formats import PARQUET, input_format, output_format
+    return (output_format if output else input_format)(path) == PARQUET
 
 
 def _plain_csv(path):
@@ -115,6 +123,11 @@ def _main(parser, args):
                                        not _plain_csv(args.output_file)):
         parser.error("--scheduler reads and writes plain comma-separated UTF-8 files: it does "
                      "not take --sep, --encoding, gzip or Parquet files")
+    if args.scheduler is not None and args.explain:
+        parser.error("--explain is not available with --scheduler")
+    if args.explain and (_parquet(args.input_file, output=False) or
+                         _parquet(args.output_file, output=True)):
+        parser.error("--explain reads and writes CSV files (plain or gzip), not Parquet")
     with cli_logging(args.quiet, _shows_progress(args)):
         code, msg = _score(args)
     if msg is not None:
@@ -131,6 +144,10 @@ def _score(args):
             predictor.load_model(args.model)
         else:
             predictor.load_best_model()
+        n_inputs = len(predictor.model.input_columns_)
+        if args.explain > n_inputs:
+            return EXIT_USAGE, (f"--explain {args.explain}: the model {predictor.model_name} "
+                                f"has {n_inputs} input columns")
         if args.scheduler is not None:
             from .dask import get_client, score_csv_dask
             with get_client(args.scheduler):
@@ -147,7 +164,7 @@ def _score(args):
             args.input_file, args.output_file, chunksize=args.chunksize,
             threshold=args.threshold, segments=args.segments, coerce=args.coerce,
             fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update,
-            sep=args.sep, encoding=args.encoding)
+            sep=args.sep, encoding=args.encoding, explain=args.explain)
         if bar is not None:
             bar.close()
             bar = None

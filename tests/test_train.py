@@ -62,8 +62,9 @@ def test_every_output_is_present_and_well_formed(run, small):
                 "model_comparison.png", "roc_curves.png", "precision_recall_curves.png",
                 "calibration.png", "detailed_evaluation_results.pkl", "ml_pipeline.log",
                 "logistic_regression_coefficients.csv", "random_forest_feature_importance.csv",
-                "gradient_boosting_feature_importance.csv"}
+                "gradient_boosting_feature_importance.csv", "shap_summary.png"}
     expected |= {f"{f}_model.{ext}" for f in FAMILIES for ext in ("pkl", "propmodel")}
+    expected |= {f"{f}_shap_importance.csv" for f in FAMILIES}
     assert names == expected
     for png in [n for n in names if n.endswith(".png")]:
         assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -102,6 +103,14 @@ def test_every_output_is_present_and_well_formed(run, small):
     assert set(coef.feature) == set(imp.feature)
     with open(run / "detailed_evaluation_results.pkl", "rb") as f:
         det = pickle.load(f)
+    for fam in FAMILIES:
+        si = pd.read_csv(run / f"{fam}_shap_importance.csv")
+        assert list(si.columns) == ["feature", "mean_abs_shap"]
+        assert set(si.feature) == set(imp.feature) and si.mean_abs_shap.is_monotonic_decreasing
+        assert (si.mean_abs_shap >= 0).all() and si.mean_abs_shap.iloc[0] > 0
+        ref = det[fam]["shap_importance"]
+        assert dict(zip(si.feature, si.mean_abs_shap)) == pytest.approx(
+            dict(zip(ref["feature"], ref["mean_abs_shap"])), rel=1e-12)
     assert set(det) == set(FAMILIES)
     assert {"metrics", "predictions", "probabilities", "classification_report"} <= set(det["random_forest"])
     assert "INFO" in (run / "ml_pipeline.log").read_text()

@@ -757,7 +757,7 @@ static void test_format_matches_reference(void)
     static char a[N * 200], b[N * 200];
     for (int digits = 0; digits <= 15; digits++) {
         for (int mode = 0; mode < 2; mode++) {
-            prop_csv_format_params fp = {digits, "2026-01-01T00:00:00", 19, mode, 100, 1};
+            prop_csv_format_params fp = {digits, "2026-01-01T00:00:00", 19, mode, 100, 1, {0}};
             int64_t wa = -1, wb = -2;
             prop_error err;
             const int64_t *sp = mode ? span : NULL;
@@ -769,7 +769,7 @@ static void test_format_matches_reference(void)
             CHECK(wa == wb && wa <= bound && memcmp(a, b, (size_t)wa) == 0);
         }
     }
-    prop_csv_format_params fp = {6, "T", 1, 1, 0, 1};
+    prop_csv_format_params fp = {6, "T", 1, 1, 0, 1, {0}};
     int64_t w;
     prop_error err;
     CHECK(prop_csv_format(&fp, 3, ids, span, pred, proba, a, sizeof a, &w, &err) == PROP_OK);
@@ -791,7 +791,7 @@ static void test_format_negative_zero(void)
     uint8_t pred[2] = {0, 0};
     char a[256], b[256], want[256];
     for (int digits = 0; digits <= 15; digits++) {
-        prop_csv_format_params fp = {digits, "T", 1, 1, 7, 1};
+        prop_csv_format_params fp = {digits, "T", 1, 1, 7, 1, {0}};
         int64_t wa = -1, wb = -2;
         prop_error err;
         int64_t bound = prop_csv_format_bound(&fp, 2, NULL);
@@ -805,6 +805,66 @@ static void test_format_negative_zero(void)
     }
 }
 
+/* Reason codes: names (quoted when needed) and contributions, fast == reference for
+ * every digits, thread count, ties, large and tiny values; a hand-written row; bad
+ * indices and non-finite values refused. */
+static void test_format_reasons(void)
+{
+    enum { N = 20000, K = 3 };
+    static double proba[N], val[N * K];
+    static uint8_t pred[N];
+    static int32_t col[N * K];
+    const char *names = "sign_inbasket,addsaw\"x";
+    int64_t starts[4] = {0, 7, 17, 22};
+    double special[] = {0.5, -0.5, 0.0000005, -0.0000005, -1e-12, 2.5e9, -3e12, 123.4567895,
+                        0.0, -0.0};
+    for (int i = 0; i < N; i++) {
+        proba[i] = (double)(check_rand() >> 11) / 9007199254740992.0;
+        pred[i] = (uint8_t)(proba[i] >= 0.5);
+        for (int r = 0; r < K; r++) {
+            int j = i * K + r;
+            col[j] = (int32_t)(check_rand() % 3);
+            val[j] = j < 10 ? special[j] : (check_uniform() - 0.5) * (j % 5 == 0 ? 200.0 : 2.0);
+        }
+    }
+    static char a[N * 400], b[N * 400];
+    for (int digits = 0; digits <= 9; digits++) {
+        for (int nt = 1; nt <= 3; nt += 2) {
+            prop_csv_format_params fp = {6, "T", 1, 1, 0, nt,
+                                         {K, col, val, names, starts, 3, digits}};
+            int64_t wa = -1, wb = -2;
+            prop_error err;
+            int64_t bound = prop_csv_format_bound(&fp, N, NULL);
+            CHECK(bound <= (int64_t)sizeof a);
+            CHECK(prop_csv_format(&fp, N, NULL, NULL, pred, proba, a, bound, &wa, &err) ==
+                  PROP_OK);
+            CHECK(prop_csv_format_ref(&fp, N, NULL, NULL, pred, proba, b, sizeof b, &wb, &err) ==
+                  PROP_OK);
+            CHECK(wa == wb && wa <= bound && memcmp(a, b, (size_t)wa) == 0);
+        }
+    }
+    int32_t c1[3] = {2, 1, 0};
+    double v1[3] = {1.25, -0.0000001, -2.5};
+    double p1 = 0.75;
+    uint8_t q1 = 1;
+    prop_csv_format_params fp = {2, "T", 1, 0, 5, 1, {3, c1, v1, names, starts, 3, 3}};
+    int64_t w;
+    prop_error err;
+    CHECK(prop_csv_format(&fp, 1, NULL, NULL, &q1, &p1, a, sizeof a, &w, &err) == PROP_OK);
+    const char *want = "5,1,0.75,T,\"saw\"\"x\",\"basket,add\",sign_in,1.250,0.000,-2.500\n";
+    CHECK(w == (int64_t)strlen(want) && memcmp(a, want, (size_t)w) == 0);
+    c1[1] = 3;
+    CHECK(prop_csv_format(&fp, 1, NULL, NULL, &q1, &p1, a, sizeof a, &w, &err) ==
+          PROP_INVALID_ARG);
+    c1[1] = 1;
+    v1[0] = NAN;
+    CHECK(prop_csv_format(&fp, 1, NULL, NULL, &q1, &p1, a, sizeof a, &w, &err) ==
+          PROP_INVALID_ARG);
+    v1[0] = 1.0;
+    fp.reasons.n = PROP_CSV_MAX_REASONS + 1;
+    CHECK(prop_csv_format(&fp, 1, NULL, NULL, &q1, &p1, a, sizeof a, &w, &err) ==
+          PROP_INVALID_ARG);
+}
 
 /* ';', tab and '|' as the delimiter: a ',' is then ordinary text, quoted fields may hold
  * the delimiter, and both parsers read the same rows. */
@@ -912,6 +972,7 @@ int main(void)
     RUN(test_other_delimiters);
     prop_schema_free(BIN3);
     RUN(test_format_negative_zero);
+    RUN(test_format_reasons);
     RUN(test_utf8_check);
     return check_summary("csvio");
 }

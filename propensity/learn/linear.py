@@ -174,6 +174,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.intercept_standardized_ = np.array([res["intercept_std"]])
         self.x_mean_ = res["mean"]
         self.x_scale_ = res["scale"]
+        # the (sample-weighted) training mean, the baseline of shap_values: the centring
+        # itself with an intercept; without one the columns are not centred
+        self.x_train_mean_ = (res["mean"] if self.fit_intercept
+                              else (scale_w @ Xfit) / scale_w.sum())
         self.n_iter_ = np.array([res["n_iter"]], dtype=np.int32)
         self.objective_ = float(res["objective"])
         self.converged_ = bool(res["converged"])
@@ -228,6 +232,24 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
 
+    def shap_values(self, X):
+        """Exact SHAP values of the log-odds, float64 (n, n_features + 1): column j is
+        ``coef_standardized_[j] * (z_j - mean z_j)`` on the standardised scale the model
+        uses (equal to ``coef_[j] * (x_j - training mean_j)``), the last column the
+        expected value ``intercept_ + coef_ . training mean``; each row sums to
+        ``decision_function``. The training mean is sample weighted."""
+        X = self._check_predict_X(X)
+        mean = getattr(self, "x_train_mean_", None)
+        if mean is None:
+            raise ValueError("this LogisticRegression was loaded from a model document "
+                             "without its training mean (fit_intercept=False, saved by an "
+                             "older version); refit it to explain its scores")
+        coef = self.coef_[0]
+        out = np.empty((X.shape[0], X.shape[1] + 1))
+        np.multiply(X.astype(np.float64, copy=False) - mean, coef, out=out[:, :-1])
+        out[:, -1] = self.intercept_[0] + float(coef @ mean)
+        return out
+
     # ---- persistence -----------------------------------------------------
     def _to_document(self):
         meta = {
@@ -247,6 +269,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             "x_mean": np.ascontiguousarray(self.x_mean_, dtype=np.float64),
             "x_scale": np.ascontiguousarray(self.x_scale_, dtype=np.float64),
         }
+        if getattr(self, "x_train_mean_", None) is not None:
+            arrays["x_train_mean"] = np.ascontiguousarray(self.x_train_mean_, dtype=np.float64)
         classes = self.classes_
         if classes.dtype.kind in "iuf":
             arrays["classes"] = np.ascontiguousarray(classes.astype(
@@ -276,6 +300,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 fail(f"array {name!r} must be float64 of shape ({p},)")
             if not np.isfinite(a).all():
                 fail(f"array {name!r} has non-finite values")
+        train_mean = arrays.get("x_train_mean")  # absent in documents of older versions
+        if train_mean is not None and (train_mean.dtype != np.float64 or train_mean.shape != (p,)
+                                       or not np.isfinite(train_mean).all()):
+            fail(f"array 'x_train_mean' must be finite float64 of shape ({p},)")
         if kind in "iuf" and len(kind) == 1:
             classes = arrays.get("classes")
             if classes is None or classes.ndim != 1 or classes.dtype.kind not in "iuf":
@@ -333,6 +361,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         est.intercept_standardized_ = np.array([intercepts[1]])
         est.x_mean_ = arrays["x_mean"]
         est.x_scale_ = arrays["x_scale"]
+        if train_mean is None and isinstance(est.fit_intercept, (bool, np.bool_)) \
+                and est.fit_intercept:
+            train_mean = est.x_mean_  # with an intercept the centring is the training mean
+        est.x_train_mean_ = train_mean
         est.n_iter_ = np.array([n_iter], dtype=np.int32)
         est.converged_ = converged
         est.objective_ = float(objective)

@@ -253,6 +253,85 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
                                  n_trees=int(n_trees), max_depth=int(max_depth),
                                  min_samples_split=float(min_samples_split))
 
+    # ---- explanations ---------------------------------------------------------------
+    def shap_values(self, X):
+        """Exact SHAP values (path-dependent TreeSHAP, in C), float64 (n, n_features + 1):
+        one column per feature and, last, the expected value (bias). Each row sums to the
+        raw score: the class-1 probability averaged over trees for a random forest, the
+        log-odds (initial score included in the bias) for gradient boosting. The
+        expectation weighs each split's children by the training rows that reached them
+        (``trees_to_dataframe()['count']``). Identical binned rows are explained once."""
+        return self._shap_from_codes(self._binned(X))
+
+    def _shap_from_codes(self, B, distinct=True):
+        """SHAP values of binned rows B; distinct=True explains each distinct row once
+        (through :func:`distinct_rows`) and scatters the result back."""
+        found = distinct_rows(B, max_fraction=0.5, n_jobs=self.n_jobs) if distinct else None
+        vals = _core.trees_shap(codes=B if found is None else found[0],
+                                trees=self._tree_tuple(), average=self._average,
+                                base=float(getattr(self, "base_score_", 0.0)),
+                                n_threads=check_n_jobs(self.n_jobs), model=self._shap_model())
+        return vals if found is None else vals[found[1]]
+
+    def _shap_model(self):
+        """The trees compiled once for explanations (their leaf tables, csrc/shap.c),
+        kept with the fitted state (made again after a refit: the C core checks that it
+        matches the trees it is used with)."""
+        model = self.__dict__.get("_shap_compiled")
+        if model is None or model[0] is not self._trees:
+            model = (self._trees, _core.trees_shap_model(self._tree_tuple(),
+                                                         int(self.n_features_in_)))
+            self._shap_compiled = model
+        return model[1]
+
+    def _feature_names(self):
+        if hasattr(self, "feature_names_in_"):
+            return [str(c) for c in self.feature_names_in_]
+        return [f"x{j}" for j in range(self.n_features_in_)]
+
+    def trees_to_dataframe(self):
+        """The nodes of every tree as a pandas DataFrame, one row per node in storage order:
+        ``tree_index``, ``node_index`` (within the tree), ``depth``, ``left_child`` and
+        ``right_child`` (node indices within the tree, -1 at a leaf), ``split_feature``
+        (name; missing at a leaf), ``threshold`` (raw units: ``x <= threshold`` goes left; inf
+        when every non-missing value goes left; NaN at a leaf), ``missing_direction``
+        (``right``: missing values always go right; missing at a leaf), ``value`` (the node's
+        output: class-1 fraction for a forest, leaf value in log-odds for boosting, before
+        any averaging over trees), ``count`` (training rows reaching the node: bootstrap
+        multiplicities for a forest) and ``gain`` (the split's gain, 0 at a leaf)."""
+        import pandas as pd
+
+        self._check_fitted()
+        t = self._trees
+        ts = t["tree_start"]
+        n_nodes = int(ts[-1])
+        tree_of = np.repeat(np.arange(ts.shape[0] - 1), np.diff(ts))
+        local = np.arange(n_nodes) - ts[tree_of]
+        internal = t["left"] >= 0
+        depth = np.zeros(n_nodes, dtype=np.int64)
+        for k in np.flatnonzero(internal):  # children follow their parent (validated)
+            base = ts[tree_of[k]]
+            depth[base + t["left"][k]] = depth[base + t["right"][k]] = depth[k] + 1
+        feat = np.where(internal, t["feature"], 0)
+        thr = t["threshold"].astype(np.int64)
+        m = self._bin_mapper
+        # code c holds the values in (edges[c-1], edges[c]]: code <= c <=> x <= edges[c]
+        raw = np.where(thr < m.n_edges_[feat], m.edges_[feat, np.minimum(thr, 254)], np.inf)
+        names = np.array(self._feature_names(), dtype=object)
+        return pd.DataFrame({
+            "tree_index": tree_of,
+            "node_index": local,
+            "depth": depth,
+            "left_child": t["left"].astype(np.int64),
+            "right_child": t["right"].astype(np.int64),
+            "split_feature": np.where(internal, names[feat], None),
+            "threshold": np.where(internal, raw, np.nan),
+            "missing_direction": np.where(internal, "right", None),
+            "value": t["value"].copy(),
+            "count": t["count"].copy(),
+            "gain": t["gain"].copy(),
+        })
+
     # ---- persistence -----------------------------------------------------------
     def _extra_meta(self):
         return {}

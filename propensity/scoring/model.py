@@ -29,17 +29,30 @@ MODEL_NAMES = {"RandomForestClassifier": "random_forest",
                "_StandInLogReg": "logistic_regression"}
 
 
-def score_distinct(fn, Z):
-    """``fn(Z)`` (a 1-D score per row) evaluated once per distinct row of a uint8 ``Z``
-    (the C core's distinct rows, :func:`propensity.learn.compress.distinct_rows`), when the
-    rows repeat enough for it to pay; rows with numeric columns rarely repeat and are
-    scored as they are."""
+def distinct_of(Z):
+    """``(rows, inverse)``: the distinct rows of a uint8 ``Z`` and the distinct row of each
+    row (the C core's distinct rows, :func:`propensity.learn.compress.distinct_rows`), when
+    the rows repeat enough for it to pay; else ``(Z, None)`` (rows with numeric columns
+    rarely repeat)."""
     from ..learn.compress import distinct_rows
     found = distinct_rows(Z) if np.asarray(Z).dtype == np.uint8 else None
-    if found is None:
-        return np.asarray(fn(Z), dtype=np.float64)
-    rows, inverse = found
-    return np.asarray(fn(rows), dtype=np.float64)[inverse]
+    return (Z, None) if found is None else found
+
+
+def score_distinct(fn, Z):
+    """``fn(Z)`` (a score, or a row of values, per row) evaluated once per distinct row
+    of ``Z`` (:func:`distinct_of`)."""
+    rows, inverse = distinct_of(Z)
+    out = np.asarray(fn(rows), dtype=np.float64)
+    return out if inverse is None else out[inverse]
+
+
+def top_reasons(contrib, k):
+    """``(index, value)`` of the k largest contributions of each row of ``contrib``
+    (n, m): the columns pushing the score up most, ties in column order; int32 (n, k)
+    and float64 (n, k)."""
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+    return order.astype(np.int32), np.take_along_axis(contrib, order, axis=1)
 
 
 def _weighted_quantiles(v, w, q):
@@ -279,6 +292,71 @@ class PropensityModel(BaseEstimator):
         row featurised, scored and calibrated once): the one scoring path of the model,
         the predictor and Dask."""
         return score_distinct(self._proba_rows, E)
+
+    # ---- explanations ---------------------------------------------------------------
+    def _input_shares(self):
+        """For each feature of the estimator, the (input column, share) pairs its SHAP value
+        is given back to: a copy or a one-hot column to its input column (one-hot columns
+        of a text column add up), a derived product or sum equally to its sources (and
+        theirs, for a feature derived from derived ones)."""
+        from ..learn.plan import PROD, SUM
+        shares = []
+        for op, col, _, sources in self.feature_plan_.steps:
+            if op in (PROD, SUM):
+                split = {}
+                for src in sources:
+                    for c, w in shares[src]:
+                        split[c] = split.get(c, 0.0) + w / len(sources)
+                shares.append(sorted(split.items()))
+            else:
+                shares.append([(col, 1.0)])
+        return shares
+
+    def _explain_rows(self, E):
+        E = np.asarray(E)
+        explain = getattr(self.estimator_, "shap_values", None)
+        if explain is None:
+            raise TypeError(f"{type(self.estimator_).__name__} cannot explain its scores "
+                            f"(no shap_values)")
+        phi = explain(self.transformer_.transform(self.schema_.expand(E)))
+        n_in = len(self.schema_.names)
+        out = np.zeros((E.shape[0], n_in + 1))
+        for f, pairs in enumerate(self._input_shares()):  # fixed order: same bits always
+            for c, w in pairs:
+                out[:, c] += phi[:, f] if w == 1.0 else phi[:, f] * w
+        out[:, n_in] = phi[:, -1]
+        return out
+
+    def explain_encoded(self, E):
+        """Contributions of each input column to the estimator's raw score (see
+        :meth:`explain`) of encoded inputs, float64 (n, n_inputs + 1), the base value last;
+        each distinct row is explained once."""
+        return score_distinct(self._explain_rows, E)
+
+    def reasons_encoded(self, E, k):
+        """``(index, value)`` (n, k) of the k input columns pushing each row's raw score up
+        most (:func:`top_reasons`), from its contributions; each distinct row once."""
+        rows, inverse = distinct_of(E)
+        idx, val = top_reasons(self._explain_rows(rows)[:, :-1], k)
+        return (idx, val) if inverse is None else (idx[inverse], val[inverse])
+
+    def explain(self, X):
+        """Exact SHAP contributions of each input column to the inner estimator's raw
+        score (log-odds for gradient boosting and logistic regression, the forest's
+        averaged class-1 probability; before calibration), as a DataFrame with one column
+        per input column and ``base_value``: each row sums to that raw score (``predict_raw``
+        for the forest, its log-odds for boosting and logistic regression). A
+        derived interaction feature's contribution is split equally between its source
+        columns, and the one-hot columns of a text column are summed back into it."""
+        import pandas as pd
+
+        self._require_fitted()
+        E = self.encode(X)[0]
+        contrib = self.explain_encoded(E) if E.shape[0] else \
+            np.zeros((0, len(self.input_columns_) + 1))
+        index = X.index if hasattr(X, "index") and hasattr(X, "columns") else None
+        return pd.DataFrame(contrib, columns=list(self.input_columns_) + ["base_value"],
+                            index=index)
 
     def predict_raw(self, X: ArrayLike) -> FloatArray:
         """Uncalibrated positive-class score of the inner estimator."""

@@ -47,6 +47,7 @@ MANIFEST_NAME = _manifest.MANIFEST_NAME
 ID_COLUMN = "UserID"
 OUTPUT_COLUMNS = ["UserID", "predicted_ordered", "purchase_probability", "prediction_timestamp"]
 PROBA_DIGITS = 6
+REASON_DIGITS = 6  # decimals of a reason's contribution in a predictions CSV
 PSI_ALERT = 0.2
 
 
@@ -159,13 +160,16 @@ class CustomerPropensityPredictor:
     # ------------------------------------------------------------------ DataFrames
     def predict(self, df: DataFrame, threshold: float | None = None, segments: bool = False, *,
                 coerce: bool = False, fill_missing: int | None = None,
-                timestamp: str | None = None) -> DataFrame:
+                timestamp: str | None = None, explain: int = 0) -> DataFrame:
         """Score a DataFrame of sessions.
 
         Returns a DataFrame with ``UserID, predicted_ordered, purchase_probability,
         prediction_timestamp`` (+ ``segment``). Without an id column the index stands in.
         Values are checked with the same rules as a file's (the model's schema).
-        ``timestamp`` (ISO text) stands in for the current time.
+        ``timestamp`` (ISO text) stands in for the current time. ``explain=k`` adds
+        ``reason_1..reason_k``, the input columns pushing each score up most (exact SHAP
+        contributions, :meth:`PropensityModel.explain`; ties in column order), and
+        ``reason_1_contribution..reason_k_contribution``.
         """
         import pandas as pd  # here only: scoring files needs no pandas (start-up time)
 
@@ -174,6 +178,7 @@ class CustomerPropensityPredictor:
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         thr = self.decision_threshold(threshold)
         fill = _check_fill(fill_missing)
+        k = check_explain(explain, model)
         try:
             E, stats = model.schema_.encode(df, where="input DataFrame", coerce=coerce,
                                             fill_missing=fill, row_label=_frame_rows(df))
@@ -191,6 +196,14 @@ class CustomerPropensityPredictor:
         })
         if segments:
             out["segment"] = segment_of(proba)
+        if k:
+            idx, val = model.reasons_encoded(E, k) if len(df) else \
+                (np.zeros((0, k), np.int32), np.zeros((0, k)))
+            names = np.asarray(model.input_columns_, dtype=object)
+            for r in range(k):
+                out[f"reason_{r + 1}"] = names[idx[:, r]]
+            for r in range(k):
+                out[f"reason_{r + 1}_contribution"] = val[:, r]
         return out
 
     # ------------------------------------------------------------------ files
@@ -199,8 +212,11 @@ class CustomerPropensityPredictor:
         """Score a DataFrame into a predictions CSV: :meth:`predict`, then the same
         header, writer and temporary-file-and-rename as :meth:`predict_from_file`.
         Returns the number of rows."""
+        explain = kwargs.get("explain") or 0
+        _check_explain_output(explain, output_path)
         out = self.predict(df, threshold, segments, **kwargs)
-        with AtomicOutput(output_path) as f, _predictions_output(f, output_path, segments) as sink:
+        with AtomicOutput(output_path) as f, \
+                _predictions_output(f, output_path, segments, explain) as sink:
             _write_frame(sink, out)
         return len(out)
 
@@ -209,7 +225,7 @@ class CustomerPropensityPredictor:
                           segments: bool = False, coerce: bool = False,
                           fill_missing: int | None = None, drift_report: PathLike | None = None,
                           progress: Callable[[int], object] | None = None,
-                          sep: str = ",", encoding: str = "utf-8") -> dict:
+                          sep: str = ",", encoding: str = "utf-8", explain: int = 0) -> dict:
         """Score a CSV file (``'-'`` for stdin, or a binary file object) into a
         predictions CSV (``'-'`` for stdout).
 
@@ -224,11 +240,14 @@ class CustomerPropensityPredictor:
         output file is left. ``coerce`` clips binary values other than 0/1 (a warning
         counts them); ``fill_missing=0`` fills empty binary cells; ``drift_report`` names
         a JSON file for the population stability index of every feature and of the
-        scores. ``progress`` is called with the number of rows of each block. Returns a
-        summary dict.
+        scores. ``progress`` is called with the number of rows of each block. ``explain=k``
+        adds the reason columns of :meth:`predict` to a CSV output (explained block by
+        block). Returns a summary dict.
         """
         model = self.require_model()
         thr = self.decision_threshold(threshold)
+        k = check_explain(explain, model)
+        _check_explain_output(k, output_path)
         chunksize = int(chunksize)
         if chunksize < 1:
             raise ValueError(f"chunksize must be >= 1, got {chunksize}")
@@ -239,6 +258,8 @@ class CustomerPropensityPredictor:
         parquet_in = input_format(src_name) == PARQUET
         if parquet_in and (sep != "," or codec != "utf-8"):
             raise ValueError("sep and encoding are for CSV text; a Parquet input has neither")
+        if parquet_in and k:
+            raise ValueError("explain reads CSV inputs; score a Parquet input without it")
         if output_path != "-":
             folder = os.path.dirname(os.path.abspath(os.fspath(output_path)))
             if not os.path.isdir(folder):
@@ -272,13 +293,13 @@ class CustomerPropensityPredictor:
                    "model": self.model_name, "threshold": thr}
         try:
             with AtomicOutput(output_path, background=True, direct=True) as raw, \
-                    _predictions_output(raw, output_path, segments) as out:
+                    _predictions_output(raw, output_path, segments, k) as out:
                 if parquet_in:
                     self._stream_parquet(model, input_path, out, thr, segments, coerce, fill,
                                          chunksize, timestamp, drift, progress, summary, where)
                 else:
                     self._stream(model, src, out, thr, segments, coerce, fill, chunksize, sep,
-                                 encoding, timestamp, drift, progress, summary, where)
+                                 encoding, timestamp, drift, progress, summary, where, k)
                 if drift is not None:
                     out.sync()  # the predictions are on disk before the report replaces its file
                     report = drift.report()
@@ -349,13 +370,13 @@ class CustomerPropensityPredictor:
             raise InputDataError(str(exc)) from None
 
     def _stream(self, model, src, out, thr, segments, coerce, fill, chunksize, sep, encoding,
-                timestamp, drift, progress, summary, where):
+                timestamp, drift, progress, summary, where, explain=0):
         reader = None
         try:
             reader = open_reader(src, min(max(chunksize * 64, 1 << 16), 256 << 20),
                                  where=where, encoding=encoding)
             self._stream_blocks(model, reader, out, thr, segments, coerce, fill, sep, timestamp,
-                                drift, progress, summary, where)
+                                drift, progress, summary, where, explain)
         except InputDataError:
             raise
         except DataError as exc:   # the reader's: gzip, encoding, a line too long
@@ -365,7 +386,7 @@ class CustomerPropensityPredictor:
                 reader.close()
 
     def _stream_blocks(self, model, reader, out, thr, segments, coerce, fill, sep, timestamp,
-                       drift, progress, summary, where):
+                       drift, progress, summary, where, explain=0):
         head = reader.header_line()
         if head is None:
             warnings.warn(f"{where} is empty: the output holds only the header", UserWarning,
@@ -384,6 +405,8 @@ class CustomerPropensityPredictor:
         idc = id_column_of(model)
         id_field = names.index(idc) if idc in names else -1
         ts = timestamp.encode()
+        reason_text = reason_names(model.input_columns_) if explain else None
+        reasons = ReasonCache(model, explain) if explain else None
         line, row = 2, 1
         # buffers reused from block to block: the parser's outputs, and a ring of output
         # texts (the writer thread holds at most out.depth + 1 of them at once)
@@ -407,17 +430,25 @@ class CustomerPropensityPredictor:
                     pred = (proba >= thr).astype(np.uint8)
                     buf = texts[n_blocks % len(texts)]  # the core grows it as needed
                     n_blocks += 1
+                    extra = {}
+                    if explain:  # CSV outputs only (_check_explain_output)
+                        idx, val = reasons(E)
+                        extra = dict(reason_col=idx, reason_value=val,
+                                     reason_names=reason_text[0],
+                                     reason_name_start=reason_text[1],
+                                     reason_digits=REASON_DIGITS)
                     if by_rows:                         # a Parquet output
                         row_ids = (_span_ids(data, span[:n]) if id_field >= 0 else
                                    [str(row - 1 + i) for i in range(n)])
                         out.add(row_ids, pred, proba, timestamp)
                     elif id_field >= 0:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments, data,
-                                                span[:n], n_threads=self.n_jobs, out=buf)
+                                                span[:n], n_threads=self.n_jobs, out=buf,
+                                                **extra)
                     else:
                         size = _core.csv_format(pred, proba, PROBA_DIGITS, ts, segments,
                                                 first_row_number=row - 1, n_threads=self.n_jobs,
-                                                out=buf)
+                                                out=buf, **extra)
                     if not by_rows:
                         text = memoryview(buf)[:size]
             except ValueError as exc:
@@ -451,7 +482,7 @@ def _frame_rows(df):
 
 
 @contextlib.contextmanager
-def _predictions_output(raw, path, segments):
+def _predictions_output(raw, path, segments, explain=0):
     """Where prediction rows go, by the output's name: CSV text (gzip-compressed for
     .gz), its header written first, or Parquet (.parquet / .pq) rows
     (:class:`propensity.io.parquet.ParquetPredictions`, its footer written when the
@@ -467,7 +498,7 @@ def _predictions_output(raw, path, segments):
         rows.finish()
         return
     with text_sink(raw, path) as out:
-        out.write(header_line(segments))
+        out.write(header_line(segments, explain))
         yield out
 
 
@@ -517,9 +548,86 @@ def _span_ids(data, spans):
     return out
 
 
-def header_line(segments):
-    """The header of a predictions CSV."""
-    return (",".join(OUTPUT_COLUMNS + (["segment"] if segments else [])) + "\n").encode()
+class ReasonCache:
+    """The reasons of a stream's rows (:meth:`PropensityModel.reasons_encoded`), each
+    distinct encoded row explained once for the whole stream, not once per block: session
+    rows repeat across blocks. A row's reasons do not depend on the rows explained with
+    it, so the output is the same; at most ``max_rows`` distinct rows are kept (about
+    100 bytes each), later ones are explained block by block."""
+
+    def __init__(self, model, k, max_rows=200_000):
+        self.model, self.k, self.max_rows = model, int(k), int(max_rows)
+        self.slot = {}
+        self.idx = np.zeros((0, self.k), dtype=np.int32)
+        self.val = np.zeros((0, self.k))
+
+    def __call__(self, E):
+        from .model import distinct_of
+        rows, inverse = distinct_of(E)
+        if inverse is None or rows.dtype != np.uint8:  # rows that do not repeat
+            return self.model.reasons_encoded(E, self.k)
+        keys = [r.tobytes() for r in rows]
+        slots = np.fromiter((self.slot.get(key, -1) for key in keys), dtype=np.int64,
+                            count=len(keys))
+        new = np.flatnonzero(slots < 0)
+        idx = np.empty((rows.shape[0], self.k), dtype=np.int32)
+        val = np.empty((rows.shape[0], self.k))
+        old = slots >= 0
+        idx[old], val[old] = self.idx[slots[old]], self.val[slots[old]]
+        if new.size:
+            ni, nv = self.model.reasons_encoded(np.ascontiguousarray(rows[new]), self.k)
+            idx[new], val[new] = ni, nv
+            room = min(new.size, self.max_rows - len(self.slot))
+            if room > 0:
+                base = self.idx.shape[0]
+                self.idx = np.concatenate([self.idx, ni[:room]])
+                self.val = np.concatenate([self.val, nv[:room]])
+                for j in range(room):
+                    self.slot[keys[new[j]]] = base + j
+        return idx[inverse], val[inverse]
+
+
+def reason_columns(k):
+    """The reason columns :meth:`CustomerPropensityPredictor.predict` adds for explain=k."""
+    return [f"reason_{r + 1}" for r in range(k)] + \
+        [f"reason_{r + 1}_contribution" for r in range(k)]
+
+
+def check_explain(explain, model):
+    """The number of reasons asked for: 0 (None or 0) .. the model's input columns."""
+    if explain is None:
+        return 0
+    m = len(model.input_columns_)
+    if isinstance(explain, bool) or not isinstance(explain, (int, np.integer)) or \
+            not 0 <= explain <= m:
+        raise ValueError(f"explain must be an int in [0, {m}] (the model's input columns), "
+                         f"got {explain!r}")
+    if explain and not hasattr(getattr(model, "estimator_", None), "shap_values"):
+        raise ValueError(f"explain: the model's estimator "
+                         f"{type(getattr(model, 'estimator_', None)).__name__} cannot explain "
+                         f"its scores (no shap_values)")
+    return int(explain)
+
+
+def _check_explain_output(explain, path):
+    if explain and output_format(path) == PARQUET:
+        raise ValueError("explain writes its reason columns to CSV outputs; a Parquet output "
+                         "has none (score to a .csv or .csv.gz file)")
+
+
+def reason_names(names):
+    """Column names as the C formatter takes them: (UTF-8 bytes one after another, the
+    int64 offsets of each)."""
+    encoded = [str(c).encode("utf-8") for c in names]
+    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=starts[1:])
+    return b"".join(encoded), starts
+
+
+def header_line(segments, explain=0):
+    """The header of a predictions CSV (with ``explain`` reason columns)."""
+    return (",".join(OUTPUT_COLUMNS + (["segment"] if segments else []) +
+                     reason_columns(explain)) + "\n").encode()
 
 
 def format_predictions(frame):
@@ -534,10 +642,22 @@ def format_predictions(frame):
         spans[1:, 0] = np.cumsum(lens)[:-1]
         spans[:, 1] = lens
     ts = frame["prediction_timestamp"].iloc[0] if n else ""
+    extra = {}
+    k = sum(1 for c in frame.columns if c.startswith("reason_") and
+            not c.endswith("_contribution"))
+    if k:
+        reasons = frame[[f"reason_{r + 1}" for r in range(k)]].to_numpy(dtype=object)
+        names, col = np.unique(reasons.astype(str), return_inverse=True)
+        blob, starts = reason_names(names.tolist()) if names.size else (b"", np.zeros(2, np.int64))
+        extra = dict(reason_col=np.ascontiguousarray(col.reshape(n, k), dtype=np.int32),
+                     reason_value=np.ascontiguousarray(
+                         frame[[f"reason_{r + 1}_contribution" for r in range(k)]],
+                         dtype=np.float64),
+                     reason_names=blob, reason_name_start=starts, reason_digits=REASON_DIGITS)
     return _core.csv_format(frame["predicted_ordered"].to_numpy().astype(np.uint8),
                             np.ascontiguousarray(frame["purchase_probability"], dtype=np.float64),
                             PROBA_DIGITS, str(ts).encode(), "segment" in frame.columns,
-                            b"".join(ids), spans)
+                            b"".join(ids), spans, **extra)
 
 
 def _check_fill(fill_missing):

@@ -61,10 +61,10 @@ def _output_names():
     names = {"manifest.json", "model_evaluation_results.json", "test_predictions.csv",
              "model_comparison.png", "roc_curves.png", "precision_recall_curves.png",
              "calibration.png", "detailed_evaluation_results.pkl", "ml_pipeline.log",
-             "logistic_regression_coefficients.csv"}
+             "logistic_regression_coefficients.csv", "shap_summary.png"}
     for fam in FAMILIES:
         names |= {f"{fam}_model.pkl", f"{fam}_model.propmodel",
-                  f"{fam}_feature_importance.csv"}
+                  f"{fam}_feature_importance.csv", f"{fam}_shap_importance.csv"}
     return names
 
 
@@ -101,6 +101,30 @@ def _write_importances(folder, family, model):
         df = pd.DataFrame({"feature": names, "importance": imp})
         df = df.sort_values("importance", ascending=False, kind="mergesort")
         name = f"{family}_feature_importance.csv"
+    with _output(folder, name, "w") as out:
+        df.to_csv(out, index=False)
+    return name
+
+
+def shap_importance(folds, est, part):
+    """Mean |SHAP value| of each of the estimator's features over the rows of ``part``
+    (the validation split): each stored row weighted by the rows it stands for, its
+    values computed once (:meth:`shap_values`, exact), chunk by chunk."""
+    index = part.index
+    w = part.counts.sum(axis=1).astype(np.float64)
+    total = None
+    step = folds.features.chunk
+    for a in range(0, index.shape[0], step):
+        phi = est.shap_values(folds.features.Z(index[a:a + step]))[:, :-1]
+        part_sum = w[a:a + step] @ np.abs(phi)
+        total = part_sum if total is None else total + part_sum
+    return total / max(float(w.sum()), 1e-300)
+
+
+def _write_shap_importance(folder, family, model, values):
+    df = pd.DataFrame({"feature": model.feature_names_out_, "mean_abs_shap": values})
+    df = df.sort_values("mean_abs_shap", ascending=False, kind="mergesort")
+    name = f"{family}_shap_importance.csv"
     with _output(folder, name, "w") as out:
         df.to_csv(out, index=False)
     return name
@@ -449,6 +473,10 @@ def _fit_family(cfg, prep, fam, grid, bar):
     rec["n_configurations"] = len(gs["cv_results"])
     rec["seconds"] = time.perf_counter() - t0
     pred_val = (proba_val >= threshold).astype(np.uint8)
+    t_shap = time.perf_counter()
+    shap_imp = shap_importance(folds, est, val)
+    logger.info("%s: SHAP importance on the validation split (%d stored rows) in %.2fs", fam,
+                val.index.shape[0], time.perf_counter() - t_shap)
     details = {
         # the validation split as (distinct row, label) pairs: sample_weight is how many
         # validation rows each pair stands for (np.repeat(x, sample_weight) gives rows)
@@ -459,6 +487,9 @@ def _fit_family(cfg, prep, fam, grid, bar):
         "cv_results": gs["cv_results"], "best_params": gs["best_params"],
         "oof_scores": oof, "oof_calibrated": oof_cal, "oof_labels": y_oof,
         "oof_weights": w_oof,
+        # mean |SHAP| per model feature on the validation split (raw-score units)
+        "shap_importance": {"feature": list(model.feature_names_out_),
+                            "mean_abs_shap": shap_imp},
     }
     logger.info("%s: best %s; validation F1 %.4f (precision %.4f, recall %.4f), "
                 "ROC-AUC %.4f, threshold %.3f, Brier %.4f -> %.4f calibrated (%.2fs)",
@@ -517,6 +548,8 @@ def _write_models(folder, fitted):
             _DocumentPickler(out, f.model, doc).dump(f.model)
         del doc
         _write_importances(folder, fam, f.model)
+        _write_shap_importance(folder, fam, f.model,
+                               f.details["shap_importance"]["mean_abs_shap"])
     with _output(folder, "model_evaluation_results.json", "w") as out:
         json.dump(_jsonable({fam: f.record for fam, f in fitted.items()}), out, indent=2)
         out.write("\n")

@@ -141,8 +141,38 @@ def calibration(folder, detailed):
     _save(fig, folder, "calibration.png")
 
 
+SHAP_UNITS = {"random_forest": "probability", "gradient_boosting": "log-odds",
+              "logistic_regression": "log-odds"}
+
+
+def shap_summary(folder, detailed, top=15):
+    """Bar plot per model of the mean |SHAP value| of its most important features on the
+    validation split (``detailed[fam]['shap_importance']``), the largest on top."""
+    fams = [f for f, d in detailed.items() if "shap_importance" in d]
+    if not fams:
+        return
+    longest = max(len(str(n)) for f in fams for n in detailed[f]["shap_importance"]["feature"])
+    fig = _figure(min(6.0 + 0.07 * longest, 9.0) * len(fams) * 0.75 + 1.0, 0.32 * top + 1.6)
+    axes = fig.subplots(1, len(fams), squeeze=False)[0]
+    for ax, fam in zip(axes, fams):
+        imp = detailed[fam]["shap_importance"]
+        vals = np.asarray(imp["mean_abs_shap"], dtype=np.float64)
+        order = np.argsort(-vals, kind="stable")[:top][::-1]
+        names = [str(imp["feature"][j]) for j in order]
+        ax.barh(np.arange(len(order)), vals[order], color=COLORS.get(fam), height=0.7)
+        ax.set_yticks(np.arange(len(order)), names, fontsize=8)
+        ax.set_xlabel(f"mean |SHAP value| ({SHAP_UNITS.get(fam, 'raw score')})")
+        ax.set_title(LABELS.get(fam, fam))
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(y=0.01)
+    fig.suptitle(f"What drives each model's score: top {top} features on the validation split",
+                 fontsize=11)
+    _save(fig, folder, "shap_summary.png")
+
+
 def write_plots(folder, detailed, evaluation):
     model_comparison(folder, evaluation)
     roc_curves(folder, detailed)
     pr_curves(folder, detailed)
     calibration(folder, detailed)
+    shap_summary(folder, detailed)

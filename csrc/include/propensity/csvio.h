@@ -93,6 +93,20 @@ prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_
                                int64_t max_rows, uint8_t *X, double *V, int64_t *id_span,
                                prop_csv_result *res, prop_error *err);
 
+/* Reason codes of prop_csv_format: after the segment, n names then n contributions per
+ * row, ",name_1,..,name_n,value_1,..,value_n". */
+typedef struct {
+    int n;                      /* reasons per row, 0 .. PROP_CSV_MAX_REASONS (0: none) */
+    const int32_t *col;         /* rows x n: indices into the names */
+    const double *value;        /* rows x n: finite, written with `digits` fixed decimals */
+    const char *names;          /* the names, one after another (quoted when they need it) */
+    const int64_t *name_start;  /* n_names + 1 offsets into names */
+    int32_t n_names;
+    int digits;                 /* 0..9 */
+} prop_csv_reasons;
+
+#define PROP_CSV_MAX_REASONS 64
+
 typedef struct {
     int digits;                 /* digits after the decimal point of the probability, 0..15 */
     const char *timestamp;      /* written verbatim in every row */
@@ -101,13 +115,14 @@ typedef struct {
     int64_t first_row_number;   /* without ids, row i is written as first_row_number + i */
     int n_threads;              /* 1 .. 1024: threads of prop_csv_format (row ranges written
                                    at once and joined: the same bytes as one thread) */
+    prop_csv_reasons reasons;   /* reason codes ({0}: none) */
 } prop_csv_format_params;
 
 /* Upper bound of the bytes prop_csv_format writes for n rows (id_span may be NULL). */
 int64_t prop_csv_format_bound(const prop_csv_format_params *p, int64_t n,
                               const int64_t *id_span);
 
-/* Write n rows "id,pred,proba,timestamp[,segment]\n". The id is id_buf[span] copied
+/* Write n rows "id,pred,proba,timestamp[,segment][,reasons]\n". The id is id_buf[span] copied
  * verbatim when it is quoted or needs no quoting, otherwise quoted (a raw id from a
  * non-comma file that holds ',' or '"'); with id_span == NULL the row number stands in.
  * pred holds 0/1; proba is written with `digits` fixed decimals, rounded exactly like
