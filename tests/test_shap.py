@@ -311,7 +311,51 @@ def test_shap_importance_weights_stored_rows_by_their_counts():
     folds = SimpleNamespace(features=SimpleNamespace(chunk=7, Z=lambda idx: rows[idx]))
     part = Part(index=np.arange(rows.shape[0]), counts=counts, pair_row=None, y=None, w=None)
     for m in _models(X, y, depth=4, n_trees=10) + [LogisticRegression().fit(X, y)]:
-        got = shap_importance(folds, m, part)
+        got, explained, of = shap_importance(folds, m, part)
+        assert explained == of == rows.shape[0]
         expanded = np.repeat(rows, counts.sum(axis=1), axis=0)
         want = np.abs(m.shap_values(expanded)[:, :-1]).mean(axis=0)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_shap_importance_within_its_work_budget(monkeypatch):
+    """Over its budget the mean |SHAP| comes from a systematic sample of stored rows drawn
+    by weight (each drawn row counted as often as drawn): equal to the mean over the
+    expanded sample and near the exact mean; under SHAP_MIN_ROWS affordable rows it is
+    not computed (deep forests)."""
+    from types import SimpleNamespace
+
+    import propensity.training.pipeline as P
+    from propensity.training.tuning import Part
+
+    X, y = _binary(3000)
+    rows = np.unique(X, axis=0)
+    counts = np.random.default_rng(4).integers(1, 6, (rows.shape[0], 2))
+    folds = SimpleNamespace(features=SimpleNamespace(chunk=64, Z=lambda idx: rows[idx]))
+    part = Part(index=np.arange(rows.shape[0]), counts=counts, pair_row=None, y=None, w=None)
+    m = _models(X, y, depth=4, n_trees=10)[0]
+    exact, n_all, _ = P.shap_importance(folds, m, part)
+    k = rows.shape[0] // 3
+    monkeypatch.setattr(P, "SHAP_MIN_ROWS", 10)
+    monkeypatch.setattr(P, "SHAP_WORK", m._shap_work_per_row() * k)
+    got, explained, of = P.shap_importance(folds, m, part)
+    assert explained <= k < n_all == of
+    w = counts.sum(axis=1).astype(float)
+    c = np.cumsum(w)
+    drawn = np.searchsorted(c, (np.arange(k) + 0.5) * c[-1] / k, side="right")
+    want = np.abs(m.shap_values(rows[drawn])[:, :-1]).mean(axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got, exact, rtol=0.15, atol=1e-3)
+    monkeypatch.setattr(P, "SHAP_WORK", m._shap_work_per_row() * 5)
+    assert P.shap_importance(folds, m, part) is None
+
+
+def test_shap_work_measure_follows_the_trees():
+    """Deeper and more trees: more work a row; a leaf-table tree (<= 12 levels) costs
+    leaves x depth x (1 + 2^depth / 256)."""
+    X, y = _binary(3000)
+    small, big = (_models(X, y, depth=d, n_trees=n)[0] for d, n in ((3, 5), (8, 20)))
+    assert 0 < small._shap_work_per_row() < big._shap_work_per_row()
+    t = small._trees
+    leaves = int((t["left"] < 0).sum())
+    assert small._shap_work_per_row() <= leaves * 3 * (1 + 8 / 256)

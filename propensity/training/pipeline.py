@@ -106,19 +106,38 @@ def _write_importances(folder, family, model):
     return name
 
 
+SHAP_WORK = 1.5e8        # TreeSHAP work (trees._shap_work_per_row units) a model's SHAP
+                         # importance may take: about 0.5 s; rows beyond it are sampled
+SHAP_MIN_ROWS = 200      # fewer affordable rows than this: no SHAP importance
+
+
 def shap_importance(folds, est, part):
     """Mean |SHAP value| of each of the estimator's features over the rows of ``part``
-    (the validation split): each stored row weighted by the rows it stands for, its
-    values computed once (:meth:`shap_values`, exact), chunk by chunk."""
+    (the validation split), each stored row weighted by the rows it stands for, its values
+    exact (:meth:`shap_values`), chunk by chunk. Where explaining every stored row would
+    exceed SHAP_WORK, a systematic sample of the rows by weight (deterministic, each row
+    drawn in proportion to the rows it stands for) that fits it; where not even
+    SHAP_MIN_ROWS rows fit (deep forests: exact TreeSHAP of 200 trees of depth 20 takes
+    seconds a row), None. Returns (values, rows explained, of rows) or None."""
     index = part.index
     w = part.counts.sum(axis=1).astype(np.float64)
+    work = est._shap_work_per_row() if hasattr(est, "_shap_work_per_row") else 0.0
+    affordable = int(SHAP_WORK // work) if work > 0 else index.shape[0]
+    if affordable < min(SHAP_MIN_ROWS, index.shape[0]):
+        return None
+    if affordable < index.shape[0]:
+        c = np.cumsum(w)
+        at = np.searchsorted(c, (np.arange(affordable) + 0.5) * (c[-1] / affordable),
+                             side="right")
+        pick, times = np.unique(np.minimum(at, index.shape[0] - 1), return_counts=True)
+        index, w = index[pick], times.astype(np.float64)
     total = None
     step = folds.features.chunk
     for a in range(0, index.shape[0], step):
         phi = est.shap_values(folds.features.Z(index[a:a + step]))[:, :-1]
         part_sum = w[a:a + step] @ np.abs(phi)
         total = part_sum if total is None else total + part_sum
-    return total / max(float(w.sum()), 1e-300)
+    return total / max(float(w.sum()), 1e-300), int(index.shape[0]), int(part.index.shape[0])
 
 
 def _write_shap_importance(folder, family, model, values):
@@ -475,8 +494,14 @@ def _fit_family(cfg, prep, fam, grid, bar):
     pred_val = (proba_val >= threshold).astype(np.uint8)
     t_shap = time.perf_counter()
     shap_imp = shap_importance(folds, est, val)
-    logger.info("%s: SHAP importance on the validation split (%d stored rows) in %.2fs", fam,
-                val.index.shape[0], time.perf_counter() - t_shap)
+    if shap_imp is None:
+        logger.info("%s: no SHAP importance: exact TreeSHAP of its trees takes about %.2g "
+                    "work units a row and a model's importance may take %.2g (fewer than "
+                    "%d rows); model.explain() still explains any customer", fam,
+                    est._shap_work_per_row(), SHAP_WORK, SHAP_MIN_ROWS)
+    else:
+        logger.info("%s: SHAP importance on %d of the validation split's %d stored rows "
+                    "in %.2fs", fam, shap_imp[1], shap_imp[2], time.perf_counter() - t_shap)
     details = {
         # the validation split as (distinct row, label) pairs: sample_weight is how many
         # validation rows each pair stands for (np.repeat(x, sample_weight) gives rows)
@@ -487,10 +512,13 @@ def _fit_family(cfg, prep, fam, grid, bar):
         "cv_results": gs["cv_results"], "best_params": gs["best_params"],
         "oof_scores": oof, "oof_calibrated": oof_cal, "oof_labels": y_oof,
         "oof_weights": w_oof,
-        # mean |SHAP| per model feature on the validation split (raw-score units)
-        "shap_importance": {"feature": list(model.feature_names_out_),
-                            "mean_abs_shap": shap_imp},
     }
+    if shap_imp is not None:
+        # mean |SHAP| per model feature on the validation split (raw-score units), on the
+        # stored rows explained (all, or a sample by weight: see shap_importance)
+        details["shap_importance"] = {"feature": list(model.feature_names_out_),
+                                      "mean_abs_shap": shap_imp[0], "rows": shap_imp[1],
+                                      "of_rows": shap_imp[2]}
     logger.info("%s: best %s; validation F1 %.4f (precision %.4f, recall %.4f), "
                 "ROC-AUC %.4f, threshold %.3f, Brier %.4f -> %.4f calibrated (%.2fs)",
                 fam, gs["best_params"], rec["f1"], rec["precision"], rec["recall"],
@@ -548,8 +576,9 @@ def _write_models(folder, fitted):
             _DocumentPickler(out, f.model, doc).dump(f.model)
         del doc
         _write_importances(folder, fam, f.model)
-        _write_shap_importance(folder, fam, f.model,
-                               f.details["shap_importance"]["mean_abs_shap"])
+        if "shap_importance" in f.details:
+            _write_shap_importance(folder, fam, f.model,
+                                   f.details["shap_importance"]["mean_abs_shap"])
     with _output(folder, "model_evaluation_results.json", "w") as out:
         json.dump(_jsonable({fam: f.record for fam, f in fitted.items()}), out, indent=2)
         out.write("\n")
