@@ -44,6 +44,7 @@ from ..io.table import TrainingTable, read_training_file, table_from_encoded, ta
 from ..datasets import make_sessions
 from ..errors import OutputError, TrainingError
 from ..scoring.model import PropensityModel, build_profile
+from . import campaign
 from .tuning import (DEFAULT_GRIDS, TableFeatures, TableFolds,  # noqa: F401  (DEFAULT_GRIDS: interface)
                      base_params, check_parts, count_fits, evenly_spaced, grid_search,
                      load_grid_file,
@@ -61,7 +62,8 @@ def _output_names():
     names = {"manifest.json", "model_evaluation_results.json", "test_predictions.csv",
              "model_comparison.png", "roc_curves.png", "precision_recall_curves.png",
              "calibration.png", "detailed_evaluation_results.pkl", "ml_pipeline.log",
-             "logistic_regression_coefficients.csv"}
+             "logistic_regression_coefficients.csv", "lift_table.csv",
+             "cumulative_gains.png", "lift_curve.png"}
     for fam in FAMILIES:
         names |= {f"{fam}_model.pkl", f"{fam}_model.propmodel",
                   f"{fam}_feature_importance.csv"}
@@ -445,6 +447,7 @@ def _fit_family(cfg, prep, fam, grid, bar):
     rec["brier_uncalibrated"] = M.brier_score_loss(y_val, raw_val, w_val)
     rec["f1_uncalibrated_at_0.5"] = M.f1_score(y_val, raw_val >= 0.5, w_val)
     rec["oof_f1"] = oof_f1
+    rec["lift_table"] = campaign.lift_table(y_val, proba_val, w_val)
     rec["best_params"] = dict(gs["best_params"])
     rec["n_configurations"] = len(gs["cv_results"])
     rec["seconds"] = time.perf_counter() - t0
@@ -517,12 +520,24 @@ def _write_models(folder, fitted):
             _DocumentPickler(out, f.model, doc).dump(f.model)
         del doc
         _write_importances(folder, fam, f.model)
+    with _output(folder, "lift_table.csv", "w") as out:
+        _lift_frame(fitted).to_csv(out, index=False)
     with _output(folder, "model_evaluation_results.json", "w") as out:
         json.dump(_jsonable({fam: f.record for fam, f in fitted.items()}), out, indent=2)
         out.write("\n")
     with _output(folder, "detailed_evaluation_results.pkl") as out:
         pickle.dump({fam: f.details for fam, f in fitted.items()}, out,
                     protocol=pickle.HIGHEST_PROTOCOL)
+
+
+LIFT_COLUMNS = ["model", "decile", "sessions", "buyers", "response_rate", "lift",
+                "cumulative_buyers_pct", "cumulative_lift"]
+
+
+def _lift_frame(fitted):
+    """lift_table.csv: the validation deciles of every model (campaign.lift_table)."""
+    rows = [{"model": fam, **d} for fam, f in fitted.items() for d in f.record["lift_table"]]
+    return pd.DataFrame(rows, columns=LIFT_COLUMNS)
 
 
 def _write_plots(folder, fitted):
