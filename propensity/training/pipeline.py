@@ -63,7 +63,7 @@ def _output_names():
              "model_comparison.png", "roc_curves.png", "precision_recall_curves.png",
              "calibration.png", "detailed_evaluation_results.pkl", "ml_pipeline.log",
              "logistic_regression_coefficients.csv", "lift_table.csv",
-             "cumulative_gains.png", "lift_curve.png"}
+             "cumulative_gains.png", "lift_curve.png", "profit_curve.png"}
     for fam in FAMILIES:
         names |= {f"{fam}_model.pkl", f"{fam}_model.propmodel",
                   f"{fam}_feature_importance.csv"}
@@ -137,6 +137,7 @@ class TrainingConfig:
     encoding: str = "utf-8"             # their text encoding (read as UTF-8)
     embedded_rows: int = EMBEDDED_ROWS
     embedded_test_rows: int = EMBEDDED_TEST_ROWS
+    policy: object = None               # campaign.TargetPolicy, a dict of its fields, or None (f1)
 
     def checked(self):
         """The models in the documented order and the merged grids; ValueError /
@@ -155,6 +156,10 @@ class TrainingConfig:
                 raise DataError(f"{label} {os.fspath(path)!r} is a folder, not a file")
             if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
                 raise DataError(f"{label} {os.fspath(path)!r} not found")
+        try:
+            self.policy = campaign.as_policy(self.policy)
+        except (TypeError, ValueError) as exc:
+            raise DataError(str(exc)) from None
         grid = load_grid_file(self.grid) if isinstance(self.grid, (str, os.PathLike)) \
             else self.grid
         return [m for m in FAMILIES if m in models], merge_grids(grid)
@@ -300,6 +305,12 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
         return out
 
     table = timed("load", _load, cfg)
+    if cfg.policy.kind == "budget" and cfg.policy.budget_sessions is None:
+        try:   # before any fit: a budget above the training rows
+            campaign.check_budget(cfg.policy.budget, table.n_rows)
+        except ValueError as exc:
+            raise DataError(f"{exc} (the {table.n_rows} rows of the training data; "
+                            f"--budget-sessions sets another number)") from None
     prep = timed("prepare", _prepare, cfg, table)
     total_fits = sum(count_fits(estimator_class(f), grids[f], cfg.cv_folds) + 1 for f in models)
     bar = _progress_bar(cfg.progress, total_fits, "training")
@@ -423,7 +434,11 @@ def _fit_family(cfg, prep, fam, grid, bar):
                        cfg.seed, cfg.n_jobs, table.n_stored)
     gs = grid_search(cls, folds, grid, base, family=fam, progress=bar, n_jobs=cfg.n_jobs)
     oof, y_oof, w_oof = gs["oof"]
-    calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
+    calibrator, _, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
+    policy = campaign.choose(cfg.policy, y_oof, oof_cal, w_oof, n_rows=table.n_rows)
+    threshold = policy["threshold"]
+    logger.info("%s: target policy %s -> threshold %.6g on the out-of-fold scores", fam,
+                cfg.policy.kind, threshold)
     train = folds.training
     est = folds.fit(cls(**{**base, **gs["best_params"]}), train)  # the grid wins
     unused = folds.unused_features(est)
@@ -437,6 +452,7 @@ def _fit_family(cfg, prep, fam, grid, bar):
         calibrator=calibrator, threshold=threshold, training_profile=None,
         calibration=cfg.calibration, cv=cfg.cv_folds, random_state=cfg.seed,
         classes=table.classes)
+    model.set_policy(policy)
     model.training_profile_ = _training_profile(model, folds, train)
     del train
     val = folds.validation
@@ -448,6 +464,8 @@ def _fit_family(cfg, prep, fam, grid, bar):
     rec["f1_uncalibrated_at_0.5"] = M.f1_score(y_val, raw_val >= 0.5, w_val)
     rec["oof_f1"] = oof_f1
     rec["lift_table"] = campaign.lift_table(y_val, proba_val, w_val)
+    rec["policy"] = {**{k: v for k, v in policy.items() if k != "score_distribution"},
+                     "validation": campaign.evaluate(policy, y_val, proba_val, w_val)}
     rec["best_params"] = dict(gs["best_params"])
     rec["n_configurations"] = len(gs["cv_results"])
     rec["seconds"] = time.perf_counter() - t0
