@@ -64,7 +64,7 @@ class TargetPolicy:
             raise ValueError("--contact-cost and --order-value go together: give both")
         if self.kind == "profit" and c is None:
             raise ValueError("--target-policy profit needs --contact-cost and --order-value")
-        if c is not None:
+        if c is not None and v is not None:
             if c <= 0:
                 raise ValueError(f"--contact-cost must be > 0, got {c:g}")
             if v <= c:
@@ -217,6 +217,7 @@ def choose(policy: TargetPolicy, y_true, proba, sample_weight=None, n_rows=None)
             if curve["expected_profit"][i] > 0 else 1.0
     else:
         if policy.kind == "top-percent":
+            assert policy.percent is not None   # checked()
             share = policy.percent / 100.0
         else:
             sessions = policy.budget_sessions if policy.budget_sessions is not None else n_rows
