@@ -63,7 +63,7 @@ def test_every_output_is_present_and_well_formed(run, small):
                 "calibration.png", "detailed_evaluation_results.pkl", "ml_pipeline.log",
                 "logistic_regression_coefficients.csv", "random_forest_feature_importance.csv",
                 "gradient_boosting_feature_importance.csv", "lift_table.csv",
-                "cumulative_gains.png", "lift_curve.png"}
+                "cumulative_gains.png", "lift_curve.png", "report.html"}
     expected |= {f"{f}_model.{ext}" for f in FAMILIES for ext in ("pkl", "propmodel")}
     assert names == expected
     for png in [n for n in names if n.endswith(".png")]:

@@ -63,7 +63,7 @@ def _output_names():
              "model_comparison.png", "roc_curves.png", "precision_recall_curves.png",
              "calibration.png", "detailed_evaluation_results.pkl", "ml_pipeline.log",
              "logistic_regression_coefficients.csv", "lift_table.csv",
-             "cumulative_gains.png", "lift_curve.png", "profit_curve.png"}
+             "cumulative_gains.png", "lift_curve.png", "profit_curve.png", "report.html"}
     for fam in FAMILIES:
         names |= {f"{fam}_model.pkl", f"{fam}_model.propmodel",
                   f"{fam}_feature_importance.csv"}
@@ -329,6 +329,7 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     timed("predict_test", _predict_test, fitted[best].model, best, cfg.test_file, tmp,
           cfg.embedded_test_rows, cfg.sep, cfg.encoding)
     timed("plots", _write_plots, tmp, fitted)
+    timed("report", _write_report, tmp, fitted, best, prep, cfg, now)
     manifest = _manifest.build(
         tmp, best_model=best, models=evaluation, created=now,
         training_data={"source": prep.table.source, "n_rows": prep.table.n_rows,
@@ -562,6 +563,22 @@ def _write_plots(folder, fitted):
     from .plots import write_plots
     write_plots(folder, {fam: f.details for fam, f in fitted.items()},
                 {fam: f.record for fam, f in fitted.items()})
+
+
+def _write_report(folder, fitted, best, prep, cfg, created):
+    from .report import write_report
+    table = prep.table
+    plc = table.part_label_counts()
+    n_rows = int(plc.sum())
+    data = {"source": table.source, "target": cfg.target, "n_rows": n_rows,
+            "n_training": int(plc[:table.n_folds].sum()),
+            "n_validation": int(plc[table.n_folds:].sum()),
+            "n_buyers": int(plc[:, 1].sum()), "buyer_rate": float(plc[:, 1].sum()) / n_rows,
+            "n_inputs": len(table.schema.names),
+            "n_features": len(prep.features.feature_names)}
+    write_report(folder, evaluation=_jsonable({fam: f.record for fam, f in fitted.items()}),
+                 best_model=best, data=data, created=created,
+                 model_dir=os.fspath(cfg.output_dir))
 
 
 def _predict_test(model, name, test_file, folder, embedded_test_rows, sep=",", encoding="utf-8"):
