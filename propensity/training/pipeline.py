@@ -2,10 +2,11 @@
 
 Steps (SPEC.md "Training"): load and validate the data; stratified 80/20 split (seed
 42); interaction features; for each model family a stratified k-fold grid search scored
-by F1 with class balancing; the decision threshold that maximises out-of-fold F1;
-probability calibration fitted on the out-of-fold scores; refit on the training split;
-validation metrics; feature importance; outputs (models, manifest, metrics, plots,
-test predictions), written into a temporary folder that replaces the output folder
+by F1 with class balancing; probability calibration fitted on the out-of-fold scores;
+the decision threshold of the targeting policy on the calibrated out-of-fold scores
+(:mod:`propensity.training.campaign`; by default best F1); refit on the training split;
+validation metrics, lift and gains, the policy's outcome; feature importance; outputs
+(models, manifest, metrics, plots, report.html, test predictions), written into a temporary folder that replaces the output folder
 only when everything succeeded.
 
 Model selection (grids, folds on weighted distinct rows, grid search, calibration and
@@ -190,7 +191,8 @@ def run_training(train_file: PathLike | TrainingTable | TrainingData | None = No
 
     Options are the fields of :class:`TrainingConfig` (target, id_column, models,
     cv_folds, seed, n_jobs, grid, calibration, progress, sep, encoding, embedded_rows,
-    embedded_test_rows). ``grid`` overrides the default grids: ``{family: {param:
+    embedded_test_rows, policy: a :class:`~propensity.training.campaign.TargetPolicy` or a
+    dict of its fields). ``grid`` overrides the default grids: ``{family: {param:
     [values]}}`` or a path to a TOML/JSON grid file. Raises :class:`DataError` for
     unusable data, :class:`SameFileError` when an input file lies inside ``output_dir``
     (the folder the run replaces), :class:`TrainingError` when the outputs cannot be
