@@ -247,3 +247,49 @@ def test_predict_top_percent_and_budget_use_the_training_distribution(top10, tmp
     raw = pd.read_csv(tmp_path / "in.csv")
     expect = model.predict(raw[model.input_columns_], threshold=model.threshold_for_share(0.2))
     assert (thresholds["top"] == expect).all()
+
+
+def test_train_cli_budget_policy_and_predict_on_a_model_without_a_distribution(tmp_path,
+                                                                              capsys):
+    import hashlib
+    import json
+    import shutil
+
+    from propensity import predict, train
+    from propensity.datasets import make_sessions
+    from propensity.scoring.model import PropensityModel
+    make_sessions(3000, seed=12).to_csv(tmp_path / "train.csv", index=False)
+    make_sessions(200, seed=12, testing=True).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "out"
+    assert train.main(["--train-file", str(tmp_path / "train.csv"), "--output-dir", str(out),
+                       "--models", "logistic_regression", "--cv-folds", "2",
+                       "--target-policy", "budget", "--budget", "150",
+                       "--contact-cost", "1", "--order-value", "25"]) == 0
+    summary = capsys.readouterr().out
+    assert "policy budget with logistic_regression: contacting" in summary
+    assert "expected profit" in summary
+    ev = json.loads((out / "model_evaluation_results.json").read_text())
+    pol = ev["logistic_regression"]["policy"]
+    assert pol["kind"] == "budget" and pol["budget_sessions"] == 3000 and pol["share"] == 0.05
+    assert (out / "profit_curve.png").read_bytes()[:4] == b"\x89PNG"
+    # the same folder with the model saved as before policies (no score distribution)
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    name = "logistic_regression_model.propmodel"
+    model = PropensityModel.from_bytes((old / name).read_bytes())
+    model.policy_ = {"kind": "f1", "threshold": model.threshold_}
+    (old / name).write_bytes(model.to_bytes())
+    man = json.loads((old / "manifest.json").read_text())
+    man["files"][name] = hashlib.sha256((old / name).read_bytes()).hexdigest()
+    (old / "manifest.json").write_text(json.dumps(man))
+    argv = ["--input_file", str(tmp_path / "new.csv"), "--output_file",
+            str(tmp_path / "pred.csv"), "--quiet", "--top-percent", "10"]
+    assert predict.main(argv + ["--model_dir", str(old)]) == predict.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "error: the model stores no training score distribution (it was saved by an older "
+        "version or fitted with fit()): retrain it to use --top-percent or --budget"]
+    assert not (tmp_path / "pred.csv").exists()
+    # its own threshold still works, and the new folder takes --top-percent
+    assert predict.main(argv[:-2] + ["--model_dir", str(old)]) == 0
+    assert predict.main(argv + ["--model_dir", str(out)]) == 0
