@@ -25,6 +25,31 @@ def bounded_int(minimum, hint=""):
     return parse
 
 
+def positive_number(text):
+    """An argparse type: a finite number > 0 (money amounts, counts of contacts)."""
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def percent(text):
+    """An argparse type: a percentage in (0, 100]."""
+    from .training.campaign import check_percent
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
+    try:
+        return check_percent(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--top-percent ", "")) from None
+
+
 def n_jobs(text):
     """An argparse type for thread counts: a non-zero integer, -1 meaning all cores."""
     try:

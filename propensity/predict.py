@@ -5,22 +5,26 @@
 Exit codes: :data:`EXIT_CODES` (also in ``--help``). On an error no output file is left.
 """
 import argparse
+import logging
 import sys
 
 from . import __version__
 from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, add_format_options,
-                   bounded_int, cli_logging, exit_codes_epilog, interrupted,
-                   signals_as_exceptions)
+                   bounded_int, cli_logging, exit_codes_epilog, interrupted, percent,
+                   positive_number, signals_as_exceptions)
 from .errors import OutputError, SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
+
+logger = logging.getLogger("propensity.predict")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MODEL_MISSING, EXIT_MODEL_BAD, EXIT_INPUT = 0, 1, 2, 3, 4, 5
 EXIT_CODES = (
     (EXIT_OK, "success"),
     (EXIT_ERROR, "any other error"),
     (EXIT_USAGE, "bad command-line usage, or an output that is the same file as the input, "
-                 "a model file or the other output"),
+                 "a model file or the other output, or --top-percent/--budget with a model "
+                 "saved without its training score distribution"),
     (EXIT_MODEL_MISSING, "model folder, manifest or model file missing (or not a folder)"),
     (EXIT_MODEL_BAD, "model damaged: checksum mismatch, malformed, newer format version"),
     (EXIT_INPUT, "bad input (missing file, no known feature column, bad value, wrong "
@@ -48,8 +52,20 @@ def build_parser():
                    help="folder with manifest.json and the models (default: ml_outputs)")
     p.add_argument("--model", default=None,
                    help="model name to use instead of the manifest's best, e.g. random_forest")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="decision threshold (default: the one tuned and stored with the model)")
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument("--threshold", type=float, default=None,
+                        help="decision threshold (default: the one the model's targeting "
+                             "policy chose and stored with it)")
+    choice.add_argument("--top-percent", type=percent, default=None, metavar="P",
+                        help="flag the P %% highest scores: the threshold at which the "
+                             "training score distribution stored with the model reaches P %% "
+                             "(the input's own share can differ when it differs from the "
+                             "training data)")
+    choice.add_argument("--budget", type=positive_number, default=None, metavar="N",
+                        help="N contacts per --budget-sessions sessions: --top-percent "
+                             "100*N/S, from the training score distribution")
+    p.add_argument("--budget-sessions", type=positive_number, default=None, metavar="S",
+                   help="the sessions --budget is spread over, e.g. the rows of the input")
     add_format_options(p, "the input CSV")
     p.add_argument("--chunksize", type=bounded_int(1), default=100_000, help="rows per block (default 100000)")
     p.add_argument("--segments", action="store_true",
@@ -128,6 +144,17 @@ def _main(parser, args):
     if args.explain and (_parquet(args.input_file, output=False) or
                          _parquet(args.output_file, output=True)):
         parser.error("--explain reads and writes CSV files (plain or gzip), not Parquet")
+    if (args.budget is None) != (args.budget_sessions is None):
+        parser.error("--budget N and --budget-sessions S go together (N contacts per S "
+                     "sessions scored)")
+    if args.budget is not None:
+        from .training.campaign import check_budget
+        try:
+            args.share = check_budget(args.budget, args.budget_sessions)
+        except ValueError as exc:
+            parser.error(str(exc))
+    else:
+        args.share = None if args.top_percent is None else args.top_percent / 100.0
     with cli_logging(args.quiet, _shows_progress(args)):
         code, msg = _score(args)
     if msg is not None:
@@ -148,6 +175,13 @@ def _score(args):
         if args.explain > n_inputs:
             return EXIT_USAGE, (f"--explain {args.explain}: the model {predictor.model_name} "
                                 f"has {n_inputs} input columns")
+        if args.share is not None:
+            try:
+                args.threshold = predictor.require_model().threshold_for_share(args.share)
+            except ValueError as exc:
+                return EXIT_USAGE, f"{exc}"
+            logger.info("flagging %.4g%% of the training score distribution: threshold %.6g",
+                        100 * args.share, args.threshold)
         if args.scheduler is not None:
             from .dask import get_client, score_csv_dask
             with get_client(args.scheduler):

@@ -13,7 +13,8 @@ import sys
 
 from . import __version__
 from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, add_format_options, bounded_int,
-                   cli_logging, exit_codes_epilog, interrupted, n_jobs, signals_as_exceptions)
+                   cli_logging, exit_codes_epilog, interrupted, n_jobs, percent,
+                   positive_number, signals_as_exceptions)
 from .learn.estimators import FAMILIES
 
 EXIT_OK, EXIT_DATA, EXIT_OUTPUT = 0, 2, 3
@@ -83,8 +84,41 @@ def build_parser():
                         "(tcp://host:8786) or 'local' for a LocalCluster here; the workers must "
                         "be able to read the file, whose features must be 0/1 columns. Needs "
                         "pip install 'propensity[dask]' (default: no Dask)")
+    g = p.add_argument_group("targeting policy (how each model's decision threshold is chosen, "
+                             "on out-of-fold scores; README \"Campaigns\")")
+    g.add_argument("--target-policy", choices=("f1", "profit", "top-percent", "budget"),
+                   default="f1",
+                   help="f1: best F1; profit: most expected profit (needs --contact-cost and "
+                        "--order-value); top-percent: contact the --top-percent P %% highest "
+                        "scores; budget: --budget N contacts per --budget-sessions sessions "
+                        "(default: %(default)s)")
+    g.add_argument("--contact-cost", type=positive_number, default=None, metavar="C",
+                   help="cost of contacting one customer (with --order-value: the profit "
+                        "policy, and expected profit in the evaluation of any policy)")
+    g.add_argument("--order-value", type=positive_number, default=None, metavar="V",
+                   help="value of one order; must be above --contact-cost")
+    g.add_argument("--top-percent", type=percent, default=None, metavar="P",
+                   help="share of sessions to contact, in (0, 100], for --target-policy "
+                        "top-percent")
+    g.add_argument("--budget", type=positive_number, default=None, metavar="N",
+                   help="contacts per --budget-sessions sessions scored, for --target-policy "
+                        "budget")
+    g.add_argument("--budget-sessions", type=positive_number, default=None, metavar="S",
+                   help="the sessions --budget is spread over (default: the number of rows of "
+                        "the training data)")
     p.add_argument("--quiet", action="store_true", help="no progress display or summary")
     return p
+
+
+def _policy(args):
+    """The targeting policy of the arguments, or an error message."""
+    from .training.campaign import TargetPolicy
+    try:
+        return TargetPolicy(kind=args.target_policy, contact_cost=args.contact_cost,
+                            order_value=args.order_value, percent=args.top_percent,
+                            budget=args.budget, budget_sessions=args.budget_sessions).checked()
+    except ValueError as exc:
+        return str(exc)
 
 
 def main(argv=None):
@@ -101,6 +135,11 @@ def main(argv=None):
 
 def _main(args):
     id_column = None if args.id_column.strip().lower() == "none" else args.id_column
+    policy = _policy(args)
+    if isinstance(policy, str):
+        print(f"propensity-train: error: {policy}", file=sys.stderr)
+        return EXIT_DATA
+    args.policy = policy
     progress = not args.quiet and sys.stderr.isatty()
     if args.scheduler is not None and args.train_file is None:
         print("propensity-train: error: --scheduler needs --train-file (a CSV the workers "
@@ -121,6 +160,11 @@ def _main(args):
             star = " *" if fam == res.best_model else ""
             print(f"{fam:<22}{m['f1']:>8.4f}{m['precision']:>11.4f}{m['recall']:>8.4f}"
                   f"{m['roc_auc']:>9.4f}{m['threshold']:>11.3f}{star}")
+        pol = res.metrics[res.best_model]["policy"]
+        at = pol["validation"]
+        money = f", expected profit {at['expected_profit']:,.2f}" if "expected_profit" in at else ""
+        print(f"policy {pol['kind']} with {res.best_model}: contacting {at['contacts_pct']:.1f}% "
+              f"of the validation sessions reaches {at['buyers_pct']:.1f}% of the buyers{money}")
         print(f"best model: {res.best_model}; outputs in {os.path.relpath(res.output_dir)} "
               f"({res.timings['total']:.1f}s)")
     return EXIT_OK
@@ -145,7 +189,7 @@ def _train(args, id_column, progress):
             id_column=id_column, models=args.models, cv_folds=args.cv_folds, seed=args.seed,
             n_jobs=args.n_jobs, grid=args.grid,
             calibration=None if args.calibration == "none" else args.calibration,
-            progress=progress, sep=args.sep, encoding=args.encoding)
+            progress=progress, sep=args.sep, encoding=args.encoding, policy=args.policy)
     except (DataError, SameFileError, ImportError) as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
         return EXIT_DATA

@@ -1123,3 +1123,60 @@ def test_train_parquet_input_errors(tmp_path, capsys):
             assert frag.replace("'", "").lower() in first, (name, frag, err)
         assert _snapshot(inp) == before
         assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# targeting policies (issue 18): bad --contact-cost / --order-value / --top-percent /
+# --budget, exit 2 with the reason, nothing written
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--target-policy", "profit", "--contact-cost", "0", "--order-value", "40"],
+     "argument --contact-cost: must be a number > 0, got '0'"),
+    (["--target-policy", "profit", "--contact-cost", "-1", "--order-value", "40"],
+     "argument --contact-cost: must be a number > 0, got '-1'"),
+    (["--target-policy", "profit", "--contact-cost", "abc", "--order-value", "40"],
+     "argument --contact-cost: expected a number, got 'abc'"),
+    (["--target-policy", "profit", "--contact-cost", "nan", "--order-value", "40"],
+     "argument --contact-cost: must be a number > 0, got 'nan'"),
+    (["--target-policy", "profit", "--contact-cost", "5", "--order-value", "5"],
+     "--order-value 5 is not above --contact-cost 5: no contact can be profitable"),
+    (["--target-policy", "profit", "--contact-cost", "5"],
+     "--contact-cost and --order-value go together: give both"),
+    (["--target-policy", "profit"], "--target-policy profit needs --contact-cost and --order-value"),
+    (["--target-policy", "top-percent", "--top-percent", "0"],
+     "argument --top-percent: must be in (0, 100], got 0"),
+    (["--target-policy", "top-percent", "--top-percent", "100.5"],
+     "argument --top-percent: must be in (0, 100], got 100.5"),
+    (["--target-policy", "top-percent", "--top-percent", "ten"],
+     "argument --top-percent: expected a percentage, got 'ten'"),
+    (["--target-policy", "top-percent"], "--target-policy top-percent needs --top-percent P"),
+    (["--top-percent", "10"], "--top-percent goes with --target-policy top-percent"),
+    (["--target-policy", "budget"], "--target-policy budget needs --budget N"),
+    (["--target-policy", "budget", "--budget", "20", "--budget-sessions", "10"],
+     "--budget 20 is above the 10 sessions it is spread over: at most one contact per session"),
+    (["--target-policy", "budget", "--budget", "30"],
+     "--budget 30 is above the 20 sessions it is spread over: at most one contact per session "
+     "(the 20 rows of the training data; --budget-sessions sets another number)"),
+])
+def test_train_bad_policy(tmp_path, run_train, args, fragment):
+    (tmp_path / "train.csv").write_bytes(_text(HEADER, *_two_class_rows(20)))
+    out = tmp_path / "ml_outputs"
+    code, err = run_train(_train_argv(tmp_path, tmp_path / "train.csv", out) + args)
+    assert code == 2, err
+    assert fragment in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--top-percent", "0"], "argument --top-percent: must be in (0, 100], got 0"),
+    (["--top-percent", "101"], "argument --top-percent: must be in (0, 100], got 101"),
+    (["--budget", "50"], "--budget N and --budget-sessions S go together"),
+    (["--budget", "50", "--budget-sessions", "10"],
+     "--budget 50 is above the 10 sessions it is spread over"),
+    (["--budget", "-3", "--budget-sessions", "10"], "argument --budget: must be a number > 0"),
+    (["--top-percent", "10", "--threshold", "0.5"], "not allowed with argument"),
+])
+def test_predict_bad_policy_override(run_predict, args, fragment):
+    code, err, out = run_predict(_text(HEADER, *_good_rows()), args=args)
+    assert code == predict.EXIT_USAGE and fragment in err, err
+    assert not out.exists()

@@ -62,7 +62,8 @@ def test_every_output_is_present_and_well_formed(run, small):
                 "model_comparison.png", "roc_curves.png", "precision_recall_curves.png",
                 "calibration.png", "detailed_evaluation_results.pkl", "ml_pipeline.log",
                 "logistic_regression_coefficients.csv", "random_forest_feature_importance.csv",
-                "gradient_boosting_feature_importance.csv", "shap_summary.png"}
+                "gradient_boosting_feature_importance.csv", "shap_summary.png", "lift_table.csv",
+                "cumulative_gains.png", "lift_curve.png", "report.html"}
     expected |= {f"{f}_model.{ext}" for f in FAMILIES for ext in ("pkl", "propmodel")}
     expected |= {f"{f}_shap_importance.csv" for f in FAMILIES}
     assert names == expected

@@ -11,7 +11,7 @@ __all__ = [
     "confusion_matrix", "precision_score", "recall_score", "f1_score", "roc_auc_score",
     "average_precision_score", "brier_score_loss", "roc_curve", "precision_recall_curve",
     "f1_threshold_curve", "best_f1_threshold", "classification_report",
-    "binary_metrics",
+    "binary_metrics", "cumulative_counts", "threshold_below", "gains_at",
 ]
 
 
@@ -80,6 +80,27 @@ def _cumulative(y_true, y_score, sample_weight):
     return tps, fps, s[last]
 
 
+def cumulative_counts(y_true, y_score, sample_weight=None):
+    """``(tps, fps, thresholds)``: the weighted positives and negatives scoring at least
+    each distinct score, for the distinct scores from the highest down."""
+    return _cumulative(y_true, y_score, sample_weight)
+
+
+def gains_at(y_true, y_score, shares, sample_weight=None):
+    """Cumulative gains: the (weighted) positives among the top ``shares`` (fractions in
+    [0, 1]) of the rows by descending score, and the rows that makes.
+
+    A tie group (rows of one score) that straddles a cut is split in proportion: taking
+    a fraction f of its rows takes the fraction f of its positives (what a random order
+    within the tie gives on average). Its weight is split the same way, so weighted
+    distinct rows give exactly the figures of the rows they stand for. Returns
+    ``(rows, positives)`` arrays, one value per share."""
+    tps, fps, _ = _cumulative(y_true, y_score, sample_weight)
+    rows = tps + fps
+    cut = np.asarray(shares, dtype=np.float64) * rows[-1]
+    return cut, np.interp(cut, np.r_[0.0, rows], np.r_[0.0, tps])
+
+
 def roc_curve(y_true, y_score, sample_weight=None):
     """``(fpr, tpr, thresholds)`` with a leading (0, 0) point at threshold +inf."""
     tps, fps, thr = _cumulative(y_true, y_score, sample_weight)
@@ -140,8 +161,16 @@ def best_f1_threshold(y_true, y_score, sample_weight=None):
     """
     thr, f1, _, _ = f1_threshold_curve(y_true, y_score, sample_weight)
     i = int(np.argmax(f1))
+    return threshold_below(thr, i), float(f1[i])
+
+
+def threshold_below(thresholds, i):
+    """The decision threshold that selects the distinct scores ``thresholds[:i + 1]``
+    (highest first) and no other: halfway between ``thresholds[i]`` and the next lower
+    distinct score (robust to tiny numeric differences at prediction)."""
+    thr = thresholds
     lower = thr[i + 1] if i + 1 < thr.size else max(0.0, thr[i] - 1e-6)
-    return float((thr[i] + lower) / 2.0), float(f1[i])
+    return float((thr[i] + lower) / 2.0)
 
 
 def classification_report(y_true, y_pred, target_names=("0", "1"), digits=4,

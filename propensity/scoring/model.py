@@ -179,7 +179,7 @@ class PropensityModel(BaseEstimator):
         return self
 
     def _set_parts(self, schema, transformer, estimator, calibrator, threshold,
-                   classes=(0, 1), training_profile=None):
+                   classes=(0, 1), training_profile=None, policy=None):
         self._feature_plan = None
         self.schema_ = schema
         self.transformer_ = transformer
@@ -193,6 +193,9 @@ class PropensityModel(BaseEstimator):
         self.feature_names_in_ = np.asarray(schema.names, dtype=object)
         if training_profile is not None:
             self.training_profile_ = training_profile
+        # the targeting policy that chose the threshold (propensity.training.campaign);
+        # models without one (older documents, fit) used the F1 policy
+        self.policy_ = dict(policy) if policy else {"kind": "f1", "threshold": self.threshold_}
         if self.estimator is None:
             self.estimator = type(estimator)(**estimator.get_params(deep=False))
         return self
@@ -216,6 +219,28 @@ class PropensityModel(BaseEstimator):
                    random_state=random_state)
         return self._set_parts(schema, transformer, estimator, calibrator, threshold, classes,
                                training_profile)
+
+    def set_policy(self, policy: dict) -> PropensityModel:
+        """Store a targeting policy (:func:`propensity.training.campaign.choose`): its
+        threshold becomes the model's decision threshold."""
+        threshold = float(policy["threshold"])
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"policy threshold {threshold} is not in [0, 1]")
+        self.threshold_ = threshold
+        self.policy_ = dict(policy)
+        return self
+
+    def threshold_for_share(self, share: float) -> float:
+        """The threshold that flags ``share`` (0-1] of the training score distribution
+        (the calibrated out-of-fold scores stored with the policy); ValueError for a
+        model saved without that distribution."""
+        from ..training.campaign import threshold_for_share
+        dist = getattr(self, "policy_", {}).get("score_distribution")
+        if not dist or not dist.get("scores"):
+            raise ValueError("the model stores no training score distribution (it was saved "
+                             "by an older version or fitted with fit()): retrain it to use "
+                             "--top-percent or --budget")
+        return threshold_for_share(dist, share)
 
     @classmethod
     def from_estimator(cls, estimator: BaseEstimator, threshold: float = 0.5) -> PropensityModel:
@@ -387,12 +412,23 @@ class PropensityModel(BaseEstimator):
         return {"calibration": self.calibration, "interactions": bool(self.interactions),
                 "cv": int(self.cv), "random_state": self.random_state}
 
+    def _policy_document(self):
+        """The policy as saved: a threshold set by hand after the policy chose one is
+        saved as the policy ``threshold`` (the score distribution kept)."""
+        policy = dict(getattr(self, "policy_", None) or {"kind": "f1"})
+        if policy.get("threshold") != self.threshold_:
+            policy = {"kind": "threshold", "threshold": self.threshold_,
+                      **({"score_distribution": policy["score_distribution"]}
+                         if "score_distribution" in policy else {})}
+        return policy
+
     def _to_document(self):
         cal_meta, cal_arrays = ({"kind": None}, {}) if self.calibrator_ is None \
             else self.calibrator_.state()
         meta = {
             "schema": self.schema_.to_dict(), "model_name": self.model_name_,
             "threshold": self.threshold_, "training_profile": getattr(self, "training_profile_", {}),
+            "policy": self._policy_document(),
             "calibration": cal_meta, "classes": [c.item() if isinstance(c, np.generic) else c
                                                  for c in self.classes_],
         }
@@ -430,5 +466,12 @@ class PropensityModel(BaseEstimator):
         self = cls(estimator=type(estimator)(**estimator.get_params(deep=False)),
                    **{k: v for k, v in params.items() if k in ("calibration", "interactions",
                                                                  "cv", "random_state")})
+        policy = meta.get("policy") or None   # documents before policies: none (F1)
+        if policy is not None and (not isinstance(policy, dict) or
+                                   not isinstance(policy.get("kind"), str)):
+            raise ValueError("PropensityModel document has an invalid policy")
+        if policy is not None:
+            policy = {**policy, "threshold": threshold}
         return self._set_parts(schema, transformer, estimator, calibrator, threshold,
-                               meta.get("classes", [0, 1]), meta.get("training_profile") or {})
+                               meta.get("classes", [0, 1]), meta.get("training_profile") or {},
+                               policy)

@@ -2,10 +2,11 @@
 
 Steps (SPEC.md "Training"): load and validate the data; stratified 80/20 split (seed
 42); interaction features; for each model family a stratified k-fold grid search scored
-by F1 with class balancing; the decision threshold that maximises out-of-fold F1;
-probability calibration fitted on the out-of-fold scores; refit on the training split;
-validation metrics; feature importance; outputs (models, manifest, metrics, plots,
-test predictions), written into a temporary folder that replaces the output folder
+by F1 with class balancing; probability calibration fitted on the out-of-fold scores;
+the decision threshold of the targeting policy on the calibrated out-of-fold scores
+(:mod:`propensity.training.campaign`; by default best F1); refit on the training split;
+validation metrics, lift and gains, the policy's outcome; feature importance; outputs
+(models, manifest, metrics, plots, report.html, test predictions), written into a temporary folder that replaces the output folder
 only when everything succeeded.
 
 Model selection (grids, folds on weighted distinct rows, grid search, calibration and
@@ -44,6 +45,7 @@ from ..io.table import TrainingTable, read_training_file, table_from_encoded, ta
 from ..datasets import make_sessions
 from ..errors import OutputError, TrainingError
 from ..scoring.model import PropensityModel, build_profile
+from . import campaign
 from .tuning import (DEFAULT_GRIDS, TableFeatures, TableFolds,  # noqa: F401  (DEFAULT_GRIDS: interface)
                      base_params, check_parts, count_fits, evenly_spaced, grid_search,
                      load_grid_file,
@@ -61,7 +63,8 @@ def _output_names():
     names = {"manifest.json", "model_evaluation_results.json", "test_predictions.csv",
              "model_comparison.png", "roc_curves.png", "precision_recall_curves.png",
              "calibration.png", "detailed_evaluation_results.pkl", "ml_pipeline.log",
-             "logistic_regression_coefficients.csv", "shap_summary.png"}
+             "logistic_regression_coefficients.csv", "shap_summary.png", "lift_table.csv",
+             "cumulative_gains.png", "lift_curve.png", "profit_curve.png", "report.html"}
     for fam in FAMILIES:
         names |= {f"{fam}_model.pkl", f"{fam}_model.propmodel",
                   f"{fam}_feature_importance.csv", f"{fam}_shap_importance.csv"}
@@ -178,6 +181,7 @@ class TrainingConfig:
     encoding: str = "utf-8"             # their text encoding (read as UTF-8)
     embedded_rows: int = EMBEDDED_ROWS
     embedded_test_rows: int = EMBEDDED_TEST_ROWS
+    policy: object = None               # campaign.TargetPolicy, a dict of its fields, or None (f1)
 
     def checked(self):
         """The models in the documented order and the merged grids; ValueError /
@@ -196,6 +200,10 @@ class TrainingConfig:
                 raise DataError(f"{label} {os.fspath(path)!r} is a folder, not a file")
             if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
                 raise DataError(f"{label} {os.fspath(path)!r} not found")
+        try:
+            self.policy = campaign.as_policy(self.policy)
+        except (TypeError, ValueError) as exc:
+            raise DataError(str(exc)) from None
         grid = load_grid_file(self.grid) if isinstance(self.grid, (str, os.PathLike)) \
             else self.grid
         return [m for m in FAMILIES if m in models], merge_grids(grid)
@@ -226,7 +234,8 @@ def run_training(train_file: PathLike | TrainingTable | TrainingData | None = No
 
     Options are the fields of :class:`TrainingConfig` (target, id_column, models,
     cv_folds, seed, n_jobs, grid, calibration, progress, sep, encoding, embedded_rows,
-    embedded_test_rows). ``grid`` overrides the default grids: ``{family: {param:
+    embedded_test_rows, policy: a :class:`~propensity.training.campaign.TargetPolicy` or a
+    dict of its fields). ``grid`` overrides the default grids: ``{family: {param:
     [values]}}`` or a path to a TOML/JSON grid file. Raises :class:`DataError` for
     unusable data, :class:`SameFileError` when an input file lies inside ``output_dir``
     (the folder the run replaces), :class:`TrainingError` when the outputs cannot be
@@ -341,6 +350,12 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
         return out
 
     table = timed("load", _load, cfg)
+    if cfg.policy.kind == "budget" and cfg.policy.budget_sessions is None:
+        try:   # before any fit: a budget above the training rows
+            campaign.check_budget(cfg.policy.budget, table.n_rows)
+        except ValueError as exc:
+            raise DataError(f"{exc} (the {table.n_rows} rows of the training data; "
+                            f"--budget-sessions sets another number)") from None
     prep = timed("prepare", _prepare, cfg, table)
     total_fits = sum(count_fits(estimator_class(f), grids[f], cfg.cv_folds) + 1 for f in models)
     bar = _progress_bar(cfg.progress, total_fits, "training")
@@ -359,6 +374,7 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     timed("predict_test", _predict_test, fitted[best].model, best, cfg.test_file, tmp,
           cfg.embedded_test_rows, cfg.sep, cfg.encoding)
     timed("plots", _write_plots, tmp, fitted)
+    timed("report", _write_report, tmp, fitted, best, prep, cfg, now)
     manifest = _manifest.build(
         tmp, best_model=best, models=evaluation, created=now,
         training_data={"source": prep.table.source, "n_rows": prep.table.n_rows,
@@ -464,7 +480,11 @@ def _fit_family(cfg, prep, fam, grid, bar):
                        cfg.seed, cfg.n_jobs, table.n_stored)
     gs = grid_search(cls, folds, grid, base, family=fam, progress=bar, n_jobs=cfg.n_jobs)
     oof, y_oof, w_oof = gs["oof"]
-    calibrator, threshold, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
+    calibrator, _, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
+    policy = campaign.choose(cfg.policy, y_oof, oof_cal, w_oof, n_rows=table.n_rows)
+    threshold = policy["threshold"]
+    logger.info("%s: target policy %s -> threshold %.6g on the out-of-fold scores", fam,
+                cfg.policy.kind, threshold)
     train = folds.training
     est = folds.fit(cls(**{**base, **gs["best_params"]}), train)  # the grid wins
     unused = folds.unused_features(est)
@@ -478,6 +498,7 @@ def _fit_family(cfg, prep, fam, grid, bar):
         calibrator=calibrator, threshold=threshold, training_profile=None,
         calibration=cfg.calibration, cv=cfg.cv_folds, random_state=cfg.seed,
         classes=table.classes)
+    model.set_policy(policy)
     model.training_profile_ = _training_profile(model, folds, train)
     del train
     val = folds.validation
@@ -488,6 +509,9 @@ def _fit_family(cfg, prep, fam, grid, bar):
     rec["brier_uncalibrated"] = M.brier_score_loss(y_val, raw_val, w_val)
     rec["f1_uncalibrated_at_0.5"] = M.f1_score(y_val, raw_val >= 0.5, w_val)
     rec["oof_f1"] = oof_f1
+    rec["lift_table"] = campaign.lift_table(y_val, proba_val, w_val)
+    rec["policy"] = {**{k: v for k, v in policy.items() if k != "score_distribution"},
+                     "validation": campaign.evaluate(policy, y_val, proba_val, w_val)}
     rec["best_params"] = dict(gs["best_params"])
     rec["n_configurations"] = len(gs["cv_results"])
     rec["seconds"] = time.perf_counter() - t0
@@ -579,6 +603,8 @@ def _write_models(folder, fitted):
         if "shap_importance" in f.details:
             _write_shap_importance(folder, fam, f.model,
                                    f.details["shap_importance"]["mean_abs_shap"])
+    with _output(folder, "lift_table.csv", "w") as out:
+        _lift_frame(fitted).to_csv(out, index=False)
     with _output(folder, "model_evaluation_results.json", "w") as out:
         json.dump(_jsonable({fam: f.record for fam, f in fitted.items()}), out, indent=2)
         out.write("\n")
@@ -587,10 +613,36 @@ def _write_models(folder, fitted):
                     protocol=pickle.HIGHEST_PROTOCOL)
 
 
+LIFT_COLUMNS = ["model", "decile", "sessions", "buyers", "response_rate", "lift",
+                "cumulative_buyers_pct", "cumulative_lift"]
+
+
+def _lift_frame(fitted):
+    """lift_table.csv: the validation deciles of every model (campaign.lift_table)."""
+    rows = [{"model": fam, **d} for fam, f in fitted.items() for d in f.record["lift_table"]]
+    return pd.DataFrame(rows, columns=LIFT_COLUMNS)
+
+
 def _write_plots(folder, fitted):
     from .plots import write_plots
     write_plots(folder, {fam: f.details for fam, f in fitted.items()},
                 {fam: f.record for fam, f in fitted.items()})
+
+
+def _write_report(folder, fitted, best, prep, cfg, created):
+    from .report import write_report
+    table = prep.table
+    plc = table.part_label_counts()
+    n_rows = int(plc.sum())
+    data = {"source": table.source, "target": cfg.target, "n_rows": n_rows,
+            "n_training": int(plc[:table.n_folds].sum()),
+            "n_validation": int(plc[table.n_folds:].sum()),
+            "n_buyers": int(plc[:, 1].sum()), "buyer_rate": float(plc[:, 1].sum()) / n_rows,
+            "n_inputs": len(table.schema.names),
+            "n_features": len(prep.features.feature_names)}
+    write_report(folder, evaluation=_jsonable({fam: f.record for fam, f in fitted.items()}),
+                 best_model=best, data=data, created=created,
+                 model_dir=os.fspath(cfg.output_dir))
 
 
 def _predict_test(model, name, test_file, folder, embedded_test_rows, sep=",", encoding="utf-8"):

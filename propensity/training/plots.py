@@ -170,8 +170,81 @@ def shap_summary(folder, detailed, top=15):
     _save(fig, folder, "shap_summary.png")
 
 
+def cumulative_gains(folder, detailed):
+    from .campaign import gains_curve
+    fig = _figure(6, 6)
+    ax = fig.add_subplot()
+    for fam, d in detailed.items():
+        x, g = gains_curve(d["y_true"], d["probabilities"], d.get("sample_weight"))
+        ax.plot(100 * x, 100 * g, color=COLORS.get(fam), lw=1.8, label=LABELS.get(fam, fam))
+    ax.plot([0, 100], [0, 100], ls="--", color="grey", lw=1, label="Random targeting")
+    ax.set_xlabel("Sessions contacted, highest scores first (%)")
+    ax.set_ylabel("Buyers reached (%)")
+    ax.set_title("Cumulative gains (validation split)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 101)
+    ax.set_xticks(range(0, 101, 10))
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    _save(fig, folder, "cumulative_gains.png")
+
+
+def lift_curve(folder, evaluation):
+    fig = _figure(7, 5)
+    ax = fig.add_subplot()
+    for fam, rec in evaluation.items():
+        table = rec["lift_table"]
+        ax.plot([r["decile"] for r in table], [r["cumulative_lift"] for r in table], "o-",
+                color=COLORS.get(fam), lw=1.8, ms=4, label=f"{LABELS.get(fam, fam)} cumulative")
+        ax.plot([r["decile"] for r in table], [r["lift"] for r in table], ":",
+                color=COLORS.get(fam), lw=1.2, label=f"{LABELS.get(fam, fam)} per decile")
+    ax.axhline(1.0, ls="--", color="grey", lw=1, label="Random targeting (lift 1)")
+    ax.set_xlabel("Decile (1 = highest scores)")
+    ax.set_ylabel("Lift (response rate / overall rate)")
+    ax.set_title("Lift by decile (validation split)")
+    ax.set_xticks(range(1, 11))
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, folder, "lift_curve.png")
+
+
+def profit(folder, detailed, evaluation):
+    """Profit by the share of sessions contacted (validation split), expected (calibrated
+    probabilities) and realised (the labels), the chosen threshold of each model marked;
+    only for a policy with a contact cost and an order value."""
+    from .campaign import profit_curve
+    fig = _figure(7, 5)
+    ax = fig.add_subplot()
+    for fam, d in detailed.items():
+        pol = evaluation[fam]["policy"]
+        c, v = pol["contact_cost"], pol["order_value"]
+        x, expected, realised = profit_curve(d["y_true"], d["probabilities"],
+                                             d.get("sample_weight"), c, v)
+        ax.plot(100 * x, expected, color=COLORS.get(fam), lw=1.8,
+                label=f"{LABELS.get(fam, fam)} expected")
+        ax.plot(100 * x, realised, ":", color=COLORS.get(fam), lw=1.2,
+                label=f"{LABELS.get(fam, fam)} realised")
+        at = pol["validation"]
+        ax.plot([at["contacts_pct"]], [at["expected_profit"]], "o", color=COLORS.get(fam), ms=7)
+    ax.axhline(0.0, color="grey", lw=1)
+    first = next(iter(evaluation.values()))["policy"]
+    ax.set_xlabel("Sessions contacted, highest scores first (%)")
+    ax.set_ylabel("Profit on the validation sessions")
+    ax.set_title(f"Profit (contact cost {first['contact_cost']:g}, order value "
+                 f"{first['order_value']:g}; dots: chosen policy)")
+    ax.set_xlim(0, 100)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, folder, "profit_curve.png")
+
+
 def write_plots(folder, detailed, evaluation):
+    if all("contact_cost" in rec.get("policy", {}) for rec in evaluation.values()):
+        profit(folder, detailed, evaluation)
     model_comparison(folder, evaluation)
+    cumulative_gains(folder, detailed)
+    lift_curve(folder, evaluation)
     roc_curves(folder, detailed)
     pr_curves(folder, detailed)
     calibration(folder, detailed)
