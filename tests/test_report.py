@@ -88,7 +88,7 @@ def test_report_is_self_contained_and_small(profit_run):
     assert all(u.startswith("data:image/png;base64,") for u in page.urls)
     # the figures of the run, each the PNG file written beside it
     names = ["model_comparison.png", "cumulative_gains.png", "lift_curve.png",
-             "profit_curve.png", "calibration.png"]
+             "profit_curve.png", "calibration.png", "shap_summary.png"]
     assert len(page.images) == len(names)
     for src, name in zip(page.images, names):
         assert base64.b64decode(src.split(",", 1)[1]) == (profit_run / name).read_bytes()
@@ -115,6 +115,8 @@ def test_report_explanations_appear_with_the_shap_files(profit_run, tmp_path):
     from propensity.training import report
     folder = tmp_path / "run"
     shutil.copytree(profit_run, folder)
+    for f in [*folder.glob("*_shap_importance.csv"), folder / "shap_summary.png"]:
+        f.unlink(missing_ok=True)   # a run without explanations
     ev = json.loads((folder / "model_evaluation_results.json").read_text())
     import datetime
     kw = dict(evaluation=ev, best_model="random_forest",
