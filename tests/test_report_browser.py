@@ -65,7 +65,7 @@ def test_report_in_headless_chromium(browser, report, tmp_path):
     # every image decoded
     images = browser.execute_script(
         "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
-    assert len(images) == 5, images      # no SHAP files in this run: no SHAP figure
+    assert len(images) == 6, images      # five figures and the SHAP summary
     for complete, width, alt in images:
         assert complete and width > 0, alt
     # no request left the page: the only resource entries are the page's own data: URLs
