@@ -6,14 +6,27 @@ gets one bin per value, with edges at the midpoints between consecutive values
 seeded subsample of at most ``subsample`` rows. The code of a value is the number
 of edges strictly below it, so ``value <= bin_thresholds(j)[c]`` exactly when its
 code is ``<= c``. The work is done by the C core (csrc/bins.c).
+
+A categorical column (``categorical``) gets one code per category instead: its
+``max_cat`` most frequent distinct values (ties: the smaller value first) get the codes
+0, 1, ... in that order, every other value -- rarer ones and values not seen in fit --
+gets ``OTHER_CODE`` and NaN the missing code. The tree learner never sends the
+"other" code or the missing code left at a categorical split
+(csrc/include/propensity/tree.h).
 """
+import logging
+
 import numpy as np
 
 from . import _types
 from .._core_loader import _core
 from .validation import check_X, check_n_jobs
 
+logger = logging.getLogger(__name__)
+
 EDGE_STRIDE = 255  # edge slots per column (csrc/include/propensity/bins.h)
+OTHER_CODE = 254  # rare and unseen categories (PROP_CAT_OTHER, tree.h)
+MAX_CAT = 254     # categories with a code of their own, at most
 
 
 def _as_core_array(X, name="X"):
@@ -36,12 +49,19 @@ class BinMapper:
         than ``max_bins`` distinct values; None uses every row.
     random_state : int or None
         Seed of that subsample (None means 0: binning is always deterministic).
+    categorical : None or sequence of int
+        Indices of the categorical columns (see the module docstring).
+    max_cat : int, 1..254
+        Categories of a categorical column with a code of their own.
     """
 
-    def __init__(self, max_bins=255, subsample=200_000, random_state=0):
+    def __init__(self, max_bins=255, subsample=200_000, random_state=0, categorical=None,
+                 max_cat=MAX_CAT):
         self.max_bins = max_bins
         self.subsample = subsample
         self.random_state = random_state
+        self.categorical = categorical
+        self.max_cat = max_cat
 
     def _check_params(self):
         mb = self.max_bins
@@ -60,16 +80,66 @@ class BinMapper:
             raise ValueError(f"random_state must be a non-negative int or None, got {rs!r}")
         return int(mb), seed
 
+    def _check_categorical(self, p):
+        cat = [] if self.categorical is None else [int(j) for j in self.categorical]
+        if any(not 0 <= j < p for j in cat) or len(set(cat)) != len(cat):
+            raise ValueError(f"categorical must hold distinct column indices in [0, {p}), "
+                             f"got {self.categorical!r}")
+        mc = self.max_cat
+        if isinstance(mc, bool) or not isinstance(mc, (int, np.integer)) or not 1 <= mc <= MAX_CAT:
+            raise ValueError(f"max_cat must be an int in [1, {MAX_CAT}], got {mc!r}")
+        return sorted(cat), int(mc)
+
     def fit(self, X):
         max_bins, seed = self._check_params()
         X = _as_core_array(X)
+        cat, max_cat = self._check_categorical(X.shape[1])
         subsample = X.shape[0] if self.subsample is None else int(self.subsample)
         edges, n_edges = _core.bin_fit(X, max_bins, max(subsample, 1), seed, 0)
         self.edges_ = edges
         self.n_edges_ = n_edges
         self.n_bins_ = (n_edges + 1).astype(np.int32)
         self.n_features_in_ = X.shape[1]
+        # categorical columns: no edges; their kept values, sorted, and the codes
+        self.cat_values_ = {}
+        self.cat_codes_ = {}
+        self.cat_n_other_ = {}
+        for j in cat:
+            col = np.asarray(X[:, j], dtype=np.float64)
+            vals, counts = np.unique(col[~np.isnan(col)], return_counts=True)
+            by_freq = np.lexsort((vals, -counts))[:max_cat]  # most frequent, then smallest
+            kept = vals[by_freq]
+            order = np.argsort(kept)
+            self.cat_values_[j] = kept[order]
+            self.cat_codes_[j] = np.arange(kept.size, dtype=np.uint8)[order]
+            self.cat_n_other_[j] = int(vals.size - kept.size)
+            if vals.size > kept.size:
+                logger.info("categorical column %d: %d distinct values, the %d most frequent "
+                            "kept, %d go to 'other'", j, vals.size, kept.size,
+                            vals.size - kept.size)
+            self.edges_[j, :] = np.nan
+            self.n_edges_[j] = 0
+            self.n_bins_[j] = kept.size
         return self
+
+    @property
+    def categorical_mask_(self):
+        """uint8 flags of the categorical columns (what the tree learner takes)."""
+        self._check_fitted()
+        mask = np.zeros(self.n_features_in_, dtype=np.uint8)
+        mask[list(getattr(self, "cat_values_", {}))] = 1
+        return mask
+
+    def _encode_categories(self, X, B):
+        """Overwrite B's categorical columns with the category codes of X's values."""
+        for j, kept in getattr(self, "cat_values_", {}).items():
+            col = np.asarray(X[:, j], dtype=np.float64)
+            pos = np.searchsorted(kept, col)
+            pos_c = np.minimum(pos, max(kept.size - 1, 0))
+            hit = (kept.size > 0) & (kept[pos_c] == col) if kept.size else np.zeros(col.shape, bool)
+            codes = np.where(hit, self.cat_codes_[j][pos_c] if kept.size else 0, OTHER_CODE)
+            B[:, j] = np.where(np.isnan(col), 255, codes).astype(np.uint8)
+        return B
 
     def _check_fitted(self):
         if not hasattr(self, "edges_"):
@@ -83,7 +153,8 @@ class BinMapper:
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but the BinMapper was fitted "
                              f"with {self.n_features_in_}")
-        return _core.bin_transform(X, self.edges_, self.n_edges_, check_n_jobs(n_jobs))
+        B = _core.bin_transform(X, self.edges_, self.n_edges_, check_n_jobs(n_jobs))
+        return self._encode_categories(X, B) if getattr(self, "cat_values_", None) else B
 
     def fit_transform(self, X, n_jobs=None):
         X = _as_core_array(X)
@@ -98,13 +169,24 @@ class BinMapper:
         return self.edges_[j, : self.n_edges_[j]].copy()
 
     def to_arrays(self):
-        """The fitted state as arrays, for model documents (see from_arrays)."""
+        """The fitted state as arrays, for model documents (see from_arrays); the
+        categorical columns' arrays only when there are some."""
         self._check_fitted()
-        return {"bin_edges": self.edges_.copy(), "bin_n_edges": self.n_edges_.copy(),
-                "bin_params": np.array([self.max_bins,
-                                        -1 if self.subsample is None else self.subsample,
-                                        0 if self.random_state is None else self.random_state],
-                                       dtype=np.int64)}
+        out = {"bin_edges": self.edges_.copy(), "bin_n_edges": self.n_edges_.copy(),
+               "bin_params": np.array([self.max_bins,
+                                       -1 if self.subsample is None else self.subsample,
+                                       0 if self.random_state is None else self.random_state],
+                                      dtype=np.int64)}
+        cats = getattr(self, "cat_values_", {})
+        if cats:
+            cols = sorted(cats)
+            out["bin_cat_columns"] = np.array(cols, dtype=np.int64)
+            out["bin_cat_start"] = np.cumsum([0] + [cats[j].size for j in cols]).astype(np.int64)
+            out["bin_cat_values"] = np.concatenate([cats[j] for j in cols]).astype(np.float64)
+            out["bin_cat_codes"] = np.concatenate([self.cat_codes_[j] for j in cols]
+                                                  ).astype(np.uint8)
+            out["bin_cat_params"] = np.array([self.max_cat], dtype=np.int64)
+        return out
 
     @classmethod
     def from_arrays(cls, arrays):
@@ -139,7 +221,47 @@ class BinMapper:
         self.n_edges_ = np.ascontiguousarray(n_edges, dtype=np.int32)
         self.n_bins_ = (self.n_edges_ + 1).astype(np.int32)
         self.n_features_in_ = edges.shape[0]
+        self._cat_from_arrays(arrays)
         return self
+
+    def _cat_from_arrays(self, arrays):
+        self.cat_values_, self.cat_codes_, self.cat_n_other_ = {}, {}, {}
+        if "bin_cat_columns" not in arrays:  # documents without categorical columns
+            return
+        try:
+            cols = np.asarray(arrays["bin_cat_columns"])
+            start = np.asarray(arrays["bin_cat_start"])
+            vals = np.asarray(arrays["bin_cat_values"])
+            codes = np.asarray(arrays["bin_cat_codes"])
+            (mc,) = np.asarray(arrays["bin_cat_params"], dtype=np.int64)[:1].tolist()
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"bin arrays: categorical columns incomplete ({exc})") from None
+        p = self.n_features_in_
+        if (cols.ndim != 1 or cols.dtype.kind not in "iu" or start.shape != (cols.size + 1,)
+                or vals.dtype != np.float64 or codes.dtype != np.uint8
+                or vals.shape != codes.shape or vals.ndim != 1 or start[0] != 0
+                or start[-1] != vals.size or (np.diff(start) < 0).any()):
+            raise ValueError("bin arrays: malformed categorical columns")
+        if len(set(cols.tolist())) != cols.size or ((cols < 0) | (cols >= p)).any():
+            raise ValueError(f"bin arrays: categorical columns must be distinct in [0, {p})")
+        if not 1 <= mc <= MAX_CAT:
+            raise ValueError(f"bin arrays: max_cat must be in [1, {MAX_CAT}]")
+        self.max_cat = int(mc)
+        self.categorical = cols.tolist()
+        for k, j in enumerate(cols.tolist()):
+            v, c = vals[start[k]:start[k + 1]], codes[start[k]:start[k + 1]]
+            if v.size > mc or not np.isfinite(v).all() or (np.diff(v) <= 0).any():
+                raise ValueError(f"bin arrays: the categories of column {j} must be at most "
+                                 f"{mc} finite increasing values")
+            if np.sort(c).tolist() != list(range(v.size)):
+                raise ValueError(f"bin arrays: the category codes of column {j} must be "
+                                 f"0..{v.size - 1}")
+            if self.n_edges_[j] != 0:
+                raise ValueError(f"bin arrays: categorical column {j} has bin edges")
+            self.cat_values_[j] = v.copy()
+            self.cat_codes_[j] = c.copy()
+            self.cat_n_other_[j] = 0
+            self.n_bins_[j] = v.size
 
     def __repr__(self):
         return (f"BinMapper(max_bins={self.max_bins!r}, subsample={self.subsample!r}, "
