@@ -185,3 +185,22 @@ def test_bad_categorical_inputs():
     mc = GradientBoostingClassifier(n_estimators=3).fit(dfc, y)
     with pytest.raises(ValueError, match="not a DataFrame"):
         mc.predict_proba(X[:, :2])
+
+
+def test_empty_string_and_mixed_categories_are_categories_of_their_own():
+    rng = np.random.default_rng(2)
+    n = 2000
+    levels = ["", "a", 7, 2.5]  # an empty string, text and numbers in one column
+    idx = rng.integers(0, 4, n)
+    eff = np.array([1.5, -1.5, 0.5, -0.5])
+    y = (rng.random(n) < 1 / (1 + np.exp(-eff[idx]))).astype(int)
+    col = pd.Categorical(np.array(levels, dtype=object)[idx], categories=levels)
+    df = pd.DataFrame({"x": rng.normal(size=n), "s": col})
+    m = _fit(GradientBoostingClassifier, df, y, n_estimators=10, min_data_per_group=5)
+    probe = pd.DataFrame({"x": [0.0] * 4, "s": pd.Categorical(levels, categories=levels)})
+    p = m.predict_proba(probe)[:, 1]
+    assert p[0] > p[2] > p[3] > p[1]  # the order of the effects
+    lefts = [v for v in m.trees_to_dataframe()["categories_left"] if v is not None]
+    assert lefts and all(set(v) <= set(levels) for v in lefts)
+    m2 = GradientBoostingClassifier.from_bytes(m.to_bytes())
+    assert np.array_equal(m2.predict_proba(probe), m.predict_proba(probe))
