@@ -204,3 +204,22 @@ def test_empty_string_and_mixed_categories_are_categories_of_their_own():
     assert lefts and all(set(v) <= set(levels) for v in lefts)
     m2 = GradientBoostingClassifier.from_bytes(m.to_bytes())
     assert np.array_equal(m2.predict_proba(probe), m.predict_proba(probe))
+
+
+@pytest.mark.parametrize("cls", ENSEMBLES)
+def test_auc_beside_lightgbm_with_the_same_categoricals(cls):
+    lgb = pytest.importorskip("lightgbm")  # optional: not in the test extra
+    X, y = _data(20000, k=120)
+    tr, te = slice(0, 16000), slice(16000, None)
+    ours = _fit(cls, X[tr], y[tr], n_estimators=60, categorical_features=[3, 4])
+    if cls is GradientBoostingClassifier:
+        ref = lgb.LGBMClassifier(n_estimators=60, max_depth=6, num_leaves=63, verbose=-1,
+                                 n_jobs=1, random_state=0)
+    else:
+        ref = lgb.LGBMClassifier(boosting_type="rf", n_estimators=60, max_depth=8,
+                                 num_leaves=255, bagging_fraction=0.632, bagging_freq=1,
+                                 feature_fraction=0.4, verbose=-1, n_jobs=1, random_state=0)
+    ref.fit(X[tr], y[tr], categorical_feature=[3, 4])
+    auc = roc_auc_score(y[te], ours.predict_proba(X[te])[:, 1])
+    auc_ref = roc_auc_score(y[te], ref.predict_proba(X[te])[:, 1])
+    assert auc >= auc_ref - 0.01, (auc, auc_ref)
