@@ -54,13 +54,35 @@ def test_bin_mapper_codes_by_frequency_other_and_missing():
     again = BinMapper.from_arrays(m.to_arrays())
     assert np.array_equal(again.transform(col[:, None]), m.transform(col[:, None]))
     bad = m.to_arrays()
-    bad["bin_cat_codes"] = np.array([0, 0, 1], dtype=np.uint8)
+    bad["bin_cat_codes"] = np.array([0, 0, 2], dtype=np.uint8)  # code 1 missing
     with pytest.raises(ValueError, match="category codes of column 0"):
         BinMapper.from_arrays(bad)
     with pytest.raises(ValueError, match="max_cat"):
         BinMapper(categorical=[0], max_cat=0).fit(col[:, None])
     # numeric documents have no categorical arrays
     assert not any(k.startswith("bin_cat") for k in BinMapper().fit(col[:, None]).to_arrays())
+
+
+def test_rare_categories_grouped_by_their_positive_rate():
+    rng = np.random.default_rng(4)
+    # 20 frequent values, 400 rare ones (10 rows each): half always 1, half always 0
+    freq = np.repeat(np.arange(20.0), 100)
+    rare = np.repeat(np.arange(100.0, 500.0), 10)
+    col = np.concatenate([freq, rare])
+    y = np.concatenate([rng.integers(0, 2, freq.size), (rare % 2 == 0).astype(int)])
+    m = BinMapper(categorical=[0], max_cat=16, cat_smooth=1.0).fit(col[:, None], y)
+    codes = dict(zip(m.cat_values_[0].tolist(), m.cat_codes_[0].tolist()))
+    assert sorted(set(codes[v] for v in range(14))) == list(range(14))  # 14 own codes
+    even = {codes[v] for v in np.arange(100.0, 500.0, 2)}
+    odd = {codes[v] for v in np.arange(101.0, 500.0, 2)}
+    assert even | odd == {14, 15} and not even & odd  # one group per rate
+    B = m.transform(np.array([[100.0], [101.0], [999.0], [np.nan]]))
+    assert B[:, 0].tolist() == [codes[100.0], codes[101.0], OTHER_CODE, 255]
+    again = BinMapper.from_arrays(m.to_arrays())
+    assert np.array_equal(again.transform(col[:, None]), m.transform(col[:, None]))
+    # without labels the rare values go to "other", as before
+    plain = BinMapper(categorical=[0], max_cat=16).fit(col[:, None])
+    assert plain.transform(np.array([[100.0]]))[0, 0] == OTHER_CODE
 
 
 @pytest.mark.parametrize("cls", ENSEMBLES)
@@ -123,6 +145,17 @@ def test_shap_additive_and_equal_to_enumeration(cls):
         np.testing.assert_allclose(phi[i], _brute_force(m, X[i]), rtol=0, atol=1e-9)
 
 
+def test_grouped_rare_categories_in_splits_and_explanations():
+    X, y = _data(3000, k=200)
+    m = _fit(GradientBoostingClassifier, X, y, n_estimators=4, max_depth=4,
+             categorical_features=[3, 4], max_cat=40, min_data_per_group=5)
+    assert m._bin_mapper.cat_values_[3].size > 40  # rare values share group codes
+    phi = m.shap_values(X[:6])
+    for i in range(6):
+        np.testing.assert_allclose(phi[i], _brute_force(m, X[i]), rtol=0, atol=1e-9)
+    assert np.array_equal(type(m).from_bytes(m.to_bytes()).predict_proba(X), m.predict_proba(X))
+
+
 def test_trees_to_dataframe_shows_the_categories():
     X, y = _data(3000)
     m = _fit(GradientBoostingClassifier, X, y, categorical_features=[3, 4])
@@ -178,8 +211,13 @@ def test_bad_categorical_inputs():
     # a column of many distinct values keeps max_cat of them, the rest is "other"
     Xm = X.copy()
     Xm[:, 3] = np.arange(500.0)
+    m = BinMapper(categorical=[3], max_cat=50).fit(Xm)
+    assert m.cat_values_[3].size == 50 and m.cat_n_other_[3] == 450
+    # with the labels (as the estimators fit) the rare values are grouped instead
     m = GradientBoostingClassifier(n_estimators=3, categorical_features=[3], max_cat=50).fit(Xm, y)
-    assert m._bin_mapper.cat_values_[3].size == 50 and m._bin_mapper.cat_n_other_[3] == 450
+    bm = m._bin_mapper
+    assert bm.cat_values_[3].size == 500 and bm.cat_n_other_[3] == 0
+    assert sorted(set(bm.cat_codes_[3].tolist())) == list(range(50))
     # a model with category columns needs them at predict time
     dfc = pd.DataFrame({"x": X[:, 0], "s": pd.Categorical(np.where(y == 1, "u", "v"))})
     mc = GradientBoostingClassifier(n_estimators=3).fit(dfc, y)

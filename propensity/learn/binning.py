@@ -10,7 +10,13 @@ code is ``<= c``. The work is done by the C core (csrc/bins.c).
 A categorical column (``categorical``) gets one code per category instead: its
 ``max_cat`` most frequent distinct values (ties: the smaller value first) get the codes
 0, 1, ... in that order, every other value -- rarer ones and values not seen in fit --
-gets ``OTHER_CODE`` and NaN the missing code. The tree learner never sends the
+gets ``OTHER_CODE`` and NaN the missing code. When fit is given the labels (``y``) and a
+column has more values than ``max_cat``, its ``max_cat - max_cat // 8`` most frequent
+values keep a code each and the rarer ones share the last ``max_cat // 8`` codes, grouped
+by their positive rate smoothed toward the overall one (``(positives + cat_smooth *
+rate) / (rows + cat_smooth)``) into groups of about equal rows: rare categories of
+similar rates stay together instead of vanishing in "other" (values not seen in fit
+still get ``OTHER_CODE``). The tree learner never sends the
 "other" code or the missing code left at a categorical split
 (csrc/include/propensity/tree.h).
 """
@@ -52,16 +58,20 @@ class BinMapper:
     categorical : None or sequence of int
         Indices of the categorical columns (see the module docstring).
     max_cat : int, 1..254
-        Categories of a categorical column with a code of their own.
+        Codes of a categorical column (categories with a code of their own, or groups of
+        rare ones, see the module docstring).
+    cat_smooth : float >= 0
+        Smoothing of the rates that group rare categories (fit with labels).
     """
 
     def __init__(self, max_bins=255, subsample=200_000, random_state=0, categorical=None,
-                 max_cat=MAX_CAT):
+                 max_cat=MAX_CAT, cat_smooth=10.0):
         self.max_bins = max_bins
         self.subsample = subsample
         self.random_state = random_state
         self.categorical = categorical
         self.max_cat = max_cat
+        self.cat_smooth = cat_smooth
 
     def _check_params(self):
         mb = self.max_bins
@@ -90,10 +100,23 @@ class BinMapper:
             raise ValueError(f"max_cat must be an int in [1, {MAX_CAT}], got {mc!r}")
         return sorted(cat), int(mc)
 
-    def fit(self, X):
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the edges (and the category codes; ``y``, 0/1 labels, groups the rare
+        categories, weighted by ``sample_weight``)."""
         max_bins, seed = self._check_params()
         X = _as_core_array(X)
         cat, max_cat = self._check_categorical(X.shape[1])
+        if y is not None:
+            y = np.asarray(y, dtype=np.float64).ravel()
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"y has {y.shape[0]} labels, X {X.shape[0]} rows")
+            w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight,
+                                                                         dtype=np.float64)
+            if not (isinstance(self.cat_smooth, (int, float, np.floating, np.integer))
+                    and not isinstance(self.cat_smooth, bool) and self.cat_smooth >= 0
+                    and np.isfinite(self.cat_smooth)):
+                raise ValueError(f"cat_smooth must be a finite number >= 0, got "
+                                 f"{self.cat_smooth!r}")
         subsample = X.shape[0] if self.subsample is None else int(self.subsample)
         edges, n_edges = _core.bin_fit(X, max_bins, max(subsample, 1), seed, 0)
         self.edges_ = edges
@@ -106,20 +129,45 @@ class BinMapper:
         self.cat_n_other_ = {}
         for j in cat:
             col = np.asarray(X[:, j], dtype=np.float64)
-            vals, counts = np.unique(col[~np.isnan(col)], return_counts=True)
-            by_freq = np.lexsort((vals, -counts))[:max_cat]  # most frequent, then smallest
-            kept = vals[by_freq]
-            order = np.argsort(kept)
-            self.cat_values_[j] = kept[order]
-            self.cat_codes_[j] = np.arange(kept.size, dtype=np.uint8)[order]
-            self.cat_n_other_[j] = int(vals.size - kept.size)
-            if vals.size > kept.size:
+            seen = ~np.isnan(col)
+            vals, inv, counts = np.unique(col[seen], return_inverse=True, return_counts=True)
+            by_freq = np.lexsort((vals, -counts))  # most frequent, then smallest
+            codes = np.full(vals.size, OTHER_CODE, dtype=np.int64)
+            if y is not None and vals.size > max_cat and max_cat >= 8:
+                n_groups = max_cat // 8
+                n_own = max_cat - n_groups
+                codes[by_freq[:n_own]] = np.arange(n_own)
+                tail = by_freq[n_own:]
+                wsum = np.bincount(inv, weights=w[seen], minlength=vals.size)
+                pos = np.bincount(inv, weights=(w * y)[seen], minlength=vals.size)
+                prior = pos.sum() / wsum.sum() if wsum.sum() > 0 else 0.5
+                m = float(self.cat_smooth)
+                den = wsum[tail] + m
+                rate = np.where(den > 0, (pos[tail] + m * prior) / np.where(den > 0, den, 1),
+                                prior)
+                order = tail[np.lexsort((vals[tail], rate))]  # by rate, then value
+                rows = counts[order].astype(np.float64)
+                mid = np.cumsum(rows) - rows / 2
+                group = np.minimum((n_groups * mid / rows.sum()).astype(np.int64), n_groups - 1)
+                codes[order] = n_own + group
                 logger.info("categorical column %d: %d distinct values, the %d most frequent "
-                            "kept, %d go to 'other'", j, vals.size, kept.size,
-                            vals.size - kept.size)
+                            "kept, %d rare ones in %d groups by positive rate", j, vals.size,
+                            n_own, tail.size, n_groups)
+                n_other = 0
+            else:
+                codes[by_freq[:max_cat]] = np.arange(min(max_cat, vals.size))
+                n_other = int(max(vals.size - max_cat, 0))
+                if n_other:
+                    logger.info("categorical column %d: %d distinct values, the %d most "
+                                "frequent kept, %d go to 'other'", j, vals.size, max_cat,
+                                n_other)
+            keep = codes != OTHER_CODE
+            self.cat_values_[j] = vals[keep]
+            self.cat_codes_[j] = codes[keep].astype(np.uint8)
+            self.cat_n_other_[j] = n_other
             self.edges_[j, :] = np.nan
             self.n_edges_[j] = 0
-            self.n_bins_[j] = kept.size
+            self.n_bins_[j] = int(codes[keep].max()) + 1 if keep.any() else 0
         return self
 
     @property
@@ -186,6 +234,7 @@ class BinMapper:
             out["bin_cat_codes"] = np.concatenate([self.cat_codes_[j] for j in cols]
                                                   ).astype(np.uint8)
             out["bin_cat_params"] = np.array([self.max_cat], dtype=np.int64)
+            out["bin_cat_smooth"] = np.array([float(self.cat_smooth)], dtype=np.float64)
         return out
 
     @classmethod
@@ -247,21 +296,23 @@ class BinMapper:
         if not 1 <= mc <= MAX_CAT:
             raise ValueError(f"bin arrays: max_cat must be in [1, {MAX_CAT}]")
         self.max_cat = int(mc)
+        self.cat_smooth = float(np.asarray(arrays.get("bin_cat_smooth", [10.0]))[0])
         self.categorical = cols.tolist()
         for k, j in enumerate(cols.tolist()):
             v, c = vals[start[k]:start[k + 1]], codes[start[k]:start[k + 1]]
-            if v.size > mc or not np.isfinite(v).all() or (np.diff(v) <= 0).any():
-                raise ValueError(f"bin arrays: the categories of column {j} must be at most "
-                                 f"{mc} finite increasing values")
-            if np.sort(c).tolist() != list(range(v.size)):
-                raise ValueError(f"bin arrays: the category codes of column {j} must be "
-                                 f"0..{v.size - 1}")
+            if not np.isfinite(v).all() or (np.diff(v) <= 0).any():
+                raise ValueError(f"bin arrays: the categories of column {j} must be finite "
+                                 f"increasing values")
+            if v.size and (int(c.max()) >= mc or
+                           np.unique(c).tolist() != list(range(int(c.max()) + 1))):
+                raise ValueError(f"bin arrays: the category codes of column {j} must fill "
+                                 f"0..k-1 for some k <= {mc}")
             if self.n_edges_[j] != 0:
                 raise ValueError(f"bin arrays: categorical column {j} has bin edges")
             self.cat_values_[j] = v.copy()
             self.cat_codes_[j] = c.copy()
             self.cat_n_other_[j] = 0
-            self.n_bins_[j] = v.size
+            self.n_bins_[j] = int(c.max()) + 1 if c.size else 0
 
     def __repr__(self):
         return (f"BinMapper(max_bins={self.max_bins!r}, subsample={self.subsample!r}, "

@@ -36,8 +36,10 @@ class GradientBoostingClassifier(TreeEnsemble):
 
     Categorical features: ``categorical_features`` (column names, indices or a boolean
     mask; columns of pandas ``category`` dtype always are categorical) are split by sets
-    of categories: the ``max_cat`` most frequent values of a column get a code each (the
-    rest and values unseen in fit share one "other" code, NaN is missing), a node sorts
+    of categories: a column gets ``max_cat`` codes (a column with more values keeps its
+    most frequent ones and groups the rare ones by their smoothed positive rate in
+    training, see :class:`BinMapper`; values unseen in fit get an "other" code, NaN is
+    missing), a node sorts
     its categories with at least ``min_data_per_group`` rows by their smoothed gradient ratio
     (G / (H + cat_smooth)) and tries every
     prefix and suffix of that order of at most ``max_cat_threshold`` categories as the

@@ -63,15 +63,17 @@ def resolve_seed(random_state):
 
 
 def bin_and_compress(X, y01, sample_weight, max_bins, n_jobs, categorical=None,
-                     max_cat=254):
+                     max_cat=254, cat_smooth=10.0):
     """Bin X and return (mapper, codes, counts (u,2) int64, weights (u,2) float64).
 
-    ``categorical``: indices of the categorical columns (BinMapper). Identical binned
+    ``categorical``: indices of the categorical columns (BinMapper; the labels group
+    their rare categories, smoothed by ``cat_smooth``). Identical binned
     rows are merged when a random sample suggests it pays; the
     learners give the model of the plain rows either way (plain rows carry one-hot
     counts; see GradientBoostingClassifier for boosting's one proviso)."""
     mapper = BinMapper(max_bins=max_bins, random_state=0, categorical=categorical,
-                       max_cat=max_cat).fit(X)
+                       max_cat=max_cat, cat_smooth=cat_smooth)
+    mapper.fit(X, y01, sample_weight) if categorical else mapper.fit(X)
     B = mapper.transform(X, n_jobs=n_jobs)
     n = B.shape[0]
     compress = True
@@ -261,7 +263,7 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
         cat = resolve_categorical(self.categorical_features, names, X.shape[1],
                                   list(self._cat_levels))
         return bin_and_compress(X, y01, sw, max_bins, self.n_jobs, categorical=cat,
-                                max_cat=int(self.max_cat))
+                                max_cat=int(self.max_cat), cat_smooth=float(self.cat_smooth))
 
     def _set_fitted(self, mapper, trees, classes, names, n_features, seed, extra=None):
         self._bin_mapper = mapper
@@ -456,9 +458,7 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
                 j = int(feat[k])
                 words = bits[k]
                 codes = [c for c in range(254) if int(words[c >> 6]) >> (c & 63) & 1]
-                by_code = np.empty(m.cat_values_[j].size, dtype=np.float64)
-                by_code[m.cat_codes_[j]] = m.cat_values_[j]
-                vals = [by_code[c].item() for c in codes if c < by_code.size]
+                vals = m.cat_values_[j][np.isin(m.cat_codes_[j], codes)].tolist()
                 lv = levels.get(str(names[j]))
                 cats_left[k] = [lv[int(v)] for v in vals] if lv is not None else vals
         frame = pd.DataFrame({
