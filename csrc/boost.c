@@ -33,17 +33,18 @@ static inline double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 /* Add the tree starting at node `base` of nd to f for n rows of codes, each walked
  * from its local node start[i] (start NULL or start[i] < 0: the root). Slot and raw
- * codes both work: a missing code is above every threshold either way. */
+ * codes both work: a missing code is above every threshold and in no category set. */
 static void add_tree(const prop_nodes *nd, int64_t base, const uint8_t *codes, int64_t n,
                      int32_t p, const int32_t *start, double *f, int nt)
 {
     const int32_t *feat = nd->feature + base, *left = nd->left + base, *right = nd->right + base;
     const uint8_t *thr = nd->threshold + base;
+    const uint64_t *cb = prop_node_bits(nd->cat_bits, base);
     const double *val = nd->value + base;
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
     for (int64_t i = 0; i < n; i++) {
         int64_t k0 = start != NULL && start[i] >= 0 ? start[i] : 0;
-        f[i] += val[prop_tree_walk(feat, thr, left, right, codes + i * p, k0)];
+        f[i] += val[prop_tree_walk(feat, thr, left, right, cb, codes + i * p, k0)];
     }
 }
 
@@ -138,6 +139,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     tp.reg_lambda = P->reg_lambda;
     tp.learning_rate = P->learning_rate;
     tp.n_threads = nt;
+    tp.cat = P->cat;
     int32_t n_col = (int32_t)floor(P->colsample_bytree * p + 1e-9);
     if (n_col < 1)
         n_col = 1;

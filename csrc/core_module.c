@@ -45,7 +45,8 @@ static PyObject *raise_status(prop_status st, const prop_error *err)
 }
 
 /* Bit flags for the dtypes an argument accepts. */
-enum { ACCEPT_F64 = 1, ACCEPT_F32 = 2, ACCEPT_U8 = 4, ACCEPT_I64 = 8, ACCEPT_I32 = 16 };
+enum { ACCEPT_F64 = 1, ACCEPT_F32 = 2, ACCEPT_U8 = 4, ACCEPT_I64 = 8, ACCEPT_I32 = 16,
+       ACCEPT_U64 = 32 };
 
 static int accepted_typenum(int typenum, int accept)
 {
@@ -53,7 +54,8 @@ static int accepted_typenum(int typenum, int accept)
            ((accept & ACCEPT_F32) && typenum == NPY_FLOAT32) ||
            ((accept & ACCEPT_U8) && typenum == NPY_UINT8) ||
            ((accept & ACCEPT_I64) && typenum == NPY_INT64) ||
-           ((accept & ACCEPT_I32) && typenum == NPY_INT32);
+           ((accept & ACCEPT_I32) && typenum == NPY_INT32) ||
+           ((accept & ACCEPT_U64) && typenum == NPY_UINT64);
 }
 
 /* Return a new reference to a C-contiguous, aligned, native-order array view of
@@ -553,10 +555,49 @@ static PyObject *ensemble_to_dict(prop_ensemble *e)
         goto fail;
     }
     Py_DECREF(v);
+    if (e->nodes.cat_bits != NULL) { /* categorical splits: 4 words per node (tree.h) */
+        npy_intp nb = 4 * nn;
+        PyObject *a = PyArray_SimpleNew(1, &nb, NPY_UINT64);
+        if (a == NULL)
+            goto fail;
+        if (nb > 0)
+            memcpy(PyArray_DATA((PyArrayObject *)a), e->nodes.cat_bits,
+                   (size_t)nb * sizeof(uint64_t));
+        free(e->nodes.cat_bits);
+        e->nodes.cat_bits = NULL;
+        int rc = PyDict_SetItemString(d, "cat_bits", a);
+        Py_DECREF(a);
+        if (rc < 0)
+            goto fail;
+    }
     return d;
 fail:
     Py_DECREF(d);
     return NULL;
+}
+
+/* The categorical arguments of a fit: categorical (None, or p uint8 flags) and the
+ * search parameters into *C; *arr holds the flags (a new reference or NULL). */
+static int parse_cat(PyObject *cat_o, double smooth, double mdpg, int mct, int32_t p,
+                     PyArrayObject **arr, prop_cat_params *C)
+{
+    *arr = NULL;
+    memset(C, 0, sizeof *C);
+    C->cat_smooth = smooth;
+    C->min_data_per_group = mdpg;
+    C->max_cat_threshold = mct;
+    if (cat_o == NULL || cat_o == Py_None)
+        return 0;
+    *arr = get_array(cat_o, "categorical", 1, ACCEPT_U8);
+    if (*arr == NULL)
+        return -1;
+    if (PyArray_DIM(*arr, 0) != p) {
+        PyErr_Format(PyExc_ValueError, "categorical has %zd flags, the codes %d features",
+                     (Py_ssize_t)PyArray_DIM(*arr, 0), p);
+        return -1;
+    }
+    C->categorical = PyArray_DATA(*arr);
+    return 0;
 }
 
 /* Training rows: codes (n, p) uint8, counts (n, 2) int64, weights (n, 2) float64. */
@@ -595,22 +636,28 @@ static PyObject *py_forest_fit(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"codes", "counts", "weights", "class_weight", "n_estimators",
                              "criterion", "max_depth", "min_samples_split", "min_samples_leaf",
-                             "max_features", "bootstrap", "seed", "n_threads", NULL};
-    PyObject *codes_o, *counts_o, *weights_o, *res = NULL;
-    PyArrayObject *codes = NULL, *counts = NULL, *weights = NULL;
+                             "max_features", "bootstrap", "seed", "n_threads", "categorical",
+                             "cat_smooth", "min_data_per_group", "max_cat_threshold", NULL};
+    PyObject *codes_o, *counts_o, *weights_o, *res = NULL, *cat_o = Py_None;
+    PyArrayObject *codes = NULL, *counts = NULL, *weights = NULL, *cat = NULL;
     prop_forest_params P;
     memset(&P, 0, sizeof P);
     unsigned long long seed;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO(dd)iiiddipKi", kwlist, &codes_o, &counts_o,
-                                     &weights_o, &P.class_weight[0], &P.class_weight[1],
-                                     &P.n_estimators, &P.criterion, &P.max_depth,
-                                     &P.min_samples_split, &P.min_samples_leaf, &P.max_features,
-                                     &P.bootstrap, &seed, &P.n_threads))
+    double smooth = 0.0, mdpg = 0.0;
+    int mct = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO(dd)iiiddipKi|$Oddi", kwlist, &codes_o,
+                                     &counts_o, &weights_o, &P.class_weight[0],
+                                     &P.class_weight[1], &P.n_estimators, &P.criterion,
+                                     &P.max_depth, &P.min_samples_split, &P.min_samples_leaf,
+                                     &P.max_features, &P.bootstrap, &seed, &P.n_threads, &cat_o,
+                                     &smooth, &mdpg, &mct))
         return NULL;
     P.seed = (uint64_t)seed;
     P.n_threads = resolve_threads(P.n_threads);
     prop_rows R;
     if (parse_rows(codes_o, counts_o, weights_o, &codes, &counts, &weights, &R) < 0)
+        goto fail;
+    if (parse_cat(cat_o, smooth, mdpg, mct, R.n_features, &cat, &P.cat) < 0)
         goto fail;
     prop_ensemble e;
     prop_error err;
@@ -629,6 +676,7 @@ fail:
     Py_XDECREF(codes);
     Py_XDECREF(counts);
     Py_XDECREF(weights);
+    Py_XDECREF(cat);
     return res;
 }
 
@@ -637,24 +685,29 @@ static PyObject *py_gbdt_fit(PyObject *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"codes", "counts", "weights", "eval_codes", "eval_y", "eval_weight",
                              "n_estimators", "learning_rate", "max_depth", "min_child_weight",
                              "reg_lambda", "subsample", "colsample_bytree", "scale_pos_weight",
-                             "early_stopping_rounds", "seed", "n_threads", NULL};
-    PyObject *codes_o, *counts_o, *weights_o, *ec_o, *ey_o, *ew_o, *res = NULL;
+                             "early_stopping_rounds", "seed", "n_threads", "categorical",
+                             "cat_smooth", "min_data_per_group", "max_cat_threshold", NULL};
+    PyObject *codes_o, *counts_o, *weights_o, *ec_o, *ey_o, *ew_o, *res = NULL, *cat_o = Py_None;
     PyArrayObject *codes = NULL, *counts = NULL, *weights = NULL, *ec = NULL, *ey = NULL,
-                  *ew = NULL;
+                  *ew = NULL, *cat = NULL;
     prop_boost_params P;
     memset(&P, 0, sizeof P);
     unsigned long long seed;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOididddddiKi", kwlist, &codes_o,
+    double smooth = 0.0, mdpg = 0.0;
+    int mct = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOididddddiKi|$Oddi", kwlist, &codes_o,
                                      &counts_o, &weights_o, &ec_o, &ey_o, &ew_o, &P.n_estimators,
                                      &P.learning_rate, &P.max_depth, &P.min_child_weight,
                                      &P.reg_lambda, &P.subsample, &P.colsample_bytree,
                                      &P.scale_pos_weight, &P.early_stopping_rounds, &seed,
-                                     &P.n_threads))
+                                     &P.n_threads, &cat_o, &smooth, &mdpg, &mct))
         return NULL;
     P.seed = (uint64_t)seed;
     P.n_threads = resolve_threads(P.n_threads);
     prop_rows R;
     if (parse_rows(codes_o, counts_o, weights_o, &codes, &counts, &weights, &R) < 0)
+        goto fail;
+    if (parse_cat(cat_o, smooth, mdpg, mct, R.n_features, &cat, &P.cat) < 0)
         goto fail;
     prop_eval_set E, *Ep = NULL;
     if (ec_o != Py_None) {
@@ -705,18 +758,19 @@ fail:
     Py_XDECREF(ec);
     Py_XDECREF(ey);
     Py_XDECREF(ew);
+    Py_XDECREF(cat);
     return res;
 }
 
 /* The node arrays of a fitted ensemble, as passed back from Python. */
 typedef struct {
-    PyArrayObject *a[8];
+    PyArrayObject *a[9]; /* the 8 node arrays, and cat_bits or NULL */
     prop_forest_view v;
 } view_arrays;
 
 static void view_release(view_arrays *va)
 {
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < 9; k++)
         Py_XDECREF(va->a[k]);
 }
 
@@ -727,8 +781,9 @@ static int parse_view(PyObject *tup, int n_features, view_arrays *va)
     static const int types[8] = {ACCEPT_I64, ACCEPT_I32, ACCEPT_U8,  ACCEPT_I32,
                                  ACCEPT_I32, ACCEPT_F64, ACCEPT_F64, ACCEPT_F64};
     memset(va, 0, sizeof *va);
-    if (!PyTuple_Check(tup) || PyTuple_GET_SIZE(tup) != 8) {
-        PyErr_SetString(PyExc_TypeError, "trees must be a tuple of 8 node arrays");
+    if (!PyTuple_Check(tup) || (PyTuple_GET_SIZE(tup) != 8 && PyTuple_GET_SIZE(tup) != 9)) {
+        PyErr_SetString(PyExc_TypeError, "trees must be a tuple of 8 node arrays (and the "
+                                         "category sets, uint64, 4 per node, or None)");
         return -1;
     }
     for (int k = 0; k < 8; k++) {
@@ -763,6 +818,19 @@ static int parse_view(PyObject *tup, int n_features, view_arrays *va)
     v->count = PyArray_DATA(va->a[6]);
     v->gain = PyArray_DATA(va->a[7]);
     v->n_features = n_features;
+    v->cat_bits = NULL;
+    if (PyTuple_GET_SIZE(tup) == 9 && PyTuple_GET_ITEM(tup, 8) != Py_None) {
+        va->a[8] = get_array(PyTuple_GET_ITEM(tup, 8), "cat_bits", 1, ACCEPT_U64);
+        if (va->a[8] == NULL)
+            return -1;
+        if (PyArray_DIM(va->a[8], 0) != 4 * nn) {
+            PyErr_Format(PyExc_ValueError, "tree arrays: cat_bits has %zd words, 4 per node "
+                         "make %zd", (Py_ssize_t)PyArray_DIM(va->a[8], 0),
+                         (Py_ssize_t)(4 * nn));
+            return -1;
+        }
+        v->cat_bits = PyArray_DATA(va->a[8]);
+    }
     return 0;
 }
 
@@ -1190,11 +1258,13 @@ fail:
     {"forest_fit", TREES_KW(py_forest_fit),                                                \
      "forest_fit(codes, counts, weights, class_weight (cw0, cw1), n_estimators, criterion, " \
      "max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap, seed, "      \
-     "n_threads) -> dict"},                                                                \
+     "n_threads, *, categorical=None, cat_smooth=0, min_data_per_group=0, "                \
+     "max_cat_threshold=0) -> dict (with cat_bits when a split is categorical)"},         \
     {"gbdt_fit", TREES_KW(py_gbdt_fit),                                                    \
      "gbdt_fit(codes, counts, weights, eval_codes, eval_y, eval_weight, n_estimators, "     \
      "learning_rate, max_depth, min_child_weight, reg_lambda, subsample, colsample_bytree, " \
-     "scale_pos_weight, early_stopping_rounds, seed, n_threads) -> dict"},                 \
+     "scale_pos_weight, early_stopping_rounds, seed, n_threads, *, categorical=None, "     \
+     "cat_smooth=0, min_data_per_group=0, max_cat_threshold=0) -> dict"},                  \
     {"trees_score", TREES_KW(py_trees_score),                                              \
      "trees_score(codes, trees, n_trees, max_depth, min_samples_split, average, base, "     \
      "n_threads, reference, kernel=0) -> float64 (n,)"},                                   \

@@ -122,6 +122,7 @@ static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats,
     tp.max_features = P->max_features;
     tp.seed = tseed;
     tp.n_threads = 1;
+    tp.cat = P->cat;
     return prop_tree_grow(&tp, ctx->D, stats, rows, n, NULL, ws, NULL, out, err);
 }
 

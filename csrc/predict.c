@@ -66,7 +66,19 @@ static prop_status validate_trees(const prop_forest_view *v, uint8_t *has_parent
                                  "tree arrays: node %lld of tree %lld splits on feature %d, "
                                  "outside [0, %d)",
                                  (long long)k, (long long)t, v->feature[i], v->n_features);
-            if (v->threshold[i] >= PROP_MISSING_BIN)
+            if (v->threshold[i] == PROP_CAT_SPLIT) {
+                /* categorical: missing (255) and other (254) always go right */
+                if (v->cat_bits == NULL)
+                    return prop_fail(err, PROP_FORMAT,
+                                     "tree arrays: node %lld of tree %lld is categorical, "
+                                     "but the model has no category sets",
+                                     (long long)k, (long long)t);
+                if (v->cat_bits[4 * i + 3] >> 62)
+                    return prop_fail(err, PROP_FORMAT,
+                                     "tree arrays: the category set of node %lld of tree %lld "
+                                     "holds the missing or the other code",
+                                     (long long)k, (long long)t);
+            } else if (v->threshold[i] >= PROP_MISSING_BIN)
                 return prop_fail(err, PROP_FORMAT,
                                  "tree arrays: node %lld of tree %lld has threshold %d",
                                  (long long)k, (long long)t, v->threshold[i]);
@@ -120,9 +132,11 @@ static inline double tree_value(const prop_forest_view *v, int64_t s, const uint
 {
     const int32_t *left = v->left + s, *right = v->right + s, *feat = v->feature + s;
     const uint8_t *thr = v->threshold + s;
+    const uint64_t *cb = prop_node_bits(v->cat_bits, s);
     int64_t k = max_depth <= 0 && mss <= 0.0
-                    ? prop_tree_walk(feat, thr, left, right, row, 0)
-                    : prop_tree_walk_cut(feat, thr, left, right, v->count + s, row, max_depth, mss);
+                    ? prop_tree_walk(feat, thr, left, right, cb, row, 0)
+                    : prop_tree_walk_cut(feat, thr, left, right, cb, v->count + s, row, max_depth,
+                                         mss);
     return v->value[s + k];
 }
 
@@ -154,7 +168,11 @@ prop_status prop_forest_score_ref(const prop_forest_view *v, const prop_score_pa
 /* Packed node for scoring: 16 bytes. Leaves (and nodes below the
  * min_samples_split cut) point to themselves, so a walk is branch-free and
  * finished rows simply stay put. A step is the split rule of tree.h
- * (prop_goes_left) on this layout. */
+ * (prop_goes_left) on this layout; with categorical nodes (cat_bits) PK_LEFT reads the
+ * set of the node at global index tree start + k. */
+#define PK_LEFT(code, q, cb, k)                                                           \
+    ((cb) != NULL ? prop_node_left((code), (q)->threshold, (cb) + 4 * (int64_t)(k))      \
+                  : prop_goes_left((code), (q)->threshold))
 typedef struct {
     int32_t left, right, feature;
     uint8_t threshold;
@@ -182,7 +200,7 @@ static prop_status score_blocks(const prop_forest_view *v, const prop_score_para
             pk[i].left = leaf ? self : v->left[i];
             pk[i].right = leaf ? self : v->right[i];
             pk[i].feature = leaf ? 0 : v->feature[i];
-            pk[i].threshold = v->threshold[i];
+            pk[i].threshold = leaf ? 0 : v->threshold[i]; /* a leaf is never categorical */
         }
     const int64_t C = 2048;
     int64_t nc = (n + C - 1) / C;
@@ -195,6 +213,7 @@ static prop_status score_blocks(const prop_forest_view *v, const prop_score_para
         for (int64_t t = 0; t < T; t++) {
             const packed_node *nd = pk + v->tree_start[t];
             const double *val = v->value + v->tree_start[t];
+            const uint64_t *cb = prop_node_bits(v->cat_bits, v->tree_start[t]);
             int64_t i = i0;
             for (; i + LANES <= i1; i += LANES) {
                 const uint8_t *row[LANES];
@@ -208,8 +227,8 @@ static prop_status score_blocks(const prop_forest_view *v, const prop_score_para
                     moving = 0;
                     for (int r = 0; r < LANES; r++) {
                         const packed_node *q = nd + k[r];
-                        int32_t nk = prop_goes_left(row[r][q->feature], q->threshold) ? q->left
-                                                                                      : q->right;
+                        int32_t nk = PK_LEFT(row[r][q->feature], q, cb, k[r]) ? q->left
+                                                                              : q->right;
                         moving |= nk != k[r];
                         k[r] = nk;
                     }
@@ -222,7 +241,7 @@ static prop_status score_blocks(const prop_forest_view *v, const prop_score_para
                 int32_t k = 0;
                 for (int32_t d = 0; d < max_depth; d++) {
                     const packed_node *q = nd + k;
-                    int32_t nk = prop_goes_left(rw[q->feature], q->threshold) ? q->left : q->right;
+                    int32_t nk = PK_LEFT(rw[q->feature], q, cb, k) ? q->left : q->right;
                     if (nk == k)
                         break;
                     k = nk;
@@ -371,6 +390,12 @@ static prop_status blk_compile(const prop_forest_view *v, const prop_score_param
         st = PROP_OK;
         goto done;
     }
+    if (v->cat_bits != NULL) /* categorical nodes: the block scorer declines them */
+        for (int64_t i = 0; i < v->tree_start[T]; i++)
+            if (v->left[i] >= 0 && v->threshold[i] == PROP_CAT_SPLIT) {
+                st = PROP_OK;
+                goto done;
+            }
     if (!dep || !slot || !queue || !code || !bf->node_start || !bf->leaf_start || !bf->level ||
         !bf->depth)
         goto done;
@@ -1071,7 +1096,7 @@ prop_status prop_forest_score_cuts(const prop_forest_view *v, const prop_score_p
             pk[i].left = leaf ? self : v->left[i];
             pk[i].right = leaf ? self : v->right[i];
             pk[i].feature = leaf ? 0 : v->feature[i];
-            pk[i].threshold = v->threshold[i];
+            pk[i].threshold = leaf ? 0 : v->threshold[i]; /* a leaf is never categorical */
         }
     int64_t nc = (n + CUT_ROWS - 1) / CUT_ROWS;
     int nt = nc < sp->n_threads ? (int)(nc > 0 ? nc : 1) : sp->n_threads;
@@ -1098,6 +1123,7 @@ prop_status prop_forest_score_cuts(const prop_forest_view *v, const prop_score_p
                 acc[q] = 0.0;
             for (int64_t t = 0; t < T; t++) {
                 const packed_node *nd = pk + v->tree_start[t];
+                const uint64_t *cb = prop_node_bits(v->cat_bits, v->tree_start[t]);
                 const double *cnt = v->count + v->tree_start[t];
                 const double *value = v->value + v->tree_start[t];
                 for (int64_t r0 = 0; r0 < m; r0 += LANES) {
@@ -1115,8 +1141,8 @@ prop_status prop_forest_score_cuts(const prop_forest_view *v, const prop_score_p
                         moving = 0;
                         for (int l = 0; l < LANES; l++) {
                             const packed_node *q = nd + k[l];
-                            int32_t nk = prop_goes_left(row[l][q->feature], q->threshold) ? q->left
-                                                                                          : q->right;
+                            int32_t nk = PK_LEFT(row[l][q->feature], q, cb, k[l]) ? q->left
+                                                                                  : q->right;
                             int moved = nk != k[l];
                             moving |= moved;
                             dl[l] += moved;

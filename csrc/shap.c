@@ -79,6 +79,7 @@ static double path_unwound_sum(const path_elem *m, int32_t u, int32_t idx)
 typedef struct {
     const int32_t *feature, *left, *right;
     const uint8_t *threshold;
+    const uint64_t *cat_bits; /* NULL, or the tree's category sets (tree.h) */
     const double *value, *count;
     const uint8_t *row;
     double *phi;
@@ -103,7 +104,8 @@ static void shap_recurse(const tree_ctx *c, int64_t k, const path_elem *parent_p
     }
     const int32_t f = c->feature[k];
     const int64_t l = c->left[k], r = c->right[k];
-    const int go_left = prop_goes_left(c->row[f], c->threshold[k]);
+    const int go_left =
+        prop_node_left(c->row[f], c->threshold[k], prop_node_bits(c->cat_bits, k));
     const int64_t hot = go_left ? l : r, cold = go_left ? r : l;
     double iz = 1.0, io = 1.0;
     int32_t uu = u; /* elements in m after a split on f seen before is taken out */
@@ -163,6 +165,7 @@ static void tree_at(const prop_forest_view *v, int64_t t, const uint8_t *row, do
     c->left = v->left + s;
     c->right = v->right + s;
     c->threshold = v->threshold + s;
+    c->cat_bits = prop_node_bits(v->cat_bits, s);
     c->value = v->value + s;
     c->count = v->count + s;
     c->row = row;
@@ -435,8 +438,9 @@ static void tabled_tree(const prop_forest_view *v, const shap_tables *tb, int64_
     const int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
     const int32_t *feat = v->feature + s, *l = v->left + s;
     const uint8_t *thr = v->threshold + s;
+    const uint64_t *cb = prop_node_bits(v->cat_bits, s);
     for (int64_t k = 0; k < m; k++)
-        left[k] = l[k] >= 0 && prop_goes_left(row[feat[k]], thr[k]);
+        left[k] = l[k] >= 0 && prop_node_left(row[feat[k]], thr[k], prop_node_bits(cb, k));
     for (int64_t leaf = tb->leaf_start[t]; leaf < tb->leaf_start[t + 1]; leaf++) {
         const int32_t d = tb->leaf_d[leaf];
         uint32_t P = (1u << d) - 1u;
@@ -482,6 +486,8 @@ static uint64_t view_fingerprint(const prop_forest_view *v)
     h = fnv(h, v->right, m * sizeof *v->right);
     h = fnv(h, v->value, m * sizeof *v->value);
     h = fnv(h, v->count, m * sizeof *v->count);
+    if (v->cat_bits != NULL)
+        h = fnv(h, v->cat_bits, 4 * m * sizeof *v->cat_bits);
     return h;
 }
 
@@ -641,7 +647,11 @@ static double set_value(const tree_ctx *c, const int32_t *local, int64_t k, uint
     const int32_t f = c->feature[k];
     const int64_t l = c->left[k], r = c->right[k];
     if (known >> local[f] & 1u)
-        return set_value(c, local, prop_goes_left(c->row[f], c->threshold[k]) ? l : r, known);
+        return set_value(c, local,
+                         prop_node_left(c->row[f], c->threshold[k], prop_node_bits(c->cat_bits, k))
+                             ? l
+                             : r,
+                         known);
     return prop_shap_fraction(c->count, k, l) * set_value(c, local, l, known) +
            prop_shap_fraction(c->count, k, r) * set_value(c, local, r, known);
 }

@@ -149,6 +149,99 @@ static inline int32_t scan_feature(const prop_tree_params *P, const double *h, i
     return nonempty;
 }
 
+
+/* ---- categorical features (tree.h, "categorical splits") ------------------ */
+
+static inline int is_categorical(const prop_tree_params *P, int32_t j)
+{
+    return P->cat.categorical != NULL && P->cat.categorical[j] != 0;
+}
+
+/* A category's sort key: boosting g / (h + cat_smooth), a forest its positive share
+ * b / (a + b + cat_smooth) (0 when the denominator is not positive). */
+static inline double cat_key(const prop_tree_params *P, const double *q, int W)
+{
+    double num = P->mode == PROP_TREE_GRADIENT ? q[0] : q[1];
+    double den = (P->mode == PROP_TREE_GRADIENT ? q[1] : q[0] + q[1]) + P->cat.cat_smooth;
+    (void)W;
+    return den > 0.0 ? num / den : 0.0;
+}
+
+/* Categories of feature j from its ns slots h (W doubles each; the last slot is the
+ * missing one): the placed categories sorted by their key, and every prefix and
+ * suffix of at most max_cat_threshold of them tried as the left set. A category's
+ * rows are its slot's row count (W == 3), or for boosting's (gradient, hessian) slots
+ * its hessian times the node's rows per hessian (total->c / total->b; 1 when the node's
+ * rows are not known). Returns the number of non-empty slots, as scan_feature. */
+static int32_t scan_categorical(const prop_tree_params *P, const double *h, int32_t ns,
+                                const int W, const prop_hstat *total, double tt, int32_t j,
+                                prop_split *best)
+{
+    int32_t nonempty = 0, m = 0;
+    int32_t ord[256];
+    double key[256];
+    int forced = 0; /* mass that goes right whatever the set: missing, other, small */
+    const double cnt_factor = W == 2 && total->c > 0.0 && total->b > 0.0 ? total->c / total->b
+                                                                        : 1.0;
+    for (int32_t s = 0; s < ns; s++) {
+        const double *q = h + W * s;
+        if (!slot_nonempty(q, W))
+            continue;
+        nonempty++;
+        double rows = W == 3 ? q[2] : q[1] * cnt_factor;
+        if (s == ns - 1 || s == PROP_CAT_OTHER || rows < P->cat.min_data_per_group) {
+            forced = 1;
+            continue;
+        }
+        /* insertion by (key, code): at most 254 categories */
+        double k = cat_key(P, q, W);
+        int32_t i = m++;
+        while (i > 0 && key[i - 1] > k) {
+            key[i] = key[i - 1];
+            ord[i] = ord[i - 1];
+            i--;
+        }
+        key[i] = k;
+        ord[i] = s;
+    }
+    if (nonempty < 2 || m == 0)
+        return nonempty;
+    int32_t maxl = P->cat.max_cat_threshold > 0 && P->cat.max_cat_threshold < m ? P->cat.max_cat_threshold
+                                                                        : m;
+    for (int dir = 0; dir < 2; dir++) {
+        prop_hstat acc = {0.0, 0.0, 0.0};
+        for (int32_t i = 1; i <= maxl; i++) {
+            if (i == m && (!forced || dir == 1)) /* everything left, or the prefix again */
+                break;
+            const double *q = h + W * ord[dir == 0 ? i - 1 : m - i];
+            acc.a += q[0];
+            acc.b += q[1];
+            if (W == 3)
+                acc.c += q[2];
+            if (consider(P, total, tt, &acc, j, PROP_CAT_SPLIT, best)) {
+                memset(best->cat_left, 0, sizeof best->cat_left);
+                for (int32_t u = 0; u < i; u++) {
+                    int32_t c = ord[dir == 0 ? u : m - 1 - u];
+                    best->cat_left[c >> 6] |= (uint64_t)1 << (c & 63);
+                }
+                best->left_slots = i;
+                best->right_slots = nonempty - i;
+            }
+        }
+    }
+    return nonempty;
+}
+
+/* The candidates of feature j, numeric or categorical. */
+static inline int32_t scan_any(const prop_tree_params *P, const double *h, int32_t ns,
+                               const int W, const prop_hstat *total, double tt, int32_t j,
+                               prop_split *best)
+{
+    if (is_categorical(P, j))
+        return scan_categorical(P, h, ns, W, total, tt, j, best);
+    return scan_feature(P, h, ns, W, total, tt, j, best);
+}
+
 void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const double *hist,
                      const prop_hstat *total, const int32_t *order, int32_t n_order,
                      prop_split *best)
@@ -161,8 +254,8 @@ void prop_split_find(const prop_tree_params *P, const prop_hist_layout *L, const
         int32_t j = order[k];
         const double *h = hist + (int64_t)W * L->offset[j];
         int32_t ns = L->offset[j + 1] - L->offset[j];
-        int32_t nonempty = W == 3 ? scan_feature(P, h, ns, 3, total, tt, j, best)
-                                  : scan_feature(P, h, ns, 2, total, tt, j, best);
+        int32_t nonempty = W == 3 ? scan_any(P, h, ns, 3, total, tt, j, best)
+                                  : scan_any(P, h, ns, 2, total, tt, j, best);
         /* like scikit-learn, constant features count as visited, but at least one
          * non-constant feature must be visited */
         tried++;
@@ -232,7 +325,7 @@ void prop_split_find_rows(const prop_tree_params *P, const prop_hist_layout *L,
         if (j >= 64 || !((konst >> j) & 1)) {
             feature_hist_rows(codes + (int64_t)j * col_stride, row_stride, ostats, rows, n, ns,
                               scratch);
-            nonempty = scan_feature(P, scratch, ns, 3, total, tt, j, best);
+            nonempty = scan_any(P, scratch, ns, 3, total, tt, j, best);
             if (nonempty < 2 && j < 64)
                 konst |= (uint64_t)1 << j;
         }
@@ -270,6 +363,22 @@ void prop_split_find_ref(const prop_tree_params *P, const prop_hist_layout *L,
             continue;
         }
         nonconst++;
+        if (is_categorical(P, j)) {
+            /* the categories' sums from a scan of the rows (exact row counts) */
+            double h[3 * 256];
+            memset(h, 0, (size_t)(3 * ns) * sizeof *h);
+            for (int64_t i = 0; i < n; i++) {
+                int32_t r = rows[i];
+                double *q = h + 3 * codes[(int64_t)r * p + j];
+                q[0] += stats[r].a;
+                q[1] += stats[r].b;
+                q[2] += stats[r].c;
+            }
+            scan_categorical(P, h, ns, 3, total, tt, j, best);
+            if (P->max_features > 0 && tried >= P->max_features)
+                break;
+            continue;
+        }
         for (int32_t t = 0; t < ns - 1; t++) {
             prop_hstat acc = {0.0, 0.0, 0.0};
             int at_t = 0;

@@ -30,6 +30,7 @@ void prop_nodes_free(prop_nodes *nd)
     free(nd->value);
     free(nd->count);
     free(nd->gain);
+    free(nd->cat_bits);
     memset(nd, 0, sizeof *nd);
 }
 
@@ -57,7 +58,25 @@ prop_status prop_nodes_reserve(prop_nodes *nd, int64_t extra, prop_error *err)
     GROW(value);
     GROW(count);
     GROW(gain);
+    if (nd->cat_bits != NULL) {
+        uint64_t *b = realloc(nd->cat_bits, (size_t)cap * 4 * sizeof *b);
+        if (b == NULL)
+            return prop_fail(err, PROP_NOMEM, "out of memory for tree nodes");
+        memset(b + 4 * nd->cap, 0, (size_t)(cap - nd->cap) * 4 * sizeof *b);
+        nd->cat_bits = b;
+    }
     nd->cap = cap;
+    return PROP_OK;
+}
+
+/* Give nd its category sets (all zero) if it has none yet. */
+static prop_status nodes_cat_bits(prop_nodes *nd, prop_error *err)
+{
+    if (nd->cat_bits != NULL)
+        return PROP_OK;
+    nd->cat_bits = calloc((size_t)(nd->cap > 0 ? nd->cap : 1) * 4, sizeof *nd->cat_bits);
+    if (nd->cat_bits == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory for categorical splits");
     return PROP_OK;
 }
 
@@ -65,6 +84,8 @@ prop_status prop_nodes_append(prop_nodes *dst, const prop_nodes *src, prop_error
 {
     prop_status st = prop_nodes_reserve(dst, src->n_nodes, err);
     if (st != PROP_OK)
+        return st;
+    if (src->cat_bits != NULL && (st = nodes_cat_bits(dst, err)) != PROP_OK)
         return st;
     size_t m = (size_t)src->n_nodes;
     int64_t o = dst->n_nodes;
@@ -76,6 +97,8 @@ prop_status prop_nodes_append(prop_nodes *dst, const prop_nodes *src, prop_error
         memcpy(dst->value + o, src->value, m * sizeof *src->value);
         memcpy(dst->count + o, src->count, m * sizeof *src->count);
         memcpy(dst->gain + o, src->gain, m * sizeof *src->gain);
+        if (src->cat_bits != NULL)
+            memcpy(dst->cat_bits + 4 * o, src->cat_bits, 4 * m * sizeof *src->cat_bits);
     }
     dst->n_nodes += src->n_nodes;
     return PROP_OK;
@@ -368,6 +391,8 @@ static void find_node_split(const grow_ctx *C, hist_pool *hpp, const stack_item 
     } else if (C->q != NULL) {
         prop_hstat T;
         decode_q(C, hpp, it->hist, &T);
+        if (P->cat.categorical != NULL) /* a category's rows are estimated from its hessian */
+            T.c = (double)(it->end - it->start);
         prop_split_find(P, C->L, hpp->dec, &T, order, C->n_allowed, best);
     } else {
         prop_split_find(P, C->L, hpp->buf[it->hist], &it->tot, order, C->n_allowed, best);
@@ -402,6 +427,11 @@ static prop_status add_children(prop_nodes *out, int64_t id, const prop_split *b
     prop_status st = prop_nodes_reserve(out, 2, err);
     if (st != PROP_OK)
         return st;
+    if (best->threshold == PROP_CAT_SPLIT) {
+        if ((st = nodes_cat_bits(out, err)) != PROP_OK)
+            return st;
+        memcpy(out->cat_bits + 4 * id, best->cat_left, sizeof best->cat_left);
+    }
     *lid = out->n_nodes;
     out->n_nodes += 2;
     out->left[id] = (int32_t)(*lid - base);
@@ -417,6 +447,7 @@ typedef struct {
     const uint8_t *col;
     int64_t stride;
     uint8_t thr;
+    const uint64_t *bits; /* the split's category set (threshold PROP_CAT_SPLIT) */
 } split_column;
 
 static split_column column_of(const grow_ctx *C, const prop_split *best)
@@ -427,6 +458,7 @@ static split_column column_of(const grow_ctx *C, const prop_split *best)
                              : C->codes + best->feature;
     sc.stride = D->slot_codes_t ? 1 : C->p;
     sc.thr = (uint8_t)best->threshold;
+    sc.bits = best->cat_left;
     return sc;
 }
 
@@ -440,7 +472,7 @@ static int64_t label_rows(const grow_ctx *C, const stack_item *it, split_column 
     int64_t nl = 0;
     for (int64_t i = it->start; i < it->end; i++) {
         int32_t r = rows[i];
-        int64_t go = prop_goes_left(sc.col[(int64_t)r * sc.stride], sc.thr);
+        int64_t go = prop_node_left(sc.col[(int64_t)r * sc.stride], sc.thr, sc.bits);
         if (row_leaf != NULL)
             row_leaf[r] = lab[go];
         nl += go;
@@ -459,7 +491,7 @@ static int64_t partition_rows_stats(const grow_ctx *C, const stack_item *it, spl
     for (int64_t i = 0; i < cnt; i++) {
         int32_t r = R[i];
         prop_hstat s = S[i];
-        int64_t go = prop_goes_left(sc.col[(int64_t)r * sc.stride], sc.thr);
+        int64_t go = prop_node_left(sc.col[(int64_t)r * sc.stride], sc.thr, sc.bits);
         R[nl] = r;
         S[nl] = s;
         T[nr] = r;
@@ -481,7 +513,7 @@ static int64_t partition_row_ids(const grow_ctx *C, const stack_item *it, split_
     int64_t nl = 0, nr = 0;
     for (int64_t i = 0; i < cnt; i++) {
         int32_t r = R[i];
-        int64_t go = prop_goes_left(sc.col[(int64_t)r * sc.stride], sc.thr);
+        int64_t go = prop_node_left(sc.col[(int64_t)r * sc.stride], sc.thr, sc.bits);
         R[nl] = r;
         T[nr] = r;
         nl += go;
@@ -798,6 +830,13 @@ prop_status prop_tree_check_params(const prop_tree_params *P, prop_error *err)
     if (!PROP_THREADS_OK(P->n_threads))
         return prop_fail(err, PROP_INVALID_ARG, "tree: " PROP_THREADS_FMT, PROP_MAX_THREADS,
                          P->n_threads);
+    if (!(P->cat.cat_smooth >= 0.0) || !isfinite(P->cat.cat_smooth))
+        return prop_fail(err, PROP_INVALID_ARG, "cat_smooth must be finite and >= 0, got %g",
+                         P->cat.cat_smooth);
+    if (!(P->cat.min_data_per_group >= 0.0) || !isfinite(P->cat.min_data_per_group))
+        return prop_fail(err, PROP_INVALID_ARG,
+                         "min_data_per_group must be finite and >= 0, got %g",
+                         P->cat.min_data_per_group);
     return PROP_OK;
 }
 
@@ -960,12 +999,16 @@ static prop_status merge_subtrees(const grow_ctx *C, const item_vec *tasks, cons
         prop_status st = prop_nodes_reserve(out, S->n_nodes, err);
         if (st != PROP_OK)
             return st;
+        if (S->cat_bits != NULL && (st = nodes_cat_bits(out, err)) != PROP_OK)
+            return st;
         int64_t o = out->n_nodes - 1; /* local l >= 1 -> o + l */
 #define MAPN(l) ((l) == 0 ? it->id : o + (l))
         for (int64_t l = 0; l < S->n_nodes; l++) {
             int64_t g = MAPN(l);
             out->feature[g] = S->feature[l];
             out->threshold[g] = S->threshold[l];
+            if (S->cat_bits != NULL)
+                memcpy(out->cat_bits + 4 * g, S->cat_bits + 4 * l, 4 * sizeof *S->cat_bits);
             out->value[g] = S->value[l];
             out->count[g] = S->count[l];
             out->gain[g] = S->gain[l];

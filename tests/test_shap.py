@@ -105,7 +105,9 @@ def _brute_force(model, x):
                                      "feature": f, "value": row.value, "count": row.count}
             if f >= 0:
                 v = x[f]
-                goes_left[row.node_index] = (not math.isnan(v)) and v <= row.threshold
+                cats = getattr(row, "categories_left", None)
+                goes_left[row.node_index] = (not math.isnan(v)) and (
+                    v in cats if cats is not None else v <= row.threshold)
         vals = {}
         for size in range(p + 1):
             for S in itertools.combinations(range(p), size):

@@ -270,7 +270,7 @@ static void make_forest(forest_case *fc, int n_trees, int max_depth, int32_t p, 
     }
     fc->v = (prop_forest_view){n_trees, fc->tree_start, fc->tree_start[n_trees], fc->feature,
                                fc->threshold, fc->left, fc->right, fc->value, fc->count, fc->gain,
-                               p};
+                               p, NULL};
 }
 
 static uint8_t *random_codes(int64_t n, int32_t p, const int *n_bins)

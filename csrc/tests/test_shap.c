@@ -56,7 +56,7 @@ static void make_forest(forest *F, int64_t n_trees, int max_depth, int32_t n_spl
 static prop_forest_view view_of(const forest *F, int32_t p)
 {
     prop_forest_view v = {F->n_trees, F->tree_start, F->n, F->feature, F->threshold,
-                          F->left, F->right, F->value, F->count, F->gain, p};
+                          F->left, F->right, F->value, F->count, F->gain, p, NULL};
     return v;
 }
 

@@ -234,7 +234,7 @@ static prop_forest_view view_of(const prop_ensemble *e, int32_t p)
 {
     prop_forest_view v = {e->n_trees, e->tree_start, e->nodes.n_nodes, e->nodes.feature,
                           e->nodes.threshold, e->nodes.left, e->nodes.right, e->nodes.value,
-                          e->nodes.count, e->nodes.gain, p};
+                          e->nodes.count, e->nodes.gain, p, e->nodes.cat_bits};
     return v;
 }
 
@@ -667,7 +667,8 @@ static double raw_score(const prop_ensemble *e, const uint8_t *row)
     for (int32_t t = 0; t < e->n_trees; t++) {
         int64_t b = e->tree_start[t];
         f += e->nodes.value[b + prop_tree_walk(e->nodes.feature + b, e->nodes.threshold + b,
-                                               e->nodes.left + b, e->nodes.right + b, row, 0)];
+                                               e->nodes.left + b, e->nodes.right + b,
+                                               prop_node_bits(e->nodes.cat_bits, b), row, 0)];
     }
     return f;
 }
@@ -970,17 +971,17 @@ static void test_tree_walk(void)
     const int64_t leaf[5] = {3, 4, 2, 2, 4};
     CHECK(prop_goes_left(0, 0) && prop_goes_left(254, 254) && !prop_goes_left(PROP_MISSING_BIN, 254));
     for (int i = 0; i < 5; i++) {
-        CHECK(prop_tree_walk(feature, threshold, left, right, rows[i], 0) == leaf[i]);
-        CHECK(prop_tree_walk_cut(feature, threshold, left, right, count, rows[i], 0, 0.0) == leaf[i]);
-        int64_t d1 = prop_tree_walk_cut(feature, threshold, left, right, count, rows[i], 1, 0.0);
+        CHECK(prop_tree_walk(feature, threshold, left, right, NULL, rows[i], 0) == leaf[i]);
+        CHECK(prop_tree_walk_cut(feature, threshold, left, right, NULL, count, rows[i], 0, 0.0) == leaf[i]);
+        int64_t d1 = prop_tree_walk_cut(feature, threshold, left, right, NULL, count, rows[i], 1, 0.0);
         CHECK(d1 == (leaf[i] == 2 ? 2 : 1));
-        CHECK(prop_tree_walk_cut(feature, threshold, left, right, count, rows[i], 0, 7.0) ==
+        CHECK(prop_tree_walk_cut(feature, threshold, left, right, NULL, count, rows[i], 0, 7.0) ==
               (leaf[i] == 2 ? 2 : 1));
-        CHECK(prop_tree_walk_cut(feature, threshold, left, right, count, rows[i], 0, 11.0) == 0);
+        CHECK(prop_tree_walk_cut(feature, threshold, left, right, NULL, count, rows[i], 0, 11.0) == 0);
     }
     /* from an inner node, and from a leaf (boosting's rows that know their leaf) */
-    CHECK(prop_tree_walk(feature, threshold, left, right, rows[1], 1) == 4);
-    CHECK(prop_tree_walk(feature, threshold, left, right, rows[0], 2) == 2);
+    CHECK(prop_tree_walk(feature, threshold, left, right, NULL, rows[1], 1) == 4);
+    CHECK(prop_tree_walk(feature, threshold, left, right, NULL, rows[0], 2) == 2);
 }
 
 static int msg_has(const prop_error *err, const char *what)

@@ -6,14 +6,33 @@ gets one bin per value, with edges at the midpoints between consecutive values
 seeded subsample of at most ``subsample`` rows. The code of a value is the number
 of edges strictly below it, so ``value <= bin_thresholds(j)[c]`` exactly when its
 code is ``<= c``. The work is done by the C core (csrc/bins.c).
+
+A categorical column (``categorical``) gets one code per category instead: its
+``max_cat`` most frequent distinct values (ties: the smaller value first) get the codes
+0, 1, ... in that order, every other value -- rarer ones and values not seen in fit --
+gets ``OTHER_CODE`` and NaN the missing code. When fit is given the labels (``y``) and a
+column has more values than ``max_cat``, its ``max_cat - max_cat // 8`` most frequent
+values keep a code each and the rarer ones share the last ``max_cat // 8`` codes, grouped
+by their positive rate smoothed toward the overall one (``(positives + cat_smooth *
+rate) / (rows + cat_smooth)``) into groups of about equal rows: rare categories of
+similar rates stay together instead of vanishing in "other" (values not seen in fit
+still get ``OTHER_CODE``). The tree learner never sends the
+"other" code or the missing code left at a categorical split
+(csrc/include/propensity/tree.h).
 """
+import logging
+
 import numpy as np
 
 from . import _types
 from .._core_loader import _core
 from .validation import check_X, check_n_jobs
 
+logger = logging.getLogger(__name__)
+
 EDGE_STRIDE = 255  # edge slots per column (csrc/include/propensity/bins.h)
+OTHER_CODE = 254  # rare and unseen categories (PROP_CAT_OTHER, tree.h)
+MAX_CAT = 254     # categories with a code of their own, at most
 
 
 def _as_core_array(X, name="X"):
@@ -36,12 +55,23 @@ class BinMapper:
         than ``max_bins`` distinct values; None uses every row.
     random_state : int or None
         Seed of that subsample (None means 0: binning is always deterministic).
+    categorical : None or sequence of int
+        Indices of the categorical columns (see the module docstring).
+    max_cat : int, 1..254
+        Codes of a categorical column (categories with a code of their own, or groups of
+        rare ones, see the module docstring).
+    cat_smooth : float >= 0
+        Smoothing of the rates that group rare categories (fit with labels).
     """
 
-    def __init__(self, max_bins=255, subsample=200_000, random_state=0):
+    def __init__(self, max_bins=255, subsample=200_000, random_state=0, categorical=None,
+                 max_cat=MAX_CAT, cat_smooth=10.0):
         self.max_bins = max_bins
         self.subsample = subsample
         self.random_state = random_state
+        self.categorical = categorical
+        self.max_cat = max_cat
+        self.cat_smooth = cat_smooth
 
     def _check_params(self):
         mb = self.max_bins
@@ -60,16 +90,104 @@ class BinMapper:
             raise ValueError(f"random_state must be a non-negative int or None, got {rs!r}")
         return int(mb), seed
 
-    def fit(self, X):
+    def _check_categorical(self, p):
+        cat = [] if self.categorical is None else [int(j) for j in self.categorical]
+        if any(not 0 <= j < p for j in cat) or len(set(cat)) != len(cat):
+            raise ValueError(f"categorical must hold distinct column indices in [0, {p}), "
+                             f"got {self.categorical!r}")
+        mc = self.max_cat
+        if isinstance(mc, bool) or not isinstance(mc, (int, np.integer)) or not 1 <= mc <= MAX_CAT:
+            raise ValueError(f"max_cat must be an int in [1, {MAX_CAT}], got {mc!r}")
+        return sorted(cat), int(mc)
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the edges (and the category codes; ``y``, 0/1 labels, groups the rare
+        categories, weighted by ``sample_weight``)."""
         max_bins, seed = self._check_params()
         X = _as_core_array(X)
+        cat, max_cat = self._check_categorical(X.shape[1])
+        if y is not None:
+            y = np.asarray(y, dtype=np.float64).ravel()
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"y has {y.shape[0]} labels, X {X.shape[0]} rows")
+            w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight,
+                                                                         dtype=np.float64)
+            if not (isinstance(self.cat_smooth, (int, float, np.floating, np.integer))
+                    and not isinstance(self.cat_smooth, bool) and self.cat_smooth >= 0
+                    and np.isfinite(self.cat_smooth)):
+                raise ValueError(f"cat_smooth must be a finite number >= 0, got "
+                                 f"{self.cat_smooth!r}")
         subsample = X.shape[0] if self.subsample is None else int(self.subsample)
         edges, n_edges = _core.bin_fit(X, max_bins, max(subsample, 1), seed, 0)
         self.edges_ = edges
         self.n_edges_ = n_edges
         self.n_bins_ = (n_edges + 1).astype(np.int32)
         self.n_features_in_ = X.shape[1]
+        # categorical columns: no edges; their kept values, sorted, and the codes
+        self.cat_values_ = {}
+        self.cat_codes_ = {}
+        self.cat_n_other_ = {}
+        for j in cat:
+            col = np.asarray(X[:, j], dtype=np.float64)
+            seen = ~np.isnan(col)
+            vals, inv, counts = np.unique(col[seen], return_inverse=True, return_counts=True)
+            by_freq = np.lexsort((vals, -counts))  # most frequent, then smallest
+            codes = np.full(vals.size, OTHER_CODE, dtype=np.int64)
+            if y is not None and vals.size > max_cat and max_cat >= 8:
+                n_groups = max_cat // 8
+                n_own = max_cat - n_groups
+                codes[by_freq[:n_own]] = np.arange(n_own)
+                tail = by_freq[n_own:]
+                wsum = np.bincount(inv, weights=w[seen], minlength=vals.size)
+                pos = np.bincount(inv, weights=(w * y)[seen], minlength=vals.size)
+                prior = pos.sum() / wsum.sum() if wsum.sum() > 0 else 0.5
+                m = float(self.cat_smooth)
+                den = wsum[tail] + m
+                rate = np.where(den > 0, (pos[tail] + m * prior) / np.where(den > 0, den, 1),
+                                prior)
+                order = tail[np.lexsort((vals[tail], rate))]  # by rate, then value
+                rows = counts[order].astype(np.float64)
+                mid = np.cumsum(rows) - rows / 2
+                group = np.minimum((n_groups * mid / rows.sum()).astype(np.int64), n_groups - 1)
+                codes[order] = n_own + group
+                logger.info("categorical column %d: %d distinct values, the %d most frequent "
+                            "kept, %d rare ones in %d groups by positive rate", j, vals.size,
+                            n_own, tail.size, n_groups)
+                n_other = 0
+            else:
+                codes[by_freq[:max_cat]] = np.arange(min(max_cat, vals.size))
+                n_other = int(max(vals.size - max_cat, 0))
+                if n_other:
+                    logger.info("categorical column %d: %d distinct values, the %d most "
+                                "frequent kept, %d go to 'other'", j, vals.size, max_cat,
+                                n_other)
+            keep = codes != OTHER_CODE
+            self.cat_values_[j] = vals[keep]
+            self.cat_codes_[j] = codes[keep].astype(np.uint8)
+            self.cat_n_other_[j] = n_other
+            self.edges_[j, :] = np.nan
+            self.n_edges_[j] = 0
+            self.n_bins_[j] = int(codes[keep].max()) + 1 if keep.any() else 0
         return self
+
+    @property
+    def categorical_mask_(self):
+        """uint8 flags of the categorical columns (what the tree learner takes)."""
+        self._check_fitted()
+        mask = np.zeros(self.n_features_in_, dtype=np.uint8)
+        mask[list(getattr(self, "cat_values_", {}))] = 1
+        return mask
+
+    def _encode_categories(self, X, B):
+        """Overwrite B's categorical columns with the category codes of X's values."""
+        for j, kept in getattr(self, "cat_values_", {}).items():
+            col = np.asarray(X[:, j], dtype=np.float64)
+            pos = np.searchsorted(kept, col)
+            pos_c = np.minimum(pos, max(kept.size - 1, 0))
+            hit = (kept.size > 0) & (kept[pos_c] == col) if kept.size else np.zeros(col.shape, bool)
+            codes = np.where(hit, self.cat_codes_[j][pos_c] if kept.size else 0, OTHER_CODE)
+            B[:, j] = np.where(np.isnan(col), 255, codes).astype(np.uint8)
+        return B
 
     def _check_fitted(self):
         if not hasattr(self, "edges_"):
@@ -83,7 +201,8 @@ class BinMapper:
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but the BinMapper was fitted "
                              f"with {self.n_features_in_}")
-        return _core.bin_transform(X, self.edges_, self.n_edges_, check_n_jobs(n_jobs))
+        B = _core.bin_transform(X, self.edges_, self.n_edges_, check_n_jobs(n_jobs))
+        return self._encode_categories(X, B) if getattr(self, "cat_values_", None) else B
 
     def fit_transform(self, X, n_jobs=None):
         X = _as_core_array(X)
@@ -98,13 +217,25 @@ class BinMapper:
         return self.edges_[j, : self.n_edges_[j]].copy()
 
     def to_arrays(self):
-        """The fitted state as arrays, for model documents (see from_arrays)."""
+        """The fitted state as arrays, for model documents (see from_arrays); the
+        categorical columns' arrays only when there are some."""
         self._check_fitted()
-        return {"bin_edges": self.edges_.copy(), "bin_n_edges": self.n_edges_.copy(),
-                "bin_params": np.array([self.max_bins,
-                                        -1 if self.subsample is None else self.subsample,
-                                        0 if self.random_state is None else self.random_state],
-                                       dtype=np.int64)}
+        out = {"bin_edges": self.edges_.copy(), "bin_n_edges": self.n_edges_.copy(),
+               "bin_params": np.array([self.max_bins,
+                                       -1 if self.subsample is None else self.subsample,
+                                       0 if self.random_state is None else self.random_state],
+                                      dtype=np.int64)}
+        cats = getattr(self, "cat_values_", {})
+        if cats:
+            cols = sorted(cats)
+            out["bin_cat_columns"] = np.array(cols, dtype=np.int64)
+            out["bin_cat_start"] = np.cumsum([0] + [cats[j].size for j in cols]).astype(np.int64)
+            out["bin_cat_values"] = np.concatenate([cats[j] for j in cols]).astype(np.float64)
+            out["bin_cat_codes"] = np.concatenate([self.cat_codes_[j] for j in cols]
+                                                  ).astype(np.uint8)
+            out["bin_cat_params"] = np.array([self.max_cat], dtype=np.int64)
+            out["bin_cat_smooth"] = np.array([float(self.cat_smooth)], dtype=np.float64)
+        return out
 
     @classmethod
     def from_arrays(cls, arrays):
@@ -139,7 +270,49 @@ class BinMapper:
         self.n_edges_ = np.ascontiguousarray(n_edges, dtype=np.int32)
         self.n_bins_ = (self.n_edges_ + 1).astype(np.int32)
         self.n_features_in_ = edges.shape[0]
+        self._cat_from_arrays(arrays)
         return self
+
+    def _cat_from_arrays(self, arrays):
+        self.cat_values_, self.cat_codes_, self.cat_n_other_ = {}, {}, {}
+        if "bin_cat_columns" not in arrays:  # documents without categorical columns
+            return
+        try:
+            cols = np.asarray(arrays["bin_cat_columns"])
+            start = np.asarray(arrays["bin_cat_start"])
+            vals = np.asarray(arrays["bin_cat_values"])
+            codes = np.asarray(arrays["bin_cat_codes"])
+            (mc,) = np.asarray(arrays["bin_cat_params"], dtype=np.int64)[:1].tolist()
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"bin arrays: categorical columns incomplete ({exc})") from None
+        p = self.n_features_in_
+        if (cols.ndim != 1 or cols.dtype.kind not in "iu" or start.shape != (cols.size + 1,)
+                or vals.dtype != np.float64 or codes.dtype != np.uint8
+                or vals.shape != codes.shape or vals.ndim != 1 or start[0] != 0
+                or start[-1] != vals.size or (np.diff(start) < 0).any()):
+            raise ValueError("bin arrays: malformed categorical columns")
+        if len(set(cols.tolist())) != cols.size or ((cols < 0) | (cols >= p)).any():
+            raise ValueError(f"bin arrays: categorical columns must be distinct in [0, {p})")
+        if not 1 <= mc <= MAX_CAT:
+            raise ValueError(f"bin arrays: max_cat must be in [1, {MAX_CAT}]")
+        self.max_cat = int(mc)
+        self.cat_smooth = float(np.asarray(arrays.get("bin_cat_smooth", [10.0]))[0])
+        self.categorical = cols.tolist()
+        for k, j in enumerate(cols.tolist()):
+            v, c = vals[start[k]:start[k + 1]], codes[start[k]:start[k + 1]]
+            if not np.isfinite(v).all() or (np.diff(v) <= 0).any():
+                raise ValueError(f"bin arrays: the categories of column {j} must be finite "
+                                 f"increasing values")
+            if v.size and (int(c.max()) >= mc or
+                           np.unique(c).tolist() != list(range(int(c.max()) + 1))):
+                raise ValueError(f"bin arrays: the category codes of column {j} must fill "
+                                 f"0..k-1 for some k <= {mc}")
+            if self.n_edges_[j] != 0:
+                raise ValueError(f"bin arrays: categorical column {j} has bin edges")
+            self.cat_values_[j] = v.copy()
+            self.cat_codes_[j] = c.copy()
+            self.cat_n_other_[j] = 0
+            self.n_bins_[j] = int(c.max()) + 1 if c.size else 0
 
     def __repr__(self):
         return (f"BinMapper(max_bins={self.max_bins!r}, subsample={self.subsample!r}, "

@@ -19,8 +19,8 @@ import numpy as np
 from .base import register_estimator
 from .._typing import ArrayLike, FloatArray
 from .._core_loader import _core
-from .trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
-                     resolve_seed, table_class_weight)
+from .trees import (TreeEnsemble, check_float, check_int, prune_trees, resolve_seed,
+                     table_class_weight)
 from .validation import check_n_jobs, resolve_class_weight
 
 __all__ = ["RandomForestClassifier"]
@@ -70,6 +70,17 @@ class RandomForestClassifier(TreeEnsemble):
     Parameters follow scikit-learn's RandomForestClassifier; ``max_bins`` sets the
     value bins per feature (binary features always get 2). ``min_samples_split`` and
     ``min_samples_leaf`` count rows (bootstrap multiplicities).
+
+    Categorical features: ``categorical_features`` (column names, indices or a boolean
+    mask; columns of pandas ``category`` dtype always are categorical) are split by sets
+    of categories: a column gets ``max_cat`` codes (a column with more values keeps its
+    most frequent ones and groups the rare ones by their smoothed positive rate in
+    training, see :class:`BinMapper`; values unseen in fit get an "other" code, NaN is
+    missing), a node sorts
+    its categories with at least ``min_data_per_group`` rows by their smoothed positive share
+    (class-1 weight / (weight + cat_smooth)) and tries every
+    prefix and suffix of that order of at most ``max_cat_threshold`` categories as the
+    left set; "other", missing and the categories left out go right.
     """
 
     _average = True
@@ -91,7 +102,8 @@ class RandomForestClassifier(TreeEnsemble):
     def __init__(self, *, n_estimators=100, criterion="gini", max_depth=None,
                  min_samples_split=2, min_samples_leaf=1, max_features="sqrt",
                  bootstrap=True, class_weight=None, random_state=None, n_jobs=None,
-                 max_bins=255):
+                 max_bins=255, categorical_features=None, max_cat=254, cat_smooth=10.0,
+                 min_data_per_group=20.0, max_cat_threshold=32):
         self.n_estimators = n_estimators
         self.criterion = criterion
         self.max_depth = max_depth
@@ -103,6 +115,11 @@ class RandomForestClassifier(TreeEnsemble):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.max_bins = max_bins
+        self.categorical_features = categorical_features
+        self.max_cat = max_cat
+        self.cat_smooth = cat_smooth
+        self.min_data_per_group = min_data_per_group
+        self.max_cat_threshold = max_cat_threshold
 
     def _check_params(self, n, p):
         n_est = check_int(self.n_estimators, "n_estimators", low=1)
@@ -115,6 +132,7 @@ class RandomForestClassifier(TreeEnsemble):
         if not isinstance(self.bootstrap, (bool, np.bool_)):
             raise TypeError(f"bootstrap must be a bool, got {self.bootstrap!r}")
         check_int(self.max_bins, "max_bins", low=2, high=255)
+        self._check_cat_params()
         n_jobs = check_n_jobs(self.n_jobs)
         return n_est, depth, mss, msl, mf, n_jobs
 
@@ -125,7 +143,7 @@ class RandomForestClassifier(TreeEnsemble):
         n, p = X.shape
         self._check_params(n, p)
         resolve_class_weight(self.class_weight, classes, y01, sw)  # fail before binning
-        mapper, codes, counts, weights = bin_and_compress(X, y01, sw, self.max_bins, self.n_jobs)
+        mapper, codes, counts, weights = self._bin(X, names, y01, sw, self.max_bins)
         return self.fit_table(mapper, codes, counts, weights, classes, names)
 
     def fit_table(self, mapper, codes: np.ndarray, counts: np.ndarray, weights: np.ndarray,
@@ -148,7 +166,7 @@ class RandomForestClassifier(TreeEnsemble):
                                  criterion=_CRITERIA[self.criterion], max_depth=depth or 0,
                                  min_samples_split=float(mss), min_samples_leaf=float(msl),
                                  max_features=mf, bootstrap=bool(self.bootstrap), seed=seed,
-                                 n_threads=n_jobs)
+                                 n_threads=n_jobs, **self._categorical_args(mapper))
         self._set_fitted(mapper, trees, classes, names, p, seed)
         return self
 

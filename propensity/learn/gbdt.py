@@ -19,7 +19,7 @@ import numpy as np
 from .base import register_estimator
 from .._typing import ArrayLike, FloatArray
 from .._core_loader import _core
-from .trees import (TreeEnsemble, bin_and_compress, check_float, check_int, prune_trees,
+from .trees import (TreeEnsemble, _category_frame, check_float, check_int, prune_trees,
                      resolve_seed)
 from .validation import check_n_jobs, check_X
 
@@ -33,6 +33,17 @@ class GradientBoostingClassifier(TreeEnsemble):
     Leaf values are ``-learning_rate * G / (H + reg_lambda)``; a split must leave a
     hessian of at least ``min_child_weight`` on both sides and reduce the loss.
     ``feature_importances_`` are total split gains, normalised.
+
+    Categorical features: ``categorical_features`` (column names, indices or a boolean
+    mask; columns of pandas ``category`` dtype always are categorical) are split by sets
+    of categories: a column gets ``max_cat`` codes (a column with more values keeps its
+    most frequent ones and groups the rare ones by their smoothed positive rate in
+    training, see :class:`BinMapper`; values unseen in fit get an "other" code, NaN is
+    missing), a node sorts
+    its categories with at least ``min_data_per_group`` rows by their smoothed gradient ratio
+    (G / (H + cat_smooth)) and tries every
+    prefix and suffix of that order of at most ``max_cat_threshold`` categories as the
+    left set; "other", missing and the categories left out go right.
     """
 
     _average = False
@@ -45,7 +56,9 @@ class GradientBoostingClassifier(TreeEnsemble):
 
     def __init__(self, *, n_estimators=100, learning_rate=0.1, max_depth=6,
                  min_child_weight=1.0, reg_lambda=1.0, subsample=1.0, colsample_bytree=1.0,
-                 scale_pos_weight=1.0, random_state=None, n_jobs=None, max_bins=255):
+                 scale_pos_weight=1.0, random_state=None, n_jobs=None, max_bins=255,
+                 categorical_features=None, max_cat=254, cat_smooth=10.0,
+                 min_data_per_group=20.0, max_cat_threshold=32):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -57,8 +70,14 @@ class GradientBoostingClassifier(TreeEnsemble):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.max_bins = max_bins
+        self.categorical_features = categorical_features
+        self.max_cat = max_cat
+        self.cat_smooth = cat_smooth
+        self.min_data_per_group = min_data_per_group
+        self.max_cat_threshold = max_cat_threshold
 
     def _check_params(self):
+        self._check_cat_params()
         return dict(
             n_estimators=check_int(self.n_estimators, "n_estimators", low=1),
             learning_rate=check_float(self.learning_rate, "learning_rate", 0.0, low_open=True),
@@ -83,8 +102,7 @@ class GradientBoostingClassifier(TreeEnsemble):
         esr = check_int(early_stopping_rounds, "early_stopping_rounds", low=1, allow_none=True)
         if esr is not None and not eval_set:
             raise ValueError("early_stopping_rounds needs an eval_set")
-        mapper, codes, counts, weights = bin_and_compress(X, y01, sw, prm["max_bins"],
-                                                          self.n_jobs)
+        mapper, codes, counts, weights = self._bin(X, names, y01, sw, prm["max_bins"])
         return self.fit_table(mapper, codes, counts, weights, classes, names,
                                     eval_set=eval_set, early_stopping_rounds=esr)
 
@@ -108,7 +126,8 @@ class GradientBoostingClassifier(TreeEnsemble):
                 wv = pair[2] if len(pair) > 2 else None
             except (TypeError, IndexError):
                 raise ValueError("eval_set must be a list of (X, y) pairs") from None
-            Xv, _ = check_X(Xv, name="eval_set X")
+            Xv, _ = check_X(_category_frame(Xv, getattr(self, "_cat_levels", None) or {})[0],
+                            name="eval_set X")
             if Xv.shape[1] != p:
                 raise ValueError(f"eval_set X has {Xv.shape[1]} features, X has {p}")
             yv_raw = np.asarray(yv.to_numpy() if hasattr(yv, "to_numpy") else yv).ravel()
@@ -130,7 +149,8 @@ class GradientBoostingClassifier(TreeEnsemble):
                              reg_lambda=prm["reg_lambda"], subsample=prm["subsample"],
                              colsample_bytree=prm["colsample_bytree"],
                              scale_pos_weight=prm["scale_pos_weight"],
-                             early_stopping_rounds=esr or 0, seed=seed, n_threads=prm["n_jobs"])
+                             early_stopping_rounds=esr or 0, seed=seed, n_threads=prm["n_jobs"],
+                             **self._categorical_args(mapper))
         best = res["best_iteration"]
         extra = {"base_score_": float(res["base_score"]),
                  "best_iteration_": int(best) if best >= 0 else None,

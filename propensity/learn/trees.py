@@ -5,6 +5,12 @@ Fitting: validate X/y -> bin with a :class:`BinMapper` -> merge identical binned
 weighted unique rows and returns flat node arrays, which are kept here as NumPy
 arrays. Scoring bins new rows with the training edges and walks the node arrays in
 C (validated on every call). Persistence stores the bin edges and node arrays.
+
+Categorical features (``categorical_features``; columns of pandas ``category`` dtype
+always are) are binned to category codes (:class:`BinMapper`) and split by sets of
+categories (csrc/include/propensity/tree.h): a categorical node keeps its set in the
+optional node array ``cat_bits`` (4 uint64 per node; models without categorical
+features have none, and documents written before it load as they are).
 """
 from __future__ import annotations
 
@@ -32,6 +38,9 @@ NODE_DTYPES = {"tree_start": np.int64, "feature": np.int32, "threshold": np.uint
                "left": np.int32, "right": np.int32, "value": np.float64,
                "count": np.float64, "gain": np.float64}
 
+CAT_BITS = "cat_bits"  # optional node array: the category sets (4 uint64 per node)
+CAT_SPLIT = 255  # threshold of a categorical node (PROP_CAT_SPLIT)
+
 # Compress when a sample of rows has at most this fraction of distinct rows.
 _COMPRESS_SAMPLE = 20_000
 _COMPRESS_MAX_RATIO = 0.5
@@ -53,13 +62,18 @@ def resolve_seed(random_state):
     return int(random_state) & ((1 << 63) - 1)
 
 
-def bin_and_compress(X, y01, sample_weight, max_bins, n_jobs):
+def bin_and_compress(X, y01, sample_weight, max_bins, n_jobs, categorical=None,
+                     max_cat=254, cat_smooth=10.0):
     """Bin X and return (mapper, codes, counts (u,2) int64, weights (u,2) float64).
 
-    Identical binned rows are merged when a random sample suggests it pays; the
+    ``categorical``: indices of the categorical columns (BinMapper; the labels group
+    their rare categories, smoothed by ``cat_smooth``). Identical binned
+    rows are merged when a random sample suggests it pays; the
     learners give the model of the plain rows either way (plain rows carry one-hot
     counts; see GradientBoostingClassifier for boosting's one proviso)."""
-    mapper = BinMapper(max_bins=max_bins, random_state=0).fit(X)
+    mapper = BinMapper(max_bins=max_bins, random_state=0, categorical=categorical,
+                       max_cat=max_cat, cat_smooth=cat_smooth)
+    mapper.fit(X, y01, sample_weight) if categorical else mapper.fit(X)
     B = mapper.transform(X, n_jobs=n_jobs)
     n = B.shape[0]
     compress = True
@@ -138,12 +152,90 @@ def prune_trees(trees, n_trees, max_depth, min_samples_split):
                   new_start[tree_of[kept]], -1).astype(np.int32)
     nr = np.where(ksplit, new_index[np.where(ksplit, kb + right[kept], 0)] -
                   new_start[tree_of[kept]], -1).astype(np.int32)
-    return {"tree_start": new_start,
-            "feature": np.where(ksplit, feat[kept], -1).astype(np.int32),
-            "threshold": np.where(ksplit, thr[kept], 0).astype(np.uint8),
-            "left": nl, "right": nr,
-            "value": value[kept].copy(), "count": count[kept].copy(),
-            "gain": np.where(ksplit, gain[kept], 0.0)}
+    out = {"tree_start": new_start,
+           "feature": np.where(ksplit, feat[kept], -1).astype(np.int32),
+           "threshold": np.where(ksplit, thr[kept], 0).astype(np.uint8),
+           "left": nl, "right": nr,
+           "value": value[kept].copy(), "count": count[kept].copy(),
+           "gain": np.where(ksplit, gain[kept], 0.0)}
+    if CAT_BITS in trees:
+        bits = trees[CAT_BITS][:4 * end].reshape(-1, 4)[kept]
+        out[CAT_BITS] = np.where(ksplit[:, None], bits, 0).astype(np.uint64).ravel()
+    return out
+
+
+def _category_frame(X, levels):
+    """X with its pandas ``category`` columns replaced by float codes: the position of
+    the value in ``levels[name]`` (the categories seen in fit), NaN for a missing value
+    and len(levels) for a category fit did not see (it is binned as "other").
+    ``levels`` None: fit, the levels are taken from the dtypes. Returns (X, levels)."""
+    if not (hasattr(X, "columns") and hasattr(X, "dtypes")):
+        if levels:
+            raise ValueError(f"X is not a DataFrame, but the model was fitted with the pandas "
+                             f"category columns {sorted(levels)}")
+        return X, levels if levels is not None else {}
+    import pandas as pd
+
+    fitting = levels is None
+    if fitting:
+        levels = {str(c): list(X[c].cat.categories) for c in X.columns
+                  if isinstance(X[c].dtype, pd.CategoricalDtype)}
+    if not levels:
+        return X, levels
+    X = X.copy(deep=False)
+    for name, lv in levels.items():
+        if name not in [str(c) for c in X.columns]:
+            continue  # the feature-name check reports it
+        col = X[[c for c in X.columns if str(c) == name][0]]
+        known = pd.Index(lv).get_indexer(col.astype(object)).astype(np.float64)
+        missing = col.isna().to_numpy()
+        known[(known < 0) & ~missing] = len(lv)
+        known[missing] = np.nan
+        X[col.name] = known
+    return X, levels
+
+
+def _jsonable_level(v):
+    """A category of a pandas column as a JSON value (numbers and strings as they are)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    raise ValueError(f"category {v!r} cannot be saved in a model document (categories must "
+                     f"be strings or numbers)")
+
+
+def resolve_categorical(spec, names, p, dtype_cols):
+    """Indices of the categorical features: ``spec`` (None, names, indices or a boolean
+    mask of length p) plus the columns of pandas category dtype (``dtype_cols``)."""
+    cols = set()
+    if spec is not None:
+        items = list(np.asarray(spec).tolist()) if not isinstance(spec, (list, tuple)) else list(spec)
+        if items and all(isinstance(v, (bool, np.bool_)) for v in items):
+            if len(items) != p:
+                raise ValueError(f"categorical_features as a boolean mask must have {p} "
+                                 f"entries (the features), got {len(items)}")
+            cols = {j for j, v in enumerate(items) if v}
+        else:
+            for v in items:
+                if isinstance(v, str):
+                    if names is None:
+                        raise ValueError(f"categorical_features names the column {v!r}, but X "
+                                         f"has no column names (pass a DataFrame or indices)")
+                    if v not in names:
+                        raise ValueError(f"categorical_features names the column {v!r}, "
+                                         f"which X does not have")
+                    cols.add(names.index(v))
+                elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
+                    if not -p <= int(v) < p:
+                        raise ValueError(f"categorical_features index {v} is out of range "
+                                         f"for {p} features")
+                    cols.add(int(v) % p)
+                else:
+                    raise TypeError(f"categorical_features must hold column names, indices "
+                                    f"or booleans, got {v!r}")
+    cols |= {names.index(c) for c in dtype_cols}
+    return sorted(cols)
 
 
 class TreeEnsemble(ClassifierMixin, BaseEstimator):
@@ -155,15 +247,45 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
     def _validate_data(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None
                        ) -> tuple[np.ndarray, list[str] | None, np.ndarray, np.ndarray,
                                   np.ndarray | None]:
+        X, levels = _category_frame(X, None)
         X, names = check_X(X)
+        self._cat_levels = levels
         y01, classes = check_y(y, X.shape[0])
         sw = check_sample_weight(sample_weight, X.shape[0])
         return X, names, y01, classes, sw
+
+    def _categorical_args(self, mapper):
+        """The C learner's categorical arguments for a table binned by ``mapper``."""
+        if self.categorical_features is not None and mapper.categorical is None:
+            raise ValueError("categorical_features needs the rows binned with categories "
+                             "(fit); this table's bins are numeric")
+        mask = mapper.categorical_mask_
+        return dict(categorical=mask if mask.any() else None,
+                    cat_smooth=check_float(self.cat_smooth, "cat_smooth", 0.0),
+                    min_data_per_group=check_float(self.min_data_per_group,
+                                                   "min_data_per_group", 0.0),
+                    max_cat_threshold=check_int(self.max_cat_threshold, "max_cat_threshold",
+                                                low=1, high=254))
+
+    def _check_cat_params(self):
+        check_int(self.max_cat, "max_cat", low=1, high=254)
+        check_float(self.cat_smooth, "cat_smooth", 0.0)
+        check_float(self.min_data_per_group, "min_data_per_group", 0.0)
+        check_int(self.max_cat_threshold, "max_cat_threshold", low=1, high=254)
+
+    def _bin(self, X, names, y01, sw, max_bins):
+        """bin_and_compress with this estimator's categorical features."""
+        cat = resolve_categorical(self.categorical_features, names, X.shape[1],
+                                  list(self._cat_levels))
+        return bin_and_compress(X, y01, sw, max_bins, self.n_jobs, categorical=cat,
+                                max_cat=int(self.max_cat), cat_smooth=float(self.cat_smooth))
 
     def _set_fitted(self, mapper, trees, classes, names, n_features, seed, extra=None):
         self._bin_mapper = mapper
         self._trees = {k: np.ascontiguousarray(trees[k], dtype=NODE_DTYPES[k])
                        for k in NODE_FIELDS}
+        if trees.get(CAT_BITS) is not None:
+            self._trees[CAT_BITS] = np.ascontiguousarray(trees[CAT_BITS], dtype=np.uint64)
         self._seed = int(seed)
         self.classes_ = classes
         set_fitted_names(self, names, n_features)
@@ -176,10 +298,12 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
         return int(self._trees["tree_start"].shape[0] - 1)
 
     def _tree_tuple(self):
-        return tuple(self._trees[k] for k in NODE_FIELDS)
+        return tuple(self._trees[k] for k in NODE_FIELDS) + (self._trees.get(CAT_BITS),)
 
     # ---- scoring -------------------------------------------------------------
     def _checked_X(self, X):
+        self._check_fitted()
+        X, _ = _category_frame(X, getattr(self, "_cat_levels", None) or {})
         return check_fitted_X(self, X)[0]
 
     def _binned(self, X):
@@ -249,6 +373,9 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
         as ``predict_proba(features)[:, 1]``, computed by the C core from E straight to the
         bin codes of the trees, without a matrix of features or codes."""
         self._check_fitted()
+        if self._bin_mapper.categorical_mask_.any():
+            raise ValueError(f"{type(self).__name__} has categorical features: score it with "
+                             f"predict_proba (the feature plan bins numerically)")
         if plan.n_features != self.n_features_in_:
             raise ValueError(f"the feature plan makes {plan.n_features} features, but "
                              f"{type(self).__name__} was fitted with {self.n_features_in_}")
@@ -334,7 +461,10 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
         (``right``: missing values always go right; missing at a leaf), ``value`` (the node's
         output: class-1 fraction for a forest, leaf value in log-odds for boosting, before
         any averaging over trees), ``count`` (training rows reaching the node: bootstrap
-        multiplicities for a forest) and ``gain`` (the split's gain, 0 at a leaf)."""
+        multiplicities for a forest) and ``gain`` (the split's gain, 0 at a leaf). A model
+        with categorical features adds ``categories_left``: at a categorical split the list
+        of the categories that go left (every other category, rare, unseen and missing
+        values go right; its ``threshold`` is NaN), None elsewhere."""
         import pandas as pd
 
         self._check_fitted()
@@ -350,8 +480,21 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
         m = self._bin_mapper
         # code c holds the values in (edges[c-1], edges[c]]: code <= c <=> x <= edges[c]
         raw = np.where(thr < m.n_edges_[feat], m.edges_[feat, np.minimum(thr, 254)], np.inf)
+        is_cat = internal & (thr == CAT_SPLIT) & (CAT_BITS in t)
+        raw = np.where(is_cat, np.nan, raw)
         names = np.array(self._feature_names(), dtype=object)
-        return pd.DataFrame({
+        cats_left = np.full(n_nodes, None, dtype=object)
+        if is_cat.any():
+            bits = t[CAT_BITS].reshape(-1, 4)
+            levels = getattr(self, "_cat_levels", None) or {}
+            for k in np.flatnonzero(is_cat):
+                j = int(feat[k])
+                words = bits[k]
+                codes = [c for c in range(254) if int(words[c >> 6]) >> (c & 63) & 1]
+                vals = m.cat_values_[j][np.isin(m.cat_codes_[j], codes)].tolist()
+                lv = levels.get(str(names[j]))
+                cats_left[k] = [lv[int(v)] for v in vals] if lv is not None else vals
+        frame = pd.DataFrame({
             "tree_index": tree_of,
             "node_index": local,
             "depth": depth,
@@ -364,6 +507,9 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
             "count": t["count"].copy(),
             "gain": t["gain"].copy(),
         })
+        if m.categorical_mask_.any():
+            frame["categories_left"] = cats_left
+        return frame
 
     # ---- persistence -----------------------------------------------------------
     def _extra_meta(self):
@@ -374,9 +520,15 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
                 "feature_names_in": (self.feature_names_in_.tolist()
                                      if hasattr(self, "feature_names_in_") else None),
                 "seed": self._seed, **self._extra_meta()}
+        levels = getattr(self, "_cat_levels", None)
+        if levels:  # pandas category columns: their categories, in code order
+            meta["category_levels"] = {k: [_jsonable_level(v) for v in lv]
+                                       for k, lv in levels.items()}
         arrays = dict(self._bin_mapper.to_arrays())
         for k in NODE_FIELDS:
             arrays[f"tree_{k}"] = self._trees[k]
+        if CAT_BITS in self._trees:
+            arrays[f"tree_{CAT_BITS}"] = self._trees[CAT_BITS]
         return meta, arrays
 
     @classmethod
@@ -407,15 +559,32 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"model document: node array tree_{k} must be 1-D "
                                  f"{np.dtype(NODE_DTYPES[k])}, got {a.dtype} {a.shape}")
             trees[k] = np.ascontiguousarray(a)
+        bits = arrays.get(f"tree_{CAT_BITS}")  # absent in documents without categories
+        if bits is not None:
+            if bits.ndim != 1 or bits.dtype != np.uint64:
+                raise ValueError(f"model document: node array tree_{CAT_BITS} must be 1-D "
+                                 f"uint64, got {bits.dtype} {bits.shape}")
+            trees[CAT_BITS] = np.ascontiguousarray(bits)
         if trees["tree_start"].shape[0] < 2:
             raise ValueError("model document holds no trees")
         # every index, size and value is checked in C
-        _core.trees_validate(trees=tuple(trees[k] for k in NODE_FIELDS), n_features=p)
+        _core.trees_validate(trees=tuple(trees[k] for k in NODE_FIELDS) +
+                             (trees.get(CAT_BITS),), n_features=p)
+        cat_nodes = (trees["left"] >= 0) & (trees["threshold"] == CAT_SPLIT)
+        mask = mapper.categorical_mask_
+        if cat_nodes.any() and not mask[trees["feature"][cat_nodes]].all():
+            raise ValueError("model document: a categorical split is on a feature the bins "
+                             "do not say is categorical")
+        levels = meta.get("category_levels") or {}
+        if not isinstance(levels, dict) or not all(
+                isinstance(v, list) for v in levels.values()):
+            raise ValueError("model document: category_levels must map names to lists")
         names = meta.get("feature_names_in")
         if names is not None and (not isinstance(names, list) or len(names) != p):
             raise ValueError("model document: feature_names_in does not match n_features_in")
         est._set_fitted(mapper, trees, classes, names, p, seed,
                         est._extra_from_meta(meta, trees))
+        est._cat_levels = dict(levels)
         return est
 
     def _extra_from_meta(self, meta, trees):
@@ -427,6 +596,7 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
         names = self.feature_names_in_.tolist() if hasattr(self, "feature_names_in_") else None
         new._set_fitted(self._bin_mapper, trees, self.classes_.copy(), names,
                         self.n_features_in_, self._seed, self._extra_copy())
+        new._cat_levels = dict(getattr(self, "_cat_levels", None) or {})
         return new
 
     def _extra_copy(self):

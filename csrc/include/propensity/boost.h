@@ -32,6 +32,7 @@ typedef struct {
     int32_t early_stopping_rounds; /* <= 0: none */
     uint64_t seed;
     int n_threads;            /* 1 .. PROP_MAX_THREADS */
+    prop_cat_params cat;      /* categorical features (tree.h; all zero: none) */
 } prop_boost_params;
 
 typedef struct {

@@ -30,6 +30,7 @@ typedef struct {
     double class_weight[2];
     uint64_t seed;
     int n_threads;            /* 1 .. PROP_MAX_THREADS (trees are grown in parallel) */
+    prop_cat_params cat;      /* categorical features (tree.h; all zero: none) */
 } prop_forest_params;
 
 typedef struct {

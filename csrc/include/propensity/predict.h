@@ -1,7 +1,7 @@
 /* predict.h - scoring flat tree ensembles on raw bin codes, and their validation.
  *
  * A node sends a row left when code <= threshold (the missing code 255 goes
- * right): the walk of tree.h (prop_tree_walk, prop_tree_walk_cut). Scoring can stop
+ * right), a categorical node when the code is in its set (tree.h): the walk of tree.h (prop_tree_walk, prop_tree_walk_cut). Scoring can stop
  * early: only the first n_trees trees, and a node at depth max_depth or with
  * count < min_samples_split acts as a leaf with its stored value (the prefix scoring
  * the grid search uses).
@@ -41,6 +41,8 @@ typedef struct {
     const int32_t *left, *right; /* tree-local; -1 = leaf */
     const double *value, *count, *gain;
     int32_t n_features;
+    const uint64_t *cat_bits; /* NULL, or 4 words per node: the categories going left of
+                               * a node with threshold PROP_CAT_SPLIT (tree.h) */
 } prop_forest_view;
 
 /* Kernels of the fast scorers (the choice never changes a score). */
@@ -116,7 +118,7 @@ prop_status prop_forest_score_cuts(const prop_forest_view *v, const prop_score_p
                                    prop_error *err);
 
 /* 1 when the block scorer can score v under sp (every tree at most
- * PROP_BLOCK_MAX_DEPTH levels deep within the cut), else 0. v must be valid. */
+ * PROP_BLOCK_MAX_DEPTH levels deep within the cut, and no categorical node), else 0. v must be valid. */
 int prop_forest_block_ok(const prop_forest_view *v, const prop_score_params *sp);
 
 /* out[i] = score (or probability, sp->positive_proba) of row i of the encoded inputs E,

@@ -16,6 +16,7 @@
 #ifndef PROPENSITY_TREE_H
 #define PROPENSITY_TREE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "propensity/hist.h"
@@ -28,6 +29,18 @@ extern "C" {
 
 enum { PROP_TREE_CLASSIFY = 0, PROP_TREE_GRADIENT = 1 };
 enum { PROP_CRIT_GINI = 0, PROP_CRIT_ENTROPY = 1 };
+
+/* Categorical features of a tree learner (all zero / NULL: none, every split is
+ * "code <= t"). categorical[j] != 0 makes feature j categorical: its value codes are
+ * categories, split by a set of categories going left ("categorical splits" below).
+ * The forest and boosting parameters carry one and pass it to their trees. */
+typedef struct {
+    const uint8_t *categorical; /* n_features flags, or NULL */
+    double cat_smooth;          /* added to the denominator of a category's statistic */
+    double min_data_per_group;  /* rows (boosting: hessian-estimated rows) a category
+                                 * needs to be placed; smaller ones go right */
+    int32_t max_cat_threshold;  /* most categories on the left side; <= 0: no cap */
+} prop_cat_params;
 
 typedef struct {
     int mode;                 /* PROP_TREE_CLASSIFY or PROP_TREE_GRADIENT */
@@ -43,7 +56,24 @@ typedef struct {
     int n_threads;            /* threads inside the tree, 1 .. PROP_MAX_THREADS */
     int histograms_only;      /* forest: 1 = every node's split search reads a histogram
                                * (no search on rows, see prop_tree_grow; for tests) */
+    prop_cat_params cat;      /* categorical features (all zero: none) */
 } prop_tree_params;
+
+/* ---- categorical splits ------------------------------------------------------
+ * A categorical node has threshold PROP_CAT_SPLIT and a 256-bit set of the category
+ * codes that go left (prop_nodes.cat_bits, 4 uint64 per node, bit c of word c / 64).
+ * The default way is right: the missing code 255 (and the learner's missing slot) and
+ * PROP_CAT_OTHER, the code the bin mapper gives to rare and unseen categories, are
+ * never in a set, and neither is a category the node did not see or that had fewer
+ * than min_data_per_group rows there.
+ * The search (Fisher 1958, as LightGBM's): the node's placed categories are sorted by
+ * their statistic -- boosting g / (h + cat_smooth), a forest the positive share
+ * b / (a + b + cat_smooth) -- ties by code, and the left set is every prefix and
+ * every suffix of that order of at most max_cat_threshold categories. For a binary
+ * target (gini, entropy) or squared loss with cat_smooth 0 and nothing forced right,
+ * the best prefix is the best of all 2^k partitions (tests/test_categorical.c). */
+#define PROP_CAT_SPLIT 255
+#define PROP_CAT_OTHER 254
 
 /* Check mode, criterion and n_threads (prop_tree_grow calls it first). */
 prop_status prop_tree_check_params(const prop_tree_params *P, prop_error *err);
@@ -55,6 +85,8 @@ typedef struct {
     uint8_t *threshold;
     int32_t *left, *right;
     double *value, *count, *gain;
+    uint64_t *cat_bits; /* NULL until the first categorical split; then 4 words per
+                         * node (cap nodes), zero for the other nodes */
 } prop_nodes;
 
 void prop_nodes_free(prop_nodes *nd);
@@ -74,13 +106,34 @@ static inline int prop_goes_left(uint8_t code, uint8_t threshold)
     return code <= threshold;
 }
 
-/* The leaf reached from local node k by the row `row` (p codes). */
+/* The rule of a node that may be categorical: bits is the node's 4-word set (NULL when
+ * the ensemble has no categorical node, then the threshold is never PROP_CAT_SPLIT). */
+static inline int prop_node_left(uint8_t code, uint8_t threshold, const uint64_t *bits)
+{
+    if (threshold == PROP_CAT_SPLIT)
+        return (int)((bits[code >> 6] >> (code & 63)) & 1);
+    return code <= threshold;
+}
+
+/* The set of local node k (cat_bits: the tree's first node's set, or NULL). */
+static inline const uint64_t *prop_node_bits(const uint64_t *cat_bits, int64_t k)
+{
+    return cat_bits != NULL ? cat_bits + 4 * k : NULL;
+}
+
+/* The leaf reached from local node k by the row `row` (p codes). cat_bits: NULL or the
+ * tree's sets (offset to its first node). */
 static inline int64_t prop_tree_walk(const int32_t *feature, const uint8_t *threshold,
                                      const int32_t *left, const int32_t *right,
-                                     const uint8_t *row, int64_t k)
+                                     const uint64_t *cat_bits, const uint8_t *row, int64_t k)
 {
+    if (cat_bits == NULL) {
+        while (left[k] >= 0)
+            k = prop_goes_left(row[feature[k]], threshold[k]) ? left[k] : right[k];
+        return k;
+    }
     while (left[k] >= 0)
-        k = prop_goes_left(row[feature[k]], threshold[k]) ? left[k] : right[k];
+        k = prop_node_left(row[feature[k]], threshold[k], cat_bits + 4 * k) ? left[k] : right[k];
     return k;
 }
 
@@ -88,14 +141,16 @@ static inline int64_t prop_tree_walk(const int32_t *feature, const uint8_t *thre
  * count < min_samples_split acts as a leaf (prefix scoring, predict.h). */
 static inline int64_t prop_tree_walk_cut(const int32_t *feature, const uint8_t *threshold,
                                          const int32_t *left, const int32_t *right,
-                                         const double *count, const uint8_t *row,
-                                         int32_t max_depth, double min_samples_split)
+                                         const uint64_t *cat_bits, const double *count,
+                                         const uint8_t *row, int32_t max_depth,
+                                         double min_samples_split)
 {
     int64_t k = 0;
     for (int32_t d = 0; left[k] >= 0 && (max_depth <= 0 || d < max_depth) &&
                         count[k] >= min_samples_split;
          d++)
-        k = prop_goes_left(row[feature[k]], threshold[k]) ? left[k] : right[k];
+        k = prop_node_left(row[feature[k]], threshold[k], prop_node_bits(cat_bits, k)) ? left[k]
+                                                                                      : right[k];
     return k;
 }
 
@@ -122,6 +177,7 @@ typedef struct {
     double gain;       /* impurity decrease / loss reduction */
     prop_hstat left, right; /* boosting: the row counts (c) are not known here */
     int32_t left_slots, right_slots; /* non-empty slots of the feature on each side */
+    uint64_t cat_left[4]; /* threshold PROP_CAT_SPLIT: the categories going left */
 } prop_split;
 
 /* Best split of a node from its histogram, trying features in `order` (length
