@@ -1737,11 +1737,21 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
                   *rstart = NULL;
     PyObject *bytes = NULL, *out = NULL;
     prop_csv_reasons reasons = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*p|z*OLiOOOz*Oi", kwlist, &pred_obj,
-                                     &proba_obj, &digits, &ts, &segments, &ids, &span_obj,
+    PyObject *seg_obj;
+    double edges[2] = {PROP_CSV_SEGMENT_LOW, PROP_CSV_SEGMENT_HIGH};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOiy*O|z*OLiOOOz*Oi", kwlist, &pred_obj,
+                                     &proba_obj, &digits, &ts, &seg_obj, &ids, &span_obj,
                                      &first_row_number, &n_threads, &out_obj, &rc_obj, &rv_obj,
                                      &rn, &rs_obj, &reason_digits))
         return NULL;
+    /* segments: False / True (the default edges) or (low, high) */
+    if (PyTuple_Check(seg_obj)) {
+        if (!PyArg_ParseTuple(seg_obj, "dd", &edges[0], &edges[1]))
+            goto fail;
+        segments = 1;
+    } else if ((segments = PyObject_IsTrue(seg_obj)) < 0) {
+        goto fail;
+    }
     if (out_obj != Py_None && !PyByteArray_Check(out_obj)) {
         PyErr_SetString(PyExc_TypeError, "out must be a bytearray");
         goto fail;
@@ -1808,7 +1818,8 @@ static PyObject *py_csv_format(PyObject *self, PyObject *args, PyObject *kwds)
     }
     {
         prop_csv_format_params fp = {digits, (const char *)ts.buf, ts.len, segments,
-                                     first_row_number, resolve_threads(n_threads), reasons};
+                                     first_row_number, resolve_threads(n_threads), reasons,
+                                     edges};
         const int64_t *sp = span ? (const int64_t *)PyArray_DATA(span) : NULL;
         int64_t bound, written = 0;
         prop_error err;
@@ -1884,7 +1895,8 @@ fail:
     {"utf8_invalid", py_utf8_invalid, METH_O,                                                 \
      "utf8_invalid(buf) -> offset of the first byte that is not valid UTF-8, or -1."},        \
     {"csv_format", (PyCFunction)(void (*)(void))py_csv_format, METH_VARARGS | METH_KEYWORDS, \
-     "csv_format(pred, proba, digits, timestamp, segments, id_buf=None, id_span=None, "    \
+     "csv_format(pred, proba, digits, timestamp, segments (bool, or its (low, high) edges), " \
+     "id_buf=None, id_span=None, "                                                           \
      "first_row_number=0, n_threads=1, out=None, reason_col=None, reason_value=None, "     \
      "reason_names=None, reason_name_start=None, reason_digits=6) -> bytes of CSV rows "     \
      "id,pred,proba,timestamp[,segment][,k reason names,k contributions]; with out (a "     \

@@ -1003,10 +1003,14 @@ prop_status prop_csv_parse_ref(const prop_csv_params *p, const char *buf, int64_
 /* Formatting                                                           */
 /* ------------------------------------------------------------------ */
 
-static const char *segment_of(double p, int64_t *n)
+/* The segment of probability p under the edges of fp (PROP_CSV_SEGMENT_LOW/HIGH when
+ * it has none). */
+static const char *segment_of(const prop_csv_format_params *fp, double p, int64_t *n)
 {
-    if (p > 0.5) { *n = 4; return "High"; }
-    if (p >= 0.1) { *n = 6; return "Medium"; }
+    double lo = fp->segment_edges ? fp->segment_edges[0] : PROP_CSV_SEGMENT_LOW;
+    double hi = fp->segment_edges ? fp->segment_edges[1] : PROP_CSV_SEGMENT_HIGH;
+    if (p > hi) { *n = 4; return "High"; }
+    if (p >= lo) { *n = 6; return "Medium"; }
     *n = 3;
     return "Low";
 }
@@ -1051,6 +1055,11 @@ static prop_status check_format_args(const prop_csv_format_params *p, int64_t n,
                          PROP_MAX_THREADS, p->n_threads);
     if (p->timestamp_len < 0 || (p->timestamp_len > 0 && p->timestamp == NULL))
         return prop_fail(err, PROP_INVALID_ARG, "bad timestamp");
+    if (p->segment_edges != NULL &&
+        !(p->segment_edges[0] >= 0.0 && p->segment_edges[0] <= p->segment_edges[1] &&
+          p->segment_edges[1] <= 1.0))
+        return prop_fail(err, PROP_INVALID_ARG, "segment edges must satisfy 0 <= low <= high "
+                         "<= 1, got %g, %g", p->segment_edges[0], p->segment_edges[1]);
     if (n > 0 && (pred == NULL || proba == NULL || out == NULL))
         return prop_fail(err, PROP_INVALID_ARG, "pred, proba and out are required");
     if (id_span != NULL && n > 0 && id_buf == NULL)
@@ -1245,7 +1254,7 @@ static char *format_rows(const prop_csv_format_params *p, int64_t a, int64_t b,
         o += p->timestamp_len;
         if (p->with_segment) {
             int64_t sl;
-            const char *s = segment_of(proba[i], &sl);
+            const char *s = segment_of(p, proba[i], &sl);
             *o++ = ',';
             memcpy(o, s, (size_t)sl);
             o += sl;
@@ -1330,7 +1339,7 @@ prop_status prop_csv_format_ref(const prop_csv_format_params *p, int64_t n, cons
             o += k;
         }
         int64_t sl = 0;
-        const char *seg = segment_of(proba[i], &sl);
+        const char *seg = segment_of(p, proba[i], &sl);
         int k = snprintf(head, sizeof head, ",%d,%.*f,", (int)pred[i], p->digits,
                          proba[i] + 0.0); /* -0.0 -> 0.0, as in write_proba */
         if (o + k + p->timestamp_len + (p->with_segment ? 7 : 0) + 1 > capacity) goto full;

@@ -37,6 +37,21 @@ def positive_number(text):
     return value
 
 
+def segment_edges(text):
+    """An argparse type: 'LOW,HIGH' edges of the segment column, 0 <= LOW <= HIGH <= 1."""
+    from .scoring.predictor import segment_spec
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError(f"expected two numbers LOW,HIGH, got {text!r}")
+        return segment_spec([float(v) for v in parts])
+    except ValueError as exc:
+        msg = str(exc)
+        if msg.startswith("could not convert"):
+            msg = f"expected two numbers LOW,HIGH, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def percent(text):
     """An argparse type: a percentage in (0, 100]."""
     from .training.campaign import check_percent

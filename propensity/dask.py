@@ -167,6 +167,11 @@ def _score_partition(part, doc, token, spec, partition_info=None):
     return out
 
 
+def _segment_spec(segments):
+    from .scoring.predictor import segment_spec
+    return segment_spec(segments)
+
+
 def predict_dask(model_or_predictor: PropensityModel | BaseEstimator | CustomerPropensityPredictor
                  | PathLike, ddf: DaskDataFrame, *, threshold: float | None = None,
                  segments: bool = False, coerce: bool = False, fill_missing: int | None = None,
@@ -198,7 +203,7 @@ def predict_dask(model_or_predictor: PropensityModel | BaseEstimator | CustomerP
     # the column check (and its warning for missing inputs) once, on the client
     _, missing = model.schema_.locate(columns, "the Dask DataFrame")
     model.schema_.warn_missing(missing, "the Dask DataFrame")
-    spec = {"columns": columns, "threshold": thr, "segments": bool(segments),
+    spec = {"columns": columns, "threshold": thr, "segments": _segment_spec(segments),
             "coerce": bool(coerce), "fill_missing": fill_missing, "timestamp": _now_iso(),
             "allow_empty": bool(allow_empty_partitions)}
     doc = model.to_bytes()

@@ -11,7 +11,7 @@ import sys
 from . import __version__
 from ._cli import (EXIT_SIGINT, EXIT_SIGTERM, Terminated, add_format_options,
                    bounded_int, cli_logging, exit_codes_epilog, interrupted, percent,
-                   positive_number, signals_as_exceptions)
+                   positive_number, segment_edges, signals_as_exceptions)
 from .errors import OutputError, SameFileError
 from .scoring.predictor import (CustomerPropensityPredictor, InputDataError, ModelIntegrityError,
                         ModelNotFoundError)
@@ -70,6 +70,9 @@ def build_parser():
     p.add_argument("--chunksize", type=bounded_int(1), default=100_000, help="rows per block (default 100000)")
     p.add_argument("--segments", action="store_true",
                    help="add a segment column: High (p > 0.5), Medium (0.1-0.5), Low (< 0.1)")
+    p.add_argument("--segment-edges", type=segment_edges, default=None, metavar="LOW,HIGH",
+                   help="the segment column's edges instead of 0.1,0.5: High above HIGH, "
+                        "Medium from LOW to HIGH, Low below LOW (implies --segments)")
     p.add_argument("--drift-report", metavar="FILE", default=None,
                    help="write population stability indices of the input against the training "
                         "data to FILE (JSON); warns when any PSI > 0.2")
@@ -187,7 +190,8 @@ def _score(args):
             with get_client(args.scheduler):
                 summary = score_csv_dask(
                     predictor, args.input_file, args.output_file, threshold=args.threshold,
-                    segments=args.segments, coerce=args.coerce, fill_missing=args.fill_missing)
+                    segments=args.segment_edges or args.segments, coerce=args.coerce,
+                    fill_missing=args.fill_missing)
             if not args.quiet and args.output_file != "-":
                 print(f"scored {summary['rows']} rows with {predictor.model_name} on the Dask "
                       f"cluster (threshold {summary['threshold']:.4g}) -> {args.output_file}",
@@ -196,7 +200,8 @@ def _score(args):
         bar, update = _progress(args)
         summary = predictor.predict_from_file(
             args.input_file, args.output_file, chunksize=args.chunksize,
-            threshold=args.threshold, segments=args.segments, coerce=args.coerce,
+            threshold=args.threshold, segments=args.segment_edges or args.segments,
+            coerce=args.coerce,
             fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update,
             sep=args.sep, encoding=args.encoding, explain=args.explain)
         if bar is not None:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -30,6 +31,25 @@ def test_scores_a_file(model_dir, data, tmp_path, capsys):
     assert df["UserID"].tolist() == [f"{i:05d}" for i in range(300)]
     assert ((df["purchase_probability"] >= 0.3).astype(int) == df["predicted_ordered"]).all()
     assert capsys.readouterr().err == ""               # --quiet: no progress, no info
+
+
+def test_segment_edges(model_dir, data, tmp_path, capsys):
+    out = tmp_path / "pred.csv"
+    rc = main(["--input_file", str(data), "--output_file", str(out), "--model_dir", model_dir,
+               "--segment-edges", "0.2,0.6", "--quiet"])
+    assert rc == 0
+    df = pd.read_csv(out, dtype={"UserID": str})
+    p = df["purchase_probability"].to_numpy()
+    want = np.where(p > 0.6, "High", np.where(p >= 0.2, "Medium", "Low"))
+    assert df["segment"].tolist() == want.tolist()
+    for bad, says in (("0.6,0.2", "0 <= low <= high <= 1"), ("0.1", "two numbers"),
+                      ("a,b", "two numbers"), ("0.1,1.2", "0 <= low <= high <= 1")):
+        with pytest.raises(SystemExit) as e:
+            main(["--input_file", str(data), "--output_file", str(tmp_path / "x.csv"),
+                  "--model_dir", model_dir, "--segment-edges", bad])
+        assert e.value.code == 2
+        assert says in capsys.readouterr().err
+        assert not (tmp_path / "x.csv").exists()
 
 
 def test_named_model_and_drift_report(model_dir, data, tmp_path):

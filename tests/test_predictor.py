@@ -148,6 +148,33 @@ def test_predict_matches_the_model(predictor):
     pd.Timestamp(out["prediction_timestamp"].iloc[0])          # ISO timestamp
     custom = predictor.predict(df, threshold=0.9)
     np.testing.assert_array_equal(custom["predicted_ordered"], (ref >= 0.9).astype(int))
+    edges = predictor.predict(df, segments=(0.02, 0.97))
+    seg = np.where(ref > 0.97, "High", np.where(ref >= 0.02, "Medium", "Low"))
+    assert edges["segment"].tolist() == seg.tolist()
+    for bad in ((0.6, 0.4), (-0.1, 0.5), (0.1, 1.5), (0.1,), "high"):
+        with pytest.raises(ValueError, match="segment"):
+            predictor.predict(df, segments=bad)
+
+
+def test_segment_edges_same_in_the_file_writer(predictor, tmp_path):
+    """The C writer's segments under other edges equal the DataFrame path's, edge values
+    included (a probability equal to an edge: Medium)."""
+    X = session_rows(2000, seed=8)
+    df = pd.DataFrame(X, columns=FEATURES)
+    df.insert(0, "UserID", [f"{i:06d}" for i in range(len(df))])
+    src = tmp_path / "in.csv"
+    df.to_csv(src, index=False)
+    proba = predictor.predict(df)["purchase_probability"].to_numpy()
+    u = np.unique(proba)
+    assert u.size >= 2
+    lo = hi = float(u[1])   # an edge equal to a score: those rows are Medium
+    dst = tmp_path / "out.csv"
+    predictor.predict_from_file(src, dst, chunksize=300, segments=(lo, hi))
+    got = pd.read_csv(dst, dtype={"UserID": str})
+    want = predictor.predict(df, segments=(lo, hi))
+    assert got["segment"].tolist() == want["segment"].tolist()
+    assert {"Medium", "Low"} <= set(got["segment"])
+    assert (got["segment"] == "Medium").sum() == (proba == lo).sum()
 
 
 def test_missing_columns_filled_with_zero_one_warning(predictor):

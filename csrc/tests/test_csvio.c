@@ -780,6 +780,21 @@ static void test_format_matches_reference(void)
     CHECK(prop_csv_format(&fp, 1, ids, span, pred, &bad, a, sizeof a, &w, &err) ==
           PROP_INVALID_ARG);
     CHECK(prop_csv_format(&fp, 3, ids, span, pred, proba, a, 10, &w, &err) == PROP_INVALID_ARG);
+    /* other segment edges: the same rule in both writers; edges out of order refused */
+    double edges[2] = {0.2, 0.3};
+    fp.segment_edges = edges;
+    int64_t wb;
+    CHECK(prop_csv_format(&fp, 3, ids, span, pred, proba, a, sizeof a, &w, &err) == PROP_OK);
+    CHECK(prop_csv_format_ref(&fp, 3, ids, span, pred, proba, b, sizeof b, &wb, &err) == PROP_OK);
+    const char *want2 = "plain,1,0.500000,T,High\n\"quo\"\"ted\",0,0.250000,T,Medium\n"
+                        "\"a,b\",0,0.125000,T,Low\n";
+    CHECK(w == (int64_t)strlen(want2) && memcmp(a, want2, (size_t)w) == 0);
+    CHECK(wb == w && memcmp(a, b, (size_t)w) == 0);
+    edges[0] = 0.4;
+    CHECK(prop_csv_format(&fp, 3, ids, span, pred, proba, a, sizeof a, &w, &err) ==
+          PROP_INVALID_ARG);
+    CHECK(prop_csv_format_ref(&fp, 3, ids, span, pred, proba, b, sizeof b, &wb, &err) ==
+          PROP_INVALID_ARG);
 }
 
 /* A probability of -0.0 passes the [0, 1] check; the fast formatter wrote "0.0000" for

@@ -111,6 +111,8 @@ class ParquetPredictions:
     rounded), prediction_timestamp (text) and segment when asked for."""
 
     def __init__(self, out, segments):
+        from ..scoring.predictor import segment_spec
+        segments = segment_spec(segments)
         pa, pq = require_pyarrow()
         self.pa = pa
         fields = [("UserID", pa.string()), ("predicted_ordered", pa.int8()),
@@ -133,7 +135,8 @@ class ParquetPredictions:
                 self.pa.array(proba, type=self.pa.float64()),
                 self.pa.array([timestamp] * n, type=self.pa.string())]
         if self.segments:
-            cols.append(self.pa.array(list(segment_of(proba)), type=self.pa.string()))
+            cols.append(self.pa.array(list(segment_of(proba, self.segments)),
+                                      type=self.pa.string()))
         self._writer.write_table(self.pa.Table.from_arrays(cols, schema=self.schema))
 
     def finish(self):

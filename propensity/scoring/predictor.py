@@ -55,10 +55,32 @@ def _now_iso():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def segment_of(proba):
-    """High (p > 0.5), Medium (0.1 <= p <= 0.5), Low (p < 0.1)."""
+SEGMENT_EDGES = (0.1, 0.5)   # the default (low, high) edges of the segment column
+
+
+def segment_spec(segments):
+    """The segment column asked for: False (none), or its (low, high) edges (True: the
+    default SEGMENT_EDGES); ValueError unless 0 <= low <= high <= 1."""
+    if segments is None or segments is False:
+        return False
+    if segments is True:
+        return SEGMENT_EDGES
+    try:
+        low, high = (float(v) for v in segments)
+    except (TypeError, ValueError):
+        raise ValueError(f"segments must be True, False or (low, high) edges, got "
+                         f"{segments!r}") from None
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"segment edges must satisfy 0 <= low <= high <= 1, got "
+                         f"{low:g}, {high:g}")
+    return (low, high)
+
+
+def segment_of(proba, edges=SEGMENT_EDGES):
+    """High (p > high), Medium (low <= p <= high), Low (p < low); the C writer's rule."""
+    low, high = edges
     proba = np.asarray(proba, dtype=np.float64)
-    return np.where(proba > 0.5, "High", np.where(proba >= 0.1, "Medium", "Low")).astype(object)
+    return np.where(proba > high, "High", np.where(proba >= low, "Medium", "Low")).astype(object)
 
 
 def id_column_of(model):
@@ -158,13 +180,16 @@ class CustomerPropensityPredictor:
         return thr
 
     # ------------------------------------------------------------------ DataFrames
-    def predict(self, df: DataFrame, threshold: float | None = None, segments: bool = False, *,
+    def predict(self, df: DataFrame, threshold: float | None = None,
+                segments: bool | tuple[float, float] = False, *,
                 coerce: bool = False, fill_missing: int | None = None,
                 timestamp: str | None = None, explain: int = 0) -> DataFrame:
         """Score a DataFrame of sessions.
 
         Returns a DataFrame with ``UserID, predicted_ordered, purchase_probability,
-        prediction_timestamp`` (+ ``segment``). Without an id column the index stands in.
+        prediction_timestamp`` (+ ``segment`` with ``segments``: True for High above 0.5,
+        Medium from 0.1 to 0.5, Low below 0.1, or other ``(low, high)`` edges). Without an id
+        column the index stands in.
         Values are checked with the same rules as a file's (the model's schema).
         ``timestamp`` (ISO text) stands in for the current time. ``explain=k`` adds
         ``reason_1..reason_k``, the input columns pushing each score up most (exact SHAP
@@ -176,6 +201,7 @@ class CustomerPropensityPredictor:
         model = self.require_model()
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        segments = segment_spec(segments)
         thr = self.decision_threshold(threshold)
         fill = _check_fill(fill_missing)
         k = check_explain(explain, model)
@@ -195,7 +221,7 @@ class CustomerPropensityPredictor:
             "prediction_timestamp": timestamp or _now_iso(),
         })
         if segments:
-            out["segment"] = segment_of(proba)
+            out["segment"] = segment_of(proba, segments)
         if k:
             idx, val = model.reasons_encoded(E, k) if len(df) else \
                 (np.zeros((0, k), np.int32), np.zeros((0, k)))
@@ -208,12 +234,14 @@ class CustomerPropensityPredictor:
 
     # ------------------------------------------------------------------ files
     def predict_to_file(self, df: DataFrame, output_path: PathLike, threshold: float | None = None,
-                        segments: bool = False, **kwargs: Any) -> int:
+                        segments: bool | tuple[float, float] = False,
+                        **kwargs: Any) -> int:
         """Score a DataFrame into a predictions CSV: :meth:`predict`, then the same
         header, writer and temporary-file-and-rename as :meth:`predict_from_file`.
         Returns the number of rows."""
         explain = kwargs.get("explain") or 0
         _check_explain_output(explain, output_path)
+        segments = segment_spec(segments)
         out = self.predict(df, threshold, segments, **kwargs)
         with AtomicOutput(output_path) as f, \
                 _predictions_output(f, output_path, segments, explain) as sink:
@@ -222,7 +250,8 @@ class CustomerPropensityPredictor:
 
     def predict_from_file(self, input_path: PathLike | BinaryIO, output_path: PathLike,
                           chunksize: int = 100_000, threshold: float | None = None,
-                          segments: bool = False, coerce: bool = False,
+                          segments: bool | tuple[float, float] = False,
+                          coerce: bool = False,
                           fill_missing: int | None = None, drift_report: PathLike | None = None,
                           progress: Callable[[int], object] | None = None,
                           sep: str = ",", encoding: str = "utf-8", explain: int = 0) -> dict:
@@ -246,6 +275,7 @@ class CustomerPropensityPredictor:
         """
         model = self.require_model()
         thr = self.decision_threshold(threshold)
+        segments = segment_spec(segments)
         k = check_explain(explain, model)
         _check_explain_output(k, output_path)
         chunksize = int(chunksize)

@@ -106,16 +106,20 @@ typedef struct {
 } prop_csv_reasons;
 
 #define PROP_CSV_MAX_REASONS 64
+#define PROP_CSV_SEGMENT_LOW 0.1  /* the default edges of the segment column */
+#define PROP_CSV_SEGMENT_HIGH 0.5
 
 typedef struct {
     int digits;                 /* digits after the decimal point of the probability, 0..15 */
     const char *timestamp;      /* written verbatim in every row */
     int64_t timestamp_len;
-    int with_segment;           /* 1: append High (p > 0.5), Medium (0.1 <= p <= 0.5), Low */
+    int with_segment;           /* 1: append High (p > high), Medium (low <= p <= high), Low
+                                   (p < low), the edges of segment_edges */
     int64_t first_row_number;   /* without ids, row i is written as first_row_number + i */
     int n_threads;              /* 1 .. 1024: threads of prop_csv_format (row ranges written
                                    at once and joined: the same bytes as one thread) */
     prop_csv_reasons reasons;   /* reason codes ({0}: none) */
+    const double *segment_edges; /* {low, high}, 0 <= low <= high <= 1; NULL: {0.1, 0.5} */
 } prop_csv_format_params;
 
 /* Upper bound of the bytes prop_csv_format writes for n rows (id_span may be NULL). */
