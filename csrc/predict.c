@@ -1023,10 +1023,7 @@ prop_status prop_forest_score_cuts(const prop_forest_view *v, const prop_score_p
     int unbounded = 0;
     int64_t T = 0;
     for (int32_t c = 0; c < n_cuts; c++) {
-        prop_score_params one = *sp;
-        one.n_trees = cuts[c].n_trees;
-        one.max_depth = cuts[c].max_depth;
-        one.min_samples_split = cuts[c].min_samples_split;
+        prop_score_params one = prop_score_with_cut(sp, &cuts[c]);
         if ((st = prop_score_check_params(&one, v, err)) != PROP_OK)
             goto done;
         c_trees[c] = used_trees(v, &one);
@@ -1080,10 +1077,7 @@ prop_status prop_forest_score_cuts(const prop_forest_view *v, const prop_score_p
     if (limit <= PROP_BLOCK_MAX_DEPTH) {
         /* shallow (boosting): the block scorer, cut by cut, is faster than one walk */
         for (int32_t c = 0; c < n_cuts && st == PROP_OK; c++) {
-            prop_score_params one = *sp;
-            one.n_trees = cuts[c].n_trees;
-            one.max_depth = cuts[c].max_depth;
-            one.min_samples_split = cuts[c].min_samples_split;
+            prop_score_params one = prop_score_with_cut(sp, &cuts[c]);
             st = score_checked(v, &one, codes, n, p, out + (int64_t)c * n, err);
         }
         goto done;

@@ -40,16 +40,16 @@ def positive_number(text):
 def segment_edges(text):
     """An argparse type: 'LOW,HIGH' edges of the segment column, 0 <= LOW <= HIGH <= 1."""
     from .scoring.predictor import segment_spec
-    parts = text.split(",")
     try:
-        if len(parts) != 2:
-            raise ValueError(f"expected two numbers LOW,HIGH, got {text!r}")
-        return segment_spec([float(v) for v in parts])
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected two numbers LOW,HIGH, got {text!r}")
+    try:
+        return segment_spec(values)
     except ValueError as exc:
-        msg = str(exc)
-        if msg.startswith("could not convert"):
-            msg = f"expected two numbers LOW,HIGH, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def percent(text):

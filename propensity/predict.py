@@ -147,6 +147,8 @@ def _main(parser, args):
     if args.explain and (_parquet(args.input_file, output=False) or
                          _parquet(args.output_file, output=True)):
         parser.error("--explain reads and writes CSV files (plain or gzip), not Parquet")
+    if args.segment_edges is not None:   # other edges imply the segment column
+        args.segments = args.segment_edges
     if (args.budget is None) != (args.budget_sessions is None):
         parser.error("--budget N and --budget-sessions S go together (N contacts per S "
                      "sessions scored)")
@@ -190,8 +192,7 @@ def _score(args):
             with get_client(args.scheduler):
                 summary = score_csv_dask(
                     predictor, args.input_file, args.output_file, threshold=args.threshold,
-                    segments=args.segment_edges or args.segments, coerce=args.coerce,
-                    fill_missing=args.fill_missing)
+                    segments=args.segments, coerce=args.coerce, fill_missing=args.fill_missing)
             if not args.quiet and args.output_file != "-":
                 print(f"scored {summary['rows']} rows with {predictor.model_name} on the Dask "
                       f"cluster (threshold {summary['threshold']:.4g}) -> {args.output_file}",
@@ -200,8 +201,7 @@ def _score(args):
         bar, update = _progress(args)
         summary = predictor.predict_from_file(
             args.input_file, args.output_file, chunksize=args.chunksize,
-            threshold=args.threshold, segments=args.segment_edges or args.segments,
-            coerce=args.coerce,
+            threshold=args.threshold, segments=args.segments, coerce=args.coerce,
             fill_missing=args.fill_missing, drift_report=args.drift_report, progress=update,
             sep=args.sep, encoding=args.encoding, explain=args.explain)
         if bar is not None:

@@ -1119,6 +1119,23 @@ static void test_bad_thread_counts(void)
     free(w);
 }
 
+/* prop_forest_score_cuts of every cut equals the reference scoring of that cut, bit for bit */
+static void check_cuts(const prop_forest_view *v, const prop_score_params *sp,
+                       const prop_score_cut *cuts, int32_t nc, const uint8_t *codes, int64_t n,
+                       int32_t p)
+{
+    double *got = malloc((size_t)(nc * n) * sizeof *got), *want = malloc((size_t)n * sizeof *want);
+    prop_error err;
+    CHECK(prop_forest_score_cuts(v, sp, cuts, nc, codes, n, p, got, &err) == PROP_OK);
+    for (int32_t c = 0; c < nc; c++) {
+        prop_score_params one = prop_score_with_cut(sp, &cuts[c]);
+        CHECK(prop_forest_score_ref(v, &one, codes, n, p, want, &err) == PROP_OK);
+        CHECK(memcmp(got + c * n, want, (size_t)n * sizeof *want) == 0);
+    }
+    free(got);
+    free(want);
+}
+
 /* many cuts in one walk: every cut's scores equal the reference's for that cut, bit for
  * bit, for a forest (average) and boosting (base + sum, probabilities), any thread count */
 static void test_score_cuts(void)
@@ -1143,22 +1160,14 @@ static void test_score_cuts(void)
     prop_score_cut cuts[] = {{0, 0, 0.0}, {5, 0, 0.0}, {0, 3, 0.0}, {7, 3, 0.0}, {0, 2, 60.0},
                              {8, 0, 60.0}, {3, 1, 0.0}, {0, 40, 5.0}, {9, 2, 0.0}};
     int32_t nc = (int32_t)(sizeof cuts / sizeof cuts[0]);
-    double *got = malloc((size_t)(nc * n) * sizeof *got), *want = malloc((size_t)n * sizeof *want);
+    double *got = malloc((size_t)(nc * n) * sizeof *got);
     for (int k = 0; k < 2; k++) {
         prop_forest_view v = view_of(&e[k], p);
         for (int nt = 1; nt <= 2; nt++)
             for (int proba = 0; proba <= 1; proba++) {
                 prop_score_params sp = {0, 0, 0.0, k == 0, e[k].base_score, nt};
                 sp.positive_proba = proba;
-                CHECK(prop_forest_score_cuts(&v, &sp, cuts, nc, codes, n, p, got, &err) == PROP_OK);
-                for (int32_t c = 0; c < nc; c++) {
-                    prop_score_params one = sp;
-                    one.n_trees = cuts[c].n_trees;
-                    one.max_depth = cuts[c].max_depth;
-                    one.min_samples_split = cuts[c].min_samples_split;
-                    CHECK(prop_forest_score_ref(&v, &one, codes, n, p, want, &err) == PROP_OK);
-                    CHECK(memcmp(got + c * n, want, (size_t)n * sizeof *want) == 0);
-                }
+                check_cuts(&v, &sp, cuts, nc, codes, n, p);
             }
         /* the cut of sp itself must be empty; cuts are checked like scoring's */
         prop_score_params sp = {4, 0, 0.0, k == 0, e[k].base_score, 2};
@@ -1178,19 +1187,10 @@ static void test_score_cuts(void)
         for (int64_t i = 1; i < e[k].nodes.n_nodes; i += 7)
             e[k].nodes.count[i] = e[k].nodes.count[0] + (double)i;
         sp.n_trees = 0;
-        CHECK(prop_forest_score_cuts(&v, &sp, cuts, nc, codes, n, p, got, &err) == PROP_OK);
-        for (int32_t c = 0; c < nc; c++) {
-            prop_score_params one = sp;
-            one.n_trees = cuts[c].n_trees;
-            one.max_depth = cuts[c].max_depth;
-            one.min_samples_split = cuts[c].min_samples_split;
-            CHECK(prop_forest_score_ref(&v, &one, codes, n, p, want, &err) == PROP_OK);
-            CHECK(memcmp(got + c * n, want, (size_t)n * sizeof *want) == 0);
-        }
+        check_cuts(&v, &sp, cuts, nc, codes, n, p);
         prop_ensemble_free(&e[k]);
     }
     free(got);
-    free(want);
     free(codes);
     free(y);
     free(cnt);

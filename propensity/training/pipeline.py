@@ -114,19 +114,24 @@ SHAP_WORK = 1.5e8        # TreeSHAP work (trees._shap_work_per_row units) a mode
 SHAP_MIN_ROWS = 200      # fewer affordable rows than this: no SHAP importance
 
 
-def shap_importance(folds, est, part):
+def shap_importance(folds, est, part, name=None):
     """Mean |SHAP value| of each of the estimator's features over the rows of ``part``
     (the validation split), each stored row weighted by the rows it stands for, its values
     exact (:meth:`shap_values`), chunk by chunk. Where explaining every stored row would
     exceed SHAP_WORK, a systematic sample of the rows by weight (deterministic, each row
     drawn in proportion to the rows it stands for) that fits it; where not even
     SHAP_MIN_ROWS rows fit (deep forests: exact TreeSHAP of 200 trees of depth 20 takes
-    seconds a row), None. Returns (values, rows explained, of rows) or None."""
+    seconds a row), None, logged under ``name``. Returns (values, rows explained, of rows)
+    or None."""
     index = part.index
     w = part.counts.sum(axis=1).astype(np.float64)
     work = est._shap_work_per_row() if hasattr(est, "_shap_work_per_row") else 0.0
     affordable = int(SHAP_WORK // work) if work > 0 else index.shape[0]
     if affordable < min(SHAP_MIN_ROWS, index.shape[0]):
+        logger.info("%s: no SHAP importance: exact TreeSHAP of its trees takes about %.2g "
+                    "work units a row and a model's importance may take %.2g (fewer than "
+                    "%d rows); model.explain() still explains any customer",
+                    name or type(est).__name__, work, SHAP_WORK, SHAP_MIN_ROWS)
         return None
     if affordable < index.shape[0]:
         c = np.cumsum(w)
@@ -517,13 +522,8 @@ def _fit_family(cfg, prep, fam, grid, bar):
     rec["seconds"] = time.perf_counter() - t0
     pred_val = (proba_val >= threshold).astype(np.uint8)
     t_shap = time.perf_counter()
-    shap_imp = shap_importance(folds, est, val)
-    if shap_imp is None:
-        logger.info("%s: no SHAP importance: exact TreeSHAP of its trees takes about %.2g "
-                    "work units a row and a model's importance may take %.2g (fewer than "
-                    "%d rows); model.explain() still explains any customer", fam,
-                    est._shap_work_per_row(), SHAP_WORK, SHAP_MIN_ROWS)
-    else:
+    shap_imp = shap_importance(folds, est, val, fam)
+    if shap_imp is not None:
         logger.info("%s: SHAP importance on %d of the validation split's %d stored rows "
                     "in %.2fs", fam, shap_imp[1], shap_imp[2], time.perf_counter() - t_shap)
     details = {

@@ -106,6 +106,17 @@ typedef struct {
     double min_samples_split;
 } prop_score_cut;
 
+/* sp with its cut replaced by `cut`. */
+static inline prop_score_params prop_score_with_cut(const prop_score_params *sp,
+                                                    const prop_score_cut *cut)
+{
+    prop_score_params one = *sp;
+    one.n_trees = cut->n_trees;
+    one.max_depth = cut->max_depth;
+    one.min_samples_split = cut->min_samples_split;
+    return one;
+}
+
 /* out[c * n + i] = score (or probability, sp->positive_proba) of row i of codes under
  * cuts[c]: what prop_forest_score gives with sp's cut replaced by cuts[c], bit for bit.
  * One walk of each tree per row serves every cut (the grid search scores the
