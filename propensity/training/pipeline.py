@@ -252,14 +252,16 @@ def run_training(train_file: PathLike | TrainingTable | TrainingData | None = No
     models, grids = cfg.checked()
     refuse_same_files([], _input_paths(cfg), [("--output-dir", cfg.output_dir)])
     output_dir, tmp = prepare_output_folder(cfg.output_dir)
-    log_handler = _RunLog(os.path.join(tmp, "ml_pipeline.log"), encoding="utf-8")
-    log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log_handler.setLevel(logging.INFO)
-    # the log file records what the propensity logger lets through: the CLI sets it to
-    # INFO; a library user chooses (the library never changes logger levels)
     pkg_logger = logging.getLogger("propensity")
-    pkg_logger.addHandler(log_handler)
-    try:
+    log_handler = None
+    try:   # from the moment the temporary folder exists: a signal or error removes it
+        log_handler = _RunLog(os.path.join(tmp, "ml_pipeline.log"), encoding="utf-8")
+        log_handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log_handler.setLevel(logging.INFO)
+        # the log file records what the propensity logger lets through: the CLI sets it
+        # to INFO; a library user chooses (the library never changes logger levels)
+        pkg_logger.addHandler(log_handler)
         try:
             with _preloading_plots():
                 results = _run(cfg, models, grids, output_dir, tmp, t_start)
@@ -278,8 +280,9 @@ def run_training(train_file: PathLike | TrainingTable | TrainingData | None = No
                                 f"outputs are unchanged") from None
         return results
     except BaseException:
-        pkg_logger.removeHandler(log_handler)
-        log_handler.close()
+        if log_handler is not None:
+            pkg_logger.removeHandler(log_handler)
+            log_handler.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
