@@ -6,6 +6,7 @@ the time pyarrow takes just to read the same files and LightGBM trained once in 
                                      [--testing-rows 3000000] [--numeric-rows 10000000]
                                      [--lightgbm-rows 10000000] [--timeout 3600]
                                      [--skip-ours] [--skip-numeric] [--skip-lightgbm]
+                                     [--numeric-grid FILE]
                                      [--no-save | --out-json FILE]
 
 Data (kept outside the repository in ``--data-dir``, generated once and reused while a file
@@ -55,7 +56,9 @@ not both fit on a 23 GB machine).
   and validation ROC-AUC, beside the validation ROC-AUC of our best model
   (model_evaluation_results.json of the ours run on the same file, if it ran);
 - numeric: ours on the numeric file, ``--train-file numeric_... --output-dir <tmp>
-  --quiet`` (no test file), whole-run seconds and peak RSS; and its pyarrow read.
+  --quiet --grid docs/grids/large_numeric.toml`` (no test file; ``--numeric-grid ''``:
+  the default grids, whose forest of unlimited depth grows a node per row on such data),
+  whole-run seconds and peak RSS; and its pyarrow read.
 
 The issue's targets (10M rows <= 10 s, 100M <= 90 s, peak RSS <= 1.5 GB, ours <= 3x the
 pyarrow read, linear cost) are printed and saved as met / not met; nothing is asserted.
@@ -75,6 +78,9 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+# the numeric file's run: bounded forests (see the file for why)
+NUMERIC_GRID = os.path.join(REPO, "docs", "grids", "large_numeric.toml")
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
@@ -400,14 +406,17 @@ def warm(path, block=1 << 24):
 
 
 # ---------------------------------------------------------------------------- timed sides
-def run_ours(train_file, test_file, work_dir):
-    """``python -m propensity.train`` (its main()), default models, grids and folds."""
+def run_ours(train_file, test_file, work_dir, grid=None):
+    """``python -m propensity.train`` (its main()), default models and folds, the default
+    grids or those of the ``grid`` file."""
     out_dir = tempfile.mkdtemp(prefix="ml_outputs_", dir=work_dir)
     try:
         argv = ["--train-file", train_file, "--output-dir", os.path.join(out_dir, "out"),
                 "--quiet"]
         if test_file:
             argv[2:2] = ["--test-file", test_file]
+        if grid:
+            argv += ["--grid", grid]
         log = os.path.join(out_dir, "stderr.txt")
         with open(log, "w") as f, contextlib.redirect_stderr(f):   # its log lines
             rc = _common.command_main("propensity.train", argv)
@@ -570,6 +579,9 @@ def main(argv=None):
                          "timed out (default 3600)")
     ap.add_argument("--skip-ours", action="store_true", help="do not run our training")
     ap.add_argument("--skip-numeric", action="store_true", help="no numeric file")
+    ap.add_argument("--numeric-grid", metavar="FILE", default=NUMERIC_GRID,
+                    help="grid file of the run on the numeric file (default "
+                         "docs/grids/large_numeric.toml; '' for the default grids)")
     ap.add_argument("--skip-lightgbm", action="store_true", help="no LightGBM side")
     ap.add_argument("--no-save", action="store_true",
                     help="print only; do not write benchmarks/results/scale.json")
@@ -644,8 +656,11 @@ def main(argv=None):
                     rows_out[-1]["ours_over_read_inputs"] = run["seconds"] / (
                         reads[f]["seconds"] + reads[testing_file]["seconds"])
         if not args.skip_numeric:
-            run = side("ours: propensity.train (default, no test file)", numeric_file,
-                       args.numeric_rows, run_ours, numeric_file, None, work_dir)
+            label = ("default, no test file" if not args.numeric_grid else
+                     f"--grid {os.path.relpath(args.numeric_grid, REPO)}, no test file")
+            run = side(f"ours: propensity.train ({label})", numeric_file,
+                       args.numeric_rows, run_ours, numeric_file, None, work_dir,
+                       args.numeric_grid or None)
             ours["numeric"] = run
             if run["ok"]:
                 best = run["result"]["best_model"]

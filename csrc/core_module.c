@@ -637,7 +637,8 @@ static PyObject *py_forest_fit(PyObject *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"codes", "counts", "weights", "class_weight", "n_estimators",
                              "criterion", "max_depth", "min_samples_split", "min_samples_leaf",
                              "max_features", "bootstrap", "seed", "n_threads", "categorical",
-                             "cat_smooth", "min_data_per_group", "max_cat_threshold", NULL};
+                             "cat_smooth", "min_data_per_group", "max_cat_threshold", "max_samples",
+                             NULL};
     PyObject *codes_o, *counts_o, *weights_o, *res = NULL, *cat_o = Py_None;
     PyArrayObject *codes = NULL, *counts = NULL, *weights = NULL, *cat = NULL;
     prop_forest_params P;
@@ -645,12 +646,12 @@ static PyObject *py_forest_fit(PyObject *self, PyObject *args, PyObject *kwds)
     unsigned long long seed;
     double smooth = 0.0, mdpg = 0.0;
     int mct = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO(dd)iiiddipKi|$Oddi", kwlist, &codes_o,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO(dd)iiiddipKi|$Oddid", kwlist, &codes_o,
                                      &counts_o, &weights_o, &P.class_weight[0],
                                      &P.class_weight[1], &P.n_estimators, &P.criterion,
                                      &P.max_depth, &P.min_samples_split, &P.min_samples_leaf,
                                      &P.max_features, &P.bootstrap, &seed, &P.n_threads, &cat_o,
-                                     &smooth, &mdpg, &mct))
+                                     &smooth, &mdpg, &mct, &P.max_samples))
         return NULL;
     P.seed = (uint64_t)seed;
     P.n_threads = resolve_threads(P.n_threads);
@@ -1259,7 +1260,8 @@ fail:
      "forest_fit(codes, counts, weights, class_weight (cw0, cw1), n_estimators, criterion, " \
      "max_depth, min_samples_split, min_samples_leaf, max_features, bootstrap, seed, "      \
      "n_threads, *, categorical=None, cat_smooth=0, min_data_per_group=0, "                \
-     "max_cat_threshold=0) -> dict (with cat_bits when a split is categorical)"},         \
+     "max_cat_threshold=0, max_samples=0) -> dict (with cat_bits when a split is "      \
+     "categorical)"},                                                                      \
     {"gbdt_fit", TREES_KW(py_gbdt_fit),                                                    \
      "gbdt_fit(codes, counts, weights, eval_codes, eval_y, eval_weight, n_estimators, "     \
      "learning_rate, max_depth, min_child_weight, reg_lambda, subsample, colsample_bytree, " \

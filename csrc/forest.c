@@ -53,6 +53,10 @@ prop_status prop_forest_check_params(const prop_forest_params *P, int32_t n_feat
     for (int k = 0; k < 2; k++)
         if (!isfinite(P->class_weight[k]) || P->class_weight[k] < 0.0)
             return prop_fail(err, PROP_INVALID_ARG, "class_weight must be finite and >= 0");
+    if (!(isfinite(P->max_samples) && P->max_samples >= 0.0))
+        return prop_fail(err, PROP_INVALID_ARG, "max_samples must be finite and >= 0");
+    if (P->max_samples > 0.0 && !P->bootstrap)
+        return prop_fail(err, PROP_INVALID_ARG, "max_samples needs bootstrap");
     if (!PROP_THREADS_OK(P->n_threads))
         return prop_fail(err, PROP_INVALID_ARG, PROP_THREADS_FMT, PROP_MAX_THREADS, P->n_threads);
     return PROP_OK;
@@ -165,7 +169,10 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
         st = prop_fail(err, PROP_INVALID_ARG, "the total training weight is zero");
         goto done;
     }
-    forest_ctx ctx = {P, R, &D, n_total / w_total, NULL};
+    /* max_samples draws per tree instead of n_total (scikit-learn's max_samples): every
+     * Poisson mean scales by max_samples / n_total */
+    double draws = P->max_samples > 0.0 ? P->max_samples : n_total;
+    forest_ctx ctx = {P, R, &D, draws / w_total, NULL};
     if (P->bootstrap && (size_t)R->n_rows * 2 * sizeof *pois <= POISSON_TABLE_MAX &&
         (pois = malloc((size_t)R->n_rows * 2 * sizeof *pois)) != NULL) {
         for (int64_t i = 0; i < R->n_rows; i++)

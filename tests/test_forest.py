@@ -237,3 +237,33 @@ def test_prefixes_in_one_walk_equal_each_prefix():
         rf.predict_proba_prefixes(Xc, [dict(n_estimators=7)])
     with pytest.raises(ValueError, match="at least one"):
         rf.predict_proba_prefixes(Xc, [])
+
+
+def test_max_samples_sets_the_draws_per_tree():
+    """max_samples (scikit-learn's meaning: bootstrap draws per tree): the whole table (an
+    int n or 1.0) is the default forest bit for bit; fewer draws give trees whose root
+    holds about that many rows; a value without the bootstrap or beyond the rows is refused."""
+    X, y = continuous(4000, seed=5)
+    kw = dict(n_estimators=40, max_depth=6, random_state=3)
+    ref = RandomForestClassifier(**kw).fit(X, y)
+    for whole in (len(y), 1.0):
+        same = RandomForestClassifier(max_samples=whole, **kw).fit(X, y)
+        assert np.array_equal(same.predict_proba(X), ref.predict_proba(X))
+    few = RandomForestClassifier(max_samples=500, **kw).fit(X, y)
+    df = few.trees_to_dataframe()
+    roots = df[df["node_index"] == 0]["count"].to_numpy()
+    assert len(roots) == 40
+    # the total of 4000 Poisson(1/8) multiplicities: Poisson(500), sd about 22 a tree
+    assert abs(roots.mean() - 500) < 4 * 22 / np.sqrt(40)
+    assert not np.array_equal(few.predict_proba(X), ref.predict_proba(X))
+    frac = RandomForestClassifier(max_samples=0.125, **kw).fit(X, y)
+    assert np.array_equal(frac.predict_proba(X), few.predict_proba(X))
+    assert RandomForestClassifier().get_params()["max_samples"] is None
+    for bad, match in ((dict(max_samples=500, bootstrap=False), "bootstrap"),
+                       (dict(max_samples=len(y) + 1), "exceeds"),
+                       (dict(max_samples=0), "max_samples"),
+                       (dict(max_samples=1.5), "max_samples")):
+        with pytest.raises(ValueError, match=match):
+            RandomForestClassifier(n_estimators=2, **bad).fit(X, y)
+    with pytest.raises(TypeError, match="max_samples"):
+        RandomForestClassifier(n_estimators=2, max_samples="all").fit(X, y)

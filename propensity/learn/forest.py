@@ -69,7 +69,10 @@ class RandomForestClassifier(TreeEnsemble):
 
     Parameters follow scikit-learn's RandomForestClassifier; ``max_bins`` sets the
     value bins per feature (binary features always get 2). ``min_samples_split`` and
-    ``min_samples_leaf`` count rows (bootstrap multiplicities).
+    ``min_samples_leaf`` count rows (bootstrap multiplicities). ``max_samples`` (None, an
+    int >= 1 or a float in (0, 1], a fraction of the training rows; bootstrap only) sets the
+    rows each tree draws, as in scikit-learn: on large files of rows that do not repeat, a
+    few hundred thousand draws per tree grow trees of bounded size at a fraction of the cost.
 
     Categorical features: ``categorical_features`` (column names, indices or a boolean
     mask; columns of pandas ``category`` dtype always are categorical) are split by sets
@@ -103,7 +106,7 @@ class RandomForestClassifier(TreeEnsemble):
                  min_samples_split=2, min_samples_leaf=1, max_features="sqrt",
                  bootstrap=True, class_weight=None, random_state=None, n_jobs=None,
                  max_bins=255, categorical_features=None, max_cat=254, cat_smooth=10.0,
-                 min_data_per_group=20.0, max_cat_threshold=32):
+                 min_data_per_group=20.0, max_cat_threshold=32, max_samples=None):
         self.n_estimators = n_estimators
         self.criterion = criterion
         self.max_depth = max_depth
@@ -111,6 +114,7 @@ class RandomForestClassifier(TreeEnsemble):
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
         self.bootstrap = bootstrap
+        self.max_samples = max_samples
         self.class_weight = class_weight
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -131,10 +135,23 @@ class RandomForestClassifier(TreeEnsemble):
         mf = _resolve_max_features(self.max_features, p)
         if not isinstance(self.bootstrap, (bool, np.bool_)):
             raise TypeError(f"bootstrap must be a bool, got {self.bootstrap!r}")
+        draws = self._resolve_max_samples(n)
         check_int(self.max_bins, "max_bins", low=2, high=255)
         self._check_cat_params()
         n_jobs = check_n_jobs(self.n_jobs)
-        return n_est, depth, mss, msl, mf, n_jobs
+        return n_est, depth, mss, msl, mf, n_jobs, draws
+
+    def _resolve_max_samples(self, n):
+        """Bootstrap draws per tree (0: as many as the n training rows)."""
+        if self.max_samples is None:
+            return 0
+        if not self.bootstrap:
+            raise ValueError(f"max_samples={self.max_samples!r} needs bootstrap=True (without "
+                             f"the bootstrap every tree sees every row)")
+        m = _resolve_count(self.max_samples, "max_samples", n, 1)
+        if m > n:
+            raise ValueError(f"max_samples={self.max_samples!r} exceeds the {n} training rows")
+        return m
 
     def fit(self, X: ArrayLike, y: ArrayLike,
             sample_weight: ArrayLike | None = None) -> RandomForestClassifier:
@@ -151,7 +168,7 @@ class RandomForestClassifier(TreeEnsemble):
         """Fit on a binned, compressed table (see ``_trees.table_class_weight``); ``fit``
         and ``propensity.dask.fit_dask`` both end here, so equal tables give equal models."""
         n, p = int(counts.sum()), codes.shape[1]
-        n_est, depth, mss, msl, mf, n_jobs = self._check_params(n, p)
+        n_est, depth, mss, msl, mf, n_jobs, draws = self._check_params(n, p)
         if 2 * msl > n or mss > n:
             what = (f"min_samples_leaf={self.min_samples_leaf!r} (a split needs "
                     f"{2 * msl} rows)" if 2 * msl > n
@@ -166,7 +183,8 @@ class RandomForestClassifier(TreeEnsemble):
                                  criterion=_CRITERIA[self.criterion], max_depth=depth or 0,
                                  min_samples_split=float(mss), min_samples_leaf=float(msl),
                                  max_features=mf, bootstrap=bool(self.bootstrap), seed=seed,
-                                 n_threads=n_jobs, **self._categorical_args(mapper))
+                                 n_threads=n_jobs, max_samples=float(draws),
+                                 **self._categorical_args(mapper))
         self._set_fitted(mapper, trees, classes, names, p, seed)
         return self
 

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t seed;
     int n_threads;            /* 1 .. PROP_MAX_THREADS (trees are grown in parallel) */
     prop_cat_params cat;      /* categorical features (tree.h; all zero: none) */
+    double max_samples;       /* bootstrap draws per tree; 0: as many as training rows */
 } prop_forest_params;
 
 typedef struct {
