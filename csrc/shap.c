@@ -546,7 +546,7 @@ static int32_t unique_below(const prop_forest_view *v, int64_t s, int64_t k, int
 /* Mark the trees the linear kernel explains: every tree not tabled whose paths have at
  * most 2 * SHAP_LINEAR_MAX_N unique features, when `all`; else those of them where it
  * costs less than the recursion. Measured on the default forests (depth 10 and 20, one
- * thread): the linear walk takes about 2 ns a node and quadrature point, the recursion
+ * thread): the linear walk takes about 1.2 ns a node and quadrature point, the recursion
  * about 3 ns a unit of depth^2 + depth a leaf. */
 static prop_status linear_build(const prop_forest_view *v, const shap_tables *tb, int all,
                                 shap_linear *ln, prop_error *err)
@@ -585,7 +585,7 @@ static prop_status linear_build(const prop_forest_view *v, const shap_tables *tb
         const int32_t d = unique_below(v, s, 0, seen, 0);
         /* exact for degree 2 np - 1 >= d - 1 */
         const int32_t np = ((d + 1) / 2 + 3) / 4 * 4 > 4 ? ((d + 1) / 2 + 3) / 4 * 4 : 4;
-        if (np > SHAP_LINEAR_MAX_N || (!all && 2.0 * (double)np * nodes >= 3.0 * rec))
+        if (np > SHAP_LINEAR_MAX_N || (!all && 1.2 * (double)np * nodes >= 3.0 * rec))
             continue;
         ln->linear[t] = 1;
         ln->points[t] = np;
@@ -596,20 +596,24 @@ done:
     return st;
 }
 
-/* One tree and one row for the linear walk. Per level (0 .. depth + 1), NP values
- * (the quadrature points, padded to a multiple of 4 with points of weight 0): G, the
- * product of the factors of the path from the root to the node; B, the sum over the
- * leaves below of value_v G_v / G (so that S = G B); D, the sums S of the leaves below
- * a deeper split on the feature of the edge into the node. cz, co, owner: per feature,
- * the combined fractions (z, o) of the splits on it above the current node (1, 1 when
- * none) and the level of the node below the nearest of them (-1 when none). */
+/* One tree and SHAP_RB rows for the linear walk (the rows share the walk: its branches,
+ * loads and calls are paid once for them; each row's arithmetic is its own, so a row's
+ * values do not depend on the rows beside it). Per level (0 .. depth + 1) and row, the
+ * quadrature points (V vectors): G, the product of the factors of the path from the
+ * root to the node; B, the sum over the leaves below of value_v G_v / G (so that
+ * S = G B); D, the sums S of the leaves below a deeper split on the feature of the edge
+ * into the node. cz, owner: per feature, the combined cover fraction z of the splits on
+ * it above the current node (1 when none) and the level of the node below the nearest
+ * of them (-1 when none); co: per feature and row, the combined o (1 when the row
+ * follows every such split). */
+#define SHAP_RB 4
 typedef struct {
     const int32_t *feature, *left, *right;
     const uint8_t *threshold;
     const uint64_t *cat_bits;
     const double *value, *frac;
-    const uint8_t *row;
-    double *phi;
+    const uint8_t *row[SHAP_RB];
+    double *phi[SHAP_RB];
     const shap_v4 *t, *w;
     shap_v4 *G, *B, *D;
     uint8_t *dused; /* per level: D holds something */
@@ -621,108 +625,140 @@ typedef struct {
  * L and adds the contributions of the splits below k, k's included. The points are held
  * in V vectors of SHAP_LANES (GCC vector types: packed arithmetic), one function per V
  * so that the loops have constant bounds; a sum over the points adds the lanes' partial
- * sums in a fixed order. */
+ * sums in a fixed order. A row for which a child has no weight (z = o = 0) gets factor
+ * 0 there: zeros below, which add nothing. */
 #define SHAP_V4_SUM(x) ((x)[0] + (x)[1])
 #define LINEAR_WALK(V)                                                                     \
     static void linear_walk_##V(const linear_ctx *c, int64_t k, int32_t L)                \
     {                                                                                      \
+        enum { LV = SHAP_RB * (V) };                                                       \
         /* the levels' rows do not overlap, nor the tables */                             \
         const shap_v4 *restrict t = c->t, *restrict w = c->w;                              \
-        const shap_v4 *restrict G = c->G + (size_t)L * (V);                                \
-        shap_v4 *restrict B = c->B + (size_t)L * (V);                                      \
-        shap_v4 *restrict Gc = c->G + (size_t)(L + 1) * (V);                               \
-        const shap_v4 *restrict Bc = c->B + (size_t)(L + 1) * (V);                         \
-        const shap_v4 *restrict Dc = c->D + (size_t)(L + 1) * (V);                         \
+        const shap_v4 *restrict G = c->G + (size_t)L * LV;                                 \
+        shap_v4 *restrict B = c->B + (size_t)L * LV;                                       \
+        shap_v4 *restrict Gc = c->G + (size_t)(L + 1) * LV;                                \
+        const shap_v4 *restrict Bc = c->B + (size_t)(L + 1) * LV;                          \
+        const shap_v4 *restrict Dc = c->D + (size_t)(L + 1) * LV;                          \
         const int32_t *restrict left = c->left;                                            \
         const double *restrict frac = c->frac, *restrict value = c->value;                 \
         const int32_t f = c->feature[k];                                                   \
-        const int go_left =                                                                \
-            prop_node_left(c->row[f], c->threshold[k], prop_node_bits(c->cat_bits, k));     \
-        const double zold = c->cz[f], oold = c->co[f], ozold = oold - zold;                \
-        const int32_t own = c->owner[f];                                                   \
-        shap_v4 *restrict Do = own >= 0 ? c->D + (size_t)own * (V) : NULL;                 \
-        double phi_f = 0.0; /* added to phi[f] at the end */                               \
-        shap_v4 wG[V], r[V], iq[V]; /* iq: 1 / the earlier factor of f (own >= 0) */       \
-        if (own < 0) {                                                                     \
-            for (int32_t j = 0; j < (V); j++)                                              \
-                wG[j] = w[j] * G[j];                                                       \
-        } else {                                                                           \
-            for (int32_t j = 0; j < (V); j++) {                                            \
-                iq[j] = 1.0 / (zold + ozold * t[j]);                                       \
-                wG[j] = w[j] * G[j] * iq[j];                                               \
-            }                                                                              \
+        const uint8_t thr = c->threshold[k];                                               \
+        const uint64_t *bits = prop_node_bits(c->cat_bits, k);                             \
+        const double zold = c->cz[f];                                                      \
+        double *restrict co = c->co + (size_t)f * SHAP_RB;                                 \
+        double oold[SHAP_RB], ozold[SHAP_RB], phi_f[SHAP_RB], sum_wG[SHAP_RB];             \
+        int hot_left[SHAP_RB];                                                             \
+        for (int r = 0; r < SHAP_RB; r++) {                                                \
+            hot_left[r] = prop_node_left(c->row[r][f], thr, bits);                         \
+            oold[r] = co[r];                                                               \
+            ozold[r] = oold[r] - zold;                                                     \
+            phi_f[r] = 0.0;                                                                \
         }                                                                                  \
-        shap_v4 swG = wG[0];                                                               \
-        for (int32_t j = 1; j < (V); j++)                                                  \
-            swG += wG[j];                                                                  \
-        const double sum_wG = SHAP_V4_SUM(swG);                                            \
-        for (int32_t j = 0; j < (V); j++)                                                  \
+        const int32_t own = c->owner[f];                                                   \
+        shap_v4 *restrict Do = own >= 0 ? c->D + (size_t)own * LV : NULL;                  \
+        /* iq: 1 / the earlier factor of f (own >= 0); 0 for a row with no weight */       \
+        shap_v4 wG[LV], rr[LV], iq[LV];                                                    \
+        for (int r = 0; r < SHAP_RB; r++) {                                                \
+            const shap_v4 *Gr = G + r * (V);                                               \
+            shap_v4 *wGr = wG + r * (V), *iqr = iq + r * (V);                              \
+            if (own < 0) { /* no earlier factor: 1 */                                      \
+                for (int32_t j = 0; j < (V); j++) {                                        \
+                    iqr[j] = (shap_v4){1.0, 1.0};                                          \
+                    wGr[j] = w[j] * Gr[j];                                                 \
+                }                                                                          \
+            } else if (zold == 0.0 && oold[r] == 0.0) {                                    \
+                for (int32_t j = 0; j < (V); j++)                                          \
+                    wGr[j] = iqr[j] = (shap_v4){0.0, 0.0};                                 \
+            } else {                                                                       \
+                for (int32_t j = 0; j < (V); j++) {                                        \
+                    iqr[j] = 1.0 / (zold + ozold[r] * t[j]);                               \
+                    wGr[j] = w[j] * Gr[j] * iqr[j];                                        \
+                }                                                                          \
+            }                                                                              \
+            shap_v4 s_ = wGr[0];                                                           \
+            for (int32_t j = 1; j < (V); j++)                                              \
+                s_ += wGr[j];                                                              \
+            sum_wG[r] = SHAP_V4_SUM(s_);                                                   \
+        }                                                                                  \
+        for (int32_t j = 0; j < LV; j++)                                                   \
             B[j] = (shap_v4){0.0, 0.0};                                                    \
         for (int side = 0; side < 2; side++) {                                             \
             const int64_t ch = side == 0 ? left[k] : c->right[k];                          \
             const double z = zold * frac[ch];                                              \
-            const double o = (side == 0) == (go_left != 0) ? oold : 0.0;                   \
-            if (z == 0.0 && o == 0.0)                                                      \
-                continue; /* no leaf below has weight */                                   \
-            const double oz = o - z;                                                       \
-            /* r: the child's factor over the earlier one of f (1 when none) */            \
-            if (own < 0) {                                                                 \
+            double o[SHAP_RB], oz[SHAP_RB];                                                \
+            int live = 0;                                                                  \
+            for (int r = 0; r < SHAP_RB; r++) {                                            \
+                o[r] = (side == 0) == (hot_left[r] != 0) ? oold[r] : 0.0;                  \
+                oz[r] = o[r] - z;                                                          \
+                live |= o[r] != 0.0;                                                       \
+            }                                                                              \
+            if (z == 0.0 && !live)                                                         \
+                continue; /* no leaf below has weight for any row */                       \
+            /* rr: the child's factor over the earlier one of f (1 when none) */           \
+            for (int r = 0; r < SHAP_RB; r++) {                                            \
+                shap_v4 *rr_ = rr + r * (V);                                               \
+                const shap_v4 *iqr = iq + r * (V);                                         \
                 for (int32_t j = 0; j < (V); j++)                                          \
-                    r[j] = z + oz * t[j];                                                  \
-            } else {                                                                       \
-                for (int32_t j = 0; j < (V); j++)                                          \
-                    r[j] = (z + oz * t[j]) * iq[j];                                        \
+                    rr_[j] = (z + oz[r] * t[j]) * iqr[j];                                  \
             }                                                                              \
             if (left[ch] < 0) { /* a leaf: B = its value; E / q = G value / q_old */       \
                 const double val = value[ch];                                              \
-                phi_f += oz * (val * sum_wG);                                              \
-                for (int32_t j = 0; j < (V); j++)                                          \
-                    B[j] += r[j] * val;                                                    \
+                for (int r = 0; r < SHAP_RB; r++)                                          \
+                    phi_f[r] += oz[r] * (val * sum_wG[r]);                                 \
+                for (int32_t j = 0; j < LV; j++)                                           \
+                    B[j] += rr[j] * val;                                                   \
                 if (Do != NULL) {                                                          \
                     if (c->dused[own]) {                                                   \
-                        for (int32_t j = 0; j < (V); j++)                                  \
-                            Do[j] += G[j] * r[j] * val;                                    \
+                        for (int32_t j = 0; j < LV; j++)                                   \
+                            Do[j] += G[j] * rr[j] * val;                                   \
                     } else {                                                               \
-                        for (int32_t j = 0; j < (V); j++)                                  \
-                            Do[j] = G[j] * r[j] * val;                                     \
+                        for (int32_t j = 0; j < LV; j++)                                   \
+                            Do[j] = G[j] * rr[j] * val;                                    \
                         c->dused[own] = 1;                                                 \
                     }                                                                      \
                 }                                                                          \
                 continue;                                                                  \
             }                                                                              \
-            for (int32_t j = 0; j < (V); j++)                                              \
-                Gc[j] = G[j] * r[j];                                                       \
+            for (int32_t j = 0; j < LV; j++)                                               \
+                Gc[j] = G[j] * rr[j];                                                      \
             c->dused[L + 1] = 0;                                                           \
             c->cz[f] = z;                                                                  \
-            c->co[f] = o;                                                                  \
+            for (int r = 0; r < SHAP_RB; r++)                                              \
+                co[r] = o[r];                                                              \
             c->owner[f] = L + 1;                                                           \
             linear_walk_##V(c, ch, L + 1);                                                 \
             c->cz[f] = zold;                                                               \
-            c->co[f] = oold;                                                               \
+            for (int r = 0; r < SHAP_RB; r++)                                              \
+                co[r] = oold[r];                                                           \
             c->owner[f] = own;                                                             \
-            shap_v4 acc = {0.0, 0.0};                                                      \
-            if (!c->dused[L + 1]) { /* E / q_new = G B_c / q_old */                        \
-                for (int32_t j = 0; j < (V); j++)                                          \
-                    acc += wG[j] * Bc[j];                                                  \
-            } else { /* E = G_c B_c - D, over q_new (> 0 inside (0, 1)) */                  \
-                for (int32_t j = 0; j < (V); j++)                                          \
-                    acc += w[j] * (Gc[j] * Bc[j] - Dc[j]) / (z + oz * t[j]);               \
+            for (int r = 0; r < SHAP_RB; r++) {                                            \
+                const shap_v4 *Bcr = Bc + r * (V), *wGr = wG + r * (V);                    \
+                shap_v4 acc = {0.0, 0.0};                                                  \
+                if (!c->dused[L + 1]) { /* E / q_new = G B_c / q_old */                    \
+                    for (int32_t j = 0; j < (V); j++)                                      \
+                        acc += wGr[j] * Bcr[j];                                            \
+                } else if (z != 0.0 || o[r] != 0.0) { /* E = G_c B_c - D, over q_new */    \
+                    const shap_v4 *Gcr = Gc + r * (V), *Dcr = Dc + r * (V);                \
+                    for (int32_t j = 0; j < (V); j++)                                      \
+                        acc += w[j] * (Gcr[j] * Bcr[j] - Dcr[j]) / (z + oz[r] * t[j]);     \
+                }                                                                          \
+                phi_f[r] += oz[r] * SHAP_V4_SUM(acc);                                      \
             }                                                                              \
-            phi_f += oz * SHAP_V4_SUM(acc);                                                \
             if (Do != NULL) { /* these leaves are below the earlier split's edge too */    \
                 if (c->dused[own]) {                                                       \
-                    for (int32_t j = 0; j < (V); j++)                                      \
+                    for (int32_t j = 0; j < LV; j++)                                       \
                         Do[j] += Gc[j] * Bc[j];                                            \
                 } else {                                                                   \
-                    for (int32_t j = 0; j < (V); j++)                                      \
+                    for (int32_t j = 0; j < LV; j++)                                       \
                         Do[j] = Gc[j] * Bc[j];                                             \
                     c->dused[own] = 1;                                                     \
                 }                                                                          \
             }                                                                              \
-            for (int32_t j = 0; j < (V); j++)                                              \
-                B[j] += r[j] * Bc[j];                                                      \
+            for (int32_t j = 0; j < LV; j++)                                               \
+                B[j] += rr[j] * Bc[j];                                                     \
         }                                                                                  \
-        c->phi[f] += phi_f;                                                                \
+        for (int r = 0; r < SHAP_RB; r++)                                                  \
+            c->phi[r][f] += phi_f[r];                                                      \
     }
 
 LINEAR_WALK(2)
@@ -740,25 +776,30 @@ typedef struct {
     double *cz, *co;
     uint8_t *dused;
     int32_t *owner;
+    double *pad_phi; /* the output of the rows that fill a last, short group */
 } linear_scratch;
 
 static int linear_scratch_new(linear_scratch *ls, int32_t depth, int32_t p)
 {
-    const size_t levels = (size_t)depth + 2, m = levels * SHAP_RULE_STRIDE;
+    const size_t levels = (size_t)depth + 2, m = levels * SHAP_RB * SHAP_RULE_STRIDE;
     const size_t q = (size_t)(p > 0 ? p : 1);
     ls->G = aligned_alloc(sizeof(shap_v4), m * sizeof *ls->G);
     ls->B = aligned_alloc(sizeof(shap_v4), m * sizeof *ls->B);
     ls->D = aligned_alloc(sizeof(shap_v4), m * sizeof *ls->D);
     ls->dused = calloc(levels, 1);
     ls->cz = malloc(q * sizeof *ls->cz);
-    ls->co = malloc(q * sizeof *ls->co);
+    ls->co = malloc(q * SHAP_RB * sizeof *ls->co);
     ls->owner = malloc(q * sizeof *ls->owner);
-    if (!ls->G || !ls->B || !ls->D || !ls->dused || !ls->cz || !ls->co || !ls->owner)
+    ls->pad_phi = malloc((q + 1) * sizeof *ls->pad_phi);
+    if (!ls->G || !ls->B || !ls->D || !ls->dused || !ls->cz || !ls->co || !ls->owner ||
+        !ls->pad_phi)
         return 0;
     for (size_t j = 0; j < q; j++) {
-        ls->cz[j] = ls->co[j] = 1.0;
+        ls->cz[j] = 1.0;
         ls->owner[j] = -1;
     }
+    for (size_t j = 0; j < q * SHAP_RB; j++)
+        ls->co[j] = 1.0;
     return 1;
 }
 
@@ -771,33 +812,43 @@ static void linear_scratch_free(linear_scratch *ls)
     free(ls->cz);
     free(ls->co);
     free(ls->owner);
+    free(ls->pad_phi);
 }
 
-/* Add the contributions of linear tree t for one row (a tree that is one leaf has
- * none). */
+/* Add the contributions of linear tree t for rows i0 .. i1 - 1 of codes (a tree that is
+ * one leaf has none), SHAP_RB at a time; the last group is filled with copies of its
+ * last row, whose values go to scratch. */
 static void linear_tree(const prop_forest_view *v, const shap_linear *ln, int64_t t,
-                        const uint8_t *row, const linear_scratch *ls, double *phi)
+                        const uint8_t *codes, int64_t i0, int64_t i1, int32_t p,
+                        double *out, const linear_scratch *ls)
 {
     const int64_t s = v->tree_start[t];
     if (v->left[s] < 0)
         return;
     const int32_t np = ln->points[t], V = np / SHAP_LANES;
     linear_ctx c = {v->feature + s, v->left + s, v->right + s, v->threshold + s,
-                    prop_node_bits(v->cat_bits, s), v->value + s, ln->frac + s, row, phi,
-                    ln->t + (size_t)(np / 4 - 1) * SHAP_RULE_STRIDE,
+                    prop_node_bits(v->cat_bits, s), v->value + s, ln->frac + s, {NULL},
+                    {NULL}, ln->t + (size_t)(np / 4 - 1) * SHAP_RULE_STRIDE,
                     ln->w + (size_t)(np / 4 - 1) * SHAP_RULE_STRIDE,
                     ls->G, ls->B, ls->D, ls->dused, ls->cz, ls->co, ls->owner};
-    for (int32_t j = 0; j < V; j++)
-        ls->G[j] = (shap_v4){1.0, 1.0};
-    switch (V) {
-    case 2: linear_walk_2(&c, 0, 0); break;
-    case 4: linear_walk_4(&c, 0, 0); break;
-    case 6: linear_walk_6(&c, 0, 0); break;
-    case 8: linear_walk_8(&c, 0, 0); break;
-    case 10: linear_walk_10(&c, 0, 0); break;
-    case 12: linear_walk_12(&c, 0, 0); break;
-    case 14: linear_walk_14(&c, 0, 0); break;
-    default: linear_walk_16(&c, 0, 0); break;
+    for (int64_t g = i0; g < i1; g += SHAP_RB) {
+        for (int r = 0; r < SHAP_RB; r++) {
+            const int64_t i = g + r < i1 ? g + r : i1 - 1;
+            c.row[r] = codes + i * (int64_t)p;
+            c.phi[r] = g + r < i1 ? out + i * (int64_t)(p + 1) : ls->pad_phi;
+        }
+        for (int32_t j = 0; j < SHAP_RB * V; j++)
+            ls->G[j] = (shap_v4){1.0, 1.0};
+        switch (V) {
+        case 2: linear_walk_2(&c, 0, 0); break;
+        case 4: linear_walk_4(&c, 0, 0); break;
+        case 6: linear_walk_6(&c, 0, 0); break;
+        case 8: linear_walk_8(&c, 0, 0); break;
+        case 10: linear_walk_10(&c, 0, 0); break;
+        case 12: linear_walk_12(&c, 0, 0); break;
+        case 14: linear_walk_14(&c, 0, 0); break;
+        default: linear_walk_16(&c, 0, 0); break;
+        }
     }
 }
 
@@ -945,13 +996,15 @@ static prop_status shap_run(const prop_forest_view *v, const prop_shap_model *md
             memset(out + i0 * (int64_t)(p + 1), 0, (size_t)((i1 - i0) * (p + 1)) * sizeof *out);
             /* tree by tree for the block: each row still adds its trees in tree order */
             for (int64_t t = 0; t < T; t++) {
+                if (ln->linear != NULL && ln->linear[t]) {
+                    linear_tree(v, ln, t, codes, i0, i1, p, out, &ls);
+                    continue;
+                }
                 for (int64_t i = i0; i < i1; i++) {
                     double *phi = out + i * (int64_t)(p + 1);
                     const uint8_t *row = codes + i * (int64_t)p;
                     if (tb->tabled != NULL && tb->tabled[t]) {
                         tabled_tree(v, tb, t, row, left, phi);
-                    } else if (ln->linear != NULL && ln->linear[t]) {
-                        linear_tree(v, ln, t, row, &ls, phi);
                     } else {
                         tree_ctx c;
                         tree_at(v, t, row, phi, &c);

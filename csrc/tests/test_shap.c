@@ -445,8 +445,9 @@ static void test_linear_matches_recursion_on_deep_trees(void)
     CHECK(deep >= 8); /* the trials did grow deep trees */
 }
 
-/* The linear walk gives the same bits for any thread count, and a compiled model
- * (AUTO, linear for these trees) those of prop_forest_shap. */
+/* The linear walk gives the same bits for any thread count, a compiled model (AUTO,
+ * linear for these trees) those of prop_forest_shap, and a row the same bits whichever
+ * rows share its walk. */
 static void test_linear_threads_identical(void)
 {
     const int32_t p = 20;
@@ -471,6 +472,14 @@ static void test_linear_threads_identical(void)
     prop_shap_params sp = {1, 0.0, 3, PROP_SHAP_AUTO};
     CHECK(prop_forest_shap_model(&v, md, &sp, codes, n, p, b, &err) == PROP_OK);
     CHECK(memcmp(a, b, sizeof a) == 0);
+    /* rows walked beside other rows (shifted groups, a short last group): the same bits */
+    for (int64_t skip = 1; skip <= 7; skip += 3) {
+        CHECK(prop_forest_shap_model(&v, md, &sp, codes + skip * p, n - skip, p, b, &err) ==
+              PROP_OK);
+        CHECK(memcmp(a + skip * (p + 1), b, (size_t)((n - skip) * (p + 1)) * sizeof *b) == 0);
+    }
+    CHECK(prop_forest_shap_model(&v, md, &sp, codes + 100 * p, 1, p, b, &err) == PROP_OK);
+    CHECK(memcmp(a + 100 * (p + 1), b, (size_t)(p + 1) * sizeof *b) == 0);
     prop_shap_model_free(md);
 }
 
