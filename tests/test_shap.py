@@ -345,7 +345,7 @@ def test_shap_importance_within_its_work_budget(monkeypatch):
     w = counts.sum(axis=1).astype(float)
     c = np.cumsum(w)
     draws = P._draws_within(w, k)  # the most draws falling on at most k distinct rows
-    assert draws >= k
+    assert P.SHAP_MAX_DRAWS >= draws >= k
     assert np.unique(np.searchsorted(c, (np.arange(draws) + 0.5) * c[-1] / draws,
                                      side="right")).size == explained <= k
     assert np.unique(np.searchsorted(c, (np.arange(draws + 1) + 0.5) * c[-1] / (draws + 1),
@@ -354,6 +354,12 @@ def test_shap_importance_within_its_work_budget(monkeypatch):
     want = np.abs(m.shap_values(rows[drawn])[:, :-1]).mean(axis=0)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(got, exact, rtol=0.15, atol=1e-3)
+    monkeypatch.setattr(P, "SHAP_MAX_DRAWS", 40)  # fewer draws than the budget affords
+    got, explained, _ = P.shap_importance(folds, m, part)
+    drawn = np.searchsorted(c, (np.arange(40) + 0.5) * c[-1] / 40, side="right")
+    assert explained == np.unique(drawn).size
+    np.testing.assert_allclose(got, np.abs(m.shap_values(rows[drawn])[:, :-1]).mean(axis=0),
+                               rtol=1e-12, atol=1e-15)
     monkeypatch.setattr(P, "SHAP_WORK", m._shap_work_per_row() * 5)
     assert P.shap_importance(folds, m, part) is None
 
