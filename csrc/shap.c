@@ -476,7 +476,7 @@ static void tabled_tree(const prop_forest_view *v, const shap_tables *tb, int64_
  * the recursion. */
 #define SHAP_LINEAR_MAX_N 32 /* quadrature points: trees with up to 64 unique features a path */
 
-typedef double shap_v4 __attribute__((vector_size(16))); /* 2 quadrature points (SSE2) */
+typedef double shap_vd __attribute__((vector_size(16))); /* 2 quadrature points (SSE2) */
 #define SHAP_LANES 2
 #define SHAP_RULE_STRIDE (SHAP_LINEAR_MAX_N / SHAP_LANES) /* vectors a rule */
 
@@ -485,7 +485,7 @@ typedef struct {
     int32_t *points;   /* per tree: its quadrature points N rounded up to a multiple of 4 */
     double *frac;      /* per node: the share of its parent's cover reaching it */
     /* row np / 4 - 1 (np = 4, 8, .. 32): the np-point rule, its nodes t and weights w */
-    shap_v4 t[SHAP_LINEAR_MAX_N / 4 * SHAP_RULE_STRIDE], w[SHAP_LINEAR_MAX_N / 4 * SHAP_RULE_STRIDE];
+    shap_vd t[SHAP_LINEAR_MAX_N / 4 * SHAP_RULE_STRIDE], w[SHAP_LINEAR_MAX_N / 4 * SHAP_RULE_STRIDE];
 } shap_linear;
 
 static void linear_free(shap_linear *ln)
@@ -614,8 +614,8 @@ typedef struct {
     const double *value, *frac;
     const uint8_t *row[SHAP_RB];
     double *phi[SHAP_RB];
-    const shap_v4 *t, *w;
-    shap_v4 *G, *B, *D;
+    const shap_vd *t, *w;
+    shap_vd *G, *B, *D;
     uint8_t *dused; /* per level: D holds something */
     double *cz, *co;
     int32_t *owner;
@@ -627,18 +627,18 @@ typedef struct {
  * so that the loops have constant bounds; a sum over the points adds the lanes' partial
  * sums in a fixed order. A row for which a child has no weight (z = o = 0) gets factor
  * 0 there: zeros below, which add nothing. */
-#define SHAP_V4_SUM(x) ((x)[0] + (x)[1])
+#define SHAP_VD_SUM(x) ((x)[0] + (x)[1])
 #define LINEAR_WALK(V)                                                                     \
     static void linear_walk_##V(const linear_ctx *c, int64_t k, int32_t L)                \
     {                                                                                      \
         enum { LV = SHAP_RB * (V) };                                                       \
         /* the levels' rows do not overlap, nor the tables */                             \
-        const shap_v4 *restrict t = c->t, *restrict w = c->w;                              \
-        const shap_v4 *restrict G = c->G + (size_t)L * LV;                                 \
-        shap_v4 *restrict B = c->B + (size_t)L * LV;                                       \
-        shap_v4 *restrict Gc = c->G + (size_t)(L + 1) * LV;                                \
-        const shap_v4 *restrict Bc = c->B + (size_t)(L + 1) * LV;                          \
-        const shap_v4 *restrict Dc = c->D + (size_t)(L + 1) * LV;                          \
+        const shap_vd *restrict t = c->t, *restrict w = c->w;                              \
+        const shap_vd *restrict G = c->G + (size_t)L * LV;                                 \
+        shap_vd *restrict B = c->B + (size_t)L * LV;                                       \
+        shap_vd *restrict Gc = c->G + (size_t)(L + 1) * LV;                                \
+        const shap_vd *restrict Bc = c->B + (size_t)(L + 1) * LV;                          \
+        const shap_vd *restrict Dc = c->D + (size_t)(L + 1) * LV;                          \
         const int32_t *restrict left = c->left;                                            \
         const double *restrict frac = c->frac, *restrict value = c->value;                 \
         const int32_t f = c->feature[k];                                                   \
@@ -655,33 +655,33 @@ typedef struct {
             phi_f[r] = 0.0;                                                                \
         }                                                                                  \
         const int32_t own = c->owner[f];                                                   \
-        shap_v4 *restrict Do = own >= 0 ? c->D + (size_t)own * LV : NULL;                  \
+        shap_vd *restrict Do = own >= 0 ? c->D + (size_t)own * LV : NULL;                  \
         /* iq: 1 / the earlier factor of f (own >= 0); 0 for a row with no weight */       \
-        shap_v4 wG[LV], rr[LV], iq[LV];                                                    \
+        shap_vd wG[LV], rr[LV], iq[LV];                                                    \
         for (int r = 0; r < SHAP_RB; r++) {                                                \
-            const shap_v4 *Gr = G + r * (V);                                               \
-            shap_v4 *wGr = wG + r * (V), *iqr = iq + r * (V);                              \
+            const shap_vd *Gr = G + r * (V);                                               \
+            shap_vd *wGr = wG + r * (V), *iqr = iq + r * (V);                              \
             if (own < 0) { /* no earlier factor: 1 */                                      \
                 for (int32_t j = 0; j < (V); j++) {                                        \
-                    iqr[j] = (shap_v4){1.0, 1.0};                                          \
+                    iqr[j] = (shap_vd){1.0, 1.0};                                          \
                     wGr[j] = w[j] * Gr[j];                                                 \
                 }                                                                          \
             } else if (zold == 0.0 && oold[r] == 0.0) {                                    \
                 for (int32_t j = 0; j < (V); j++)                                          \
-                    wGr[j] = iqr[j] = (shap_v4){0.0, 0.0};                                 \
+                    wGr[j] = iqr[j] = (shap_vd){0.0, 0.0};                                 \
             } else {                                                                       \
                 for (int32_t j = 0; j < (V); j++) {                                        \
                     iqr[j] = 1.0 / (zold + ozold[r] * t[j]);                               \
                     wGr[j] = w[j] * Gr[j] * iqr[j];                                        \
                 }                                                                          \
             }                                                                              \
-            shap_v4 s_ = wGr[0];                                                           \
+            shap_vd s_ = wGr[0];                                                           \
             for (int32_t j = 1; j < (V); j++)                                              \
                 s_ += wGr[j];                                                              \
-            sum_wG[r] = SHAP_V4_SUM(s_);                                                   \
+            sum_wG[r] = SHAP_VD_SUM(s_);                                                   \
         }                                                                                  \
         for (int32_t j = 0; j < LV; j++)                                                   \
-            B[j] = (shap_v4){0.0, 0.0};                                                    \
+            B[j] = (shap_vd){0.0, 0.0};                                                    \
         for (int side = 0; side < 2; side++) {                                             \
             const int64_t ch = side == 0 ? left[k] : c->right[k];                          \
             const double z = zold * frac[ch];                                              \
@@ -696,8 +696,8 @@ typedef struct {
                 continue; /* no leaf below has weight for any row */                       \
             /* rr: the child's factor over the earlier one of f (1 when none) */           \
             for (int r = 0; r < SHAP_RB; r++) {                                            \
-                shap_v4 *rr_ = rr + r * (V);                                               \
-                const shap_v4 *iqr = iq + r * (V);                                         \
+                shap_vd *rr_ = rr + r * (V);                                               \
+                const shap_vd *iqr = iq + r * (V);                                         \
                 for (int32_t j = 0; j < (V); j++)                                          \
                     rr_[j] = (z + oz[r] * t[j]) * iqr[j];                                  \
             }                                                                              \
@@ -732,17 +732,17 @@ typedef struct {
                 co[r] = oold[r];                                                           \
             c->owner[f] = own;                                                             \
             for (int r = 0; r < SHAP_RB; r++) {                                            \
-                const shap_v4 *Bcr = Bc + r * (V), *wGr = wG + r * (V);                    \
-                shap_v4 acc = {0.0, 0.0};                                                  \
+                const shap_vd *Bcr = Bc + r * (V), *wGr = wG + r * (V);                    \
+                shap_vd acc = {0.0, 0.0};                                                  \
                 if (!c->dused[L + 1]) { /* E / q_new = G B_c / q_old */                    \
                     for (int32_t j = 0; j < (V); j++)                                      \
                         acc += wGr[j] * Bcr[j];                                            \
                 } else if (z != 0.0 || o[r] != 0.0) { /* E = G_c B_c - D, over q_new */    \
-                    const shap_v4 *Gcr = Gc + r * (V), *Dcr = Dc + r * (V);                \
+                    const shap_vd *Gcr = Gc + r * (V), *Dcr = Dc + r * (V);                \
                     for (int32_t j = 0; j < (V); j++)                                      \
                         acc += w[j] * (Gcr[j] * Bcr[j] - Dcr[j]) / (z + oz[r] * t[j]);     \
                 }                                                                          \
-                phi_f[r] += oz[r] * SHAP_V4_SUM(acc);                                      \
+                phi_f[r] += oz[r] * SHAP_VD_SUM(acc);                                      \
             }                                                                              \
             if (Do != NULL) { /* these leaves are below the earlier split's edge too */    \
                 if (c->dused[own]) {                                                       \
@@ -772,7 +772,7 @@ LINEAR_WALK(16)
 
 /* Per-thread scratch of the linear walk. */
 typedef struct {
-    shap_v4 *G, *B, *D;
+    shap_vd *G, *B, *D;
     double *cz, *co;
     uint8_t *dused;
     int32_t *owner;
@@ -783,9 +783,9 @@ static int linear_scratch_new(linear_scratch *ls, int32_t depth, int32_t p)
 {
     const size_t levels = (size_t)depth + 2, m = levels * SHAP_RB * SHAP_RULE_STRIDE;
     const size_t q = (size_t)(p > 0 ? p : 1);
-    ls->G = aligned_alloc(sizeof(shap_v4), m * sizeof *ls->G);
-    ls->B = aligned_alloc(sizeof(shap_v4), m * sizeof *ls->B);
-    ls->D = aligned_alloc(sizeof(shap_v4), m * sizeof *ls->D);
+    ls->G = aligned_alloc(sizeof(shap_vd), m * sizeof *ls->G);
+    ls->B = aligned_alloc(sizeof(shap_vd), m * sizeof *ls->B);
+    ls->D = aligned_alloc(sizeof(shap_vd), m * sizeof *ls->D);
     ls->dused = calloc(levels, 1);
     ls->cz = malloc(q * sizeof *ls->cz);
     ls->co = malloc(q * SHAP_RB * sizeof *ls->co);
@@ -838,7 +838,7 @@ static void linear_tree(const prop_forest_view *v, const shap_linear *ln, int64_
             c.phi[r] = g + r < i1 ? out + i * (int64_t)(p + 1) : ls->pad_phi;
         }
         for (int32_t j = 0; j < SHAP_RB * V; j++)
-            ls->G[j] = (shap_v4){1.0, 1.0};
+            ls->G[j] = (shap_vd){1.0, 1.0};
         switch (V) {
         case 2: linear_walk_2(&c, 0, 0); break;
         case 4: linear_walk_4(&c, 0, 0); break;

@@ -6,7 +6,8 @@
  * path and every other split is averaged over its children, weighted by the training
  * count (cover) reaching each child. The Shapley values of that set function are
  * computed in O(leaves * depth^2) per tree and row by following, along each root to
- * leaf path, the weights of every subset size (EXTEND / UNWIND of the paper).
+ * leaf path, the weights of every subset size (EXTEND / UNWIND of the paper), or for
+ * deep trees in O(nodes * depth / 2) by the linear walk (see prop_shap_kernel).
  *
  * Rows are the same bin codes the scorer walks (tree.h's split rule: code <= threshold
  * goes left, the missing code 255 goes right), so the attribution explains exactly the
