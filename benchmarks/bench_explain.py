@@ -2,7 +2,7 @@
 
     python benchmarks/bench_explain.py [--repeat 3] [--continuous-rows 200000]
                                        [--cli-rows 10000000] [--workdir /tmp/propensity_bench]
-                                       [--quick] [--no-save]
+                                       [--deep-rows 200] [--deep-only] [--quick] [--no-save]
 
 Every side explains the same rows with 100 trees of depth 6 (learning rate 0.1, L2 1, 255
 bins; LightGBM num_leaves 63), trained on the same rows, 2 threads each, and is timed best
@@ -22,6 +22,15 @@ of ``--repeat`` runs (the same for every side):
   ``propensity.train --models gradient_boosting`` with its small grid), in a fresh
   process (run_isolated: imports included, peak RSS of the child), and the same command
   without ``--explain`` beside it.
+
+- deep forest: random forests of 100 trees of depth 20 on the stand-in training split
+  (ours: RandomForestClassifier, max_features sqrt; XGBoost: one round of 100 parallel
+  trees, subsample 0.632, colsample_bynode 0.17, eta 1, no hessian floor; LightGBM:
+  boosting rf, the same fractions, num_leaves 131072; their leaves a tree are printed,
+  the trees' sizes differ at the same depth), each explaining the first ``--deep-rows`` distinct
+  validation rows (exact TreeSHAP of such trees costs milliseconds to seconds a row, so
+  not all 91k). Ours is also timed with the reference recursion (the kernel the linear
+  walk replaced for deep trees).
 
 Each side's additivity (largest |sum of a row's values - its raw score|) is printed and
 saved beside its time. Results: benchmarks/results/explain.json (not with --no-save).
@@ -64,6 +73,77 @@ def fit_all(X, y):
     return ours, xg, lg
 
 
+DEEP_TREES, DEEP_DEPTH, DEEP_COLS = 100, 20, 0.17
+
+
+def fit_deep(X, y):
+    """Random forests of DEEP_TREES trees of depth DEEP_DEPTH, one per library."""
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    import propensity as P
+
+    ours = P.RandomForestClassifier(n_estimators=DEEP_TREES, max_depth=DEEP_DEPTH,
+                                    random_state=0, n_jobs=THREADS).fit(X, y)
+    xg = xgb.train({"objective": "binary:logistic", "max_depth": DEEP_DEPTH, "eta": 1.0,
+                    "num_parallel_tree": DEEP_TREES, "subsample": 0.632,
+                    "colsample_bynode": DEEP_COLS, "lambda": 0.0, "min_child_weight": 0.0,
+                    "tree_method": "hist", "max_bin": 256, "nthread": THREADS, "seed": 0},
+                   xgb.DMatrix(X, label=y, nthread=THREADS), num_boost_round=1)
+    lg = lgb.train({"objective": "binary", "boosting": "rf", "num_leaves": 131072,
+                    "max_depth": DEEP_DEPTH, "bagging_fraction": 0.632, "bagging_freq": 1,
+                    "feature_fraction_bynode": DEEP_COLS, "min_data_in_leaf": 1,
+                    "min_sum_hessian_in_leaf": 0.0, "max_bin": 255, "num_threads": THREADS,
+                    "seed": 0, "verbose": -1}, lgb.Dataset(X, label=y),
+                   num_boost_round=DEEP_TREES)
+    return ours, xg, lg
+
+
+def explain_deep(X, models, repeat, rows):
+    """The deep-forest case: ours (the linear walk, and the recursion), XGBoost, LightGBM."""
+    import xgboost as xgb
+
+    from propensity import _core
+
+    ours, xg, lg = models
+    n = X.shape[0]
+    leaves = (int((ours._trees["left"] < 0).sum()),
+              int((xg.trees_to_dataframe()["Feature"] == "Leaf").sum()),
+              int(lg.trees_to_dataframe()["left_child"].isna().sum()))
+    print("  deep forest, leaves a tree: ours %.0f, xgboost %.0f, lightgbm %.0f"
+          % tuple(x / DEEP_TREES for x in leaves), flush=True)
+    recursion = (lambda: _core.trees_shap(codes=ours._binned(X), trees=ours._tree_tuple(),
+                                          average=True, base=0.0, n_threads=THREADS,
+                                          kernel=1))
+    sides = [
+        ("propensity", lambda: ours.shap_values(X), lambda: ours.predict_proba(X)[:, 1]),
+        ("propensity, the recursion (reference)", recursion,
+         lambda: ours.predict_proba(X)[:, 1]),
+        ("xgboost pred_contribs",
+         lambda: xg.predict(xgb.DMatrix(X, nthread=THREADS), pred_contribs=True),
+         lambda: xg.predict(xgb.DMatrix(X, nthread=THREADS), output_margin=True)),
+        ("lightgbm pred_contrib", lambda: lg.predict(X, pred_contrib=True, num_threads=THREADS),
+         lambda: lg.predict(X, raw_score=True, num_threads=THREADS)),
+    ]
+    time_sides(f"deep_forest_{DEEP_TREES}x{DEEP_DEPTH}", sides, n, repeat, rows)
+
+
+def time_sides(case, sides, n, repeat, rows):
+    """Time each (name, explain, raw score) side on the n rows, best of ``repeat``; its
+    additivity; the first side's speedup over each other."""
+    out = []
+    for name, explain, raw in sides:
+        secs, phi = best_of(explain, repeat)
+        err = float(np.max(np.abs(np.asarray(phi).sum(axis=1) - raw())))
+        out.append({"case": case, "library": name, "rows": n, "seconds": secs,
+                    "rows_per_s": n / secs, "additivity_max_err": err})
+        print(f"  {case:<28} {name:<42} {secs:8.3f} s  {n / secs / 1e3:10.3f} k rows/s  "
+              f"additivity {err:.1e}", flush=True)
+    for r in out[1:]:
+        r["propensity_speedup"] = out[0]["rows_per_s"] / r["rows_per_s"]
+    rows.extend(out)
+
+
 def explain_case(case, X, models, repeat, rows):
     import xgboost as xgb
 
@@ -80,18 +160,7 @@ def explain_case(case, X, models, repeat, rows):
         ("lightgbm pred_contrib", lambda: lg.predict(X, pred_contrib=True, num_threads=THREADS),
          lambda: lg.predict(X, raw_score=True, num_threads=THREADS)),
     ]
-    out = []
-    for name, explain, raw in sides:
-        secs, phi = best_of(explain, repeat)
-        err = float(np.max(np.abs(np.asarray(phi).sum(axis=1) - raw())))
-        out.append({"case": case, "library": name, "rows": n, "seconds": secs,
-                    "rows_per_s": n / secs, "additivity_max_err": err})
-        print(f"  {case:<28} {name:<42} {secs:8.3f} s  {n / secs / 1e3:10.1f} k rows/s  "
-              f"additivity {err:.1e}", flush=True)
-    ours_rps = out[0]["rows_per_s"]
-    for r in out[1:]:
-        r["propensity_speedup"] = ours_rps / r["rows_per_s"]
-    rows.extend(out)
+    time_sides(case, sides, n, repeat, rows)
 
 
 def run_cli(input_path, output_path, model_dir, explain):
@@ -114,6 +183,10 @@ def main(argv=None):
     ap.add_argument("--cli-rows", type=int, default=10_000_000,
                     help="rows of the CSV for --explain 3 (0: skip that case)")
     ap.add_argument("--workdir", default="/tmp/propensity_bench")
+    ap.add_argument("--deep-rows", type=int, default=200,
+                    help="distinct validation rows the deep forests explain (0: skip)")
+    ap.add_argument("--deep-only", action="store_true",
+                    help="only the deep-forest case")
     ap.add_argument("--quick", action="store_true",
                     help="100k stand-in rows, 50k continuous rows, 1M CLI rows, 1 repeat")
     ap.add_argument("--no-save", action="store_true",
@@ -137,16 +210,24 @@ def main(argv=None):
     Xva = np.ascontiguousarray(Xva)
     print(f"stand-in: {Xva.shape[0]} validation rows x {Xva.shape[1]} features, "
           f"{len(np.unique(Xva, axis=0))} distinct", flush=True)
-    explain_case("standin_validation", Xva, fit_all(Xtr, ytr), args.repeat, rows)
+    if not args.deep_only:
+        explain_case("standin_validation", Xva, fit_all(Xtr, ytr), args.repeat, rows)
+
+    # ---- deep forests ----
+    if args.deep_rows:
+        Xd = np.ascontiguousarray(np.unique(Xva, axis=0)[:args.deep_rows])
+        explain_deep(Xd, fit_deep(Xtr, ytr), args.repeat, rows)
 
     # ---- continuous rows ----
-    Xc, yc = make_classification(n_samples=args.continuous_rows, n_features=50,
-                                 n_informative=20, random_state=0)
-    Xc = np.ascontiguousarray(Xc, dtype=np.float64)
-    explain_case(f"continuous_{args.continuous_rows}x50", Xc, fit_all(Xc, yc), args.repeat, rows)
+    if not args.deep_only:
+        Xc, yc = make_classification(n_samples=args.continuous_rows, n_features=50,
+                                     n_informative=20, random_state=0)
+        Xc = np.ascontiguousarray(Xc, dtype=np.float64)
+        explain_case(f"continuous_{args.continuous_rows}x50", Xc, fit_all(Xc, yc), args.repeat,
+                     rows)
 
     # ---- the CLI on a large CSV ----
-    if args.cli_rows:
+    if args.cli_rows and not args.deep_only:
         wd = args.workdir
         os.makedirs(wd, exist_ok=True)
         grid = os.path.join(wd, "small.toml")
@@ -179,7 +260,9 @@ def main(argv=None):
     if not args.no_save:
         path = save_results("explain", {
             "config": {"trees": ROUNDS, "max_depth": DEPTH, "learning_rate": LR,
-                       "threads": THREADS, "repeat": args.repeat, "quick": args.quick},
+                       "threads": THREADS, "repeat": args.repeat, "quick": args.quick,
+                       "deep_forest": {"trees": DEEP_TREES, "max_depth": DEEP_DEPTH,
+                                       "rows": args.deep_rows}},
             "load_average": {"start": load_start, "end": load_end},
             "versions": versions("numpy", "xgboost", "lightgbm", "propensity"),
             "rows": rows})

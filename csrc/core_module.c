@@ -1193,13 +1193,14 @@ static PyObject *py_trees_shap_model(PyObject *self, PyObject *args, PyObject *k
     return cap;
 }
 
-/* trees_shap(codes (n, p), trees, average, base, n_threads, reference=False, model=None)
- * -> (n, p + 1): SHAP values of every row, the bias last (shap.h; reference: enumeration
- * of subsets; model: a capsule of trees_shap_model made from the same trees). */
+/* trees_shap(codes (n, p), trees, average, base, n_threads, reference=False, model=None,
+ * kernel=0) -> (n, p + 1): SHAP values of every row, the bias last (shap.h; reference:
+ * enumeration of subsets; model: a capsule of trees_shap_model made from the same trees;
+ * kernel: prop_shap_kernel, 0 AUTO, 1 the recursion, 2 the linear walk). */
 static PyObject *py_trees_shap(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"codes", "trees", "average", "base", "n_threads", "reference",
-                             "model", NULL};
+                             "model", "kernel", NULL};
     PyObject *codes_o, *tup, *out = NULL, *model_o = Py_None;
     PyArrayObject *codes = NULL;
     prop_shap_params sp;
@@ -1208,8 +1209,9 @@ static PyObject *py_trees_shap(PyObject *self, PyObject *args, PyObject *kwds)
     const prop_shap_model *md = NULL;
     view_arrays va;
     memset(&va, 0, sizeof va);
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOpdi|pO", kwlist, &codes_o, &tup, &sp.average,
-                                     &sp.base, &sp.n_threads, &reference, &model_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOpdi|pOi", kwlist, &codes_o, &tup,
+                                     &sp.average, &sp.base, &sp.n_threads, &reference,
+                                     &model_o, &sp.kernel))
         return NULL;
     if (model_o != Py_None) {
         md = PyCapsule_GetPointer(model_o, SHAP_MODEL_CAPSULE);
@@ -1286,7 +1288,8 @@ fail:
     {"trees_gains", TREES_KW(py_trees_gains),                                              \
      "trees_gains(trees, n_features, n_trees, max_depth, min_samples_split) -> (T, p)"},\
     {"trees_shap", TREES_KW(py_trees_shap),                                                \
-     "trees_shap(codes, trees, average, base, n_threads, reference=False, model=None) -> "  \
+     "trees_shap(codes, trees, average, base, n_threads, reference=False, model=None, "   \
+     "kernel=0) -> "  \
      "float64 (n, p + 1): SHAP values, the bias last"},                                    \
     {"trees_shap_model", TREES_KW(py_trees_shap_model),                                    \
      "trees_shap_model(trees, n_features) -> capsule of the trees compiled for trees_shap"},

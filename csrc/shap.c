@@ -220,7 +220,7 @@ static prop_status max_tree_depth(const prop_forest_view *v, int32_t *depth, pro
  * contributions of every leaf and pattern are computed once per call (the same EXTEND /
  * UNWIND of the path), and a row then costs, per leaf, its pattern (one test per path
  * step) and d additions. Deeper trees are explained by the recursion. */
-#define SHAP_TABLE_MAX_D 12                /* unique features on a leaf's path */
+#define SHAP_TABLE_MAX_D 8                 /* unique features on a leaf's path */
 #define SHAP_TABLE_MAX_DOUBLES (8l << 20)  /* 64 MB of tables per call */
 
 typedef struct {
@@ -454,9 +454,409 @@ static void tabled_tree(const prop_forest_view *v, const shap_tables *tb, int64_
     }
 }
 
+/* ---- the linear kernel (Linear TreeSHAP) -------------------------------------------
+ *
+ * For a leaf v whose path has d unique features j, each with z_j (product of the cover
+ * fractions of the path's splits on j) and o_j (1 when the row follows every one of
+ * them, else 0), the value of a set S is value_v * prod_{j in S} o_j * prod_{j not in S}
+ * z_j. The Shapley weight |S|! (d - 1 - |S|)! / d! is the integral over [0, 1] of
+ * t^|S| (1 - t)^(d - 1 - |S|), so feature i gets
+ *     value_v (o_i - z_i) * integral of G_v(t) / q_i(t) dt,
+ *     G_v(t) = prod_j q_j(t),  q_j(t) = z_j + (o_j - z_j) t,
+ * a polynomial of degree d - 1 under the integral (the idea of Yu, Bhatt et al.,
+ * "Linear TreeShap", 2022). Summed over the leaves below a split, one depth-first walk
+ * of the tree gives every feature's value: G is carried down (each split multiplies in
+ * its child's factor, dividing out the factor of an earlier split on the same feature),
+ * the sums S_c of value_v G_v(t) come back up, and the edge into c adds
+ * (o - z) * integral of E_c / q, E_c being S_c less the leaves under a deeper split on
+ * the same feature (those have another q; they are counted at their own edge). The
+ * polynomials are held as values at the N points of Gauss-Legendre quadrature on
+ * [0, 1], exact for degree 2N - 1, so N = ceil(D / 2) for D the most unique features on
+ * a path of the tree: O(nodes x D / 2) per tree and row, against O(leaves x depth^2) for
+ * the recursion. */
+#define SHAP_LINEAR_MAX_N 32 /* quadrature points: trees with up to 64 unique features a path */
+
+typedef double shap_vd __attribute__((vector_size(16))); /* 2 quadrature points (SSE2) */
+#define SHAP_LANES 2
+#define SHAP_RULE_STRIDE (SHAP_LINEAR_MAX_N / SHAP_LANES) /* vectors a rule */
+
+typedef struct {
+    uint8_t *linear;   /* per tree: 1 = the linear kernel; NULL: no tree */
+    int32_t *points;   /* per tree: its quadrature points N rounded up to a multiple of 4 */
+    double *frac;      /* per node: the share of its parent's cover reaching it */
+    /* row np / 4 - 1 (np = 4, 8, .. 32): the np-point rule, its nodes t and weights w */
+    shap_vd t[SHAP_LINEAR_MAX_N / 4 * SHAP_RULE_STRIDE], w[SHAP_LINEAR_MAX_N / 4 * SHAP_RULE_STRIDE];
+} shap_linear;
+
+static void linear_free(shap_linear *ln)
+{
+    free(ln->linear);
+    free(ln->points);
+    free(ln->frac);
+}
+
+/* The n-point Gauss-Legendre rule on [0, 1]: the roots of P_n by Newton's method from
+ * the usual cosine guesses, weights 2 / ((1 - x^2) P_n'(x)^2) halved for the interval. */
+static void gauss_legendre01(int32_t n, double *t, double *w)
+{
+    const double pi = acos(-1.0);
+    for (int32_t i = 0; i < n; i++) {
+        double x = cos(pi * ((double)i + 0.75) / ((double)n + 0.5)), dp = 1.0;
+        for (int it = 0; it < 100; it++) {
+            double p0 = 1.0, p1 = x;
+            for (int32_t k = 2; k <= n; k++) {
+                double p2 = ((double)(2 * k - 1) * x * p1 - (double)(k - 1) * p0) / (double)k;
+                p0 = p1;
+                p1 = p2;
+            }
+            dp = (double)n * (x * p1 - p0) / (x * x - 1.0);
+            double dx = p1 / dp;
+            x -= dx;
+            if (fabs(dx) <= 1e-16)
+                break;
+        }
+        double p0 = 1.0, p1 = x;
+        for (int32_t k = 2; k <= n; k++) {
+            double p2 = ((double)(2 * k - 1) * x * p1 - (double)(k - 1) * p0) / (double)k;
+            p0 = p1;
+            p1 = p2;
+        }
+        dp = n == 1 ? 1.0 : (double)n * (x * p1 - p0) / (x * x - 1.0);
+        t[i] = 0.5 * (1.0 - x);
+        w[i] = 1.0 / ((1.0 - x * x) * dp * dp);
+    }
+}
+
+/* The most unique features on a path below local node k (seen: per feature, how many
+ * splits on it are above k). */
+static int32_t unique_below(const prop_forest_view *v, int64_t s, int64_t k, int32_t *seen,
+                            int32_t unique)
+{
+    if (v->left[s + k] < 0)
+        return unique;
+    const int32_t f = v->feature[s + k];
+    const int32_t u = unique + (seen[f] == 0);
+    seen[f]++;
+    int32_t a = unique_below(v, s, v->left[s + k], seen, u);
+    int32_t b = unique_below(v, s, v->right[s + k], seen, u);
+    seen[f]--;
+    return a > b ? a : b;
+}
+
+/* Mark the trees the linear kernel explains: every tree not tabled whose paths have at
+ * most 2 * SHAP_LINEAR_MAX_N unique features, when `all`; else those of them where it
+ * costs less than the recursion. Measured on the default forests (depth 10 and 20, one
+ * thread): the linear walk takes about 1.2 ns a node and quadrature point, the recursion
+ * about 3 ns a unit of depth^2 + depth a leaf. */
+static prop_status linear_build(const prop_forest_view *v, const shap_tables *tb, int all,
+                                shap_linear *ln, prop_error *err)
+{
+    const int64_t T = v->n_trees;
+    ln->linear = calloc((size_t)(T > 0 ? T : 1), 1);
+    ln->points = calloc((size_t)(T > 0 ? T : 1), sizeof *ln->points);
+    ln->frac = malloc((size_t)(v->n_nodes > 0 ? v->n_nodes : 1) * sizeof *ln->frac);
+    int32_t *seen = calloc((size_t)(v->n_features > 0 ? v->n_features : 1), sizeof *seen);
+    int32_t *depth = malloc((size_t)(v->n_nodes > 0 ? v->n_nodes : 1) * sizeof *depth);
+    prop_status st = PROP_OK;
+    if (!ln->linear || !ln->points || !ln->frac || !seen || !depth) {
+        st = prop_fail(err, PROP_NOMEM, "out of memory explaining trees");
+        goto done;
+    }
+    for (int32_t np = 4; np <= SHAP_LINEAR_MAX_N; np += 4)
+        gauss_legendre01(np, (double *)(ln->t + (np / 4 - 1) * SHAP_RULE_STRIDE),
+                         (double *)(ln->w + (np / 4 - 1) * SHAP_RULE_STRIDE));
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
+        double nodes = (double)m, rec = 0.0;
+        ln->frac[s] = 1.0;
+        depth[s] = 0;
+        for (int64_t k = 0; k < m; k++) { /* children follow their parent (validated) */
+            const int64_t l = v->left[s + k], r = v->right[s + k];
+            if (l < 0) {
+                rec += (double)depth[s + k] * ((double)depth[s + k] + 1.0);
+                continue;
+            }
+            ln->frac[s + l] = prop_shap_fraction(v->count + s, k, l);
+            ln->frac[s + r] = prop_shap_fraction(v->count + s, k, r);
+            depth[s + l] = depth[s + r] = depth[s + k] + 1;
+        }
+        if (tb->tabled != NULL && tb->tabled[t])
+            continue;
+        const int32_t d = unique_below(v, s, 0, seen, 0);
+        /* exact for degree 2 np - 1 >= d - 1 */
+        const int32_t np = ((d + 1) / 2 + 3) / 4 * 4 > 4 ? ((d + 1) / 2 + 3) / 4 * 4 : 4;
+        if (np > SHAP_LINEAR_MAX_N || (!all && 1.2 * (double)np * nodes >= 3.0 * rec))
+            continue;
+        ln->linear[t] = 1;
+        ln->points[t] = np;
+    }
+done:
+    free(seen);
+    free(depth);
+    return st;
+}
+
+/* One tree and SHAP_RB rows for the linear walk (the rows share the walk: its branches,
+ * loads and calls are paid once for them; each row's arithmetic is its own, so a row's
+ * values do not depend on the rows beside it). Per level (0 .. depth + 1) and row, the
+ * quadrature points (V vectors): G, the product of the factors of the path from the
+ * root to the node; B, the sum over the leaves below of value_v G_v / G (so that
+ * S = G B); D, the sums S of the leaves below a deeper split on the feature of the edge
+ * into the node. cz, owner: per feature, the combined cover fraction z of the splits on
+ * it above the current node (1 when none) and the level of the node below the nearest
+ * of them (-1 when none); co: per feature and row, the combined o (1 when the row
+ * follows every such split). */
+#define SHAP_RB 4
+typedef struct {
+    const int32_t *feature, *left, *right;
+    const uint8_t *threshold;
+    const uint64_t *cat_bits;
+    const double *value, *frac;
+    const uint8_t *row[SHAP_RB];
+    double *phi[SHAP_RB];
+    const shap_vd *t, *w;
+    shap_vd *G, *B, *D;
+    uint8_t *dused; /* per level: D holds something */
+    double *cz, *co;
+    int32_t *owner;
+} linear_ctx;
+
+/* linear_walk_V(c, k, L): internal node k, whose G is at level L; leaves its B at level
+ * L and adds the contributions of the splits below k, k's included. The points are held
+ * in V vectors of SHAP_LANES (GCC vector types: packed arithmetic), one function per V
+ * so that the loops have constant bounds; a sum over the points adds the lanes' partial
+ * sums in a fixed order. A row for which a child has no weight (z = o = 0) gets factor
+ * 0 there: zeros below, which add nothing. */
+#define SHAP_VD_SUM(x) ((x)[0] + (x)[1])
+#define LINEAR_WALK(V)                                                                     \
+    static void linear_walk_##V(const linear_ctx *c, int64_t k, int32_t L)                \
+    {                                                                                      \
+        enum { LV = SHAP_RB * (V) };                                                       \
+        /* the levels' rows do not overlap, nor the tables */                             \
+        const shap_vd *restrict t = c->t, *restrict w = c->w;                              \
+        const shap_vd *restrict G = c->G + (size_t)L * LV;                                 \
+        shap_vd *restrict B = c->B + (size_t)L * LV;                                       \
+        shap_vd *restrict Gc = c->G + (size_t)(L + 1) * LV;                                \
+        const shap_vd *restrict Bc = c->B + (size_t)(L + 1) * LV;                          \
+        const shap_vd *restrict Dc = c->D + (size_t)(L + 1) * LV;                          \
+        const int32_t *restrict left = c->left;                                            \
+        const double *restrict frac = c->frac, *restrict value = c->value;                 \
+        const int32_t f = c->feature[k];                                                   \
+        const uint8_t thr = c->threshold[k];                                               \
+        const uint64_t *bits = prop_node_bits(c->cat_bits, k);                             \
+        const double zold = c->cz[f];                                                      \
+        double *restrict co = c->co + (size_t)f * SHAP_RB;                                 \
+        double oold[SHAP_RB], ozold[SHAP_RB], phi_f[SHAP_RB], sum_wG[SHAP_RB];             \
+        int hot_left[SHAP_RB];                                                             \
+        for (int r = 0; r < SHAP_RB; r++) {                                                \
+            hot_left[r] = prop_node_left(c->row[r][f], thr, bits);                         \
+            oold[r] = co[r];                                                               \
+            ozold[r] = oold[r] - zold;                                                     \
+            phi_f[r] = 0.0;                                                                \
+        }                                                                                  \
+        const int32_t own = c->owner[f];                                                   \
+        shap_vd *restrict Do = own >= 0 ? c->D + (size_t)own * LV : NULL;                  \
+        /* iq: 1 / the earlier factor of f (own >= 0); 0 for a row with no weight */       \
+        shap_vd wG[LV], rr[LV], iq[LV];                                                    \
+        for (int r = 0; r < SHAP_RB; r++) {                                                \
+            const shap_vd *Gr = G + r * (V);                                               \
+            shap_vd *wGr = wG + r * (V), *iqr = iq + r * (V);                              \
+            if (own < 0) { /* no earlier factor: 1 */                                      \
+                for (int32_t j = 0; j < (V); j++) {                                        \
+                    iqr[j] = (shap_vd){1.0, 1.0};                                          \
+                    wGr[j] = w[j] * Gr[j];                                                 \
+                }                                                                          \
+            } else if (zold == 0.0 && oold[r] == 0.0) {                                    \
+                for (int32_t j = 0; j < (V); j++)                                          \
+                    wGr[j] = iqr[j] = (shap_vd){0.0, 0.0};                                 \
+            } else {                                                                       \
+                for (int32_t j = 0; j < (V); j++) {                                        \
+                    iqr[j] = 1.0 / (zold + ozold[r] * t[j]);                               \
+                    wGr[j] = w[j] * Gr[j] * iqr[j];                                        \
+                }                                                                          \
+            }                                                                              \
+            shap_vd s_ = wGr[0];                                                           \
+            for (int32_t j = 1; j < (V); j++)                                              \
+                s_ += wGr[j];                                                              \
+            sum_wG[r] = SHAP_VD_SUM(s_);                                                   \
+        }                                                                                  \
+        for (int32_t j = 0; j < LV; j++)                                                   \
+            B[j] = (shap_vd){0.0, 0.0};                                                    \
+        for (int side = 0; side < 2; side++) {                                             \
+            const int64_t ch = side == 0 ? left[k] : c->right[k];                          \
+            const double z = zold * frac[ch];                                              \
+            double o[SHAP_RB], oz[SHAP_RB];                                                \
+            int live = 0;                                                                  \
+            for (int r = 0; r < SHAP_RB; r++) {                                            \
+                o[r] = (side == 0) == (hot_left[r] != 0) ? oold[r] : 0.0;                  \
+                oz[r] = o[r] - z;                                                          \
+                live |= o[r] != 0.0;                                                       \
+            }                                                                              \
+            if (z == 0.0 && !live)                                                         \
+                continue; /* no leaf below has weight for any row */                       \
+            /* rr: the child's factor over the earlier one of f (1 when none) */           \
+            for (int r = 0; r < SHAP_RB; r++) {                                            \
+                shap_vd *rr_ = rr + r * (V);                                               \
+                const shap_vd *iqr = iq + r * (V);                                         \
+                for (int32_t j = 0; j < (V); j++)                                          \
+                    rr_[j] = (z + oz[r] * t[j]) * iqr[j];                                  \
+            }                                                                              \
+            if (left[ch] < 0) { /* a leaf: B = its value; E / q = G value / q_old */       \
+                const double val = value[ch];                                              \
+                for (int r = 0; r < SHAP_RB; r++)                                          \
+                    phi_f[r] += oz[r] * (val * sum_wG[r]);                                 \
+                for (int32_t j = 0; j < LV; j++)                                           \
+                    B[j] += rr[j] * val;                                                   \
+                if (Do != NULL) {                                                          \
+                    if (c->dused[own]) {                                                   \
+                        for (int32_t j = 0; j < LV; j++)                                   \
+                            Do[j] += G[j] * rr[j] * val;                                   \
+                    } else {                                                               \
+                        for (int32_t j = 0; j < LV; j++)                                   \
+                            Do[j] = G[j] * rr[j] * val;                                    \
+                        c->dused[own] = 1;                                                 \
+                    }                                                                      \
+                }                                                                          \
+                continue;                                                                  \
+            }                                                                              \
+            for (int32_t j = 0; j < LV; j++)                                               \
+                Gc[j] = G[j] * rr[j];                                                      \
+            c->dused[L + 1] = 0;                                                           \
+            c->cz[f] = z;                                                                  \
+            for (int r = 0; r < SHAP_RB; r++)                                              \
+                co[r] = o[r];                                                              \
+            c->owner[f] = L + 1;                                                           \
+            linear_walk_##V(c, ch, L + 1);                                                 \
+            c->cz[f] = zold;                                                               \
+            for (int r = 0; r < SHAP_RB; r++)                                              \
+                co[r] = oold[r];                                                           \
+            c->owner[f] = own;                                                             \
+            for (int r = 0; r < SHAP_RB; r++) {                                            \
+                const shap_vd *Bcr = Bc + r * (V), *wGr = wG + r * (V);                    \
+                shap_vd acc = {0.0, 0.0};                                                  \
+                if (!c->dused[L + 1]) { /* E / q_new = G B_c / q_old */                    \
+                    for (int32_t j = 0; j < (V); j++)                                      \
+                        acc += wGr[j] * Bcr[j];                                            \
+                } else if (z != 0.0 || o[r] != 0.0) { /* E = G_c B_c - D, over q_new */    \
+                    const shap_vd *Gcr = Gc + r * (V), *Dcr = Dc + r * (V);                \
+                    for (int32_t j = 0; j < (V); j++)                                      \
+                        acc += w[j] * (Gcr[j] * Bcr[j] - Dcr[j]) / (z + oz[r] * t[j]);     \
+                }                                                                          \
+                phi_f[r] += oz[r] * SHAP_VD_SUM(acc);                                      \
+            }                                                                              \
+            if (Do != NULL) { /* these leaves are below the earlier split's edge too */    \
+                if (c->dused[own]) {                                                       \
+                    for (int32_t j = 0; j < LV; j++)                                       \
+                        Do[j] += Gc[j] * Bc[j];                                            \
+                } else {                                                                   \
+                    for (int32_t j = 0; j < LV; j++)                                       \
+                        Do[j] = Gc[j] * Bc[j];                                             \
+                    c->dused[own] = 1;                                                     \
+                }                                                                          \
+            }                                                                              \
+            for (int32_t j = 0; j < LV; j++)                                               \
+                B[j] += rr[j] * Bc[j];                                                     \
+        }                                                                                  \
+        for (int r = 0; r < SHAP_RB; r++)                                                  \
+            c->phi[r][f] += phi_f[r];                                                      \
+    }
+
+LINEAR_WALK(2)
+LINEAR_WALK(4)
+LINEAR_WALK(6)
+LINEAR_WALK(8)
+LINEAR_WALK(10)
+LINEAR_WALK(12)
+LINEAR_WALK(14)
+LINEAR_WALK(16)
+
+/* Per-thread scratch of the linear walk. */
+typedef struct {
+    shap_vd *G, *B, *D;
+    double *cz, *co;
+    uint8_t *dused;
+    int32_t *owner;
+    double *pad_phi; /* the output of the rows that fill a last, short group */
+} linear_scratch;
+
+static int linear_scratch_new(linear_scratch *ls, int32_t depth, int32_t p)
+{
+    const size_t levels = (size_t)depth + 2, m = levels * SHAP_RB * SHAP_RULE_STRIDE;
+    const size_t q = (size_t)(p > 0 ? p : 1);
+    ls->G = aligned_alloc(sizeof(shap_vd), m * sizeof *ls->G);
+    ls->B = aligned_alloc(sizeof(shap_vd), m * sizeof *ls->B);
+    ls->D = aligned_alloc(sizeof(shap_vd), m * sizeof *ls->D);
+    ls->dused = calloc(levels, 1);
+    ls->cz = malloc(q * sizeof *ls->cz);
+    ls->co = malloc(q * SHAP_RB * sizeof *ls->co);
+    ls->owner = malloc(q * sizeof *ls->owner);
+    ls->pad_phi = malloc((q + 1) * sizeof *ls->pad_phi);
+    if (!ls->G || !ls->B || !ls->D || !ls->dused || !ls->cz || !ls->co || !ls->owner ||
+        !ls->pad_phi)
+        return 0;
+    for (size_t j = 0; j < q; j++) {
+        ls->cz[j] = 1.0;
+        ls->owner[j] = -1;
+    }
+    for (size_t j = 0; j < q * SHAP_RB; j++)
+        ls->co[j] = 1.0;
+    return 1;
+}
+
+static void linear_scratch_free(linear_scratch *ls)
+{
+    free(ls->G);
+    free(ls->B);
+    free(ls->D);
+    free(ls->dused);
+    free(ls->cz);
+    free(ls->co);
+    free(ls->owner);
+    free(ls->pad_phi);
+}
+
+/* Add the contributions of linear tree t for rows i0 .. i1 - 1 of codes (a tree that is
+ * one leaf has none), SHAP_RB at a time; the last group is filled with copies of its
+ * last row, whose values go to scratch. */
+static void linear_tree(const prop_forest_view *v, const shap_linear *ln, int64_t t,
+                        const uint8_t *codes, int64_t i0, int64_t i1, int32_t p,
+                        double *out, const linear_scratch *ls)
+{
+    const int64_t s = v->tree_start[t];
+    if (v->left[s] < 0)
+        return;
+    const int32_t np = ln->points[t], V = np / SHAP_LANES;
+    linear_ctx c = {v->feature + s, v->left + s, v->right + s, v->threshold + s,
+                    prop_node_bits(v->cat_bits, s), v->value + s, ln->frac + s, {NULL},
+                    {NULL}, ln->t + (size_t)(np / 4 - 1) * SHAP_RULE_STRIDE,
+                    ln->w + (size_t)(np / 4 - 1) * SHAP_RULE_STRIDE,
+                    ls->G, ls->B, ls->D, ls->dused, ls->cz, ls->co, ls->owner};
+    for (int64_t g = i0; g < i1; g += SHAP_RB) {
+        for (int r = 0; r < SHAP_RB; r++) {
+            const int64_t i = g + r < i1 ? g + r : i1 - 1;
+            c.row[r] = codes + i * (int64_t)p;
+            c.phi[r] = g + r < i1 ? out + i * (int64_t)(p + 1) : ls->pad_phi;
+        }
+        for (int32_t j = 0; j < SHAP_RB * V; j++)
+            ls->G[j] = (shap_vd){1.0, 1.0};
+        switch (V) {
+        case 2: linear_walk_2(&c, 0, 0); break;
+        case 4: linear_walk_4(&c, 0, 0); break;
+        case 6: linear_walk_6(&c, 0, 0); break;
+        case 8: linear_walk_8(&c, 0, 0); break;
+        case 10: linear_walk_10(&c, 0, 0); break;
+        case 12: linear_walk_12(&c, 0, 0); break;
+        case 14: linear_walk_14(&c, 0, 0); break;
+        default: linear_walk_16(&c, 0, 0); break;
+        }
+    }
+}
+
 /* ---- the compiled model: tables, depth and a fingerprint of the arrays ------------- */
 struct prop_shap_model {
-    shap_tables tb;   /* tabled trees (kernel AUTO); tb.tabled NULL: recursion everywhere */
+    shap_tables tb;   /* tabled trees (kernel AUTO); tb.tabled NULL: none */
+    shap_linear ln;   /* trees of the linear walk; ln.linear NULL: none; the others: the
+                       * recursion */
     int32_t depth;
     int64_t widest;
     int64_t n_trees, n_nodes;
@@ -464,11 +864,21 @@ struct prop_shap_model {
     uint64_t fingerprint;
 };
 
-/* FNV-1a over the node arrays a model's explanations read. */
+/* FNV-1a over the node arrays a model's explanations read, a 64-bit word a step (then
+ * the last bytes one by one): the check of a compiled model reads every node on every
+ * call, tens of MB for a deep forest. */
 static uint64_t fnv(uint64_t h, const void *data, size_t len)
 {
     const unsigned char *b = data;
-    for (size_t i = 0; i < len; i++) {
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t word;
+        memcpy(&word, b + i, 8);
+        h ^= word;
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    for (; i < len; i++) {
         h ^= b[i];
         h *= 1099511628211ull;
     }
@@ -506,8 +916,15 @@ static prop_status model_build(const prop_forest_view *v, int kernel, prop_shap_
     md->n_nodes = v->n_nodes;
     md->n_features = v->n_features;
     md->fingerprint = view_fingerprint(v);
-    if (kernel == PROP_SHAP_AUTO && (st = tables_build(v, md->depth, &md->tb, err)) != PROP_OK)
+    if (kernel == PROP_SHAP_AUTO && (st = tables_build(v, md->depth, &md->tb, err)) != PROP_OK) {
         tables_free(&md->tb);
+        return st;
+    }
+    if (kernel != PROP_SHAP_RECURSIVE &&
+        (st = linear_build(v, &md->tb, kernel == PROP_SHAP_LINEAR, &md->ln, err)) != PROP_OK) {
+        tables_free(&md->tb);
+        linear_free(&md->ln);
+    }
     return st;
 }
 
@@ -518,7 +935,8 @@ prop_status prop_shap_model_new(const prop_forest_view *v, prop_shap_model **out
     prop_status st = prop_forest_validate(v, err);
     if (st != PROP_OK)
         return st;
-    prop_shap_model *md = malloc(sizeof *md);
+    /* aligned: the quadrature tables are vectors */
+    prop_shap_model *md = aligned_alloc(_Alignof(prop_shap_model), sizeof *md);
     if (md == NULL)
         return prop_fail(err, PROP_NOMEM, "out of memory explaining trees");
     if ((st = model_build(v, PROP_SHAP_AUTO, md, err)) != PROP_OK) {
@@ -534,6 +952,7 @@ void prop_shap_model_free(prop_shap_model *md)
     if (md == NULL)
         return;
     tables_free(&md->tb);
+    linear_free(&md->ln);
     free(md);
 }
 
@@ -546,6 +965,7 @@ static prop_status shap_run(const prop_forest_view *v, const prop_shap_model *md
                             int32_t p, double *out, prop_error *err)
 {
     const shap_tables *tb = &md->tb;
+    const shap_linear *ln = &md->ln;
     /* the path of the node at depth d has d + 2 elements (the root's placeholder first),
      * stored after those of its ancestors */
     const size_t path_len = (size_t)(md->depth + 2) * (size_t)(md->depth + 3) / 2;
@@ -559,19 +979,27 @@ static prop_status shap_run(const prop_forest_view *v, const prop_shap_model *md
     {
         path_elem *path = malloc(path_len * sizeof *path);
         uint8_t *left = malloc((size_t)md->widest);
-        if (path == NULL || left == NULL) {
+        linear_scratch ls;
+        memset(&ls, 0, sizeof ls);
+        int ok = path != NULL && left != NULL &&
+                 linear_scratch_new(&ls, md->depth, p);
+        if (!ok) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < n_blocks; b++) {
-            if (path == NULL || left == NULL)
+            if (!ok)
                 continue;
             const int64_t i0 = b * SHAP_ROW_BLOCK;
             const int64_t i1 = i0 + SHAP_ROW_BLOCK < n ? i0 + SHAP_ROW_BLOCK : n;
             memset(out + i0 * (int64_t)(p + 1), 0, (size_t)((i1 - i0) * (p + 1)) * sizeof *out);
             /* tree by tree for the block: each row still adds its trees in tree order */
             for (int64_t t = 0; t < T; t++) {
+                if (ln->linear != NULL && ln->linear[t]) {
+                    linear_tree(v, ln, t, codes, i0, i1, p, out, &ls);
+                    continue;
+                }
                 for (int64_t i = i0; i < i1; i++) {
                     double *phi = out + i * (int64_t)(p + 1);
                     const uint8_t *row = codes + i * (int64_t)p;
@@ -594,6 +1022,7 @@ static prop_status shap_run(const prop_forest_view *v, const prop_shap_model *md
         }
         free(path);
         free(left);
+        linear_scratch_free(&ls);
     }
     if (failed)
         return prop_fail(err, PROP_NOMEM, "out of memory explaining rows");
@@ -607,13 +1036,15 @@ prop_status prop_forest_shap(const prop_forest_view *v, const prop_shap_params *
     prop_status st = check_shap_args(v, sp, codes, n, p, out, err);
     if (st != PROP_OK || n == 0)
         return st;
-    if (sp->kernel != PROP_SHAP_AUTO && sp->kernel != PROP_SHAP_RECURSIVE)
+    if (sp->kernel != PROP_SHAP_AUTO && sp->kernel != PROP_SHAP_RECURSIVE &&
+        sp->kernel != PROP_SHAP_LINEAR)
         return prop_fail(err, PROP_INVALID_ARG, "shap: unknown kernel %d", sp->kernel);
     prop_shap_model md;
     if ((st = model_build(v, sp->kernel, &md, err)) != PROP_OK)
         return st;
     st = shap_run(v, &md, sp, codes, n, p, out, err);
     tables_free(&md.tb);
+    linear_free(&md.ln);
     return st;
 }
 

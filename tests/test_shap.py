@@ -344,16 +344,28 @@ def test_shap_importance_within_its_work_budget(monkeypatch):
     assert explained <= k < n_all == of
     w = counts.sum(axis=1).astype(float)
     c = np.cumsum(w)
-    drawn = np.searchsorted(c, (np.arange(k) + 0.5) * c[-1] / k, side="right")
+    draws = P._draws_within(w, k)  # the most draws falling on at most k distinct rows
+    assert P.SHAP_MAX_DRAWS >= draws >= k
+    assert np.unique(np.searchsorted(c, (np.arange(draws) + 0.5) * c[-1] / draws,
+                                     side="right")).size == explained <= k
+    assert np.unique(np.searchsorted(c, (np.arange(draws + 1) + 0.5) * c[-1] / (draws + 1),
+                                     side="right")).size > k
+    drawn = np.searchsorted(c, (np.arange(draws) + 0.5) * c[-1] / draws, side="right")
     want = np.abs(m.shap_values(rows[drawn])[:, :-1]).mean(axis=0)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(got, exact, rtol=0.15, atol=1e-3)
+    monkeypatch.setattr(P, "SHAP_MAX_DRAWS", 40)  # fewer draws than the budget affords
+    got, explained, _ = P.shap_importance(folds, m, part)
+    drawn = np.searchsorted(c, (np.arange(40) + 0.5) * c[-1] / 40, side="right")
+    assert explained == np.unique(drawn).size
+    np.testing.assert_allclose(got, np.abs(m.shap_values(rows[drawn])[:, :-1]).mean(axis=0),
+                               rtol=1e-12, atol=1e-15)
     monkeypatch.setattr(P, "SHAP_WORK", m._shap_work_per_row() * 5)
     assert P.shap_importance(folds, m, part) is None
 
 
 def test_shap_work_measure_follows_the_trees():
-    """Deeper and more trees: more work a row; a leaf-table tree (<= 12 levels) costs
+    """Deeper and more trees: more work a row; a leaf-table tree (<= 8 levels) costs
     leaves x depth x (1 + 2^depth / 256)."""
     X, y = _binary(3000)
     small, big = (_models(X, y, depth=d, n_trees=n)[0] for d, n in ((3, 5), (8, 20)))
@@ -361,3 +373,52 @@ def test_shap_work_measure_follows_the_trees():
     t = small._trees
     leaves = int((t["left"] < 0).sum())
     assert small._shap_work_per_row() <= leaves * 3 * (1 + 8 / 256)
+
+
+def _deep_forest(n_trees=6):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 14))
+    X[rng.random(X.shape) < 0.03] = np.nan
+    X[:, 3] = rng.integers(0, 3, X.shape[0])
+    y = (X[:, 0] + np.nan_to_num(X[:, 1]) * X[:, 2] + rng.normal(size=X.shape[0]) > 0.5)
+    return X, RandomForestClassifier(n_estimators=n_trees, max_depth=None, random_state=0,
+                                     n_jobs=2).fit(X, y.astype(int))
+
+
+def test_linear_walk_equals_the_recursion_on_a_deep_forest():
+    """A forest grown without a depth limit (continuous features repeated along paths,
+    missing values): the linear walk (kernel 2, what shap_values takes for such trees)
+    equals the reference recursion (kernel 1) to 1e-9, any thread count the same bits."""
+    from propensity import _core
+    from propensity.learn.trees import node_depths
+
+    X, m = _deep_forest()
+    assert node_depths(m._trees).max() >= 15
+    B = m._binned(X[:300])
+    kw = dict(codes=B, trees=m._tree_tuple(), average=True, base=0.0)
+    linear = _core.trees_shap(n_threads=2, kernel=2, **kw)
+    recursion = _core.trees_shap(n_threads=2, kernel=1, **kw)
+    np.testing.assert_allclose(linear, recursion, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(linear, _core.trees_shap(n_threads=1, kernel=2, **kw))
+    got = m.shap_values(X[:300])
+    np.testing.assert_allclose(got, recursion, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got.sum(axis=1), m.predict_proba(X[:300])[:, 1], atol=1e-9)
+
+
+def test_shap_work_of_deep_trees_is_the_linear_walk():
+    """Past 8 levels the work measure is the linear walk's, 0.4 x nodes x quadrature
+    points (depth / 2 rounded up to a multiple of 4) a tree, where that is below the
+    recursion's nodes x depth + leaves x depth^2."""
+    from propensity.learn.trees import node_depths
+
+    _, m = _deep_forest(n_trees=3)
+    t = m._trees
+    ts = t["tree_start"]
+    depth = np.maximum.reduceat(node_depths(t), ts[:-1]).astype(float)
+    assert (depth > 8).all()
+    nodes = np.diff(ts).astype(float)
+    leaves = np.add.reduceat((t["left"] < 0).astype(float), ts[:-1])
+    points = np.maximum(4, np.ceil(np.ceil(depth / 2) / 4) * 4)
+    want = np.minimum(0.4 * nodes * points, nodes * depth + leaves * depth ** 2).sum()
+    assert m._shap_work_per_row() == pytest.approx(want, rel=1e-12)
+    assert m._shap_work_per_row() < (nodes * depth + leaves * depth ** 2).sum() / 5

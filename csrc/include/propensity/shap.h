@@ -6,7 +6,8 @@
  * path and every other split is averaged over its children, weighted by the training
  * count (cover) reaching each child. The Shapley values of that set function are
  * computed in O(leaves * depth^2) per tree and row by following, along each root to
- * leaf path, the weights of every subset size (EXTEND / UNWIND of the paper).
+ * leaf path, the weights of every subset size (EXTEND / UNWIND of the paper), or for
+ * deep trees in O(nodes * depth / 2) by the linear walk (see prop_shap_kernel).
  *
  * Rows are the same bin codes the scorer walks (tree.h's split rule: code <= threshold
  * goes left, the missing code 255 goes right), so the attribution explains exactly the
@@ -32,16 +33,23 @@ extern "C" {
 
 /* How each tree is explained (the values agree to rounding; either way each row's sum
  * is in tree order, so the output does not depend on the thread count):
- * - the recursion of algorithm 2 over the tree, per row;
+ * - the recursion of algorithm 2 over the tree, per row: O(leaves x depth^2);
  * - the leaf table: for each leaf and each pattern of which of its path's d unique
  *   features the row follows (2^d patterns), the contributions computed once per call;
- *   a row then costs, per leaf, one test per path step and d additions.
- * PROP_SHAP_AUTO takes the table for each tree whose leaves have at most 12 unique
- * features, while the tables stay within 64 MB, and the recursion for the others: a
- * choice made from the model alone, so a row gets the same values in any batch. */
+ *   a row then costs, per leaf, one test per path step and d additions;
+ * - the linear walk (Linear TreeSHAP: the Shapley weights as an integral of a polynomial
+ *   over [0, 1], by Gauss-Legendre quadrature): O(nodes x D / 2) per row, D the most
+ *   unique features on a path; trees with D <= 64.
+ * PROP_SHAP_AUTO takes the table for each tree whose leaves have at most 8 unique
+ * features, while the tables stay within 64 MB (beyond, the linear walk is as fast and
+ * needs no table), and for the others the linear walk or
+ * the recursion, whichever the tree's shape says costs less: a choice made from the
+ * model alone, so a row gets the same values in any batch. */
 typedef enum {
     PROP_SHAP_AUTO = 0,
-    PROP_SHAP_RECURSIVE = 1   /* the recursion for every tree (tests) */
+    PROP_SHAP_RECURSIVE = 1, /* the recursion for every tree (the reference; tests) */
+    PROP_SHAP_LINEAR = 2     /* the linear walk for every tree with D <= 64, the recursion
+                              * for the others (tests) */
 } prop_shap_kernel;
 
 typedef struct {
