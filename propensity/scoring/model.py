@@ -64,15 +64,22 @@ def _weighted_quantiles(v, w, q):
 
 def build_profile(schema, E, scores, n_score_bins=10, weights=None):
     """Training distribution for drift reports: per binary or numeric input column its
-    bins and fractions (from the encoded inputs E), and the distribution of the
-    calibrated score over ``n_score_bins`` equal-width bins. ``weights``: how many rows
-    each row of E stands for (distinct rows of a training table)."""
+    bins and fractions (from the encoded inputs E), per native category column the
+    fractions of its codes, of "other" and of missing values (:func:`category_bins`),
+    and the distribution of the calibrated score over ``n_score_bins`` equal-width bins.
+    ``weights``: how many rows each row of E stands for (distinct rows of a training
+    table)."""
     from ..schema import BINARY, NUMERIC
     E = np.asarray(E)
     w = np.ones(E.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
     total = max(float(w.sum()), 1e-300)
     feats = {}
     for j, c in enumerate(schema.columns):
+        if c.native:
+            k = len(c.categories)
+            counts = np.bincount(category_bins(E[:, j], k), weights=w, minlength=k + 2)
+            feats[c.name] = {"kind": "category", "fractions": (counts / total).tolist()}
+            continue
         if c.kind not in (BINARY, NUMERIC):
             continue
         col = c.name
@@ -91,6 +98,15 @@ def build_profile(schema, E, scores, n_score_bins=10, weights=None):
     counts, _ = np.histogram(np.clip(scores, 0, 1), bins=edges, weights=w)
     return {"features": feats,
             "score": {"edges": edges.tolist(), "fractions": (counts / total).tolist()}}
+
+
+def category_bins(codes, k):
+    """The drift bins of a native category column of k categories: its codes 0 .. k-1,
+    then k for "other" (values without a category of their own: unseen at training, or
+    beyond its cap) and k + 1 for a missing value."""
+    v = np.asarray(codes, dtype=np.float64)
+    out = np.where(np.isnan(v), k + 1, np.where((v >= 0) & (v < k), v, k))
+    return out.astype(np.int64)
 
 
 def _as_frame(X: ArrayLike, names: list[str] | None = None) -> DataFrame:
@@ -297,6 +313,8 @@ class PropensityModel(BaseEstimator):
     def _raw_rows(self, E):
         E = np.asarray(E)
         from_inputs = getattr(self.estimator_, "proba_from_inputs", None)
+        if any(c.native for c in self.schema_.columns):
+            from_inputs = None   # category splits: the trees bin the features themselves
         if from_inputs is not None and E.ndim == 2 and E.shape[0] > 0 and \
                 E.dtype in (np.float64, np.float32, np.uint8):
             # tree models: from E to bin codes to trees in C, no feature matrix
