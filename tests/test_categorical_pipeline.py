@@ -348,3 +348,48 @@ def test_old_model_documents_score_the_same(cat_run, tmp_path):
     assert all("encoding" not in c for c in m.schema_.to_dict()["columns"])
     again = type(m).from_bytes(m.to_bytes())
     np.testing.assert_array_equal(again.predict_proba(df)[:, 1], m.predict_proba(df)[:, 1])
+
+
+@pytest.mark.slow
+def test_a_million_distinct_values_are_capped_and_logged(tmp_path):
+    """A category column whose every value is distinct, over a million rows: the run
+    keeps the 254 most frequent values of the sample (all counts 1: the smallest texts),
+    sends the rest of the sample and every later value to 'other', says so in its log, and
+    trains."""
+    from propensity.datasets import make_sessions
+    from propensity.learn.base import load_model
+    from propensity.train import main
+    n = 1_000_000
+    df = make_sessions(n, seed=9)
+    df.insert(1, "coupon", np.char.add("k", np.arange(n).astype(str)))
+    df.to_csv(tmp_path / "train.csv", index=False)
+    del df
+    out = tmp_path / "out"
+    assert main(["--train-file", str(tmp_path / "train.csv"), "--output-dir", str(out),
+                 "--models", "lr", "--cv-folds", "2", "--quiet"]) == 0
+    (tmp_path / "train.csv").unlink()
+    log = (out / "ml_pipeline.log").read_text()
+    assert re.search(r"category column 'coupon' has 100000 distinct values; the 254 most "
+                     r"frequent keep a category each, the other 99746 values \(99746 of 100000 "
+                     r"rows\) share the 'other' category", log), log[:2000]
+    assert "999746 cell(s) of category columns hold values without a category" in log
+    m = load_model(out / "logistic_regression_model.propmodel")
+    col = {c.name: c for c in m.schema_.columns}["coupon"]
+    assert col.native and len(col.categories) == MAX_NATIVE
+
+
+def test_code_rows_scored_once_each_equal_row_by_row(cat_run):
+    """Rows of binary and native category columns are scored once per distinct row
+    (compared by their codes): the same scores and explanations as row by row."""
+    from propensity.learn.base import load_model
+    d, out = cat_run
+    test = pd.read_csv(d / "test.csv", keep_default_na=False, na_values=[""],
+                       dtype={"UserID": str})
+    test = pd.concat([test] * 3, ignore_index=True)
+    for fam in FAMILIES:
+        m = load_model(out / f"{fam}_model.propmodel")
+        E, _ = m.schema_.encode(test, warn=False)
+        rows, inverse = m.distinct_encoded(E)
+        assert inverse is not None and rows.shape[0] <= len(test) // 3
+        np.testing.assert_array_equal(m.proba_encoded(E), m._proba_rows(E))
+        np.testing.assert_array_equal(m.explain_encoded(E[:200]), m._explain_rows(E[:200]))

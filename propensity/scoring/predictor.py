@@ -594,9 +594,8 @@ class ReasonCache:
         self.val = np.zeros((0, self.k))
 
     def __call__(self, E):
-        from .model import distinct_of
-        rows, inverse = distinct_of(E)
-        if inverse is None or rows.dtype != np.uint8:  # rows that do not repeat
+        rows, inverse = self.model.distinct_encoded(E)
+        if inverse is None:  # rows that do not repeat
             return self.model.reasons_encoded(E, self.k)
         keys = [r.tobytes() for r in rows]
         slots = np.fromiter((self.slot.get(key, -1) for key in keys), dtype=np.int64,
