@@ -77,6 +77,11 @@ class EncodeStats:
         self.n_unseen += counts["n_unseen"]
 
 
+def _as_text(v):
+    """The text of a cell of a category column (a number as Python prints it)."""
+    return v if isinstance(v, str) else str(v.item() if isinstance(v, np.generic) else v)
+
+
 def _text_cells(values):
     """A column of objects as (blob, offsets, missing) for the C converter."""
     n = len(values)
@@ -87,9 +92,7 @@ def _text_cells(values):
             missing[i] = 1
             parts.append(b"")
         else:
-            if not isinstance(v, str):
-                v = str(v.item() if isinstance(v, np.generic) else v)
-            parts.append(v.encode("utf-8", "surrogatepass"))
+            parts.append(_as_text(v).encode("utf-8", "surrogatepass"))
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n:
         np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=n), out=offsets[1:])
@@ -525,9 +528,7 @@ def _infer_column(name, v, numeric, nan, must_be_binary, where, categorical="one
 def _category_column(name, v, nan, where, categorical):
     """A category column of the values v (objects, ``nan`` its missing cells) and its
     encoding under ``categorical`` ("onehot" or "auto": native, capped at MAX_NATIVE)."""
-    text = np.array([x if isinstance(x, str) else
-                     str(x.item() if isinstance(x, np.generic) else x)
-                     for x, m in zip(v, nan) if not m], dtype=object)
+    text = np.array([_as_text(x) for x, m in zip(v, nan) if not m], dtype=object)
     cats, counts = np.unique(text, return_counts=True) if text.size else ([], [])
     if categorical == "onehot":
         if len(cats) > MAX_CATEGORIES:
