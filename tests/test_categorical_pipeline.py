@@ -393,3 +393,19 @@ def test_code_rows_scored_once_each_equal_row_by_row(cat_run):
         assert inverse is not None and rows.shape[0] <= len(test) // 3
         np.testing.assert_array_equal(m.proba_encoded(E), m._proba_rows(E))
         np.testing.assert_array_equal(m.explain_encoded(E[:200]), m._explain_rows(E[:200]))
+
+
+def test_parquet_input_scores_as_the_csv(cat_run, tmp_path):
+    pytest.importorskip("pyarrow")
+    from propensity.scoring.predictor import CustomerPropensityPredictor
+    d, out = cat_run
+    test = pd.read_csv(d / "test.csv", keep_default_na=False, na_values=[""],
+                       dtype={"UserID": str})
+    test.to_parquet(tmp_path / "test.parquet", index=False)
+    pred = CustomerPropensityPredictor(out)
+    pred.load_model("gradient_boosting")
+    a = pred.predict_from_file(d / "test.csv", tmp_path / "a.csv")
+    b = pred.predict_from_file(tmp_path / "test.parquet", tmp_path / "b.csv")
+    assert a["n_unseen"] == b["n_unseen"] >= 10
+    pd.testing.assert_series_equal(pd.read_csv(tmp_path / "a.csv").purchase_probability,
+                                   pd.read_csv(tmp_path / "b.csv").purchase_probability)
