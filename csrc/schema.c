@@ -173,10 +173,11 @@ prop_status prop_schema_create(const prop_schema_spec *spec, prop_schema **out, 
         int64_t nc = spec->n_categories != NULL ? spec->n_categories[j] : 0;
         if (nc < 0 || (nc > 0 && k != PROP_KIND_CATEGORY) ||
             (S->native[j] && nc > PROP_SCHEMA_MAX_NATIVE)) {
+            const int native = S->native[j];
             prop_schema_free(S);
             return prop_fail(err, PROP_INVALID_ARG, "schema: column %lld has %lld categories%s",
                              (long long)j, (long long)nc,
-                             S->native[j] ? " (a native category column has at most 254)" : "");
+                             native ? " (a native category column has at most 254)" : "");
         }
         cat_table *t = &S->cats[j];
         if (nc == 0)
