@@ -21,6 +21,7 @@ struct prop_schema {
     double *fill;
     char **name;
     cat_table *cats; /* [n_columns]; n == 0 for other kinds */
+    uint8_t *native; /* [n_columns] 1: a native category column */
     char *cat_blob;
     int all_binary;
 };
@@ -77,6 +78,7 @@ void prop_schema_free(prop_schema *S)
     free(S->name);
     free(S->cats);
     free(S->kind);
+    free(S->native);
     free(S->fill);
     free(S->cat_blob);
     free(S);
@@ -123,7 +125,9 @@ prop_status prop_schema_create(const prop_schema_spec *spec, prop_schema **out, 
     S->fill = malloc((size_t)m * sizeof *S->fill);
     S->name = calloc((size_t)m, sizeof *S->name);
     S->cats = calloc((size_t)m, sizeof *S->cats);
-    if (S->kind == NULL || S->fill == NULL || S->name == NULL || S->cats == NULL)
+    S->native = calloc((size_t)m, sizeof *S->native);
+    if (S->kind == NULL || S->fill == NULL || S->name == NULL || S->cats == NULL ||
+        S->native == NULL)
         goto nomem;
     if (spec->categories_len > 0) {
         S->cat_blob = malloc((size_t)spec->categories_len);
@@ -138,10 +142,15 @@ prop_status prop_schema_create(const prop_schema_spec *spec, prop_schema **out, 
     const char *cp = S->cat_blob, *cend = cp != NULL ? cp + spec->categories_len : NULL;
     for (int64_t j = 0; j < m; j++) {
         int32_t k = spec->kind[j];
-        if (k != PROP_KIND_BINARY && k != PROP_KIND_NUMERIC && k != PROP_KIND_CATEGORY) {
+        if (k != PROP_KIND_BINARY && k != PROP_KIND_NUMERIC && k != PROP_KIND_CATEGORY &&
+            k != PROP_KIND_CATEGORY_NATIVE) {
             prop_schema_free(S);
             return prop_fail(err, PROP_INVALID_ARG, "schema: column %lld has kind %d",
                              (long long)j, (int)k);
+        }
+        if (k == PROP_KIND_CATEGORY_NATIVE) {
+            S->native[j] = 1;
+            k = PROP_KIND_CATEGORY;
         }
         S->kind[j] = k;
         S->fill[j] = spec->fill[j];
@@ -162,10 +171,13 @@ prop_status prop_schema_create(const prop_schema_spec *spec, prop_schema **out, 
         if (S->name[j] == NULL)
             goto nomem;
         int64_t nc = spec->n_categories != NULL ? spec->n_categories[j] : 0;
-        if (nc < 0 || (nc > 0 && k != PROP_KIND_CATEGORY)) {
+        if (nc < 0 || (nc > 0 && k != PROP_KIND_CATEGORY) ||
+            (S->native[j] && nc > PROP_SCHEMA_MAX_NATIVE)) {
+            const int native = S->native[j];
             prop_schema_free(S);
-            return prop_fail(err, PROP_INVALID_ARG, "schema: column %lld has %lld categories",
-                             (long long)j, (long long)nc);
+            return prop_fail(err, PROP_INVALID_ARG, "schema: column %lld has %lld categories%s",
+                             (long long)j, (long long)nc,
+                             native ? " (a native category column has at most 254)" : "");
         }
         cat_table *t = &S->cats[j];
         if (nc == 0)
@@ -220,11 +232,12 @@ nomem:
 int64_t prop_schema_n_columns(const prop_schema *S) { return S->n_columns; }
 prop_kind prop_schema_kind(const prop_schema *S, int64_t col) { return (prop_kind)S->kind[col]; }
 int prop_schema_all_binary(const prop_schema *S) { return S->all_binary; }
+int prop_schema_native(const prop_schema *S, int64_t col) { return S->native[col]; }
 
 double prop_schema_absent_value(const prop_schema *S, int64_t col)
 {
     if (S->kind[col] == PROP_KIND_CATEGORY)
-        return -1.0;
+        return S->native[col] ? NAN : -1.0;
     return isnan(S->fill[col]) ? 0.0 : S->fill[col];
 }
 
@@ -279,7 +292,7 @@ static prop_status missing_value(const prop_schema *S, int64_t col, const prop_c
 {
     const int32_t k = S->kind[col];
     if (k == PROP_KIND_CATEGORY) {
-        *out = -1.0;
+        *out = S->native[col] ? NAN : -1.0;
         return PROP_OK;
     }
     if (!isnan(S->fill[col])) {
@@ -412,8 +425,10 @@ prop_status prop_schema_convert_text(const prop_schema *S, int64_t col, const ch
         if (n == 0)
             return missing_value(S, col, o, out, cnt, err);
         int64_t c = cat_find(&S->cats[col], s, n);
-        if (c < 0)
+        if (c < 0) {
             cnt->n_unseen++;
+            c = S->native[col] ? PROP_SCHEMA_CAT_OTHER : -1;
+        }
         *out = (double)c;
         return PROP_OK;
     }

@@ -9,8 +9,15 @@ a missing value becomes:
   the caller passes ``fill_missing``; a column absent from the input is 0.
 - ``numeric``: a finite number. An empty cell, and an absent column, become the
   training median.
-- ``category``: text, one-hot encoded over the categories seen at training; an unseen
-  value, an empty cell or an absent column sets none of them.
+- ``category``: text, in one of two encodings (the training run's ``--categorical``):
+  *one-hot* (``onehot``) over the categories seen at training (at most MAX_CATEGORIES),
+  an unseen value, an empty cell or an absent column setting none of them; or *native*
+  (``auto``, the training run's default): one feature holding the category's code
+  0 .. k-1 for the k <= MAX_NATIVE most frequent values of the training sample, OTHER
+  (254) for every other value (rarer ones and values not seen at training) and NaN
+  (missing) for an empty cell or an absent column. The learners split on the codes
+  (trees) or target encode them (logistic regression); they fit the uint8 rows the
+  training table compresses.
 
 The value rules live once, in the C core (``csrc/schema.c``): the CSV reader converts
 every field with them and :meth:`Schema.encode` passes a DataFrame's columns through the
@@ -33,21 +40,25 @@ BINARY, NUMERIC, CATEGORY = "binary", "numeric", "category"
 KINDS = (BINARY, NUMERIC, CATEGORY)
 _KIND_CODE = {BINARY: 0, NUMERIC: 1, CATEGORY: 2}
 MAX_CATEGORIES = 1000  # distinct values a text column may have to be one-hot encoded
-SCHEMA_FORMAT = 1
+MAX_NATIVE = 254       # categories with a code of their own in a native column
+OTHER = 254            # the code of every other value (PROP_SCHEMA_CAT_OTHER, schema.h)
+CATEGORICAL_MODES = ("auto", "onehot")
+SCHEMA_FORMAT = 2      # 2: native category columns ("encoding": "native"); 1 without them
 
 
 @dataclass(frozen=True)
 class Column:
     """One input column: ``name``, ``kind`` (binary / numeric / category), ``fill`` (the
     value of an empty cell, None for none) and, for a category column, its categories in
-    one-hot order."""
+    code order and whether it is ``native`` (one feature of codes) or one-hot."""
     name: str
     kind: str
     fill: float | None = None
     categories: tuple = ()
+    native: bool = False
 
     def feature_names(self):
-        if self.kind == CATEGORY:
+        if self.kind == CATEGORY and not self.native:
             return [f"{self.name}={c}" for c in self.categories]
         return [self.name]
 
@@ -66,6 +77,11 @@ class EncodeStats:
         self.n_unseen += counts["n_unseen"]
 
 
+def _as_text(v):
+    """The text of a cell of a category column (a number as Python prints it)."""
+    return v if isinstance(v, str) else str(v.item() if isinstance(v, np.generic) else v)
+
+
 def _text_cells(values):
     """A column of objects as (blob, offsets, missing) for the C converter."""
     n = len(values)
@@ -76,9 +92,7 @@ def _text_cells(values):
             missing[i] = 1
             parts.append(b"")
         else:
-            if not isinstance(v, str):
-                v = str(v.item() if isinstance(v, np.generic) else v)
-            parts.append(v.encode("utf-8", "surrogatepass"))
+            parts.append(_as_text(v).encode("utf-8", "surrogatepass"))
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n:
         np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=n), out=offsets[1:])
@@ -115,6 +129,9 @@ class Schema:
         for c in self.columns:
             if c.kind not in KINDS:
                 raise DataError(f"column {c.name!r} has an unknown kind {c.kind!r}")
+            if c.native and (c.kind != CATEGORY or len(c.categories) > MAX_NATIVE):
+                raise DataError(f"column {c.name!r}: a native column is a category column of "
+                                f"at most {MAX_NATIVE} categories")
         self._capsule = None
         self._plan = None
 
@@ -133,8 +150,20 @@ class Schema:
 
     @property
     def feature_names(self):
-        """Names of the encoded columns (category columns one per category)."""
+        """Names of the model features the schema's plan makes (a one-hot column one per
+        category, a native one its name)."""
         return [f for c in self.columns for f in c.feature_names()]
+
+    @property
+    def native_features(self):
+        """Positions among :attr:`feature_names` of the native category columns' features
+        (the learners' categorical features)."""
+        out, f = [], 0
+        for c in self.columns:
+            if c.native:
+                out.append(f)
+            f += len(c.feature_names())
+        return out
 
     def __eq__(self, other):
         return isinstance(other, Schema) and self.to_dict() == other.to_dict()
@@ -144,16 +173,20 @@ class Schema:
         return f"Schema({len(self.columns)} columns: {kinds})"
 
     def to_dict(self):
-        return {"format": SCHEMA_FORMAT, "id_column": self.id_column, "ignored": self.ignored,
+        # format 1 when no column is native: the documents older versions read
+        native = any(c.native for c in self.columns)
+        return {"format": SCHEMA_FORMAT if native else 1, "id_column": self.id_column,
+                "ignored": self.ignored,
                 "columns": [{"name": c.name, "kind": c.kind, "fill": c.fill,
-                             **({"categories": list(c.categories)} if c.kind == CATEGORY else {})}
+                             **({"categories": list(c.categories)} if c.kind == CATEGORY else {}),
+                             **({"encoding": "native"} if c.native else {})}
                             for c in self.columns]}
 
     @classmethod
     def from_dict(cls, d):
         if not isinstance(d, dict) or not isinstance(d.get("columns"), list):
             raise ValueError("the schema is not a dict with a 'columns' list")
-        if d.get("format", 1) > SCHEMA_FORMAT:
+        if not isinstance(d.get("format", 1), int) or d.get("format", 1) > SCHEMA_FORMAT:
             raise ValueError(f"schema format {d.get('format')} is newer than this propensity "
                              f"reads ({SCHEMA_FORMAT})")
         cols = []
@@ -166,8 +199,11 @@ class Schema:
             cats = c.get("categories", [])
             if not isinstance(cats, list) or not all(isinstance(v, str) for v in cats):
                 raise ValueError(f"schema column {c['name']!r} has invalid categories")
+            enc = c.get("encoding", "onehot")
+            if enc not in ("onehot", "native"):
+                raise ValueError(f"schema column {c['name']!r} has an unknown encoding {enc!r}")
             cols.append(Column(c["name"], c.get("kind"), None if fill is None else float(fill),
-                               tuple(cats)))
+                               tuple(cats), enc == "native"))
         ignored = d.get("ignored", [])
         id_column = d.get("id_column")
         if id_column is not None and not isinstance(id_column, str):
@@ -201,7 +237,9 @@ class Schema:
     def capsule(self):
         """The schema in the C core (made once, shared by threads)."""
         if self._capsule is None:
-            kinds = np.array([_KIND_CODE[c.kind] for c in self.columns], dtype=np.int32)
+            # kind 3: a native category column (PROP_KIND_CATEGORY_NATIVE, schema.h)
+            kinds = np.array([3 if c.native else _KIND_CODE[c.kind] for c in self.columns],
+                             dtype=np.int32)
             fill = np.array([np.nan if c.fill is None else c.fill for c in self.columns])
             names = b"".join(c.name.encode("utf-8", "surrogatepass") + b"\0" for c in self.columns)
             ncat = np.array([len(c.categories) for c in self.columns], dtype=np.int64)
@@ -257,8 +295,10 @@ class Schema:
             return
         import warnings
         kind = {c.name: c.kind for c in self.columns}
+        native = {c.name for c in self.columns if c.native}
         said = {BINARY: "filled with 0", NUMERIC: "filled with the training median",
-                CATEGORY: "given no category"}
+                CATEGORY: "given no category" if not native & set(missing)
+                else "given no category (a missing value)"}
         parts = [f"{said[k]}: {', '.join(c for c in missing if kind[c] == k)}"
                  for k in KINDS if any(kind[c] == k for c in missing)]
         warnings.warn(f"{where} lacks {len(missing)} feature column(s), {'; '.join(parts)}",
@@ -270,7 +310,8 @@ class Schema:
         """Encode the schema's columns of a DataFrame with the C value rules.
 
         Returns ``(E, stats)``: E is (n, n_columns), uint8 when every column is binary,
-        else float64 (category columns hold the category code, -1 for none). Errors are
+        else float64 (category columns hold the category code; -1 for none in a one-hot
+        column, OTHER for another value and NaN for none in a native one). Errors are
         :class:`DataError` naming ``where``, the row (``row_label(i)`` describes row i)
         and the column."""
         index, missing = self.locate(df.columns, where)
@@ -317,13 +358,14 @@ class Schema:
     @property
     def plan(self):
         """The feature plan of the schema (:class:`propensity.learn.plan.FeaturePlan`):
-        encoded inputs -> model features, a copy of each binary or numeric column and one
-        one-hot column per category of a category column, in column order."""
+        encoded inputs -> model features, a copy of each binary, numeric or native
+        category column and one one-hot column per category of a one-hot category
+        column, in column order."""
         if self._plan is None:
             from .learn.plan import COPY, ONEHOT, FeaturePlan
             steps = []
             for j, c in enumerate(self.columns):
-                if c.kind == CATEGORY:
+                if c.kind == CATEGORY and not c.native:
                     steps += [(ONEHOT, j, float(k), ()) for k in range(len(c.categories))]
                 else:
                     steps.append((COPY, j, 0.0, ()))
@@ -342,22 +384,40 @@ class Schema:
                              f"{E.shape}")
         if E.dtype not in (np.float64, np.float32):
             E = E.astype(np.float64)
-        binary = not any(c.kind == NUMERIC for c in self.columns)
+        binary = not any(c.kind == NUMERIC or c.native for c in self.columns)
         if self.plan.n_features == 0:  # only category columns without categories
             return np.zeros((E.shape[0], 0), dtype=np.uint8 if binary else np.float64)
         return self.plan.values(E, out_u8=binary)
 
     # ---- fitting -----------------------------------------------------------------------
     @classmethod
-    def infer(cls, df, where, *, known_binary=(), id_column=None):
+    def infer(cls, df, where, *, known_binary=(), id_column=None, categorical="onehot",
+              category_columns=()):
         """Decide each column's kind from the training data and encode it.
 
         Columns of ``known_binary`` must be binary. A column of only 0/1 (or true/false
-        words) is binary; numbers are numeric (empty cells get the median); other text
-        is a category column (at most MAX_CATEGORIES values); an all-empty column is
-        ignored. Returns ``(schema, E, stats)``."""
+        words) is binary; numbers are numeric (empty cells get the median); other text,
+        numbers and text mixed included, and every column of ``category_columns``
+        (numbers read as their text), is a category column; an all-empty column is
+        ignored. ``categorical``: "onehot" (at most MAX_CATEGORIES values, more is a
+        DataError) or "auto" (native columns: the MAX_NATIVE most frequent values keep
+        a code, the rest go to OTHER, logged). An empty cell of a category column is a
+        missing value, never a category. Returns ``(schema, E, stats)``."""
         import pandas as pd
 
+        if categorical not in CATEGORICAL_MODES:
+            raise DataError(f"categorical must be one of {', '.join(CATEGORICAL_MODES)}, got "
+                            f"{categorical!r}")
+        names = [str(c) for c in df.columns]
+        forced = set(category_columns)
+        absent = [c for c in category_columns if c not in names]
+        if absent:
+            raise DataError(f"{where}: --categorical-columns names {', '.join(map(repr, absent))}"
+                            f", not a feature column (columns: {names[:20]})")
+        clash = sorted(forced & set(known_binary) & set(names))
+        if clash:
+            raise DataError(f"{where}: {', '.join(map(repr, clash))} must be binary (a session "
+                            f"column); it cannot be a category column")
         known = set(known_binary)
         columns, ignored, encoded = [], [], []
         stats = EncodeStats()
@@ -365,7 +425,7 @@ class Schema:
         for k, name in enumerate(df.columns):
             name = str(name)
             s = df.iloc[:, k]
-            numeric = _is_numeric_dtype(s.dtype)
+            numeric = _is_numeric_dtype(s.dtype) and name not in forced
             if numeric:
                 v = _numbers(s)
                 nan = np.isnan(v)
@@ -377,7 +437,8 @@ class Schema:
                 logger.warning("%s: column %r is empty; it is not used", where, name)
                 ignored.append(name)
                 continue
-            col, E, counts = _infer_column(name, v, numeric, nan, name in known, where)
+            col, E, counts = _infer_column(name, v, numeric, nan, name in known, where,
+                                           categorical, name in forced)
             if col.kind == NUMERIC and nan.any():
                 logger.warning("%s: column %r has %d missing value(s), filled with the median %g",
                                where, name, int(nan.sum()), col.fill)
@@ -415,7 +476,10 @@ def _training_error(exc, where, name):
     return DataError(f"{where}: column {name!r}: {exc}")
 
 
-def _infer_column(name, v, numeric, nan, must_be_binary, where):
+def _infer_column(name, v, numeric, nan, must_be_binary, where, categorical="onehot",
+                  category=False):
+    if category:
+        return _category_column(name, v, nan, where, categorical)
     present = ~nan
     if numeric:
         vals = v[present]
@@ -458,11 +522,32 @@ def _infer_column(name, v, numeric, nan, must_be_binary, where):
         return col, E, counts
     if must_be_binary:
         raise _training_error(first_error, where, name)
-    cats = sorted({x if isinstance(x, str) else str(x) for x, m in zip(v, nan) if not m})
-    if len(cats) > MAX_CATEGORIES:
-        raise DataError(f"{where}: text column {name!r} has {len(cats)} distinct values; "
-                        f"too many to one-hot encode (more than {MAX_CATEGORIES}; is it an "
-                        f"id? pass --id-column {name})")
-    col = Column(name, CATEGORY, None, tuple(cats))
-    E, counts = _convert_one(col, v, False)
-    return col, E, counts
+    return _category_column(name, v, nan, where, categorical)
+
+
+def _category_column(name, v, nan, where, categorical):
+    """A category column of the values v (objects, ``nan`` its missing cells) and its
+    encoding under ``categorical`` ("onehot" or "auto": native, capped at MAX_NATIVE)."""
+    text = np.array([_as_text(x) for x, m in zip(v, nan) if not m], dtype=object)
+    cats, counts = np.unique(text, return_counts=True) if text.size else ([], [])
+    if categorical == "onehot":
+        if len(cats) > MAX_CATEGORIES:
+            raise DataError(f"{where}: text column {name!r} has {len(cats)} distinct values; "
+                            f"too many to one-hot encode (more than {MAX_CATEGORIES}; is it an "
+                            f"id? pass --id-column {name}, or train with --categorical auto)")
+        col = Column(name, CATEGORY, None, tuple(cats))
+    else:
+        keep = np.asarray(cats, dtype=object)
+        if len(cats) > MAX_NATIVE:
+            order = np.lexsort((np.arange(len(cats)), -np.asarray(counts)))  # most frequent
+            kept = np.sort(order[:MAX_NATIVE])
+            keep = keep[kept]
+            n_rows = int(np.asarray(counts).sum() - np.asarray(counts)[kept].sum())
+            logger.warning("%s: category column %r has %d distinct values; the %d most "
+                           "frequent keep a category each, the other %d values (%d of %d "
+                           "rows) share the 'other' category", where, name, len(cats),
+                           MAX_NATIVE, len(cats) - MAX_NATIVE, n_rows, int(nan.size))
+        col = Column(name, CATEGORY, None, tuple(str(c) for c in keep), native=True)
+    v = np.asarray(v, dtype=object)
+    E, counts_ = _convert_one(col, v, False)
+    return col, E, counts_

@@ -50,6 +50,14 @@ def _models(text):
     return out
 
 
+def _column_list(text):
+    """Comma-separated column names (none empty) for --categorical-columns."""
+    names = [c.strip() for c in text.split(",")]
+    if not text.strip() or any(not c for c in names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return tuple(names)
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="propensity-train",
@@ -79,6 +87,15 @@ def build_parser():
                         "[random_forest] max_depth = [10, \"none\"]")
     p.add_argument("--calibration", choices=("isotonic", "platt", "none"), default="isotonic",
                    help="probability calibration on out-of-fold scores (default: %(default)s)")
+    p.add_argument("--categorical", choices=("auto", "onehot"), default="auto",
+                   help="text columns: 'auto' makes each one categorical feature of every "
+                        "model (its 254 most frequent values keep a category each, the rest "
+                        "and values unseen at training share 'other'; logistic regression "
+                        "target encodes it), 'onehot' one 0/1 column per value (at most 1,000 "
+                        "values) (default: %(default)s)")
+    p.add_argument("--categorical-columns", type=_column_list, default=(), metavar="A,B",
+                   help="columns read as categories even when they hold numbers (codes such "
+                        "as a region number); an empty cell is a missing value")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="read and reduce --train-file on a Dask cluster: its scheduler address "
                         "(tcp://host:8786) or 'local' for a LocalCluster here; the workers must "
@@ -189,7 +206,8 @@ def _train(args, id_column, progress):
             id_column=id_column, models=args.models, cv_folds=args.cv_folds, seed=args.seed,
             n_jobs=args.n_jobs, grid=args.grid,
             calibration=None if args.calibration == "none" else args.calibration,
-            progress=progress, sep=args.sep, encoding=args.encoding, policy=args.policy)
+            progress=progress, sep=args.sep, encoding=args.encoding, policy=args.policy,
+            categorical=args.categorical, category_columns=args.categorical_columns)
     except (DataError, SameFileError, ImportError) as exc:
         print(f"propensity-train: error: {exc}", file=sys.stderr)
         return EXIT_DATA

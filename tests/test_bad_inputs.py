@@ -1180,3 +1180,106 @@ def test_predict_bad_policy_override(run_predict, args, fragment):
     code, err, out = run_predict(_text(HEADER, *_good_rows()), args=args)
     assert code == predict.EXIT_USAGE and fragment in err, err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# category columns (issue 19): refused options, and the documented behaviours
+
+def _category_training_file(path, values, n=600, seed=3):
+    """The stand-in sessions with a text column ``channel`` of the given values (cycled)."""
+    from propensity.datasets import make_sessions
+    df = make_sessions(n, seed=seed)
+    df.insert(1, "channel", [values[i % len(values)] for i in range(n)])
+    df.insert(2, "region", np.where(np.arange(n) % 7 == 0, np.nan, np.arange(n) % 4 + 1.0))
+    df.to_csv(path, index=False)
+    return df
+
+
+@pytest.mark.parametrize("args, code, first", [
+    (["--categorical-columns", "nope"], 2,
+     "{tmp}/train.csv: --categorical-columns names 'nope', not a feature column"),
+    (["--categorical-columns", "ordered"], 2, "--categorical-columns names 'ordered', the target"),
+    (["--categorical-columns", "sign_in"], 2,
+     "{tmp}/train.csv: 'sign_in' must be binary (a session column)"),
+    (["--categorical", "onehot"], 2,
+     "{tmp}/train.csv: text column 'channel' has 1200 distinct values; too many to one-hot"),
+])
+def test_train_category_options_refused(tmp_path, run_train, args, code, first):
+    _category_training_file(tmp_path / "train.csv", [f"v{i}" for i in range(1200)], n=1200)
+    out = tmp_path / "ml_outputs"
+    got, err = run_train(_train_argv(tmp_path, tmp_path / "train.csv", out) + args)
+    assert got == code, err
+    assert err.splitlines()[-1].startswith(
+        "propensity-train: error: " + first.format(tmp=tmp_path)), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [["--categorical", "magic"], ["--categorical-columns", ","],
+                                  ["--categorical-columns", ""]])
+def test_train_category_usage_errors(tmp_path, capsys, args):
+    with pytest.raises(SystemExit) as exc:
+        train.main(["--output-dir", str(tmp_path / "o"), *args])
+    assert exc.value.code == 2
+    assert "--categorical" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("case", ["many_values", "mixed_numbers_and_text", "empty_string",
+                                  "numeric_with_nan_named"])
+def test_train_category_documented_behaviour(tmp_path, run_train, case):
+    """Category columns the run takes, each with its documented outcome (exit 0): more
+    values than the cap (the most frequent 254 kept, the cap logged), numbers and text in
+    one column (a category column, the numbers' text its categories), an empty cell (a
+    missing value, never a category), a numeric column with NaN named in
+    --categorical-columns (its numbers' text the categories, NaN missing)."""
+    values = {"many_values": [f"v{i}" for i in range(5000)],
+              "mixed_numbers_and_text": ["1", "2", "web", "3.5", "app"],
+              "empty_string": ["web", "", "app"],
+              "numeric_with_nan_named": ["web", "app"]}[case]
+    _category_training_file(tmp_path / "train.csv", values, n=5000 if case == "many_values"
+                            else 600)
+    out = tmp_path / "ml_outputs"
+    extra = ["--categorical-columns", "region"] if case == "numeric_with_nan_named" else []
+    code, err = run_train(_train_argv(tmp_path, tmp_path / "train.csv", out) + extra)
+    assert code == 0, err
+    m = load_model(out / "logistic_regression_model.propmodel")
+    cols = {c.name: c for c in m.schema_.columns}
+    log = (out / "ml_pipeline.log").read_text()
+    if case == "many_values":
+        assert len(cols["channel"].categories) == 254
+        assert "category column 'channel' has 5000 distinct values; the 254 most frequent " \
+               "keep a category each, the other 4746 values (4746 of 5000 rows)" in log
+    elif case == "mixed_numbers_and_text":
+        assert cols["channel"].kind == "category"
+        assert cols["channel"].categories == ("1", "2", "3.5", "app", "web")
+    elif case == "empty_string":
+        assert cols["channel"].categories == ("app", "web")
+        E, _ = m.schema_.encode(pd.DataFrame({"channel": ["", "web"]}), warn=False)
+        assert np.isnan(E[0, list(cols).index("channel")])
+    else:
+        assert cols["region"].native and cols["region"].categories == ("1.0", "2.0", "3.0",
+                                                                       "4.0")
+        E, _ = m.schema_.encode(pd.DataFrame({"region": [np.nan, 2.0]}), warn=False)
+        j = list(cols).index("region")
+        assert np.isnan(E[0, j]) and E[1, j] == 1.0
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "random_forest",
+                                    "gradient_boosting"])
+def test_api_categorical_features_bad_and_nan(family):
+    """categorical_features naming a column X lacks: ValueError naming it; naming a
+    numeric column with NaN: its values are categories and NaN a missing one (the fit
+    works, a NaN row scores as a missing category)."""
+    from propensity.learn.estimators import estimator_class
+    X, y = _fit_data()
+    df = pd.DataFrame(X[:, :5].astype(float), columns=list("abcde"))
+    df["code"] = np.where(np.arange(len(df)) % 9 == 0, np.nan, np.arange(len(df)) % 5)
+    cls = estimator_class(family)
+    with pytest.raises(ValueError, match="categorical_features names the column 'nope'"):
+        cls(categorical_features=["nope"]).fit(df, y)
+    est = cls(categorical_features=["code"]).fit(df, y)
+    assert np.isfinite(est.predict_proba(df)[:, 1]).all()
+    # a missing category scores as a category fit never saw (the prior / the default branch)
+    nan_rows, unseen = df.head(20).copy(), df.head(20).copy()
+    nan_rows["code"], unseen["code"] = np.nan, 99.0
+    np.testing.assert_array_equal(est.predict_proba(nan_rows), est.predict_proba(unseen))

@@ -184,8 +184,8 @@ static void test_create_refuses(void)
     expect_create_fails(&spec, "has -1 categories");
     ncat[0] = 0;
     /* bad kinds */
-    kind[1] = 3;
-    expect_create_fails(&spec, "column 1 has kind 3");
+    kind[1] = 4;
+    expect_create_fails(&spec, "column 1 has kind 4");
     kind[1] = -1;
     expect_create_fails(&spec, "column 1 has kind -1");
     kind[1] = PROP_KIND_CATEGORY;
@@ -472,6 +472,67 @@ static void test_category(void)
     prop_schema_free(S);
 }
 
+/* A native category column: its codes, the "other" code for a value not among the
+ * categories (counted), NaN for an empty cell and an absent column; more than 254
+ * categories refused. */
+static void test_native_category(void)
+{
+    const int32_t kind[2] = {PROP_KIND_CATEGORY_NATIVE, PROP_KIND_CATEGORY};
+    const double fill[2] = {NAN, NAN};
+    const int64_t ncat[2] = {3, 3};
+    static const char cats[] = "red\0green\0\0blue\0green\0red";
+    /* the first column's third category is "" (never matched: an empty cell is missing) */
+    prop_schema_spec spec = {2, kind, fill, "n\0o", 4, ncat, cats, (int64_t)sizeof cats};
+    prop_schema *S = NULL;
+    prop_error err;
+    CHECK(prop_schema_create(&spec, &S, &err) == PROP_OK);
+    if (S == NULL)
+        return;
+    CHECK(prop_schema_kind(S, 0) == PROP_KIND_CATEGORY && prop_schema_native(S, 0));
+    CHECK(prop_schema_kind(S, 1) == PROP_KIND_CATEGORY && !prop_schema_native(S, 1));
+    CHECK(isnan(prop_schema_absent_value(S, 0)) && prop_schema_absent_value(S, 1) == -1.0);
+    conv r = text(S, 0, "green", STRICT);
+    CHECK(r.st == PROP_OK && r.v == 1.0 && r.cnt.n_unseen == 0);
+    r = text(S, 0, "purple", STRICT);
+    CHECK(r.st == PROP_OK && r.v == (double)PROP_SCHEMA_CAT_OTHER && r.cnt.n_unseen == 1);
+    r = text(S, 0, "", STRICT);
+    CHECK(r.st == PROP_OK && isnan(r.v) && r.cnt.n_unseen == 0 && r.cnt.n_filled == 0);
+    r = text(S, 1, "purple", STRICT);   /* the one-hot column: -1, as before */
+    CHECK(r.st == PROP_OK && r.v == -1.0 && r.cnt.n_unseen == 1);
+    r = text(S, 1, "", STRICT);
+    CHECK(r.st == PROP_OK && r.v == -1.0);
+    /* a whole column, with a missing flag */
+    const char blob[] = "redbluex";
+    const int64_t off[5] = {0, 3, 7, 8, 8};
+    const uint8_t miss[4] = {0, 0, 0, 1};
+    double out[4];
+    int64_t bad = 0;
+    prop_convert_counts cnt = {0, 0, 0};
+    CHECK(prop_schema_convert_column(S, 0, 4, NULL, blob, off, miss, &STRICT, out, 1, &cnt,
+                                     &bad, &err) == PROP_OK);
+    CHECK(out[0] == 0.0 && out[1] == 254.0 && out[2] == 254.0 && isnan(out[3]));
+    CHECK(cnt.n_unseen == 2);
+    prop_schema_free(S);
+
+    /* 255 categories: refused for a native column, accepted for a one-hot one */
+    enum { K = 255 };
+    char *many = malloc(K * 8);
+    int64_t bl = 0;
+    for (int i = 0; i < K; i++)
+        bl += snprintf(many + bl, 8, "v%d", i) + 1;
+    const int32_t k1[1] = {PROP_KIND_CATEGORY_NATIVE};
+    const int64_t n1[1] = {K};
+    prop_schema_spec big = {1, k1, fill, "many", 5, n1, many, bl};
+    S = NULL;
+    CHECK(prop_schema_create(&big, &S, &err) == PROP_INVALID_ARG && S == NULL);
+    CHECK(strstr(err.msg, "at most 254") != NULL);
+    const int32_t k2[1] = {PROP_KIND_CATEGORY};
+    big.kind = k2;
+    CHECK(prop_schema_create(&big, &S, &err) == PROP_OK);
+    prop_schema_free(S);
+    free(many);
+}
+
 /* A value as a number and as its "%.17g" text: the same status, value, counters and
  * message, in a binary and a numeric column, under every option. */
 static void test_text_and_number_agree(void)
@@ -738,6 +799,7 @@ int main(void)
     RUN(test_numeric_text);
     RUN(test_category);
     RUN(test_text_and_number_agree);
+    RUN(test_native_category);
     RUN(test_convert_column);
     RUN(test_column_equals_cells_random);
     RUN(test_decimals_equal_strtod);

@@ -15,7 +15,7 @@ that depends only on the seed, the label and the row's position among the rows o
 class, never on the block size.
 
 Values: binary columns are kept as 0/1, category columns as their code + 1 (0: no
-category), numeric columns as the bin of their value among at most 255 bins whose edges
+category, or missing in a native column, whose "other" code 254 is kept as 255), numeric columns as the bin of their value among at most 255 bins whose edges
 come from the first rows (the bounded sample that also decides each column's kind; at
 most one bin per distinct value when the sample has few of them, exactly as the trees'
 own binning does). Trees split on those edges, so they see exactly what they would
@@ -40,7 +40,7 @@ from .._core_loader import _core
 from ..errors import DataError
 from ..learn.compress import compress_rows
 from ..learn.validation import check_n_jobs
-from ..schema import BINARY, CATEGORY, NUMERIC, Column, Schema
+from ..schema import BINARY, CATEGORY, MAX_NATIVE, NUMERIC, Column, Schema
 from .blocks import check_sep, delimiter_hint, open_reader, parse_header, source_position
 from .data import checked_names, open_csv
 
@@ -138,7 +138,9 @@ class Quantiser:
         self.kinds = [c.kind for c in schema.columns]
         self.numeric = [j for j, k in enumerate(self.kinds) if k == NUMERIC]
         self.category = [j for j, k in enumerate(self.kinds) if k == CATEGORY]
-        levels = [2 if k == BINARY else (len(c.categories) + 1 if k == CATEGORY else 256)
+        self.native = [j for j, c in enumerate(schema.columns) if c.native]
+        levels = [2 if k == BINARY else 256 if c.native else
+                  (len(c.categories) + 1 if k == CATEGORY else 256)
                   for k, c in zip(self.kinds, schema.columns)]
         self.dtype = np.uint8 if max(levels) <= 256 else np.uint16
         self.mapper = None
@@ -168,7 +170,7 @@ class Quantiser:
         if binary:
             Q[:, binary] = E[:, binary]
         for j in self.category:
-            Q[:, j] = (E[:, j] + 1).astype(self.dtype)
+            Q[:, j] = (np.nan_to_num(E[:, j], nan=-1.0) + 1).astype(self.dtype)
         if self.numeric:
             vals = np.ascontiguousarray(E[:, self.numeric], dtype=np.float64)
             codes = self.mapper.transform(vals, n_jobs=n_jobs)
@@ -203,6 +205,8 @@ class Quantiser:
         E = Q.astype(np.float64)
         for j in self.category:
             E[:, j] -= 1.0
+        for j in self.native:           # a native column's missing value is NaN
+            E[E[:, j] < 0, j] = np.nan
         if self.numeric:
             reps = self.representatives() if reps is None else reps
             for i, j in enumerate(self.numeric):
@@ -488,10 +492,11 @@ def _split_frame(df, target, id_column, where):
     return feats
 
 
-def _infer(feats, where, id_column):
+def _infer(feats, where, id_column, categorical="onehot", category_columns=()):
     from ..learn.features import SESSION_FEATURES
     schema, E, _ = Schema.infer(feats, where, known_binary=SESSION_FEATURES,
-                                id_column=id_column)
+                                id_column=id_column, categorical=categorical,
+                                category_columns=category_columns)
     return schema, E
 
 
@@ -532,13 +537,16 @@ def table_from_encoded(schema, E, y, classes, *, source, target, n_folds, seed,
 
 
 def table_from_frame(df, *, target="ordered", id_column="UserID", n_folds=3, seed=42,
-                     validation=True, source="DataFrame", n_jobs=None):
-    """The table of a DataFrame of training rows (features, target, optional id)."""
+                     validation=True, source="DataFrame", n_jobs=None, categorical="onehot",
+                     category_columns=()):
+    """The table of a DataFrame of training rows (features, target, optional id);
+    ``categorical`` and ``category_columns``: how text columns are encoded
+    (:meth:`Schema.infer`)."""
     feats = _split_frame(df, target, id_column, source)
     tcol, labels = target_column(df[target], source, target)
     y = _encode_target(tcol, df[target], source)
     ids = id_column if id_column is not None and id_column in df.columns else None
-    schema, E = _infer(feats, source, ids)
+    schema, E = _infer(feats, source, ids, categorical, category_columns)
     _warn_labels(labels, target)
     table = table_from_encoded(schema, E, y, labels, source=source, target=target,
                                n_folds=n_folds, seed=seed, validation=validation,
@@ -553,7 +561,12 @@ def _log_loaded(table):
                 "%d %s", table.source, table.n_rows, len(table.schema.names),
                 len(table.schema.binary_names), 100.0 * lc[1] / max(1, lc.sum()),
                 table.n_stored, "distinct rows" if table.distinct else "rows kept row by row")
-    if table.n_unseen:
+    if table.n_unseen and any(c.native for c in table.schema.columns):
+        logger.info("%s: %d cell(s) of category columns hold values without a category of "
+                    "their own (beyond the most frequent %d of the first %d rows, or not "
+                    "among them): they train as the 'other' category, as prediction treats "
+                    "unseen values", table.source, table.n_unseen, MAX_NATIVE, SAMPLE_ROWS)
+    elif table.n_unseen:
         logger.warning("%s: %d cell(s) of text columns held values not among the categories "
                        "of the first %d rows; they train as no category, as prediction "
                        "treats unseen values", table.source, table.n_unseen, SAMPLE_ROWS)
@@ -579,7 +592,8 @@ def _sample_end(data, eof):
 
 def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3, seed=42,
                        validation=True, progress=None, n_jobs=None,
-                       block_bytes=BLOCK_BYTES, sep=",", encoding="utf-8"):
+                       block_bytes=BLOCK_BYTES, sep=",", encoding="utf-8",
+                       categorical="onehot", category_columns=()):
     """Read a training CSV once, in blocks, with the C reader, into a :class:`TrainingTable`.
 
     The first rows (at most SAMPLE_ROWS, SAMPLE_BYTES) decide each column's kind, fill
@@ -591,14 +605,18 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
     text); ``sep`` is its delimiter and ``encoding`` its text encoding (converted to
     UTF-8 as it is read; without it, text that is not UTF-8 is refused naming the line).
     A name ending in .parquet or .pq is read as Parquet (:func:`read_training_parquet`;
-    ``sep`` and ``encoding`` are for CSV text).
+    ``sep`` and ``encoding`` are for CSV text). ``categorical`` and ``category_columns``:
+    how text columns are encoded (:meth:`Schema.infer`; the columns of
+    ``category_columns`` are read as text).
     """
     import pandas as pd
     from .formats import PARQUET, input_format
     if input_format(path) == PARQUET:
         return read_training_parquet(path, target=target, id_column=id_column,
                                      n_folds=n_folds, seed=seed, validation=validation,
-                                     progress=progress, n_jobs=n_jobs)
+                                     progress=progress, n_jobs=n_jobs,
+                                     categorical=categorical,
+                                     category_columns=category_columns)
     path = os.fspath(path)
     where = path
     sep = check_sep(sep)
@@ -633,13 +651,16 @@ def read_training_file(path, *, target="ordered", id_column="UserID", n_folds=3,
             try:
                 df = pd.read_csv(_io.BytesIO(head + b"\n" + sample_bytes), header=0, sep=sep,
                                  encoding="utf-8-sig", low_memory=False,
-                                 dtype={ids: str} if ids else None, keep_default_na=False,
+                                 dtype={c: str for c in ([ids] if ids else []) +
+                                        [c for c in category_columns if c in names]} or None,
+                                 keep_default_na=False,
                                  na_values=[""])
             except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
                 raise DataError(f"{path}: cannot parse the CSV ({exc})") from None
             df.columns = names if len(df.columns) == len(names) else df.columns
             tcol, labels, schema, builder = _from_sample(df, where, target, id_column, ids,
-                                                         n_folds, seed, validation, n_jobs)
+                                                         n_folds, seed, validation, n_jobs,
+                                                         categorical, category_columns)
             del df
             n_unseen = _stream(reader, names, schema, tcol, builder, where, n_threads,
                                progress, sep)
@@ -668,13 +689,15 @@ def _finish(builder, schema, labels, where, path, target, seed, n_unseen):
     return table
 
 
-def _from_sample(df, where, target, id_column, ids, n_folds, seed, validation, n_jobs):
+def _from_sample(df, where, target, id_column, ids, n_folds, seed, validation, n_jobs,
+                 categorical="onehot", category_columns=()):
     """What the first rows (a DataFrame) decide: the target's rules and labels, the
     schema, and the table builder with its bin edges and mode."""
     if ids is None and id_column is not None:
         logger.info("%s: no id column %r; row numbers stand in", where, id_column)
     tcol, labels = target_column(df[target], where, target)
-    schema, E_sample = _infer(_split_frame(df, target, ids, where), where, ids)
+    schema, E_sample = _infer(_split_frame(df, target, ids, where), where, ids, categorical,
+                              category_columns)
     quantiser = Quantiser(schema, E_sample)
     builder = TableBuilder(quantiser, PartAssigner(n_folds, seed, validation),
                            _rows_mode(quantiser, E_sample), n_jobs)
@@ -696,7 +719,8 @@ def _add_rows(builder, X, tcol, where, first_row):
 
 
 def read_training_parquet(path, *, target="ordered", id_column="UserID", n_folds=3, seed=42,
-                          validation=True, progress=None, n_jobs=None, batch_rows=None):
+                          validation=True, progress=None, n_jobs=None, batch_rows=None,
+                          categorical="onehot", category_columns=()):
     """A Parquet training file into a :class:`TrainingTable`, a record batch at a time:
     the first rows decide the rules as for CSV (:func:`read_training_file`), every row is
     then encoded by the same schema and value rules, so the same data as CSV and as
@@ -719,7 +743,8 @@ def read_training_parquet(path, *, target="ordered", id_column="UserID", n_folds
         raise DataError(f"{path}: the file has columns but no data rows")
     df.columns = names
     tcol, labels, schema, builder = _from_sample(df, where, target, id_column, ids, n_folds,
-                                                 seed, validation, n_jobs)
+                                                 seed, validation, n_jobs, categorical,
+                                                 category_columns)
     del df
     full = Schema(schema.columns + [tcol], schema.ignored)
     wanted = [c.name for c in full.columns]

@@ -15,6 +15,23 @@ a column beyond float range even after scaling is a ValueError naming it.
 
 uint8 (binary) input is first compressed to weighted unique rows, which is exact:
 the log-losses of identical rows add up.
+
+Categorical features (``categorical_features``: names, indices, a boolean mask, or
+columns of pandas ``category`` dtype, as for the tree ensembles) are target encoded:
+each category's column value becomes its smoothed log-odds of the positive class,
+
+    log(pos_v + m * prior) - log(neg_v + m * (1 - prior))
+
+(``pos_v`` / ``neg_v`` the sample weight of the category's positive / negative rows,
+``prior`` the overall positive rate, ``m = cat_smooth`` the prior's strength), so a rare
+category is shrunk toward the overall log-odds. Inside ``fit`` the rows are cut into
+``cat_folds`` folds (fixed, by a seeded permutation of the rows) and a row's encoding is
+computed from the other folds only: a row's own label never enters its own value, so
+the coefficient is not fitted on a leak. Scoring uses the table of all training rows;
+a category not seen in fit and a missing value (NaN) get the prior's log-odds. One
+column a categorical feature, whatever its number of categories, so the cost of a fit
+stays linear in rows (a one-hot design of k categories would make the Newton solver's
+Hessian k x k). The encoded column's coefficient and SHAP value belong to the feature.
 """
 from __future__ import annotations
 
@@ -62,9 +79,11 @@ def _is_real(x):
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def _reject_nan(X, names):
+def _reject_nan(X, names, categorical=()):
     if X.dtype.kind == "f":
         bad = np.isnan(X)
+        if len(categorical):
+            bad[:, list(categorical)] = False  # a missing category: the prior
         if bad.any():
             i, j = np.argwhere(bad)[0]
             col = repr(names[j]) if names is not None else str(j)
@@ -95,12 +114,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     tol : float >= 0; stop when the largest entry of the minimum-norm subgradient is
         at most ``tol`` times the total weight (a mean-loss gradient tolerance).
     n_jobs : None / -1 (all cores) or a positive int; results do not depend on it.
+    categorical_features : None, column names, indices or a boolean mask (columns of
+        pandas ``category`` dtype are categorical too): features target encoded (see the
+        module docstring); NaN in them is a missing category, not an error.
+    cat_smooth : float > 0, the prior's strength in rows (default 10).
+    cat_folds : int >= 2, folds of the cross-fitted encoding inside fit (default 5).
     """
 
-    _allow_nan = False  # NaN is refused: impute it first
+    _allow_nan = False  # NaN is refused (impute it first), except in categorical features
 
     def __init__(self, *, C=1.0, l1_ratio=None, class_weight=None, fit_intercept=True,
-                 max_iter=100, tol=1e-6, n_jobs=None):
+                 max_iter=100, tol=1e-6, n_jobs=None, categorical_features=None,
+                 cat_smooth=10.0, cat_folds=5):
         self.C = C
         self.l1_ratio = l1_ratio
         self.class_weight = class_weight
@@ -108,6 +133,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.n_jobs = n_jobs
+        self.categorical_features = categorical_features
+        self.cat_smooth = cat_smooth
+        self.cat_folds = cat_folds
 
     # ---- validation ------------------------------------------------------
     def validated_params(self):
@@ -131,28 +159,53 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         cw = self.class_weight
         if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
+        m = self.cat_smooth
+        if not _is_real(m) or not np.isfinite(m) or m <= 0:
+            raise ValueError(f"cat_smooth must be a finite number > 0, got {m!r}")
+        k = self.cat_folds
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 2 <= k <= 1000:
+            raise ValueError(f"cat_folds must be an int in [2, 1000], got {k!r}")
         return float(C), float(l1), int(self.max_iter), float(self.tol), check_n_jobs(self.n_jobs)
 
     # ---- fit -----------------------------------------------------------------
     def fit(self, X: ArrayLike, y: ArrayLike,
             sample_weight: ArrayLike | None = None) -> LogisticRegression:
         """Fit on X (n, p) and binary y; returns self."""
+        from .trees import _category_frame
         C, l1, max_iter, tol, n_threads = self.validated_params()
+        columns = getattr(X, "columns", None)
+        # repeated column names: check_X names them (the category columns need unique ones)
+        X, levels = _category_frame(X, None) if columns is None or columns.is_unique \
+            else (X, {})
         X, names = check_X(X)
-        _reject_nan(X, names)
         n, p = X.shape
+        cat = self._categorical(names, p, levels)
+        _reject_nan(X, names, cat)
         y01, classes = check_y(y, n)
         sw = check_sample_weight(sample_weight, n)
         resolve_class_weight(self.class_weight, classes, y01, sw)  # fail before compressing
         Xfit, base = self._training_rows(X, y01, sw, n_threads)
-        return self.fit_table(None, Xfit, None, base, classes, names)
+        return self.fit_table(None, Xfit, None, base, classes, names, levels=levels)
 
-    def fit_table(self, mapper, Xfit, counts, base, classes, names):
+    def _categorical(self, names, p, levels):
+        from .trees import resolve_categorical
+        return resolve_categorical(self.categorical_features, names, p, list(levels or {}))
+
+    def fit_table(self, mapper, Xfit, counts, base, classes, names, levels=None):
         """Fit on (unique) rows ``Xfit`` with per-label sample weights ``base`` (rows, 2)
         (``mapper`` and ``counts`` are unused: the signature matches the tree ensembles').
-        ``fit`` and ``propensity.dask.fit_dask`` both end here."""
+        ``fit`` and ``propensity.dask.fit_dask`` both end here. ``levels``: the pandas
+        category columns' categories (``fit``)."""
         C, l1, max_iter, tol, n_threads = self.validated_params()
         p = Xfit.shape[1]
+        base = np.asarray(base, dtype=np.float64)
+        cat = self._categorical(names, p, levels)
+        self._cat_levels = dict(levels or {})
+        self._target_encoding = None
+        _reject_nan(Xfit, names, cat)
+        if cat:
+            self._target_encoding = _TargetEncoding.fit(Xfit, base, cat, float(self.cat_smooth))
+            Xfit = self._target_encoding.cross_fitted(Xfit, base, int(self.cat_folds))
         cw = resolve_class_weight(self.class_weight, classes, np.array([0, 1], dtype=np.uint8),
                                   np.asarray(base, dtype=np.float64).sum(axis=0))
         loss_w = np.ascontiguousarray(base * cw[None, :])
@@ -214,9 +267,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     # ---- prediction ------------------------------------------------------
     def _check_predict_X(self, X: ArrayLike) -> np.ndarray:
+        """X checked against fit, its categorical features replaced by their encoding."""
+        from .trees import _category_frame
+        self._check_fitted()
+        X, _ = _category_frame(X, getattr(self, "_cat_levels", None) or {})
         X, names = check_fitted_X(self, X)
-        _reject_nan(X, names)
-        return X
+        enc = getattr(self, "_target_encoding", None)
+        _reject_nan(X, names, enc.columns if enc is not None else ())
+        return enc.transform(X) if enc is not None else X
 
     def decision_function(self, X: ArrayLike) -> FloatArray:
         """Log-odds of the positive class (classes_[1]), shape (n,)."""
@@ -237,7 +295,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ``coef_standardized_[j] * (z_j - mean z_j)`` on the standardised scale the model
         uses (equal to ``coef_[j] * (x_j - training mean_j)``), the last column the
         expected value ``intercept_ + coef_ . training mean``; each row sums to
-        ``decision_function``. The training mean is sample weighted."""
+        ``decision_function``. The training mean is sample weighted. A categorical
+        feature's x_j is its encoded value (its training mean the cross-fitted values')."""
         X = self._check_predict_X(X)
         mean = getattr(self, "x_train_mean_", None)
         if mean is None:
@@ -271,6 +330,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         }
         if getattr(self, "x_train_mean_", None) is not None:
             arrays["x_train_mean"] = np.ascontiguousarray(self.x_train_mean_, dtype=np.float64)
+        enc = getattr(self, "_target_encoding", None)
+        if enc is not None:
+            arrays.update(enc.to_arrays())
+        levels = getattr(self, "_cat_levels", None)
+        if levels:
+            from .trees import _jsonable_level
+            meta["category_levels"] = {k: [_jsonable_level(v) for v in lv]
+                                       for k, lv in levels.items()}
         classes = self.classes_
         if classes.dtype.kind in "iuf":
             arrays["classes"] = np.ascontiguousarray(classes.astype(
@@ -368,4 +435,123 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         est.n_iter_ = np.array([n_iter], dtype=np.int32)
         est.converged_ = converged
         est.objective_ = float(objective)
+        est._target_encoding = _TargetEncoding.from_arrays(arrays, p)  # None: no categories
+        levels = meta.get("category_levels") or {}
+        if not isinstance(levels, dict) or not all(isinstance(v, list) for v in levels.values()):
+            fail("category_levels must map names to lists")
+        est._cat_levels = dict(levels)
         return est
+
+
+class _TargetEncoding:
+    """The target encoding of a model's categorical features (module docstring):
+    ``columns`` and, for each, its categories (sorted) and their log-odds, and the
+    prior's log-odds (unseen and missing categories)."""
+
+    def __init__(self, columns, values, codes, prior):
+        self.columns = [int(j) for j in columns]
+        self.values = [np.asarray(v, dtype=np.float64) for v in values]
+        self.codes = [np.asarray(c, dtype=np.float64) for c in codes]
+        self.prior = float(prior)
+
+    @staticmethod
+    def _log_odds(pos, neg, prior, m):
+        return np.log(pos + m * prior) - np.log(neg + m * (1.0 - prior))
+
+    @staticmethod
+    def _prior(pos, neg):
+        total = pos + neg
+        return float(min(max(pos / total, 1e-12), 1 - 1e-12)) if total > 0 else 0.5
+
+    @classmethod
+    def fit(cls, X, base, columns, m):
+        """The full-data table of rows X with per-label weights ``base`` (rows, 2)."""
+        neg, pos = base[:, 0], base[:, 1]
+        prior = cls._prior(float(pos.sum()), float(neg.sum()))
+        values, codes = [], []
+        for j in columns:
+            col = np.asarray(X[:, j], dtype=np.float64)
+            seen = ~np.isnan(col)
+            vals, inv = np.unique(col[seen], return_inverse=True)
+            p = np.bincount(inv, weights=pos[seen], minlength=vals.size)
+            n = np.bincount(inv, weights=neg[seen], minlength=vals.size)
+            values.append(vals)
+            codes.append(cls._log_odds(p, n, prior, m))
+        self = cls(columns, values, codes, float(np.log(prior / (1.0 - prior))))
+        self.m = m
+        return self
+
+    def cross_fitted(self, X, base, n_folds):
+        """X (float64 copy) with each categorical value replaced by its encoding from the
+        rows of the other folds (rows dealt to folds by a permutation seeded 0)."""
+        n = X.shape[0]
+        k = max(1, min(int(n_folds), n))
+        fold = np.empty(n, dtype=np.int64)
+        fold[np.random.default_rng(0).permutation(n)] = np.arange(n) % k
+        neg, pos = base[:, 0], base[:, 1]
+        P = np.bincount(fold, weights=pos, minlength=k)
+        N = np.bincount(fold, weights=neg, minlength=k)
+        prior = np.array([self._prior(float(P.sum() - P[f]), float(N.sum() - N[f]))
+                          for f in range(k)])
+        out = np.array(X, dtype=np.float64, order="C")
+        for j, vals in zip(self.columns, self.values):
+            col = out[:, j]
+            seen = ~np.isnan(col)
+            inv = np.searchsorted(vals, col[seen])  # every training value is among vals
+            key = fold[seen] * vals.size + inv
+            p = np.bincount(key, weights=pos[seen], minlength=k * vals.size).reshape(k, -1)
+            q = np.bincount(key, weights=neg[seen], minlength=k * vals.size).reshape(k, -1)
+            p_out, q_out = p.sum(axis=0) - p, q.sum(axis=0) - q  # (folds, categories)
+            table = self._log_odds(p_out, q_out, prior[:, None], self.m)
+            enc = np.log(prior / (1.0 - prior))[fold]           # missing: the fold's prior
+            enc[seen] = table[fold[seen], inv]
+            out[:, j] = enc
+        return out
+
+    def transform(self, X):
+        """X (float64 copy) with the full-data encodings; unseen and NaN: the prior."""
+        out = np.array(X, dtype=np.float64, order="C")
+        for j, vals, codes in zip(self.columns, self.values, self.codes):
+            col = out[:, j]
+            enc = np.full(col.shape, self.prior)
+            if vals.size:
+                pos = np.minimum(np.searchsorted(vals, col), vals.size - 1)
+                hit = vals[pos] == col           # False for NaN
+                enc[hit] = codes[pos[hit]]
+            out[:, j] = enc
+        return out
+
+    def to_arrays(self):
+        return {"cat_columns": np.array(self.columns, dtype=np.int64),
+                "cat_start": np.cumsum([0] + [v.size for v in self.values]).astype(np.int64),
+                "cat_values": np.concatenate(self.values).astype(np.float64),
+                "cat_encoding": np.concatenate(self.codes).astype(np.float64),
+                "cat_prior": np.array([self.prior], dtype=np.float64)}
+
+    @classmethod
+    def from_arrays(cls, arrays, p):
+        if "cat_columns" not in arrays:   # no categorical features (and older documents)
+            return None
+        try:
+            cols, start = np.asarray(arrays["cat_columns"]), np.asarray(arrays["cat_start"])
+            vals, codes = np.asarray(arrays["cat_values"]), np.asarray(arrays["cat_encoding"])
+            prior = np.asarray(arrays["cat_prior"])
+        except KeyError as exc:
+            raise ValueError(f"invalid LogisticRegression document: categorical arrays lack "
+                             f"{exc.args[0]!r}") from None
+        ok = (cols.ndim == 1 and cols.dtype.kind in "iu" and cols.size >= 1
+              and len(set(cols.tolist())) == cols.size and ((cols >= 0) & (cols < p)).all()
+              and start.shape == (cols.size + 1,) and start.dtype.kind in "iu"
+              and start[0] == 0 and (np.diff(start) >= 0).all()
+              and vals.dtype == np.float64 and codes.dtype == np.float64
+              and vals.ndim == 1 and vals.shape == codes.shape and start[-1] == vals.size
+              and prior.shape == (1,) and prior.dtype == np.float64
+              and np.isfinite(vals).all() and np.isfinite(codes).all()
+              and np.isfinite(prior).all())
+        if ok:
+            ok = all((np.diff(vals[a:b]) > 0).all() for a, b in zip(start[:-1], start[1:]))
+        if not ok:
+            raise ValueError("invalid LogisticRegression document: malformed categorical "
+                             "encoding arrays")
+        return cls(cols.tolist(), [vals[a:b] for a, b in zip(start[:-1], start[1:])],
+                   [codes[a:b] for a, b in zip(start[:-1], start[1:])], float(prior[0]))

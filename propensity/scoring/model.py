@@ -39,14 +39,6 @@ def distinct_of(Z):
     return (Z, None) if found is None else found
 
 
-def score_distinct(fn, Z):
-    """``fn(Z)`` (a score, or a row of values, per row) evaluated once per distinct row
-    of ``Z`` (:func:`distinct_of`)."""
-    rows, inverse = distinct_of(Z)
-    out = np.asarray(fn(rows), dtype=np.float64)
-    return out if inverse is None else out[inverse]
-
-
 def top_reasons(contrib, k):
     """``(index, value)`` of the k largest contributions of each row of ``contrib``
     (n, m): the columns pushing the score up most, ties in column order; int32 (n, k)
@@ -64,15 +56,22 @@ def _weighted_quantiles(v, w, q):
 
 def build_profile(schema, E, scores, n_score_bins=10, weights=None):
     """Training distribution for drift reports: per binary or numeric input column its
-    bins and fractions (from the encoded inputs E), and the distribution of the
-    calibrated score over ``n_score_bins`` equal-width bins. ``weights``: how many rows
-    each row of E stands for (distinct rows of a training table)."""
+    bins and fractions (from the encoded inputs E), per native category column the
+    fractions of its codes, of "other" and of missing values (:func:`category_bins`),
+    and the distribution of the calibrated score over ``n_score_bins`` equal-width bins.
+    ``weights``: how many rows each row of E stands for (distinct rows of a training
+    table)."""
     from ..schema import BINARY, NUMERIC
     E = np.asarray(E)
     w = np.ones(E.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
     total = max(float(w.sum()), 1e-300)
     feats = {}
     for j, c in enumerate(schema.columns):
+        if c.native:
+            k = len(c.categories)
+            counts = np.bincount(category_bins(E[:, j], k), weights=w, minlength=k + 2)
+            feats[c.name] = {"kind": "category", "fractions": (counts / total).tolist()}
+            continue
         if c.kind not in (BINARY, NUMERIC):
             continue
         col = c.name
@@ -91,6 +90,15 @@ def build_profile(schema, E, scores, n_score_bins=10, weights=None):
     counts, _ = np.histogram(np.clip(scores, 0, 1), bins=edges, weights=w)
     return {"features": feats,
             "score": {"edges": edges.tolist(), "fractions": (counts / total).tolist()}}
+
+
+def category_bins(codes, k):
+    """The drift bins of a native category column of k categories: its codes 0 .. k-1,
+    then k for "other" (values without a category of their own: unseen at training, or
+    beyond its cap) and k + 1 for a missing value."""
+    v = np.asarray(codes, dtype=np.float64)
+    out = np.where(np.isnan(v), k + 1, np.where((v >= 0) & (v < k), v, k))
+    return out.astype(np.int64)
 
 
 def _as_frame(X: ArrayLike, names: list[str] | None = None) -> DataFrame:
@@ -181,6 +189,7 @@ class PropensityModel(BaseEstimator):
     def _set_parts(self, schema, transformer, estimator, calibrator, threshold,
                    classes=(0, 1), training_profile=None, policy=None):
         self._feature_plan = None
+        self._code_quantiser = None
         self.schema_ = schema
         self.transformer_ = transformer
         self.estimator_ = estimator
@@ -297,6 +306,8 @@ class PropensityModel(BaseEstimator):
     def _raw_rows(self, E):
         E = np.asarray(E)
         from_inputs = getattr(self.estimator_, "proba_from_inputs", None)
+        if any(c.native for c in self.schema_.columns):
+            from_inputs = None   # category splits: the trees bin the features themselves
         if from_inputs is not None and E.ndim == 2 and E.shape[0] > 0 and \
                 E.dtype in (np.float64, np.float32, np.uint8):
             # tree models: from E to bin codes to trees in C, no feature matrix
@@ -304,19 +315,42 @@ class PropensityModel(BaseEstimator):
         Z = self.transformer_.transform_array(self.schema_.expand(E))
         return np.asarray(self.estimator_.predict_proba(Z), dtype=np.float64)[:, 1]
 
+    def distinct_encoded(self, E):
+        """``(rows, inverse)`` of encoded inputs E as :func:`distinct_of` gives them. When
+        every column holds codes (binary and category columns, the rows float64 for a
+        category column's codes), the rows are compared by their uint8 codes (the
+        training table's, :class:`propensity.io.table.Quantiser`), so they repeat as
+        session rows do."""
+        E = np.asarray(E)
+        if E.dtype != np.uint8 and E.ndim == 2 and E.shape[0] > 1 and \
+                all(c.kind != "numeric" for c in self.schema_.columns):
+            from ..io.table import Quantiser
+            q = self.__dict__.get("_code_quantiser")
+            if q is None:
+                q = self._code_quantiser = Quantiser(self.schema_, E[:0])
+            rows, inverse = distinct_of(q.encode(E, accumulate=False))
+            return (E, None) if inverse is None else (q.decode(rows), inverse)
+        return distinct_of(E)
+
+    def _score_distinct(self, fn, E):
+        """``fn`` (a score or a row of values per row) once per distinct row of E."""
+        rows, inverse = self.distinct_encoded(E)
+        out = np.asarray(fn(rows), dtype=np.float64)
+        return out if inverse is None else out[inverse]
+
     def _proba_rows(self, E):
         return self.calibrate(self._raw_rows(E))
 
     def raw_encoded(self, E: np.ndarray) -> FloatArray:
         """Uncalibrated positive-class score of the inner estimator on encoded inputs;
         each distinct row is featurised and scored once."""
-        return score_distinct(self._raw_rows, E)
+        return self._score_distinct(self._raw_rows, E)
 
     def proba_encoded(self, E: np.ndarray) -> FloatArray:
         """Calibrated probability of the positive class on encoded inputs (each distinct
         row featurised, scored and calibrated once): the one scoring path of the model,
         the predictor and Dask."""
-        return score_distinct(self._proba_rows, E)
+        return self._score_distinct(self._proba_rows, E)
 
     # ---- explanations ---------------------------------------------------------------
     def _input_shares(self):
@@ -356,12 +390,12 @@ class PropensityModel(BaseEstimator):
         """Contributions of each input column to the estimator's raw score (see
         :meth:`explain`) of encoded inputs, float64 (n, n_inputs + 1), the base value last;
         each distinct row is explained once."""
-        return score_distinct(self._explain_rows, E)
+        return self._score_distinct(self._explain_rows, E)
 
     def reasons_encoded(self, E, k):
         """``(index, value)`` (n, k) of the k input columns pushing each row's raw score up
         most (:func:`top_reasons`), from its contributions; each distinct row once."""
-        rows, inverse = distinct_of(E)
+        rows, inverse = self.distinct_encoded(E)
         idx, val = top_reasons(self._explain_rows(rows)[:, :-1], k)
         return (idx, val) if inverse is None else (idx[inverse], val[inverse])
 

@@ -39,7 +39,7 @@ from ..errors import (DataError, InputDataError, ModelIntegrityError,  # noqa: F
                      ModelNotFoundError, PredictorError)
 
 if TYPE_CHECKING:
-    from .model import PropensityModel
+    from .model import category_bins, PropensityModel
 
 logger = logging.getLogger(__name__)
 
@@ -345,8 +345,10 @@ class CustomerPropensityPredictor:
         if summary["n_filled"]:
             logger.info("filled %d empty cell(s)", summary["n_filled"])
         if summary["n_unseen"]:
-            logger.info("%d category value(s) not seen at training set no category",
-                        summary["n_unseen"])
+            native = any(c.native for c in model.schema_.columns)
+            logger.info("%d category value(s) without a category of the model's own %s",
+                        summary["n_unseen"], "scored as 'other'" if native
+                        else "set no category")
         return summary
 
     def _stream_parquet(self, model, path, out, thr, segments, coerce, fill, chunksize,
@@ -592,9 +594,8 @@ class ReasonCache:
         self.val = np.zeros((0, self.k))
 
     def __call__(self, E):
-        from .model import distinct_of
-        rows, inverse = distinct_of(E)
-        if inverse is None or rows.dtype != np.uint8:  # rows that do not repeat
+        rows, inverse = self.model.distinct_encoded(E)
+        if inverse is None:  # rows that do not repeat
             return self.model.reasons_encoded(E, self.k)
         keys = [r.tobytes() for r in rows]
         slots = np.fromiter((self.slot.get(key, -1) for key in keys), dtype=np.int64,
@@ -726,9 +727,17 @@ class _DriftAccumulator:
             raise ValueError("the model has no training_profile_; a drift report is not possible")
         self.columns = [str(c) for c in model.input_columns_]
         self.features = {}
+        self.categories = {}   # native category columns: (j, k, expected, counts)
+        for j, col in enumerate(model.schema_.columns):
+            prof = profile["features"].get(col.name)
+            if col.native:
+                k = len(col.categories)
+                expected = np.asarray(prof["fractions"], dtype=np.float64) if prof and \
+                    len(prof.get("fractions", ())) == k + 2 else None
+                self.categories[col.name] = (j, k, expected, np.zeros(k + 2, dtype=np.int64))
         for j, c in enumerate(self.columns):
             prof = profile["features"].get(c)
-            if prof:
+            if prof and c not in self.categories:
                 edges = np.asarray(prof["edges"], dtype=np.float64)
                 self.features[c] = (j, edges, np.asarray(prof["fractions"], dtype=np.float64),
                                     np.zeros(len(edges) - 1, dtype=np.int64))
@@ -750,6 +759,9 @@ class _DriftAccumulator:
         for j, edges, _, counts in self.features.values():
             vals = np.asarray(E[:, j], dtype=np.float64)
             counts += np.bincount(_bin_index(vals, edges), minlength=len(counts))
+        from .model import category_bins
+        for j, k, _, counts in self.categories.values():
+            counts += np.bincount(category_bins(E[:, j], k), minlength=k + 2)
         self._add_scores(proba)
         self.n += len(proba)
 
@@ -760,6 +772,17 @@ class _DriftAccumulator:
             actual = counts / total if total else counts.astype(float)
             feats[c] = {"psi": psi(expected, actual) if total else None,
                         "expected": expected.tolist(), "actual": actual.tolist()}
+        for c, (_, k, expected, counts) in self.categories.items():
+            # the rows whose value has no category of the model's own ("other": unseen at
+            # training, or beyond the training run's cap), and the missing ones
+            total = counts.sum()
+            actual = counts / total if total else counts.astype(float)
+            feats[c] = {"psi": psi(expected, actual) if total and expected is not None
+                        else None,
+                        "n_unseen": int(counts[k]), "n_missing": int(counts[k + 1]),
+                        "unseen_share": float(actual[k]) if total else None,
+                        "expected_unseen_share": (float(expected[k]) if expected is not None
+                                                  else None)}
         out = {"n_rows": int(self.n), "psi_alert": PSI_ALERT, "features": feats}
         drifted = [c for c, v in feats.items() if v["psi"] is not None and v["psi"] > PSI_ALERT]
         if self.score is not None:

@@ -209,6 +209,8 @@ class TrainingConfig:
     embedded_rows: int = EMBEDDED_ROWS
     embedded_test_rows: int = EMBEDDED_TEST_ROWS
     policy: object = None               # campaign.TargetPolicy, a dict of its fields, or None (f1)
+    categorical: str = "auto"           # text columns: "auto" native categories, "onehot"
+    category_columns: tuple = ()        # columns read as categories even when numeric
 
     def checked(self):
         """The models in the documented order and the merged grids; ValueError /
@@ -231,6 +233,17 @@ class TrainingConfig:
             self.policy = campaign.as_policy(self.policy)
         except (TypeError, ValueError) as exc:
             raise DataError(str(exc)) from None
+        from ..schema import CATEGORICAL_MODES
+        if self.categorical not in CATEGORICAL_MODES:
+            raise DataError(f"categorical must be one of {', '.join(CATEGORICAL_MODES)}, got "
+                            f"{self.categorical!r}")
+        if isinstance(self.category_columns, str):
+            raise DataError("category_columns must be a list of column names, not a string")
+        self.category_columns = tuple(str(c) for c in self.category_columns)
+        for c in self.category_columns:
+            if c in (self.target, self.id_column):
+                raise DataError(f"--categorical-columns names {c!r}, the "
+                                f"{'target' if c == self.target else 'id'} column")
         grid = load_grid_file(self.grid) if isinstance(self.grid, (str, os.PathLike)) \
             else self.grid
         return [m for m in FAMILIES if m in models], merge_grids(grid)
@@ -262,7 +275,9 @@ def run_training(train_file: PathLike | TrainingTable | TrainingData | None = No
     Options are the fields of :class:`TrainingConfig` (target, id_column, models,
     cv_folds, seed, n_jobs, grid, calibration, progress, sep, encoding, embedded_rows,
     embedded_test_rows, policy: a :class:`~propensity.training.campaign.TargetPolicy` or a
-    dict of its fields). ``grid`` overrides the default grids: ``{family: {param:
+    dict of its fields, categorical: "auto" (text columns become native category
+    features of every model, the default) or "onehot" (one-hot columns, at most 1,000
+    values), category_columns: columns read as categories even when they hold numbers). ``grid`` overrides the default grids: ``{family: {param:
     [values]}}`` or a path to a TOML/JSON grid file. Raises :class:`DataError` for
     unusable data, :class:`SameFileError` when an input file lies inside ``output_dir``
     (the folder the run replaces), :class:`TrainingError` when the outputs cannot be
@@ -427,6 +442,7 @@ def _load(cfg):
     """The training table: given, from rows already loaded (e.g. on a Dask cluster), the
     embedded stand-in, or a CSV file read once in blocks."""
     kw = dict(n_folds=cfg.cv_folds, seed=cfg.seed, n_jobs=cfg.n_jobs)
+    cats = dict(categorical=cfg.categorical, category_columns=cfg.category_columns)
     if isinstance(cfg.train_file, TrainingTable):
         return cfg.train_file
     if isinstance(cfg.train_file, TrainingData):
@@ -436,14 +452,15 @@ def _load(cfg):
     if cfg.train_file is None:
         frame = make_sessions(cfg.embedded_rows, seed=EMBEDDED_SEED)
         table = table_from_frame(frame, target=cfg.target, id_column=cfg.id_column,
-                                 source="embedded stand-in", **kw)
+                                 source="embedded stand-in", **kw, **cats)
         logger.info("training on the embedded stand-in: %d sessions (seed %d)",
                     table.n_rows, EMBEDDED_SEED)
         return table
     progress = _read_progress(cfg.train_file) if cfg.progress else None
     try:
         return read_training_file(cfg.train_file, target=cfg.target, id_column=cfg.id_column,
-                                  progress=progress, sep=cfg.sep, encoding=cfg.encoding, **kw)
+                                  progress=progress, sep=cfg.sep, encoding=cfg.encoding, **kw,
+                                  **cats)
     finally:
         if progress is not None:
             progress.close()
@@ -507,7 +524,7 @@ def _fit_family(cfg, prep, fam, grid, bar):
     if bar is not None:
         bar.set_description(fam.replace("_", " "))
     base = base_params(fam, cls, table.part_label_counts()[:table.n_folds].sum(axis=0),
-                       cfg.seed, cfg.n_jobs, table.n_stored)
+                       cfg.seed, cfg.n_jobs, table.n_stored, prep.features.categorical)
     gs = grid_search(cls, folds, grid, base, family=fam, progress=bar, n_jobs=cfg.n_jobs)
     oof, y_oof, w_oof = gs["oof"]
     calibrator, _, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)

@@ -26,7 +26,7 @@ from ..learn.compress import compress_rows
 from ..learn.estimators import FAMILIES, prefix_params
 from ..learn.calibration import make_calibrator
 from ..errors import DataError
-from ..schema import CATEGORY
+from ..schema import MAX_NATIVE
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,10 @@ class TableFeatures:
 
     ``transformer``: the interaction features; ``mapper``: the trees' bin edges (fitted
     on the stored rows, with every numeric input column's edges the table's own, so the
-    trees see the raw values' bins); ``codes``: every stored row's bin codes.
+    trees see the raw values' bins, and every native category column's codes its own:
+    code c of the schema is the trees' category c, OTHER their "other" code and a
+    missing value their missing bin); ``codes``: every stored row's bin codes;
+    ``categorical``: the positions of the native category features.
     """
 
     def __init__(self, table, interactions=True, n_jobs=None):
@@ -138,11 +141,12 @@ class TableFeatures:
             self.transformer = InteractionFeatureTransformer(interactions=interactions).fit(
                 pd.DataFrame(first, columns=schema.feature_names))
         self.feature_names = [str(c) for c in self.transformer.get_feature_names_out()]
+        self.categorical = schema.native_features
         n = table.n_stored
-        self.mapper = BinMapper(max_bins=255).fit(self.Z(evenly_spaced(n, MAPPER_ROWS)))
+        self.mapper = self._fit_mapper(255, evenly_spaced(n, MAPPER_ROWS))
         q = table.quantiser
         if q.numeric:
-            widths = [len(c.categories) if c.kind == CATEGORY else 1 for c in schema.columns]
+            widths = [len(c.feature_names()) for c in schema.columns]
             start = np.cumsum([0] + widths[:-1])
             for j in q.numeric:
                 e = q.edges(j)
@@ -163,12 +167,31 @@ class TableFeatures:
         E = self.table.decode(index)
         return self.transformer.transform_array(self.table.schema.expand(E))
 
+    def _fit_mapper(self, max_bins, pick):
+        """A BinMapper of ``max_bins`` bins fitted on the stored rows ``pick``, its native
+        category features mapped code for code (see the class docstring)."""
+        from ..learn.binning import BinMapper
+        mapper = BinMapper(max_bins=max_bins).fit(self.Z(pick))
+        if self.categorical:
+            cols = self.categorical
+            k = [len(c.categories) for c in self.table.schema.columns if c.native]
+            for f in cols:
+                mapper.edges_[f, :] = np.nan
+                mapper.n_edges_[f] = 0
+            mapper.n_bins_ = (mapper.n_edges_ + 1).astype(np.int32)
+            mapper._cat_from_arrays({
+                "bin_cat_columns": np.array(cols, dtype=np.int64),
+                "bin_cat_start": np.cumsum([0] + k).astype(np.int64),
+                "bin_cat_values": np.concatenate([np.arange(m, dtype=np.float64) for m in k]),
+                "bin_cat_codes": np.concatenate([np.arange(m, dtype=np.uint8) for m in k]),
+                "bin_cat_params": np.array([MAX_NATIVE], dtype=np.int64)})
+        return mapper
+
     def mapper_for(self, max_bins):
         """Bin edges for trees of ``max_bins`` bins (255: the table's own)."""
         if max_bins not in self._mappers:
-            from ..learn.binning import BinMapper
             pick = evenly_spaced(self.table.n_stored, MAPPER_ROWS)
-            self._mappers[max_bins] = BinMapper(max_bins=max_bins).fit(self.Z(pick))
+            self._mappers[max_bins] = self._fit_mapper(max_bins, pick)
         return self._mappers[max_bins]
 
 
@@ -327,11 +350,14 @@ def _largest(param, values):
     raise ValueError(param)
 
 
-def base_params(family, cls, label_counts, seed, n_jobs, n_distinct=None):
+def base_params(family, cls, label_counts, seed, n_jobs, n_distinct=None, categorical=None):
     """The parameters every configuration of a family shares: class balancing from the
-    training rows' ``label_counts`` (negatives, positives), seed, threads."""
+    training rows' ``label_counts`` (negatives, positives), seed, threads, and the
+    features that are ``categorical`` (positions; the native category columns')."""
     names = set(cls._get_param_names())
     params = {}
+    if categorical:
+        params["categorical_features"] = [int(f) for f in categorical]
     if family == "gradient_boosting":
         params["scale_pos_weight"] = float(label_counts[0]) / float(label_counts[1])
     else:
@@ -500,6 +526,8 @@ def fit_with_oof(estimator, table, interactions=True, calibration="isotonic", n_
     features = TableFeatures(table, interactions, n_jobs)
     check_parts(table)
     folds = TableFolds(table, features)
+    if features.categorical and "categorical_features" in cls._get_param_names():
+        params["categorical_features"] = list(features.categorical)
     gs = grid_search(cls, folds, {}, params)
     calibrator, threshold, _, _ = tune_on_oof(*gs["oof"], calibration)
     return folds.fit(cls(**params), folds.training), calibrator, threshold, features

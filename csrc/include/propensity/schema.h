@@ -10,7 +10,13 @@
  *             other text are errors.
  *   CATEGORY  the exact text of the cell looked up among the training categories:
  *             the output is the category's code 0 .. k-1, or -1 for a value not seen
- *             at training (counted in n_unseen) and for an empty cell.
+ *             at training (counted in n_unseen) and for an empty cell (the one-hot
+ *             encoding: -1 sets none of the category's columns).
+ *             A native category column (made with the spec kind
+ *             PROP_KIND_CATEGORY_NATIVE, at most PROP_SCHEMA_MAX_NATIVE categories; its
+ *             kind is CATEGORY afterwards) gives the code the learners split on: 0 ..
+ *             k-1, PROP_SCHEMA_CAT_OTHER for a value not among the categories (counted
+ *             in n_unseen) and NaN, the missing value, for an empty cell.
  *
  * An empty cell (and "nan" in a binary or numeric column) is missing: it becomes the
  * column's fill value (the training median of a numeric column), else the caller's
@@ -35,6 +41,13 @@ extern "C" {
 #endif
 
 typedef enum { PROP_KIND_BINARY = 0, PROP_KIND_NUMERIC = 1, PROP_KIND_CATEGORY = 2 } prop_kind;
+/* A spec's kind of a native category column (a CATEGORY column once made). */
+#define PROP_KIND_CATEGORY_NATIVE 3
+
+/* The code of a native category column's values not among its categories (the trees'
+ * "other" code, PROP_CAT_OTHER of tree.h), and its most categories. */
+#define PROP_SCHEMA_CAT_OTHER 254
+#define PROP_SCHEMA_MAX_NATIVE 254
 
 /* What a schema is made from (all views of caller memory, copied by create). */
 typedef struct {
@@ -70,8 +83,11 @@ void prop_schema_free(prop_schema *S); /* NULL is a no-op */
 int64_t prop_schema_n_columns(const prop_schema *S);
 prop_kind prop_schema_kind(const prop_schema *S, int64_t col);
 int prop_schema_all_binary(const prop_schema *S);
+/* 1 for a native category column, else 0. */
+int prop_schema_native(const prop_schema *S, int64_t col);
 /* What a column absent from a file becomes: a binary column its fill or 0, a numeric
- * column its fill (0 without one), a category column -1 (no category). */
+ * column its fill (0 without one), a category column -1 (no category), a native one
+ * NaN (missing). */
 double prop_schema_absent_value(const prop_schema *S, int64_t col);
 /* The name of column col, for messages: NUL-terminated, at most `size` bytes. */
 void prop_schema_column_name(const prop_schema *S, int64_t col, char *out, size_t size);
