@@ -409,3 +409,28 @@ def test_parquet_input_scores_as_the_csv(cat_run, tmp_path):
     assert a["n_unseen"] == b["n_unseen"] >= 10
     pd.testing.assert_series_equal(pd.read_csv(tmp_path / "a.csv").purchase_probability,
                                    pd.read_csv(tmp_path / "b.csv").purchase_probability)
+
+
+def test_propensity_model_fit_defaults_to_native_categories():
+    """PropensityModel.fit encodes text columns as the training run does: 'auto' by default
+    (one native feature per text column), 'onehot' on request; save -> load scores the same
+    and an unknown mode is refused."""
+    from propensity import GradientBoostingClassifier, PropensityModel
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    df = pd.DataFrame({"sign_in": rng.integers(0, 2, n), "saw_checkout": rng.integers(0, 2, n),
+                       "region": rng.choice([f"r{i}" for i in range(40)], n)})
+    y = ((df.saw_checkout + (df.region.str[1:].astype(int) % 3 == 0) + rng.random(n)) > 1.5)
+    y = y.astype(int).to_numpy()
+    est = GradientBoostingClassifier(n_estimators=20, random_state=0)
+    auto = PropensityModel(estimator=est).fit(df, y)
+    assert "region" in auto.feature_names_out_
+    assert not any(f.startswith("region=") for f in auto.feature_names_out_)
+    assert auto.estimator_.categorical_features == [auto.feature_names_out_.index("region")]
+    back = PropensityModel.from_bytes(auto.to_bytes())
+    assert np.array_equal(back.predict_proba(df), auto.predict_proba(df))
+    onehot = PropensityModel(estimator=est, categorical="onehot").fit(df, y)
+    assert sum(f.startswith("region=") for f in onehot.feature_names_out_) == 40
+    with pytest.raises(DataError, match="categorical"):
+        PropensityModel(categorical="native").fit(df, y)

@@ -66,7 +66,10 @@ def test_interaction_shares_go_equally_to_their_sources(predictors):
     np.testing.assert_allclose(ex["base_value"], phi[:, -1], rtol=0, atol=0)
 
 
-def test_one_hot_columns_are_summed_back_to_their_text_column():
+@pytest.mark.parametrize("categorical, width", [("onehot", 3), ("auto", 1)])
+def test_one_hot_columns_are_summed_back_to_their_text_column(categorical, width):
+    """A text column's share: its one-hot columns summed ('onehot'), or its one native
+    feature ('auto')."""
     rng = np.random.default_rng(0)
     n = 1500
     X = pd.DataFrame({"visits": rng.integers(0, 9, n).astype(float),
@@ -76,7 +79,8 @@ def test_one_hot_columns_are_summed_back_to_their_text_column():
          rng.normal(size=n) > 2).astype(int)
     for est in (GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=0),
                 LogisticRegression()):
-        model = PropensityModel(estimator=est, calibration=None, interactions=False).fit(X, y)
+        model = PropensityModel(estimator=est, calibration=None, interactions=False,
+                                categorical=categorical).fit(X, y)
         ex = model.explain(X)
         assert list(ex.columns) == ["visits", "channel", "promo", "base_value"]
         E = model.encode(X)[0]
@@ -84,7 +88,7 @@ def test_one_hot_columns_are_summed_back_to_their_text_column():
         phi = model.estimator_.shap_values(Z)
         feats = list(model.transformer_.get_feature_names_out())
         onehot = [f for f, name in enumerate(feats) if name not in ("visits", "promo")]
-        assert len(onehot) == 3
+        assert len(onehot) == width
         np.testing.assert_allclose(ex["channel"], phi[:, onehot].sum(axis=1), rtol=0,
                                    atol=1e-12)
         np.testing.assert_allclose(ex.sum(axis=1), _raw_target(model, X), rtol=0, atol=1e-9)

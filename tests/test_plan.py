@@ -4,7 +4,9 @@ A model with numeric and text columns is scored by the C core from the encoded i
 E to the bin codes its trees walk, without the matrices of Schema.expand and the
 interaction features. These tests hold it to the path through those matrices, computed
 here with the NumPy code the features are defined by: the same probabilities bit for
-bit, the same predictions file, before and after save -> load and pickling.
+bit, the same predictions file, before and after save -> load and pickling. The models
+here one-hot encode their text column (categorical="onehot"), the plan's ONEHOT step;
+native category columns are held to the same paths in tests/test_categorical_pipeline.py.
 """
 import pickle
 
@@ -103,7 +105,7 @@ def data():
 def boosting_model(data):
     (X, y), _ = data
     est = GradientBoostingClassifier(n_estimators=25, max_depth=5, random_state=0)
-    return PropensityModel(estimator=est, cv=2).fit(X, y)
+    return PropensityModel(estimator=est, cv=2, categorical="onehot").fit(X, y)
 
 
 # ---- the plan itself ------------------------------------------------------------------
@@ -206,7 +208,7 @@ def test_every_kernel_and_thread_count_gives_the_same_scores(boosting_model, dat
 def test_a_deep_forest_is_scored_the_same_way(data):
     (X, y), (Xt, _) = data
     m = PropensityModel(estimator=RandomForestClassifier(n_estimators=8, random_state=0),
-                        cv=2).fit(X, y)
+                        cv=2, categorical="onehot").fit(X, y)
     E, _ = m.encode(Xt)
     assert same_bits(m.proba_encoded(E), proba_numpy(m, E))
     # a prefix cut to depth 6 allows the block scorer, and agrees with the reference

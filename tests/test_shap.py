@@ -323,8 +323,8 @@ def test_shap_importance_weights_stored_rows_by_their_counts():
 def test_shap_importance_within_its_work_budget(monkeypatch):
     """Over its budget the mean |SHAP| comes from a systematic sample of stored rows drawn
     by weight (each drawn row counted as often as drawn): equal to the mean over the
-    expanded sample and near the exact mean; under SHAP_MIN_ROWS affordable rows it is
-    not computed (deep forests)."""
+    expanded sample and near the exact mean; under SHAP_MIN_ROWS affordable rows it takes
+    SHAP_MIN_ROWS draws, or nothing where they exceed SHAP_WORK_MAX (deep forests)."""
     from types import SimpleNamespace
 
     import propensity.training.pipeline as P
@@ -360,7 +360,15 @@ def test_shap_importance_within_its_work_budget(monkeypatch):
     assert explained == np.unique(drawn).size
     np.testing.assert_allclose(got, np.abs(m.shap_values(rows[drawn])[:, :-1]).mean(axis=0),
                                rtol=1e-12, atol=1e-15)
+    # a budget of 5 rows: SHAP_MIN_ROWS (10) draws while they fit SHAP_WORK_MAX, else none
     monkeypatch.setattr(P, "SHAP_WORK", m._shap_work_per_row() * 5)
+    monkeypatch.setattr(P, "SHAP_MAX_DRAWS", 2000)
+    got, explained, _ = P.shap_importance(folds, m, part)
+    drawn = np.searchsorted(c, (np.arange(10) + 0.5) * c[-1] / 10, side="right")
+    assert explained == np.unique(drawn).size <= 10
+    np.testing.assert_allclose(got, np.abs(m.shap_values(rows[drawn])[:, :-1]).mean(axis=0),
+                               rtol=1e-12, atol=1e-15)
+    monkeypatch.setattr(P, "SHAP_WORK_MAX", m._shap_work_per_row() * 9)
     assert P.shap_importance(folds, m, part) is None
 
 

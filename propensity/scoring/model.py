@@ -148,15 +148,20 @@ class PropensityModel(BaseEstimator):
         Folds for the out-of-fold predictions that fit the calibration and threshold.
     random_state : int, default 42
         Seed of the folds.
+    categorical : {'auto', 'onehot'}, default 'auto'
+        Text columns: 'auto' makes each one native categorical feature (its 254 most
+        frequent values, the rest and unseen values "other"), 'onehot' one 0/1 column per
+        value (at most 1,000 values), as the training run's ``--categorical``.
     """
 
     def __init__(self, *, estimator=None, calibration="isotonic", interactions=True, cv=3,
-                 random_state=42):
+                 random_state=42, categorical="auto"):
         self.estimator = estimator
         self.calibration = calibration
         self.interactions = interactions
         self.cv = cv
         self.random_state = random_state
+        self.categorical = categorical
 
     def _is_fitted(self):
         return hasattr(self, "estimator_")
@@ -173,7 +178,8 @@ class PropensityModel(BaseEstimator):
         frame = _as_frame(X)
         y01, classes = check_y(y, frame.shape[0])
         from ..learn.features import SESSION_FEATURES
-        schema, E, _ = Schema.infer(frame, "X", known_binary=SESSION_FEATURES)
+        schema, E, _ = Schema.infer(frame, "X", known_binary=SESSION_FEATURES,
+                                    categorical=self.categorical)
         est = self.estimator if self.estimator is not None \
             else estimator_class("random_forest")()
         from ..learn.trees import resolve_seed

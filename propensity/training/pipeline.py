@@ -112,10 +112,13 @@ def _write_importances(folder, family, model):
 SHAP_WORK = 7.5e7         # TreeSHAP work (trees._shap_work_per_row units) a model's SHAP
                           # importance may take: about 0.25 s of one core (0.12 s on two);
                           # rows beyond it are sampled
-SHAP_MIN_ROWS = 200       # a sample standing for fewer draws than this: no SHAP importance
-SHAP_MAX_DRAWS = 2000     # a sample takes at most this many draws: measured on the 10M
-                          # file's forest, 25 draws already put the mean |SHAP| of the top
-                          # ten features within 6 % of 400 draws
+SHAP_MIN_ROWS = 25        # a sample takes at least this many draws, if they fit SHAP_WORK_MAX:
+                          # measured on the 10M file's forest (200 trees of depth 20), 25
+                          # draws give the same top five features as 400 draws and put the
+                          # mean |SHAP| of the top ten within 6 % of theirs
+SHAP_WORK_MAX = 4e8       # the most work SHAP_MIN_ROWS draws may take (about 1.3 s of one
+                          # core); a model dearer than that gets no SHAP importance
+SHAP_MAX_DRAWS = 2000     # a sample takes at most this many draws
 
 
 def _systematic_sample(w, draws):
@@ -145,8 +148,8 @@ def shap_importance(folds, est, part, name=None):
     exceed SHAP_WORK, a systematic sample of the rows by weight (:func:`_systematic_sample`)
     with as many draws as fall on the distinct rows that fit it, at most SHAP_MAX_DRAWS;
     where that sample has fewer than SHAP_MIN_ROWS draws (a forest of 200 trees of depth
-    20 takes about 40 ms a row), None, logged under ``name``. Returns (values, rows explained, of rows) or
-    None."""
+    20 takes about 40 ms a row), SHAP_MIN_ROWS draws if they take at most SHAP_WORK_MAX,
+    else None, logged under ``name``. Returns (values, rows explained, of rows) or None."""
     index = part.index
     w = part.counts.sum(axis=1).astype(np.float64)
     work = est._shap_work_per_row() if hasattr(est, "_shap_work_per_row") else 0.0
@@ -154,11 +157,13 @@ def shap_importance(folds, est, part, name=None):
     if affordable < index.shape[0]:
         draws = min(_draws_within(w, affordable), SHAP_MAX_DRAWS) if affordable > 0 else 0
         if draws < min(SHAP_MIN_ROWS, index.shape[0]):
-            logger.info("%s: no SHAP importance: exact TreeSHAP of its trees takes about %.2g "
-                        "work units a row and a model's importance may take %.2g (a sample "
-                        "of fewer than %d draws); model.explain() still explains any customer",
-                        name or type(est).__name__, work, SHAP_WORK, SHAP_MIN_ROWS)
-            return None
+            if work * SHAP_MIN_ROWS > SHAP_WORK_MAX:
+                logger.info("%s: no SHAP importance: exact TreeSHAP of its trees takes about "
+                            "%.2g work units a row and %d rows may take %.2g; model.explain() "
+                            "still explains any customer", name or type(est).__name__, work,
+                            SHAP_MIN_ROWS, SHAP_WORK_MAX)
+                return None
+            draws = SHAP_MIN_ROWS
         pick, times = _systematic_sample(w, draws)
         index, w = index[pick], times.astype(np.float64)
     total = None
