@@ -314,17 +314,22 @@ def test_auto_save_load_file_and_frame_paths_agree(cat_run, tmp_path):
         assert "campaign" in ex.columns and ex["campaign"].abs().sum() > 0
 
 
-def test_onehot_keeps_todays_encoding_and_refuses_too_many_values(tmp_path, capsys):
+def _onehot_model(tmp_path, rows, values, seed, model, family):
+    """The training run's --categorical onehot model of one family on a generated file."""
     from propensity.learn.base import load_model
     from propensity.train import main
-    df = _sessions_with_campaign(1500, 30, seed=6)
-    df.to_csv(tmp_path / "train.csv", index=False)
+    _sessions_with_campaign(rows, values, seed=seed).to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "grid.toml").write_text(GRID)
     out = tmp_path / "out"
     assert main(["--train-file", str(tmp_path / "train.csv"), "--output-dir", str(out),
-                 "--grid", str(tmp_path / "grid.toml"), "--quiet", "--models", "lr",
+                 "--grid", str(tmp_path / "grid.toml"), "--quiet", "--models", model,
                  "--categorical", "onehot"]) == 0
-    m = load_model(out / "logistic_regression_model.propmodel")
+    return load_model(out / f"{family}_model.propmodel")
+
+
+def test_onehot_keeps_todays_encoding_and_refuses_too_many_values(tmp_path, capsys):
+    from propensity.train import main
+    m = _onehot_model(tmp_path, 1500, 30, 6, "lr", "logistic_regression")
     assert not m.schema_.columns[-1].native
     assert sum(f.startswith("campaign=") for f in m.feature_names_out_) == 30
     wide = _sessions_with_campaign(3000, 1500, seed=6)
@@ -341,16 +346,8 @@ def test_onehot_keeps_todays_encoding_and_refuses_too_many_values(tmp_path, caps
 def test_old_model_documents_score_the_same(cat_run, tmp_path):
     """A one-hot model document (the only kind before native columns) keeps format 1 and
     loads and scores identically."""
-    from propensity.learn.base import load_model
-    from propensity.train import main
+    m = _onehot_model(tmp_path, 1200, 20, 8, "gb", "gradient_boosting")
     df = _sessions_with_campaign(1200, 20, seed=8)
-    df.to_csv(tmp_path / "train.csv", index=False)
-    (tmp_path / "grid.toml").write_text(GRID)
-    out = tmp_path / "out"
-    assert main(["--train-file", str(tmp_path / "train.csv"), "--output-dir", str(out),
-                 "--grid", str(tmp_path / "grid.toml"), "--quiet", "--models", "gb",
-                 "--categorical", "onehot"]) == 0
-    m = load_model(out / "gradient_boosting_model.propmodel")
     assert m.schema_.to_dict()["format"] == 1
     assert all("encoding" not in c for c in m.schema_.to_dict()["columns"])
     again = type(m).from_bytes(m.to_bytes())
