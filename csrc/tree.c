@@ -498,12 +498,10 @@ static int64_t partition_rows_stats(const grow_ctx *C, const stack_item *it, spl
     return nl;
 }
 
-/* Stable, branch-free partition of the row indices alone (boosting). Returns the left
- * child's row count. */
-static int64_t partition_row_ids(const grow_ctx *C, const stack_item *it, split_column sc)
+/* Stable, branch-free split of the row ids R[0, cnt): the left ones to the front of R,
+ * the right ones to T, both in order. Returns the left count. */
+static int64_t split_row_ids(split_column sc, int32_t *R, int32_t *T, int64_t cnt)
 {
-    const int64_t cnt = it->end - it->start;
-    int32_t *R = C->rows + it->start, *T = C->tmp + it->start;
     int64_t nl = 0, nr = 0;
     for (int64_t i = 0; i < cnt; i++) {
         int32_t r = R[i];
@@ -513,7 +511,17 @@ static int64_t partition_row_ids(const grow_ctx *C, const stack_item *it, split_
         nl += go;
         nr += 1 - go;
     }
-    memcpy(R + nl, T, (size_t)nr * sizeof *R);
+    return nl;
+}
+
+/* Stable partition of the row indices alone (boosting). Returns the left child's row
+ * count. */
+static int64_t partition_row_ids(const grow_ctx *C, const stack_item *it, split_column sc)
+{
+    const int64_t cnt = it->end - it->start;
+    int32_t *R = C->rows + it->start, *T = C->tmp + it->start;
+    int64_t nl = split_row_ids(sc, R, T, cnt);
+    memcpy(R + nl, T, (size_t)(cnt - nl) * sizeof *R);
     return nl;
 }
 
@@ -535,17 +543,7 @@ static int64_t partition_row_ids_par(const grow_ctx *C, const stack_item *it, sp
 #pragma omp parallel for num_threads(k) schedule(static)
     for (int c = 0; c < k; c++) {
         const int64_t c0 = cnt * c / k, c1 = cnt * (c + 1) / k;
-        int32_t *Rc = R + c0, *Tc = T + c0;
-        int64_t nl = 0, nr = 0;
-        for (int64_t i = 0; i < c1 - c0; i++) {
-            int32_t r = Rc[i];
-            int64_t go = prop_node_left(sc.col[(int64_t)r * sc.stride], sc.thr, sc.bits);
-            Rc[nl] = r;
-            Tc[nr] = r;
-            nl += go;
-            nr += 1 - go;
-        }
-        nlc[c] = nl;
+        nlc[c] = split_row_ids(sc, R + c0, T + c0, c1 - c0);
     }
     int64_t nl = nlc[0];
     for (int c = 1; c < k; c++) { /* in order: a chunk's destination ends before the next's
