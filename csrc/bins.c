@@ -150,12 +150,20 @@ static void scan_block(const prop_bins_data *X, int64_t j, int64_t i0, int64_t i
     }
 }
 
+/* Bytes of matrix rows a column scan block holds at most (it is read once per column
+ * of the block, so it must stay in the cache: a wide matrix gets blocks of fewer rows). */
+#define SCAN_BLOCK_BYTES (256 * 1024)
+
 /* Distinct sets of all columns: each thread owns a fixed range of columns and walks
- * the rows in blocks, so the matrix streams through the cache about once per thread. */
+ * the rows in blocks, so the matrix streams through the cache about once per thread.
+ * Each column still sees its values in row order (the same sets for any block size). */
 static void scan_columns(const prop_bins_data *X, int cap, distinct_set *sets,
                          unsigned char *seen, int nt)
 {
     const int64_t n = X->n_rows, p = X->n_cols;
+    const int64_t elem = X->dtype == PROP_BINS_F64 ? 8 : X->dtype == PROP_BINS_F32 ? 4 : 1;
+    int64_t rb = SCAN_BLOCK_BYTES / (p * elem);
+    rb = rb < 16 ? 16 : rb > ROW_BLOCK ? ROW_BLOCK : rb;
     if (nt > p)
         nt = (int)p;
 #pragma omp parallel num_threads(nt)
@@ -166,8 +174,8 @@ static void scan_columns(const prop_bins_data *X, int cap, distinct_set *sets,
         nth = omp_get_num_threads();
 #endif
         int64_t j0 = p * tid / nth, j1 = p * (tid + 1) / nth;
-        for (int64_t i0 = 0; i0 < n; i0 += ROW_BLOCK) {
-            int64_t i1 = i0 + ROW_BLOCK < n ? i0 + ROW_BLOCK : n;
+        for (int64_t i0 = 0; i0 < n; i0 += rb) {
+            int64_t i1 = i0 + rb < n ? i0 + rb : n;
             for (int64_t j = j0; j < j1; j++)
                 scan_block(X, j, i0, i1, cap, &sets[j], seen ? seen + j * 256 : NULL);
         }
