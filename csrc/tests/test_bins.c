@@ -229,6 +229,55 @@ static void test_quantiles_match_reference(void)
     free(ne);
 }
 
+/* The transform of mixed columns (runs of 0/1 and constant columns between columns of
+ * many edges, NaN and +-inf among the values) equals the reference, float64 and
+ * float32, 1 and 3 threads (fit_transform). */
+static void test_transform_column_runs(void)
+{
+    const int n = 3000, p = 23;
+    double *x = malloc((size_t)n * p * sizeof *x);
+    float *xf = malloc((size_t)n * p * sizeof *xf);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < p; j++) {
+            double u = urand(), v;
+            if (j % 7 == 3)
+                v = urand() * 100.0; /* many edges */
+            else if (j % 7 == 5)
+                v = 2.5; /* constant: no edge */
+            else
+                v = u < 0.5 ? 0.0 : 1.0; /* one edge */
+            if (urand() < 0.05)
+                v = NAN;
+            x[i * p + j] = v;
+            xf[i * p + j] = (float)v;
+        }
+    double edges[23 * S];
+    int32_t ne[23];
+    prop_bins_data X = {x, n, p, PROP_BINS_F64};
+    free(fit_transform(&X, params(255, 1000, 2), edges, ne));
+    CHECK(ne[0] == 1 && ne[3] > 100 && ne[5] == 0);
+    /* values beyond the fitted range, infinities and NaN through the fitted edges */
+    for (int i = 0; i < n; i += 5)
+        x[i * p + (i % p)] = i % 3 == 0 ? INFINITY : i % 3 == 1 ? -INFINITY : -7.0;
+    prop_bins_edges m = {p, edges, ne};
+    uint8_t *a = malloc((size_t)n * p), *b = malloc((size_t)n * p), *c = malloc((size_t)n * p);
+    prop_error err;
+    for (int nt = 1; nt <= 3; nt += 2) {
+        CHECK(prop_bins_transform(&m, &X, nt, a, &err) == PROP_OK);
+        CHECK(prop_bins_transform_ref(&m, &X, b, &err) == PROP_OK);
+        CHECK(memcmp(a, b, (size_t)n * p) == 0);
+    }
+    prop_bins_data XF = {xf, n, p, PROP_BINS_F32};
+    CHECK(prop_bins_transform(&m, &XF, 2, a, &err) == PROP_OK);
+    CHECK(prop_bins_transform_ref(&m, &XF, c, &err) == PROP_OK);
+    CHECK(memcmp(a, c, (size_t)n * p) == 0);
+    free(a);
+    free(b);
+    free(c);
+    free(x);
+    free(xf);
+}
+
 static void test_uint8_lookup(void)
 {
     int n = 600;
@@ -320,6 +369,7 @@ int main(void)
     RUN(test_exact_up_to_max_bins);
     RUN(test_many_values_quantiles);
     RUN(test_quantiles_match_reference);
+    RUN(test_transform_column_runs);
     RUN(test_uint8_lookup);
     RUN(test_invalid_args);
     return check_summary("bins");
