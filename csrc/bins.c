@@ -150,12 +150,20 @@ static void scan_block(const prop_bins_data *X, int64_t j, int64_t i0, int64_t i
     }
 }
 
+/* Bytes of matrix rows a column scan block holds at most (it is read once per column
+ * of the block, so it must stay in the cache: a wide matrix gets blocks of fewer rows). */
+#define SCAN_BLOCK_BYTES (256 * 1024)
+
 /* Distinct sets of all columns: each thread owns a fixed range of columns and walks
- * the rows in blocks, so the matrix streams through the cache about once per thread. */
+ * the rows in blocks, so the matrix streams through the cache about once per thread.
+ * Each column still sees its values in row order (the same sets for any block size). */
 static void scan_columns(const prop_bins_data *X, int cap, distinct_set *sets,
                          unsigned char *seen, int nt)
 {
     const int64_t n = X->n_rows, p = X->n_cols;
+    const int64_t elem = X->dtype == PROP_BINS_F64 ? 8 : X->dtype == PROP_BINS_F32 ? 4 : 1;
+    int64_t rb = SCAN_BLOCK_BYTES / (p * elem);
+    rb = rb < 16 ? 16 : rb > ROW_BLOCK ? ROW_BLOCK : rb;
     if (nt > p)
         nt = (int)p;
 #pragma omp parallel num_threads(nt)
@@ -166,8 +174,8 @@ static void scan_columns(const prop_bins_data *X, int cap, distinct_set *sets,
         nth = omp_get_num_threads();
 #endif
         int64_t j0 = p * tid / nth, j1 = p * (tid + 1) / nth;
-        for (int64_t i0 = 0; i0 < n; i0 += ROW_BLOCK) {
-            int64_t i1 = i0 + ROW_BLOCK < n ? i0 + ROW_BLOCK : n;
+        for (int64_t i0 = 0; i0 < n; i0 += rb) {
+            int64_t i1 = i0 + rb < n ? i0 + rb : n;
             for (int64_t j = j0; j < j1; j++)
                 scan_block(X, j, i0, i1, cap, &sets[j], seen ? seen + j * 256 : NULL);
         }
@@ -265,20 +273,32 @@ static inline double value_of(uint64_t k)
     return v;
 }
 
-/* LSD radix sort of m keys (8 passes of 8 bits; passes with one bucket skipped). */
-static void radix_sort_keys(uint64_t *a, uint64_t *tmp, int64_t m)
+/* LSD radix sort of m keys: RADIX_DIGITS digits of RADIX_BITS bits, all counted in one
+ * read pass, then one scatter pass per digit (digits that every key shares skipped).
+ * count: RADIX_COUNTS scratch entries. */
+#define RADIX_BITS 11
+#define RADIX_DIGITS 6 /* ceil(64 / RADIX_BITS) */
+#define RADIX_BUCKETS ((1 << RADIX_BITS) + 1)
+#define RADIX_COUNTS (RADIX_DIGITS * RADIX_BUCKETS)
+static void radix_sort_keys(uint64_t *a, uint64_t *tmp, int64_t m, int64_t *count)
 {
+    if (m < 2)
+        return;
+    const uint64_t mask = ((uint64_t)1 << RADIX_BITS) - 1;
+    memset(count, 0, RADIX_COUNTS * sizeof *count);
+    for (int64_t t = 0; t < m; t++)
+        for (int d = 0; d < RADIX_DIGITS; d++)
+            count[d * RADIX_BUCKETS + (int64_t)((a[t] >> (d * RADIX_BITS)) & mask) + 1]++;
     uint64_t *src = a, *dst = tmp;
-    for (int shift = 0; shift < 64; shift += 8) {
-        int64_t count[257] = {0};
-        for (int64_t t = 0; t < m; t++)
-            count[((src[t] >> shift) & 0xFF) + 1]++;
-        if (count[((src[0] >> shift) & 0xFF) + 1] == m)
+    for (int d = 0; d < RADIX_DIGITS; d++) {
+        const int shift = d * RADIX_BITS;
+        int64_t *c = count + d * RADIX_BUCKETS;
+        if (c[((src[0] >> shift) & mask) + 1] == m)
             continue;
-        for (int b = 0; b < 256; b++)
-            count[b + 1] += count[b];
+        for (int b = 0; b < (1 << RADIX_BITS); b++)
+            c[b + 1] += c[b];
         for (int64_t t = 0; t < m; t++)
-            dst[count[(src[t] >> shift) & 0xFF]++] = src[t];
+            dst[c[(src[t] >> shift) & mask]++] = src[t];
         uint64_t *sw = src;
         src = dst;
         dst = sw;
@@ -287,19 +307,14 @@ static void radix_sort_keys(uint64_t *a, uint64_t *tmp, int64_t m)
         memcpy(a, src, (size_t)m * sizeof *a);
 }
 
-/* Quantile edges of column j from the rows `rows[0..k-1]`. buf: 2k keys. */
-static int32_t quantile_edges(const prop_bins_data *X, int64_t j, const int64_t *rows, int64_t k,
-                              int max_bins, uint64_t *buf, double *edges)
+/* Quantile edges from the m keys of a column's non-NaN subsample values in buf (sorted
+ * here, tmp: m more keys; count: RADIX_COUNTS). */
+static int32_t quantile_edges(uint64_t *buf, int64_t m, uint64_t *tmp, int64_t *count,
+                              int max_bins, double *edges)
 {
-    int64_t m = 0;
-    for (int64_t t = 0; t < k; t++) {
-        double v = get_value(X, rows[t], j);
-        if (!isnan(v))
-            buf[m++] = key_of(v);
-    }
     if (m == 0)
         return 0;
-    radix_sort_keys(buf, buf + k, m);
+    radix_sort_keys(buf, tmp, m, count);
     double top = value_of(buf[m - 1]);
     int32_t n_edges = 0;
     for (int q = 1; q < max_bins; q++) {
@@ -336,6 +351,7 @@ prop_status prop_bins_fit(const prop_bins_params *params, const prop_bins_data *
     double *vals = malloc((size_t)p * (size_t)cap * sizeof *vals);
     int64_t *rows = NULL;
     uint64_t *bufs = NULL;
+    int64_t *counts = NULL, *over = NULL, *m_of = NULL;
     unsigned char *seen = NULL;
     if (sets == NULL || vals == NULL) {
         st = prop_fail(err, PROP_NOMEM, "bins: out of memory for %lld columns", (long long)p);
@@ -380,29 +396,53 @@ prop_status prop_bins_fit(const prop_bins_params *params, const prop_bins_data *
         }
     }
 
-    /* Pass 2: quantiles of a subsample for the columns with too many values. */
+    /* Pass 2: quantiles of a subsample for the columns with too many values. Their
+     * subsample values are gathered a block of columns at a time in one sweep over the
+     * subsample's rows (a row's columns share its cache lines), then each column's
+     * keys are sorted (in parallel over the block's columns). */
     if (any_overflow) {
         int64_t k = params->subsample < n ? params->subsample : n;
         rows = make_subsample(n, k, params->seed);
-        int nbuf = nt < any_overflow ? nt : (int)any_overflow;
-        bufs = malloc((size_t)nbuf * 2 * (size_t)k * sizeof *bufs);
-        if (rows == NULL || bufs == NULL) {
+        int64_t blk = ((int64_t)1 << 22) / k; /* about 32 MB of keys per block */
+        blk = blk < 1 ? 1 : blk > any_overflow ? any_overflow : blk;
+        int nbuf = nt < blk ? nt : (int)blk;
+        over = malloc((size_t)any_overflow * sizeof *over);
+        m_of = malloc((size_t)blk * sizeof *m_of);
+        bufs = malloc((size_t)(blk + nbuf) * (size_t)k * sizeof *bufs);
+        counts = malloc((size_t)nbuf * RADIX_COUNTS * sizeof *counts);
+        if (rows == NULL || over == NULL || m_of == NULL || bufs == NULL || counts == NULL) {
             st = prop_fail(err, PROP_NOMEM, "bins: out of memory for a subsample of %lld rows",
                            (long long)k);
             goto done;
         }
+        int64_t n_over = 0;
+        for (int64_t j = 0; j < p; j++)
+            if (sets[j].overflow)
+                over[n_over++] = j;
+        for (int64_t b0 = 0; b0 < n_over; b0 += blk) {
+            const int64_t nb = n_over - b0 < blk ? n_over - b0 : blk;
+            for (int64_t b = 0; b < nb; b++)
+                m_of[b] = 0;
+            for (int64_t t = 0; t < k; t++)
+                for (int64_t b = 0; b < nb; b++) {
+                    double v = get_value(X, rows[t], over[b0 + b]);
+                    if (!isnan(v))
+                        bufs[b * k + m_of[b]++] = key_of(v);
+                }
 #pragma omp parallel num_threads(nbuf)
-        {
-            int tid = 0;
+            {
+                int tid = 0;
 #ifdef _OPENMP
-            tid = omp_get_thread_num();
+                tid = omp_get_thread_num();
 #endif
-            uint64_t *buf = bufs + (int64_t)tid * 2 * k;
+                uint64_t *tmp = bufs + (blk + tid) * k;
+                int64_t *count = counts + (int64_t)tid * RADIX_COUNTS;
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t j = 0; j < p; j++) {
-                if (sets[j].overflow)
-                    n_edges[j] = quantile_edges(X, j, rows, k, cap, buf,
+                for (int64_t b = 0; b < nb; b++) {
+                    int64_t j = over[b0 + b];
+                    n_edges[j] = quantile_edges(bufs + b * k, m_of[b], tmp, count, cap,
                                                 edges + j * PROP_BINS_EDGE_STRIDE);
+                }
             }
         }
     }
@@ -411,6 +451,9 @@ prop_status prop_bins_fit(const prop_bins_params *params, const prop_bins_data *
 done:
     free(seen);
     free(bufs);
+    free(counts);
+    free(over);
+    free(m_of);
     free(rows);
     free(vals);
     free(sets);

@@ -31,21 +31,46 @@ prop_status prop_boost_check_params(const prop_boost_params *P, prop_error *err)
 
 static inline double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-/* Add the tree starting at node `base` of nd to f for n rows of codes, each walked
- * from its local node start[i] (start NULL or start[i] < 0: the root). Slot and raw
- * codes both work: a missing code is above every threshold and in no category set. */
-static void add_tree(const prop_nodes *nd, int64_t base, const uint8_t *codes, int64_t n,
-                     int32_t p, const int32_t *start, double *f, int nt)
+/* One tree of an ensemble's node arrays (pointers offset to its first node). */
+typedef struct {
+    const int32_t *feat, *left, *right;
+    const uint8_t *thr;
+    const uint64_t *cb;
+    const double *val;
+} tree_view;
+
+static tree_view tree_view_of(const prop_nodes *nd, int64_t base)
 {
-    const int32_t *feat = nd->feature + base, *left = nd->left + base, *right = nd->right + base;
-    const uint8_t *thr = nd->threshold + base;
-    const uint64_t *cb = prop_node_bits(nd->cat_bits, base);
-    const double *val = nd->value + base;
+    tree_view v = {NULL, NULL, NULL, NULL, NULL, NULL};
+    if (base < 0)
+        return v;
+    v.feat = nd->feature + base;
+    v.left = nd->left + base;
+    v.right = nd->right + base;
+    v.thr = nd->threshold + base;
+    v.cb = prop_node_bits(nd->cat_bits, base);
+    v.val = nd->value + base;
+    return v;
+}
+
+/* The value of the leaf a row (its codes) reaches from local node start (< 0: the
+ * root; a row of the tree's sample knows its leaf). Slot and raw codes both work: a
+ * missing code is above every threshold and in no category set. */
+static inline double tree_value(const tree_view *v, const uint8_t *row, int32_t start)
+{
+    return v->val[prop_tree_walk(v->feat, v->thr, v->left, v->right, v->cb, row,
+                                 start >= 0 ? start : 0)];
+}
+
+/* Add the tree starting at node `base` of nd to f for n rows of codes (walked from
+ * the root). */
+static void add_tree(const prop_nodes *nd, int64_t base, const uint8_t *codes, int64_t n,
+                     int32_t p, double *f, int nt)
+{
+    const tree_view v = tree_view_of(nd, base);
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
-    for (int64_t i = 0; i < n; i++) {
-        int64_t k0 = start != NULL && start[i] >= 0 ? start[i] : 0;
-        f[i] += val[prop_tree_walk(feat, thr, left, right, cb, codes + i * p, k0)];
-    }
+    for (int64_t i = 0; i < n; i++)
+        f[i] += tree_value(&v, codes + i * p, -1);
 }
 
 static double eval_logloss(const prop_eval_set *E, const double *f)
@@ -84,6 +109,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t T = P->n_estimators;
     prop_hstat *stats = malloc((size_t)n * sizeof *stats);
     int32_t *rows = malloc((size_t)n * sizeof *rows);
+    int32_t *rows_in = malloc((size_t)n * sizeof *rows_in); /* rows of non-zero count */
     double *f = malloc((size_t)n * sizeof *f);
     double *w1 = malloc((size_t)n * 2 * sizeof *w1); /* effective per-label weights */
     double *ef = E ? malloc((size_t)E->n_rows * sizeof *ef) : NULL;
@@ -96,7 +122,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
-    if (!stats || !rows || !f || !w1 || (E && !ef) || !mask || !perm || !row_leaf ||
+    if (!stats || !rows || !rows_in || !f || !w1 || (E && !ef) || !mask || !perm || !row_leaf ||
         !out->tree_start || (E && !out->eval_history)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
         goto done;
@@ -143,9 +169,14 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t n_col = (int32_t)floor(P->colsample_bytree * p + 1e-9);
     if (n_col < 1)
         n_col = 1;
+    int64_t n_in = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (R->counts[2 * i] + R->counts[2 * i + 1] > 0)
+            rows_in[n_in++] = (int32_t)i;
     double best_loss = INFINITY;
     int32_t best_it = -1;
     out->tree_start[0] = 0;
+    int64_t prev_tb = -1; /* the last tree, not yet added to f (see the gradient loop) */
     int32_t t;
     for (t = 0; t < T; t++) {
         uint64_t rseed = prop_mix64(P->seed * 0x100000001B3ULL + (uint64_t)t);
@@ -163,13 +194,18 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
                 if (m0 + m1 > 0.0)
                     rows[m++] = (int32_t)i;
             }
-        } else {
-            for (int64_t i = 0; i < n; i++)
-                if (R->counts[2 * i] + R->counts[2 * i + 1] > 0)
-                    rows[m++] = (int32_t)i;
+        } else { /* the tree reorders rows: a fresh copy each round */
+            memcpy(rows, rows_in, (size_t)n_in * sizeof *rows);
+            m = n_in;
         }
+        /* the previous tree's values are added to f here, in the pass that reads f for
+         * the gradients (add_tree's sums, one pass fewer); the last tree's are never
+         * needed */
+        const tree_view pv = tree_view_of(&out->nodes, prev_tb);
 #pragma omp parallel for num_threads(nt) schedule(static) if (n > 200000)
         for (int64_t i = 0; i < n; i++) {
+            if (prev_tb >= 0)
+                f[i] += tree_value(&pv, codes + i * p, row_leaf[i]);
             int64_t c0 = R->counts[2 * i], c1 = R->counts[2 * i + 1];
             double a0 = c0 > 0 ? w1[2 * i] : 0.0, a1 = c1 > 0 ? w1[2 * i + 1] : 0.0;
             double c = (double)(c0 + c1);
@@ -204,10 +240,9 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         if ((st = prop_tree_grow(&tp, &D, stats, rows, m, mask, ws, row_leaf, &out->nodes, err)) != PROP_OK)
             goto done;
         out->tree_start[t + 1] = out->nodes.n_nodes;
-        /* rows in the sample know their leaf; the others walk the tree */
-        add_tree(&out->nodes, tb, codes, n, p, row_leaf, f, nt);
+        prev_tb = tb; /* added to f by the next round's gradient pass */
         if (E) {
-            add_tree(&out->nodes, tb, E->codes, E->n_rows, p, NULL, ef, nt);
+            add_tree(&out->nodes, tb, E->codes, E->n_rows, p, ef, nt);
             double loss = eval_logloss(E, ef);
             out->eval_history[t] = loss;
             if (loss < best_loss) {
@@ -231,6 +266,7 @@ done:
     free(remapped);
     free(stats);
     free(rows);
+    free(rows_in);
     free(f);
     free(w1);
     free(ef);

@@ -272,7 +272,7 @@ void prop_hist_subtract(const double *parent, const double *child, double *out, 
 #else
 #define PREFETCH(addr) ((void)(addr))
 #endif
-static void build_q_range(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *ov,
+static void build_q_range(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *q,
                           const int32_t *rows, int64_t n, uint64_t *hist, int32_t j0, int32_t j1)
 {
     const int32_t p = L->n_features;
@@ -281,13 +281,16 @@ static void build_q_range(const prop_hist_layout *L, const uint8_t *codes, const
     for (; i + 3 < n; i += 4) {
         if (i + Q_PREFETCH + 3 < n)
             for (int u = 0; u < 4; u++) {
-                const uint8_t *a = codes + (int64_t)rows[i + Q_PREFETCH + u] * p;
+                const int32_t r = rows[i + Q_PREFETCH + u];
+                const uint8_t *a = codes + (int64_t)r * p;
                 PREFETCH(a + j0);
                 PREFETCH(a + j1 - 1);
+                PREFETCH(q + r);
             }
         const uint8_t *c0 = codes + (int64_t)rows[i] * p, *c1 = codes + (int64_t)rows[i + 1] * p;
         const uint8_t *c2 = codes + (int64_t)rows[i + 2] * p, *c3 = codes + (int64_t)rows[i + 3] * p;
-        const uint64_t v0 = ov[i], v1 = ov[i + 1], v2 = ov[i + 2], v3 = ov[i + 3];
+        const uint64_t v0 = q[rows[i]], v1 = q[rows[i + 1]], v2 = q[rows[i + 2]],
+                       v3 = q[rows[i + 3]];
         for (int32_t j = j0; j < j1; j++) {
             uint64_t *hb = hist + off[j];
             hb[c0[j]] += v0;
@@ -298,7 +301,7 @@ static void build_q_range(const prop_hist_layout *L, const uint8_t *codes, const
     }
     for (; i < n; i++) {
         const uint8_t *c0 = codes + (int64_t)rows[i] * p;
-        const uint64_t v0 = ov[i];
+        const uint64_t v0 = q[rows[i]];
         for (int32_t j = j0; j < j1; j++)
             hist[off[j] + c0[j]] += v0;
     }
@@ -309,7 +312,7 @@ static void build_q_range(const prop_hist_layout *L, const uint8_t *codes, const
  * (frequent with few slots) do not wait for each other's stores; the copies are then
  * added into hist (integer sums: the order does not matter). */
 static void build_q_range_copies(const prop_hist_layout *L, const uint8_t *codes,
-                                 const uint64_t *ov, const int32_t *rows, int64_t n,
+                                 const uint64_t *q, const int32_t *rows, int64_t n,
                                  uint64_t *hist, uint64_t *h)
 {
     const int32_t p = L->n_features;
@@ -321,13 +324,16 @@ static void build_q_range_copies(const prop_hist_layout *L, const uint8_t *codes
     for (; i + 3 < n; i += 4) {
         if (i + Q_PREFETCH + 3 < n)
             for (int u = 0; u < 4; u++) {
-                const uint8_t *a = codes + (int64_t)rows[i + Q_PREFETCH + u] * p;
+                const int32_t r = rows[i + Q_PREFETCH + u];
+                const uint8_t *a = codes + (int64_t)r * p;
                 PREFETCH(a);
                 PREFETCH(a + p - 1);
+                PREFETCH(q + r);
             }
         const uint8_t *c0 = codes + (int64_t)rows[i] * p, *c1 = codes + (int64_t)rows[i + 1] * p;
         const uint8_t *c2 = codes + (int64_t)rows[i + 2] * p, *c3 = codes + (int64_t)rows[i + 3] * p;
-        const uint64_t v0 = ov[i], v1 = ov[i + 1], v2 = ov[i + 2], v3 = ov[i + 3];
+        const uint64_t v0 = q[rows[i]], v1 = q[rows[i + 1]], v2 = q[rows[i + 2]],
+                       v3 = q[rows[i + 3]];
         for (int32_t j = 0; j < p; j++) {
             const int32_t o = off[j];
             h0[o + c0[j]] += v0;
@@ -338,8 +344,9 @@ static void build_q_range_copies(const prop_hist_layout *L, const uint8_t *codes
     }
     for (; i < n; i++) {
         const uint8_t *c0 = codes + (int64_t)rows[i] * p;
+        const uint64_t v0 = q[rows[i]];
         for (int32_t j = 0; j < p; j++)
-            h0[off[j] + c0[j]] += ov[i];
+            h0[off[j] + c0[j]] += v0;
     }
     for (int64_t k = 0; k < S; k++)
         hist[k] = (h0[k] + h1[k]) + (h2[k] + h3[k]);
@@ -353,20 +360,20 @@ static void build_q_range_copies(const prop_hist_layout *L, const uint8_t *codes
  * so the group's histogram stays in the L1 cache; sparse rows (fewer than a tenth of
  * the data's, counted per thread's share of a node: measured best on 2 threads) are
  * read once, as re-reading their scattered lines costs more. */
-static void build_q_all(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *ov,
+static void build_q_all(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *q,
                         const int32_t *rows, int64_t n, uint64_t *hist)
 {
     if (L->n_slots <= Q_COPIES_SLOTS && n >= L->n_slots) {
         uint64_t h[4 * Q_COPIES_SLOTS];
-        build_q_range_copies(L, codes, ov, rows, n, hist, h);
+        build_q_range_copies(L, codes, q, rows, n, hist, h);
         return;
     }
     memset(hist, 0, (size_t)L->n_slots * sizeof *hist);
     if (n * 10 >= L->n_rows && L->n_qgroups > 1) {
         for (int32_t g = 0; g < L->n_qgroups; g++)
-            build_q_range(L, codes, ov, rows, n, hist, L->qgroup[g], L->qgroup[g + 1]);
+            build_q_range(L, codes, q, rows, n, hist, L->qgroup[g], L->qgroup[g + 1]);
     } else {
-        build_q_range(L, codes, ov, rows, n, hist, 0, L->n_features);
+        build_q_range(L, codes, q, rows, n, hist, 0, L->n_features);
     }
 }
 
@@ -374,7 +381,7 @@ static void build_q_all(const prop_hist_layout *L, const uint8_t *codes, const u
 #define Q_PARALLEL_MIN (1 << 17)
 
 prop_status prop_hist_build_q(const prop_hist_layout *L, const uint8_t *codes,
-                              const uint64_t *ov, const int32_t *rows, int64_t n, uint64_t *hist,
+                              const uint64_t *q, const int32_t *rows, int64_t n, uint64_t *hist,
                               int n_threads, prop_error *err)
 {
     if (!PROP_THREADS_OK(n_threads))
@@ -392,7 +399,7 @@ prop_status prop_hist_build_q(const prop_hist_layout *L, const uint8_t *codes,
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
                 int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
-                build_q_all(L, codes, ov + i0, rows + i0, i1 - i0,
+                build_q_all(L, codes, q, rows + i0, i1 - i0,
                             t == 0 ? hist : scratch + (int64_t)(t - 1) * hs);
             }
 #pragma omp for schedule(static)
@@ -406,7 +413,7 @@ prop_status prop_hist_build_q(const prop_hist_layout *L, const uint8_t *codes,
         free(scratch);
         return PROP_OK;
     }
-    build_q_all(L, codes, ov, rows, n, hist);
+    build_q_all(L, codes, q, rows, n, hist);
     return PROP_OK;
 }
 

@@ -190,8 +190,7 @@ struct prop_tree_workspace {
     prop_hstat *ost, *otmp; /* forest: ordered statistics, ost[i] belongs to rows[i] */
     int64_t tmp_cap;
     uint64_t *q;  /* boosting: packed quantised statistics by row */
-    uint64_t *ov; /* boosting: q[rows[i]] gathered for a histogram build */
-    int64_t q_cap, ov_cap;
+    int64_t q_cap;
     hist_pool *thp;    /* per-thread pools and feature orders of the subtree phase */
     int32_t **thorder;
     int n_thr;
@@ -215,7 +214,6 @@ void prop_tree_workspace_free(prop_tree_workspace *ws)
     free(ws->ost);
     free(ws->otmp);
     free(ws->q);
-    free(ws->ov);
     for (int t = 0; t < ws->n_thr; t++) {
         pool_free(&ws->thp[t]);
         free(ws->thorder[t]);
@@ -300,7 +298,7 @@ static int vec_push(item_vec *v, stack_item it)
     return 0;
 }
 
-/* What every node of one tree shares. tmp, otmp and ov are indexed like rows, so
+/* What every node of one tree shares. tmp and otmp are indexed like rows, so
  * subtrees (disjoint row ranges) may be grown at the same time. A forest carries
  * ordered statistics (ost) through the partitions; boosting builds its packed integer
  * histograms from q (see hist.h), decoded with unit[0] (gradient) and unit[1]
@@ -314,7 +312,6 @@ typedef struct {
     int32_t *rows, *tmp, *row_leaf;
     prop_hstat *ost, *otmp;
     const uint64_t *q;
-    uint64_t *ov;
     double unit[2];
     const int32_t *allowed;
     int32_t n_allowed;
@@ -331,11 +328,8 @@ static prop_status node_hist(const grow_ctx *C, hist_pool *hpp, int32_t h, int64
     if (C->q == NULL)
         return prop_hist_build_ordered(C->L, C->codes, C->ost + start, C->rows + start,
                                        end - start, hpp->buf[h], nt, err);
-    uint64_t *ov = C->ov + start;
-    const int32_t *rr = C->rows + start;
-    for (int64_t i = 0; i < end - start; i++)
-        ov[i] = C->q[rr[i]];
-    return prop_hist_build_q(C->HL, C->hcodes, ov, rr, end - start, hpp->buf[h], nt, err);
+    return prop_hist_build_q(C->HL, C->hcodes, C->q, C->rows + start, end - start, hpp->buf[h],
+                             nt, err);
 }
 
 /* Boosting: decode a packed histogram for the split search; *T = the node total it
@@ -504,12 +498,10 @@ static int64_t partition_rows_stats(const grow_ctx *C, const stack_item *it, spl
     return nl;
 }
 
-/* Stable, branch-free partition of the row indices alone (boosting). Returns the left
- * child's row count. */
-static int64_t partition_row_ids(const grow_ctx *C, const stack_item *it, split_column sc)
+/* Stable, branch-free split of the row ids R[0, cnt): the left ones to the front of R,
+ * the right ones to T, both in order. Returns the left count. */
+static int64_t split_row_ids(split_column sc, int32_t *R, int32_t *T, int64_t cnt)
 {
-    const int64_t cnt = it->end - it->start;
-    int32_t *R = C->rows + it->start, *T = C->tmp + it->start;
     int64_t nl = 0, nr = 0;
     for (int64_t i = 0; i < cnt; i++) {
         int32_t r = R[i];
@@ -519,22 +511,71 @@ static int64_t partition_row_ids(const grow_ctx *C, const stack_item *it, split_
         nl += go;
         nr += 1 - go;
     }
-    memcpy(R + nl, T, (size_t)nr * sizeof *R);
+    return nl;
+}
+
+/* Stable partition of the row indices alone (boosting). Returns the left child's row
+ * count. */
+static int64_t partition_row_ids(const grow_ctx *C, const stack_item *it, split_column sc)
+{
+    const int64_t cnt = it->end - it->start;
+    int32_t *R = C->rows + it->start, *T = C->tmp + it->start;
+    int64_t nl = split_row_ids(sc, R, T, cnt);
+    memcpy(R + nl, T, (size_t)(cnt - nl) * sizeof *R);
+    return nl;
+}
+
+/* Nodes of at least this many rows are partitioned with several threads (boosting). */
+#define PART_PARALLEL_MIN 65536
+#define PART_MAX_CHUNKS 64
+
+/* partition_row_ids with nt threads (2 .. ): each of k chunks of the node is
+ * partitioned stably on its own (left rows to the chunk's start in rows, right rows to
+ * tmp), then the chunks' left parts are moved together in chunk order and their right
+ * parts copied after them: the result is the one stable partition, whatever nt. */
+static int64_t partition_row_ids_par(const grow_ctx *C, const stack_item *it, split_column sc,
+                                     int nt)
+{
+    const int64_t cnt = it->end - it->start;
+    int32_t *R = C->rows + it->start, *T = C->tmp + it->start;
+    const int k = nt < PART_MAX_CHUNKS ? nt : PART_MAX_CHUNKS;
+    int64_t nlc[PART_MAX_CHUNKS];
+#pragma omp parallel for num_threads(k) schedule(static)
+    for (int c = 0; c < k; c++) {
+        const int64_t c0 = cnt * c / k, c1 = cnt * (c + 1) / k;
+        nlc[c] = split_row_ids(sc, R + c0, T + c0, c1 - c0);
+    }
+    int64_t nl = nlc[0];
+    for (int c = 1; c < k; c++) { /* in order: a chunk's destination ends before the next's
+                                   * source starts */
+        memmove(R + nl, R + cnt * c / k, (size_t)nlc[c] * sizeof *R);
+        nl += nlc[c];
+    }
+    int64_t at = nl;
+    for (int c = 0; c < k; c++) {
+        const int64_t c0 = cnt * c / k, nr = cnt * (c + 1) / k - c0 - nlc[c];
+        memcpy(R + at, T + c0, (size_t)nr * sizeof *R);
+        at += nr;
+    }
     return nl;
 }
 
 /* Send the rows of node `it` to its children (left child lid) by `best`: labelled in
- * place when both children are leaves (`leaves`), else partitioned. Returns the left
- * child's row count. */
+ * place when both children are leaves (`leaves`), else partitioned (boosting's large
+ * nodes with nt threads). Returns the left child's row count. */
 static int64_t partition_rows(const grow_ctx *C, const stack_item *it, const prop_split *best,
-                              int leaves, int64_t lid, int64_t base)
+                              int leaves, int64_t lid, int64_t base, int nt)
 {
     split_column sc = column_of(C, best);
     if (leaves) {
         int32_t lab[2] = {(int32_t)(lid + 1 - base), (int32_t)(lid - base)};
         return label_rows(C, it, sc, lab);
     }
-    return C->ost != NULL ? partition_rows_stats(C, it, sc) : partition_row_ids(C, it, sc);
+    if (C->ost != NULL)
+        return partition_rows_stats(C, it, sc);
+    if (nt > 1 && it->end - it->start >= PART_PARALLEL_MIN)
+        return partition_row_ids_par(C, it, sc, nt);
+    return partition_row_ids(C, it, sc);
 }
 
 /* ---- step 4: child scheduling ------------------------------------------ */
@@ -633,7 +674,7 @@ static prop_status grow_loop(const grow_ctx *C, hist_pool *hpp, int nt, item_vec
         /* the children's sums come from the split search (boosting replaces them with
          * exact sums once the tree is grown, see node_sums) */
         const int leaves = P->max_depth > 0 && it.depth + 1 >= P->max_depth;
-        const int64_t nl = partition_rows(C, &it, &best, leaves, lid, base);
+        const int64_t nl = partition_rows(C, &it, &best, leaves, lid, base, nt);
         const int64_t nr = it.end - it.start - nl;
         stack_item li = {lid, it.start, it.start + nl, it.depth + 1, -1, child_seed(it.seed, 0),
                          best.left, 0};
@@ -706,8 +747,8 @@ static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, size_t
     return 0;
 }
 
-/* Boosting: quantise the rows' (gradient, hessian) to packed integers (hist.h),
- * gather them in row order into ov, and sum the exact totals.
+/* Boosting: quantise the rows' (gradient, hessian) to packed integers q (by row, see
+ * hist.h) and sum the exact totals.
  * A row of multiplicity c (c identical sessions merged) is quantised per session,
  * c * round(x / c): merged rows get the integers of the rows they stand for (exactly
  * when their weights are equal), so compressed training finds the same splits. A
@@ -718,7 +759,7 @@ static int ensure_thread_bufs(prop_tree_workspace *ws, int nt, int32_t p, size_t
  * added in block order, so nothing depends on the thread count. */
 #define Q_BLOCK 65536
 static prop_status quantize(const prop_hstat *stats, const int32_t *rows, int64_t n, uint64_t *q,
-                            uint64_t *ov, double unit[2], prop_hstat *tot, int nt, prop_error *err)
+                            double unit[2], prop_hstat *tot, int nt, prop_error *err)
 {
     int64_t nb = (n + Q_BLOCK - 1) / Q_BLOCK;
     double *part = malloc((size_t)(nb > 0 ? nb : 1) * 5 * sizeof *part);
@@ -764,7 +805,7 @@ static prop_status quantize(const prop_hstat *stats, const int32_t *rows, int64_
         int64_t g = (int64_t)(x + copysign(0.5, x));
         int64_t h = (int64_t)(y + 0.5);
         h = y > 0.0 && h < 1 ? 1 : h;
-        q[r] = ov[i] = prop_hist_pack_q(g * (int64_t)k, h * (int64_t)k);
+        q[r] = prop_hist_pack_q(g * (int64_t)k, h * (int64_t)k);
     }
     return PROP_OK;
 }
@@ -841,8 +882,8 @@ prop_status prop_tree_check_params(const prop_tree_params *P, prop_error *err)
 }
 
 /* Size the workspace's row buffers for a tree on n of the data's n_rows rows: tmp (and
- * a forest's ordered statistics ost, otmp) for n rows, boosting's q for n_rows and ov
- * for n. Buffers only grow. */
+ * a forest's ordered statistics ost, otmp) for n rows, boosting's q for n_rows.
+ * Buffers only grow. */
 static prop_status prepare_workspace(prop_tree_workspace *ws, int64_t n, int64_t n_rows,
                                      int quant, prop_error *err)
 {
@@ -862,15 +903,12 @@ static prop_status prepare_workspace(prop_tree_workspace *ws, int64_t n, int64_t
         if (ws->ost == NULL || ws->otmp == NULL)
             ws->tmp_cap = 0;
     }
-    if (quant && (ws->q_cap < n_rows || ws->ov_cap < n)) {
+    if (quant && ws->q_cap < n_rows) {
         free(ws->q);
-        free(ws->ov);
         ws->q = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof *ws->q);
-        ws->ov = malloc((size_t)(n > 0 ? n : 1) * sizeof *ws->ov);
-        ws->q_cap = ws->q && ws->ov ? n_rows : 0;
-        ws->ov_cap = ws->q && ws->ov ? n : 0;
+        ws->q_cap = ws->q ? n_rows : 0;
     }
-    if (ws->tmp_cap < n || (quant && (ws->q_cap < n_rows || ws->ov_cap < n)))
+    if (ws->tmp_cap < n || (quant && ws->q_cap < n_rows))
         return prop_fail(err, PROP_NOMEM, "out of memory growing a tree");
     return PROP_OK;
 }
@@ -882,8 +920,9 @@ static prop_status root_stats(grow_ctx *C, prop_tree_workspace *ws, const prop_h
 {
     tot->a = tot->b = tot->c = 0.0;
     if (C->q != NULL) {
-        memset(C->row_leaf, 0xff, (size_t)C->D->n_rows * sizeof *C->row_leaf); /* all -1 */
-        return quantize(stats, C->rows, n, ws->q, ws->ov, C->unit, tot, nt, err);
+        if (n < C->D->n_rows) /* rows outside the sample: -1 (the others get their leaf) */
+            memset(C->row_leaf, 0xff, (size_t)C->D->n_rows * sizeof *C->row_leaf);
+        return quantize(stats, C->rows, n, ws->q, C->unit, tot, nt, err);
     }
     int integral = 1;
     for (int64_t i = 0; i < n; i++) {
@@ -921,7 +960,7 @@ static prop_status root_hist(const grow_ctx *C, hist_pool *hpp, int64_t n, int n
     if (*h < 0)
         return prop_fail(err, PROP_NOMEM, "out of memory for histograms");
     if (C->q != NULL)
-        return prop_hist_build_q(C->HL, C->hcodes, C->ov, C->rows, n, hpp->buf[*h], nt, err);
+        return prop_hist_build_q(C->HL, C->hcodes, C->q, C->rows, n, hpp->buf[*h], nt, err);
     return prop_hist_build_ordered(C->L, C->codes, C->ost, C->rows, n, hpp->buf[*h], nt, err);
 }
 
@@ -1074,7 +1113,7 @@ prop_status prop_tree_grow(const prop_tree_params *P, const prop_tree_data *D,
         prop_below_init(&below[m], (uint64_t)m);
     grow_ctx C = {P, D, L, D->slot_codes, p, rows, ws->tmp, row_leaf,
                   quant ? NULL : ws->ost, quant ? NULL : ws->otmp,
-                  quant ? ws->q : NULL, quant ? ws->ov : NULL, {1.0, 1.0}, allowed, n_allowed, 0, HL,
+                  quant ? ws->q : NULL, {1.0, 1.0}, allowed, n_allowed, 0, HL,
                   HL != L ? D->bundles->codes : D->slot_codes, below};
 
     /* the root, then the top of the tree; deep or small nodes are deferred to tasks */

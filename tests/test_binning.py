@@ -200,3 +200,42 @@ def test_dataframe_input_goes_through_check_X():
     bm = BinMapper().fit(df)
     assert bm.n_features_in_ == 3 and bm.n_edges_.tolist() == [1, 1, 2]
     assert bm.transform(df).tolist() == [[0, 1, 0], [1, 0, 255], [1, 1, 1], [0, 1, 2]]
+
+
+@pytest.mark.parametrize("kind", ["ints", "ints_nan", "negative", "fraction", "large", "neg_zero"])
+def test_whole_number_categories_counted_like_the_sorted_path(kind, monkeypatch):
+    """Categories that are whole numbers in [0, 2^16) are counted and looked up by index;
+    the fitted values, codes and the transform equal the sort / binary-search path (other
+    columns, e.g. negative or fractional values, take that path)."""
+    from propensity.learn import binning
+    rng = np.random.default_rng(5)
+    n = 5000
+    col = rng.zipf(1.3, n).astype(np.float64) % 700
+    if kind == "ints_nan":
+        col[rng.random(n) < 0.1] = np.nan
+    elif kind == "negative":
+        col -= 3.0
+    elif kind == "fraction":
+        col[::7] += 0.5
+    elif kind == "large":
+        col[::11] = 70000.0
+    elif kind == "neg_zero":
+        col[col == 0] = -0.0
+    X = np.column_stack([rng.normal(size=n), col])
+    y = (rng.random(n) < 0.3).astype(np.uint8)
+    new = np.column_stack([rng.normal(size=n), np.where(rng.random(n) < 0.5, col, 901.0)])
+    new[::13, 1] = np.nan
+    assert (binning._int_categories(col) is not None) == (kind in ("ints", "ints_nan"))
+    got = []
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(binning, "_int_categories", lambda c: None)
+        for labels in (None, y):
+            m = BinMapper(categorical=[1], max_cat=64).fit(X, labels)
+            got.append((m.cat_values_[1], m.cat_codes_[1], m.transform(X), m.transform(new)))
+    for (vals, codes, B, B_new), (vals0, codes0, B0, B0_new) in zip(got[:2], got[2:]):
+        np.testing.assert_array_equal(vals, vals0)
+        np.testing.assert_array_equal(np.signbit(vals), np.signbit(vals0))
+        np.testing.assert_array_equal(codes, codes0)
+        np.testing.assert_array_equal(B, B0)
+        np.testing.assert_array_equal(B_new, B0_new)

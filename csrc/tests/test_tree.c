@@ -37,21 +37,18 @@ static void pack_all(const prop_hstat *stats, int64_t n, uint64_t *q)
         q[i] = prop_hist_pack_q(llround(stats[i].a * Q_SCALE), llround(stats[i].b * Q_SCALE));
 }
 
-/* The packed build of rows[0..m) (values gathered from q) equals the plain reference
+/* The packed build of rows[0..m) (values read from q by row) equals the plain reference
  * bit for bit, for 1, 2 and 3 threads. */
 static void check_q_build(const prop_hist_layout *L, const uint8_t *codes, const uint64_t *q,
                           const int32_t *rows, int64_t m)
 {
     size_t qs = (size_t)L->n_slots * sizeof(uint64_t);
-    uint64_t *ov = malloc((size_t)(m > 0 ? m : 1) * sizeof *ov), *q1 = malloc(qs), *q2 = malloc(qs);
-    for (int64_t i = 0; i < m; i++)
-        ov[i] = q[rows[i]];
+    uint64_t *q1 = malloc(qs), *q2 = malloc(qs);
     prop_hist_build_q_ref(L, codes, q, rows, m, q1);
     for (int nt = 1; nt <= 3; nt++) {
-        CHECK(prop_hist_build_q(L, codes, ov, rows, m, q2, nt, NULL) == PROP_OK);
+        CHECK(prop_hist_build_q(L, codes, q, rows, m, q2, nt, NULL) == PROP_OK);
         CHECK(memcmp(q1, q2, qs) == 0);
     }
-    free(ov);
     free(q1);
     free(q2);
 }
@@ -86,7 +83,7 @@ static void test_hist_build_matches_reference(void)
         CHECK_CLOSE(h2[s], h1[s], 1e-12);
     /* packed integer histograms: fast == reference exactly, and the decoded sums are
      * the exact ones within half a unit per row */
-    uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)m * sizeof *ov);
+    uint64_t *q = malloc((size_t)n * sizeof *q);
     uint64_t *q1 = malloc((size_t)L.n_slots * sizeof *q1), *q2 = malloc((size_t)L.n_slots * sizeof *q2);
     pack_all(stats, n, q);
     check_q_build(&L, sc, q, rows, m);
@@ -147,9 +144,7 @@ static void test_hist_build_matches_reference(void)
         if (crit == 2) {
             /* boosting: the split search reads the decoded packed histogram */
             pack_all(stats, n, q);
-            for (int64_t i = 0; i < m; i++)
-                ov[i] = q[rows[i]];
-            CHECK(prop_hist_build_q(&L, sc, ov, rows, m, q1, 2, &err) == PROP_OK);
+            CHECK(prop_hist_build_q(&L, sc, q, rows, m, q1, 2, &err) == PROP_OK);
             prop_hist_decode_q(q1, L.n_slots, 1.0 / Q_SCALE, 1.0 / Q_SCALE, h2);
         } else {
             CHECK(prop_hist_build(&L, sc, stats, rows, m, h2, 2, &err) == PROP_OK);
@@ -193,7 +188,6 @@ static void test_hist_build_matches_reference(void)
     free(r1);
     free(r2);
     free(q);
-    free(ov);
     free(q1);
     free(q2);
     free(q3);
@@ -533,11 +527,12 @@ static int same_trees(const prop_ensemble *a, const prop_ensemble *b)
            memcmp(a->nodes.gain, b->nodes.gain, m * sizeof *a->nodes.gain) == 0;
 }
 
-/* boosting on a layout with feature groups, large enough for threaded builds inside
- * the trees: identical trees for 1, 2 and 3 threads, with and without subsampling */
+/* boosting on a layout with feature groups, large enough for threaded builds and
+ * threaded partitions (nodes of >= 65536 rows) inside the trees: identical trees for 1,
+ * 2 and 3 threads, with and without subsampling */
 static void test_boost_threads_identical(void)
 {
-    prop_rows R = boost_data(60000, 40, 250, 4);
+    prop_rows R = boost_data(150000, 40, 250, 4);
     for (int sub = 0; sub < 2; sub++) {
         prop_ensemble e[3];
         for (int nt = 1; nt <= 3; nt++) {
@@ -582,7 +577,7 @@ static void test_bundles(void)
     CHECK(prop_hist_bundles_init(&L, use, n, &B, &made, &err) == PROP_OK);
     CHECK(made == 1 && B.layout.n_features < p);
     prop_hstat *st = malloc((size_t)n * sizeof *st);
-    uint64_t *q = malloc((size_t)n * sizeof *q), *ov = malloc((size_t)n * sizeof *ov);
+    uint64_t *q = malloc((size_t)n * sizeof *q);
     int32_t *rows = malloc((size_t)n * sizeof *rows);
     uint64_t *ref = malloc((size_t)L.n_slots * sizeof *ref);
     uint64_t *got = malloc((size_t)L.n_slots * sizeof *got);
@@ -597,14 +592,12 @@ static void test_bundles(void)
             int64_t m = 0;
             for (int64_t i = 0; i < n && m < sizes[k]; i += (k == 4 ? 1 : 2))
                 rows[m++] = (int32_t)i;
-            for (int64_t i = 0; i < m; i++)
-                ov[i] = q[rows[i]];
             prop_hist_build_q_ref(&L, use, q, rows, m, ref);
-            CHECK(prop_hist_build_q(&B.layout, B.codes, ov, rows, m, gh, nt, &err) == PROP_OK);
+            CHECK(prop_hist_build_q(&B.layout, B.codes, q, rows, m, gh, nt, &err) == PROP_OK);
             prop_hist_marginal_q(&B, gh, got, L.n_slots);
             differ += memcmp(ref, got, (size_t)L.n_slots * sizeof *ref) != 0;
             /* the copies path of the plain build too */
-            CHECK(prop_hist_build_q(&L, use, ov, rows, m, got, nt, &err) == PROP_OK);
+            CHECK(prop_hist_build_q(&L, use, q, rows, m, got, nt, &err) == PROP_OK);
             differ += memcmp(ref, got, (size_t)L.n_slots * sizeof *ref) != 0;
         }
     CHECK(differ == 0);
@@ -653,7 +646,6 @@ static void test_bundles(void)
     free(y);
     free(st);
     free(q);
-    free(ov);
     free(rows);
     free(ref);
     free(got);
@@ -1064,7 +1056,7 @@ static void test_bad_thread_counts(void)
     CHECK(ct[(int64_t)2 * n + 5] == sc[5 * p + 2]);
     prop_hstat *st = malloc((size_t)n * sizeof *st);
     int32_t *rows = malloc((size_t)n * sizeof *rows), *leaf = malloc((size_t)n * sizeof *leaf);
-    uint64_t *ov = calloc((size_t)n, sizeof *ov), *hq = malloc((size_t)L.n_slots * sizeof *hq);
+    uint64_t *qz = calloc((size_t)n, sizeof *qz), *hq = malloc((size_t)L.n_slots * sizeof *hq);
     double *h = malloc((size_t)L.n_slots * 3 * sizeof *h);
     for (int64_t i = 0; i < n; i++) {
         st[i] = (prop_hstat){(double)!y[i], (double)y[i], 1.0};
@@ -1074,7 +1066,7 @@ static void test_bad_thread_counts(void)
         CHECK(prop_hist_build(&L, sc, st, rows, n, h, bad[k], &err) == PROP_INVALID_ARG &&
               msg_has(&err, "histogram build: n_threads"));
         CHECK(prop_hist_build_ordered(&L, sc, st, rows, n, h, bad[k], &err) == PROP_INVALID_ARG);
-        CHECK(prop_hist_build_q(&L, sc, ov, rows, n, hq, bad[k], &err) == PROP_INVALID_ARG);
+        CHECK(prop_hist_build_q(&L, sc, qz, rows, n, hq, bad[k], &err) == PROP_INVALID_ARG);
     }
     prop_tree_data D = {sc, n, &L, ct, NULL};
     prop_tree_params P;
@@ -1108,7 +1100,7 @@ static void test_bad_thread_counts(void)
     free(st);
     free(rows);
     free(leaf);
-    free(ov);
+    free(qz);
     free(hq);
     free(h);
     free(out);

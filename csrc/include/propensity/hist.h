@@ -92,11 +92,12 @@ static inline void prop_hist_unpack_q(uint64_t v, int64_t *g, int64_t *h)
     *h = (int64_t)(uint32_t)v;
     *g = (int64_t)(int32_t)(uint32_t)(v >> 32);
 }
-/* hist = packed sums over rows[0..n) where ov[i] is the packed value of rows[i]
- * (gathered in row order), with n_threads (1 .. PROP_MAX_THREADS). PROP_NOMEM when the
- * per-thread histograms cannot be allocated. */
+/* hist = packed sums over rows[0..n) where q[r] is the packed value of row r (read
+ * where the row's codes are, so a node's values need no gathered copy), with n_threads
+ * (1 .. PROP_MAX_THREADS). PROP_NOMEM when the per-thread histograms cannot be
+ * allocated. */
 prop_status prop_hist_build_q(const prop_hist_layout *L, const uint8_t *slot_codes,
-                              const uint64_t *ov, const int32_t *rows, int64_t n, uint64_t *hist,
+                              const uint64_t *q, const int32_t *rows, int64_t n, uint64_t *hist,
                               int n_threads, prop_error *err);
 /* Plain reference: q indexed by row (q[rows[i]]), feature by feature, unpacked sums. */
 void prop_hist_build_q_ref(const prop_hist_layout *L, const uint8_t *slot_codes,

@@ -218,11 +218,11 @@ typedef struct prop_tree_workspace prop_tree_workspace;
 prop_status prop_tree_workspace_new(prop_tree_workspace **ws, prop_error *err);
 void prop_tree_workspace_free(prop_tree_workspace *ws);
 
-/* Grow one tree on rows[0..n) (the array is reordered) and append its nodes to
- * `out` (indices local to the tree). feature_allowed (p flags) and ws may be NULL;
- * row_leaf[r] receives the (local) leaf of every row r in rows (it may be NULL for a
- * forest; boosting needs it, with D->n_rows entries, and sets those of rows outside
- * `rows` to -1). Boosting (PROP_TREE_GRADIENT) searches splits on packed
+/* Grow one tree on the n distinct rows rows[0..n) (the array is reordered) and append
+ * its nodes to `out` (indices local to the tree). feature_allowed (p flags) and ws may
+ * be NULL; row_leaf[r] receives the (local) leaf of every row r in rows (it may be NULL
+ * for a forest; boosting needs it, with D->n_rows entries, and sets those of rows
+ * outside `rows` to -1). Boosting (PROP_TREE_GRADIENT) searches splits on packed
  * integer histograms of the quantised (gradient, hessian) (hist.h; at most 2^30 - 1
  * rows), and takes node values and counts from exact sums of the rows in each node.
  * A forest whose statistics are non-negative integers (bootstrap multiplicities, unit
