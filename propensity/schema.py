@@ -78,16 +78,8 @@ class EncodeStats:
 
 
 def _as_text(v):
-    """The text of a cell of a category column: a number as Python prints it, a whole
-    float as the int (pandas reads a column of codes with empty cells as float64: its 3.0
-    is the CSV file's "3")."""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
+    """The text of a cell of a category column (a number as Python prints it)."""
+    return v if isinstance(v, str) else str(v.item() if isinstance(v, np.generic) else v)
 
 
 def _text_cells(values):
@@ -96,7 +88,7 @@ def _text_cells(values):
     missing = np.zeros(n, dtype=np.uint8)
     parts = []
     for i, v in enumerate(values):
-        if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
             missing[i] = 1
             parts.append(b"")
         else:
