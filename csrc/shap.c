@@ -359,6 +359,8 @@ static prop_status tables_build(const prop_forest_view *v, int32_t depth, shap_t
                 int32_t d = path_elems(v, s, nodes, len, elem, feat, z);
                 if (d > max_d)
                     max_d = d;
+                if (pass == 0 && max_d > SHAP_TABLE_MAX_D)
+                    break; /* not tabled: a deep tree's other leaves need not be walked */
                 if (pass == 1) {
                     int64_t l = L + leaves;
                     tb->leaf_node[l] = (int32_t)k;
@@ -959,6 +961,19 @@ void prop_shap_model_free(prop_shap_model *md)
 #define SHAP_ROW_BLOCK 32 /* rows explained together, tree by tree (a tree's table stays
                            * in cache) */
 
+/* Rows of a block: SHAP_ROW_BLOCK, or fewer so that every thread gets about 4 blocks (a
+ * deep forest's importance explains some 20 rows at 40 ms each: in one block they took one
+ * core), a multiple of the SHAP_RB rows the linear walk shares. A row's values do not
+ * depend on its block: it adds its trees in tree order. */
+static int64_t shap_row_block(int64_t n, int nt)
+{
+    if (nt <= 1)
+        return SHAP_ROW_BLOCK;
+    int64_t b = (n + 4 * (int64_t)nt - 1) / (4 * (int64_t)nt);
+    b = (b + SHAP_RB - 1) / SHAP_RB * SHAP_RB;
+    return b > SHAP_ROW_BLOCK ? SHAP_ROW_BLOCK : b;
+}
+
 /* Explain the rows with a built model (v already checked against it). */
 static prop_status shap_run(const prop_forest_view *v, const prop_shap_model *md,
                             const prop_shap_params *sp, const uint8_t *codes, int64_t n,
@@ -974,7 +989,8 @@ static prop_status shap_run(const prop_forest_view *v, const prop_shap_model *md
     const double scale = sp->average ? (T > 0 ? 1.0 / (double)T : 0.0) : 1.0;
     int failed = 0;
     const int nt = sp->n_threads;
-    const int64_t n_blocks = (n + SHAP_ROW_BLOCK - 1) / SHAP_ROW_BLOCK;
+    const int64_t rb = shap_row_block(n, nt);
+    const int64_t n_blocks = (n + rb - 1) / rb;
 #pragma omp parallel num_threads(nt) if (n_blocks > 1 && nt > 1)
     {
         path_elem *path = malloc(path_len * sizeof *path);
@@ -991,8 +1007,8 @@ static prop_status shap_run(const prop_forest_view *v, const prop_shap_model *md
         for (int64_t b = 0; b < n_blocks; b++) {
             if (!ok)
                 continue;
-            const int64_t i0 = b * SHAP_ROW_BLOCK;
-            const int64_t i1 = i0 + SHAP_ROW_BLOCK < n ? i0 + SHAP_ROW_BLOCK : n;
+            const int64_t i0 = b * rb;
+            const int64_t i1 = i0 + rb < n ? i0 + rb : n;
             memset(out + i0 * (int64_t)(p + 1), 0, (size_t)((i1 - i0) * (p + 1)) * sizeof *out);
             /* tree by tree for the block: each row still adds its trees in tree order */
             for (int64_t t = 0; t < T; t++) {
