@@ -335,11 +335,9 @@ prop_status prop_logreg_loss_grad_hess(const double *Z, int64_t n, int64_t q, co
         work_free(&wk);
         return prop_fail(err, PROP_NOMEM, "logreg: out of memory");
     }
-    int blas_threads = prop_openblas_get_num_threads();
-    prop_openblas_set_num_threads(1);
+    prop_openblas_set_num_threads(1); /* see blas_shim.h */
     lr_matvec(&wk, beta, b, eta);
     lr_grad_hess(&wk, eta, loss, grad, hess);
-    prop_openblas_set_num_threads(blas_threads);
     free(eta);
     work_free(&wk);
     return PROP_OK;
@@ -1094,8 +1092,7 @@ prop_status prop_logreg_fit(const prop_logreg_params *params, const prop_logreg_
     lr_newton nw;
     memset(&obj, 0, sizeof(obj));
     memset(&nw, 0, sizeof(nw));
-    /* OpenBLAS runs single-threaded inside our OpenMP row chunks (restored at the end) */
-    int blas_threads = prop_openblas_get_num_threads();
+    /* OpenBLAS runs single-threaded inside our OpenMP row chunks (blas_shim.h) */
     prop_openblas_set_num_threads(1);
     st = standardise(data, params->fit_intercept, SW, params->n_threads, &sd, res, err);
     if (st == PROP_OK)
@@ -1139,7 +1136,6 @@ prop_status prop_logreg_fit(const prop_logreg_params *params, const prop_logreg_
     res->converged = converged;
 
 done:
-    prop_openblas_set_num_threads(blas_threads);
     newton_free(&nw);
     objective_free(&obj);
     standard_free(&sd);
