@@ -73,17 +73,27 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     assert target.read_bytes() == b"new"
 
 
-def test_file_sha256_matches_hashlib(tmp_path):
+@pytest.mark.parametrize("block", [None, 1000, 2304000])
+def test_file_sha256_matches_hashlib(tmp_path, monkeypatch, block):
+    """One read block, many (the last one short) and a file of exactly one block."""
     import hashlib
-    data = bytes(range(256)) * 9000  # more than one read block
+    from propensity.io import fileio
+    if block is not None:
+        monkeypatch.setattr(fileio, "HASH_BLOCK", block)
+    data = bytes(range(256)) * 9000
     (tmp_path / "f").write_bytes(data)
     assert file_sha256(tmp_path / "f") == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
 
 
 @pytest.mark.parametrize("background", [False, True])
-def test_direct_output_writes_the_same_bytes(tmp_path, background):
+@pytest.mark.parametrize("direct", [False, True])
+def test_direct_output_writes_the_same_bytes(tmp_path, background, direct):
     """AtomicOutput(direct=True): O_DIRECT writes of whole pages from a staging buffer,
-    the tail at the end; pieces of every size (empty, under a page, over the buffer)."""
+    the tail at the end; pieces of every size (empty, under a page, over the buffer).
+    digest=True: the SHA-256 of the bytes written, equal to the file's."""
+    import hashlib
     from propensity.io.fileio import AtomicOutput, _DirectWrites
     rng = np.random.default_rng(0)
     pieces = [b"", b"x", bytes(4095), rng.bytes(4096), rng.bytes(5000),
@@ -91,10 +101,16 @@ def test_direct_output_writes_the_same_bytes(tmp_path, background):
               memoryview(rng.bytes(3 * 4096)), b"tail"]
     target = tmp_path / "out.csv"
     target.write_bytes(b"old")
-    with AtomicOutput(target, background=background, direct=True) as out:
+    with AtomicOutput(target, background=background, direct=direct, digest=True) as out:
         for piece in pieces:
             out.write(piece)
     assert target.read_bytes() == b"".join(bytes(p) for p in pieces)
+    assert out.hexdigest() == hashlib.sha256(target.read_bytes()).hexdigest()
+    with AtomicOutput(tmp_path / "plain.csv") as plain:
+        plain.write(b"x")
+    with pytest.raises(ValueError, match="digest=True"):
+        plain.hexdigest()
+    (tmp_path / "plain.csv").unlink()
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
     with pytest.raises(RuntimeError):
         with AtomicOutput(target, direct=True) as out:

@@ -3,6 +3,7 @@ other delimiters (--sep, and the hint when it is missing), other encodings
 (--encoding, else a refusal naming the line and byte). Each checks against the plain
 UTF-8 comma file: the same training table and model bytes, the same scores."""
 import gzip
+import hashlib
 import io
 import os
 import re
@@ -179,6 +180,8 @@ def test_gzip_in_and_out_give_the_plain_scores(predictor, tmp_path, chunksize):
     out = tmp_path / "out.csv.gz"
     summary = predictor.predict_from_file(packed, out, **predictor_ts)
     assert summary["rows"] == len(X)
+    # the digest is of the file's (compressed) bytes, as the manifest records them
+    assert summary["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     with gzip.open(out, "rb") as f:
         unpacked = f.read()
     strip = lambda b: [ln.rsplit(b",", 1)[0] for ln in b.splitlines()]   # noqa: E731

@@ -267,7 +267,8 @@ def test_file_matches_dataframe_prediction(predictor, tmp_path, chunksize):
     assert out["purchase_probability"].map(lambda v: f"{v:.6f}").tolist() == [f"{p:.6f}" for p in ref]
     np.testing.assert_array_equal(out["predicted_ordered"], predictor.model.predict(X))
     assert set(out["segment"]) <= {"High", "Medium", "Low"}
-    assert os.listdir(tmp_path) == sorted(os.listdir(tmp_path)) or True
+    assert sorted(os.listdir(tmp_path)) == ["in.csv", "out.csv"]  # no temporary file left
+    assert summary["sha256"] == hashlib.sha256(dst.read_bytes()).hexdigest()
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
 
 

@@ -127,24 +127,28 @@ static void test_additivity_and_unused(void)
     }
 }
 
-/* The same bits for any thread count. */
+/* The same bits for any thread count, with many rows (blocks of 32) and with few
+ * (blocks of 4 rows, or a part of one, so that every thread gets some). */
 static void test_threads_identical(void)
 {
     const int32_t p = 5;
-    const int64_t n = 500;
     static uint8_t codes[500 * 5];
     static double a[500 * 6], b[500 * 6];
+    static const int64_t sizes[] = {500, 18, 9, 5, 1};
     make_forest(&F, 30, 7, 5);
     prop_forest_view v = view_of(&F, p);
-    make_rows(codes, n, p);
-    for (int kernel = PROP_SHAP_AUTO; kernel <= PROP_SHAP_LINEAR; kernel++) {
-        prop_shap_params sp = {0, 0.1, 1, kernel};
-        prop_error err;
-        CHECK(prop_forest_shap(&v, &sp, codes, n, p, a, &err) == PROP_OK);
-        for (int nt = 2; nt <= 5; nt++) {
-            sp.n_threads = nt;
-            CHECK(prop_forest_shap(&v, &sp, codes, n, p, b, &err) == PROP_OK);
-            CHECK(memcmp(a, b, sizeof a) == 0);
+    make_rows(codes, 500, p);
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        const int64_t n = sizes[s];
+        for (int kernel = PROP_SHAP_AUTO; kernel <= PROP_SHAP_LINEAR; kernel++) {
+            prop_shap_params sp = {0, 0.1, 1, kernel};
+            prop_error err;
+            CHECK(prop_forest_shap(&v, &sp, codes, n, p, a, &err) == PROP_OK);
+            for (int nt = 2; nt <= 5; nt++) {
+                sp.n_threads = nt;
+                CHECK(prop_forest_shap(&v, &sp, codes, n, p, b, &err) == PROP_OK);
+                CHECK(memcmp(a, b, (size_t)(n * (p + 1)) * sizeof *a) == 0);
+            }
         }
     }
 }

@@ -23,9 +23,11 @@ def model_files(family):
     return {"model_file": f"{family}_model.propmodel", "pickle_file": f"{family}_model.pkl"}
 
 
-def build(folder, *, best_model, models, training_data, created=None):
+def build(folder, *, best_model, models, training_data, created=None, digests=None):
     """The manifest of the files now in ``folder``. ``models`` maps each family to its
-    validation figures (f1, roc_auc, threshold); ``training_data`` describes the data."""
+    validation figures (f1, roc_auc, threshold); ``training_data`` describes the data.
+    ``digests`` maps names of files already hashed (complete, not written since) to their
+    SHA-256 or to a future of it (:func:`hash_early`); the other files are hashed here."""
     from .. import __version__
 
     created = created or datetime.datetime.now(datetime.timezone.utc)
@@ -34,20 +36,34 @@ def build(folder, *, best_model, models, training_data, created=None):
         "created": created.isoformat(timespec="seconds"), "best_model": best_model,
         "models": {fam: {**model_files(fam), "f1": rec["f1"], "roc_auc": rec["roc_auc"],
                          "threshold": rec["threshold"]} for fam, rec in models.items()},
-        "files": _checksums(folder),
+        "files": _checksums(folder, digests or {}),
         "training_data": dict(training_data),
     }
 
 
-def _checksums(folder):
-    """sha256 of every file of ``folder`` but the unhashed ones, the files hashed side by
-    side (hashlib releases the GIL: a training run's 400 MB take half the time on 2 cores)."""
-    from concurrent.futures import ThreadPoolExecutor
+def hash_early(pool, folder, names):
+    """{name: future of its SHA-256} for files of ``folder`` that are complete, hashed on
+    ``pool`` while the run goes on (hashlib and file reads release the GIL): a training run
+    hashes its model files and test predictions, 400 MB on the 10M-row file, while it draws
+    its figures, instead of after them."""
+    return {name: pool.submit(file_sha256, os.path.join(folder, name)) for name in names}
+
+
+def _checksums(folder, known):
+    """sha256 of every file of ``folder`` but the unhashed ones: from ``known`` (a digest
+    or a future of one) where given, else the files hashed side by side."""
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     names = [name for name in sorted(os.listdir(folder)) if name not in UNHASHED]
-    with ThreadPoolExecutor(max(1, min(len(names), os.cpu_count() or 1))) as pool:
-        digests = list(pool.map(lambda name: file_sha256(os.path.join(folder, name)), names))
-    return dict(zip(names, digests))
+    rest = [name for name in names if name not in known]
+    with ThreadPoolExecutor(max(1, min(len(rest), os.cpu_count() or 1))) as pool:
+        digests = dict(zip(rest, pool.map(lambda name: file_sha256(os.path.join(folder, name)),
+                                          rest)))
+    for name in names:
+        if name in known:
+            d = known[name]
+            digests[name] = d.result() if isinstance(d, Future) else d
+    return {name: digests[name] for name in names}
 
 
 def write(folder, manifest):

@@ -271,7 +271,9 @@ class CustomerPropensityPredictor:
         a JSON file for the population stability index of every feature and of the
         scores. ``progress`` is called with the number of rows of each block. ``explain=k``
         adds the reason columns of :meth:`predict` to a CSV output (explained block by
-        block). Returns a summary dict.
+        block). Returns a summary dict: ``rows``, ``n_coerced``, ``n_filled``,
+        ``n_unseen``, ``model``, ``threshold``, ``sha256`` (of the output file's bytes, as
+        written) and, with ``drift_report``, ``drift`` (the report).
         """
         model = self.require_model()
         thr = self.decision_threshold(threshold)
@@ -322,7 +324,7 @@ class CustomerPropensityPredictor:
         summary = {"rows": 0, "n_coerced": 0, "n_filled": 0, "n_unseen": 0,
                    "model": self.model_name, "threshold": thr}
         try:
-            with AtomicOutput(output_path, background=True, direct=True) as raw, \
+            with AtomicOutput(output_path, background=True, direct=True, digest=True) as raw, \
                     _predictions_output(raw, output_path, segments, k) as out:
                 if parquet_in:
                     self._stream_parquet(model, input_path, out, thr, segments, coerce, fill,
@@ -341,6 +343,7 @@ class CustomerPropensityPredictor:
         finally:
             if close_src and src is not None:
                 src.close()
+        summary["sha256"] = raw.hexdigest()
         _warn_coerced(summary["n_coerced"])
         if summary["n_filled"]:
             logger.info("filled %d empty cell(s)", summary["n_filled"])
