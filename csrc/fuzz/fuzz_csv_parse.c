@@ -3,7 +3,8 @@
  * The first bytes of each input choose the parser parameters (delimiter, field
  * count, id field, feature mapping, fill/coerce flags, block mode, max_rows and
  * the length of the field names) and the schema (flags bit 5: one byte per column
- * picks its kind and fill, one more per category column its categories; else every
+ * picks its kind (binary, numeric, category or native category) and fill, one more per
+ * category column its categories; else every
  * column is binary without fill) and the output (flags bits 6-7: natural, double,
  * uint8 or both); the rest is the CSV block. Every input is parsed by the fast
  * parser and by the plain reference parser: both must return the same status, a
@@ -151,14 +152,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!mixed)
             continue;
         uint8_t kb = take(&data, &size);
-        kind[j] = kb % 3;
+        kind[j] = kb % 4; /* binary, numeric, category (one-hot codes), native category */
         int f = (kb >> 2) & 3; /* none, 0, 1, or another value */
         if (f == 1 || f == 2)
             fill[j] = (double)(f - 1);
         else if (f == 3)
             fill[j] = kind[j] == PROP_KIND_BINARY ? 0.5 : -2.25; /* refused when binary */
         bad_fill |= f == 3 && kind[j] == PROP_KIND_BINARY;
-        if (kind[j] == PROP_KIND_CATEGORY) {
+        if (kind[j] == PROP_KIND_CATEGORY || kind[j] == PROP_KIND_CATEGORY_NATIVE) {
             uint8_t mask = take(&data, &size);
             int first = -1;
             for (int c = 0; c < 8; c++)
@@ -260,7 +261,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int64_t i = 0; i < ra.n_rows; i++)
             for (int64_t j = 0; j < nf; j++) {
                 double v = use_x ? Xa[i * nf + j] : Va[i * nf + j];
-                if (feature_field[j] < 0 && v != prop_schema_absent_value(S, j))
+                double absent = prop_schema_absent_value(S, j);
+                if (feature_field[j] < 0 && (isnan(absent) ? !isnan(v) : v != absent))
                     die("an absent column does not hold its absent value", "");
                 switch (kind[j]) {
                 case PROP_KIND_BINARY:
@@ -271,9 +273,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     if (!isfinite(v))
                         die("a numeric value that is not finite", "");
                     break;
+                case PROP_KIND_CATEGORY_NATIVE: /* a code, "other", or NaN: missing */
+                    if (!isnan(v) && v != (double)PROP_SCHEMA_CAT_OTHER &&
+                        (v != floor(v) || v < 0.0 || v >= (double)ncat[j]))
+                        die("a native category code out of range", "");
+                    if (prop_schema_native(S, j) != 1)
+                        die("a native category column is not native", "");
+                    break;
                 default:
                     if (v != floor(v) || v < -1.0 || v >= (double)ncat[j])
                         die("a category code out of range", "");
+                    if (prop_schema_native(S, j) != 0)
+                        die("a one-hot category column is native", "");
                 }
             }
         if (p.id_field >= 0) {
