@@ -1193,6 +1193,15 @@ static PyObject *py_trees_shap_model(PyObject *self, PyObject *args, PyObject *k
     return cap;
 }
 
+/* trees_shap_work(model) -> float: the work of explaining one row (shap.h). */
+static PyObject *py_trees_shap_work(PyObject *self, PyObject *model)
+{
+    prop_shap_model *md = PyCapsule_GetPointer(model, SHAP_MODEL_CAPSULE);
+    if (md == NULL)
+        return NULL; /* not a capsule of trees_shap_model: the error is set */
+    return PyFloat_FromDouble(prop_shap_model_work(md));
+}
+
 /* trees_shap(codes (n, p), trees, average, base, n_threads, reference=False, model=None,
  * kernel=0) -> (n, p + 1): SHAP values of every row, the bias last (shap.h; reference:
  * enumeration of subsets; model: a capsule of trees_shap_model made from the same trees;
@@ -1292,7 +1301,10 @@ fail:
      "kernel=0) -> "  \
      "float64 (n, p + 1): SHAP values, the bias last"},                                    \
     {"trees_shap_model", TREES_KW(py_trees_shap_model),                                    \
-     "trees_shap_model(trees, n_features) -> capsule of the trees compiled for trees_shap"},
+     "trees_shap_model(trees, n_features) -> capsule of the trees compiled for trees_shap"}, \
+    {"trees_shap_work", (PyCFunction)py_trees_shap_work, METH_O,                           \
+     "trees_shap_work(model) -> float: the work of explaining one row with a capsule of "   \
+     "trees_shap_model"},
 static int trees_init(PyObject *module)
 {
     if (PyModule_AddIntConstant(module, "SCORE_AUTO", PROP_SCORE_AUTO) < 0 ||

@@ -550,8 +550,23 @@ static int32_t unique_below(const prop_forest_view *v, int64_t s, int64_t k, int
  * costs less than the recursion. Measured on the default forests (depth 10 and 20, one
  * thread): the linear walk takes about 1.2 ns a node and quadrature point, the recursion
  * about 3 ns a unit of depth^2 + depth a leaf. */
+/* The work of explaining one row with a tree, in the units of the training run's SHAP
+ * budget (propensity/training/pipeline.py, about 3.3 ns a unit on one core): a tree of
+ * at most SHAP_TABLE_MAX_D levels is taken as tabled, leaves x depth x (1 + 2^depth /
+ * 256); a deeper one costs the cheaper of the linear walk, 0.4 x nodes x its quadrature
+ * points (depth / 2 rounded up to a multiple of 4), and the recursion, nodes x depth +
+ * leaves x depth^2 (its depth standing for the unique features on a path). */
+static double tree_work(double nodes, double leaves, int32_t max_depth)
+{
+    const double d = max_depth > 1 ? (double)max_depth : 1.0;
+    if (d <= SHAP_TABLE_MAX_D)
+        return leaves * d * (1.0 + ldexp(1.0, (int)d) / 256.0);
+    const double half = ceil(d / 2.0), points = fmax(4.0, ceil(half / 4.0) * 4.0);
+    return fmin(0.4 * nodes * points, nodes * d + leaves * d * d);
+}
+
 static prop_status linear_build(const prop_forest_view *v, const shap_tables *tb, int all,
-                                shap_linear *ln, prop_error *err)
+                                shap_linear *ln, double *work, prop_error *err)
 {
     const int64_t T = v->n_trees;
     ln->linear = calloc((size_t)(T > 0 ? T : 1), 1);
@@ -567,21 +582,27 @@ static prop_status linear_build(const prop_forest_view *v, const shap_tables *tb
     for (int32_t np = 4; np <= SHAP_LINEAR_MAX_N; np += 4)
         gauss_legendre01(np, (double *)(ln->t + (np / 4 - 1) * SHAP_RULE_STRIDE),
                          (double *)(ln->w + (np / 4 - 1) * SHAP_RULE_STRIDE));
+    *work = 0.0;
     for (int64_t t = 0; t < T; t++) {
         const int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
-        double nodes = (double)m, rec = 0.0;
+        double nodes = (double)m, rec = 0.0, leaves = 0.0;
+        int32_t deepest = 0;
         ln->frac[s] = 1.0;
         depth[s] = 0;
         for (int64_t k = 0; k < m; k++) { /* children follow their parent (validated) */
             const int64_t l = v->left[s + k], r = v->right[s + k];
+            if (depth[s + k] > deepest)
+                deepest = depth[s + k];
             if (l < 0) {
                 rec += (double)depth[s + k] * ((double)depth[s + k] + 1.0);
+                leaves += 1.0;
                 continue;
             }
             ln->frac[s + l] = prop_shap_fraction(v->count + s, k, l);
             ln->frac[s + r] = prop_shap_fraction(v->count + s, k, r);
             depth[s + l] = depth[s + r] = depth[s + k] + 1;
         }
+        *work += tree_work(nodes, leaves, deepest);
         if (tb->tabled != NULL && tb->tabled[t])
             continue;
         const int32_t d = unique_below(v, s, 0, seen, 0);
@@ -864,6 +885,7 @@ struct prop_shap_model {
     int64_t n_trees, n_nodes;
     int32_t n_features;
     uint64_t fingerprint;
+    double work; /* of one row: tree_work summed over the trees */
 };
 
 /* FNV-1a over the node arrays a model's explanations read, a 64-bit word a step (then
@@ -923,7 +945,8 @@ static prop_status model_build(const prop_forest_view *v, int kernel, prop_shap_
         return st;
     }
     if (kernel != PROP_SHAP_RECURSIVE &&
-        (st = linear_build(v, &md->tb, kernel == PROP_SHAP_LINEAR, &md->ln, err)) != PROP_OK) {
+        (st = linear_build(v, &md->tb, kernel == PROP_SHAP_LINEAR, &md->ln, &md->work,
+                           err)) != PROP_OK) {
         tables_free(&md->tb);
         linear_free(&md->ln);
     }
@@ -948,6 +971,8 @@ prop_status prop_shap_model_new(const prop_forest_view *v, prop_shap_model **out
     *out = md;
     return PROP_OK;
 }
+
+double prop_shap_model_work(const prop_shap_model *md) { return md->work; }
 
 void prop_shap_model_free(prop_shap_model *md)
 {

@@ -408,26 +408,14 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
     def _shap_work_per_row(self):
         """A measure of the exact TreeSHAP work of one row, in the units of
         ``pipeline.SHAP_WORK`` (about 3.3 ns a unit on one core of the machine of
-        benchmarks/), following the kernel csrc/shap.c picks for each tree (its depth
-        standing for the unique features on a path): the leaf table up to 8 levels,
-        leaves x depth x (1 + 2^depth / 256); else the cheaper of the linear walk,
-        0.4 x nodes x its quadrature points (depth / 2 rounded up to a multiple of 4),
-        and the recursion, nodes x depth + leaves x depth^2. 200 trees of depth 20 with
-        13,742 nodes each: 1.3e7 units, about 40 ms a row (the recursion: 6e8)."""
+        benchmarks/), computed by the C core as it compiles the trees for explanations
+        (``prop_shap_model_work``: each tree by its shape, following the kernel csrc/shap.c
+        picks for it). 200 trees of depth 20 with 13,742 nodes each: 1.3e7 units, about
+        40 ms a row (the recursion: 6e8)."""
         self._check_fitted()
-        t = self._trees
-        ts = t["tree_start"]
-        n_trees = ts.shape[0] - 1
-        if n_trees == 0:
+        if self._trees["tree_start"].shape[0] <= 1:
             return 0.0
-        tree_of = np.repeat(np.arange(n_trees), np.diff(ts))
-        depth = np.maximum(np.maximum.reduceat(node_depths(t), ts[:-1]), 1).astype(np.float64)
-        leaves = np.bincount(tree_of, weights=t["left"] < 0, minlength=n_trees)
-        nodes = np.diff(ts).astype(np.float64)
-        points = np.maximum(4.0, np.ceil(np.ceil(depth / 2.0) / 4.0) * 4.0)
-        table = leaves * depth * (1.0 + 2.0 ** np.minimum(depth, 8) / 256.0)
-        walk = np.minimum(0.4 * nodes * points, nodes * depth + leaves * depth * depth)
-        return float(np.where(depth <= 8, table, walk).sum())
+        return _core.trees_shap_work(self._shap_model())
 
     def _shap_from_codes(self, B, distinct=True):
         """SHAP values of binned rows B; distinct=True explains each distinct row once
