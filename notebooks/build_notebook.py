@@ -641,6 +641,70 @@ python -m propensity.predict --input_file new_sessions.csv --output_file predict
 ```
 
 The temporary folder is removed below."""),
+    (MD, """\
+## 10. Text columns: campaigns, regions, device models
+
+Marketing files often carry a text column with many values: the campaign that brought the
+visitor, a region, a device model. `PropensityModel(categorical="auto")` (the default, and
+`--categorical auto` of the training run) makes each text column **one categorical
+feature**: the trees split it into two sets of values, logistic regression replaces each
+value by its (cross-fitted) rate of orders. `categorical="onehot"` writes one 0/1 column
+per value instead, which is slower and, with many small values, less accurate.
+
+Below, every session gets the campaign that brought it: 300 campaigns, a few large and many
+small, some converting far better than others (buyers came more often through the good
+ones). The same gradient boosting is trained both ways."""),
+    (CODE, """\
+rng = np.random.default_rng(SEED)
+n_campaigns = 300
+quality = rng.normal(0.0, 2.0, n_campaigns)          # how well each campaign converts
+size = 1.0 / (np.arange(n_campaigns) + 10.0)         # a few large campaigns, many small ones
+p_buyer = size * np.exp(quality) / (size * np.exp(quality)).sum()
+p_other = size / size.sum()
+campaign = np.where(y == 1, rng.choice(n_campaigns, len(y), p=p_buyer),
+                    rng.choice(n_campaigns, len(y), p=p_other))
+with_campaign = sessions[features].assign(campaign=[f"campaign_{c:03d}" for c in campaign])
+Xc_train, Xc_val = with_campaign.iloc[train_idx], with_campaign.iloc[val_idx]
+
+rows, campaign_models = {}, {}
+for name, mode, columns in [("campaign as one categorical feature", "auto", None),
+                            ("campaign one-hot", "onehot", None),
+                            ("without the campaign", "auto", features)]:
+    train_x = Xc_train if columns is None else Xc_train[columns]
+    val_x = Xc_val if columns is None else Xc_val[columns]
+    start = time.perf_counter()
+    model = PropensityModel(
+        estimator=GradientBoostingClassifier(n_estimators=100, max_depth=6, learning_rate=0.1,
+                                             scale_pos_weight=balance, random_state=SEED),
+        categorical=mode, random_state=SEED).fit(train_x, y_train)
+    seconds = time.perf_counter() - start
+    campaign_models[name] = model
+    p_val = model.predict_proba(val_x)[:, 1]
+    rows[name] = {"model features": len(model.feature_names_out_), "training seconds": seconds,
+                  "average precision": metrics.average_precision_score(y_val, p_val),
+                  "F1": metrics.f1_score(y_val, model.predict(val_x)),
+                  "ROC-AUC": metrics.roc_auc_score(y_val, p_val)}
+formatted(pd.DataFrame(rows).T, {"model features": "{:.0f}", "training seconds": "{:.2f}",
+                                 "average precision": "{:.4f}", "F1": "{:.4f}",
+                                 "ROC-AUC": "{:.4f}"})"""),
+    (MD, """\
+The campaign adds what the behaviours cannot say (average precision and F1 rise); as one
+categorical feature it trains faster than its 300 one-hot columns and uses the small
+campaigns better, because a split can group many of them at once."""),
+    (MD, """\
+A value the model has not seen (a campaign launched after training) or one of the rarest
+values beyond the 254 a column keeps gets the shared "other" category, and an empty cell
+is a missing value: both are scored, never refused. Here the same session under a known
+campaign, a new one and none:"""),
+    (CODE, """\
+categorical = campaign_models["campaign as one categorical feature"]
+p_val = categorical.predict_proba(Xc_val)[:, 1]
+middle = int(np.argmin(np.abs(p_val - 0.5)))   # a session the campaign can tip either way
+best, worst = (f"campaign_{c:03d}" for c in (np.argmax(quality), np.argmin(quality)))
+one = Xc_val.iloc[[middle] * 4].reset_index(drop=True)
+one["campaign"] = [best, worst, "spring_launch_2027", None]
+one.assign(purchase_probability=categorical.predict_proba(one)[:, 1])[
+    ["campaign", "purchase_probability"]]"""),
     (CODE, """\
 import shutil
 
