@@ -1193,13 +1193,23 @@ static PyObject *py_trees_shap_model(PyObject *self, PyObject *args, PyObject *k
     return cap;
 }
 
-/* trees_shap_work(model) -> float: the work of explaining one row (shap.h). */
-static PyObject *py_trees_shap_work(PyObject *self, PyObject *model)
+/* trees_shap_work(trees, n_features) -> float: the work of explaining one row (shap.h). */
+static PyObject *py_trees_shap_work(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    prop_shap_model *md = PyCapsule_GetPointer(model, SHAP_MODEL_CAPSULE);
-    if (md == NULL)
-        return NULL; /* not a capsule of trees_shap_model: the error is set */
-    return PyFloat_FromDouble(prop_shap_model_work(md));
+    view_arrays va;
+    if (parse_trees_features(args, kwds, &va) < 0)
+        return NULL;
+    prop_error err;
+    prop_error_clear(&err);
+    double work = 0.0;
+    prop_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = prop_forest_shap_work(&va.v, &work, &err);
+    Py_END_ALLOW_THREADS
+    view_release(&va);
+    if (st != PROP_OK)
+        return raise_status(st, &err);
+    return PyFloat_FromDouble(work);
 }
 
 /* trees_shap(codes (n, p), trees, average, base, n_threads, reference=False, model=None,
@@ -1302,9 +1312,8 @@ fail:
      "float64 (n, p + 1): SHAP values, the bias last"},                                    \
     {"trees_shap_model", TREES_KW(py_trees_shap_model),                                    \
      "trees_shap_model(trees, n_features) -> capsule of the trees compiled for trees_shap"}, \
-    {"trees_shap_work", (PyCFunction)py_trees_shap_work, METH_O,                           \
-     "trees_shap_work(model) -> float: the work of explaining one row with a capsule of "   \
-     "trees_shap_model"},
+    {"trees_shap_work", TREES_KW(py_trees_shap_work),                                      \
+     "trees_shap_work(trees, n_features) -> float: the work of explaining one row"},
 static int trees_init(PyObject *module)
 {
     if (PyModule_AddIntConstant(module, "SCORE_AUTO", PROP_SCORE_AUTO) < 0 ||

@@ -185,27 +185,45 @@ static double ensemble_bias(const prop_forest_view *v, const prop_shap_params *s
 }
 
 /* Deepest tree (levels of splits). */
-static prop_status max_tree_depth(const prop_forest_view *v, int32_t *depth, prop_error *err)
+/* The most nodes of one tree (at least 1): the size of per-tree scratch. */
+static int64_t widest_tree(const prop_forest_view *v)
 {
     int64_t widest = 1;
     for (int64_t t = 0; t < v->n_trees; t++)
         if (v->tree_start[t + 1] - v->tree_start[t] > widest)
             widest = v->tree_start[t + 1] - v->tree_start[t];
-    int32_t *d = malloc((size_t)widest * sizeof *d);
+    return widest;
+}
+
+/* The depth of tree t's deepest leaf (returned) and its leaf count, in one pass over its
+ * nodes; d: scratch of widest_tree(v) entries. */
+static int32_t tree_shape(const prop_forest_view *v, int64_t t, int32_t *d, int64_t *leaves)
+{
+    const int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
+    int32_t deepest = 0;
+    *leaves = 0;
+    d[0] = 0;
+    for (int64_t k = 0; k < m; k++) { /* children follow their parent (validated) */
+        if (v->left[s + k] < 0) {
+            deepest = d[k] > deepest ? d[k] : deepest;
+            ++*leaves;
+            continue;
+        }
+        d[v->left[s + k]] = d[v->right[s + k]] = d[k] + 1;
+    }
+    return deepest;
+}
+
+static prop_status max_tree_depth(const prop_forest_view *v, int32_t *depth, prop_error *err)
+{
+    int32_t *d = malloc((size_t)widest_tree(v) * sizeof *d);
     if (d == NULL)
         return prop_fail(err, PROP_NOMEM, "out of memory explaining trees");
     int32_t best = 0;
+    int64_t leaves;
     for (int64_t t = 0; t < v->n_trees; t++) {
-        int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
-        d[0] = 0;
-        for (int64_t k = 0; k < m; k++) { /* children follow their parent (validated) */
-            if (v->left[s + k] < 0) {
-                if (d[k] > best)
-                    best = d[k];
-                continue;
-            }
-            d[v->left[s + k]] = d[v->right[s + k]] = d[k] + 1;
-        }
+        int32_t deepest = tree_shape(v, t, d, &leaves);
+        best = deepest > best ? deepest : best;
     }
     free(d);
     *depth = best;
@@ -321,11 +339,7 @@ static prop_status tables_build(const prop_forest_view *v, int32_t depth, shap_t
                                 prop_error *err)
 {
     const int64_t T = v->n_trees;
-    int64_t widest = 1;
-    for (int64_t t = 0; t < T; t++)
-        if (v->tree_start[t + 1] - v->tree_start[t] > widest)
-            widest = v->tree_start[t + 1] - v->tree_start[t];
-    int32_t *parent = malloc((size_t)widest * sizeof *parent);
+    int32_t *parent = malloc((size_t)widest_tree(v) * sizeof *parent);
     int32_t *nodes = malloc((size_t)(depth + 2) * sizeof *nodes);
     uint8_t *elem = malloc((size_t)(depth + 2));
     int32_t *feat = malloc((size_t)(depth + 2) * sizeof *feat);
@@ -545,11 +559,6 @@ static int32_t unique_below(const prop_forest_view *v, int64_t s, int64_t k, int
     return a > b ? a : b;
 }
 
-/* Mark the trees the linear kernel explains: every tree not tabled whose paths have at
- * most 2 * SHAP_LINEAR_MAX_N unique features, when `all`; else those of them where it
- * costs less than the recursion. Measured on the default forests (depth 10 and 20, one
- * thread): the linear walk takes about 1.2 ns a node and quadrature point, the recursion
- * about 3 ns a unit of depth^2 + depth a leaf. */
 /* The work of explaining one row with a tree, in the units of the training run's SHAP
  * budget (propensity/training/pipeline.py, about 3.3 ns a unit on one core): a tree of
  * at most SHAP_TABLE_MAX_D levels is taken as tabled, leaves x depth x (1 + 2^depth /
@@ -565,8 +574,13 @@ static double tree_work(double nodes, double leaves, int32_t max_depth)
     return fmin(0.4 * nodes * points, nodes * d + leaves * d * d);
 }
 
+/* Mark the trees the linear kernel explains: every tree not tabled whose paths have at
+ * most 2 * SHAP_LINEAR_MAX_N unique features, when `all`; else those of them where it
+ * costs less than the recursion. Measured on the default forests (depth 10 and 20, one
+ * thread): the linear walk takes about 1.2 ns a node and quadrature point, the recursion
+ * about 3 ns a unit of depth^2 + depth a leaf. */
 static prop_status linear_build(const prop_forest_view *v, const shap_tables *tb, int all,
-                                shap_linear *ln, double *work, prop_error *err)
+                                shap_linear *ln, prop_error *err)
 {
     const int64_t T = v->n_trees;
     ln->linear = calloc((size_t)(T > 0 ? T : 1), 1);
@@ -582,27 +596,21 @@ static prop_status linear_build(const prop_forest_view *v, const shap_tables *tb
     for (int32_t np = 4; np <= SHAP_LINEAR_MAX_N; np += 4)
         gauss_legendre01(np, (double *)(ln->t + (np / 4 - 1) * SHAP_RULE_STRIDE),
                          (double *)(ln->w + (np / 4 - 1) * SHAP_RULE_STRIDE));
-    *work = 0.0;
     for (int64_t t = 0; t < T; t++) {
         const int64_t s = v->tree_start[t], m = v->tree_start[t + 1] - s;
-        double nodes = (double)m, rec = 0.0, leaves = 0.0;
-        int32_t deepest = 0;
+        double nodes = (double)m, rec = 0.0;
         ln->frac[s] = 1.0;
         depth[s] = 0;
         for (int64_t k = 0; k < m; k++) { /* children follow their parent (validated) */
             const int64_t l = v->left[s + k], r = v->right[s + k];
-            if (depth[s + k] > deepest)
-                deepest = depth[s + k];
             if (l < 0) {
                 rec += (double)depth[s + k] * ((double)depth[s + k] + 1.0);
-                leaves += 1.0;
                 continue;
             }
             ln->frac[s + l] = prop_shap_fraction(v->count + s, k, l);
             ln->frac[s + r] = prop_shap_fraction(v->count + s, k, r);
             depth[s + l] = depth[s + r] = depth[s + k] + 1;
         }
-        *work += tree_work(nodes, leaves, deepest);
         if (tb->tabled != NULL && tb->tabled[t])
             continue;
         const int32_t d = unique_below(v, s, 0, seen, 0);
@@ -885,7 +893,6 @@ struct prop_shap_model {
     int64_t n_trees, n_nodes;
     int32_t n_features;
     uint64_t fingerprint;
-    double work; /* of one row: tree_work summed over the trees */
 };
 
 /* FNV-1a over the node arrays a model's explanations read, a 64-bit word a step (then
@@ -932,10 +939,7 @@ static prop_status model_build(const prop_forest_view *v, int kernel, prop_shap_
     prop_status st = max_tree_depth(v, &md->depth, err);
     if (st != PROP_OK)
         return st;
-    md->widest = 1;
-    for (int64_t t = 0; t < v->n_trees; t++)
-        if (v->tree_start[t + 1] - v->tree_start[t] > md->widest)
-            md->widest = v->tree_start[t + 1] - v->tree_start[t];
+    md->widest = widest_tree(v);
     md->n_trees = v->n_trees;
     md->n_nodes = v->n_nodes;
     md->n_features = v->n_features;
@@ -945,8 +949,7 @@ static prop_status model_build(const prop_forest_view *v, int kernel, prop_shap_
         return st;
     }
     if (kernel != PROP_SHAP_RECURSIVE &&
-        (st = linear_build(v, &md->tb, kernel == PROP_SHAP_LINEAR, &md->ln, &md->work,
-                           err)) != PROP_OK) {
+        (st = linear_build(v, &md->tb, kernel == PROP_SHAP_LINEAR, &md->ln, err)) != PROP_OK) {
         tables_free(&md->tb);
         linear_free(&md->ln);
     }
@@ -972,7 +975,24 @@ prop_status prop_shap_model_new(const prop_forest_view *v, prop_shap_model **out
     return PROP_OK;
 }
 
-double prop_shap_model_work(const prop_shap_model *md) { return md->work; }
+prop_status prop_forest_shap_work(const prop_forest_view *v, double *work, prop_error *err)
+{
+    *work = 0.0;
+    prop_status st = prop_forest_validate(v, err);
+    if (st != PROP_OK)
+        return st;
+    int32_t *d = malloc((size_t)widest_tree(v) * sizeof *d);
+    if (d == NULL)
+        return prop_fail(err, PROP_NOMEM, "out of memory measuring the trees");
+    int64_t leaves;
+    for (int64_t t = 0; t < v->n_trees; t++) {
+        const int32_t deepest = tree_shape(v, t, d, &leaves);
+        *work += tree_work((double)(v->tree_start[t + 1] - v->tree_start[t]), (double)leaves,
+                           deepest);
+    }
+    free(d);
+    return PROP_OK;
+}
 
 void prop_shap_model_free(prop_shap_model *md)
 {

@@ -408,14 +408,14 @@ class TreeEnsemble(ClassifierMixin, BaseEstimator):
     def _shap_work_per_row(self):
         """A measure of the exact TreeSHAP work of one row, in the units of
         ``pipeline.SHAP_WORK`` (about 3.3 ns a unit on one core of the machine of
-        benchmarks/), computed by the C core as it compiles the trees for explanations
-        (``prop_shap_model_work``: each tree by its shape, following the kernel csrc/shap.c
-        picks for it). 200 trees of depth 20 with 13,742 nodes each: 1.3e7 units, about
-        40 ms a row (the recursion: 6e8)."""
+        benchmarks/), by the C core in one pass over the nodes (``prop_forest_shap_work``:
+        each tree by its shape, following the kernel csrc/shap.c picks for it; nothing is
+        compiled for a model too dear to explain). 200 trees of depth 20 with 13,742 nodes
+        each: 1.3e7 units, about 40 ms a row (the recursion: 6e8)."""
         self._check_fitted()
         if self._trees["tree_start"].shape[0] <= 1:
             return 0.0
-        return _core.trees_shap_work(self._shap_model())
+        return _core.trees_shap_work(self._tree_tuple(), int(self.n_features_in_))
 
     def _shap_from_codes(self, B, distinct=True):
         """SHAP values of binned rows B; distinct=True explains each distinct row once

@@ -79,12 +79,13 @@ typedef struct prop_shap_model prop_shap_model;
 prop_status prop_shap_model_new(const prop_forest_view *v, prop_shap_model **out,
                                 prop_error *err);
 void prop_shap_model_free(prop_shap_model *md);
-/* The work of explaining one row with the compiled model, in the units of the training
- * run's SHAP budget (about 3.3 ns a unit on one core of the benchmark machine), by each
- * tree's shape: leaves x depth x (1 + 2^depth / 256) up to 8 levels (the leaf tables),
- * else the cheaper of the linear walk (0.4 x nodes x quadrature points, depth / 2
- * rounded up to a multiple of 4) and the recursion (nodes x depth + leaves x depth^2). */
-double prop_shap_model_work(const prop_shap_model *md);
+/* *work = the work of explaining one row with the trees of v (validated first), in the
+ * units of the training run's SHAP budget (about 3.3 ns a unit on one core of the
+ * benchmark machine), by each tree's shape: leaves x depth x (1 + 2^depth / 256) up to
+ * 8 levels (the leaf tables), else the cheaper of the linear walk (0.4 x nodes x
+ * quadrature points, depth / 2 rounded up to a multiple of 4) and the recursion (nodes x
+ * depth + leaves x depth^2). One pass over the nodes: no model is compiled. */
+prop_status prop_forest_shap_work(const prop_forest_view *v, double *work, prop_error *err);
 
 /* prop_forest_shap with a compiled model (sp->kernel must be AUTO): the same values.
  * PROP_INVALID_ARG when md was compiled from other arrays than v's (sizes and a
