@@ -111,6 +111,9 @@ def test_direct_output_writes_the_same_bytes(tmp_path, background, direct):
     with pytest.raises(ValueError, match="digest=True"):
         plain.hexdigest()
     (tmp_path / "plain.csv").unlink()
+    with pytest.raises(ValueError, match="mode 'wb', not 'w'"):   # text is not hashed
+        AtomicOutput(tmp_path / "text.csv", "w", digest=True)
+    assert not (tmp_path / "text.csv").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
     with pytest.raises(RuntimeError):
         with AtomicOutput(target, direct=True) as out:

@@ -726,10 +726,10 @@ def _predict_test(model, name, test_file, folder, embedded_test_rows, sep=",", e
     predictor = CustomerPropensityPredictor.from_model(model, name)
     out = os.path.join(folder, "test_predictions.csv")
     source = "embedded testing-style data" if test_file is None else test_file
+    digest = None
     try:
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
-            digest = None
             if test_file is not None:
                 summary = predictor.predict_from_file(test_file, out, sep=sep,
                                                       encoding=encoding)

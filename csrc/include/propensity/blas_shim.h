@@ -31,7 +31,6 @@ extern "C" {
  * and OpenBLAS's idle threads then spun beside ours (the 10M-row run's logistic
  * regression grid took 1.7 s instead of 0.75 s). This wheel's OpenBLAS is only ours:
  * numpy and scipy bundle their own. */
-#define prop_openblas_get_num_threads PROP_BLAS_NAME(openblas_get_num_threads)
 #define prop_openblas_set_num_threads PROP_BLAS_NAME(openblas_set_num_threads)
 
 #ifdef __cplusplus
