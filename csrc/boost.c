@@ -87,6 +87,14 @@ static double eval_logloss(const prop_eval_set *E, const double *f)
     return den > 0 ? num / den : 0.0;
 }
 
+/* The boosting weight of row i, label k: its summed sample weight, times
+ * scale_pos_weight for the positive label. */
+static inline double label_weight(const prop_rows *R, int64_t i, int k, double spw)
+{
+    double w = prop_rows_weight(R, 2 * i + k);
+    return k ? w * spw : w;
+}
+
 prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const prop_eval_set *E,
                            prop_ensemble *out, prop_error *err)
 {
@@ -111,7 +119,6 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t *rows = malloc((size_t)n * sizeof *rows);
     int32_t *rows_in = malloc((size_t)n * sizeof *rows_in); /* rows of non-zero count */
     double *f = malloc((size_t)n * sizeof *f);
-    double *w1 = malloc((size_t)n * 2 * sizeof *w1); /* effective per-label weights */
     double *ef = E ? malloc((size_t)E->n_rows * sizeof *ef) : NULL;
     uint8_t *mask = malloc((size_t)p);
     int32_t *perm = malloc((size_t)p * sizeof *perm);
@@ -122,7 +129,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
-    if (!stats || !rows || !rows_in || !f || !w1 || (E && !ef) || !mask || !perm || !row_leaf ||
+    if (!stats || !rows || !rows_in || !f || (E && !ef) || !mask || !perm || !row_leaf ||
         !out->tree_start || (E && !out->eval_history)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
         goto done;
@@ -138,12 +145,14 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         goto done;
     prop_tree_data D = {codes, n, &L, codes_t, bundled ? &bundles : NULL};
 
+    /* the effective per-label weights are label_weight(): each row's summed weight, the
+     * positive label's times scale_pos_weight (worked out where used, not stored: 16
+     * bytes a row) */
+    const double spw = P->scale_pos_weight;
     double W[2] = {0.0, 0.0};
     for (int64_t i = 0; i < n; i++) {
-        w1[2 * i] = R->weights[2 * i];
-        w1[2 * i + 1] = R->weights[2 * i + 1] * P->scale_pos_weight;
-        W[0] += w1[2 * i];
-        W[1] += w1[2 * i + 1];
+        W[0] += label_weight(R, i, 0, spw);
+        W[1] += label_weight(R, i, 1, spw);
     }
     if (!(W[0] > 0.0) || !(W[1] > 0.0)) {
         st = prop_fail(err, PROP_INVALID_ARG, "both classes need a positive total weight");
@@ -207,7 +216,8 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
             if (prev_tb >= 0)
                 f[i] += tree_value(&pv, codes + i * p, row_leaf[i]);
             int64_t c0 = R->counts[2 * i], c1 = R->counts[2 * i + 1];
-            double a0 = c0 > 0 ? w1[2 * i] : 0.0, a1 = c1 > 0 ? w1[2 * i + 1] : 0.0;
+            double a0 = c0 > 0 ? label_weight(R, i, 0, spw) : 0.0;
+            double a1 = c1 > 0 ? label_weight(R, i, 1, spw) : 0.0;
             double c = (double)(c0 + c1);
             if (sub) {
                 a0 = c0 > 0 ? a0 * (stats[i].a / (double)c0) : 0.0;
@@ -268,7 +278,6 @@ done:
     free(rows);
     free(rows_in);
     free(f);
-    free(w1);
     free(ef);
     free(mask);
     free(perm);

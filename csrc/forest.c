@@ -16,8 +16,8 @@ void prop_ensemble_free(prop_ensemble *e)
 
 prop_status prop_rows_check(const prop_rows *R, prop_error *err)
 {
-    if (R->codes == NULL || R->counts == NULL || R->weights == NULL)
-        return prop_fail(err, PROP_INVALID_ARG, "rows, counts and weights are required");
+    if (R->codes == NULL || R->counts == NULL)
+        return prop_fail(err, PROP_INVALID_ARG, "rows and counts are required");
     if (R->n_rows <= 0)
         return prop_fail(err, PROP_INVALID_ARG, "training needs at least one row");
     if (R->n_rows > INT32_MAX)
@@ -28,7 +28,7 @@ prop_status prop_rows_check(const prop_rows *R, prop_error *err)
         if (R->counts[i] < 0)
             return prop_fail(err, PROP_INVALID_ARG, "counts must be >= 0 (row %lld)",
                              (long long)(i / 2));
-        if (!isfinite(R->weights[i]) || R->weights[i] < 0.0)
+        if (R->weights != NULL && (!isfinite(R->weights[i]) || R->weights[i] < 0.0))
             return prop_fail(err, PROP_INVALID_ARG,
                              "weights must be finite and >= 0 (row %lld)", (long long)(i / 2));
     }
@@ -74,7 +74,7 @@ typedef struct {
 /* The bootstrap mean of row i, label k. */
 static double boot_mean(const forest_ctx *ctx, int64_t i, int k)
 {
-    double wk = ctx->P->class_weight[k] * ctx->R->weights[2 * i + k];
+    double wk = ctx->P->class_weight[k] * prop_rows_weight(ctx->R, 2 * i + k);
     return ctx->boot_scale == 1.0 ? wk : wk * ctx->boot_scale;
 }
 
@@ -94,7 +94,7 @@ static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats,
         double m[2], w[2];
         for (int k = 0; k < 2; k++) {
             int64_t c = R->counts[2 * i + k];
-            double wk = P->class_weight[k] * R->weights[2 * i + k];
+            double wk = P->class_weight[k] * prop_rows_weight(R, 2 * i + k);
             if (P->bootstrap) {
                 /* weighted bootstrap (scikit-learn >= 1.9): rows are drawn with
                  * probability proportional to their weight and then count once per
@@ -163,7 +163,7 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
     for (int64_t i = 0; i < R->n_rows; i++)
         for (int k = 0; k < 2; k++) {
             n_total += (double)R->counts[2 * i + k];
-            w_total += P->class_weight[k] * R->weights[2 * i + k];
+            w_total += P->class_weight[k] * prop_rows_weight(R, 2 * i + k);
         }
     if (!(w_total > 0.0)) {
         st = prop_fail(err, PROP_INVALID_ARG, "the total training weight is zero");

@@ -115,5 +115,13 @@ def test_isotonic_matches_sklearn_and_platt_is_monotone():
     np.testing.assert_allclose(ours.transform(grid), ref.predict(grid), atol=1e-12)
     fitted = pav(np.array([1.0, 0.0, 2.0, 1.0]), np.ones(4))
     np.testing.assert_allclose(fitted, [0.5, 0.5, 1.5, 1.5])
+    # continuous scores (a numeric file: one distinct score a row), C kernel vs sklearn
+    sc = rng.random(20000)
+    yc = (rng.random(20000) < sc ** 3).astype(float)
+    ours = IsotonicCalibrator().fit(sc, yc)
+    ref = iso.IsotonicRegression(out_of_bounds="clip").fit(sc, yc)
+    np.testing.assert_allclose(ours.transform(grid), ref.predict(grid), atol=1e-12)
+    with pytest.raises(ValueError, match="weight 1 is not a finite positive"):
+        pav(np.zeros(3), np.array([1.0, 0.0, 1.0]))
     p = PlattCalibrator().fit(s, y).transform(grid)
     assert np.all(np.diff(p) >= 0) and p.min() > 0 and p.max() < 1

@@ -311,7 +311,7 @@ def test_shap_importance_weights_stored_rows_by_their_counts():
     counts = np.random.default_rng(3).integers(0, 4, (rows.shape[0], 2))
     counts[counts.sum(axis=1) == 0, 0] = 1
     folds = SimpleNamespace(features=SimpleNamespace(chunk=7, Z=lambda idx: rows[idx]))
-    part = Part(index=np.arange(rows.shape[0]), counts=counts, pair_row=None, y=None, w=None)
+    part = Part(index=np.arange(rows.shape[0]), counts=counts)
     for m in _models(X, y, depth=4, n_trees=10) + [LogisticRegression().fit(X, y)]:
         got, explained, of = shap_importance(folds, m, part)
         assert explained == of == rows.shape[0]
@@ -334,7 +334,7 @@ def test_shap_importance_within_its_work_budget(monkeypatch):
     rows = np.unique(X, axis=0)
     counts = np.random.default_rng(4).integers(1, 6, (rows.shape[0], 2))
     folds = SimpleNamespace(features=SimpleNamespace(chunk=64, Z=lambda idx: rows[idx]))
-    part = Part(index=np.arange(rows.shape[0]), counts=counts, pair_row=None, y=None, w=None)
+    part = Part(index=np.arange(rows.shape[0]), counts=counts)
     m = _models(X, y, depth=4, n_trees=10)[0]
     exact, n_all, _ = P.shap_importance(folds, m, part)
     k = rows.shape[0] // 3

@@ -134,6 +134,26 @@ def test_numeric_rows_are_kept_row_by_row_and_trained(tmp_path):
     assert min(m["roc_auc"] for m in res.metrics.values()) > 0.75
 
 
+def test_feature_codes_are_the_stored_rows_when_they_equal_them(tmp_path, sessions_csv):
+    """Continuous numeric columns without interaction features: the trees' codes are the
+    stored rows themselves (no copy); otherwise (here session data, whose features
+    include interactions) a copy. Either way they are the bin codes of every stored
+    row's features."""
+    rng = np.random.default_rng(5)
+    n = 5000
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.gamma(2.0, size=n)})
+    df.loc[::97, "b"] = np.nan                       # missing values: the median's code
+    df["ordered"] = (rng.random(n) < 1 / (1 + np.exp(-df.a.to_numpy()))).astype(int)
+    path = tmp_path / "num.csv"
+    df.to_csv(path, index=False)
+    for table, shared in ((read_training_file(path), True),
+                          (read_training_file(sessions_csv[0]), False)):
+        feats = TableFeatures(table)
+        assert (feats.codes is table.rows) is shared
+        everything = np.arange(table.n_stored)
+        np.testing.assert_array_equal(feats.codes, feats.mapper.transform(feats.Z(everything)))
+
+
 def _write(path, text):
     path.write_text(text)
     return path

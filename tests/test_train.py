@@ -114,6 +114,13 @@ def test_every_output_is_present_and_well_formed(run, small):
             dict(zip(ref["feature"], ref["mean_abs_shap"])), rel=1e-12)
     assert set(det) == set(FAMILIES)
     assert {"metrics", "predictions", "probabilities", "classification_report"} <= set(det["random_forest"])
+    # the labels and weights of the out-of-fold and validation pairs are the same rows
+    # for every family: one array each, shared by the families' details
+    first = det[FAMILIES[0]]
+    for fam in FAMILIES[1:]:
+        for key in ("oof_labels", "oof_weights", "y_true", "sample_weight"):
+            assert det[fam][key] is first[key]
+        assert det[fam]["oof_scores"].shape == first["oof_labels"].shape
     assert "INFO" in (run / "ml_pipeline.log").read_text()
 
 

@@ -549,6 +549,37 @@ static void test_boost_threads_identical(void)
     free_rows(&R);
 }
 
+/* weights NULL (the counts themselves, what a table kept row by row passes) grow the
+ * same trees as weights equal to the counts: forest with and without the bootstrap,
+ * boosting with a positive-class weight. */
+static void test_weights_null_are_counts(void)
+{
+    prop_rows R = boost_data(20000, 8, 50, 3);
+    double *w = (double *)R.weights;   /* weights equal to the counts */
+    for (int64_t j = 0; j < 2 * R.n_rows; j++)
+        w[j] = (double)R.counts[j];
+    prop_rows RN = R;
+    RN.weights = NULL;
+    prop_error err;
+    for (int boot = 0; boot < 2; boot++) {
+        prop_forest_params P = {10, PROP_CRIT_GINI, 8, 2.0, 1.0, 3, boot, {1.0, 3.0}, 5, 2};
+        prop_ensemble a, b;
+        CHECK(prop_forest_fit(&P, &R, &a, &err) == PROP_OK);
+        CHECK(prop_forest_fit(&P, &RN, &b, &err) == PROP_OK);
+        CHECK(same_trees(&a, &b));
+        prop_ensemble_free(&a);
+        prop_ensemble_free(&b);
+    }
+    prop_boost_params B = {5, 0.3, 4, 1.0, 1.0, 0.8, 1.0, 4.0, 0, 11, 2};
+    prop_ensemble a, b;
+    CHECK(prop_boost_fit(&B, &R, NULL, &a, &err) == PROP_OK);
+    CHECK(prop_boost_fit(&B, &RN, NULL, &b, &err) == PROP_OK);
+    CHECK(same_trees(&a, &b));
+    prop_ensemble_free(&a);
+    prop_ensemble_free(&b);
+    free_rows(&R);
+}
+
 /* Packed histograms built on feature bundles (prop_hist_bundles_init), marginalised,
  * equal the plain reference built feature by feature: binary, 5-code and 40-code
  * features with missing values (the latter stay alone), nodes of fewer and more rows
@@ -1197,6 +1228,7 @@ int main(void)
     RUN(test_hist_paths_thread_independent);
     RUN(test_hist_q_feature_groups);
     RUN(test_boost_threads_identical);
+    RUN(test_weights_null_are_counts);
     RUN(test_boost_compressed_ties);
     RUN(test_workspace_reuse);
     RUN(test_rng);

@@ -1,32 +1,22 @@
 """Probability calibration fitted on out-of-fold scores: isotonic regression by
-pool-adjacent-violators (NumPy), or Platt scaling (a 1-D logistic fit by damped Newton steps, with Platt's targets).
+pool-adjacent-violators (the C core), or Platt scaling (a 1-D logistic fit by damped Newton steps, with Platt's targets).
 
 A class-balanced model over-predicts the rare class; calibration maps its scores back
 to observed purchase rates, so ``purchase_probability`` means what it says.
 """
 import numpy as np
 
+from .._core_loader import _core
+
 __all__ = ["IsotonicCalibrator", "PlattCalibrator", "make_calibrator", "calibrator_from_state"]
 
 
 def pav(y, w):
-    """Weighted non-decreasing least-squares fit of ``y`` (already ordered by score).
-    Returns the fitted value of every point."""
-    n = y.shape[0]
-    vals = np.empty(n)
-    wts = np.empty(n)
-    size = np.empty(n, dtype=np.int64)
-    top = -1
-    for i in range(n):
-        top += 1
-        vals[top], wts[top], size[top] = y[i], w[i], 1
-        while top > 0 and vals[top - 1] >= vals[top]:
-            tw = wts[top - 1] + wts[top]
-            vals[top - 1] = (vals[top - 1] * wts[top - 1] + vals[top] * wts[top]) / tw
-            wts[top - 1] = tw
-            size[top - 1] += size[top]
-            top -= 1
-    return np.repeat(vals[:top + 1], size[:top + 1])
+    """Weighted non-decreasing least-squares fit of ``y`` (already ordered by score,
+    weights > 0): the fitted value of every point, by pool-adjacent-violators in the C
+    core (``calibrate.c``; a NumPy loop took 11 s on 8M distinct out-of-fold scores)."""
+    return _core.pav(np.ascontiguousarray(y, dtype=np.float64),
+                     np.ascontiguousarray(w, dtype=np.float64))
 
 
 class IsotonicCalibrator:
@@ -40,7 +30,8 @@ class IsotonicCalibrator:
         y = np.asarray(y, dtype=np.float64).ravel()
         w = np.ones_like(s) if sample_weight is None else np.asarray(sample_weight, np.float64)
         keep = w > 0
-        s, y, w = s[keep], y[keep], w[keep]
+        if not keep.all():
+            s, y, w = s[keep], y[keep], w[keep]
         # merge tied scores first (binary data gives few distinct scores)
         xs, inv = np.unique(s, return_inverse=True)
         sw = np.bincount(inv, weights=w, minlength=xs.size)

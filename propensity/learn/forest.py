@@ -163,10 +163,12 @@ class RandomForestClassifier(TreeEnsemble):
         mapper, codes, counts, weights = self._bin(X, names, y01, sw, self.max_bins)
         return self.fit_table(mapper, codes, counts, weights, classes, names)
 
-    def fit_table(self, mapper, codes: np.ndarray, counts: np.ndarray, weights: np.ndarray,
-                  classes: np.ndarray, names: list[str] | None) -> RandomForestClassifier:
+    def fit_table(self, mapper, codes: np.ndarray, counts: np.ndarray,
+                  weights: np.ndarray | None, classes: np.ndarray,
+                  names: list[str] | None) -> RandomForestClassifier:
         """Fit on a binned, compressed table (see ``_trees.table_class_weight``); ``fit``
-        and ``propensity.dask.fit_dask`` both end here, so equal tables give equal models."""
+        and ``propensity.dask.fit_dask`` both end here, so equal tables give equal models.
+        ``weights`` None: the counts themselves (rows without sample weights)."""
         n, p = int(counts.sum()), codes.shape[1]
         n_est, depth, mss, msl, mf, n_jobs, draws = self._check_params(n, p)
         if 2 * msl > n or mss > n:
@@ -176,7 +178,8 @@ class RandomForestClassifier(TreeEnsemble):
             warnings.warn(f"RandomForestClassifier: {what} on {n} training rows: no node can "
                           f"be split, every tree is one leaf and the model is constant",
                           UserWarning, stacklevel=2)
-        cw = table_class_weight(self.class_weight, classes, weights)
+        cw = table_class_weight(self.class_weight, classes,
+                                counts if weights is None else weights)
         seed = resolve_seed(self.random_state)
         trees = _core.forest_fit(codes=codes, counts=counts, weights=weights,
                                  class_weight=(float(cw[0]), float(cw[1])), n_estimators=n_est,

@@ -106,12 +106,13 @@ class GradientBoostingClassifier(TreeEnsemble):
         return self.fit_table(mapper, codes, counts, weights, classes, names,
                                     eval_set=eval_set, early_stopping_rounds=esr)
 
-    def fit_table(self, mapper, codes: np.ndarray, counts: np.ndarray, weights: np.ndarray,
-                  classes: np.ndarray, names: list[str] | None,
+    def fit_table(self, mapper, codes: np.ndarray, counts: np.ndarray,
+                  weights: np.ndarray | None, classes: np.ndarray, names: list[str] | None,
                   eval_set: list[tuple] | None = None,
                   early_stopping_rounds: int | None = None) -> GradientBoostingClassifier:
         """Fit on a binned, compressed table; ``fit`` and ``propensity.dask.fit_dask`` both
-        end here, so equal tables give equal models."""
+        end here, so equal tables give equal models. ``weights`` None: the counts
+        themselves (rows without sample weights)."""
         prm = self._check_params()
         esr = check_int(early_stopping_rounds, "early_stopping_rounds", low=1, allow_none=True)
         if esr is not None and not eval_set:

@@ -31,6 +31,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._core_loader import _core
 from .._typing import PathLike
 
 import numpy as np
@@ -404,6 +405,7 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     def timed(name, step, *args):
         t0 = time.perf_counter()
         out = step(*args)
+        _core.trim_heap()   # the step's freed heap pages back to the system (trim_heap)
         timings[name] = time.perf_counter() - t0
         logger.debug("step %s: %.2fs, peak memory so far %s MB", name, timings[name],
                      _peak_rss_mb())
@@ -574,7 +576,7 @@ def _fit_family(cfg, prep, fam, grid, bar):
     val = folds.validation
     raw_val = folds.scores(est, val)
     proba_val = model.calibrate(raw_val)
-    y_val, w_val = val.y, val.w
+    y_val, w_val = folds.validation_labels(val)
     rec = M.binary_metrics(y_val, proba_val, threshold, w_val)
     rec["brier_uncalibrated"] = M.brier_score_loss(y_val, raw_val, w_val)
     rec["f1_uncalibrated_at_0.5"] = M.f1_score(y_val, raw_val >= 0.5, w_val)

@@ -17,10 +17,10 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
+from .._core_loader import _core
 from ..learn import metrics as M
 from ..learn.compress import compress_rows
 from ..learn.estimators import FAMILIES, prefix_params
@@ -156,11 +156,29 @@ class TableFeatures:
                 self.mapper.n_edges_[f] = e.size
             self.mapper.n_bins_ = (self.mapper.n_edges_ + 1).astype(np.int32)
         self._mappers = {255: self.mapper}
-        self.codes = np.empty((n, len(self.feature_names)), dtype=np.uint8)
         self.chunk = max(1024, SCORE_CELLS // max(1, len(self.feature_names)))
+        self.codes = self._bin_codes(n)
+
+    def _bin_codes(self, n):
+        """Every stored row's bin codes, chunk by chunk. A table of numeric columns
+        without interaction features stores exactly these codes (its quantiser's edges
+        are the trees'), so while every chunk equals the stored rows the stored rows are
+        used themselves, not a copy (200 MB on 10M rows x 20 numeric columns)."""
+        rows = self.table.rows
+        same = rows.dtype == np.uint8 and rows.shape[1] == len(self.feature_names)
+        codes = None
         for a in range(0, n, self.chunk):
-            idx = np.arange(a, min(n, a + self.chunk))
-            self.codes[idx] = self.mapper.transform(self.Z(idx), n_jobs=n_jobs)
+            b = min(n, a + self.chunk)
+            c = self.mapper.transform(self.Z(np.arange(a, b)), n_jobs=self.n_jobs)
+            if same and np.array_equal(c, rows[a:b]):
+                continue
+            if codes is None:
+                codes = np.empty((n, len(self.feature_names)), dtype=np.uint8)
+                if a:
+                    codes[:a] = rows[:a]   # the chunks so far equal the stored rows
+                same = False
+            codes[a:b] = c
+        return rows if codes is None else codes
 
     def Z(self, index):
         """Model features (interactions included) of the stored rows ``index``."""
@@ -195,22 +213,40 @@ class TableFeatures:
         return self._mappers[max_bins]
 
 
-@dataclass
 class Part:
     """Rows of some parts of the table: to train on (``index`` (m,) stored rows with
     ``counts`` (m, 2)) and, as (row, label) pairs, to score: ``pair_row`` (position in
-    ``index``), ``y`` and ``w`` (rows the pair stands for)."""
-    index: np.ndarray
-    counts: np.ndarray
-    pair_row: np.ndarray
-    y: np.ndarray
-    w: np.ndarray
+    ``index``), ``y`` and ``w`` (rows the pair stands for). The pairs are made when
+    first asked for: a part that is only trained on (a refit) never holds them (17
+    bytes a row, 136 MB for the training split of 10M rows kept row by row)."""
+
+    def __init__(self, index, counts):
+        self.index = index
+        self.counts = counts
+        self._pairs = None
+
+    def _pair_arrays(self):
+        if self._pairs is None:
+            r, label = np.nonzero(self.counts)      # (row, label) pairs in row order
+            self._pairs = (r, label.astype(np.uint8),
+                           self.counts[r, label].astype(np.float64))
+        return self._pairs
+
+    @property
+    def pair_row(self):
+        return self._pair_arrays()[0]
+
+    @property
+    def y(self):
+        return self._pair_arrays()[1]
+
+    @property
+    def w(self):
+        return self._pair_arrays()[2]
 
 
 def _part(table, parts):
-    index, counts = table.select(parts)
-    r, label = np.nonzero(counts)            # (row, label) pairs in row order
-    return Part(index, counts, r, label.astype(np.uint8), counts[r, label].astype(np.float64))
+    return Part(*table.select(parts))
 
 
 class TableFolds:
@@ -222,6 +258,29 @@ class TableFolds:
         self.table = table
         self.features = features
         self.n_folds = table.n_folds
+        self._oof_labels = None
+        self._validation_labels = None
+
+    def oof_labels(self, vals):
+        """``(y, w, per-fold views)`` of the out-of-fold (row, label) pairs, fold after
+        fold, from the (y, w) of the folds' validation parts ``vals``. Joined once and
+        then the same arrays for every family, so the families' details share them (a
+        table kept row by row has a pair a row: 72 MB a family on 8M training rows)."""
+        if self._oof_labels is None:
+            self._oof_labels = (np.concatenate([y for y, _ in vals]),
+                                np.concatenate([w for _, w in vals]))
+        y, w = self._oof_labels
+        cuts = np.cumsum([v[0].shape[0] for v in vals])
+        if cuts[-1] != y.shape[0]:
+            raise RuntimeError("the folds' pairs changed between families")
+        return y, w, list(zip(np.split(y, cuts[:-1]), np.split(w, cuts[:-1])))
+
+    def validation_labels(self, part):
+        """``(y, w)`` of the validation split's pairs, ``part`` being that split: the
+        same arrays for every family (as :meth:`oof_labels`)."""
+        if self._validation_labels is None:
+            self._validation_labels = (part.y, part.w)
+        return self._validation_labels
 
     def fold(self, f):
         """(training part, validation part) of fold f."""
@@ -253,9 +312,10 @@ class TableFolds:
                     merged = np.stack([np.bincount(cr.inverse, weights=counts[:, c],
                                                    minlength=cr.n_unique) for c in (0, 1)], 1)
                     codes, counts = cr.rows, merged.astype(np.int64)
+            # weights None: the counts themselves (no sample weights here)
             return est.fit_table(feats.mapper_for(est.max_bins), np.ascontiguousarray(codes),
-                                 np.ascontiguousarray(counts, dtype=np.int64),
-                                 counts.astype(np.float64), CLASSES, None)
+                                 np.ascontiguousarray(counts, dtype=np.int64), None,
+                                 CLASSES, None)
         if not table.distinct and index.size > LINEAR_MAX_ROWS:
             pick = evenly_spaced(index.size, LINEAR_MAX_ROWS)
             logger.info("%s: trained on %d evenly spaced rows of %d (rows that do not "
@@ -437,6 +497,8 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
         else:
             scores[members[0]][fi] = folds.scores(est, val, Zv)
         del est   # a deep forest holds hundreds of MB: free it before the next fit
+        if not folds.table.distinct:   # rows kept row by row: big fits, whose freed heap
+            _core.trim_heap()          # pages go back to the system (see trim_heap)
         logger.debug("%s fold %d: fit %s in %.2fs, scored %d configuration(s)",
                      family, fi, fit_params, time.perf_counter() - t0, len(members))
         if progress is not None:
@@ -448,7 +510,7 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
         # little on a few thousand rows); the results do not depend on the threads
         from concurrent.futures import ThreadPoolExecutor
         params = dict(base_params, n_jobs=1)
-        vals = [(val.y, val.w) for _, val in parts]
+        y_oof, w_oof, vals = folds.oof_labels([(val.y, val.w) for _, val in parts])
         with ThreadPoolExecutor(workers) as pool:
             futures = [pool.submit(run, t, *parts[t[0]], params) for t in tasks]
             try:
@@ -474,8 +536,6 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
                 round(results[ci]["mean_f1_at_0.5"], 10), -ci)
 
     if workers > 1:
-        y_oof = np.concatenate([y for y, _ in vals])
-        w_oof = np.concatenate([w for _, w in vals])
         for ci in range(len(configs)):
             finish(ci)
     else:
@@ -495,8 +555,7 @@ def grid_search(estimator_cls, folds, grid, base_params, *, family="model", prog
                         run(task, train, val, base_params)
                 del train, val
             if gi == 0:
-                y_oof = np.concatenate([y for y, _ in vals])
-                w_oof = np.concatenate([w for _, w in vals])
+                y_oof, w_oof, vals = folds.oof_labels(vals)
             for ci in members:
                 finish(ci)
                 if keep is None or rank_key(ci) > rank_key(keep):
