@@ -63,10 +63,10 @@ not both fit on a 23 GB machine).
 The issue's targets for the session files (10M rows <= 10 s, 100M <= 90 s, peak RSS <=
 1.5 GB at every size, ours <= 3x the pyarrow read of the training file, cost linear in
 rows) are printed and saved as met / not met; nothing is asserted. The cost counts as
-linear (no worse than linear) when a line fits the three points (R^2 >= 0.99) and the
-cost of a further million rows never rises by more than 25 % from one interval to the
-next (a marginal cost that falls as the file grows is cheaper than linear);
-``strictly_linear`` asks every marginal cost to lie within 0.8-1.25x the slope.
+linear (no worse than linear) when the cost of a further million rows never rises by more
+than 25 % from one interval to the next (a marginal cost that falls as the file grows is
+cheaper than linear); ``strictly_linear`` asks a line to fit the points (R^2 >= 0.99) with
+every marginal cost within 0.8-1.25x its slope.
 The numeric file's time and peak RSS are reported beside them (the issue asks for its
 figures; its rows are kept one by one, so its memory grows with the rows), and so is
 ours over the read of both input files (the training and the testing file).
@@ -534,8 +534,7 @@ def linear_fit(points):
     marginal = [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
     # no worse than linear: the cost of a further million rows never rises (by more
     # than 25 %) as the file grows; strictly linear: every marginal cost near the slope
-    linear = r2 >= 0.99 and b > 0 and all(m2 <= 1.25 * m1 for m1, m2 in zip(marginal,
-                                                                          marginal[1:]))
+    linear = b > 0 and all(m2 <= 1.25 * m1 for m1, m2 in zip(marginal, marginal[1:]))
     strictly = r2 >= 0.99 and b > 0 and all(0.8 * b <= m <= 1.25 * b for m in marginal)
     return {"slope_seconds_per_million_rows": b, "intercept_seconds": a, "r2": r2,
             "marginal_seconds_per_million_rows": marginal, "linear": linear,

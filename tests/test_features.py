@@ -123,5 +123,10 @@ def test_isotonic_matches_sklearn_and_platt_is_monotone():
     np.testing.assert_allclose(ours.transform(grid), ref.predict(grid), atol=1e-12)
     with pytest.raises(ValueError, match="weight 1 is not a finite positive"):
         pav(np.zeros(3), np.array([1.0, 0.0, 1.0]))
+    # bad input named by argument and row, not by the kernel's position among ties
+    with pytest.raises(ValueError, match=r"sample_weight\[2\] is inf"):
+        IsotonicCalibrator().fit(sc[:4], yc[:4], np.array([1.0, 1.0, np.inf, 1.0]))
+    with pytest.raises(ValueError, match=r"scores\[1\] is nan"):
+        IsotonicCalibrator().fit(np.array([0.1, np.nan, 0.3]), np.array([0.0, 1.0, 1.0]))
     p = PlattCalibrator().fit(s, y).transform(grid)
     assert np.all(np.diff(p) >= 0) and p.min() > 0 and p.max() < 1

@@ -152,6 +152,30 @@ def test_feature_codes_are_the_stored_rows_when_they_equal_them(tmp_path, sessio
         assert (feats.codes is table.rows) is shared
         everything = np.arange(table.n_stored)
         np.testing.assert_array_equal(feats.codes, feats.mapper.transform(feats.Z(everything)))
+    # the stored rows match the first chunks and not a later one: the copy holds the
+    # stored rows' chunks so far and the codes from there on
+    table = read_training_file(path)
+    feats = TableFeatures(table)
+    transform = feats.mapper.transform
+    calls = []
+
+    def later_chunks_differ(Z, n_jobs=None):
+        c = transform(Z, n_jobs=n_jobs)
+        calls.append(c.shape[0])
+        if len(calls) > 2:
+            c = c.copy()
+            c[0, 0] = (int(c[0, 0]) + 1) % 200
+        return c
+
+    feats.mapper.transform = later_chunks_differ
+    feats.chunk = 1000
+    codes = feats._bin_codes(table.n_stored)
+    assert codes is not table.rows and len(calls) == 5
+    np.testing.assert_array_equal(codes[:2000], table.rows[:2000])
+    expect = table.rows.copy()
+    for a in range(2000, n, 1000):
+        expect[a, 0] = (int(expect[a, 0]) + 1) % 200
+    np.testing.assert_array_equal(codes, expect)
 
 
 def _write(path, text):

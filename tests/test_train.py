@@ -119,7 +119,7 @@ def test_every_output_is_present_and_well_formed(run, small):
     first = det[FAMILIES[0]]
     for fam in FAMILIES[1:]:
         for key in ("oof_labels", "oof_weights", "y_true", "sample_weight"):
-            assert det[fam][key] is first[key]
+            assert det[fam][key] is first[key] and not first[key].flags.writeable
         assert det[fam]["oof_scores"].shape == first["oof_labels"].shape
     assert "INFO" in (run / "ml_pipeline.log").read_text()
 

@@ -74,6 +74,12 @@ static void test_bad_input(void)
     w2[1] = INFINITY;
     CHECK(prop_pav(y2, w2, 3, f, &err) == PROP_INVALID_ARG);
     CHECK(prop_pav(y2, w, -1, f, &err) == PROP_INVALID_ARG);
+    w2[1] = -1.0;
+    CHECK(prop_pav(y2, w2, 3, f, &err) == PROP_INVALID_ARG);
+    CHECK(prop_pav_ref(y2, w2, 3, f, &err) == PROP_INVALID_ARG);
+    CHECK(prop_pav(NULL, w, 3, f, &err) == PROP_INVALID_ARG);
+    CHECK(prop_pav(y2, NULL, 3, f, &err) == PROP_INVALID_ARG);
+    CHECK(prop_pav(y2, w, 3, NULL, &err) == PROP_INVALID_ARG);
     CHECK(prop_pav(NULL, NULL, 0, NULL, &err) == PROP_OK);   /* no points: nothing to do */
 }
 

@@ -29,6 +29,14 @@ class IsotonicCalibrator:
         s = np.asarray(scores, dtype=np.float64).ravel()
         y = np.asarray(y, dtype=np.float64).ravel()
         w = np.ones_like(s) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        if not (s.shape == y.shape == w.shape):
+            raise ValueError(f"scores, y and sample_weight differ in length "
+                             f"({s.shape[0]}, {y.shape[0]}, {w.shape[0]})")
+        for name, v in (("scores", s), ("y", y), ("sample_weight", w)):
+            bad = np.flatnonzero(~np.isfinite(v))
+            if bad.size:
+                raise ValueError(f"isotonic calibration: {name}[{bad[0]}] is "
+                                 f"{float(v[bad[0]])}; every value must be finite")
         keep = w > 0
         if not keep.all():
             s, y, w = s[keep], y[keep], w[keep]

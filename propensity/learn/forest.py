@@ -178,8 +178,10 @@ class RandomForestClassifier(TreeEnsemble):
             warnings.warn(f"RandomForestClassifier: {what} on {n} training rows: no node can "
                           f"be split, every tree is one leaf and the model is constant",
                           UserWarning, stacklevel=2)
+        # weights None: the label totals of the counts (no float copy of them)
         cw = table_class_weight(self.class_weight, classes,
-                                counts if weights is None else weights)
+                                counts.sum(axis=0, keepdims=True) if weights is None
+                                else weights)
         seed = resolve_seed(self.random_state)
         trees = _core.forest_fit(codes=codes, counts=counts, weights=weights,
                                  class_weight=(float(cw[0]), float(cw[1])), n_estimators=n_est,

@@ -249,6 +249,12 @@ def _part(table, parts):
     return Part(*table.select(parts))
 
 
+def _read_only(a):
+    """``a``, no longer writable: arrays shared by every family are not changed by one."""
+    a.setflags(write=False)
+    return a
+
+
 class TableFolds:
     """The cross-validation folds, the training split and the validation split of a
     table, and the one way estimators are fitted and scored on them. Parts are made
@@ -266,21 +272,27 @@ class TableFolds:
         fold, from the (y, w) of the folds' validation parts ``vals``. Joined once and
         then the same arrays for every family, so the families' details share them (a
         table kept row by row has a pair a row: 72 MB a family on 8M training rows)."""
+        sizes = [int(v[0].shape[0]) for v in vals]
         if self._oof_labels is None:
-            self._oof_labels = (np.concatenate([y for y, _ in vals]),
-                                np.concatenate([w for _, w in vals]))
-        y, w = self._oof_labels
-        cuts = np.cumsum([v[0].shape[0] for v in vals])
-        if cuts[-1] != y.shape[0]:
-            raise RuntimeError("the folds' pairs changed between families")
-        return y, w, list(zip(np.split(y, cuts[:-1]), np.split(w, cuts[:-1])))
+            self._oof_labels = (sizes, _read_only(np.concatenate([y for y, _ in vals])),
+                                _read_only(np.concatenate([w for _, w in vals])))
+        known, y, w = self._oof_labels
+        if sizes != known:
+            raise RuntimeError(f"the folds' pairs changed between families ({sizes} pairs "
+                               f"a fold, {known} before)")
+        cuts = np.cumsum(sizes)[:-1]
+        return y, w, list(zip(np.split(y, cuts), np.split(w, cuts)))
 
     def validation_labels(self, part):
         """``(y, w)`` of the validation split's pairs, ``part`` being that split: the
         same arrays for every family (as :meth:`oof_labels`)."""
         if self._validation_labels is None:
-            self._validation_labels = (part.y, part.w)
-        return self._validation_labels
+            self._validation_labels = (_read_only(part.y.copy()), _read_only(part.w.copy()))
+        y, w = self._validation_labels
+        if y.shape[0] != part.y.shape[0]:
+            raise RuntimeError(f"the validation split's pairs changed between families "
+                               f"({part.y.shape[0]} pairs, {y.shape[0]} before)")
+        return y, w
 
     def fold(self, f):
         """(training part, validation part) of fold f."""
