@@ -184,7 +184,6 @@ static double ensemble_bias(const prop_forest_view *v, const prop_shap_params *s
     return sp->average ? (v->n_trees > 0 ? e / (double)v->n_trees : 0.0) : sp->base + e;
 }
 
-/* Deepest tree (levels of splits). */
 /* The most nodes of one tree (at least 1): the size of per-tree scratch. */
 static int64_t widest_tree(const prop_forest_view *v)
 {
@@ -214,6 +213,7 @@ static int32_t tree_shape(const prop_forest_view *v, int64_t t, int32_t *d, int6
     return deepest;
 }
 
+/* Deepest tree (levels of splits). */
 static prop_status max_tree_depth(const prop_forest_view *v, int32_t *depth, prop_error *err)
 {
     int32_t *d = malloc((size_t)widest_tree(v) * sizeof *d);

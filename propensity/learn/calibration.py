@@ -19,6 +19,19 @@ def pav(y, w):
                      np.ascontiguousarray(w, dtype=np.float64))
 
 
+def _points(scores, y, sample_weight):
+    """(scores, labels, weights) of a calibration fit as flat float64 arrays (weights 1
+    when None); ValueError when their lengths differ."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    w = np.ones_like(s) if sample_weight is None else \
+        np.asarray(sample_weight, np.float64).ravel()
+    if not (s.shape == y.shape == w.shape):
+        raise ValueError(f"scores, y and sample_weight differ in length "
+                         f"({s.shape[0]}, {y.shape[0]}, {w.shape[0]})")
+    return s, y, w
+
+
 class IsotonicCalibrator:
     """Isotonic map score -> probability, linear between the fitted points, clipped
     outside them (as scikit-learn's IsotonicRegression(out_of_bounds='clip'))."""
@@ -26,12 +39,7 @@ class IsotonicCalibrator:
     kind = "isotonic"
 
     def fit(self, scores, y, sample_weight=None):
-        s = np.asarray(scores, dtype=np.float64).ravel()
-        y = np.asarray(y, dtype=np.float64).ravel()
-        w = np.ones_like(s) if sample_weight is None else np.asarray(sample_weight, np.float64)
-        if not (s.shape == y.shape == w.shape):
-            raise ValueError(f"scores, y and sample_weight differ in length "
-                             f"({s.shape[0]}, {y.shape[0]}, {w.shape[0]})")
+        s, y, w = _points(scores, y, sample_weight)
         for name, v in (("scores", s), ("y", y), ("sample_weight", w)):
             bad = np.flatnonzero(~np.isfinite(v))
             if bad.size:
@@ -75,13 +83,7 @@ class PlattCalibrator:
     max_iter = 100
 
     def fit(self, scores, y, sample_weight=None):
-        s = np.asarray(scores, dtype=np.float64).ravel()
-        y = np.asarray(y, dtype=np.float64).ravel()
-        w = np.ones_like(s) if sample_weight is None else \
-            np.asarray(sample_weight, np.float64).ravel()
-        if not (s.shape == y.shape == w.shape):
-            raise ValueError(f"scores, y and sample_weight differ in length "
-                             f"({s.shape[0]}, {y.shape[0]}, {w.shape[0]})")
+        s, y, w = _points(scores, y, sample_weight)
         keep = w > 0
         z, y, w = _logit(s[keep]), y[keep], w[keep]
         pos = y > 0

@@ -287,7 +287,7 @@ class TableFolds:
         """``(y, w)`` of the validation split's pairs, ``part`` being that split: the
         same arrays for every family (as :meth:`oof_labels`)."""
         if self._validation_labels is None:
-            self._validation_labels = (_read_only(part.y.copy()), _read_only(part.w.copy()))
+            self._validation_labels = (_read_only(part.y), _read_only(part.w))
         y, w = self._validation_labels
         if y.shape[0] != part.y.shape[0]:
             raise RuntimeError(f"the validation split's pairs changed between families "
