@@ -180,7 +180,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         n_col = 1;
     int64_t n_in = 0;
     for (int64_t i = 0; i < n; i++)
-        if (R->counts[2 * i] + R->counts[2 * i + 1] > 0)
+        if (prop_rows_count(R, 2 * i) + prop_rows_count(R, 2 * i + 1) > 0)
             rows_in[n_in++] = (int32_t)i;
     double best_loss = INFINITY;
     int32_t best_it = -1;
@@ -197,8 +197,8 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         const int sub = P->subsample < 1.0;
         if (sub) {
             for (int64_t i = 0; i < n; i++) {
-                double m0 = (double)prop_rng_binomial(&rng, R->counts[2 * i], P->subsample);
-                double m1 = (double)prop_rng_binomial(&rng, R->counts[2 * i + 1], P->subsample);
+                double m0 = (double)prop_rng_binomial(&rng, prop_rows_count(R, 2 * i), P->subsample);
+                double m1 = (double)prop_rng_binomial(&rng, prop_rows_count(R, 2 * i + 1), P->subsample);
                 stats[i] = (prop_hstat){m0, m1, m0 + m1};
                 if (m0 + m1 > 0.0)
                     rows[m++] = (int32_t)i;
@@ -215,7 +215,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         for (int64_t i = 0; i < n; i++) {
             if (prev_tb >= 0)
                 f[i] += tree_value(&pv, codes + i * p, row_leaf[i]);
-            int64_t c0 = R->counts[2 * i], c1 = R->counts[2 * i + 1];
+            int64_t c0 = prop_rows_count(R, 2 * i), c1 = prop_rows_count(R, 2 * i + 1);
             double a0 = c0 > 0 ? label_weight(R, i, 0, spw) : 0.0;
             double a1 = c1 > 0 ? label_weight(R, i, 1, spw) : 0.0;
             double c = (double)(c0 + c1);

@@ -633,7 +633,11 @@ static int parse_rows(PyObject *codes_o, PyObject *counts_o, PyObject *weights_o
     *codes = get_array(codes_o, "codes", 2, ACCEPT_U8);
     if (*codes == NULL)
         return -1;
-    *counts = get_array(counts_o, "counts", 2, ACCEPT_I64);
+    /* counts: (n, 2) int64 rows per label, or (n,) uint8 labels, one row each (rows
+     * kept row by row: 1 byte a row instead of 16) */
+    const int labels = PyArray_Check(counts_o) && PyArray_NDIM((PyArrayObject *)counts_o) == 1;
+    *counts = labels ? get_array(counts_o, "counts given as labels (1-D)", 1, ACCEPT_U8)
+                     : get_array(counts_o, "counts", 2, ACCEPT_I64);
     if (*counts == NULL)
         return -1;
     if (weights_o != Py_None) {   /* None: the weights are the counts */
@@ -642,9 +646,10 @@ static int parse_rows(PyObject *codes_o, PyObject *counts_o, PyObject *weights_o
             return -1;
     }
     npy_intp n = PyArray_DIM(*codes, 0);
-    if (PyArray_DIM(*counts, 0) != n || PyArray_DIM(*counts, 1) != 2 ||
+    if (PyArray_DIM(*counts, 0) != n || (!labels && PyArray_DIM(*counts, 1) != 2) ||
         (*weights != NULL && (PyArray_DIM(*weights, 0) != n || PyArray_DIM(*weights, 1) != 2))) {
-        PyErr_SetString(PyExc_ValueError, "counts and weights must have shape (n_rows, 2)");
+        PyErr_SetString(PyExc_ValueError, "counts must have shape (n_rows, 2) (or (n_rows,) "
+                        "for labels) and weights (n_rows, 2)");
         return -1;
     }
     if (PyArray_DIM(*codes, 1) > INT32_MAX) {
@@ -654,7 +659,8 @@ static int parse_rows(PyObject *codes_o, PyObject *counts_o, PyObject *weights_o
     R->codes = PyArray_DATA(*codes);
     R->n_rows = n;
     R->n_features = (int32_t)PyArray_DIM(*codes, 1);
-    R->counts = PyArray_DATA(*counts);
+    R->counts = labels ? NULL : PyArray_DATA(*counts);
+    R->labels = labels ? PyArray_DATA(*counts) : NULL;
     R->weights = *weights != NULL ? PyArray_DATA(*weights) : NULL;
     return 0;
 }

@@ -16,16 +16,21 @@ void prop_ensemble_free(prop_ensemble *e)
 
 prop_status prop_rows_check(const prop_rows *R, prop_error *err)
 {
-    if (R->codes == NULL || R->counts == NULL)
-        return prop_fail(err, PROP_INVALID_ARG, "rows and counts are required");
+    if (R->codes == NULL || (R->counts == NULL) == (R->labels == NULL))
+        return prop_fail(err, PROP_INVALID_ARG, "rows and either counts or labels are required");
     if (R->n_rows <= 0)
         return prop_fail(err, PROP_INVALID_ARG, "training needs at least one row");
     if (R->n_rows > INT32_MAX)
         return prop_fail(err, PROP_INVALID_ARG, "at most 2^31-1 (unique) rows are supported");
     if (R->n_features <= 0)
         return prop_fail(err, PROP_INVALID_ARG, "training needs at least one feature");
+    if (R->labels != NULL)
+        for (int64_t i = 0; i < R->n_rows; i++)
+            if (R->labels[i] > 1)
+                return prop_fail(err, PROP_INVALID_ARG, "labels must be 0 or 1 (row %lld: %d)",
+                                 (long long)i, (int)R->labels[i]);
     for (int64_t i = 0; i < 2 * R->n_rows; i++) {
-        if (R->counts[i] < 0)
+        if (R->counts != NULL && R->counts[i] < 0)
             return prop_fail(err, PROP_INVALID_ARG, "counts must be >= 0 (row %lld)",
                              (long long)(i / 2));
         if (R->weights != NULL && (!isfinite(R->weights[i]) || R->weights[i] < 0.0))
@@ -93,7 +98,7 @@ static prop_status grow_one(const forest_ctx *ctx, int32_t t, prop_hstat *stats,
     for (int64_t i = 0; i < R->n_rows; i++) {
         double m[2], w[2];
         for (int k = 0; k < 2; k++) {
-            int64_t c = R->counts[2 * i + k];
+            int64_t c = prop_rows_count(R, 2 * i + k);
             double wk = P->class_weight[k] * prop_rows_weight(R, 2 * i + k);
             if (P->bootstrap) {
                 /* weighted bootstrap (scikit-learn >= 1.9): rows are drawn with
@@ -162,7 +167,7 @@ prop_status prop_forest_fit(const prop_forest_params *P, const prop_rows *R, pro
     double n_total = 0.0, w_total = 0.0;
     for (int64_t i = 0; i < R->n_rows; i++)
         for (int k = 0; k < 2; k++) {
-            n_total += (double)R->counts[2 * i + k];
+            n_total += (double)prop_rows_count(R, 2 * i + k);
             w_total += P->class_weight[k] * prop_rows_weight(R, 2 * i + k);
         }
     if (!(w_total > 0.0)) {

@@ -17,7 +17,7 @@ from propensity.errors import DataError
 from propensity.io.table import (PartAssigner, read_training_file, table_from_frame)
 from propensity.learn.estimators import estimator_class
 from propensity.training.pipeline import run_training
-from propensity.training.tuning import TableFeatures, TableFolds, base_params
+from propensity.training.tuning import Part, TableFeatures, TableFolds, base_params
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,46 @@ def test_numeric_rows_are_kept_row_by_row_and_trained(tmp_path):
     res = run_training(path, output_dir=tmp_path / "out",
                        grid=str(_write(tmp_path / "g.toml", SMALL_GRID)), n_jobs=1)
     assert min(m["roc_auc"] for m in res.metrics.values()) > 0.75
+
+
+@pytest.mark.parametrize("family", ["random_forest", "gradient_boosting"])
+def test_rows_kept_row_by_row_train_on_labels(tmp_path, family):
+    """A table kept row by row hands its parts to the trees as labels (1 byte a row, not
+    an (m, 2) count matrix): the same pairs, weights and label counts, and the same
+    trees as counts of one row per row, bootstrap and row subsampling included."""
+    rng = np.random.default_rng(8)
+    n = 4000
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.gamma(2.0, size=n)})
+    df["ordered"] = (rng.random(n) < 1 / (1 + np.exp(-df.a.to_numpy()))).astype(int)
+    path = tmp_path / "num.csv"
+    df.to_csv(path, index=False)
+    table = read_training_file(path)
+    assert not table.distinct
+    feats = TableFeatures(table)
+    folds = TableFolds(table, feats)
+    train, val = folds.fold(0)
+    assert train.counts is None and train.labels.dtype == np.uint8
+    units = train.label_counts()
+    np.testing.assert_array_equal(units[np.arange(units.shape[0]), train.labels], 1)
+    np.testing.assert_array_equal(units.sum(axis=1), 1)
+    np.testing.assert_array_equal(train.row_weights(), 1.0)
+    np.testing.assert_array_equal(train.label_counts([5, 9]), units[[5, 9]])
+    as_counts = Part(train.index, units)
+    for a, b in zip((train.pair_row, train.y, train.w),
+                    (as_counts.pair_row, as_counts.y, as_counts.w)):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    cls = estimator_class(family)
+    params = {"random_forest": {"n_estimators": 15, "max_depth": 8},
+              "gradient_boosting": {"n_estimators": 15, "max_depth": 4, "subsample": 0.7}
+              }[family]
+    base = base_params(family, cls, units.sum(axis=0), 5, 1, table.n_stored)
+    on_labels = folds.fit(cls(**base, **params), train)
+    on_counts = folds.fit(cls(**base, **params), as_counts)
+    probe = feats.Z(val.index)
+    np.testing.assert_array_equal(on_labels.predict_proba(probe), on_counts.predict_proba(probe))
+    with pytest.raises(ValueError, match="counts or labels"):
+        Part(train.index)
 
 
 def test_feature_codes_are_the_stored_rows_when_they_equal_them(tmp_path, sessions_csv):

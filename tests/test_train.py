@@ -13,6 +13,7 @@ import pytest
 
 from propensity import load_model
 from propensity.datasets import make_sessions
+from propensity.learn import metrics as M
 from propensity.learn.features import SESSION_FEATURES
 from propensity.scoring.model import PropensityModel
 from propensity.train import main
@@ -121,6 +122,16 @@ def test_every_output_is_present_and_well_formed(run, small):
         for key in ("oof_labels", "oof_weights", "y_true", "sample_weight"):
             assert det[fam][key] is first[key] and not first[key].flags.writeable
         assert det[fam]["oof_scores"].shape == first["oof_labels"].shape
+    # the calibrated out-of-fold scores (made again when written) are the calibration of
+    # the raw ones, and the threshold of best out-of-fold F1 on them is the model's
+    for fam in FAMILIES:
+        d = det[fam]
+        with open(run / f"{fam}_model.pkl", "rb") as f:
+            model = pickle.load(f)
+        np.testing.assert_array_equal(d["oof_calibrated"], model.calibrate(d["oof_scores"]))
+        assert d["oof_calibrated"].min() >= 0 and d["oof_calibrated"].max() <= 1
+        thr, _ = M.best_f1_threshold(d["oof_labels"], d["oof_calibrated"], d["oof_weights"])
+        assert thr == model.threshold_
     assert "INFO" in (run / "ml_pipeline.log").read_text()
 
 

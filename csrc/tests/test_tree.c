@@ -580,6 +580,56 @@ static void test_weights_null_are_counts(void)
     free_rows(&R);
 }
 
+/* Rows kept row by row given as labels (counts NULL, one row each) grow the trees that
+ * counts of one row per row grow, bit for bit: forest with and without the bootstrap,
+ * boosting with and without row subsampling; a label other than 0/1 and counts given
+ * together with labels are refused. */
+static void test_labels_are_unit_counts(void)
+{
+    prop_rows R = boost_data(20000, 8, 50, 7);
+    int64_t *cnt = (int64_t *)R.counts;
+    uint8_t *lab = malloc((size_t)R.n_rows);
+    for (int64_t i = 0; i < R.n_rows; i++) {
+        int y = cnt[2 * i + 1] > 0;
+        cnt[2 * i] = !y;
+        cnt[2 * i + 1] = y;
+        lab[i] = (uint8_t)y;
+    }
+    free((void *)R.weights);
+    R.weights = NULL;
+    prop_rows RL = R;
+    RL.counts = NULL;
+    RL.labels = lab;
+    prop_error err;
+    for (int boot = 0; boot < 2; boot++) {
+        prop_forest_params P = {10, PROP_CRIT_GINI, 8, 2.0, 1.0, 3, boot, {1.0, 3.0}, 5, 2};
+        prop_ensemble a, b;
+        CHECK(prop_forest_fit(&P, &R, &a, &err) == PROP_OK);
+        CHECK(prop_forest_fit(&P, &RL, &b, &err) == PROP_OK);
+        CHECK(same_trees(&a, &b));
+        prop_ensemble_free(&a);
+        prop_ensemble_free(&b);
+    }
+    for (int sub = 0; sub < 2; sub++) {
+        prop_boost_params B = {5, 0.3, 4, 1.0, 1.0, sub ? 0.7 : 1.0, 1.0, 4.0, 0, 11, 2};
+        prop_ensemble a, b;
+        CHECK(prop_boost_fit(&B, &R, NULL, &a, &err) == PROP_OK);
+        CHECK(prop_boost_fit(&B, &RL, NULL, &b, &err) == PROP_OK);
+        CHECK(same_trees(&a, &b));
+        CHECK(a.base_score == b.base_score);
+        prop_ensemble_free(&a);
+        prop_ensemble_free(&b);
+    }
+    prop_rows both = RL;
+    both.counts = R.counts;
+    CHECK(prop_rows_check(&both, &err) == PROP_INVALID_ARG);
+    lab[123] = 2;
+    CHECK(prop_rows_check(&RL, &err) == PROP_INVALID_ARG);
+    CHECK(strstr(err.msg, "row 123") != NULL);
+    free(lab);
+    free_rows(&R);
+}
+
 /* Packed histograms built on feature bundles (prop_hist_bundles_init), marginalised,
  * equal the plain reference built feature by feature: binary, 5-code and 40-code
  * features with missing values (the latter stay alone), nodes of fewer and more rows
@@ -1229,6 +1279,7 @@ int main(void)
     RUN(test_hist_q_feature_groups);
     RUN(test_boost_threads_identical);
     RUN(test_weights_null_are_counts);
+    RUN(test_labels_are_unit_counts);
     RUN(test_boost_compressed_ties);
     RUN(test_workspace_reuse);
     RUN(test_rng);

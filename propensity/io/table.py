@@ -274,16 +274,16 @@ class TrainingTable:
         return np.bincount(self.key, minlength=2 * self.n_parts).reshape(self.n_parts, 2)
 
     def select(self, parts):
-        """The stored rows that have rows in ``parts``: ``(index, counts (m, 2) int64)``."""
+        """The stored rows that have rows in ``parts``: ``(index, counts (m, 2) int64)``,
+        or, kept row by row, ``(index, labels (m,) uint8)`` (each row one row of its
+        label: 1 byte a row, not 16)."""
         parts = sorted(set(int(p) for p in parts))
         if self.distinct:
             c = self.counts[:, parts, :].sum(axis=1)
             idx = np.flatnonzero(c.sum(axis=1) > 0)
             return idx, np.ascontiguousarray(c[idx])
         idx = np.flatnonzero(np.isin(self.key >> 1, parts))
-        c = np.zeros((idx.size, 2), dtype=np.int64)
-        c[np.arange(idx.size), self.key[idx] & 1] = 1
-        return idx, c
+        return idx, self.key[idx] & np.uint8(1)
 
     def decode(self, index=None):
         """Encoded inputs (for the schema's model features) of the stored rows ``index``

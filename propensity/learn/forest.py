@@ -19,8 +19,8 @@ import numpy as np
 from .base import register_estimator
 from .._typing import ArrayLike, FloatArray
 from .._core_loader import _core
-from .trees import (TreeEnsemble, check_float, check_int, prune_trees, resolve_seed,
-                     table_class_weight)
+from .trees import (TreeEnsemble, check_float, check_int, label_totals, prune_trees,
+                     resolve_seed, table_class_weight)
 from .validation import check_n_jobs, resolve_class_weight
 
 __all__ = ["RandomForestClassifier"]
@@ -168,8 +168,11 @@ class RandomForestClassifier(TreeEnsemble):
                   names: list[str] | None) -> RandomForestClassifier:
         """Fit on a binned, compressed table (see ``_trees.table_class_weight``); ``fit``
         and ``propensity.dask.fit_dask`` both end here, so equal tables give equal models.
-        ``weights`` None: the counts themselves (rows without sample weights)."""
-        n, p = int(counts.sum()), codes.shape[1]
+        ``counts``: (u, 2) rows per label, or (n,) uint8 labels of rows kept row by row
+        (one row each). ``weights`` None: the counts themselves (rows without sample
+        weights)."""
+        totals = label_totals(counts)   # counts (u, 2), or labels (n,) of rows kept row by row
+        n, p = int(totals.sum()), codes.shape[1]
         n_est, depth, mss, msl, mf, n_jobs, draws = self._check_params(n, p)
         if 2 * msl > n or mss > n:
             what = (f"min_samples_leaf={self.min_samples_leaf!r} (a split needs "
@@ -180,8 +183,7 @@ class RandomForestClassifier(TreeEnsemble):
                           UserWarning, stacklevel=2)
         # weights None: the label totals of the counts (no float copy of them)
         cw = table_class_weight(self.class_weight, classes,
-                                counts.sum(axis=0, keepdims=True) if weights is None
-                                else weights)
+                                totals[None] if weights is None else weights)
         seed = resolve_seed(self.random_state)
         trees = _core.forest_fit(codes=codes, counts=counts, weights=weights,
                                  class_weight=(float(cw[0]), float(cw[1])), n_estimators=n_est,

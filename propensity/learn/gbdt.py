@@ -111,8 +111,9 @@ class GradientBoostingClassifier(TreeEnsemble):
                   eval_set: list[tuple] | None = None,
                   early_stopping_rounds: int | None = None) -> GradientBoostingClassifier:
         """Fit on a binned, compressed table; ``fit`` and ``propensity.dask.fit_dask`` both
-        end here, so equal tables give equal models. ``weights`` None: the counts
-        themselves (rows without sample weights)."""
+        end here, so equal tables give equal models. ``counts``: (u, 2) rows per label, or
+        (n,) uint8 labels of rows kept row by row (one row each). ``weights`` None: the
+        counts themselves (rows without sample weights)."""
         prm = self._check_params()
         esr = check_int(early_stopping_rounds, "early_stopping_rounds", low=1, allow_none=True)
         if esr is not None and not eval_set:

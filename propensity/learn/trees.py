@@ -94,6 +94,15 @@ def bin_and_compress(X, y01, sample_weight, max_bins, n_jobs, categorical=None,
     return mapper, B, counts, weights
 
 
+def label_totals(counts):
+    """(2,) int64 rows per label of a table's ``counts``: (u, 2) rows per label, or (n,)
+    0/1 labels (rows kept row by row, one row each)."""
+    counts = np.asarray(counts)
+    if counts.ndim == 1:
+        return np.bincount(counts, minlength=2).astype(np.int64)
+    return counts.sum(axis=0)
+
+
 def table_class_weight(class_weight, classes, weights):
     """Class weights from a compressed table's per-label weight sums ((u, 2) ``weights``):
     the same as :func:`resolve_class_weight` on the rows the table came from."""

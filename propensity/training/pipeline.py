@@ -152,7 +152,7 @@ def shap_importance(folds, est, part, name=None):
     20 takes about 40 ms a row), SHAP_MIN_ROWS draws if they take at most SHAP_WORK_MAX,
     else None, logged under ``name``. Returns (values, rows explained, of rows) or None."""
     index = part.index
-    w = part.counts.sum(axis=1).astype(np.float64)
+    w = part.row_weights()
     work = est._shap_work_per_row() if hasattr(est, "_shap_work_per_row") else 0.0
     affordable = int(SHAP_WORK // work) if work > 0 else index.shape[0]
     if affordable < index.shape[0]:
@@ -604,9 +604,12 @@ def _fit_family(cfg, prep, fam, grid, bar):
         "classification_report": M.classification_report(
             y_val, pred_val, target_names=("not ordered", "ordered"), sample_weight=w_val),
         "cv_results": gs["cv_results"], "best_params": gs["best_params"],
-        "oof_scores": oof, "oof_calibrated": oof_cal, "oof_labels": y_oof,
+        # the calibrated out-of-fold scores are made again when the details are written
+        # (_saved_details), not held through the later families' fits
+        "oof_scores": oof, "oof_calibrated": None, "oof_labels": y_oof,
         "oof_weights": w_oof,
     }
+    del oof_cal
     if shap_imp is not None:
         # mean |SHAP| per model feature on the validation split (raw-score units), on the
         # stored rows explained (all, or a sample by weight: see shap_importance)
@@ -627,7 +630,7 @@ PROFILE_ROWS = 1_000_000   # rows mode: training rows the drift profile is drawn
 def _training_profile(model, folds, train):
     """The drift profile of the training split: its inputs and calibrated scores, each
     stored row weighted by the training rows it stands for."""
-    index, w = train.index, train.counts.sum(axis=1).astype(np.float64)
+    index, w = train.index, train.row_weights()
     pick = evenly_spaced(index.size, PROFILE_ROWS)
     index, w = index[pick], w[pick]
     scores = model.calibrate(folds.row_scores(model.estimator_, index))
@@ -682,9 +685,18 @@ def _write_models(folder, fitted):
         json.dump(_jsonable({fam: f.record for fam, f in fitted.items()}), out, indent=2)
         out.write("\n")
     with _output(folder, "detailed_evaluation_results.pkl") as out:
-        pickle.dump({fam: f.details for fam, f in fitted.items()}, out,
+        pickle.dump({fam: _saved_details(f) for fam, f in fitted.items()}, out,
                     protocol=pickle.HIGHEST_PROTOCOL)
     return names
+
+
+def _saved_details(f):
+    """A family's details as the details pickle holds them: its calibrated out-of-fold
+    scores made again from the raw ones by its model's calibration (the arrays
+    :func:`tune_on_oof` made, the policy's threshold chosen on them), not kept by every
+    finished family during the next one's fits (64 MB a family on the 8M training rows
+    of a 10M-row file kept row by row)."""
+    return {**f.details, "oof_calibrated": f.model.calibrate(f.details["oof_scores"])}
 
 
 LIFT_COLUMNS = ["model", "decile", "sessions", "buyers", "response_rate", "lift",

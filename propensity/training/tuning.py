@@ -215,21 +215,51 @@ class TableFeatures:
 
 class Part:
     """Rows of some parts of the table: to train on (``index`` (m,) stored rows with
-    ``counts`` (m, 2)) and, as (row, label) pairs, to score: ``pair_row`` (position in
-    ``index``), ``y`` and ``w`` (rows the pair stands for). The pairs are made when
-    first asked for: a part that is only trained on (a refit) never holds them (17
-    bytes a row, 136 MB for the training split of 10M rows kept row by row)."""
+    ``counts`` (m, 2) rows per label, or for a table kept row by row ``labels`` (m,)
+    uint8, each row one row of its label: 1 byte a row instead of 16) and, as (row,
+    label) pairs, to score: ``pair_row`` (position in ``index``), ``y`` and ``w`` (rows
+    the pair stands for). The pairs are made when first asked for: a part that is only
+    trained on (a refit) never holds them (17 bytes a row, 136 MB for the training split
+    of 10M rows kept row by row)."""
 
-    def __init__(self, index, counts):
+    def __init__(self, index, counts=None, labels=None):
+        if (counts is None) == (labels is None):
+            raise ValueError("a part has counts or labels")
         self.index = index
         self.counts = counts
+        self.labels = labels
         self._pairs = None
+
+    @property
+    def table_counts(self):
+        """What the C core's learners take: the counts, or the labels of rows kept row
+        by row."""
+        return self.counts if self.counts is not None else self.labels
+
+    def label_counts(self, pick=None):
+        """(m, 2) int64 rows per label (of the rows ``pick`` of the part only)."""
+        if self.counts is not None:
+            return self.counts if pick is None else self.counts[pick]
+        lab = self.labels if pick is None else self.labels[pick]
+        c = np.zeros((lab.shape[0], 2), dtype=np.int64)
+        c[np.arange(lab.shape[0]), lab] = 1
+        return c
+
+    def row_weights(self):
+        """(m,) float64: the rows each stored row stands for."""
+        if self.counts is not None:
+            return self.counts.sum(axis=1).astype(np.float64)
+        return np.ones(self.labels.shape[0])
 
     def _pair_arrays(self):
         if self._pairs is None:
-            r, label = np.nonzero(self.counts)      # (row, label) pairs in row order
-            self._pairs = (r, label.astype(np.uint8),
-                           self.counts[r, label].astype(np.float64))
+            if self.counts is None:   # one pair a row
+                self._pairs = (np.arange(self.labels.shape[0]), self.labels,
+                               np.ones(self.labels.shape[0]))
+            else:
+                r, label = np.nonzero(self.counts)      # (row, label) pairs in row order
+                self._pairs = (r, label.astype(np.uint8),
+                               self.counts[r, label].astype(np.float64))
         return self._pairs
 
     @property
@@ -246,7 +276,8 @@ class Part:
 
 
 def _part(table, parts):
-    return Part(*table.select(parts))
+    index, counts = table.select(parts)
+    return Part(index, counts) if table.distinct else Part(index, labels=counts)
 
 
 def _read_only(a):
@@ -314,7 +345,7 @@ class TableFolds:
         """Fit ``est`` on the rows of ``part``."""
         from ..learn.trees import TreeEnsemble
         feats, table = self.features, self.table
-        index, counts = part.index, part.counts
+        index, counts = part.index, part.table_counts
         if isinstance(est, TreeEnsemble):
             codes = feats.codes[index] if est.max_bins == 255 else \
                 feats.mapper_for(est.max_bins).transform(feats.Z(index))
@@ -326,16 +357,16 @@ class TableFolds:
                     codes, counts = cr.rows, merged.astype(np.int64)
             # weights None: the counts themselves (no sample weights here)
             return est.fit_table(feats.mapper_for(est.max_bins), np.ascontiguousarray(codes),
-                                 np.ascontiguousarray(counts, dtype=np.int64), None,
-                                 CLASSES, None)
+                                 np.ascontiguousarray(counts), None, CLASSES, None)
+        pick = None
         if not table.distinct and index.size > LINEAR_MAX_ROWS:
             pick = evenly_spaced(index.size, LINEAR_MAX_ROWS)
             logger.info("%s: trained on %d evenly spaced rows of %d (rows that do not "
                         "compress)", type(est).__name__, LINEAR_MAX_ROWS, index.size)
-            index, counts = index[pick], counts[pick]
+            index = index[pick]
         est._warn_unused = False  # constant features: reported once, by name (unused_features)
         return est.fit_table(None, np.ascontiguousarray(feats.Z(index)), None,
-                             counts.astype(np.float64), CLASSES, None)
+                             part.label_counts(pick).astype(np.float64), CLASSES, None)
 
     def unused_features(self, est):
         """Names of the features a fitted linear model could not use (constant in its

@@ -38,16 +38,25 @@ typedef struct {
     const uint8_t *codes;   /* n x p raw bin codes (255 = missing) */
     int64_t n_rows;
     int32_t n_features;
-    const int64_t *counts;  /* n x 2 rows per label */
+    const int64_t *counts;  /* n x 2 rows per label, or NULL: see labels */
     const double *weights;  /* n x 2 summed sample weight per label, or NULL: the
                              * counts themselves (rows without sample weights; saves
                              * 16 bytes a row on tables kept row by row) */
+    const uint8_t *labels;  /* with counts NULL: n labels 0/1, row i standing for one row
+                             * of label labels[i] (rows kept row by row: 1 byte a row,
+                             * not 16); NULL with counts */
 } prop_rows;
+
+/* The rows entry j (row j / 2, label j % 2) of R stands for. */
+static inline int64_t prop_rows_count(const prop_rows *R, int64_t j)
+{
+    return R->counts != NULL ? R->counts[j] : (int64_t)(R->labels[j >> 1] == (j & 1));
+}
 
 /* The summed sample weight of entry j (row j / 2, label j % 2) of R. */
 static inline double prop_rows_weight(const prop_rows *R, int64_t j)
 {
-    return R->weights != NULL ? R->weights[j] : (double)R->counts[j];
+    return R->weights != NULL ? R->weights[j] : (double)prop_rows_count(R, j);
 }
 
 /* A fitted ensemble: nodes of all trees, tree t at [tree_start[t], tree_start[t+1]). */
