@@ -117,7 +117,8 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t T = P->n_estimators;
     prop_hstat *stats = malloc((size_t)n * sizeof *stats);
     int32_t *rows = malloc((size_t)n * sizeof *rows);
-    int32_t *rows_in = malloc((size_t)n * sizeof *rows_in); /* rows of non-zero count */
+    /* rows of non-zero count; labels (every row one row): all of them, not stored */
+    int32_t *rows_in = R->labels == NULL ? malloc((size_t)n * sizeof *rows_in) : NULL;
     double *f = malloc((size_t)n * sizeof *f);
     double *ef = E ? malloc((size_t)E->n_rows * sizeof *ef) : NULL;
     uint8_t *mask = malloc((size_t)p);
@@ -129,7 +130,7 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
-    if (!stats || !rows || !rows_in || !f || (E && !ef) || !mask || !perm || !row_leaf ||
+    if (!stats || !rows || (R->labels == NULL && !rows_in) || !f || (E && !ef) || !mask || !perm || !row_leaf ||
         !out->tree_start || (E && !out->eval_history)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
         goto done;
@@ -178,10 +179,11 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t n_col = (int32_t)floor(P->colsample_bytree * p + 1e-9);
     if (n_col < 1)
         n_col = 1;
-    int64_t n_in = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (prop_rows_count(R, 2 * i) + prop_rows_count(R, 2 * i + 1) > 0)
-            rows_in[n_in++] = (int32_t)i;
+    int64_t n_in = rows_in == NULL ? n : 0;
+    if (rows_in != NULL)
+        for (int64_t i = 0; i < n; i++)
+            if (prop_rows_count(R, 2 * i) + prop_rows_count(R, 2 * i + 1) > 0)
+                rows_in[n_in++] = (int32_t)i;
     double best_loss = INFINITY;
     int32_t best_it = -1;
     out->tree_start[0] = 0;
@@ -204,7 +206,11 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
                     rows[m++] = (int32_t)i;
             }
         } else { /* the tree reorders rows: a fresh copy each round */
-            memcpy(rows, rows_in, (size_t)n_in * sizeof *rows);
+            if (rows_in != NULL)
+                memcpy(rows, rows_in, (size_t)n_in * sizeof *rows);
+            else
+                for (int64_t i = 0; i < n; i++)
+                    rows[i] = (int32_t)i;
             m = n_in;
         }
         /* the previous tree's values are added to f here, in the pass that reads f for

@@ -5,7 +5,9 @@ the same table; fits on the table equal fits on the plain rows it stands for; th
 are stratified and depend only on the seed and each row's position among its class; a
 file that breaks the rules of its first rows late is refused with its line.
 """
+import json
 import os
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -172,6 +174,56 @@ def test_rows_kept_row_by_row_train_on_labels(tmp_path, family):
     np.testing.assert_array_equal(on_labels.predict_proba(probe), on_counts.predict_proba(probe))
     with pytest.raises(ValueError, match="counts or labels"):
         Part(train.index)
+    # each pair stands for one row: its weights are ones held in 8 bytes (a read-only
+    # stride-0 view), joined across folds as such, and plain ones once pickled
+    assert val.w.strides == (0,) and not val.w.flags.writeable
+    y, w, per_fold = folds.oof_labels([(v.y, v.w) for v in (val, folds.fold(1)[1])])
+    assert w.strides == (0,) and w.shape == y.shape and (w == 1.0).all()
+    assert [p[1].shape[0] for p in per_fold] == [val.y.shape[0], folds.fold(1)[1].y.shape[0]]
+    back = pickle.loads(pickle.dumps(w))
+    assert back.strides == (8,) and (back == 1.0).all()
+
+
+def test_finished_families_scores_are_parked_on_disk_and_written_whole(tmp_path, monkeypatch):
+    """A table kept row by row: each finished family's out-of-fold scores wait in a file
+    while the next families fit; the details pickle holds the same arrays as a run that
+    keeps them in memory, and neither the folder nor its files are among the outputs."""
+    from propensity.training import pipeline
+    rng = np.random.default_rng(6)
+    n = 3000
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    df["ordered"] = (rng.random(n) < 1 / (1 + np.exp(-df.a.to_numpy()))).astype(int)
+    path = tmp_path / "num.csv"
+    df.to_csv(path, index=False)
+    grid = str(_write(tmp_path / "g.toml", SMALL_GRID))
+    parked = []
+    park = pipeline._Parked.park
+
+    def spy(self, fam, details):
+        park(self, fam, details)
+        parked.append((fam, os.listdir(self.folder), details["oof_scores"].flags.writeable))
+
+    monkeypatch.setattr(pipeline._Parked, "park", spy)
+    run_training(path, output_dir=tmp_path / "parked", grid=grid, n_jobs=1)
+    assert [p[0] for p in parked] == ["logistic_regression", "random_forest"]
+    assert sorted(parked[1][1]) == ["logistic_regression_oof_scores.npy",
+                                    "random_forest_oof_scores.npy"]
+    assert not any(w for _, _, w in parked)          # read back from the file
+    monkeypatch.setattr(pipeline._Parked, "park", lambda self, fam, details: None)
+    run_training(path, output_dir=tmp_path / "kept", grid=grid, n_jobs=1)
+    det = {}
+    for name in ("parked", "kept"):
+        assert not (tmp_path / name / pipeline._Parked.NAME).exists()
+        files = json.loads((tmp_path / name / "manifest.json").read_text())["files"]
+        assert not any("oof" in f or f.startswith(".") for f in files)
+        with open(tmp_path / name / "detailed_evaluation_results.pkl", "rb") as f:
+            det[name] = pickle.load(f)
+    for fam, d in det["kept"].items():
+        got = det["parked"][fam]
+        assert type(got["oof_scores"]) is np.ndarray
+        for key in ("oof_scores", "oof_calibrated", "oof_labels", "oof_weights"):
+            np.testing.assert_array_equal(got[key], d[key])
+            assert got[key].dtype == d[key].dtype
 
 
 def test_feature_codes_are_the_stored_rows_when_they_equal_them(tmp_path, sessions_csv):

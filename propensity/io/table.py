@@ -276,13 +276,15 @@ class TrainingTable:
     def select(self, parts):
         """The stored rows that have rows in ``parts``: ``(index, counts (m, 2) int64)``,
         or, kept row by row, ``(index, labels (m,) uint8)`` (each row one row of its
-        label: 1 byte a row, not 16)."""
+        label: 1 byte a row, not 16; the index int32 below 2^31 rows)."""
         parts = sorted(set(int(p) for p in parts))
         if self.distinct:
             c = self.counts[:, parts, :].sum(axis=1)
             idx = np.flatnonzero(c.sum(axis=1) > 0)
             return idx, np.ascontiguousarray(c[idx])
         idx = np.flatnonzero(np.isin(self.key >> 1, parts))
+        if self.n_stored <= np.iinfo(np.int32).max:   # 4 bytes a row, not 8
+            idx = idx.astype(np.int32)
         return idx, self.key[idx] & np.uint8(1)
 
     def decode(self, index=None):

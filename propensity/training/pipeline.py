@@ -425,9 +425,12 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     total_fits = sum(count_fits(estimator_class(f), grids[f], cfg.cv_folds) + 1 for f in models)
     bar = _progress_bar(cfg.progress, total_fits, "training")
     fitted = {}
+    parked = _Parked(tmp) if not table.distinct else None
     try:
-        for fam in models:
+        for i, fam in enumerate(models):
             fitted[fam] = timed(fam, _fit_family, cfg, prep, fam, grids[fam], bar)
+            if parked is not None and i < len(models) - 1:
+                parked.park(fam, fitted[fam].details)
     finally:
         if bar is not None:
             bar.close()
@@ -444,6 +447,8 @@ def _run(cfg, models, grids, output_dir, tmp, t_start):
     with ThreadPoolExecutor(2, thread_name_prefix="propensity-outputs") as pool:
         plots = pool.submit(timed, "plots", _write_plots, tmp, fitted)
         digests = _manifest.hash_early(pool, tmp, timed("save", _write_models, tmp, fitted))
+        if parked is not None:
+            parked.close()          # before the manifest lists the folder
         digests.update(timed("predict_test", _predict_test, fitted[best].model, best,
                              cfg.test_file, tmp, cfg.embedded_test_rows, cfg.sep, cfg.encoding))
         plots.result()                              # a plot's error is raised here
@@ -557,6 +562,7 @@ def _fit_family(cfg, prep, fam, grid, bar):
     oof, y_oof, w_oof = gs["oof"]
     calibrator, _, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
     policy = campaign.choose(cfg.policy, y_oof, oof_cal, w_oof, n_rows=table.n_rows)
+    del oof_cal   # made again when the details are written (_saved_details), not held
     threshold = policy["threshold"]
     logger.info("%s: target policy %s -> threshold %.6g on the out-of-fold scores", fam,
                 cfg.policy.kind, threshold)
@@ -604,12 +610,9 @@ def _fit_family(cfg, prep, fam, grid, bar):
         "classification_report": M.classification_report(
             y_val, pred_val, target_names=("not ordered", "ordered"), sample_weight=w_val),
         "cv_results": gs["cv_results"], "best_params": gs["best_params"],
-        # the calibrated out-of-fold scores are made again when the details are written
-        # (_saved_details), not held through the later families' fits
         "oof_scores": oof, "oof_calibrated": None, "oof_labels": y_oof,
         "oof_weights": w_oof,
     }
-    del oof_cal
     if shap_imp is not None:
         # mean |SHAP| per model feature on the validation split (raw-score units), on the
         # stored rows explained (all, or a sample by weight: see shap_importance)
@@ -688,6 +691,38 @@ def _write_models(folder, fitted):
         pickle.dump({fam: _saved_details(f) for fam, f in fitted.items()}, out,
                     protocol=pickle.HIGHEST_PROTOCOL)
     return names
+
+
+class _Parked:
+    """The out-of-fold scores of finished families, for a table kept row by row (a
+    score a training row: 64 MB a family on 8M rows): written to a hidden folder of the
+    run's temporary folder and memory-mapped back, so the next families' fits do not
+    hold them; read when the details are written. The folder goes with the temporary
+    folder if the run fails."""
+
+    NAME = ".parked"
+
+    def __init__(self, tmp):
+        self.folder = os.path.join(tmp, self.NAME)
+        self.details = []
+
+    def park(self, fam, details):
+        os.makedirs(self.folder, exist_ok=True)
+        path = os.path.join(self.folder, f"{fam}_oof_scores.npy")
+        try:
+            np.save(path, details["oof_scores"], allow_pickle=False)
+        except OSError as exc:
+            raise output_error(path, exc) from None
+        # a plain ndarray view of the map: pickled as the array it was
+        details["oof_scores"] = np.asarray(np.load(path, mmap_mode="r"))
+        self.details.append(details)
+
+    def close(self):
+        """The details written: the maps dropped and the folder removed."""
+        for details in self.details:
+            details["oof_scores"] = None
+        self.details = []
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _saved_details(f):

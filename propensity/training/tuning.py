@@ -253,9 +253,9 @@ class Part:
 
     def _pair_arrays(self):
         if self._pairs is None:
-            if self.counts is None:   # one pair a row
+            if self.counts is None:   # one pair a row, each standing for one row
                 self._pairs = (np.arange(self.labels.shape[0]), self.labels,
-                               np.ones(self.labels.shape[0]))
+                               unit_weights(self.labels.shape[0]))
             else:
                 r, label = np.nonzero(self.counts)      # (row, label) pairs in row order
                 self._pairs = (r, label.astype(np.uint8),
@@ -273,6 +273,24 @@ class Part:
     @property
     def w(self):
         return self._pair_arrays()[2]
+
+
+def unit_weights(n):
+    """(n,) float64 ones, read-only, in 8 bytes (a stride-0 view): the weights of pairs
+    that stand for one row each (a table kept row by row: 64 MB of ones on 8M rows,
+    held by the details of every family otherwise). Pickled, it is a plain array."""
+    return np.broadcast_to(np.float64(1.0), (int(n),))
+
+
+def _is_unit(w):
+    return w.ndim == 1 and w.strides == (0,) and (w.shape[0] == 0 or float(w[0]) == 1.0)
+
+
+def _join_weights(ws):
+    """The pairs' weights of several parts, joined (unit weights stay unit weights)."""
+    if all(_is_unit(w) for w in ws):
+        return unit_weights(sum(w.shape[0] for w in ws))
+    return np.concatenate(ws)
 
 
 def _part(table, parts):
@@ -306,7 +324,7 @@ class TableFolds:
         sizes = [int(v[0].shape[0]) for v in vals]
         if self._oof_labels is None:
             self._oof_labels = (sizes, _read_only(np.concatenate([y for y, _ in vals])),
-                                _read_only(np.concatenate([w for _, w in vals])))
+                                _read_only(_join_weights([w for _, w in vals])))
         known, y, w = self._oof_labels
         if sizes != known:
             raise RuntimeError(f"the folds' pairs changed between families ({sizes} pairs "
