@@ -8,6 +8,7 @@ file that breaks the rules of its first rows late is refused with its line.
 import json
 import os
 import pickle
+import sys
 
 import numpy as np
 import pandas as pd
@@ -200,7 +201,10 @@ def test_finished_families_scores_are_parked_on_disk_and_written_whole(tmp_path,
     park = pipeline._Parked.park
 
     def spy(self, fam, details):
+        scores = details["oof_scores"]
         park(self, fam, details)
+        # nothing else of the run still holds the array parked (only this frame does)
+        assert sys.getrefcount(scores) == 2
         parked.append((fam, os.listdir(self.folder), details["oof_scores"].flags.writeable))
 
     monkeypatch.setattr(pipeline._Parked, "park", spy)

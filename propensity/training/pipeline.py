@@ -559,7 +559,7 @@ def _fit_family(cfg, prep, fam, grid, bar):
     base = base_params(fam, cls, table.part_label_counts()[:table.n_folds].sum(axis=0),
                        cfg.seed, cfg.n_jobs, table.n_stored, prep.features.categorical)
     gs = grid_search(cls, folds, grid, base, family=fam, progress=bar, n_jobs=cfg.n_jobs)
-    oof, y_oof, w_oof = gs["oof"]
+    oof, y_oof, w_oof = gs.pop("oof")   # the details hold them (and may park them)
     calibrator, _, oof_f1, oof_cal = tune_on_oof(oof, y_oof, w_oof, cfg.calibration)
     policy = campaign.choose(cfg.policy, y_oof, oof_cal, w_oof, n_rows=table.n_rows)
     del oof_cal   # made again when the details are written (_saved_details), not held
