@@ -549,6 +549,31 @@ static void test_boost_threads_identical(void)
     free_rows(&R);
 }
 
+/* Whether two row sets grow the same trees, bit for bit: a forest with and without the
+ * bootstrap, and boosting (row subsample ``subsample``, a positive-class weight). */
+static int same_fits(const prop_rows *R1, const prop_rows *R2, double subsample)
+{
+    prop_error err;
+    int same = 1;
+    for (int boot = 0; boot < 2; boot++) {
+        prop_forest_params P = {10, PROP_CRIT_GINI, 8, 2.0, 1.0, 3, boot, {1.0, 3.0}, 5, 2};
+        prop_ensemble a, b;
+        CHECK(prop_forest_fit(&P, R1, &a, &err) == PROP_OK);
+        CHECK(prop_forest_fit(&P, R2, &b, &err) == PROP_OK);
+        same = same && same_trees(&a, &b);
+        prop_ensemble_free(&a);
+        prop_ensemble_free(&b);
+    }
+    prop_boost_params B = {5, 0.3, 4, 1.0, 1.0, subsample, 1.0, 4.0, 0, 11, 2};
+    prop_ensemble a, b;
+    CHECK(prop_boost_fit(&B, R1, NULL, &a, &err) == PROP_OK);
+    CHECK(prop_boost_fit(&B, R2, NULL, &b, &err) == PROP_OK);
+    same = same && same_trees(&a, &b) && a.base_score == b.base_score;
+    prop_ensemble_free(&a);
+    prop_ensemble_free(&b);
+    return same;
+}
+
 /* weights NULL (the counts themselves, what a table kept row by row passes) grow the
  * same trees as weights equal to the counts: forest with and without the bootstrap,
  * boosting with a positive-class weight. */
@@ -560,23 +585,7 @@ static void test_weights_null_are_counts(void)
         w[j] = (double)R.counts[j];
     prop_rows RN = R;
     RN.weights = NULL;
-    prop_error err;
-    for (int boot = 0; boot < 2; boot++) {
-        prop_forest_params P = {10, PROP_CRIT_GINI, 8, 2.0, 1.0, 3, boot, {1.0, 3.0}, 5, 2};
-        prop_ensemble a, b;
-        CHECK(prop_forest_fit(&P, &R, &a, &err) == PROP_OK);
-        CHECK(prop_forest_fit(&P, &RN, &b, &err) == PROP_OK);
-        CHECK(same_trees(&a, &b));
-        prop_ensemble_free(&a);
-        prop_ensemble_free(&b);
-    }
-    prop_boost_params B = {5, 0.3, 4, 1.0, 1.0, 0.8, 1.0, 4.0, 0, 11, 2};
-    prop_ensemble a, b;
-    CHECK(prop_boost_fit(&B, &R, NULL, &a, &err) == PROP_OK);
-    CHECK(prop_boost_fit(&B, &RN, NULL, &b, &err) == PROP_OK);
-    CHECK(same_trees(&a, &b));
-    prop_ensemble_free(&a);
-    prop_ensemble_free(&b);
+    CHECK(same_fits(&R, &RN, 0.8));
     free_rows(&R);
 }
 
@@ -600,26 +609,9 @@ static void test_labels_are_unit_counts(void)
     prop_rows RL = R;
     RL.counts = NULL;
     RL.labels = lab;
+    CHECK(same_fits(&R, &RL, 1.0));
+    CHECK(same_fits(&R, &RL, 0.7));
     prop_error err;
-    for (int boot = 0; boot < 2; boot++) {
-        prop_forest_params P = {10, PROP_CRIT_GINI, 8, 2.0, 1.0, 3, boot, {1.0, 3.0}, 5, 2};
-        prop_ensemble a, b;
-        CHECK(prop_forest_fit(&P, &R, &a, &err) == PROP_OK);
-        CHECK(prop_forest_fit(&P, &RL, &b, &err) == PROP_OK);
-        CHECK(same_trees(&a, &b));
-        prop_ensemble_free(&a);
-        prop_ensemble_free(&b);
-    }
-    for (int sub = 0; sub < 2; sub++) {
-        prop_boost_params B = {5, 0.3, 4, 1.0, 1.0, sub ? 0.7 : 1.0, 1.0, 4.0, 0, 11, 2};
-        prop_ensemble a, b;
-        CHECK(prop_boost_fit(&B, &R, NULL, &a, &err) == PROP_OK);
-        CHECK(prop_boost_fit(&B, &RL, NULL, &b, &err) == PROP_OK);
-        CHECK(same_trees(&a, &b));
-        CHECK(a.base_score == b.base_score);
-        prop_ensemble_free(&a);
-        prop_ensemble_free(&b);
-    }
     prop_rows both = RL;
     both.counts = R.counts;
     CHECK(prop_rows_check(&both, &err) == PROP_INVALID_ARG);
