@@ -331,7 +331,7 @@ static void test_ensembles_score_by_the_sets(void)
     double *weights = malloc(2 * N * sizeof *weights);
     uint8_t *y = malloc(N);
     make_data(codes, counts, weights, y);
-    prop_rows R = {codes, N, P3, counts, weights};
+    prop_rows R = {codes, N, P3, counts, weights, NULL};
     static const uint8_t flags[P3] = {1, 0, 1};
     prop_error err;
 

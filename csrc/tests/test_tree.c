@@ -263,7 +263,7 @@ static void test_forest(void)
     int64_t u = compress(codes, y, n, p, uc, uct, uw);
     CHECK(u < n);
     prop_forest_params P = {20, PROP_CRIT_GINI, 0, 2.0, 1.0, 2, 0, {1.0, 2.0}, 42, 2};
-    prop_rows R = {codes, n, p, cnt1, w1}, RU = {uc, u, p, uct, uw};
+    prop_rows R = {codes, n, p, cnt1, w1, NULL}, RU = {uc, u, p, uct, uw, NULL};
     prop_ensemble a, b, c;
     prop_error err;
     CHECK(prop_forest_fit(&P, &R, &a, &err) == PROP_OK);
@@ -505,7 +505,7 @@ static prop_rows boost_data(int64_t n, int32_t p, int nb, uint64_t seed)
         cnt[2 * i + y] = k;
         w[2 * i + y] = i % 11 == 0 ? 0.0 : (double)k * (0.5 + prop_rng_uniform(&r));
     }
-    return (prop_rows){c, n, p, cnt, w};
+    return (prop_rows){c, n, p, cnt, w, NULL};
 }
 
 static void free_rows(prop_rows *R)
@@ -778,7 +778,7 @@ static void test_boost_compressed_ties(void)
         memcpy(wu, w + 4, (size_t)(2 * u) * sizeof *wu);
         cntu[1] = 3;
         wu[1] = 3.0;
-        prop_rows R = {c, n, p, cnt, w}, RU = {cu, u, p, cntu, wu};
+        prop_rows R = {c, n, p, cnt, w, NULL}, RU = {cu, u, p, cntu, wu, NULL};
         prop_boost_params B = {3, 1.0, 2, 0.0, 1.0, 1.0, 1.0, 1.0, 0, 7, 1};
         prop_ensemble a, b;
         prop_error err;
@@ -1068,7 +1068,7 @@ static void test_bad_thread_counts(void)
         cnt[2 * i] = w[2 * i] = y[i] == 0;
         cnt[2 * i + 1] = w[2 * i + 1] = y[i] == 1;
     }
-    prop_rows R = {codes, n, p, cnt, w};
+    prop_rows R = {codes, n, p, cnt, w, NULL};
     const int bad[3] = {0, -3, PROP_MAX_THREADS + 1};
     prop_error err;
     prop_ensemble e;
@@ -1215,7 +1215,7 @@ static void test_score_cuts(void)
         cnt[2 * i] = w[2 * i] = y[i] == 0;
         cnt[2 * i + 1] = w[2 * i + 1] = y[i] == 1;
     }
-    prop_rows R = {codes, n, p, cnt, w};
+    prop_rows R = {codes, n, p, cnt, w, NULL};
     prop_forest_params P = {12, PROP_CRIT_GINI, 0, 2.0, 1.0, 2, 1, {1.0, 2.0}, 5, 2};
     prop_boost_params B = {9, 0.3, 5, 1.0, 1.0, 1.0, 1.0, 1.0, 0, 0, 2};
     prop_ensemble e[2];
