@@ -130,8 +130,8 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
     int32_t *row_leaf = malloc((size_t)n * sizeof *row_leaf);
     out->tree_start = malloc(((size_t)T + 1) * sizeof *out->tree_start);
     out->eval_history = E ? malloc((size_t)T * sizeof *out->eval_history) : NULL;
-    if (!stats || !rows || (R->labels == NULL && !rows_in) || !f || (E && !ef) || !mask || !perm || !row_leaf ||
-        !out->tree_start || (E && !out->eval_history)) {
+    if (!stats || !rows || (R->labels == NULL && !rows_in) || !f || (E && !ef) || !mask ||
+        !perm || !row_leaf || !out->tree_start || (E && !out->eval_history)) {
         st = prop_fail(err, PROP_NOMEM, "out of memory fitting gradient boosting");
         goto done;
     }
@@ -199,8 +199,10 @@ prop_status prop_boost_fit(const prop_boost_params *P, const prop_rows *R, const
         const int sub = P->subsample < 1.0;
         if (sub) {
             for (int64_t i = 0; i < n; i++) {
-                double m0 = (double)prop_rng_binomial(&rng, prop_rows_count(R, 2 * i), P->subsample);
-                double m1 = (double)prop_rng_binomial(&rng, prop_rows_count(R, 2 * i + 1), P->subsample);
+                double m0 = (double)prop_rng_binomial(&rng, prop_rows_count(R, 2 * i),
+                                                      P->subsample);
+                double m1 = (double)prop_rng_binomial(&rng, prop_rows_count(R, 2 * i + 1),
+                                                      P->subsample);
                 stats[i] = (prop_hstat){m0, m1, m0 + m1};
                 if (m0 + m1 > 0.0)
                     rows[m++] = (int32_t)i;

@@ -246,10 +246,11 @@ class Part:
         return c
 
     def row_weights(self):
-        """(m,) float64: the rows each stored row stands for."""
+        """(m,) float64: the rows each stored row stands for (read-only unit weights for
+        rows kept row by row, as their pairs')."""
         if self.counts is not None:
             return self.counts.sum(axis=1).astype(np.float64)
-        return np.ones(self.labels.shape[0])
+        return unit_weights(self.labels.shape[0])
 
     def _pair_arrays(self):
         if self._pairs is None:
